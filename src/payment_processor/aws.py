@@ -1,0 +1,30 @@
+"""AWS SDK clients configured from Settings (data access).
+
+``AWS_ENDPOINT_URL`` points every client at a local emulator; unset, boto3 talks to AWS. Timeouts
+are short and retries few: a Lambda invocation has seconds, not minutes, to give up and say 503.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from payment_processor.config import Settings
+
+_CLIENT_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"max_attempts": 2, "mode": "standard"},
+)
+
+
+def client(service: str, settings: Settings) -> Any:
+    """A boto3 client for ``service`` honouring the settings' region and endpoint."""
+    return boto3.session.Session().client(
+        service,  # type: ignore[call-overload]
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=_CLIENT_CONFIG,
+    )

@@ -1,0 +1,106 @@
+"""The small interfaces between the payment logic and its storage.
+
+``PaymentStore.transaction()`` is one database transaction: the idempotency claim, the payment and
+its transaction-log events commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from payment_processor.payment import Payment
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or refused the connection; the request may be retried."""
+
+
+class IdempotencyKeyBusy(Exception):
+    """Another transaction holds this idempotency key and did not finish within the lock timeout."""
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """A response kept under an idempotency key, replayed verbatim for a retry."""
+
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """What a finished request left under its key."""
+
+    fingerprint: str
+    response: StoredResponse
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """One transaction-log object waiting to be written to S3 (``body`` is its exact bytes as text)."""
+
+    payment_id: str
+    event_type: str
+    object_key: str
+    body: str
+    id: int | None = None
+
+
+class Transaction(Protocol):
+    """Operations inside one database transaction."""
+
+    def claim_idempotency_key(self, merchant_id: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
+        """Claim ``key`` for this transaction, or return the record a finished request left under it.
+
+        Returns None when the claim is new. When another transaction holds the key this waits for it
+        to finish (then returns its record) and raises IdempotencyKeyBusy after the lock timeout.
+        """
+        ...
+
+    def insert_payment(self, payment: Payment) -> None:
+        """Insert a new payment."""
+        ...
+
+    def add_event(self, event: OutboxEvent) -> None:
+        """Queue a transaction-log event for delivery after commit."""
+        ...
+
+    def complete_idempotency_key(self, merchant_id: str, key: str, response: StoredResponse, payment_id: str) -> None:
+        """Record the response a claimed key answered with."""
+        ...
+
+
+class OutboxBatch(Protocol):
+    """Undelivered events claimed by one deliverer; other deliverers skip them until it finishes."""
+
+    events: list[OutboxEvent]
+
+    def mark_delivered(self, event_id: int) -> None:
+        """The event's object is in S3."""
+        ...
+
+    def mark_failed(self, event_id: int, error: str) -> None:
+        """Delivery failed; the event stays pending and the error is recorded."""
+        ...
+
+
+class PaymentStore(Protocol):
+    """Where payments, idempotency keys and the transaction-log outbox live."""
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """One transaction: commit on normal exit, roll back on exception."""
+        ...
+
+    def get_payment(self, payment_id: str) -> Payment | None:
+        """The payment with this id, or None."""
+        ...
+
+    def claim_outbox(self, *, limit: int, payment_id: str | None = None) -> AbstractContextManager[OutboxBatch]:
+        """Claim up to ``limit`` undelivered events (oldest first, or only ``payment_id``'s)."""
+        ...
+
+    def purge_idempotency_keys(self, *, older_than_hours: int) -> int:
+        """Delete idempotency keys older than the given age; return how many."""
+        ...

@@ -1,0 +1,157 @@
+"""In-memory fakes of the store, for fast unit tests of the logic (no I/O).
+
+Transactions are serialized by one lock and roll back by restoring a snapshot, which is enough to
+give the same all-or-nothing behaviour the logic relies on from PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from payment_processor.payment import Payment, utc_now
+from payment_processor.store.interfaces import (
+    IdempotencyRecord,
+    OutboxEvent,
+    StoredResponse,
+    StoreUnavailable,
+)
+
+
+@dataclass
+class _Key:
+    fingerprint: str
+    created_at: datetime
+    response: StoredResponse | None = None
+    payment_id: str | None = None
+
+
+@dataclass
+class _Event:
+    event: OutboxEvent
+    delivered: bool = False
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass
+class _State:
+    payments: dict[str, Payment] = field(default_factory=dict)
+    keys: dict[tuple[str, str], _Key] = field(default_factory=dict)
+    events: list[_Event] = field(default_factory=list)
+
+
+class _MemoryTransaction:
+    def __init__(self, state: _State) -> None:
+        self._state = state
+
+    def claim_idempotency_key(self, merchant_id: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
+        existing = self._state.keys.get((merchant_id, key))
+        if existing is None:
+            self._state.keys[(merchant_id, key)] = _Key(fingerprint, utc_now())
+            return None
+        assert existing.response is not None, "a committed key always has its response"
+        return IdempotencyRecord(existing.fingerprint, existing.response)
+
+    def insert_payment(self, payment: Payment) -> None:
+        if payment.id in self._state.payments:
+            raise ValueError(f"duplicate payment id {payment.id}")
+        self._state.payments[payment.id] = payment
+
+    def add_event(self, event: OutboxEvent) -> None:
+        if any(e.event.object_key == event.object_key for e in self._state.events):
+            raise ValueError(f"duplicate object key {event.object_key}")
+        self._state.events.append(_Event(replace(event, id=len(self._state.events) + 1)))
+
+    def complete_idempotency_key(self, merchant_id: str, key: str, response: StoredResponse, payment_id: str) -> None:
+        record = self._state.keys[(merchant_id, key)]
+        record.response = response
+        record.payment_id = payment_id
+
+
+class _MemoryBatch:
+    def __init__(self, rows: list[_Event]) -> None:
+        self._rows = {row.event.id: row for row in rows}
+        self.events = [row.event for row in rows]
+
+    def mark_delivered(self, event_id: int) -> None:
+        self._rows[event_id].delivered = True
+
+    def mark_failed(self, event_id: int, error: str) -> None:
+        row = self._rows[event_id]
+        row.attempts += 1
+        row.last_error = error
+
+
+class InMemoryStore:
+    """A PaymentStore held in a dict. ``available = False`` makes it behave like an unreachable database."""
+
+    def __init__(self) -> None:
+        self._state = _State()
+        self._lock = threading.RLock()
+        self.available = True
+
+    def _check(self) -> None:
+        if not self.available:
+            raise StoreUnavailable("in-memory store switched off")
+
+    @contextmanager
+    def transaction(self) -> Iterator[_MemoryTransaction]:
+        """All-or-nothing: the state is restored if the block raises."""
+        self._check()
+        with self._lock:
+            snapshot = copy.deepcopy(self._state)
+            try:
+                yield _MemoryTransaction(self._state)
+            except BaseException:
+                self._state = snapshot
+                raise
+
+    def get_payment(self, payment_id: str) -> Payment | None:
+        """The payment with this id, or None."""
+        self._check()
+        return self._state.payments.get(payment_id)
+
+    @contextmanager
+    def claim_outbox(self, *, limit: int, payment_id: str | None = None) -> Iterator[_MemoryBatch]:
+        """Claim pending events, oldest first."""
+        self._check()
+        with self._lock:
+            rows = [
+                row
+                for row in self._state.events
+                if not row.delivered and (payment_id is None or row.event.payment_id == payment_id)
+            ][:limit]
+            yield _MemoryBatch(rows)
+
+    def purge_idempotency_keys(self, *, older_than_hours: int) -> int:
+        """Delete keys older than the given age."""
+        self._check()
+        cutoff = utc_now() - timedelta(hours=older_than_hours)
+        with self._lock:
+            old = [k for k, v in self._state.keys.items() if v.created_at < cutoff]
+            for k in old:
+                del self._state.keys[k]
+            return len(old)
+
+    # Inspection helpers for tests.
+    def payment_count(self) -> int:
+        """How many payments are stored."""
+        return len(self._state.payments)
+
+    def pending_events(self) -> list[OutboxEvent]:
+        """Events not yet delivered."""
+        return [row.event for row in self._state.events if not row.delivered]
+
+    def key_count(self) -> int:
+        """How many idempotency keys are stored."""
+        return len(self._state.keys)
+
+    def age_keys(self, hours: int) -> None:
+        """Pretend every key was created ``hours`` earlier (for purge tests)."""
+        for record in self._state.keys.values():
+            record.created_at -= timedelta(hours=hours)

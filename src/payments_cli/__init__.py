@@ -1,0 +1,1 @@
+"""The ``payments`` command and the local target (PostgreSQL and AWS emulator processes)."""

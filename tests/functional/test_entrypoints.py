@@ -1,0 +1,159 @@
+"""Migrations, the delivery entry points and credential rotation against the real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+from payment_processor import handler as handler_module
+from payment_processor.credentials import DatabaseCredentials
+from payment_processor.deliver import main as deliver_main
+from payment_processor.migrate import Migration, MigrationError, available, migrate
+from payment_processor.migrate import main as migrate_main
+from payment_processor.store.database import Database
+from payment_processor.store.interfaces import StoreUnavailable
+from tests.conftest import DB_PASSWORD, DB_USER, Services
+from tests.functional.test_postgres_flow import build_service, objects
+from tests.support import payment_body, post_payment
+
+pytestmark = pytest.mark.functional
+
+
+def use_env(monkeypatch: pytest.MonkeyPatch, services: Services) -> None:
+    for key, value in services.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(handler_module, "_service", None)
+
+
+def test_migrate_command_is_idempotent(
+    clean: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_env(monkeypatch, clean)
+    assert migrate_main() == 0
+    assert "up to date" in capsys.readouterr().out
+    with clean.admin() as conn:
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+    assert versions == [m.version for m in available()]
+
+
+def test_migrate_command_fails_clearly_without_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a real process: a missing variable is named, exit 1."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DB_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "payment_processor.migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1 and "DB_SECRET_ARN" in result.stderr
+
+
+def test_migrate_command_reports_unreachable_database(
+    clean: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from payments_cli.local.ports import free_port
+
+    use_env(monkeypatch, clean)
+    monkeypatch.setenv("DB_PORT", str(free_port()))
+    assert migrate_main() == 1
+    assert "database unavailable" in capsys.readouterr().err
+
+
+def test_new_migration_applies_once_and_edited_one_is_refused(clean: Services) -> None:
+    with psycopg.connect(
+        clean.postgres.superuser_dsn.replace("dbname=postgres", "dbname=postgres"), autocommit=True
+    ) as conn:
+        conn.execute("DROP DATABASE IF EXISTS migrate_scratch")
+        conn.execute("CREATE DATABASE migrate_scratch")
+    dsn = f"host=127.0.0.1 port={clean.postgres.port} user=postgres dbname=migrate_scratch"
+    extra = Migration("9999", "scratch", "CREATE TABLE scratch (id int);")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert migrate(conn, [*available(), extra]) == [*(m.version for m in available()), "9999"]
+        assert migrate(conn, [*available(), extra]) == []
+        edited = Migration("9999", "scratch", "CREATE TABLE scratch (id bigint);")
+        with pytest.raises(MigrationError, match="changed after it was applied"):
+            migrate(conn, [*available(), edited])
+
+
+def test_deliver_entry_point_drains_the_outbox(
+    clean: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from payments_cli.local.ports import free_port
+
+    down, db = build_service(clean.settings(), s3_endpoint=f"http://127.0.0.1:{free_port()}")
+    from payment_processor.validation import parse_payment_request
+
+    down.create_payment(parse_payment_request(payment_body()), "k1")
+    down.create_payment(parse_payment_request(payment_body(amount=5)), "k2")
+    db.close()
+    assert objects(clean) == []
+    use_env(monkeypatch, clean)
+    assert deliver_main() == 0
+    report = json.loads(capsys.readouterr().out.splitlines()[-1])  # earlier lines: the function's JSON logs
+    assert report["delivered"] == 2 and report["error"] is None
+    assert len(objects(clean)) == 2
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setattr(handler_module, "_service", None)
+    capsys.readouterr()
+    assert deliver_main() == 1  # AWS unreachable: the secret cannot be read, and the report says so
+    assert "cannot read database secret" in json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
+
+
+def test_scheduled_deliver_purges_old_keys(clean: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_env(monkeypatch, clean)
+    handler_module.handler(post_payment(payment_body(), key="old"), None)
+    handler_module.handler(post_payment(payment_body(), key="new"), None)
+    with clean.admin() as conn:
+        conn.execute(
+            "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE idempotency_key = 'old'"
+        )
+    result = handler_module.deliver({}, None)
+    assert result["idempotency_keys_purged"] == 1
+    with clean.admin() as conn:
+        assert conn.execute("SELECT idempotency_key FROM idempotency_keys").fetchall() == [("new",)]
+
+
+class RotatingCredentials:
+    """First answers a stale password, then the current one after invalidate()."""
+
+    def __init__(self) -> None:
+        self.current = DatabaseCredentials(DB_USER, "stale-password")
+        self.invalidated = 0
+
+    def get(self) -> DatabaseCredentials:
+        return self.current
+
+    def invalidate(self) -> None:
+        self.invalidated += 1
+        self.current = DatabaseCredentials(DB_USER, DB_PASSWORD)
+
+
+def test_rotated_password_is_refetched_once(clean: Services) -> None:
+    # Password auth needs md5/scram on this cluster: trust would accept any password.
+    credentials = RotatingCredentials()
+    database = Database(clean.settings(), credentials)
+    try:
+        conn = database.connection()
+    except StoreUnavailable:
+        pytest.fail("a rotated password must be re-read, not fail the request")
+    assert conn.execute("SELECT current_user").fetchone() == (DB_USER,)
+    assert credentials.invalidated == 1
+    database.close()
+
+
+def test_wrong_password_is_store_unavailable_without_the_password(clean: Services) -> None:
+    class Wrong(RotatingCredentials):
+        def invalidate(self) -> None:
+            self.invalidated += 1
+
+    database = Database(clean.settings(), Wrong())
+    with pytest.raises(StoreUnavailable) as caught:
+        database.connection()
+    assert "stale-password" not in str(caught.value)

@@ -1,0 +1,213 @@
+"""The processor against the real PostgreSQL server and S3 on the moto server, through the handler."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from payment_processor import handler as handler_module
+from payment_processor.aws import client
+from payment_processor.config import Settings
+from payment_processor.credentials import SecretsManagerCredentials
+from payment_processor.gateway import SimulatedAcquirer
+from payment_processor.service import PaymentService
+from payment_processor.store.database import Database
+from payment_processor.store.postgres import PostgresStore
+from payment_processor.txlog import OutboxDelivery, S3Sink
+from payments_cli.local.ports import free_port
+from tests.conftest import BUCKET, DB_PASSWORD, Services
+from tests.support import body_of, payment_body, post_payment, proxy_event
+
+pytestmark = pytest.mark.functional
+
+
+@pytest.fixture
+def lambda_env(clean: Services, monkeypatch: pytest.MonkeyPatch) -> Services:
+    """The function's environment, and a cold handler module (as in a new Lambda container)."""
+    for key, value in clean.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(handler_module, "_service", None)
+    return clean
+
+
+def objects(services: Services) -> list[str]:
+    listed = services.s3().list_objects_v2(Bucket=BUCKET)  # type: ignore[attr-defined]
+    return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+def count(services: Services, table: str) -> int:
+    with services.admin() as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def test_payment_is_stored_and_logged_to_s3(lambda_env: Services) -> None:
+    response = handler_module.handler(post_payment(payment_body()), None)
+    assert response["statusCode"] == 201
+    payment = body_of(response)
+    keys = objects(lambda_env)
+    assert keys == [
+        f"transactions/{payment['created_at'][:10].replace('-', '/')}/{payment['id']}/0001-payment.succeeded.json"
+    ]
+    stored = lambda_env.s3().get_object(Bucket=BUCKET, Key=keys[0])  # type: ignore[attr-defined]
+    event = json.loads(stored["Body"].read())
+    assert event["event_type"] == "payment.succeeded" and event["payment"] == payment
+    got = handler_module.handler(proxy_event("GET", f"/payments/{payment['id']}"), None)
+    assert got["statusCode"] == 200 and body_of(got) == payment
+    with lambda_env.admin() as conn:
+        row = conn.execute("SELECT amount, currency, status FROM payments").fetchone()
+    assert row == (1999, "USD", "succeeded")
+
+
+def test_decline_is_recorded_replayed_and_logged(lambda_env: Services) -> None:
+    body = payment_body(payment_method="tok_chargeDeclinedExpiredCard")
+    first = handler_module.handler(post_payment(body, key="dec"), None)
+    again = handler_module.handler(post_payment(body, key="dec"), None)
+    assert first["statusCode"] == again["statusCode"] == 402
+    assert body_of(again) == body_of(first) and again["headers"]["Idempotent-Replayed"] == "true"
+    assert count(lambda_env, "payments") == 1
+    assert objects(lambda_env)[0].endswith("0001-payment.declined.json")
+
+
+def test_reuse_with_different_body_is_refused(lambda_env: Services) -> None:
+    handler_module.handler(post_payment(payment_body(amount=10), key="r"), None)
+    response = handler_module.handler(post_payment(payment_body(amount=11), key="r"), None)
+    assert response["statusCode"] == 422 and body_of(response)["error"]["code"] == "idempotency_key_reused"
+    assert count(lambda_env, "payments") == 1
+
+
+def test_bad_input_writes_nothing_anywhere(lambda_env: Services) -> None:
+    for event in (
+        post_payment(payment_body(amount=-1)),
+        post_payment(payment_body(payment_method="4242424242424242")),
+        post_payment(payment_body(payment_method="tok_unknown")),
+        post_payment(None, raw_body="{"),
+        post_payment(payment_body(), key=None),
+    ):
+        assert handler_module.handler(event, None)["statusCode"] in (400, 422)
+    for table in ("payments", "idempotency_keys", "transaction_log_outbox"):
+        assert count(lambda_env, table) == 0
+    assert objects(lambda_env) == []
+
+
+def build_service(settings: Settings, *, s3_endpoint: str | None = None) -> tuple[PaymentService, Database]:
+    """An independent processor instance (its own connection), like one Lambda container."""
+    database = Database(settings, SecretsManagerCredentials(client("secretsmanager", settings), settings.db_secret_arn))
+    store = PostgresStore(database, lock_timeout_ms=settings.idempotency_lock_timeout_ms)
+    s3_settings = (
+        settings if s3_endpoint is None else Settings(**{**settings.__dict__, "aws_endpoint_url": s3_endpoint})
+    )
+    sink = S3Sink(client("s3", s3_settings), settings.transaction_log_bucket)
+    return PaymentService(store, SimulatedAcquirer(), OutboxDelivery(store, sink)), database
+
+
+def test_fifty_concurrent_requests_with_one_key_make_one_payment(clean: Services) -> None:
+    from aws_lambda_powertools import Logger
+
+    from payment_processor.api import Api
+
+    instances = [build_service(clean.settings()) for _ in range(50)]
+    for _, database in instances:
+        database.connection()  # connect up front so that all 50 race on the key, not on connecting
+    barrier = threading.Barrier(50)
+    logger = Logger(service="payment-processor-concurrency")
+
+    def attempt(index: int) -> dict[str, object]:
+        api = Api(instances[index][0], logger)
+        barrier.wait()
+        return api.handle(post_payment(payment_body(), key="the-one-key"))
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        responses = list(pool.map(attempt, range(50)))
+    for _, database in instances:
+        database.close()
+    statuses = Counter(r["statusCode"] for r in responses)
+    assert set(statuses) <= {201, 409}, statuses
+    created = [r for r in responses if r["statusCode"] == 201]
+    assert len({body_of(r)["id"] for r in created}) == 1
+    assert sum(1 for r in created if "Idempotent-Replayed" not in r["headers"]) == 1
+    assert count(clean, "payments") == 1
+    assert len(objects(clean)) == 1
+
+
+def test_second_request_waits_then_gets_409_past_lock_timeout(clean: Services) -> None:
+    service, database = build_service(clean.settings(idempotency_lock_timeout_ms=300))
+    from payment_processor.errors import IdempotencyKeyInUse
+    from payment_processor.validation import parse_payment_request
+
+    # Another request holds the key in an open transaction that outlives our lock timeout.
+    with clean.admin() as holder, holder.transaction(force_rollback=True):
+        holder.execute(
+            "INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_fingerprint) "
+            "VALUES ('merch_123', 'held', 'x')"
+        )
+        with pytest.raises(IdempotencyKeyInUse):
+            service.create_payment(parse_payment_request(payment_body()), "held")
+    assert count(clean, "payments") == 0
+    database.close()
+
+
+def test_s3_down_then_up_payment_kept_and_event_delivered_once(clean: Services) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    down, down_db = build_service(clean.settings(), s3_endpoint=dead)
+    from payment_processor.validation import parse_payment_request
+
+    outcome = down.create_payment(parse_payment_request(payment_body()), "outage")
+    assert outcome.response.status == 201 and outcome.delivery is not None and outcome.delivery.failed == 1
+    assert count(clean, "payments") == 1 and objects(clean) == []
+    with clean.admin() as conn:
+        row = conn.execute(
+            "SELECT attempts, last_error IS NOT NULL, delivered_at FROM transaction_log_outbox"
+        ).fetchone()
+    assert row == (1, True, None)
+    down_db.close()
+
+    up, up_db = build_service(clean.settings())
+    first = up.deliver_pending()
+    second = up.deliver_pending()
+    assert (first.delivered, second.delivered) == (1, 0)
+    assert len(objects(clean)) == 1
+    # A crash between the S3 put and marking the row delivered: redelivery finds the object and writes nothing.
+    with clean.admin() as conn:
+        conn.execute("UPDATE transaction_log_outbox SET delivered_at = NULL")
+    third = up.deliver_pending()
+    assert (third.delivered, third.already_present) == (0, 1)
+    versions = clean.s3().list_object_versions(Bucket=BUCKET)  # type: ignore[attr-defined]
+    assert len(versions.get("Versions", [])) == 1
+    up_db.close()
+
+
+def test_database_unreachable_is_503_with_retry_after(lambda_env: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_PORT", str(free_port()))
+    response = handler_module.handler(post_payment(payment_body()), None)
+    assert response["statusCode"] == 503 and response["headers"]["Retry-After"]
+    assert body_of(response)["error"]["code"] == "database_unavailable"
+
+
+def test_connection_is_reused_and_recovers_after_being_killed(lambda_env: Services) -> None:
+    assert handler_module.handler(post_payment(payment_body(), key="a"), None)["statusCode"] == 201
+    with lambda_env.admin() as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'payment-processor'"
+        )
+    # The first request on the dead connection may answer 503; the next one reconnects.
+    statuses = [handler_module.handler(post_payment(payment_body(), key=f"b{i}"), None)["statusCode"] for i in range(2)]
+    assert statuses[-1] == 201 and set(statuses) <= {201, 503}
+
+
+def test_password_never_in_logs(lambda_env: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The function's own log handler, redirected to a buffer we can read.
+    buffer = io.StringIO()
+    monkeypatch.setattr(handler_module.logger.registered_handler, "stream", buffer)
+    handler_module.handler(post_payment(payment_body(payment_method="tok_chargeDeclinedInsufficientFunds")), None)
+    handler_module.handler(post_payment(payment_body(payment_method="4000 0566 5566 5556"), key="pan"), None)
+    text = buffer.getvalue()
+    assert '"status":402' in text.replace(" ", "")
+    for secret in (DB_PASSWORD, "tok_chargeDeclined", "4000056655665556", "4000 0566"):
+        assert secret not in text

@@ -1,0 +1,60 @@
+"""Helpers shared by tests: proxy events as API Gateway sends them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+
+def proxy_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    raw_body: str | None = None,
+    base64: bool = False,
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event (v1) like the one Lambda receives."""
+    resource = "/payments/{id}" if path.count("/") > 1 else path
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers or {},
+        "multiValueHeaders": {k: [v] for k, v in (headers or {}).items()},
+        "queryStringParameters": None,
+        "pathParameters": {"id": path.rsplit("/", 1)[-1]} if resource.endswith("{id}") else None,
+        "requestContext": {"requestId": str(uuid.uuid4()), "stage": "test", "httpMethod": method},
+        "body": raw_body if raw_body is not None else (None if body is None else json.dumps(body)),
+        "isBase64Encoded": base64,
+    }
+
+
+def payment_body(**overrides: Any) -> dict[str, Any]:
+    """A valid payment request body."""
+    body: dict[str, Any] = {
+        "amount": 1999,
+        "currency": "USD",
+        "payment_method": "tok_visa",
+        "merchant_id": "merch_123",
+        "description": "order 42",
+        "customer_id": "cus_9",
+        "metadata": {"order_id": "42"},
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not ...}
+
+
+def post_payment(body: Any, key: str | None = "key-1", **kwargs: Any) -> dict[str, Any]:
+    """A POST /payments event with an Idempotency-Key header (unless key is None)."""
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return proxy_event("POST", "/payments", body, headers=headers, **kwargs)
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    """The decoded JSON body of a proxy response."""
+    return json.loads(response["body"])

@@ -1,0 +1,91 @@
+"""Connection lifecycle rules of Database (with a fake connect) and the in-memory store's purge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from payment_processor.config import Settings
+from payment_processor.credentials import CredentialsUnavailable, DatabaseCredentials, StaticCredentials
+from payment_processor.store.database import IDLE_CHECK_AFTER_S, Database
+from payment_processor.store.interfaces import StoreUnavailable
+from payment_processor.store.memory import InMemoryStore
+
+SETTINGS = Settings("arn", "db", 5432, "payments", "bucket", db_sslmode="verify-full", db_sslrootcert="/ca.pem")
+
+
+class FakeConnection:
+    def __init__(self, alive: bool = True) -> None:
+        self.closed = False
+        self.broken = False
+        self.alive = alive
+        self.checks = 0
+
+    def execute(self, sql: str) -> None:
+        self.checks += 1
+        if not self.alive:
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Connector:
+    def __init__(self) -> None:
+        self.opened: list[FakeConnection] = []
+        self.kwargs: dict[str, Any] = {}
+
+    def __call__(self, **kwargs: Any) -> FakeConnection:
+        self.kwargs = kwargs
+        self.opened.append(FakeConnection())
+        return self.opened[-1]
+
+
+def test_connection_is_reused_checked_after_idle_and_replaced_when_dead() -> None:
+    now = [0.0]
+    connect = Connector()
+    database = Database(
+        SETTINGS, StaticCredentials(DatabaseCredentials("u", "p")), connect=connect, clock=lambda: now[0]
+    )
+    first = database.connection()
+    assert database.connection() is first and first.checks == 0  # type: ignore[comparison-overlap]
+    assert connect.kwargs["sslmode"] == "verify-full" and connect.kwargs["sslrootcert"] == "/ca.pem"
+    now[0] += IDLE_CHECK_AFTER_S + 1
+    assert database.connection() is first and first.checks == 1  # type: ignore[comparison-overlap]
+    first.alive = False
+    now[0] += IDLE_CHECK_AFTER_S + 1
+    second = database.connection()
+    assert second is not first and first.closed
+    second.broken = True  # type: ignore[attr-defined]
+    assert database.connection() is not second and len(connect.opened) == 3
+
+
+def test_unreadable_secret_is_store_unavailable() -> None:
+    class NoSecret(StaticCredentials):
+        def get(self) -> DatabaseCredentials:
+            raise CredentialsUnavailable("cannot read database secret arn")
+
+    database = Database(SETTINGS, NoSecret(DatabaseCredentials("u", "p")), connect=Connector())
+    with pytest.raises(StoreUnavailable, match="cannot read database secret"):
+        database.connection()
+
+
+def test_memory_store_purges_old_keys_and_fails_when_off() -> None:
+    from payment_processor.gateway import SimulatedAcquirer
+    from payment_processor.service import PaymentService
+    from payment_processor.txlog import MemorySink, OutboxDelivery
+    from payment_processor.validation import parse_payment_request
+    from tests.support import payment_body
+
+    store = InMemoryStore()
+    service = PaymentService(store, SimulatedAcquirer(), OutboxDelivery(store, MemorySink()))
+    service.create_payment(parse_payment_request(payment_body()), "a")
+    assert service.purge_idempotency_keys(24) == 0
+    store.age_keys(25)
+    service.create_payment(parse_payment_request(payment_body()), "b")
+    assert service.purge_idempotency_keys(24) == 1 and store.key_count() == 1
+    store.available = False
+    report = service.deliver_pending()
+    assert report.error is not None
