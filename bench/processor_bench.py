@@ -38,20 +38,24 @@ from payments_cli.local.provision import prepare_database
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "bench-transaction-log"
-PASSWORD = "bench-password-not-secret"  # noqa: S105
+PASSWORD = "bench-password-not-secret"
 
 
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def event(key: str) -> dict[str, object]:
     body = {"amount": 1999, "currency": "USD", "payment_method": "tok_visa", "merchant_id": "merch_bench"}
     return {
-        "resource": "/payments", "path": "/payments", "httpMethod": "POST",
+        "resource": "/payments",
+        "path": "/payments",
+        "httpMethod": "POST",
         "headers": {"Idempotency-Key": key, "Content-Type": "application/json"},
-        "requestContext": {"requestId": key}, "body": json.dumps(body), "isBase64Encoded": False,
+        "requestContext": {"requestId": key},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
     }
 
 
@@ -103,8 +107,13 @@ def main() -> int:
                 Name="bench-db", SecretString=json.dumps({"username": "bench", "password": PASSWORD})
             )
             settings = Settings(
-                db_secret_arn=secret["ARN"], db_host="127.0.0.1", db_port=postgres.port, db_name="payments",
-                transaction_log_bucket=BUCKET, db_sslmode="disable", aws_region="us-east-1",
+                db_secret_arn=secret["ARN"],
+                db_host="127.0.0.1",
+                db_port=postgres.port,
+                db_name="payments",
+                transaction_log_bucket=BUCKET,
+                db_sslmode="disable",
+                aws_region="us-east-1",
                 aws_endpoint_url=moto.endpoint,
             )
             api = Api(build_service(settings), Logger(service="bench", level="WARNING"))
@@ -124,7 +133,9 @@ def main() -> int:
                     (payment_id, utc_now()),
                 )
                 raw.commit()
-                s3.put_object(Bucket=BUCKET, Key=f"baseline/{payment_id}.json", Body=b'{"id":"%s"}' % payment_id.encode())
+                s3.put_object(
+                    Bucket=BUCKET, Key=f"baseline/{payment_id}.json", Body=b'{"id":"%s"}' % payment_id.encode()
+                )
 
             for _ in range(10):  # warm both paths (connections, code paths)
                 handler_once()
@@ -162,10 +173,13 @@ def main() -> int:
         print(f"{name:10} {rate:11.1f} {p50:8.2f} {p99:8.2f}")
     h, b = rows[0], rows[1]
     print(f"{'ratio':10} {h[1] / b[1]:11.2f} {h[2] / b[2]:8.2f} {h[3] / b[3]:8.2f}   (handler / baseline)")
-    print(f"\nimport payment_processor.handler, fresh interpreter: {handler_import:.0f} ms "
-          f"(empty interpreter {empty_import:.0f} ms, difference {handler_import - empty_import:.0f} ms)")
-    print(f"runtime dependencies installed: {total / 1e6:.1f} MB "
-          f"(of which boto3/botocore/s3transfer {sdk / 1e6:.1f} MB)")
+    print(
+        f"\nimport payment_processor.handler, fresh interpreter: {handler_import:.0f} ms "
+        f"(empty interpreter {empty_import:.0f} ms, difference {handler_import - empty_import:.0f} ms)"
+    )
+    print(
+        f"runtime dependencies installed: {total / 1e6:.1f} MB (of which boto3/botocore/s3transfer {sdk / 1e6:.1f} MB)"
+    )
     for name, size in sorted(sizes.items(), key=lambda kv: -kv[1])[:6]:
         print(f"  {name:24} {size / 1e6:6.1f} MB")
     return 0
