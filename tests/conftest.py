@@ -18,6 +18,7 @@ from payment_processor.config import Settings
 from payments_cli.local.emulator import EMULATOR_CREDENTIALS, MotoServer
 from payments_cli.local.postgres import LocalPostgres
 from payments_cli.local.provision import prepare_database
+from payments_infra.lambda_build import LambdaPackage, build_lambda_package
 
 DB_USER = "payments_app"
 DB_PASSWORD = "test-only-Secr3t-value-9f2c"
@@ -94,6 +95,12 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     finally:
         moto.stop()
         postgres.stop()
+
+
+@pytest.fixture(scope="session")
+def lambda_zip(tmp_path_factory: pytest.TempPathFactory) -> LambdaPackage:
+    """The real Lambda package, built once per session from this checkout."""
+    return build_lambda_package(tmp_path_factory.mktemp("build") / "payment_processor.zip")
 
 
 @pytest.fixture

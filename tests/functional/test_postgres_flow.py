@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -211,3 +212,24 @@ def test_password_never_in_logs(lambda_env: Services, monkeypatch: pytest.Monkey
     assert '"status":402' in text.replace(" ", "")
     for secret in (DB_PASSWORD, "tok_chargeDeclined", "4000056655665556", "4000 0566"):
         assert secret not in text
+
+
+def test_refused_input_writes_no_row_in_the_real_database(lambda_env: Services) -> None:
+    """Property-based against PostgreSQL: random bodies are never a 500; a refusal leaves no row."""
+    from hypothesis import HealthCheck, given, settings
+
+    from tests.unit.test_properties import bodies
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(body=bodies)
+    def check(body: dict[str, object]) -> None:
+        before = count(lambda_env, "payments"), count(lambda_env, "idempotency_keys")
+        response = handler_module.handler(post_payment(body, key=f"prop-{uuid.uuid4()}"), None)
+        after = count(lambda_env, "payments"), count(lambda_env, "idempotency_keys")
+        assert response["statusCode"] in {201, 400, 402, 413, 422}, response
+        if response["statusCode"] in {400, 413, 422}:
+            assert after == before
+        else:
+            assert after == (before[0] + 1, before[1] + 1)
+
+    check()
