@@ -1,0 +1,157 @@
+"""Environments as data: one frozen, typed config each for dev, staging and prod.
+
+Every difference between environments lives here, visible in one table; constructs take a config
+and never branch on an environment's name. Secure settings that do not vary (encryption, private
+database, TLS-only buckets) are not options at all: they live in the constructs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class UnknownEnvironment(ValueError):
+    """The name is not one of the configured environments."""
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """Sizes, redundancy, retention and protection of one environment."""
+
+    name: str
+    region: str
+    vpc_cidr: str
+    # Database (RDS PostgreSQL)
+    db_instance_class: str
+    db_allocated_storage_gb: int
+    db_max_allocated_storage_gb: int
+    db_multi_az: bool
+    db_backup_retention_days: int
+    db_deletion_protection: bool
+    db_skip_final_snapshot: bool
+    # Function
+    lambda_memory_mb: int
+    lambda_timeout_s: int
+    lambda_reserved_concurrency: int | None
+    # API
+    api_throttle_rate_limit: float
+    api_throttle_burst_limit: int
+    # Logs and the transaction log
+    log_retention_days: int
+    transaction_log_object_lock: bool
+    transaction_log_lock_days: int
+    transaction_log_archive_after_days: int
+    bucket_force_destroy: bool
+    kms_deletion_window_days: int
+    # Monitoring
+    alarms_enabled: bool
+    alarm_lambda_errors_threshold: int
+    alarm_api_5xx_threshold: int
+    alarm_db_cpu_percent: int
+    alarm_db_free_storage_bytes: int
+
+    def __post_init__(self) -> None:
+        if self.transaction_log_object_lock and self.transaction_log_lock_days < 1:
+            raise ValueError(f"{self.name}: object lock needs transaction_log_lock_days >= 1")
+        if not 7 <= self.kms_deletion_window_days <= 30:
+            raise ValueError(f"{self.name}: KMS deletion window must be 7..30 days")
+        if self.db_max_allocated_storage_gb < self.db_allocated_storage_gb:
+            raise ValueError(f"{self.name}: db_max_allocated_storage_gb below db_allocated_storage_gb")
+
+
+DEV = EnvironmentConfig(
+    name="dev",
+    region="us-east-1",
+    vpc_cidr="10.10.0.0/16",
+    db_instance_class="db.t4g.micro",
+    db_allocated_storage_gb=20,
+    db_max_allocated_storage_gb=50,
+    db_multi_az=False,
+    db_backup_retention_days=1,
+    db_deletion_protection=False,
+    db_skip_final_snapshot=True,
+    lambda_memory_mb=512,
+    lambda_timeout_s=15,
+    lambda_reserved_concurrency=None,
+    api_throttle_rate_limit=50,
+    api_throttle_burst_limit=100,
+    log_retention_days=14,
+    transaction_log_object_lock=False,
+    transaction_log_lock_days=0,
+    transaction_log_archive_after_days=30,
+    bucket_force_destroy=True,
+    kms_deletion_window_days=7,
+    alarms_enabled=False,
+    alarm_lambda_errors_threshold=5,
+    alarm_api_5xx_threshold=5,
+    alarm_db_cpu_percent=90,
+    alarm_db_free_storage_bytes=2 * 1024**3,
+)
+
+STAGING = EnvironmentConfig(
+    name="staging",
+    region="us-east-1",
+    vpc_cidr="10.20.0.0/16",
+    db_instance_class="db.t4g.small",
+    db_allocated_storage_gb=50,
+    db_max_allocated_storage_gb=200,
+    db_multi_az=False,
+    db_backup_retention_days=7,
+    db_deletion_protection=True,
+    db_skip_final_snapshot=False,
+    lambda_memory_mb=1024,
+    lambda_timeout_s=15,
+    lambda_reserved_concurrency=50,
+    api_throttle_rate_limit=200,
+    api_throttle_burst_limit=400,
+    log_retention_days=90,
+    transaction_log_object_lock=False,
+    transaction_log_lock_days=0,
+    transaction_log_archive_after_days=90,
+    bucket_force_destroy=False,
+    kms_deletion_window_days=14,
+    alarms_enabled=True,
+    alarm_lambda_errors_threshold=5,
+    alarm_api_5xx_threshold=10,
+    alarm_db_cpu_percent=80,
+    alarm_db_free_storage_bytes=5 * 1024**3,
+)
+
+PROD = EnvironmentConfig(
+    name="prod",
+    region="us-east-1",
+    vpc_cidr="10.30.0.0/16",
+    db_instance_class="db.r6g.large",
+    db_allocated_storage_gb=100,
+    db_max_allocated_storage_gb=1000,
+    db_multi_az=True,
+    db_backup_retention_days=35,
+    db_deletion_protection=True,
+    db_skip_final_snapshot=False,
+    lambda_memory_mb=1769,  # one full vCPU
+    lambda_timeout_s=15,
+    lambda_reserved_concurrency=200,
+    api_throttle_rate_limit=1000,
+    api_throttle_burst_limit=2000,
+    log_retention_days=365,
+    transaction_log_object_lock=True,
+    transaction_log_lock_days=2555,  # seven years of immutable transaction records
+    transaction_log_archive_after_days=90,
+    bucket_force_destroy=False,
+    kms_deletion_window_days=30,
+    alarms_enabled=True,
+    alarm_lambda_errors_threshold=1,
+    alarm_api_5xx_threshold=5,
+    alarm_db_cpu_percent=75,
+    alarm_db_free_storage_bytes=20 * 1024**3,
+)
+
+ENVIRONMENTS: dict[str, EnvironmentConfig] = {env.name: env for env in (DEV, STAGING, PROD)}
+
+
+def get_environment(name: str) -> EnvironmentConfig:
+    """The config named ``name``; UnknownEnvironment listing the valid names otherwise."""
+    try:
+        return ENVIRONMENTS[name]
+    except KeyError:
+        raise UnknownEnvironment(f"unknown environment {name!r}: choose one of {', '.join(ENVIRONMENTS)}") from None

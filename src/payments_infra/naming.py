@@ -1,0 +1,226 @@
+"""The one naming helper: every AWS name that must be unique carries environment and suffix.
+
+``Naming("dev", "pr42").function("processor")`` -> ``payment-processor-dev-pr42``. Each kind of name is
+checked against its service's length and character rules when it is made, so a suffix that would
+produce an invalid or too-long name is refused before synthesis, with the limit in the message
+(seed defects 1, 2, 3, 5 and 7 were names without the suffix; the fix is that no other way to make
+a name exists).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: Prefix of every name: short, because S3 and RDS names are at most 63 characters.
+PROJECT = "payment"
+
+# A deployment suffix: lower-case letters, digits and single hyphens, starting with a letter or digit.
+_SUFFIX = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){0,19}$")
+
+
+class InvalidName(ValueError):
+    """A name (or the suffix that built it) breaks a service's naming rules."""
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """One service's rule for a name: maximum length, allowed pattern, and what to call it in errors."""
+
+    service: str
+    max_length: int
+    pattern: re.Pattern[str]
+    description: str
+
+
+RULES = {
+    # S3: 3-63, lower-case letters, digits, hyphens; begins and ends with a letter or digit. (Dots
+    # are legal but break virtual-hosted TLS, so they are not allowed here.)
+    "s3_bucket": NameRule(
+        "S3 bucket", 63, re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"), "lower-case letters, digits and hyphens"
+    ),
+    # RDS: 1-63, letters, digits, hyphens; begins with a letter; no '--'; no trailing hyphen.
+    "rds_identifier": NameRule(
+        "RDS DB identifier",
+        63,
+        re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,62}(?<!-)$"),
+        "lower-case letters, digits and single hyphens, starting with a letter",
+    ),
+    "db_subnet_group": NameRule(
+        "DB subnet group",
+        255,
+        re.compile(r"^[a-z0-9][a-z0-9 ._-]{0,254}$"),
+        "lower-case letters, digits, spaces, '.', '_' and '-'",
+    ),
+    "lambda_function": NameRule(
+        "Lambda function", 64, re.compile(r"^[A-Za-z0-9_-]{1,64}$"), "letters, digits, '-' and '_'"
+    ),
+    "iam_role": NameRule("IAM role", 64, re.compile(r"^[\w+=,.@-]{1,64}$"), "letters, digits and +=,.@_-"),
+    "iam_policy": NameRule("IAM policy", 128, re.compile(r"^[\w+=,.@-]{1,128}$"), "letters, digits and +=,.@_-"),
+    "secret": NameRule(
+        "Secrets Manager secret", 512, re.compile(r"^[\w/+=.@-]{1,512}$"), "letters, digits and /_+=.@-"
+    ),
+    "log_group": NameRule("CloudWatch log group", 512, re.compile(r"^[\w./#-]{1,512}$"), "letters, digits and ._/#-"),
+    "kms_alias": NameRule(
+        "KMS alias",
+        256,
+        re.compile(r"^alias/(?!aws/)[\w/-]{1,250}$"),
+        "alias/ then letters, digits, '/', '_' and '-' (not alias/aws/)",
+    ),
+    "dynamodb_table": NameRule("DynamoDB table", 255, re.compile(r"^[\w.-]{3,255}$"), "letters, digits and _.-"),
+    "security_group": NameRule(
+        "security group",
+        255,
+        re.compile(r"^(?!sg-)[\w .:/()#,@\[\]+=&;{}!$*-]{1,255}$"),
+        "ASCII letters, digits and common punctuation, not starting with sg-",
+    ),
+    "api_name": NameRule("API Gateway REST API", 1024, re.compile(r"^[\w .-]{1,1024}$"), "letters, digits, ' ._-'"),
+    "alarm": NameRule("CloudWatch alarm", 255, re.compile(r"^[\w .:/-]{1,255}$"), "letters, digits and ' .:/_-'"),
+    "sqs_queue": NameRule("SQS queue", 80, re.compile(r"^[\w-]{1,80}$"), "letters, digits, '-' and '_'"),
+    "sns_topic": NameRule("SNS topic", 256, re.compile(r"^[\w-]{1,256}$"), "letters, digits, '-' and '_'"),
+    "event_rule": NameRule("EventBridge rule", 64, re.compile(r"^[\w.-]{1,64}$"), "letters, digits and ._-"),
+}
+
+
+def validate_suffix(suffix: str) -> str:
+    """Return ``suffix`` if it is a valid deployment suffix; InvalidName saying what is allowed otherwise."""
+    if not _SUFFIX.match(suffix):
+        raise InvalidName(
+            f"invalid deployment suffix {suffix!r}: use 1 to 20 lower-case letters, digits and single hyphens, "
+            "starting and ending with a letter or digit (for example pr42 or alice-dev)"
+        )
+    if suffix.endswith("-"):
+        raise InvalidName(f"invalid deployment suffix {suffix!r}: it must not end with a hyphen")
+    return suffix
+
+
+def check(kind: str, name: str) -> str:
+    """Return ``name`` if it obeys the rule for ``kind``; InvalidName naming the rule otherwise."""
+    rule = RULES[kind]
+    if len(name) > rule.max_length:
+        raise InvalidName(
+            f"{rule.service} name {name!r} is {len(name)} characters; {rule.service} allows {rule.max_length}. "
+            "Use a shorter deployment suffix."
+        )
+    if not rule.pattern.match(name):
+        raise InvalidName(f"{rule.service} name {name!r} is not allowed: use {rule.description}")
+    return name
+
+
+@dataclass(frozen=True)
+class Naming:
+    """Names for one deployment: ``environment`` (dev, staging, prod) and its ``suffix``."""
+
+    environment: str
+    suffix: str
+
+    def __post_init__(self) -> None:
+        validate_suffix(self.suffix)
+        if not re.match(r"^[a-z][a-z0-9]{1,9}$", self.environment):
+            raise InvalidName(f"invalid environment name {self.environment!r}")
+        self.validate_all()
+
+    def _base(self, purpose: str) -> str:
+        return f"{PROJECT}-{purpose}-{self.environment}-{self.suffix}"
+
+    @property
+    def tag(self) -> str:
+        """``<environment>-<suffix>``: the deployment's identity, used in tags and state keys."""
+        return f"{self.environment}-{self.suffix}"
+
+    def bucket(self, purpose: str) -> str:
+        """An S3 bucket name."""
+        return check("s3_bucket", self._base(purpose))
+
+    def rds_identifier(self, purpose: str) -> str:
+        """An RDS DB instance identifier."""
+        return check("rds_identifier", self._base(purpose))
+
+    def db_subnet_group(self, purpose: str) -> str:
+        """A DB subnet group name."""
+        return check("db_subnet_group", self._base(purpose))
+
+    def function(self, purpose: str) -> str:
+        """A Lambda function name."""
+        return check("lambda_function", self._base(purpose))
+
+    def role(self, purpose: str) -> str:
+        """An IAM role name."""
+        return check("iam_role", self._base(purpose))
+
+    def policy(self, purpose: str) -> str:
+        """An IAM policy name."""
+        return check("iam_policy", self._base(purpose))
+
+    def secret(self, purpose: str) -> str:
+        """A Secrets Manager secret name (path style, as AWS recommends)."""
+        return check("secret", f"{PROJECT}/{self.environment}/{self.suffix}/{purpose}")
+
+    def log_group(self, service_path: str, purpose: str) -> str:
+        """A log group under an AWS service prefix, e.g. ``log_group("/aws/lambda", "processor")``."""
+        return check("log_group", f"{service_path.rstrip('/')}/{self._base(purpose)}")
+
+    def kms_alias(self, purpose: str) -> str:
+        """A KMS alias."""
+        return check("kms_alias", f"alias/{self._base(purpose)}")
+
+    def table(self, purpose: str) -> str:
+        """A DynamoDB table name."""
+        return check("dynamodb_table", self._base(purpose))
+
+    def security_group(self, purpose: str) -> str:
+        """A security group name (unique per VPC)."""
+        return check("security_group", self._base(purpose))
+
+    def api(self, purpose: str) -> str:
+        """An API Gateway REST API name."""
+        return check("api_name", self._base(purpose))
+
+    def alarm(self, purpose: str) -> str:
+        """A CloudWatch alarm name."""
+        return check("alarm", self._base(purpose))
+
+    def queue(self, purpose: str) -> str:
+        """An SQS queue name."""
+        return check("sqs_queue", self._base(purpose))
+
+    def topic(self, purpose: str) -> str:
+        """An SNS topic name."""
+        return check("sns_topic", self._base(purpose))
+
+    def event_rule(self, purpose: str) -> str:
+        """An EventBridge rule name."""
+        return check("event_rule", self._base(purpose))
+
+    # The state backend is created by the bootstrap stack before the main stack can use it.
+    def state_bucket(self) -> str:
+        """The Terraform state bucket of this deployment."""
+        return self.bucket("tfstate")
+
+    def lock_table(self) -> str:
+        """The Terraform state lock table of this deployment."""
+        return self.table("tflock")
+
+    def state_key(self) -> str:
+        """The state object key: one per environment within the deployment's bucket."""
+        return f"payments/{self.environment}/terraform.tfstate"
+
+    def validate_all(self) -> None:
+        """Make every name the stacks use now, so a too-long suffix fails here, before synthesis."""
+        for purpose in ("txlog", "tfstate", "access-logs"):
+            self.bucket(purpose)
+        self.rds_identifier("db")
+        self.db_subnet_group("db")
+        self.function("processor")
+        self.function("deliver")
+        self.role("processor")
+        self.policy("processor")
+        self.log_group("/aws/lambda", "processor")
+        self.log_group("/aws/apigateway", "api")
+        self.kms_alias("key")
+        self.lock_table()
+        self.security_group("processor")
+        self.security_group("db")
+        self.api("api")
+        self.alarm("processor-errors")
+        self.event_rule("deliver")
