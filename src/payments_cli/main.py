@@ -1,19 +1,28 @@
-"""The ``payments`` command."""
+"""The ``payments`` command: one subcommand per job, each in ``payments_cli.commands``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from payments_cli.commands import build, synth
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from payments_cli.demo import run
+
+    return run()
+
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: one subcommand per job."""
+    """The command line."""
     parser = argparse.ArgumentParser(
         prog="payments",
         description="Build, check, deploy and run the payment platform.",
+        epilog="Run `payments COMMAND --help` for what each command does, its flags and an example.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo",
         help="take one payment through the real processor on this machine (PostgreSQL + moto, no AWS)",
         description=(
@@ -23,17 +32,20 @@ def build_parser() -> argparse.ArgumentParser:
             "answered as expected."
         ),
     )
+    demo.set_defaults(run=_run_demo)
+    build.register(commands)
+    synth.register(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``payments`` console script."""
     args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        from payments_cli.demo import run
-
-        return run()
-    return 2  # pragma: no cover - argparse refuses unknown commands first
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        print("payments: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

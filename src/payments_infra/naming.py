@@ -52,6 +52,14 @@ RULES = {
         re.compile(r"^[a-z0-9][a-z0-9 ._-]{0,254}$"),
         "lower-case letters, digits, spaces, '.', '_' and '-'",
     ),
+    "db_parameter_group": NameRule(
+        "DB parameter group",
+        255,
+        re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,254}(?<!-)$"),
+        "lower-case letters, digits and single hyphens, starting with a letter",
+    ),
+    # Name tags of resources whose identity is an AWS-generated id (VPC, subnets, endpoints).
+    "tag": NameRule("Name tag", 255, re.compile(r"^[\w .:/=+@-]{1,255}$"), "letters, digits and ' .:/=+@_-'"),
     "lambda_function": NameRule(
         "Lambda function", 64, re.compile(r"^[A-Za-z0-9_-]{1,64}$"), "letters, digits, '-' and '_'"
     ),
@@ -140,6 +148,14 @@ class Naming:
         """A DB subnet group name."""
         return check("db_subnet_group", self._base(purpose))
 
+    def db_parameter_group(self, purpose: str) -> str:
+        """A DB parameter group name."""
+        return check("db_parameter_group", self._base(purpose))
+
+    def resource(self, purpose: str) -> str:
+        """A Name tag for a resource AWS identifies by a generated id (VPC, subnet, endpoint)."""
+        return check("tag", self._base(purpose))
+
     def function(self, purpose: str) -> str:
         """A Lambda function name."""
         return check("lambda_function", self._base(purpose))
@@ -197,10 +213,6 @@ class Naming:
         """The Terraform state bucket of this deployment."""
         return self.bucket("tfstate")
 
-    def lock_table(self) -> str:
-        """The Terraform state lock table of this deployment."""
-        return self.table("tflock")
-
     def state_key(self) -> str:
         """The state object key: one per environment within the deployment's bucket."""
         return f"payments/{self.environment}/terraform.tfstate"
@@ -211,6 +223,8 @@ class Naming:
             self.bucket(purpose)
         self.rds_identifier("db")
         self.db_subnet_group("db")
+        self.db_parameter_group("db")
+        self.rds_identifier("db-final")
         self.function("processor")
         self.function("deliver")
         self.role("processor")
@@ -218,9 +232,15 @@ class Naming:
         self.log_group("/aws/lambda", "processor")
         self.log_group("/aws/apigateway", "api")
         self.kms_alias("key")
-        self.lock_table()
         self.security_group("processor")
         self.security_group("db")
+        self.security_group("endpoints")
+        self.role("apigw-logs")
+        self.topic("alarms")
+        for purpose in ("processor", "deliver"):
+            for alarm in ("errors", "throttles"):
+                self.alarm(f"{purpose}-{alarm}")
+        for alarm in ("api-5xx", "db-cpu", "db-free-storage"):
+            self.alarm(alarm)
         self.api("api")
-        self.alarm("processor-errors")
         self.event_rule("deliver")

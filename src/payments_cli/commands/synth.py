@@ -1,0 +1,74 @@
+"""``payments synth``: write a deployment's Terraform JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from payments_cli.commands import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+
+
+def add_deployment_flags(parser: argparse.ArgumentParser, *, suffix_default: str | None = None) -> None:
+    """``--env`` and ``--suffix``, shared by every command that works on one deployment."""
+    from payments_infra.environments import ENVIRONMENTS
+
+    parser.add_argument(
+        "--env",
+        default="dev",
+        choices=sorted(ENVIRONMENTS),
+        help="environment whose sizes, redundancy and protections to use (default: dev)",
+    )
+    parser.add_argument(
+        "--suffix",
+        default=suffix_default,
+        required=suffix_default is None,
+        help="deployment suffix carried by every unique AWS name, e.g. pr42 or alice "
+        "(1-20 lower-case letters, digits, single hyphens)"
+        + (f" (default: {suffix_default})" if suffix_default else ""),
+    )
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``synth`` subcommand."""
+    parser = commands.add_parser(
+        "synth",
+        help="synthesize a deployment's Terraform JSON (bootstrap and platform stacks)",
+        description=(
+            "Build the Lambda package, then write two stacks for the deployment ENV/SUFFIX:\n"
+            "  OUT/stacks/payments-bootstrap-ENV-SUFFIX/cdk.tf.json  the state bucket (apply first)\n"
+            "  OUT/stacks/payments-ENV-SUFFIX/cdk.tf.json            the platform, with the zip as an asset\n"
+            "Names are checked against AWS limits before anything is built."
+        ),
+        epilog="example: payments synth --env staging --suffix pr42 --out /tmp/out",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_deployment_flags(parser)
+    parser.add_argument("--out", type=Path, default=Path("cdktf.out"), help="output folder (default: cdktf.out)")
+    parser.add_argument(
+        "--package", type=Path, default=None, help="use this already-built Lambda zip instead of building one"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Synthesize and print where each stack went."""
+    from payments_infra.lambda_build import BuildError
+    from payments_infra.naming import InvalidName, Naming
+    from payments_infra.synth import Deployment, synthesize
+
+    try:
+        Naming(args.env, args.suffix)
+    except InvalidName as error:
+        print(f"payments synth: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"synthesizing {args.env}/{args.suffix} into {args.out} ...", file=sys.stderr)
+    try:
+        result = synthesize([Deployment(args.env, args.suffix)], out=args.out, package=args.package)
+    except BuildError as error:
+        print(f"payments synth: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    for stack in result.stacks:
+        print(f"{stack.kind:9}  {stack.path}")
+    print(f"synthesized in {result.seconds:.1f} s (Lambda package {result.package.source_code_hash})", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,259 @@
+"""API: the REST API in front of the processor. ``POST /payments`` and ``GET /payments/{id}``, each an
+AWS_PROXY integration with its own scoped invoke permission, one deployment whose trigger hashes
+everything it serves, and a stage with access logs and throttling."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from cdktn import Fn, TerraformResource, TerraformResourceLifecycle
+from cdktn_provider_aws.api_gateway_account import ApiGatewayAccount
+from cdktn_provider_aws.api_gateway_deployment import ApiGatewayDeployment
+from cdktn_provider_aws.api_gateway_integration import ApiGatewayIntegration
+from cdktn_provider_aws.api_gateway_method import ApiGatewayMethod
+from cdktn_provider_aws.api_gateway_method_settings import (
+    ApiGatewayMethodSettings,
+    ApiGatewayMethodSettingsSettings,
+)
+from cdktn_provider_aws.api_gateway_resource import ApiGatewayResource
+from cdktn_provider_aws.api_gateway_rest_api import (
+    ApiGatewayRestApi,
+    ApiGatewayRestApiEndpointConfiguration,
+)
+from cdktn_provider_aws.api_gateway_stage import ApiGatewayStage, ApiGatewayStageAccessLogSettings
+from cdktn_provider_aws.iam_role import IamRole
+from cdktn_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from cdktn_provider_aws.lambda_permission import LambdaPermission
+from constructs import Construct
+
+from payments_infra.constructs.encryption import EncryptionKey
+from payments_infra.constructs.function import Function
+from payments_infra.constructs.logs import log_group
+from payments_infra.constructs.policy import Statement, policy_document
+from payments_infra.environments import EnvironmentConfig
+from payments_infra.naming import Naming
+
+STAGE = "v1"
+_Served = TypeVar("_Served", ApiGatewayResource, ApiGatewayMethod, ApiGatewayIntegration)
+# One JSON line per request; no bodies, headers or query strings, so no card data or token can land here.
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTimeEpoch",
+        "httpMethod": "$context.httpMethod",
+        "resourcePath": "$context.resourcePath",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "integrationLatency": "$context.integrationLatency",
+        "integrationError": "$context.integration.error",
+    },
+    separators=(",", ":"),
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One method of the API and what it serves."""
+
+    method: ApiGatewayMethod
+    integration: ApiGatewayIntegration
+    permission: LambdaPermission
+    path: str
+
+
+def configuration_hash(served: Sequence[Mapping[str, object]]) -> str:
+    """A Terraform expression hashing the arguments every served resource, method and integration is
+    created with, their references (ids, the integration's function URI) resolved by Terraform.
+
+    Any change to what the API serves therefore creates a new deployment, and the stage never keeps
+    serving an old configuration (seed defect 10). The arguments are hashed rather than the whole
+    objects: a resource read back from AWS can differ from its creation (an unset map becomes ``{}``),
+    which would change a whole-object hash on every plan and redeploy forever.
+    """
+    return Fn.sha1(Fn.jsonencode([{k: v for k, v in args.items() if v is not None} for args in served]))
+
+
+class PaymentsApi(Construct):
+    """REST API, routes, permissions, deployment, stage and its logging."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: EnvironmentConfig,
+        naming: Naming,
+        key: EncryptionKey,
+        function: Function,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.api = ApiGatewayRestApi(
+            self,
+            "rest-api",
+            name=naming.api("api"),
+            description=f"Payment platform API ({naming.tag})",
+            endpoint_configuration=ApiGatewayRestApiEndpointConfiguration(types=["REGIONAL"]),
+        )
+        # Every resource, method and integration the deployment serves, with the arguments it was
+        # created with: the deployment's trigger hashes these.
+        self._served: list[TerraformResource] = []
+        self._served_arguments: list[dict[str, object]] = []
+        payments = self._serve(
+            ApiGatewayResource,
+            "payments",
+            rest_api_id=self.api.id,
+            parent_id=self.api.root_resource_id,
+            path_part="payments",
+        )
+        payment = self._serve(
+            ApiGatewayResource, "payment", rest_api_id=self.api.id, parent_id=payments.id, path_part="{id}"
+        )
+        self.routes = [
+            self._route("post-payments", payments, "POST", "/payments", function),
+            self._route(
+                "get-payment", payment, "GET", "/payments/*", function, parameters={"method.request.path.id": True}
+            ),
+        ]
+        self.deployment = ApiGatewayDeployment(
+            self,
+            "deployment",
+            rest_api_id=self.api.id,
+            description=f"Payments API ({naming.tag})",
+            triggers={"redeployment": configuration_hash(self._served_arguments)},
+            # A stage cannot point at nothing: the new deployment exists before the old one goes
+            # ("BadRequestException: Active stages pointing to this deployment must be moved or deleted").
+            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
+            # Deploying before the routes and their permissions exist serves a partial API.
+            depends_on=self._served + [route.permission for route in self.routes],
+        )
+
+        self.access_logs = log_group(
+            self, "access-logs", name=naming.log_group("/aws/apigateway", "api"), config=config, key=key
+        )
+        account = self._logging_role(naming, key)
+        self.stage = ApiGatewayStage(
+            self,
+            "stage",
+            rest_api_id=self.api.id,
+            deployment_id=self.deployment.id,
+            stage_name=STAGE,
+            description=f"Payments API stage ({naming.tag})",
+            access_log_settings=ApiGatewayStageAccessLogSettings(
+                destination_arn=self.access_logs.arn, format=ACCESS_LOG_FORMAT
+            ),
+            xray_tracing_enabled=False,
+            # Access logging needs the account's CloudWatch role first ("BadRequestException: CloudWatch
+            # Logs role ARN must be set in account settings to enable logging").
+            depends_on=[account],
+        )
+        ApiGatewayMethodSettings(
+            self,
+            "throttling",
+            rest_api_id=self.api.id,
+            stage_name=self.stage.stage_name,
+            method_path="*/*",
+            settings=ApiGatewayMethodSettingsSettings(
+                throttling_rate_limit=config.api_throttle_rate_limit,
+                throttling_burst_limit=config.api_throttle_burst_limit,
+                metrics_enabled=True,
+                logging_level="ERROR",
+                # Full request/response logging would write request bodies to CloudWatch.
+                data_trace_enabled=False,
+            ),
+        )
+
+    def _route(
+        self,
+        id_: str,
+        resource: ApiGatewayResource,
+        http_method: str,
+        arn_path: str,
+        function: Function,
+        parameters: dict[str, bool] | None = None,
+    ) -> Route:
+        method = self._serve(
+            ApiGatewayMethod,
+            f"{id_}-method",
+            rest_api_id=self.api.id,
+            resource_id=resource.id,
+            http_method=http_method,
+            authorization="NONE",
+            request_parameters=parameters,
+        )
+        integration = self._serve(
+            ApiGatewayIntegration,
+            f"{id_}-integration",
+            rest_api_id=self.api.id,
+            resource_id=resource.id,
+            http_method=method.http_method,
+            type="AWS_PROXY",
+            # Lambda is always invoked with POST, whatever the client's method.
+            integration_http_method="POST",
+            uri=function.invoke_arn,
+        )
+        # Seed defect 9: without it every call fails ("Execution failed due to configuration error:
+        # Invalid permissions on Lambda function"). Scoped to this API, any stage, this method and path.
+        permission = LambdaPermission(
+            self,
+            f"{id_}-permission",
+            statement_id=f"AllowApiGateway-{id_}",
+            action="lambda:InvokeFunction",
+            function_name=function.function_name,
+            principal="apigateway.amazonaws.com",
+            source_arn=f"{self.api.execution_arn}/*/{http_method}{arn_path}",
+        )
+        return Route(method, integration, permission, arn_path)
+
+    def _serve(self, kind: type[_Served], id_: str, **arguments: Any) -> _Served:
+        """Create a resource the deployment serves, recording its arguments for the trigger hash."""
+        resource = kind(self, id_, **arguments)
+        self._served.append(resource)
+        # The id as well: a replaced resource (same arguments, new id) must redeploy too.
+        self._served_arguments.append(
+            {**arguments, "terraform_type": resource.terraform_resource_type, "id": resource.id}
+        )
+        return resource
+
+    def _logging_role(self, naming: Naming, key: EncryptionKey) -> ApiGatewayAccount:
+        """The account-level role API Gateway writes logs with.
+
+        This is a per-account, per-region setting: every deployment sets it to its own role, and the
+        last one applied wins. All such roles carry the same AWS-managed policy, so any of them works;
+        destroying the deployment whose role is current leaves API Gateway logging without a role until
+        another deployment is applied.
+        """
+        trust = policy_document(
+            self,
+            "logging-trust",
+            [
+                Statement(
+                    sid="ApiGatewayAssumesRole",
+                    actions=["sts:AssumeRole"],
+                    resources=[],
+                    principals=[("Service", ["apigateway.amazonaws.com"])],
+                )
+            ],
+        )
+        role = IamRole(
+            self,
+            "logging-role",
+            name=naming.role("apigw-logs"),
+            description=f"API Gateway writes access and execution logs ({naming.tag})",
+            assume_role_policy=trust.json,
+        )
+        attachment = IamRolePolicyAttachment(
+            self,
+            "logging-policy",
+            role=role.name,
+            policy_arn=f"arn:{key.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+        )
+        return ApiGatewayAccount(self, "account", cloudwatch_role_arn=role.arn, depends_on=[attachment])
+
+    @property
+    def url(self) -> str:
+        """The stage's base URL (``…/v1``)."""
+        return self.stage.invoke_url

@@ -1,0 +1,93 @@
+"""Database: RDS PostgreSQL in the private subnets, encrypted, never public, multi-AZ as the
+environment says, its master credentials generated and held by RDS in Secrets Manager."""
+
+from __future__ import annotations
+
+from cdktn_provider_aws.db_instance import DbInstance
+from cdktn_provider_aws.db_parameter_group import DbParameterGroup, DbParameterGroupParameter
+from cdktn_provider_aws.db_subnet_group import DbSubnetGroup
+from constructs import Construct
+
+from payments_infra.constructs.encryption import EncryptionKey
+from payments_infra.constructs.network import DB_PORT, Network
+from payments_infra.environments import EnvironmentConfig
+from payments_infra.naming import Naming
+
+ENGINE_MAJOR = "16"
+DATABASE_NAME = "payments"
+MASTER_USERNAME = "payments_admin"
+
+
+class Database(Construct):
+    """The payment database and the secret its credentials live in."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: EnvironmentConfig,
+        naming: Naming,
+        network: Network,
+        key: EncryptionKey,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.subnet_group = DbSubnetGroup(
+            self,
+            "subnets",
+            name=naming.db_subnet_group("db"),
+            description=f"Private subnets of the payment database ({naming.tag})",
+            subnet_ids=network.private_subnet_ids,
+        )
+        # Refuse unencrypted connections server-side, whatever a client asks for.
+        self.parameters = DbParameterGroup(
+            self,
+            "parameters",
+            name=naming.db_parameter_group("db"),
+            family=f"postgres{ENGINE_MAJOR}",
+            description=f"Payment database parameters ({naming.tag})",
+            parameter=[DbParameterGroupParameter(name="rds.force_ssl", value="1")],
+        )
+        self.instance = DbInstance(
+            self,
+            "instance",
+            identifier=naming.rds_identifier("db"),
+            engine="postgres",
+            engine_version=ENGINE_MAJOR,
+            auto_minor_version_upgrade=True,
+            instance_class=config.db_instance_class,
+            allocated_storage=config.db_allocated_storage_gb,
+            max_allocated_storage=config.db_max_allocated_storage_gb,
+            storage_type="gp3",
+            db_name=DATABASE_NAME,
+            port=DB_PORT,
+            username=MASTER_USERNAME,
+            # RDS generates the password and keeps it in a Secrets Manager secret it rotates; no
+            # password ever passes through code, variables or Terraform state.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=key.arn,
+            db_subnet_group_name=self.subnet_group.name,
+            vpc_security_group_ids=[network.database_sg.id],
+            parameter_group_name=self.parameters.name,
+            # Seed defect 4: each of these three is always written, never left to a provider default.
+            publicly_accessible=False,
+            multi_az=config.db_multi_az,
+            storage_encrypted=True,
+            kms_key_id=key.arn,
+            backup_retention_period=config.db_backup_retention_days,
+            copy_tags_to_snapshot=True,
+            deletion_protection=config.db_deletion_protection,
+            skip_final_snapshot=config.db_skip_final_snapshot,
+            final_snapshot_identifier=None if config.db_skip_final_snapshot else naming.rds_identifier("db-final"),
+            apply_immediately=not config.db_deletion_protection,
+        )
+
+    @property
+    def secret_arn(self) -> str:
+        """ARN of the RDS-managed secret holding ``username`` and ``password``."""
+        return self.instance.master_user_secret.get(0).secret_arn
+
+    @property
+    def address(self) -> str:
+        """The instance's DNS name."""
+        return self.instance.address

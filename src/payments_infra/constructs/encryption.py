@@ -1,0 +1,66 @@
+"""Encryption: the deployment's customer-managed KMS key, used for the database, its secret, the
+transaction-log bucket, the log groups and the alarm topic."""
+
+from __future__ import annotations
+
+from cdktn_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktn_provider_aws.data_aws_partition import DataAwsPartition
+from cdktn_provider_aws.kms_alias import KmsAlias
+from cdktn_provider_aws.kms_key import KmsKey
+from constructs import Construct
+
+from payments_infra.constructs.policy import Statement, policy_document
+from payments_infra.environments import EnvironmentConfig
+from payments_infra.naming import Naming
+
+
+class EncryptionKey(Construct):
+    """A rotating KMS key with an alias, whose policy lets the account administer it and CloudWatch
+    Logs use it for this deployment's log groups only."""
+
+    def __init__(self, scope: Construct, id_: str, *, config: EnvironmentConfig, naming: Naming) -> None:
+        super().__init__(scope, id_)
+        identity = DataAwsCallerIdentity(self, "caller")
+        partition = DataAwsPartition(self, "partition")
+        self.account_id = identity.account_id
+        self.partition = partition.partition
+        self.region = config.region
+        deployment = f"{naming.environment}-{naming.suffix}"
+        log_groups = f"arn:{self.partition}:logs:{config.region}:{self.account_id}:log-group:*{deployment}*"
+        document = policy_document(
+            self,
+            "key-policy",
+            [
+                # Without the account statement the key becomes unmanageable ("MalformedPolicyDocument
+                # Exception: The new key policy will not allow you to update the key policy in the future").
+                Statement(
+                    sid="AccountAdministers",
+                    actions=["kms:*"],
+                    resources=["*"],  # in a key policy "*" means this key
+                    principals=[("AWS", [f"arn:{self.partition}:iam::{self.account_id}:root"])],
+                ),
+                # Encrypted log groups fail without it ("AccessDeniedException: The specified KMS key does
+                # not exist or is not allowed to be used with LogGroup").
+                Statement(
+                    sid="CloudWatchLogsUsesKeyForThisDeployment",
+                    actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                    resources=["*"],
+                    principals=[("Service", [f"logs.{config.region}.amazonaws.com"])],
+                    conditions=[("ArnLike", "kms:EncryptionContext:aws:logs:arn", [log_groups])],
+                ),
+            ],
+        )
+        self.key = KmsKey(
+            self,
+            "key",
+            description=f"Payment platform data key ({naming.tag})",
+            enable_key_rotation=True,
+            deletion_window_in_days=config.kms_deletion_window_days,
+            policy=document.json,
+        )
+        self.alias = KmsAlias(self, "alias", name=naming.kms_alias("key"), target_key_id=self.key.key_id)
+
+    @property
+    def arn(self) -> str:
+        """The key's ARN."""
+        return self.key.arn

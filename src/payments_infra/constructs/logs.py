@@ -1,0 +1,17 @@
+"""Log groups: created by us (not on first write by the service) so they have retention and the
+deployment's KMS key from the start."""
+
+from __future__ import annotations
+
+from cdktn_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from constructs import Construct
+
+from payments_infra.constructs.encryption import EncryptionKey
+from payments_infra.environments import EnvironmentConfig
+
+
+def log_group(
+    scope: Construct, id_: str, *, name: str, config: EnvironmentConfig, key: EncryptionKey
+) -> CloudwatchLogGroup:
+    """A KMS-encrypted log group keeping events for the environment's retention."""
+    return CloudwatchLogGroup(scope, id_, name=name, retention_in_days=config.log_retention_days, kms_key_id=key.arn)

@@ -1,0 +1,120 @@
+"""Monitoring: alarms on function errors and throttles, API 5xx, database CPU and free storage,
+notifying an encrypted SNS topic. Environments without alarms (dev) create none of it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from cdktn_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from cdktn_provider_aws.sns_topic import SnsTopic
+from constructs import Construct
+
+from payments_infra.constructs.api import PaymentsApi
+from payments_infra.constructs.database import Database
+from payments_infra.constructs.encryption import EncryptionKey
+from payments_infra.constructs.function import Function
+from payments_infra.environments import EnvironmentConfig
+from payments_infra.naming import Naming
+
+PERIOD_S = 300
+
+
+class Monitoring(Construct):
+    """The deployment's alarms and their topic."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: EnvironmentConfig,
+        naming: Naming,
+        key: EncryptionKey,
+        functions: Sequence[Function],
+        api: PaymentsApi,
+        database: Database,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.alarms: list[CloudwatchMetricAlarm] = []
+        if not config.alarms_enabled:
+            return
+        self.topic = SnsTopic(self, "alarms-topic", name=naming.topic("alarms"), kms_master_key_id=key.arn)
+        self._naming = naming
+        for function in functions:
+            purpose = function.node.id
+            self._alarm(
+                f"{purpose}-errors",
+                "AWS/Lambda",
+                "Errors",
+                {"FunctionName": function.function_name},
+                "Sum",
+                config.alarm_lambda_errors_threshold,
+                "GreaterThanOrEqualToThreshold",
+            )
+            self._alarm(
+                f"{purpose}-throttles",
+                "AWS/Lambda",
+                "Throttles",
+                {"FunctionName": function.function_name},
+                "Sum",
+                1,
+                "GreaterThanOrEqualToThreshold",
+            )
+        self._alarm(
+            "api-5xx",
+            "AWS/ApiGateway",
+            "5XXError",
+            {"ApiName": api.api.name, "Stage": api.stage.stage_name},
+            "Sum",
+            config.alarm_api_5xx_threshold,
+            "GreaterThanOrEqualToThreshold",
+        )
+        self._alarm(
+            "db-cpu",
+            "AWS/RDS",
+            "CPUUtilization",
+            {"DBInstanceIdentifier": database.instance.identifier},
+            "Average",
+            config.alarm_db_cpu_percent,
+            "GreaterThanOrEqualToThreshold",
+            periods=3,
+        )
+        self._alarm(
+            "db-free-storage",
+            "AWS/RDS",
+            "FreeStorageSpace",
+            {"DBInstanceIdentifier": database.instance.identifier},
+            "Minimum",
+            config.alarm_db_free_storage_bytes,
+            "LessThanOrEqualToThreshold",
+        )
+
+    def _alarm(
+        self,
+        purpose: str,
+        namespace: str,
+        metric: str,
+        dimensions: Mapping[str, str],
+        statistic: str,
+        threshold: float,
+        comparison: str,
+        periods: int = 1,
+    ) -> None:
+        self.alarms.append(
+            CloudwatchMetricAlarm(
+                self,
+                purpose,
+                alarm_name=self._naming.alarm(purpose),
+                namespace=namespace,
+                metric_name=metric,
+                dimensions=dict(dimensions),
+                statistic=statistic,
+                period=PERIOD_S,
+                evaluation_periods=periods,
+                threshold=threshold,
+                comparison_operator=comparison,
+                treat_missing_data="notBreaching",
+                alarm_actions=[self.topic.arn],
+                ok_actions=[self.topic.arn],
+            )
+        )

@@ -1,0 +1,170 @@
+"""Network: a VPC with private subnets in two AZs, no internet route, and the VPC endpoints the
+function needs to reach S3 and Secrets Manager without a NAT gateway."""
+
+from __future__ import annotations
+
+from cdktn import Fn
+from cdktn_provider_aws.data_aws_availability_zones import DataAwsAvailabilityZones
+from cdktn_provider_aws.route_table import RouteTable
+from cdktn_provider_aws.route_table_association import RouteTableAssociation
+from cdktn_provider_aws.security_group import SecurityGroup
+from cdktn_provider_aws.security_group_rule import SecurityGroupRule
+from cdktn_provider_aws.subnet import Subnet
+from cdktn_provider_aws.vpc import Vpc
+from cdktn_provider_aws.vpc_endpoint import VpcEndpoint
+from constructs import Construct
+
+from payments_infra.environments import EnvironmentConfig
+from payments_infra.naming import Naming
+
+#: PostgreSQL's port; the only port the database security group opens, and only to the function.
+DB_PORT = 5432
+HTTPS = 443
+SUBNET_COUNT = 2
+
+
+class Network(Construct):
+    """VPC, private subnets, route table, security groups and endpoints of one deployment."""
+
+    def __init__(self, scope: Construct, id_: str, *, config: EnvironmentConfig, naming: Naming) -> None:
+        super().__init__(scope, id_)
+        # Interface endpoints with private DNS need both DNS settings on ("enableDnsSupport and
+        # enableDnsHostnames must be true to use private DNS", CreateVpcEndpoint InvalidParameter).
+        self.vpc = Vpc(
+            self,
+            "vpc",
+            cidr_block=config.vpc_cidr,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags={"Name": naming.resource("vpc")},
+        )
+        zones = DataAwsAvailabilityZones(self, "zones", state="available")
+        # A DB subnet group must span at least two AZs ("DBSubnetGroupDoesNotCoverEnoughAZs").
+        self.private_subnets = [
+            Subnet(
+                self,
+                f"private-{index}",
+                vpc_id=self.vpc.id,
+                cidr_block=Fn.cidrsubnet(config.vpc_cidr, 8, index + 1),
+                availability_zone=Fn.element(zones.names, index),
+                map_public_ip_on_launch=False,
+                tags={"Name": naming.resource(f"private-{index}"), "Tier": "private"},
+            )
+            for index in range(SUBNET_COUNT)
+        ]
+        # No route to an internet or NAT gateway: the only ways out are the endpoints below.
+        self.route_table = RouteTable(
+            self, "private-routes", vpc_id=self.vpc.id, tags={"Name": naming.resource("private")}
+        )
+        for index, subnet in enumerate(self.private_subnets):
+            RouteTableAssociation(
+                self, f"private-{index}-routes", subnet_id=subnet.id, route_table_id=self.route_table.id
+            )
+
+        self.function_sg = SecurityGroup(
+            self,
+            "function-sg",
+            name=naming.security_group("processor"),
+            description="Payment processor Lambda: egress to the database and the VPC endpoints only",
+            vpc_id=self.vpc.id,
+            tags={"Name": naming.security_group("processor")},
+        )
+        self.database_sg = SecurityGroup(
+            self,
+            "database-sg",
+            name=naming.security_group("db"),
+            description="Payment database: PostgreSQL from the payment processor only",
+            vpc_id=self.vpc.id,
+            tags={"Name": naming.security_group("db")},
+        )
+        self.endpoint_sg = SecurityGroup(
+            self,
+            "endpoint-sg",
+            name=naming.security_group("endpoints"),
+            description="VPC interface endpoints: HTTPS from the payment processor only",
+            vpc_id=self.vpc.id,
+            tags={"Name": naming.security_group("endpoints")},
+        )
+        self.s3_endpoint = VpcEndpoint(
+            self,
+            "s3-endpoint",
+            vpc_id=self.vpc.id,
+            service_name=f"com.amazonaws.{config.region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[self.route_table.id],
+            tags={"Name": naming.resource("s3")},
+        )
+        self.secrets_endpoint = VpcEndpoint(
+            self,
+            "secretsmanager-endpoint",
+            vpc_id=self.vpc.id,
+            service_name=f"com.amazonaws.{config.region}.secretsmanager",
+            vpc_endpoint_type="Interface",
+            private_dns_enabled=True,
+            subnet_ids=[subnet.id for subnet in self.private_subnets],
+            security_group_ids=[self.endpoint_sg.id],
+            tags={"Name": naming.resource("secretsmanager")},
+        )
+
+        # Separate rule resources (not inline blocks) so each rule is one reviewable, diffable resource.
+        SecurityGroupRule(
+            self,
+            "database-from-function",
+            type="ingress",
+            description="PostgreSQL from the payment processor",
+            security_group_id=self.database_sg.id,
+            source_security_group_id=self.function_sg.id,
+            protocol="tcp",
+            from_port=DB_PORT,
+            to_port=DB_PORT,
+        )
+        SecurityGroupRule(
+            self,
+            "function-to-database",
+            type="egress",
+            description="PostgreSQL to the payment database",
+            security_group_id=self.function_sg.id,
+            source_security_group_id=self.database_sg.id,
+            protocol="tcp",
+            from_port=DB_PORT,
+            to_port=DB_PORT,
+        )
+        SecurityGroupRule(
+            self,
+            "endpoints-from-function",
+            type="ingress",
+            description="HTTPS to the interface endpoints from the payment processor",
+            security_group_id=self.endpoint_sg.id,
+            source_security_group_id=self.function_sg.id,
+            protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
+        )
+        SecurityGroupRule(
+            self,
+            "function-to-endpoints",
+            type="egress",
+            description="HTTPS to the Secrets Manager endpoint",
+            security_group_id=self.function_sg.id,
+            source_security_group_id=self.endpoint_sg.id,
+            protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
+        )
+        # A gateway endpoint has no security group; traffic to it is addressed by S3's prefix list.
+        SecurityGroupRule(
+            self,
+            "function-to-s3",
+            type="egress",
+            description="HTTPS to S3 through the gateway endpoint",
+            security_group_id=self.function_sg.id,
+            prefix_list_ids=[self.s3_endpoint.prefix_list_id],
+            protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
+        )
+
+    @property
+    def private_subnet_ids(self) -> list[str]:
+        """IDs of the private subnets (one per AZ)."""
+        return [subnet.id for subnet in self.private_subnets]

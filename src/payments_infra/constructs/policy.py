@@ -1,0 +1,58 @@
+"""IAM policy documents as data: a small builder over ``aws_iam_policy_document``.
+
+Policies are synthesized as structured ``data.aws_iam_policy_document`` blocks, not JSON strings, so
+every action and resource stays readable in ``cdk.tf.json`` (for reviewers and for preflight).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cdktn_provider_aws.data_aws_iam_policy_document import (
+    DataAwsIamPolicyDocument,
+    DataAwsIamPolicyDocumentStatement,
+    DataAwsIamPolicyDocumentStatementCondition,
+    DataAwsIamPolicyDocumentStatementPrincipals,
+)
+from constructs import Construct
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One policy statement."""
+
+    sid: str
+    actions: Sequence[str]
+    resources: Sequence[str] = ("*",)
+    effect: str = "Allow"
+    principals: Sequence[tuple[str, Sequence[str]]] = ()
+    # (test, variable, values)
+    conditions: Sequence[tuple[str, str, Sequence[str]]] = field(default_factory=tuple)
+
+
+def policy_document(scope: Construct, id_: str, statements: Sequence[Statement]) -> DataAwsIamPolicyDocument:
+    """A ``data.aws_iam_policy_document`` holding ``statements``."""
+    return DataAwsIamPolicyDocument(
+        scope,
+        id_,
+        statement=[
+            DataAwsIamPolicyDocumentStatement(
+                sid=s.sid,
+                effect=s.effect,
+                actions=list(s.actions),
+                resources=list(s.resources) or None,
+                principals=[
+                    DataAwsIamPolicyDocumentStatementPrincipals(type=kind, identifiers=list(ids))
+                    for kind, ids in s.principals
+                ]
+                or None,
+                condition=[
+                    DataAwsIamPolicyDocumentStatementCondition(test=test, variable=variable, values=list(values))
+                    for test, variable, values in s.conditions
+                ]
+                or None,
+            )
+            for s in statements
+        ],
+    )

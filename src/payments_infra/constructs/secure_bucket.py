@@ -1,0 +1,95 @@
+"""The secure defaults every bucket of the platform gets, in one place: versioning, default
+encryption, all four public-access blocks, bucket-owner-enforced ownership, a TLS-only policy."""
+
+from __future__ import annotations
+
+from cdktn_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
+from cdktn_provider_aws.s3_bucket import S3Bucket
+from cdktn_provider_aws.s3_bucket_ownership_controls import (
+    S3BucketOwnershipControls,
+    S3BucketOwnershipControlsRule,
+)
+from cdktn_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
+from cdktn_provider_aws.s3_bucket_server_side_encryption_configuration import (
+    S3BucketServerSideEncryptionConfigurationA,
+    S3BucketServerSideEncryptionConfigurationRuleA,
+    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
+)
+from cdktn_provider_aws.s3_bucket_versioning import (
+    S3BucketVersioningA,
+    S3BucketVersioningVersioningConfiguration,
+)
+from constructs import Construct
+
+from payments_infra.constructs.policy import Statement, policy_document
+
+
+def version(scope: Construct, bucket: S3Bucket) -> S3BucketVersioningA:
+    """Keep every version: an overwrite or delete never loses a record."""
+    return S3BucketVersioningA(
+        scope,
+        "versioning",
+        bucket=bucket.id,
+        versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
+    )
+
+
+def encrypt(
+    scope: Construct, bucket: S3Bucket, *, kms_key_arn: str | None
+) -> S3BucketServerSideEncryptionConfigurationA:
+    """Default encryption: the given KMS key (with an S3 bucket key, which cuts KMS calls per object),
+    or SSE-S3 when no key is given."""
+    by_default = S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+        sse_algorithm="aws:kms" if kms_key_arn else "AES256", kms_master_key_id=kms_key_arn
+    )
+    return S3BucketServerSideEncryptionConfigurationA(
+        scope,
+        "encryption",
+        bucket=bucket.id,
+        rule=[
+            S3BucketServerSideEncryptionConfigurationRuleA(
+                apply_server_side_encryption_by_default=by_default, bucket_key_enabled=bool(kms_key_arn)
+            )
+        ],
+    )
+
+
+def block_public_access(scope: Construct, bucket: S3Bucket) -> S3BucketPublicAccessBlock:
+    """All four public-access blocks on."""
+    return S3BucketPublicAccessBlock(
+        scope,
+        "public-access-block",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+    )
+
+
+def own_objects(scope: Construct, bucket: S3Bucket) -> S3BucketOwnershipControls:
+    """ACLs disabled: the bucket owner owns every object."""
+    return S3BucketOwnershipControls(
+        scope,
+        "ownership",
+        bucket=bucket.id,
+        rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
+    )
+
+
+def tls_only(scope: Construct, bucket: S3Bucket) -> DataAwsIamPolicyDocument:
+    """A bucket policy document denying any request not made over TLS."""
+    return policy_document(
+        scope,
+        "tls-only",
+        [
+            Statement(
+                sid="DenyInsecureTransport",
+                effect="Deny",
+                actions=["s3:*"],
+                resources=[bucket.arn, f"{bucket.arn}/*"],
+                principals=[("*", ["*"])],
+                conditions=[("Bool", "aws:SecureTransport", ["false"])],
+            )
+        ],
+    )

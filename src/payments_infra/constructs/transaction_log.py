@@ -1,0 +1,99 @@
+"""Transaction log: the S3 bucket every payment event is written to. Versioned, encrypted with the
+deployment's key, never public, reachable only over TLS, tiered to cheaper storage with age, and
+write-once (object lock) where the environment asks for it."""
+
+from __future__ import annotations
+
+from cdktn_provider_aws.s3_bucket import S3Bucket
+from cdktn_provider_aws.s3_bucket_lifecycle_configuration import (
+    S3BucketLifecycleConfiguration,
+    S3BucketLifecycleConfigurationRule,
+    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
+    S3BucketLifecycleConfigurationRuleFilter,
+    S3BucketLifecycleConfigurationRuleNoncurrentVersionTransition,
+    S3BucketLifecycleConfigurationRuleTransition,
+)
+from cdktn_provider_aws.s3_bucket_object_lock_configuration import (
+    S3BucketObjectLockConfigurationA,
+    S3BucketObjectLockConfigurationRuleA,
+    S3BucketObjectLockConfigurationRuleDefaultRetentionA,
+)
+from cdktn_provider_aws.s3_bucket_policy import S3BucketPolicy
+from constructs import Construct
+
+from payments_infra.constructs.encryption import EncryptionKey
+from payments_infra.constructs.secure_bucket import block_public_access, encrypt, own_objects, tls_only, version
+from payments_infra.environments import EnvironmentConfig
+from payments_infra.naming import Naming
+
+#: Where the processor writes events (payment_processor.txlog); the IAM grant covers exactly this prefix.
+EVENT_PREFIX = "transactions/"
+
+
+class TransactionLogBucket(Construct):
+    """The transaction-log bucket and its protections."""
+
+    def __init__(
+        self, scope: Construct, id_: str, *, config: EnvironmentConfig, naming: Naming, key: EncryptionKey
+    ) -> None:
+        super().__init__(scope, id_)
+        self.bucket = S3Bucket(
+            self,
+            "bucket",
+            bucket=naming.bucket("txlog"),
+            force_destroy=config.bucket_force_destroy,
+            # Object lock can only be turned on when a bucket is created.
+            object_lock_enabled=config.transaction_log_object_lock,
+        )
+        version(self, self.bucket)
+        encrypt(self, self.bucket, kms_key_arn=key.arn)
+        block_public_access(self, self.bucket)
+        own_objects(self, self.bucket)
+        S3BucketPolicy(self, "policy", bucket=self.bucket.id, policy=tls_only(self, self.bucket).json)
+        S3BucketLifecycleConfiguration(
+            self,
+            "lifecycle",
+            bucket=self.bucket.id,
+            rule=[
+                S3BucketLifecycleConfigurationRule(
+                    id="archive-transaction-events",
+                    status="Enabled",
+                    filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=EVENT_PREFIX)],
+                    transition=[
+                        S3BucketLifecycleConfigurationRuleTransition(
+                            days=config.transaction_log_archive_after_days, storage_class="GLACIER_IR"
+                        )
+                    ],
+                    noncurrent_version_transition=[
+                        S3BucketLifecycleConfigurationRuleNoncurrentVersionTransition(
+                            noncurrent_days=30, storage_class="GLACIER_IR"
+                        )
+                    ],
+                    abort_incomplete_multipart_upload=[
+                        S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=7)
+                    ],
+                )
+            ],
+        )
+        if config.transaction_log_object_lock:
+            # COMPLIANCE: nobody, root included, can delete or overwrite an event before it expires.
+            S3BucketObjectLockConfigurationA(
+                self,
+                "object-lock",
+                bucket=self.bucket.id,
+                rule=S3BucketObjectLockConfigurationRuleA(
+                    default_retention=S3BucketObjectLockConfigurationRuleDefaultRetentionA(
+                        mode="COMPLIANCE", days=config.transaction_log_lock_days
+                    )
+                ),
+            )
+
+    @property
+    def name(self) -> str:
+        """The bucket's name."""
+        return self.bucket.bucket
+
+    @property
+    def arn(self) -> str:
+        """The bucket's ARN."""
+        return self.bucket.arn

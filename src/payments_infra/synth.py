@@ -1,0 +1,106 @@
+"""Synthesis: build the Lambda package, then write each deployment's stacks as Terraform JSON.
+
+``synthesize("dev", "pr42", out=Path("cdktf.out"))`` writes
+``cdktf.out/stacks/payments-bootstrap-dev-pr42/cdk.tf.json`` and
+``cdktf.out/stacks/payments-dev-pr42/cdk.tf.json`` (with the zip beside it as an asset).
+Names are checked before anything is built, so a bad suffix fails in milliseconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from payments_infra.environments import get_environment
+from payments_infra.lambda_build import LambdaPackage, build_lambda_package, check_package, repo_root
+from payments_infra.naming import Naming
+
+#: Where ``payments build`` and ``payments synth`` put the zip by default.
+DEFAULT_PACKAGE = Path("build") / "lambda" / "payment_processor.zip"
+#: cdktn checks features against the Terraform versions a project targets; S3-native locking needs 1.10.
+TARGET_VERSIONS = {"terraform": ">=1.10.0", "opentofu": ">=1.10.0"}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One environment + suffix pair to synthesize."""
+
+    environment: str
+    suffix: str
+
+
+@dataclass(frozen=True)
+class SynthesizedStack:
+    """A stack written to disk."""
+
+    name: str
+    deployment: Deployment
+    kind: str  # "bootstrap" or "platform"
+    path: Path  # its cdk.tf.json
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """What one synthesis wrote."""
+
+    out: Path
+    stacks: tuple[SynthesizedStack, ...]
+    package: LambdaPackage
+    seconds: float
+
+    def stack(self, environment: str, suffix: str, kind: str = "platform") -> SynthesizedStack:
+        """The stack of ``kind`` for one deployment."""
+        for stack in self.stacks:
+            if stack.deployment == Deployment(environment, suffix) and stack.kind == kind:
+                return stack
+        raise KeyError(f"no {kind} stack for {environment}/{suffix} in {self.out}")
+
+
+def default_package_path() -> Path:
+    """``build/lambda/payment_processor.zip`` in the checkout."""
+    return repo_root() / DEFAULT_PACKAGE
+
+
+def synthesize(
+    deployments: Sequence[Deployment],
+    *,
+    out: Path,
+    package: LambdaPackage | Path | None = None,
+    bootstrap_state_dir: Path | None = None,
+) -> SynthResult:
+    """Synthesize every deployment into ``out``; build the Lambda package unless one is given.
+
+    ``bootstrap_state_dir``: where the bootstrap stacks keep their local state (default: their own folder).
+    """
+    started = time.perf_counter()
+    namings = [(get_environment(d.environment), Naming(d.environment, d.suffix), d) for d in deployments]
+    if isinstance(package, Path):
+        check_package(package)
+        from payments_infra.lambda_build import source_code_hash
+
+        package = LambdaPackage(package.resolve(), source_code_hash(package), package.stat().st_size)
+    elif package is None:
+        package = build_lambda_package(default_package_path())
+
+    # CDK is imported here, not at module level: `payments --help` and naming errors stay instant.
+    from cdktn import App
+
+    from payments_infra.stacks.bootstrap import BootstrapStack
+    from payments_infra.stacks.platform import PlatformStack
+
+    out.mkdir(parents=True, exist_ok=True)
+    app = App(outdir=str(out), stack_traces=False, context={"targetVersions": TARGET_VERSIONS})
+    written: list[SynthesizedStack] = []
+    for config, naming, deployment in namings:
+        state_path = None
+        if bootstrap_state_dir is not None:
+            state_path = str((bootstrap_state_dir / f"bootstrap-{naming.tag}.tfstate").resolve())
+        bootstrap = BootstrapStack(app, config=config, naming=naming, state_path=state_path)
+        platform = PlatformStack(app, config=config, naming=naming, package=package)
+        for stack, kind in ((bootstrap, "bootstrap"), (platform, "platform")):
+            name = stack.node.id
+            written.append(SynthesizedStack(name, deployment, kind, out / "stacks" / name / "cdk.tf.json"))
+    app.synth()
+    return SynthResult(out, tuple(written), package, time.perf_counter() - started)

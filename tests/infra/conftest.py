@@ -1,0 +1,55 @@
+"""The infra tier: every environment synthesized once per test session (jsii is costly)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from payments_infra.lambda_build import LambdaPackage
+from payments_infra.synth import Deployment, SynthResult, synthesize
+from tests.infra.tfjson import Stack
+
+#: Three environments, a second suffix, and the longest suffix allowed, all in one synthesis.
+DEPLOYMENTS = (
+    Deployment("dev", "pr42"),
+    Deployment("staging", "pr42"),
+    Deployment("prod", "pr42"),
+    Deployment("dev", "alice-dev"),
+    Deployment("prod", "abcdefghij0123456789"),
+)
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory, lambda_zip: LambdaPackage) -> SynthResult:
+    """Every deployment of DEPLOYMENTS, synthesized once from the session's real Lambda zip."""
+    return synthesize(DEPLOYMENTS, out=tmp_path_factory.mktemp("cdktf") / "cdktf.out", package=lambda_zip)
+
+
+def platform(result: SynthResult, environment: str, suffix: str = "pr42") -> Stack:
+    """The platform stack of one deployment."""
+    return Stack.load(result.stack(environment, suffix).path)
+
+
+def bootstrap(result: SynthResult, environment: str, suffix: str = "pr42") -> Stack:
+    """The bootstrap stack of one deployment."""
+    return Stack.load(result.stack(environment, suffix, "bootstrap").path)
+
+
+@pytest.fixture(scope="session", params=ENVIRONMENTS)
+def env_stack(request: pytest.FixtureRequest, synthesized: SynthResult) -> Stack:
+    """The platform stack of each environment (suffix pr42)."""
+    return platform(synthesized, request.param)
+
+
+def stacks_of(result: SynthResult) -> list[tuple[Deployment, Stack, Stack]]:
+    """(deployment, bootstrap, platform) of every synthesized deployment."""
+    return [
+        (d, bootstrap(result, d.environment, d.suffix), platform(result, d.environment, d.suffix)) for d in DEPLOYMENTS
+    ]
+
+
+def repo() -> Path:
+    """The checkout."""
+    return Path(__file__).resolve().parents[2]

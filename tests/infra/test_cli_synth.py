@@ -1,0 +1,74 @@
+"""``payments synth`` and ``payments build`` as a user runs them: a fresh process, real output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from payments_infra.lambda_build import LambdaPackage
+
+
+def _payments(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "payments_cli.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_synth_writes_both_stacks_and_says_where(tmp_path: Path, lambda_zip: LambdaPackage) -> None:
+    result = _payments("synth", "--env", "staging", "--suffix", "pr7", "--package", str(lambda_zip.path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = dict(line.split() for line in result.stdout.splitlines())
+    assert written == {
+        "bootstrap": "cdktf.out/stacks/payments-bootstrap-staging-pr7/cdk.tf.json",
+        "platform": "cdktf.out/stacks/payments-staging-pr7/cdk.tf.json",
+    }
+    for path in written.values():
+        assert (tmp_path / path).is_file()
+    assert "Node 20 is end-of-life" not in result.stderr
+
+
+def test_synth_out_flag(tmp_path: Path, lambda_zip: LambdaPackage) -> None:
+    out = tmp_path / "elsewhere"
+    result = _payments(
+        "synth", "--env", "dev", "--suffix", "pr7", "--out", str(out), "--package", str(lambda_zip.path), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / "stacks" / "payments-dev-pr7" / "cdk.tf.json").is_file()
+
+
+def test_a_bad_suffix_exits_2_with_the_rule_and_writes_nothing(tmp_path: Path) -> None:
+    result = _payments("synth", "--env", "dev", "--suffix", "PR_42", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid deployment suffix 'PR_42'" in result.stderr and "lower-case" in result.stderr
+    assert not (tmp_path / "cdktf.out").exists()
+
+
+def test_an_unknown_environment_exits_2(tmp_path: Path) -> None:
+    result = _payments("synth", "--env", "qa", "--suffix", "pr42", cwd=tmp_path)
+    assert result.returncode == 2 and "invalid choice: 'qa'" in result.stderr
+
+
+def test_a_missing_package_exits_1_and_says_how_to_build_it(tmp_path: Path) -> None:
+    result = _payments("synth", "--suffix", "pr42", "--package", "nope.zip", cwd=tmp_path)
+    assert result.returncode == 1 and "payments build" in result.stderr
+
+
+def test_help_teaches(tmp_path: Path) -> None:
+    result = _payments("synth", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for words in ("--env", "--suffix", "--out", "cdk.tf.json", "example:"):
+        assert words in result.stdout
+
+
+def test_build_writes_the_same_bytes_as_any_other_build(tmp_path: Path, lambda_zip: LambdaPackage) -> None:
+    out = tmp_path / "fn.zip"
+    result = _payments("build", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == lambda_zip.path.read_bytes()
+    assert f"source_code_hash {lambda_zip.source_code_hash}" in result.stdout

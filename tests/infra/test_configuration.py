@@ -1,0 +1,229 @@
+"""Configuration of the synthesized platform: database flags, API wiring, encryption everywhere,
+network exposure, the function's environment and the provider/terraform constraints."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from payment_processor.config import Settings
+from payments_infra.constructs.api import configuration_hash
+from payments_infra.environments import get_environment
+from payments_infra.synth import SynthResult
+from tests.infra.conftest import ENVIRONMENTS, platform, stacks_of
+from tests.infra.tfjson import Stack, refs
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_database_flags_are_explicit_and_safe(synthesized: SynthResult, environment: str) -> None:
+    """Seed defect 4: publicly_accessible / multi_az left to defaults."""
+    stack = platform(synthesized, environment)
+    config = get_environment(environment)
+    _, db = stack.only("aws_db_instance")
+    assert db["publicly_accessible"] is False
+    assert db["multi_az"] is config.db_multi_az
+    assert db["storage_encrypted"] is True and db["kms_key_id"].startswith("${aws_kms_key.")
+    assert db["deletion_protection"] is config.db_deletion_protection
+    assert db["backup_retention_period"] == config.db_backup_retention_days
+    # Credentials generated and kept by RDS: no password anywhere in the configuration.
+    assert db["manage_master_user_password"] is True and "password" not in db
+    assert db["master_user_secret_kms_key_id"].startswith("${aws_kms_key.")
+    assert refs(db["vpc_security_group_ids"]) and refs(db["db_subnet_group_name"])
+    (_, group) = stack.only("aws_db_parameter_group")
+    assert {"name": "rds.force_ssl", "value": "1"} in group["parameter"]
+
+
+def test_prod_differs_from_dev_only_through_config(synthesized: SynthResult) -> None:
+    dev, prod = platform(synthesized, "dev"), platform(synthesized, "prod")
+    assert dev.only("aws_db_instance")[1]["multi_az"] is False and prod.only("aws_db_instance")[1]["multi_az"] is True
+    assert prod.resources("aws_s3_bucket_object_lock_configuration") and not dev.resources(
+        "aws_s3_bucket_object_lock_configuration"
+    )
+    assert len(prod.resources("aws_cloudwatch_metric_alarm")) == 7 and not dev.resources("aws_cloudwatch_metric_alarm")
+
+
+def _api(stack: Stack) -> dict[str, dict[str, dict[str, object]]]:
+    return {
+        kind: stack.resources(f"aws_api_gateway_{kind}")
+        for kind in ("resource", "method", "integration", "deployment", "stage", "method_settings")
+    }
+
+
+def test_every_proxy_integration_has_a_permission_scoped_to_its_method(env_stack: Stack) -> None:
+    """Seed defect 9: no aws_lambda_permission for API Gateway."""
+    api = _api(env_stack)
+    rest_api, _ = env_stack.only("aws_api_gateway_rest_api")
+    permissions = [
+        p for p in env_stack.resources("aws_lambda_permission").values() if p["principal"] == "apigateway.amazonaws.com"
+    ]
+    scopes = {p["source_arn"] for p in permissions}
+    expected = set()
+    for integration in api["integration"].values():
+        assert integration["type"] == "AWS_PROXY" and integration["integration_http_method"] == "POST"
+        method_name = next(iter(refs(integration["http_method"]))).split(".")[1]
+        http_method = api["method"][method_name]["http_method"]
+        path = "/payments" if http_method == "POST" else "/payments/*"
+        expected.add(f"${{aws_api_gateway_rest_api.{rest_api}.execution_arn}}/*/{http_method}{path}")
+    assert scopes == expected and len(permissions) == 2
+    for permission in env_stack.resources("aws_lambda_permission").values():
+        assert permission.get("source_arn"), "a permission without source_arn lets any account's resource invoke"
+
+
+def test_deployment_triggers_hash_everything_it_serves_and_waits_for_it(env_stack: Stack) -> None:
+    """Seed defect 10: deployment without triggers/dependencies on methods and integrations."""
+    api = _api(env_stack)
+    (deployment,) = api["deployment"].values()
+    trigger = deployment["triggers"]["redeployment"]
+    assert trigger.startswith("${sha1(jsonencode(")
+    served = {f"aws_api_gateway_{kind}.{name}" for kind in ("resource", "method", "integration") for name in api[kind]}
+    assert len(served) == 6
+    for address in served:
+        assert address in deployment["depends_on"]
+        address.split(".")[1]
+        assert f"{address}.id" in trigger
+    # The arguments themselves are hashed, not only ids: a changed integration URI or method changes it.
+    for literal in ('"AWS_PROXY"', '"POST"', '"GET"', '"NONE"', '"{id}"', ".invoke_arn"):
+        assert literal in trigger
+    permissions = {
+        f"aws_lambda_permission.{n}"
+        for n, p in env_stack.resources("aws_lambda_permission").items()
+        if p["principal"] == "apigateway.amazonaws.com"
+    }
+    assert permissions <= set(deployment["depends_on"])
+    assert deployment["lifecycle"] == {"create_before_destroy": True}
+    (stage,) = api["stage"].values()
+    assert refs(stage["deployment_id"]) == {f"aws_api_gateway_deployment.{next(iter(api['deployment']))}"}
+    assert stage["access_log_settings"]["destination_arn"].startswith("${aws_cloudwatch_log_group.")
+    (settings,) = api["method_settings"].values()
+    config = get_environment(env_stack.doc["terraform"]["backend"]["s3"]["key"].split("/")[1])
+    assert settings["settings"]["throttling_rate_limit"] == config.api_throttle_rate_limit
+    assert settings["settings"]["throttling_burst_limit"] == config.api_throttle_burst_limit
+    assert settings["settings"]["data_trace_enabled"] is False
+
+
+def test_the_trigger_expression_is_made_of_every_argument() -> None:
+    from cdktn import TerraformOutput, TerraformStack, Testing
+
+    def expression(served: list[dict[str, object]]) -> str:
+        stack = TerraformStack(Testing.app(), "scratch")
+        TerraformOutput(stack, "trigger", value=configuration_hash(served))
+        return str(json.loads(Testing.synth(stack))["output"]["trigger"]["value"])
+
+    base = expression([{"http_method": "POST", "uri": "arn:1", "skip": None}, {"path_part": "payments"}])
+    assert base == '${sha1(jsonencode([{"http_method" = "POST", "uri" = "arn:1"}, {"path_part" = "payments"}]))}'
+    assert expression([{"http_method": "POST", "uri": "arn:2"}, {"path_part": "payments"}]) != base
+
+
+def test_encryption_everywhere(env_stack: Stack) -> None:
+    buckets = env_stack.resources("aws_s3_bucket")
+    encryption = env_stack.resources("aws_s3_bucket_server_side_encryption_configuration")
+    assert {next(iter(refs(e["bucket"]))) for e in encryption.values()} == {f"aws_s3_bucket.{b}" for b in buckets}
+    for config in encryption.values():
+        (rule,) = config["rule"]
+        assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
+        assert rule["apply_server_side_encryption_by_default"]["kms_master_key_id"].startswith("${aws_kms_key.")
+    for group in env_stack.resources("aws_cloudwatch_log_group").values():
+        assert group["kms_key_id"].startswith("${aws_kms_key.") and group["retention_in_days"] > 0
+    for topic in env_stack.resources("aws_sns_topic").values():
+        assert topic["kms_master_key_id"].startswith("${aws_kms_key.")
+    (_, key) = env_stack.only("aws_kms_key")
+    assert key["enable_key_rotation"] is True
+
+
+def test_every_bucket_is_private_versioned_and_tls_only(synthesized: SynthResult) -> None:
+    for _, bootstrap, stack in stacks_of(synthesized):
+        for s in (bootstrap, stack):
+            buckets = {f"aws_s3_bucket.{b}" for b in s.resources("aws_s3_bucket")}
+            blocks = s.resources("aws_s3_bucket_public_access_block").values()
+            assert {next(iter(refs(b["bucket"]))) for b in blocks} == buckets
+            for block in blocks:
+                assert all(
+                    block[f] is True
+                    for f in (
+                        "block_public_acls",
+                        "block_public_policy",
+                        "ignore_public_acls",
+                        "restrict_public_buckets",
+                    )
+                )
+            versioning = s.resources("aws_s3_bucket_versioning").values()
+            assert {v["versioning_configuration"]["status"] for v in versioning} == {"Enabled"} and len(
+                versioning
+            ) == len(buckets)
+            for policy in s.resources("aws_s3_bucket_policy").values():
+                (deny,) = s.policy_statements(policy["policy"])
+                assert deny["effect"] == "Deny" and deny["condition"][0]["variable"] == "aws:SecureTransport"
+            assert len(s.resources("aws_s3_bucket_policy")) == len(buckets)
+
+
+def test_the_state_bucket_is_encrypted(synthesized: SynthResult) -> None:
+    for _, bootstrap, _ in stacks_of(synthesized):
+        (config,) = bootstrap.resources("aws_s3_bucket_server_side_encryption_configuration").values()
+        assert config["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"] == "AES256"
+
+
+def test_database_is_reachable_only_from_the_function(env_stack: Stack) -> None:
+    rules = env_stack.resources("aws_security_group_rule")
+    for rule in rules.values():
+        assert "cidr_blocks" not in rule and "ipv6_cidr_blocks" not in rule, "no rule opens to an address range"
+    groups = {body["name"].split("-")[1]: name for name, body in env_stack.resources("aws_security_group").items()}
+    ingress_to_db = [
+        r for r in rules.values() if r["type"] == "ingress" and f".{groups['db']}." in r["security_group_id"]
+    ]
+    assert len(ingress_to_db) == 1
+    assert ingress_to_db[0]["from_port"] == ingress_to_db[0]["to_port"] == 5432
+    assert f".{groups['processor']}." in ingress_to_db[0]["source_security_group_id"]
+    for group in env_stack.resources("aws_security_group").values():
+        assert "ingress" not in group and "egress" not in group
+    for subnet in env_stack.resources("aws_subnet").values():
+        assert subnet["map_public_ip_on_launch"] is False
+    assert not env_stack.resources("aws_internet_gateway") and not env_stack.resources("aws_nat_gateway")
+    endpoints = {e["service_name"].rsplit(".", 1)[1]: e for e in env_stack.resources("aws_vpc_endpoint").values()}
+    assert endpoints["s3"]["vpc_endpoint_type"] == "Gateway"
+    assert (
+        endpoints["secretsmanager"]["vpc_endpoint_type"] == "Interface"
+        and endpoints["secretsmanager"]["private_dns_enabled"]
+    )
+
+
+def test_functions_get_the_environment_the_processor_reads(env_stack: Stack) -> None:
+    for function in env_stack.resources("aws_lambda_function").values():
+        variables = function["environment"]["variables"]
+        assert "AWS_REGION" not in variables, "a reserved key: Lambda refuses it"
+        settings = Settings.from_env(
+            {**variables, "AWS_REGION": "us-east-1", "DB_HOST": "db.example", "DB_SECRET_ARN": "arn:x"}
+        )
+        assert settings.db_sslmode == "require" and settings.db_name == "payments" and settings.db_port == 5432
+        assert refs(variables["DB_HOST"]) == {next(iter(refs(variables["DB_SECRET_ARN"])))}
+        assert function["runtime"] == "python3.12" and function["architectures"] == ["x86_64"]
+        assert len(function["vpc_config"]["subnet_ids"]) == 2
+        assert function["handler"] in ("payment_processor.handler.handler", "payment_processor.handler.deliver")
+
+
+def test_the_deliver_function_is_scheduled_with_a_scoped_permission(env_stack: Stack) -> None:
+    rule_name, rule = env_stack.only("aws_cloudwatch_event_rule")
+    assert rule["schedule_expression"] == "rate(1 minute)"
+    (permission,) = [
+        p for p in env_stack.resources("aws_lambda_permission").values() if p["principal"] == "events.amazonaws.com"
+    ]
+    assert permission["source_arn"] == f"${{aws_cloudwatch_event_rule.{rule_name}.arn}}"
+
+
+def test_provider_and_terraform_versions_admit_the_mirror_and_6x(synthesized: SynthResult) -> None:
+    for _, bootstrap, stack in stacks_of(synthesized):
+        for s in (bootstrap, stack):
+            terraform = s.doc["terraform"]
+            assert terraform["required_providers"]["aws"] == {
+                "source": "hashicorp/aws",
+                "version": ">= 5.100.0, < 7.0.0",
+            }
+            assert terraform["required_version"] == ">= 1.10.0"
+
+
+def test_no_password_or_secret_value_in_any_stack(synthesized: SynthResult) -> None:
+    for _, bootstrap, stack in stacks_of(synthesized):
+        for s in (bootstrap, stack):
+            text = json.dumps(s.doc)
+            assert not re.search(r'"(password|master_password|secret_string|access_key|secret_key)"', text)

@@ -1,0 +1,97 @@
+"""The ten defects of the seed post-mortem, one test each, against the stacks this project synthesizes.
+
+(The preflight checker proves each is *caught* when present; here each is shown absent by construction.)
+"""
+
+from __future__ import annotations
+
+import json
+
+from payments_infra.lambda_build import LambdaPackage, source_code_hash
+from payments_infra.synth import SynthResult
+from tests.infra.conftest import DEPLOYMENTS, platform, stacks_of
+from tests.infra.tfjson import refs
+
+
+def test_defect_1_state_backend_names_carry_the_suffix(synthesized: SynthResult) -> None:
+    for deployment, bootstrap, stack in stacks_of(synthesized):
+        backend = stack.doc["terraform"]["backend"]["s3"]
+        assert deployment.suffix in backend["bucket"] and deployment.environment in backend["bucket"]
+        assert "dynamodb_table" not in backend  # the lock is the bucket's own lockfile, as unique as the bucket
+        assert backend["use_lockfile"] is True
+        assert bootstrap.only("aws_s3_bucket")[1]["bucket"] == backend["bucket"]
+
+
+def test_defect_2_the_database_secret_is_found_by_reference_not_by_name(synthesized: SynthResult) -> None:
+    for _, _, stack in stacks_of(synthesized):
+        assert not stack.data("aws_secretsmanager_secret"), "no lookup of a secret by a name that may not exist"
+        for function in stack.resources("aws_lambda_function").values():
+            assert function["environment"]["variables"]["DB_SECRET_ARN"].endswith(".master_user_secret[0].secret_arn}")
+
+
+def test_defect_3_rds_identifier_carries_the_suffix(synthesized: SynthResult) -> None:
+    identifiers = {stack.only("aws_db_instance")[1]["identifier"] for _, _, stack in stacks_of(synthesized)}
+    assert len(identifiers) == len(DEPLOYMENTS)
+    for deployment, _, stack in stacks_of(synthesized):
+        assert stack.only("aws_db_instance")[1]["identifier"].endswith(f"-{deployment.environment}-{deployment.suffix}")
+
+
+def test_defect_4_rds_multi_az_and_public_access_are_explicit(synthesized: SynthResult) -> None:
+    for _, _, stack in stacks_of(synthesized):
+        db = stack.only("aws_db_instance")[1]
+        assert (
+            db["publicly_accessible"] is False and isinstance(db["multi_az"], bool) and db["storage_encrypted"] is True
+        )
+
+
+def test_defect_5_bucket_names_carry_the_suffix(synthesized: SynthResult) -> None:
+    for deployment, bootstrap, stack in stacks_of(synthesized):
+        for s in (bootstrap, stack):
+            for bucket in s.resources("aws_s3_bucket").values():
+                assert bucket["bucket"].endswith(f"-{deployment.environment}-{deployment.suffix}")
+
+
+def test_defect_6_the_function_may_write_to_its_log_bucket(synthesized: SynthResult) -> None:
+    stack = platform(synthesized, "dev")
+    _, policy = stack.only("aws_iam_policy")
+    statements = stack.policy_statements(policy["policy"])
+    for function in stack.resources("aws_lambda_function").values():
+        bucket = next(iter(refs(function["environment"]["variables"]["TRANSACTION_LOG_BUCKET"])))
+        assert any(
+            "s3:PutObject" in s["actions"] and any(r.startswith(f"${{{bucket}.arn}}/") for r in s["resources"])
+            for s in statements
+        )
+
+
+def test_defect_7_function_names_carry_the_suffix(synthesized: SynthResult) -> None:
+    for deployment, _, stack in stacks_of(synthesized):
+        for function in stack.resources("aws_lambda_function").values():
+            assert function["function_name"].endswith(f"-{deployment.environment}-{deployment.suffix}")
+
+
+def test_defect_8_the_package_is_the_real_zip(synthesized: SynthResult, lambda_zip: LambdaPackage) -> None:
+    stack = platform(synthesized, "dev")
+    for function in stack.resources("aws_lambda_function").values():
+        assert "placeholder" not in json.dumps(function)
+        assert source_code_hash(stack.folder / function["filename"]) == function["source_code_hash"]
+
+
+def test_defect_9_api_gateway_may_invoke_the_function(synthesized: SynthResult) -> None:
+    stack = platform(synthesized, "dev")
+    function_names = {f"aws_lambda_function.{n}" for n in stack.resources("aws_lambda_function")}
+    api_permissions = [
+        p for p in stack.resources("aws_lambda_permission").values() if p["principal"] == "apigateway.amazonaws.com"
+    ]
+    targets = {next(iter(refs(i["uri"]))) for i in stack.resources("aws_api_gateway_integration").values()}
+    assert targets <= function_names
+    assert {next(iter(refs(p["function_name"]))) for p in api_permissions} == targets
+
+
+def test_defect_10_the_deployment_depends_on_and_hashes_methods_and_integrations(synthesized: SynthResult) -> None:
+    stack = platform(synthesized, "dev")
+    (deployment,) = stack.resources("aws_api_gateway_deployment").values()
+    for kind in ("aws_api_gateway_method", "aws_api_gateway_integration"):
+        for name in stack.resources(kind):
+            assert f"{kind}.{name}" in deployment["depends_on"]
+            assert f"{kind}.{name}.id" in deployment["triggers"]["redeployment"]
+    assert deployment["lifecycle"]["create_before_destroy"] is True

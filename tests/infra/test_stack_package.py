@@ -1,0 +1,55 @@
+"""The functions' code in the synthesized stacks is the real zip (seed defect 8: a placeholder)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from payments_infra.lambda_build import BuildError, LambdaPackage, source_code_hash
+from payments_infra.synth import Deployment, SynthResult, synthesize
+from tests.infra.tfjson import Stack
+
+
+def test_functions_ship_the_built_zip_with_its_hash(env_stack: Stack, lambda_zip: LambdaPackage) -> None:
+    for function in env_stack.resources("aws_lambda_function").values():
+        package = env_stack.folder / function["filename"]
+        assert not Path(function["filename"]).is_absolute(), "relative to the stack folder, so it can move"
+        assert package.is_file()
+        assert package.read_bytes() == lambda_zip.path.read_bytes()
+        assert function["source_code_hash"] == source_code_hash(package) == lambda_zip.source_code_hash
+        module = function["handler"].rsplit(".", 1)[0].replace(".", "/") + ".py"
+        assert module in zipfile.ZipFile(package).namelist()
+
+
+def test_synthesis_refuses_a_missing_or_placeholder_package(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(BuildError, match="does not exist"):
+        synthesize([Deployment("dev", "pr42")], out=out, package=tmp_path / "lambda-placeholder.zip")
+    placeholder = tmp_path / "placeholder.zip"
+    placeholder.write_text("placeholder-hash")
+    with pytest.raises(BuildError, match="not a zip"):
+        synthesize([Deployment("dev", "pr42")], out=out, package=placeholder)
+    assert not out.exists()
+
+
+def test_the_platform_stack_refuses_a_zip_without_the_handler(tmp_path: Path) -> None:
+    from cdktn import Testing
+
+    from payments_infra.environments import DEV
+    from payments_infra.naming import Naming
+    from payments_infra.stacks.platform import PlatformStack
+
+    wrong = tmp_path / "index.zip"
+    with zipfile.ZipFile(wrong, "w") as archive:
+        archive.writestr("index.js", "exports.handler = async () => ({})")
+    package = LambdaPackage(wrong, source_code_hash(wrong), wrong.stat().st_size)
+    with pytest.raises(BuildError, match=r"payment_processor/handler\.py"):
+        PlatformStack(Testing.app(), config=DEV, naming=Naming("dev", "pr42"), package=package)
+
+
+def test_assets_are_shared_not_duplicated_per_function(synthesized: SynthResult) -> None:
+    stack = Stack.load(synthesized.stack("dev", "pr42").path)
+    filenames = {f["filename"] for f in stack.resources("aws_lambda_function").values()}
+    assert len(filenames) == 1

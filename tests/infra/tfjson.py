@@ -1,0 +1,70 @@
+"""Reading synthesized Terraform JSON in tests: resources by type, references, names."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_REF = re.compile(r"\b((?:data\.)?aws_[a-z0-9_]+\.[A-Za-z0-9_-]+)")
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One synthesized stack: its cdk.tf.json and folder."""
+
+    path: Path
+    doc: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> Stack:
+        """Read a cdk.tf.json."""
+        return cls(path, json.loads(path.read_text()))
+
+    @property
+    def folder(self) -> Path:
+        """The stack's folder (terraform's working directory)."""
+        return self.path.parent
+
+    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Resources of one type, by logical name."""
+        return dict(self.doc.get("resource", {}).get(kind, {}))
+
+    def only(self, kind: str) -> tuple[str, dict[str, Any]]:
+        """The one resource of ``kind`` (fails if there are several)."""
+        found = self.resources(kind)
+        assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
+        return next(iter(found.items()))
+
+    def data(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Data sources of one type, by logical name."""
+        return dict(self.doc.get("data", {}).get(kind, {}))
+
+    def all_resources(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(type, name, config) of every resource."""
+        return [
+            (kind, name, body) for kind, items in self.doc.get("resource", {}).items() for name, body in items.items()
+        ]
+
+    def count(self) -> int:
+        """How many resources the stack declares."""
+        return len(self.all_resources())
+
+    def policy_statements(self, expression: str) -> list[dict[str, Any]]:
+        """Statements of the aws_iam_policy_document an expression such as
+        ``${data.aws_iam_policy_document.x.json}`` refers to."""
+        match = re.search(r"data\.aws_iam_policy_document\.([A-Za-z0-9_-]+)\.json", expression)
+        assert match, f"not a policy document reference: {expression}"
+        return list(self.data("aws_iam_policy_document")[match.group(1)]["statement"])
+
+
+def refs(value: Any) -> set[str]:
+    """Every ``type.name`` reference inside a value (strings, lists, dicts)."""
+    return set(_REF.findall(json.dumps(value)))
+
+
+def address(kind: str, name: str) -> str:
+    """``type.name``."""
+    return f"{kind}.{name}"
