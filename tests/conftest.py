@@ -19,6 +19,8 @@ from payments_cli.local.emulator import EMULATOR_CREDENTIALS, MotoServer
 from payments_cli.local.postgres import LocalPostgres
 from payments_cli.local.provision import prepare_database
 from payments_infra.lambda_build import LambdaPackage, build_lambda_package
+from payments_infra.synth import SynthResult, synthesize
+from tests.deployments import DEPLOYMENTS
 
 DB_USER = "payments_app"
 DB_PASSWORD = "test-only-Secr3t-value-9f2c"
@@ -113,3 +115,9 @@ def clean(services: Services) -> Services:
     for version in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
         s3.delete_object(Bucket=BUCKET, Key=version["Key"], VersionId=version["VersionId"])  # type: ignore[attr-defined]
     return services
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory, lambda_zip: LambdaPackage) -> SynthResult:
+    """Every deployment of tests.deployments.DEPLOYMENTS, synthesized once from the session's real Lambda zip."""
+    return synthesize(DEPLOYMENTS, out=tmp_path_factory.mktemp("cdktf") / "cdktf.out", package=lambda_zip)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from payments_cli.commands import build, synth
+from payments_cli.commands import build, check, synth
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_run_demo)
     build.register(commands)
     synth.register(commands)
+    check.register(commands)
     return parser
 
 

@@ -6,25 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from payments_infra.lambda_build import LambdaPackage
-from payments_infra.synth import Deployment, SynthResult, synthesize
+from payments_infra.synth import Deployment, SynthResult
+from tests.deployments import DEPLOYMENTS, ENVIRONMENTS
 from tests.infra.tfjson import Stack
-
-#: Three environments, a second suffix, and the longest suffix allowed, all in one synthesis.
-DEPLOYMENTS = (
-    Deployment("dev", "pr42"),
-    Deployment("staging", "pr42"),
-    Deployment("prod", "pr42"),
-    Deployment("dev", "alice-dev"),
-    Deployment("prod", "abcdefghij0123456789"),
-)
-ENVIRONMENTS = ("dev", "staging", "prod")
-
-
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory, lambda_zip: LambdaPackage) -> SynthResult:
-    """Every deployment of DEPLOYMENTS, synthesized once from the session's real Lambda zip."""
-    return synthesize(DEPLOYMENTS, out=tmp_path_factory.mktemp("cdktf") / "cdktf.out", package=lambda_zip)
 
 
 def platform(result: SynthResult, environment: str, suffix: str = "pr42") -> Stack:

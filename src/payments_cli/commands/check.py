@@ -1,0 +1,102 @@
+"""``payments check``: the preflight checker over synthesized (or any) Terraform JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from payments_cli.commands import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from payments_cli.commands.synth import add_deployment_flags
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``check`` subcommand."""
+    parser = commands.add_parser(
+        "check",
+        help="preflight: find deploy-time defects in Terraform JSON before it touches an account",
+        description=(
+            "Check Terraform JSON files (cdk.tf.json, or any *.tf.json) for the defects that fail deployments or "
+            "weaken them: names without the deployment suffix or over limits, missing or too-wide IAM grants, unsafe "
+            "RDS flags, placeholder Lambda packages, API Gateway without invoke permissions or redeployment "
+            "triggers, unencrypted or public storage, open database ports, missing log retention.\n\n"
+            "With FILEs, checks those. With no FILE, synthesizes --env/--suffix first and checks its stacks.\n"
+            "A resource may silence one check for itself with a reason:\n"
+            '  "//": {"preflight_skip": {"PF202": "why this grant must stay wide"}}\n\n'
+            "Exit status: 0 no error finding, 1 at least one error finding, 2 unusable input.\n"
+            "`payments check --list` prints every check with its rationale."
+        ),
+        epilog=(
+            "examples:\n"
+            "  payments check cdktf.out/stacks/payments-dev-pr42/cdk.tf.json\n"
+            "  payments check --env prod --suffix pr42 --format sarif > preflight.sarif"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("files", nargs="*", type=Path, metavar="FILE", help="Terraform JSON files to check")
+    add_deployment_flags(parser, suffix_default="")
+    parser.add_argument(
+        "--format", choices=("text", "json", "sarif"), default="text", help="report format (default: text)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("cdktf.out"), help="where to synthesize when no FILE is given")
+    parser.add_argument("--package", type=Path, default=None, help="an already-built Lambda zip for that synthesis")
+    parser.add_argument(
+        "--list", action="store_true", help="list every check (id, severity, title, rationale) and exit"
+    )
+    parser.set_defaults(run=run)
+
+
+def _list_checks() -> int:
+    from preflight.registry import DEFECT_CLASSES, all_checks
+
+    for check in all_checks():
+        seed = f" (seed defects {', '.join(map(str, check.seed_defects))})" if check.seed_defects else ""
+        print(f"{check.id}  {check.severity:7}  {check.title}{seed}")
+        print(f"        class {check.defect_class}: {DEFECT_CLASSES[check.defect_class]}")
+        print(f"        why: {check.rationale}")
+        print(f"        fix: {check.fix}\n")
+    return EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the files (or a fresh synthesis) and print the report in the chosen format."""
+    if args.list:
+        return _list_checks()
+    from preflight.model import UnusableInput
+    from preflight.output import json_report, sarif, text
+    from preflight.runner import check_files
+
+    files: list[Path] = list(args.files)
+    suffix: str | None = args.suffix or None
+    if not files:
+        if not suffix:
+            print(
+                "payments check: give the Terraform JSON FILEs to check, or --suffix (and --env) to synthesize a "
+                "deployment first, e.g. `payments check --env dev --suffix pr42`",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        from payments_infra.lambda_build import BuildError
+        from payments_infra.naming import InvalidName, Naming
+        from payments_infra.synth import Deployment, synthesize
+
+        try:
+            Naming(args.env, suffix)
+        except InvalidName as error:
+            print(f"payments check: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"synthesizing {args.env}/{suffix} into {args.out} ...", file=sys.stderr)
+        try:
+            result = synthesize([Deployment(args.env, suffix)], out=args.out, package=args.package)
+        except BuildError as error:
+            print(f"payments check: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        files = [stack.path for stack in result.stacks]
+    try:
+        report = check_files(files, suffix=suffix)
+    except UnusableInput as error:
+        print(f"payments check: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    renderer = {"text": text.render, "json": json_report.render, "sarif": sarif.render}[args.format]
+    sys.stdout.write(renderer(report))
+    return EXIT_FAILED if report.errors else EXIT_OK

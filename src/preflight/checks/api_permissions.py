@@ -1,0 +1,144 @@
+"""Class 5: API Gateway may invoke the function behind every proxy integration, and no invoke
+permission is open to the whole service (seed defect 9: "Execution failed due to configuration
+error: Invalid permissions on Lambda function")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from preflight.model import Configuration, Resource, Severity, is_literal
+from preflight.policies import action_matches, canonical, glob_matches
+from preflight.registry import Issue, check
+
+API_GATEWAY = "apigateway.amazonaws.com"
+
+
+def resource_path(config: Configuration, resource_id: object) -> str | None:
+    """The full path of an API Gateway resource (``/payments/{id}``), walking parent_id to the root."""
+    parts: list[str] = []
+    current = resource_id
+    for _ in range(32):
+        refs = config.referenced(current)
+        if not refs:
+            return None
+        resource, attribute = refs[0]
+        if resource.type == "aws_api_gateway_rest_api" and attribute == "root_resource_id":
+            return "/" + "/".join(reversed(parts))
+        if resource.type != "aws_api_gateway_resource":
+            return None
+        parts.append(str(resource.get("path_part")))
+        current = resource.get("parent_id")
+    return None
+
+
+def _http_method(config: Configuration, value: object) -> str | None:
+    if is_literal(value):
+        return str(value)
+    for method, attribute in config.referenced(value, "aws_api_gateway_method"):
+        if attribute == "http_method" and is_literal(method.get("http_method")):
+            return str(method.get("http_method"))
+    return None
+
+
+def _targets(config: Configuration, uri: object) -> list[Resource]:
+    functions = [f for f, _ in config.referenced(uri, "aws_lambda_function")]
+    if not functions and is_literal(uri):
+        for function in config.of_type("aws_lambda_function"):
+            name = function.get("function_name")
+            if is_literal(name) and f":function:{name}/" in str(uri) + "/":
+                functions.append(function)
+    return functions
+
+
+def _permits_function(config: Configuration, permission: Resource, function: Resource) -> bool:
+    value = permission.get("function_name")
+    if any(f is function for f, _ in config.referenced(value, "aws_lambda_function")):
+        return True
+    name = function.get("function_name")
+    return is_literal(value) and is_literal(name) and (value == name or str(value).endswith(f":function:{name}"))
+
+
+def _invoke_permissions(config: Configuration, function: Resource) -> list[Resource]:
+    return [
+        p
+        for p in config.of_type("aws_lambda_permission")
+        if p.get("principal") == API_GATEWAY
+        and action_matches(str(p.get("action", "")), "lambda:InvokeFunction")
+        and _permits_function(config, p, function)
+    ]
+
+
+@check(
+    "PF501",
+    title="Proxy integration without an invoke permission for its method",
+    severity=Severity.ERROR,
+    defect_class=5,
+    seed_defects=(9,),
+    rationale=(
+        "API Gateway calls the function with the function's resource policy, not with IAM; without an "
+        "aws_lambda_permission for apigateway.amazonaws.com whose source_arn covers the method, every request "
+        "returns 500: 'Execution failed due to configuration error: Invalid permissions on Lambda function'."
+    ),
+    fix='add an aws_lambda_permission: principal "apigateway.amazonaws.com", action "lambda:InvokeFunction", '
+    'source_arn "${<rest api>.execution_arn}/*/<METHOD>/<path>"',
+)
+def integration_without_permission(config: Configuration) -> Iterator[Issue]:
+    """REST and HTTP API Lambda integrations no permission covers."""
+    for integration in config.of_type("aws_api_gateway_integration"):
+        if integration.get("type") not in ("AWS_PROXY", "AWS"):
+            continue
+        functions = _targets(config, integration.get("uri"))
+        apis = [a for a, _ in config.referenced(integration.get("rest_api_id"), "aws_api_gateway_rest_api")]
+        method = _http_method(config, integration.get("http_method")) or "*"
+        path = resource_path(config, integration.get("resource_id")) or "/*"
+        for function in functions:
+            api = f"@{apis[0].address}.execution_arn" if apis else "*"
+            probe = f"{api}/probe-stage/{method}{re.sub(r'{[^}]+}', 'probe', path)}"
+            covering = [
+                p
+                for p in _invoke_permissions(config, function)
+                if p.get("source_arn") is None or glob_matches(canonical(str(p.get("source_arn"))), probe)
+            ]
+            if not covering:
+                yield Issue(
+                    integration.address,
+                    "uri",
+                    f"API Gateway may not invoke {function.address} for {method} {path}: no aws_lambda_permission "
+                    f"for {API_GATEWAY} with a source_arn covering it",
+                )
+    for integration in config.of_type("aws_apigatewayv2_integration"):
+        if integration.get("integration_type") != "AWS_PROXY":
+            continue
+        apis = [a for a, _ in config.referenced(integration.get("api_id"), "aws_apigatewayv2_api")]
+        for function in _targets(config, integration.get("integration_uri")):
+            prefix = f"@{apis[0].address}.execution_arn/" if apis else ""
+            if not any(
+                p.get("source_arn") is None or canonical(str(p.get("source_arn"))).startswith(prefix)
+                for p in _invoke_permissions(config, function)
+            ):
+                yield Issue(
+                    integration.address,
+                    "integration_uri",
+                    f"API Gateway may not invoke {function.address}: no aws_lambda_permission for {API_GATEWAY}",
+                )
+
+
+@check(
+    "PF502",
+    title="Invoke permission for a service without source_arn",
+    severity=Severity.ERROR,
+    defect_class=5,
+    rationale=(
+        "A permission for a service principal without source_arn lets that service invoke the function on behalf of "
+        "any account's API, rule or bucket (the confused-deputy problem AWS warns about in the Lambda resource "
+        "policy documentation)."
+    ),
+    fix="set source_arn to the ARN of the API method, rule or bucket that should invoke the function",
+)
+def permission_without_source_arn(config: Configuration) -> Iterator[Issue]:
+    """Service-principal permissions with no source_arn."""
+    for permission in config.of_type("aws_lambda_permission"):
+        principal = str(permission.get("principal", ""))
+        if principal.endswith(".amazonaws.com") and not permission.get("source_arn"):
+            yield Issue(permission.address, "source_arn", f"{principal} may invoke the function from any source")

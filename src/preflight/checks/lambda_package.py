@@ -1,0 +1,142 @@
+"""Class 4: a function's package must exist, be a real zip, carry its hash and contain its handler
+(seed defect 8: ``filename = "lambda-placeholder.zip"``, ``source_code_hash = "placeholder-hash"``,
+"InvalidParameterValueException: Could not find file: lambda-placeholder.zip")."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from preflight.model import Configuration, Resource, Severity, is_literal
+from preflight.registry import Issue, check
+
+# Handler module files by runtime family: "pkg.module.function" -> "pkg/module.py".
+_EXTENSIONS = {"python": (".py",), "nodejs": (".js", ".mjs", ".cjs"), "ruby": (".rb",)}
+MIN_REAL_ZIP_BYTES = 100
+
+
+def _package(config: Configuration, function: Resource) -> Path | None:
+    filename = function.get("filename")
+    if not is_literal(filename):
+        return None
+    path = Path(str(filename))
+    return path if path.is_absolute() else config.folder / path
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return bool(archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+@check(
+    "PF401",
+    title="Lambda package missing or a placeholder",
+    severity=Severity.ERROR,
+    defect_class=4,
+    seed_defects=(8,),
+    rationale=(
+        "Terraform reads the zip when it plans; a missing file fails the deploy ('InvalidParameterValueException: "
+        "Could not find file: lambda-placeholder.zip'), and a placeholder deploys a function that cannot run."
+    ),
+    fix="build the package (`payments build`) and point filename at it, relative to the cdk.tf.json folder",
+)
+def package_missing(config: Configuration) -> Iterator[Issue]:
+    """filename that does not exist, is not a non-empty zip, or is named like a placeholder."""
+    for function in config.of_type("aws_lambda_function"):
+        if function.get("image_uri") or function.get("s3_bucket"):
+            continue
+        path = _package(config, function)
+        if path is None:
+            if function.get("filename") is None:
+                yield Issue(function.address, "filename", "no filename, s3_bucket or image_uri: no code to deploy")
+            continue
+        if "placeholder" in path.name.lower():
+            yield Issue(function.address, "filename", f"{path.name} is a placeholder name")
+        elif not path.is_file():
+            yield Issue(function.address, "filename", f"{path} does not exist")
+        elif path.stat().st_size < MIN_REAL_ZIP_BYTES or not _is_zip(path):
+            yield Issue(
+                function.address, "filename", f"{path} is not a zip with code in it ({path.stat().st_size} bytes)"
+            )
+
+
+def _decoded(value: str) -> bytes | None:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+@check(
+    "PF402",
+    title="Lambda package without a true source_code_hash",
+    severity=Severity.ERROR,
+    defect_class=4,
+    seed_defects=(8,),
+    rationale=(
+        "Without source_code_hash Terraform cannot see that the code changed and never redeploys it; a hash that is "
+        "not the zip's base64 SHA-256 ('placeholder-hash') redeploys on every apply or hides a stale package."
+    ),
+    fix="set source_code_hash to the base64 SHA-256 of the zip (filebase64sha256(), or the build's hash)",
+)
+def package_hash(config: Configuration) -> Iterator[Issue]:
+    """Missing, malformed or wrong source_code_hash on a zip-file function."""
+    for function in config.of_type("aws_lambda_function"):
+        path = _package(config, function)
+        if path is None:
+            continue
+        value = function.get("source_code_hash")
+        if value is None:
+            yield Issue(function.address, "source_code_hash", "no source_code_hash: code changes would not be deployed")
+        elif is_literal(value):
+            digest = _decoded(str(value))
+            if digest is None or len(digest) != hashlib.sha256().digest_size:
+                yield Issue(function.address, "source_code_hash", f"{value!r} is not a base64 SHA-256")
+            elif path.is_file() and hashlib.sha256(path.read_bytes()).digest() != digest:
+                yield Issue(function.address, "source_code_hash", f"does not match {path.name}: the zip changed since")
+
+
+def handler_file_candidates(handler: str, runtime: str) -> list[str]:
+    """Zip entries that would hold the handler's module."""
+    family = next((f for f in _EXTENSIONS if runtime.startswith(f)), "")
+    module = handler.rsplit(".", 1)[0]
+    if family == "python":
+        return [module.replace(".", "/") + ".py"]
+    return [module + ext for ext in _EXTENSIONS.get(family, ())]
+
+
+@check(
+    "PF403",
+    title="Lambda handler module not inside the package",
+    severity=Severity.ERROR,
+    defect_class=4,
+    seed_defects=(8,),
+    rationale=(
+        "Lambda accepts the upload and fails every invocation: 'Runtime.ImportModuleError: Unable to import "
+        "module 'payment_processor.handler': No module named 'payment_processor''."
+    ),
+    fix="build the package from the code the handler names, or correct the handler",
+)
+def handler_not_in_package(config: Configuration) -> Iterator[Issue]:
+    """The handler's module file is absent from the zip."""
+    for function in config.of_type("aws_lambda_function"):
+        path = _package(config, function)
+        handler, runtime = function.get("handler"), function.get("runtime")
+        if path is None or not path.is_file() or not _is_zip(path):
+            continue
+        if not is_literal(handler) or not is_literal(runtime):
+            continue
+        candidates = handler_file_candidates(str(handler), str(runtime))
+        if not candidates:
+            continue
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+        if not names & set(candidates):
+            yield Issue(function.address, "handler", f"{' or '.join(candidates)} is not in {path.name}")

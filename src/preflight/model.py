@@ -1,0 +1,231 @@
+"""The checker's data: a loaded Terraform JSON configuration, its resources, and findings."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class UnusableInput(Exception):
+    """The input cannot be checked at all (unreadable, not JSON, not Terraform JSON): exit code 2."""
+
+
+class Severity(enum.StrEnum):
+    """How bad a finding is. Only ``error`` fails a check run (exit 1)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem on one resource (or on the configuration's ``terraform`` block)."""
+
+    check_id: str
+    severity: Severity
+    resource: str  # address: aws_s3_bucket.logs, data.aws_iam_policy_document.x, terraform.backend.s3
+    attribute: str  # dotted path inside the resource, "" when the whole resource is concerned
+    message: str
+    fix: str
+    file: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON form: the six contract fields and the file."""
+        return {
+            "check_id": self.check_id,
+            "severity": str(self.severity),
+            "resource": self.resource,
+            "attribute": self.attribute,
+            "message": self.message,
+            "fix": self.fix,
+            "file": self.file,
+        }
+
+
+# References inside Terraform expressions: type.name(.attribute…), or data.type.name(.attribute…).
+_NOT_RESOURCES = {"var", "local", "module", "each", "count", "path", "self", "terraform", "data"}
+_REFERENCE = re.compile(
+    r"(?<![\w.\-\"])((?:data\.)?[a-z][a-z0-9_]*\.[A-Za-z_][\w-]*)((?:\.[A-Za-z_][\w-]*|\[\d+\]|\[\"[^\"]*\"\])*)"
+)
+
+
+def interpolations(text: str) -> list[str]:
+    """The expressions inside ``${…}`` in a string, with nested braces and quoted strings respected
+    (``${sha1(jsonencode([{"id" = x.id}]))}`` is one expression)."""
+    found = []
+    start = text.find("${")
+    while start != -1:
+        depth, index, quoted = 0, start + 1, False
+        while index < len(text):
+            char = text[index]
+            if quoted:
+                if char == "\\":
+                    index += 1
+                elif char == '"':
+                    quoted = False
+            elif char == '"':
+                quoted = True
+            elif char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            index += 1
+        found.append(text[start + 2 : index])
+        start = text.find("${", index)
+    return found
+
+
+@dataclass(frozen=True)
+class Reference:
+    """``aws_s3_bucket.logs.arn`` -> address ``aws_s3_bucket.logs``, attribute ``arn``."""
+
+    address: str
+    attribute: str  # "" for a whole-object reference; indexes as ".0": master_user_secret.0.secret_arn
+
+
+def references(value: Any) -> list[Reference]:
+    """Every resource or data-source reference inside the ``${…}`` expressions of a value."""
+    found: list[Reference] = []
+    if isinstance(value, str):
+        for expression in interpolations(value):
+            for address, tail in _REFERENCE.findall(expression):
+                kind = address.split(".")[0]
+                if kind in _NOT_RESOURCES and not address.startswith("data."):
+                    continue
+                attribute = re.sub(r"\[(\d+)\]", r".\1", tail).lstrip(".")
+                found.append(Reference(address, attribute))
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            found.extend(references(item))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(references(item))
+    return found
+
+
+def is_literal(value: Any) -> bool:
+    """A plain string with no interpolation."""
+    return isinstance(value, str) and "${" not in value
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One ``resource`` or ``data`` block."""
+
+    type: str
+    name: str
+    body: Mapping[str, Any]
+    data: bool = False
+
+    @property
+    def address(self) -> str:
+        """``type.name``, or ``data.type.name`` for a data source."""
+        return f"{'data.' if self.data else ''}{self.type}.{self.name}"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """An argument of the block."""
+        return self.body.get(key, default)
+
+    def block(self, key: str) -> dict[str, Any]:
+        """A nested block, whether written as an object or as a one-element list."""
+        value = self.body.get(key)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        return dict(value) if isinstance(value, Mapping) else {}
+
+    def blocks(self, key: str) -> list[dict[str, Any]]:
+        """A repeatable nested block as a list of objects."""
+        value = self.body.get(key)
+        if isinstance(value, Mapping):
+            return [dict(value)]
+        if isinstance(value, list):
+            return [dict(v) for v in value if isinstance(v, Mapping)]
+        return []
+
+    @property
+    def suppressions(self) -> dict[str, Any]:
+        """``{check_id: reason}`` from the block's ``"//": {"preflight_skip": {...}}`` comment."""
+        comment = self.body.get("//")
+        if isinstance(comment, Mapping) and isinstance(comment.get("preflight_skip"), Mapping):
+            return dict(comment["preflight_skip"])
+        return {}
+
+
+@dataclass
+class Configuration:
+    """A loaded Terraform JSON configuration (one file)."""
+
+    path: Path
+    document: Mapping[str, Any]
+    resources: list[Resource]
+    data_sources: list[Resource]
+    suffix: str | None = None  # the deployment suffix names must carry, when known
+    suffix_source: str = ""
+    _index: dict[str, Resource] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index = {r.address: r for r in [*self.resources, *self.data_sources]}
+
+    @property
+    def folder(self) -> Path:
+        """Terraform's working directory for this file: relative paths resolve from here."""
+        return self.path.parent
+
+    def of_type(self, *types: str) -> Iterator[Resource]:
+        """Managed resources of the given types, in file order."""
+        return (r for r in self.resources if r.type in types)
+
+    def lookup(self, address: str) -> Resource | None:
+        """The resource or data source at an address."""
+        return self._index.get(address)
+
+    def referenced(self, value: Any, *types: str) -> list[tuple[Resource, str]]:
+        """Resources of ``types`` that ``value`` refers to, with the attribute referred to."""
+        found = []
+        for ref in references(value):
+            resource = self.lookup(ref.address)
+            if resource is not None and (not types or resource.type in types):
+                found.append((resource, ref.attribute))
+        return found
+
+    def literal(self, value: Any, *, attributes: Mapping[str, str] | None = None) -> str | None:
+        """``value`` as a plain string: itself when literal, or the literal argument of the resource a
+        bare ``${type.name.attr}`` points at (``attributes`` maps attr to the argument holding it)."""
+        if is_literal(value):
+            return str(value)
+        if isinstance(value, str):
+            match = re.fullmatch(r"\$\{([^}]*)\}", value)
+            refs = references(value)
+            if match and len(refs) == 1:
+                resource = self.lookup(refs[0].address)
+                argument = (attributes or {}).get(refs[0].attribute, refs[0].attribute)
+                if resource is not None and is_literal(resource.get(argument)):
+                    return str(resource.get(argument))
+        return None
+
+    @property
+    def terraform(self) -> Mapping[str, Any]:
+        """The ``terraform`` block (merged if written as a list)."""
+        block = self.document.get("terraform", {})
+        if isinstance(block, list):
+            merged: dict[str, Any] = {}
+            for item in block:
+                merged.update(item)
+            return merged
+        return block if isinstance(block, Mapping) else {}
+
+    @property
+    def providers(self) -> list[Mapping[str, Any]]:
+        """The aws provider blocks."""
+        aws = self.document.get("provider", {})
+        if isinstance(aws, list):
+            aws = {k: v for item in aws for k, v in item.items()}
+        blocks = aws.get("aws", []) if isinstance(aws, Mapping) else []
+        return [blocks] if isinstance(blocks, Mapping) else [b for b in blocks if isinstance(b, Mapping)]

@@ -1,0 +1,479 @@
+"""Every check against the project's own stacks, mutated one defect at a time: the exact set of
+resources each check reports must be the mutated ones, and nothing on the unmutated stacks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from payments_infra.synth import SynthResult
+from preflight.registry import REGISTRY, all_checks
+from tests.deployments import DEPLOYMENTS
+from tests.preflight.conftest import Fixture
+from tests.preflight.mutations import (
+    Document,
+    address,
+    drop_statement,
+    failing,
+    findings,
+    load_document,
+    named,
+    resources,
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One mutation and the exact resources a check must then report."""
+
+    check_id: str
+    name: str
+    stack: str
+    mutate: Callable[[Document], set[str]]  # mutates in place, returns the addresses that must fail
+
+
+def _set(doc: Document, kind: str, path_end: str, **changes: object) -> set[str]:
+    name, body = named(doc, kind, path_end)
+    for key, value in changes.items():
+        if value is DELETE:
+            body.pop(key, None)
+        else:
+            body[key] = value
+    return {address(kind, name)}
+
+
+DELETE = object()
+
+
+def _both_functions(doc: Document) -> set[str]:
+    return {address("aws_lambda_function", n) for n in resources(doc, "aws_lambda_function")}
+
+
+def _strip_suffix(kind: str, path_end: str, attribute: str) -> Callable[[Document], set[str]]:
+    def mutate(doc: Document) -> set[str]:
+        name, body = named(doc, kind, path_end)
+        body[attribute] = body[attribute].replace("-pr42", "").replace("/pr42/", "/")
+        return {address(kind, name)}
+
+    return mutate
+
+
+def _drop(sid: str) -> Callable[[Document], set[str]]:
+    def mutate(doc: Document) -> set[str]:
+        drop_statement(doc, sid)
+        return _both_functions(doc)
+
+    return mutate
+
+
+def _statement(sid: str, **changes: object) -> Callable[[Document], set[str]]:
+    def mutate(doc: Document) -> set[str]:
+        for body in doc["data"]["aws_iam_policy_document"].values():
+            for statement in body.get("statement", []):
+                if statement.get("sid") == sid:
+                    statement.update(changes)
+        return {address("aws_iam_policy", n) for n in resources(doc, "aws_iam_policy")}
+
+    return mutate
+
+
+def _backend(**changes: object) -> Callable[[Document], set[str]]:
+    def mutate(doc: Document) -> set[str]:
+        backend = doc["terraform"]["backend"]["s3"]
+        for key, value in changes.items():
+            if value is DELETE:
+                backend.pop(key, None)
+            else:
+                backend[key] = value
+        return {"terraform.backend.s3"}
+
+    return mutate
+
+
+def _add(kind: str, name: str, body: dict[str, object], *, data: bool = False) -> Callable[[Document], set[str]]:
+    def mutate(doc: Document) -> set[str]:
+        doc.setdefault("data" if data else "resource", {}).setdefault(kind, {})[name] = body
+        return {f"{'data.' if data else ''}{kind}.{name}"}
+
+    return mutate
+
+
+def _permission(method: str, **changes: object) -> Callable[[Document], set[str]]:
+    """Change the API permission of one method; the other method's integration stays covered."""
+
+    def mutate(doc: Document) -> set[str]:
+        _, body = named(
+            doc, "aws_lambda_permission", f"api/{'post-payments' if method == 'POST' else 'get-payment'}-permission"
+        )
+        api, _ = named(doc, "aws_api_gateway_rest_api", "api/rest-api")
+        for key, value in changes.items():
+            if value is DELETE:
+                body.pop(key, None)
+            else:
+                body[key] = str(value).replace("<api>", api)
+        integration, _ = named(
+            doc,
+            "aws_api_gateway_integration",
+            f"api/{'post-payments' if method == 'POST' else 'get-payment'}-integration",
+        )
+        return {address("aws_api_gateway_integration", integration)}
+
+    return mutate
+
+
+def _delete_permission(method: str) -> Callable[[Document], set[str]]:
+    def mutate(doc: Document) -> set[str]:
+        part = "post-payments" if method == "POST" else "get-payment"
+        name, _ = named(doc, "aws_lambda_permission", f"api/{part}-permission")
+        del doc["resource"]["aws_lambda_permission"][name]
+        for deployment in doc["resource"]["aws_api_gateway_deployment"].values():
+            deployment["depends_on"].remove(address("aws_lambda_permission", name))
+        integration, _ = named(doc, "aws_api_gateway_integration", f"api/{part}-integration")
+        return {address("aws_api_gateway_integration", integration)}
+
+    return mutate
+
+
+def _deployment(**changes: object) -> Callable[[Document], set[str]]:
+    return lambda doc: _set(doc, "aws_api_gateway_deployment", "api/deployment", **changes)
+
+
+def _remove_log_group(doc: Document) -> set[str]:
+    name, _ = named(doc, "aws_cloudwatch_log_group", "processor-logs")
+    del doc["resource"]["aws_cloudwatch_log_group"][name]
+    function, body = named(doc, "aws_lambda_function", "processor/function")
+    body["depends_on"] = [d for d in body["depends_on"] if name not in d]
+    return {address("aws_lambda_function", function)}
+
+
+def _public_access(doc: Document) -> set[str]:
+    name, body = named(doc, "aws_s3_bucket_public_access_block", "transaction-log/public-access-block")
+    body["block_public_policy"] = False
+    return {address("aws_s3_bucket_public_access_block", name)}
+
+
+def _bucket_child_removed(kind: str, path_end: str) -> Callable[[Document], set[str]]:
+    def mutate(doc: Document) -> set[str]:
+        name, _ = named(doc, kind, path_end)
+        del doc["resource"][kind][name]
+        bucket, _ = named(doc, "aws_s3_bucket", "transaction-log/bucket")
+        return {address("aws_s3_bucket", bucket)}
+
+    return mutate
+
+
+def _stage_dangling(doc: Document) -> set[str]:
+    stage = _set(doc, "aws_api_gateway_stage", "api/stage", deployment_id="abc123")
+    deployment, _ = named(doc, "aws_api_gateway_deployment", "api/deployment")
+    return stage | {address("aws_api_gateway_deployment", deployment)}
+
+
+def _open_database(doc: Document) -> set[str]:
+    sg, _ = named(doc, "aws_security_group", "network/database-sg")
+    return _add(
+        "aws_security_group_rule",
+        "db_from_anywhere",
+        {"type": "ingress", "security_group_id": f"${{aws_security_group.{sg}.id}}", "protocol": "tcp",
+         "from_port": 5400, "to_port": 5500, "cidr_blocks": ["0.0.0.0/0"]},
+    )(doc)  # fmt: skip
+
+
+def _admin_attached(doc: Document) -> set[str]:
+    role, _ = named(doc, "aws_iam_role", "function-role/role")
+    _add(
+        "aws_iam_role_policy_attachment",
+        "admin",
+        {"role": f"${{aws_iam_role.{role}.name}}", "policy_arn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+    )(doc)
+    return {address("aws_iam_role", role)}
+
+
+def _no_role_policy(doc: Document) -> set[str]:
+    name, _ = named(doc, "aws_iam_role_policy_attachment", "function-role/attachment")
+    del doc["resource"]["aws_iam_role_policy_attachment"][name]
+    for function in doc["resource"]["aws_lambda_function"].values():
+        function["depends_on"] = [d for d in function["depends_on"] if name not in d]
+    return _both_functions(doc)
+
+
+def _secret_in_env(doc: Document) -> set[str]:
+    name, body = named(doc, "aws_lambda_function", "processor/function")
+    body["environment"]["variables"]["DB_PASSWORD"] = "hunter2-but-longer"
+    return {address("aws_lambda_function", name)}
+
+
+def _bad_handler(doc: Document) -> set[str]:
+    return _set(doc, "aws_lambda_function", "deliver/function", handler="index.handler", runtime="nodejs20.x")
+
+
+def _grant_elsewhere(doc: Document) -> set[str]:
+    _statement("WriteTransactionEvents", resources=["arn:aws:s3:::someone-elses-bucket/*"])(doc)
+    return _both_functions(doc)
+
+
+def _placeholder_package(doc: Document) -> set[str]:
+    for function in doc["resource"]["aws_lambda_function"].values():
+        function["filename"] = "lambda-placeholder.zip"
+    return _both_functions(doc)
+
+
+def _suppression_without_reason(doc: Document) -> set[str]:
+    name, body = named(doc, "aws_s3_bucket", "transaction-log/bucket")
+    body["//"]["preflight_skip"] = {"PF711": "no"}
+    return {address("aws_s3_bucket", name)}
+
+
+CASES = [
+    # Class 1: names
+    Case("PF101", "txlog bucket (seed 5)", "dev", _strip_suffix("aws_s3_bucket", "transaction-log/bucket", "bucket")),
+    Case("PF101", "state bucket in bootstrap", "bootstrap", _strip_suffix("aws_s3_bucket", "state/bucket", "bucket")),
+    Case(
+        "PF101", "RDS identifier (seed 3)", "dev", _strip_suffix("aws_db_instance", "database/instance", "identifier")
+    ),
+    Case(
+        "PF101",
+        "function name (seed 7)",
+        "dev",
+        _strip_suffix("aws_lambda_function", "processor/function", "function_name"),
+    ),
+    Case("PF101", "role", "dev", _strip_suffix("aws_iam_role", "function-role/role", "name")),
+    Case("PF101", "policy", "dev", _strip_suffix("aws_iam_policy", "function-role/policy", "name")),
+    Case("PF101", "log group", "dev", _strip_suffix("aws_cloudwatch_log_group", "processor-logs", "name")),
+    Case("PF101", "KMS alias", "dev", _strip_suffix("aws_kms_alias", "encryption/alias", "name")),
+    Case("PF101", "security group", "dev", _strip_suffix("aws_security_group", "network/database-sg", "name")),
+    Case("PF101", "REST API", "dev", _strip_suffix("aws_api_gateway_rest_api", "api/rest-api", "name")),
+    Case("PF101", "event rule", "dev", _strip_suffix("aws_cloudwatch_event_rule", "deliver-schedule", "name")),
+    Case("PF101", "DB subnet group", "dev", _strip_suffix("aws_db_subnet_group", "database/subnets", "name")),
+    Case("PF101", "alarm", "staging", _strip_suffix("aws_cloudwatch_metric_alarm", "monitoring/db-cpu", "alarm_name")),
+    Case("PF101", "SNS topic", "staging", _strip_suffix("aws_sns_topic", "monitoring/alarms-topic", "name")),
+    Case("PF101", "backend bucket (seed 1)", "dev", _backend(bucket="terraform-state-payment-processing")),
+    Case("PF101", "backend lock table (seed 1)", "dev", _backend(dynamodb_table="terraform-state-lock")),
+    Case(
+        "PF101",
+        "secret lookup (seed 2)",
+        "dev",
+        _add("aws_secretsmanager_secret", "db", {"name": "payment-db-password-dev"}, data=True),
+    ),
+    Case("PF101", "secret", "dev", _add("aws_secretsmanager_secret", "db", {"name": "payment-db-password-dev"})),
+    Case("PF101", "queue", "dev", _add("aws_sqs_queue", "q", {"name": "payment-dlq-dev"})),
+    Case("PF101", "table", "dev", _add("aws_dynamodb_table", "t", {"name": "payment-locks-dev", "hash_key": "id"})),
+    Case(
+        "PF102",
+        "function over 64",
+        "dev",
+        lambda d: _set(
+            d, "aws_lambda_function", "processor/function", function_name="payment-processor-" + "x" * 50 + "-dev-pr42"
+        ),
+    ),
+    Case(
+        "PF102",
+        "bucket with capitals",
+        "dev",
+        lambda d: _set(d, "aws_s3_bucket", "transaction-log/bucket", bucket="Payment-TxLog-dev-pr42"),
+    ),
+    # Class 2: IAM
+    Case("PF201", "no S3 grant (seed 6)", "dev", _drop("WriteTransactionEvents")),
+    Case("PF201", "no secret grant", "dev", _drop("ReadDatabaseCredentials")),
+    Case("PF201", "no KMS grant", "dev", _drop("UseDataKeyThroughS3AndSecretsManager")),
+    Case("PF201", "grant on another bucket", "dev", _grant_elsewhere),
+    Case("PF201", "policy detached", "dev", _no_role_policy),
+    Case("PF202", "s3:* action", "dev", _statement("WriteTransactionEvents", actions=["s3:*"])),
+    Case("PF202", "secret on *", "dev", _statement("ReadDatabaseCredentials", resources=["*"])),
+    Case("PF202", "* action", "dev", _statement("WriteOwnLogs", actions=["*"])),
+    Case("PF203", "no ENI actions", "dev", _drop("AttachToPrivateSubnets")),
+    Case("PF204", "no log grant", "dev", _drop("WriteOwnLogs")),
+    Case("PF205", "AdministratorAccess", "dev", _admin_attached),
+    # Class 3: database
+    Case(
+        "PF301",
+        "publicly_accessible unset (seed 4)",
+        "dev",
+        lambda d: _set(d, "aws_db_instance", "database/instance", publicly_accessible=DELETE),
+    ),
+    Case(
+        "PF301",
+        "publicly_accessible true",
+        "prod",
+        lambda d: _set(d, "aws_db_instance", "database/instance", publicly_accessible=True),
+    ),
+    Case(
+        "PF302",
+        "multi_az unset (seed 4)",
+        "prod",
+        lambda d: _set(d, "aws_db_instance", "database/instance", multi_az=DELETE),
+    ),
+    Case(
+        "PF303",
+        "storage not encrypted",
+        "dev",
+        lambda d: _set(d, "aws_db_instance", "database/instance", storage_encrypted=False),
+    ),
+    Case(
+        "PF304",
+        "password in config",
+        "dev",
+        lambda d: _set(d, "aws_db_instance", "database/instance", password="hunter2hunter2"),
+    ),
+    # Class 4: package
+    Case("PF401", "placeholder (seed 8)", "dev", _placeholder_package),
+    Case(
+        "PF401",
+        "missing zip",
+        "dev",
+        lambda d: _set(d, "aws_lambda_function", "deliver/function", filename="assets/nowhere/code.zip"),
+    ),
+    Case(
+        "PF402",
+        "placeholder hash (seed 8)",
+        "dev",
+        lambda d: _set(d, "aws_lambda_function", "processor/function", source_code_hash="placeholder-hash"),
+    ),
+    Case(
+        "PF402",
+        "no hash",
+        "dev",
+        lambda d: _set(d, "aws_lambda_function", "processor/function", source_code_hash=DELETE),
+    ),
+    Case(
+        "PF402",
+        "stale hash",
+        "dev",
+        lambda d: _set(
+            d,
+            "aws_lambda_function",
+            "deliver/function",
+            source_code_hash="47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+        ),
+    ),
+    Case("PF403", "handler not in zip", "dev", _bad_handler),
+    # Class 5: permissions
+    Case("PF501", "no permission for POST (seed 9)", "dev", _delete_permission("POST")),
+    Case(
+        "PF501",
+        "GET permission scoped to POST",
+        "dev",
+        _permission("GET", source_arn="${aws_api_gateway_rest_api.<api>.execution_arn}/*/POST/payments"),
+    ),
+    Case(
+        "PF501",
+        "permission for another API",
+        "dev",
+        _permission("POST", source_arn="arn:aws:execute-api:us-east-1:123456789012:otherapi/*/POST/payments"),
+    ),
+    Case(
+        "PF502",
+        "permission without source_arn",
+        "dev",
+        lambda d: _set(d, "aws_lambda_permission", "deliver-permission", source_arn=DELETE),
+    ),
+    # Class 6: deployment
+    Case("PF601", "no triggers (seed 10)", "dev", _deployment(triggers=DELETE)),
+    Case("PF601", "literal trigger", "dev", _deployment(triggers={"redeployment": "1731234567890"})),
+    Case("PF602", "no dependencies (seed 10)", "dev", _deployment(triggers=DELETE, depends_on=DELETE)),
+    Case("PF603", "no create_before_destroy", "dev", _deployment(lifecycle=DELETE)),
+    Case("PF604", "stage points at nothing", "dev", _stage_dangling),
+    Case("PF605", "timestamp trigger", "dev", _deployment(triggers={"redeployment": "${timestamp()}"})),
+    # Class 7: storage and exposure
+    Case(
+        "PF701",
+        "bucket unencrypted",
+        "dev",
+        _bucket_child_removed("aws_s3_bucket_server_side_encryption_configuration", "transaction-log/encryption"),
+    ),
+    Case(
+        "PF702",
+        "public access block removed",
+        "dev",
+        _bucket_child_removed("aws_s3_bucket_public_access_block", "transaction-log/public-access-block"),
+    ),
+    Case("PF702", "public policy not blocked", "dev", _public_access),
+    Case("PF702", "public ACL", "dev", lambda d: _set(d, "aws_s3_bucket", "transaction-log/bucket", acl="public-read")),
+    Case(
+        "PF703",
+        "no retention",
+        "dev",
+        lambda d: _set(d, "aws_cloudwatch_log_group", "processor-logs", retention_in_days=DELETE),
+    ),
+    Case("PF704", "function log group not managed", "dev", _remove_log_group),
+    Case(
+        "PF705",
+        "log group without key",
+        "dev",
+        lambda d: _set(d, "aws_cloudwatch_log_group", "api/access-logs", kms_key_id=DELETE),
+    ),
+    Case("PF706", "state not encrypted", "dev", _backend(encrypt=False)),
+    Case("PF706", "state not locked", "dev", _backend(use_lockfile=DELETE)),
+    Case("PF707", "database port open", "dev", _open_database),
+    Case(
+        "PF708",
+        "topic unencrypted",
+        "staging",
+        lambda d: _set(d, "aws_sns_topic", "monitoring/alarms-topic", kms_master_key_id=DELETE),
+    ),
+    Case(
+        "PF709",
+        "key rotation off",
+        "dev",
+        lambda d: _set(d, "aws_kms_key", "encryption/key", enable_key_rotation=False),
+    ),
+    Case("PF710", "password in environment", "dev", _secret_in_env),
+    Case(
+        "PF711",
+        "bucket not versioned",
+        "dev",
+        _bucket_child_removed("aws_s3_bucket_versioning", "transaction-log/versioning"),
+    ),
+    # Silences
+    Case("PF000", "silence without a reason", "dev", _suppression_without_reason),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.check_id}-{c.name}")
+def test_the_check_reports_exactly_the_mutated_resources(stacks: dict[str, Fixture], case: Case) -> None:
+    fixture = stacks[case.stack]
+    document = fixture.document()
+    assert failing(document, fixture.path, case.check_id) == set(), "the unmutated stack must pass"
+    expected = case.mutate(document)
+    assert failing(document, fixture.path, case.check_id) == expected
+
+
+def test_every_check_has_a_case() -> None:
+    assert {c.check_id for c in CASES} == {c.id for c in all_checks()} | {"PF000"}
+
+
+def test_the_project_stacks_have_zero_findings(synthesized: SynthResult) -> None:
+    for deployment in DEPLOYMENTS:
+        for kind in ("bootstrap", "platform"):
+            stack = synthesized.stack(deployment.environment, deployment.suffix, kind)
+            assert findings(load_document(stack.path), stack.path) == [], stack.name
+
+
+def test_a_reasoned_silence_silences_only_that_check_on_that_resource(stacks: dict[str, Fixture]) -> None:
+    fixture = stacks["dev"]
+    document = fixture.document()
+    name, bucket = named(document, "aws_s3_bucket", "transaction-log/bucket")
+    bucket["bucket"] = "payment-legacy-transaction-logs"
+    bucket["acl"] = "public-read"
+    assert failing(document, fixture.path, "PF101") == {address("aws_s3_bucket", name)}
+    bucket["//"]["preflight_skip"] = {"PF101": "imported from the old account; renaming would lose its history"}
+    assert failing(document, fixture.path, "PF101") == set()
+    assert failing(document, fixture.path, "PF702") == {address("aws_s3_bucket", name)}, "other checks still apply"
+    bucket["//"]["preflight_skip"] = {"PF999": "no such check exists anywhere"}
+    assert {f.check_id for f in findings(document, fixture.path) if f.resource == address("aws_s3_bucket", name)} >= {
+        "PF000",
+        "PF101",
+    }
+
+
+def test_registry_entries_are_complete() -> None:
+    checks = all_checks()
+    assert len(checks) == len(REGISTRY) >= 30
+    for check in checks:
+        assert check.id.startswith("PF") and len(check.id) == 5
+        assert check.title and check.fix and len(check.rationale) > 60
+        assert check.function.__doc__, f"{check.id} needs a docstring"
+    covered = {d for c in checks for d in c.seed_defects}
+    assert covered == set(range(1, 11))
+    assert {c.defect_class for c in checks} == set(range(1, 8))

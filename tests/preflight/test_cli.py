@@ -1,0 +1,155 @@
+"""``payments check`` as a user and a CI job run it: formats, exit codes, unusable input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from payments_infra.lambda_build import LambdaPackage
+from tests.preflight.conftest import Fixture
+from tests.preflight.seed_defects import SEED
+
+SCHEMA = json.loads((Path(__file__).parent / "sarif-schema-2.1.0.json").read_text())
+
+
+def _payments(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "payments_cli.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def defective(stacks: dict[str, Fixture], tmp_path: Path) -> Path:
+    """The dev stack with seed defects 6 and 9, beside (a link to) its real Lambda assets."""
+    fixture = stacks["dev"]
+    document = fixture.document()
+    SEED[6](document)
+    SEED[9](document)
+    folder = tmp_path / "stack"
+    folder.mkdir()
+    (folder / "assets").symlink_to(fixture.path.parent / "assets")
+    path = folder / "cdk.tf.json"
+    path.write_text(json.dumps(document, indent=2))
+    return path
+
+
+def test_clean_stacks_exit_0_with_a_summary(stacks: dict[str, Fixture]) -> None:
+    result = _payments("check", *(str(f.path) for f in stacks.values()))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "preflight passed: 0 error(s), 0 warning(s) in 4 file(s)" in result.stdout
+
+
+def test_text_groups_findings_by_resource_and_exits_1(defective: Path) -> None:
+    result = _payments("check", str(defective))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == str(defective)
+    assert any(line.startswith("  aws_api_gateway_integration.") for line in lines)
+    assert any("ERROR   PF501" in line for line in lines) and any("ERROR   PF201" in line for line in lines)
+    assert any(line.strip().startswith("fix:") for line in lines)
+    assert "preflight FAILED" in lines[-1]
+
+
+def test_json_is_a_list_of_findings(defective: Path) -> None:
+    result = _payments("check", "--format", "json", str(defective))
+    assert result.returncode == 1
+    findings = json.loads(result.stdout)
+    assert isinstance(findings, list) and findings
+    for finding in findings:
+        assert {"check_id", "severity", "resource", "attribute", "message", "fix"} <= finding.keys()
+        assert finding["severity"] in ("error", "warning", "note")
+    assert {f["check_id"] for f in findings} >= {"PF201", "PF501"}
+
+
+def test_sarif_is_valid_2_1_0(defective: Path) -> None:
+    result = _payments("check", "--format", "sarif", str(defective))
+    assert result.returncode == 1
+    log = json.loads(result.stdout)
+    jsonschema.validate(log, SCHEMA)
+    run = log["runs"][0]
+    rules = {rule["id"] for rule in run["tool"]["driver"]["rules"]}
+    assert {r["ruleId"] for r in run["results"]} <= rules
+    located = [r for r in run["results"] if "region" in r["locations"][0]["physicalLocation"]]
+    assert located, "results point at the line of their resource"
+    line = located[0]["locations"][0]["physicalLocation"]["region"]["startLine"]
+    name = located[0]["properties"]["resource"].rsplit(".", 1)[1]
+    assert f'"{name}"' in defective.read_text().splitlines()[line - 1]
+
+
+def test_sarif_of_a_clean_stack_is_valid_with_no_results(stacks: dict[str, Fixture]) -> None:
+    result = _payments("check", "--format", "sarif", str(stacks["prod"].path))
+    assert result.returncode == 0
+    log = json.loads(result.stdout)
+    jsonschema.validate(log, SCHEMA)
+    assert log["runs"][0]["results"] == []
+
+
+def test_the_schema_rejects_a_broken_log() -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"version": "2.1.0", "runs": [{"results": []}]}, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ("{not json", "not JSON"),
+        ('{"name": "a package.json"}', "not Terraform JSON"),
+        ("[1, 2]", "not Terraform JSON"),
+        ('{"resource": {"aws_s3_bucket": ["x"]}}', "must be an object"),
+        (b"\xff\xfe\x00", "cannot read it"),
+    ],
+)
+def test_unusable_input_exits_2_with_the_reason(tmp_path: Path, content: str | bytes | None, message: str) -> None:
+    path = tmp_path / "input.tf.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    result = _payments("check", "--format", "json", str(path))
+    assert result.returncode == 2
+    assert message in result.stderr and str(path) in result.stderr
+    assert result.stdout == ""
+
+
+def test_one_unusable_file_among_good_ones_exits_2(stacks: dict[str, Fixture], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("nope")
+    assert _payments("check", str(stacks["dev"].path), str(bad)).returncode == 2
+
+
+def test_suffix_flag_overrides_the_inferred_suffix(stacks: dict[str, Fixture]) -> None:
+    result = _payments("check", "--format", "json", "--suffix", "pr43", str(stacks["dev"].path))
+    assert result.returncode == 1
+    assert {f["check_id"] for f in json.loads(result.stdout)} == {"PF101"}
+
+
+def test_without_files_it_synthesizes_then_checks(tmp_path: Path, lambda_zip: LambdaPackage) -> None:
+    result = _payments("check", "--env", "staging", "--suffix", "pf1", "--package", str(lambda_zip.path), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "in 2 file(s)" in result.stdout
+    assert (tmp_path / "cdktf.out" / "stacks" / "payments-staging-pf1" / "cdk.tf.json").is_file()
+
+
+def test_without_files_or_suffix_it_says_what_to_give(tmp_path: Path) -> None:
+    result = _payments("check", cwd=tmp_path)
+    assert result.returncode == 2 and "--suffix" in result.stderr
+
+
+def test_list_and_help_teach() -> None:
+    listed = _payments("check", "--list")
+    assert listed.returncode == 0 and "PF101" in listed.stdout and "why:" in listed.stdout
+    helped = _payments("check", "--help")
+    assert helped.returncode == 0
+    for words in ("--format", "sarif", "preflight_skip", "Exit status"):
+        assert words in helped.stdout

@@ -1,0 +1,75 @@
+"""Reading Terraform JSON: shapes the syntax allows, references, the suffix a file declares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from preflight.loader import from_document
+from preflight.model import UnusableInput, references
+from preflight.registry import run
+
+
+def test_references_respect_nested_braces_and_strings() -> None:
+    refs = references(
+        '${sha1(jsonencode([{"id" = aws_x.a.id}, {"q" = "a}b", "r" = aws_y.b-c.arn}]))} ${data.aws_z.c.json}'
+    )
+    assert [(r.address, r.attribute) for r in refs] == [
+        ("aws_x.a", "id"),
+        ("aws_y.b-c", "arn"),
+        ("data.aws_z.c", "json"),
+    ]
+    assert references("${var.suffix}-${local.name}") == []
+    assert (
+        references("${aws_db_instance.d.master_user_secret[0].secret_arn}")[0].attribute
+        == "master_user_secret.0.secret_arn"
+    )
+
+
+def test_list_forms_of_the_json_syntax_are_read() -> None:
+    document = {
+        "resource": [
+            {"aws_s3_bucket": [{"a": {"bucket": "payment-a-dev"}}]},
+            {"aws_s3_bucket": {"b": [{"bucket": "x"}]}},
+        ],
+        "provider": {"aws": {"region": "us-east-1", "default_tags": {"tags": {"Deployment": "pr1"}}}},
+    }
+    config = from_document(document, Path("/tmp/x.tf.json"))
+    assert [r.address for r in config.resources] == ["aws_s3_bucket.a", "aws_s3_bucket.b"]
+    assert config.suffix == "pr1" and "Deployment" in config.suffix_source
+    assert {f.resource for f in run(config) if f.check_id == "PF101"} == {"aws_s3_bucket.a", "aws_s3_bucket.b"}
+
+
+def test_without_a_known_suffix_literal_names_are_reported_and_expressions_are_not() -> None:
+    document = {
+        "resource": {"aws_s3_bucket": {"a": {"bucket": "payment-logs"}, "b": {"bucket": "payment-${var.suffix}"}}}
+    }
+    found = [f for f in run(from_document(document, Path("x.tf.json"))) if f.check_id == "PF101"]
+    assert [f.resource for f in found] == ["aws_s3_bucket.a"] and "--suffix" in found[0].fix
+
+
+def test_generated_names_need_no_suffix() -> None:
+    document = {"resource": {"aws_s3_bucket": {"a": {"bucket_prefix": "payment-"}}}}
+    assert not [f for f in run(from_document(document, Path("x.tf.json"), suffix="pr1")) if f.check_id == "PF101"]
+
+
+def test_the_suffix_must_be_a_whole_part_of_the_name() -> None:
+    document = {"resource": {"aws_sqs_queue": {"q": {"name": "payment-dlq-dev-pr42"}}}}
+    assert [f.check_id for f in run(from_document(document, Path("x"), suffix="pr4")) if f.check_id == "PF101"]
+    assert not [f for f in run(from_document(document, Path("x"), suffix="pr42")) if f.check_id == "PF101"]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {},
+        {"variable": {}},
+        {"resource": "x"},
+        {"resource": {"aws_s3_bucket": {"a": 3}}},
+        {"nonsense": 1, "resource": {}},
+    ],
+)
+def test_shapes_that_are_not_terraform_json_are_refused(document: object) -> None:
+    with pytest.raises(UnusableInput):
+        from_document(document, Path("x.tf.json"))
