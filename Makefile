@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Installs use only the lock files and PyPI, not whatever pip configuration this machine has.
 PIP := PIP_CONFIG_FILE=/dev/null $(BIN)/pip
 
-.PHONY: demo test test-fast lint typecheck bench lock clean
+.PHONY: demo test test-fast lint typecheck bench bench-preflight lock clean
 
 $(VENV)/.installed: requirements/dev.txt requirements/lambda.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,10 +29,13 @@ test-fast: $(VENV)/.installed  ## Unit tests only (no servers).
 bench: $(VENV)/.installed  ## Processor throughput and latency against a raw baseline.
 	$(BIN)/python bench/processor_bench.py
 
+bench-preflight: $(VENV)/.installed  ## Preflight against checkov (installed in .bench/) on the same stacks.
+	$(BIN)/python bench/preflight_bench.py
+
 lock:  ## Re-resolve and pin every dependency.
 	$(PIP) install --quiet pip-tools==7.6.2
 	cd requirements && ../$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links -o lambda.txt lambda.in
 	cd requirements && ../$(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links -o dev.txt dev.in
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
+import io
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,11 +29,29 @@ def _package(config: Configuration, function: Resource) -> Path | None:
     return path if path.is_absolute() else config.folder / path
 
 
+@functools.lru_cache(maxsize=64)
+def _inspect(path: str, mtime_ns: int, size: int) -> tuple[frozenset[str] | None, bytes]:
+    """(entry names or None when not a zip, SHA-256) of a package; cached per file version, since
+    several functions usually share one zip."""
+    del mtime_ns, size  # part of the cache key only
+    data = Path(path).read_bytes()
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names: frozenset[str] | None = frozenset(archive.namelist())
+    except zipfile.BadZipFile:
+        names = None
+    return names, hashlib.sha256(data).digest()
+
+
+def _contents(path: Path) -> tuple[frozenset[str] | None, bytes]:
+    stat = path.stat()
+    return _inspect(str(path), stat.st_mtime_ns, stat.st_size)
+
+
 def _is_zip(path: Path) -> bool:
     try:
-        with zipfile.ZipFile(path) as archive:
-            return bool(archive.namelist())
-    except (zipfile.BadZipFile, OSError):
+        return bool(_contents(path)[0])
+    except OSError:
         return False
 
 
@@ -99,7 +119,7 @@ def package_hash(config: Configuration) -> Iterator[Issue]:
             digest = _decoded(str(value))
             if digest is None or len(digest) != hashlib.sha256().digest_size:
                 yield Issue(function.address, "source_code_hash", f"{value!r} is not a base64 SHA-256")
-            elif path.is_file() and hashlib.sha256(path.read_bytes()).digest() != digest:
+            elif path.is_file() and _contents(path)[1] != digest:
                 yield Issue(function.address, "source_code_hash", f"does not match {path.name}: the zip changed since")
 
 
@@ -136,7 +156,6 @@ def handler_not_in_package(config: Configuration) -> Iterator[Issue]:
         candidates = handler_file_candidates(str(handler), str(runtime))
         if not candidates:
             continue
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
+        names = _contents(path)[0] or frozenset()
         if not names & set(candidates):
             yield Issue(function.address, "handler", f"{' or '.join(candidates)} is not in {path.name}")
