@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from payments_cli.commands import build, check, synth
+from payments_cli.commands import build, check, down, lifecycle, serve, smoke, status, synth, up
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     demo.set_defaults(run=_run_demo)
+    up.register(commands)
+    smoke.register(commands)
+    status.register(commands)
+    down.register(commands)
+    lifecycle.register(commands)
+    serve.register(commands)
     build.register(commands)
     synth.register(commands)
     check.register(commands)

@@ -107,17 +107,43 @@ def check_package(path: Path, handler: str = HANDLER) -> None:
             raise BuildError(f"Lambda package {path} has no {module}: the handler {handler} cannot load")
 
 
-def build_lambda_package(out: Path, *, root: Path | None = None) -> LambdaPackage:
-    """Build the processor's Lambda zip at ``out`` and return it with its hash."""
+#: Bump when the zip's layout changes, so packages cached by an older build are not reused.
+BUILD_FORMAT = "1"
+
+
+def inputs_digest(root: Path) -> str:
+    """SHA-256 over everything a build depends on: the lock file, the processor's files, the target
+    platform. Builds are deterministic, so equal inputs mean an equal zip."""
+    digest = hashlib.sha256(f"{BUILD_FORMAT}|{LAMBDA_PLATFORM}|{LAMBDA_PYTHON}".encode())
+    files = [root / "requirements" / "lambda.txt"]
+    source = root / "src" / "payment_processor"
+    files += sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build_lambda_package(out: Path, *, root: Path | None = None, reuse: bool = False) -> LambdaPackage:
+    """Build the processor's Lambda zip at ``out`` and return it with its hash.
+
+    ``reuse``: keep an existing zip built from the same inputs (``<zip>.inputs`` records them).
+    """
     root = root or repo_root()
     requirements = root / "requirements" / "lambda.txt"
     source = root / "src" / "payment_processor"
     if not requirements.is_file() or not source.is_dir():
         raise BuildError(f"{root} is not a checkout of this project (no requirements/lambda.txt or src/)")
+    stamp = out.with_name(out.name + ".inputs")
+    digest = inputs_digest(root)
+    if reuse and out.is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
+        check_package(out)
+        return LambdaPackage(out, source_code_hash(out), out.stat().st_size)
+    stamp.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="lambda-build-") as folder:
         staging = Path(folder)
         install_dependencies(staging, requirements)
         shutil.copytree(source, staging / "payment_processor", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         write_zip(staging, out)
     check_package(out)
+    stamp.write_text(digest + "\n")
     return LambdaPackage(out, source_code_hash(out), out.stat().st_size)

@@ -1,0 +1,405 @@
+"""The local API server: the deployed REST API served on 127.0.0.1, each request executed by the
+handler from the deployed zip under the function's runtime (see ``deviations``, gap 3).
+
+Routes, integrations and stages are read back from the emulator's API Gateway; the function's
+handler, environment, timeout and code hash from its Lambda. Requests become API Gateway proxy
+events (v1) and the handler's proxy responses become HTTP responses.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import queue
+import re
+import select
+import subprocess
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
+HEALTH_PATH = "/__payments/health"
+ACCOUNT = "123456789012"
+
+
+class ServeError(RuntimeError):
+    """The API cannot be served; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """One method of one resource, integrated with one function."""
+
+    method: str
+    resource: str  # "/payments/{id}"
+    pattern: re.Pattern[str]
+    function: str
+    resource_id: str
+
+
+def _compile(resource: str) -> re.Pattern[str]:
+    parts = []
+    for part in resource.strip("/").split("/"):
+        match = re.fullmatch(r"\{(\w+)(\+?)\}", part)
+        if match:
+            parts.append(f"(?P<{match.group(1)}>{'.+' if match.group(2) else '[^/]+'})")
+        else:
+            parts.append(re.escape(part))
+    return re.compile("^/" + "/".join(parts) + "$")
+
+
+def read_routes(apigateway: Any, rest_api_id: str) -> tuple[list[Route], list[str]]:
+    """The API's AWS_PROXY routes and its stage names, as deployed in the emulator."""
+    routes = []
+    resources = apigateway.get_resources(restApiId=rest_api_id, limit=500)["items"]
+    for resource in resources:
+        for method in resource.get("resourceMethods", {}) or {}:
+            integration = apigateway.get_integration(
+                restApiId=rest_api_id, resourceId=resource["id"], httpMethod=method
+            )
+            if integration.get("type") != "AWS_PROXY":
+                continue
+            match = re.search(r":function:([^/:]+)", integration.get("uri", ""))
+            if match:
+                routes.append(
+                    Route(method, resource["path"], _compile(resource["path"]), match.group(1), resource["id"])
+                )
+    stages = [stage["stageName"] for stage in apigateway.get_stages(restApiId=rest_api_id).get("item", [])]
+    return routes, stages
+
+
+def deployed_zip(code_sha256: str, assets: Path) -> Path:
+    """The asset whose SHA-256 is the one the emulator reports for the function's code."""
+    for candidate in sorted(assets.rglob("*.zip")):
+        if base64.b64encode(hashlib.sha256(candidate.read_bytes()).digest()).decode() == code_sha256:
+            return candidate
+    raise ServeError(
+        f"the function's deployed code (CodeSha256 {code_sha256}) is not among the assets in {assets}: the "
+        "deployment changed since; run `payments up` again"
+    )
+
+
+class Worker:
+    """One warm execution environment: a runtime process with the handler imported."""
+
+    def __init__(self, python: Path, task: Path, handler: str, env: Mapping[str, str], log: Path) -> None:
+        self._log = open(log, "ab")  # noqa: SIM115 - lives as long as the worker
+        self.process = subprocess.Popen(  # noqa: S603
+            [str(python), "-s", "-B", str(WORKER_SCRIPT), str(task), handler],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=dict(env),
+            cwd=task,
+            text=True,
+            bufsize=1,
+        )
+        ready = self._read(timeout_s=60)
+        if ready is None:
+            self.close()
+            raise ServeError(f"the function's runtime did not start; see {log}")
+
+    def _read(self, *, timeout_s: float) -> dict[str, Any] | None:
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout_s)
+        if not ready:
+            return None
+        line = self.process.stdout.readline()
+        return dict(json.loads(line)) if line else None
+
+    def invoke(self, request: dict[str, Any], *, timeout_s: float) -> dict[str, Any] | None:
+        """Send one invocation; None when the function timed out or its process died."""
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            return None
+        return self._read(timeout_s=timeout_s)
+
+    def close(self) -> None:
+        """Stop the process."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+class FunctionRuntime:
+    """A function's pool of warm workers (concurrent requests get separate environments, as on Lambda)."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        handler: str,
+        timeout_s: float,
+        memory_mb: int,
+        python: Path,
+        task: Path,
+        env: Mapping[str, str],
+        log: Path,
+        concurrency: int = 4,
+    ) -> None:
+        self.name, self.handler, self.timeout_s, self.memory_mb = name, handler, timeout_s, memory_mb
+        self._spawn: Callable[[], Worker] = lambda: Worker(python, task, handler, env, log)
+        self._idle: queue.LifoQueue[Worker] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._all: list[Worker] = []
+        self._lock = threading.Lock()
+        self._idle.put(self._new())  # the first cold start happens before serving
+
+    def _new(self) -> Worker:
+        worker = self._spawn()
+        with self._lock:
+            self._all.append(worker)
+        return worker
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Run the handler on an event: {"result": …} or {"error": …}."""
+        with self._slots:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                worker = self._new()
+            request_id = str(uuid.uuid4())
+            context = {
+                "aws_request_id": request_id,
+                "function_name": self.name,
+                "invoked_function_arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{self.name}",
+                "memory_limit_in_mb": self.memory_mb,
+                "log_group_name": f"/aws/lambda/{self.name}",
+            }
+            reply = worker.invoke(
+                {"id": request_id, "event": event, "context": context, "timeout_s": self.timeout_s},
+                timeout_s=self.timeout_s,
+            )
+            if reply is None:
+                worker.close()  # timed out or crashed: this environment is discarded, as Lambda does
+                return {
+                    "error": {
+                        "errorType": "Sandbox.Timedout",
+                        "errorMessage": f"Task timed out after {self.timeout_s:.0f} seconds",
+                    }
+                }
+            self._idle.put(worker)
+            return reply
+
+    def close(self) -> None:
+        """Stop every worker."""
+        with self._lock:
+            for worker in self._all:
+                worker.close()
+
+
+def proxy_event(
+    route: Route,
+    *,
+    stage: str,
+    api_id: str,
+    method: str,
+    path: str,
+    query: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    source_ip: str,
+    match: re.Match[str],
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event (v1) for one request."""
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for key, value in headers:
+        single[key] = value
+        multi.setdefault(key, []).append(value)
+    parsed = parse_qs(query, keep_blank_values=True)
+    now = datetime.now(UTC)
+    try:
+        text: str | None = body.decode("utf-8") if body else None
+        encoded = False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode(), True
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": route.resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": single or None,
+        "multiValueHeaders": multi or None,
+        "queryStringParameters": {k: v[-1] for k, v in parsed.items()} or None,
+        "multiValueQueryStringParameters": parsed or None,
+        "pathParameters": match.groupdict() or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": route.resource_id,
+            "resourcePath": route.resource,
+            "httpMethod": method,
+            "extendedRequestId": request_id,
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "path": f"/{stage}{path}",
+            "accountId": ACCOUNT,
+            "protocol": "HTTP/1.1",
+            "stage": stage,
+            "domainPrefix": api_id,
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "requestId": request_id,
+            "identity": {"sourceIp": source_ip, "userAgent": single.get("User-Agent")},
+            "domainName": f"{api_id}.execute-api.us-east-1.amazonaws.com",
+            "apiId": api_id,
+        },
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+
+
+class LocalApi:
+    """Routes plus the function runtimes behind them."""
+
+    def __init__(
+        self,
+        *,
+        api_id: str,
+        routes: list[Route],
+        stages: list[str],
+        functions: Mapping[str, FunctionRuntime],
+        access_log: Path,
+    ) -> None:
+        self.api_id, self.routes, self.stages, self.functions = api_id, routes, stages, functions
+        self.access_log = access_log
+        self._log_lock = threading.Lock()
+
+    def handle(
+        self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Answer one HTTP request as API Gateway would."""
+        started = time.monotonic()
+        url = urlsplit(raw_path)
+        status, out_headers, out_body, route = self._dispatch(method, url.path, url.query, headers, body, source_ip)
+        with self._log_lock, open(self.access_log, "a") as log:
+            log.write(
+                json.dumps(
+                    {
+                        "requestTime": datetime.now(UTC).isoformat(),
+                        "ip": source_ip,
+                        "httpMethod": method,
+                        "resourcePath": route.resource if route else None,
+                        "path": url.path,
+                        "status": status,
+                        "responseLength": len(out_body),
+                        "latencyMs": round((time.monotonic() - started) * 1000, 1),
+                    }
+                )
+                + "\n"
+            )
+        return status, out_headers, out_body
+
+    def _dispatch(
+        self, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
+    ) -> tuple[int, list[tuple[str, str]], bytes, Route | None]:
+        json_type = [("Content-Type", "application/json")]
+        stage, _, rest = path.lstrip("/").partition("/")
+        if stage not in self.stages:
+            return 403, json_type, b'{"message":"Forbidden"}', None
+        resource_path = "/" + rest
+        matched = [(r, m) for r in self.routes if (m := r.pattern.match(resource_path))]
+        route_match = next(((r, m) for r, m in matched if r.method in (method, "ANY")), None)
+        if route_match is None:
+            # API Gateway's answer for an unknown path or method on a REST API.
+            return 403, json_type, b'{"message":"Missing Authentication Token"}', None
+        route, match = route_match
+        event = proxy_event(
+            route,
+            stage=stage,
+            api_id=self.api_id,
+            method=method,
+            path=resource_path,
+            query=query,
+            headers=headers,
+            body=body,
+            source_ip=source_ip,
+            match=match,
+        )
+        reply = self.functions[route.function].invoke(event)
+        if "error" in reply:
+            if reply["error"].get("errorType") == "Sandbox.Timedout":
+                return 504, json_type, b'{"message": "Endpoint request timed out"}', route
+            return 502, json_type, b'{"message": "Internal server error"}', route
+        return (*_proxy_response(reply.get("result")), route)
+
+
+def _proxy_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """An AWS_PROXY result as an HTTP response; 502 for a malformed one, as API Gateway answers."""
+    malformed = (502, [("Content-Type", "application/json")], b'{"message": "Internal server error"}')
+    if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+        return malformed
+    headers: list[tuple[str, str]] = [(str(k), str(v)) for k, v in (result.get("headers") or {}).items()]
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        headers += [(str(key), str(v)) for v in values if (str(key), str(v)) not in headers]
+    body = result.get("body") or ""
+    try:
+        data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode("utf-8")
+    except ValueError:
+        return malformed
+    return int(result["statusCode"]), headers, data
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ApiHttpServer
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path == HEALTH_PATH:
+            status, headers, payload = (
+                200,
+                [("Content-Type", "application/json")],
+                json.dumps(self.server.health).encode(),
+            )
+        else:
+            status, headers, payload = self.server.api.handle(
+                self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+            )
+        self.send_response(status)
+        for key, value in headers:
+            if key.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Requests are in the access log; nothing on stderr."""
+
+
+class ApiHttpServer(ThreadingHTTPServer):
+    """HTTP on 127.0.0.1 in front of a LocalApi."""
+
+    daemon_threads = True
+
+    def __init__(self, port: int, api: LocalApi, health: dict[str, Any]) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.api, self.health = api, health
+
+
+def extract(zip_path: Path, into: Path) -> Path:
+    """Unpack the zip as Lambda does into /var/task (once per code version)."""
+    task = into / zip_path.parent.name
+    if not (task / ".complete").exists():
+        task.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(task)
+        (task / ".complete").write_text("")
+    return task

@@ -1,0 +1,96 @@
+"""``payments smoke``: a real payment through a served deployment, checked end to end."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from payments_cli.local.services import running_emulator
+from payments_cli.local.state import StateFolder, read_json
+
+
+@dataclass
+class Check:
+    """One smoke check and its outcome."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+def _request(
+    url: str, *, method: str = "GET", body: Any = None, key: str | None = None
+) -> tuple[int, dict[str, str], Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback URL we built
+    request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("Idempotency-Key", key)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, dict(response.headers), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+def run_smoke(state: StateFolder, environment: str, suffix: str, *, report: Callable[[Check], None]) -> list[Check]:
+    """POST → 201, replay → same payment, GET → 200, the transaction-log object in S3, a decline → 402."""
+    checks: list[Check] = []
+
+    def check(name: str, passed: bool, detail: str) -> bool:
+        checks.append(Check(name, passed, detail))
+        report(checks[-1])
+        return passed
+
+    record = read_json(state.deployment_dir(environment, suffix) / "deployment.json")
+    if record is None or not record.get("api", {}).get("url"):
+        check("deployment served", False, f"{environment}/{suffix} is not served: run `payments up --suffix {suffix}`")
+        return checks
+    base = record["api"]["url"]
+    merchant = f"merch_smoke_{suffix.replace('-', '_')}"
+    body = {"amount": 1999, "currency": "EUR", "payment_method": "tok_visa", "merchant_id": merchant}
+    key = f"smoke-{uuid.uuid4()}"
+    try:
+        status, _, created = _request(f"{base}/payments", method="POST", body=body, key=key)
+    except OSError as error:
+        check("API answers", False, f"{base}: {error}; is the server running? (`payments status`)")
+        return checks
+    if not check(
+        "POST /payments → 201", status == 201, f"{status} {created.get('id') if isinstance(created, dict) else created}"
+    ):
+        return checks
+    payment_id = created["id"]
+    status, headers, replay = _request(f"{base}/payments", method="POST", body=body, key=key)
+    replayed = {k.lower(): v for k, v in headers.items()}.get("idempotent-replayed") == "true"
+    check(
+        "replay → same payment",
+        status == 201 and replayed and replay.get("id") == payment_id,
+        f"{status}, Idempotent-Replayed {replayed}, id {replay.get('id')}",
+    )
+    status, _, read = _request(f"{base}/payments/{payment_id}")
+    check("GET /payments/{id} → 200", status == 200 and read.get("id") == payment_id, f"{status}")
+    emulator = running_emulator(state)
+    bucket = record["outputs"]["transaction_log_bucket"]
+    found: list[str] = []
+    if emulator is not None:
+        s3: Any = emulator.client("s3")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not found:
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix="transactions/")
+            found = [o["Key"] for o in listed.get("Contents", []) if f"/{payment_id}/" in o["Key"]]
+            if not found:
+                time.sleep(0.2)
+    check(
+        "transaction-log object in S3", bool(found), found[0] if found else f"nothing for {payment_id} in s3://{bucket}"
+    )
+    declined_body = {**body, "payment_method": "tok_chargeDeclined"}
+    status, _, declined = _request(f"{base}/payments", method="POST", body=declined_body, key=f"smoke-{uuid.uuid4()}")
+    code = declined.get("error", {}).get("decline_code") if isinstance(declined, dict) else None
+    check("declined payment → 402", status == 402 and code == "generic_decline", f"{status} {code}")
+    return checks

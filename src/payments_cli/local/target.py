@@ -1,0 +1,346 @@
+"""The local target: deploy, plan, destroy and serve one deployment (environment + suffix) on this
+machine, against the moto server and a local PostgreSQL server, with the real terraform binary."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from payments_cli.local import deviations
+from payments_cli.local.ports import free_port, wait_for_port
+from payments_cli.local.provision import prepare_database
+from payments_cli.local.services import (
+    Emulator,
+    ensure_emulator,
+    ensure_postgres,
+    postgres_for,
+    running_emulator,
+    stop_process,
+)
+from payments_cli.local.state import ProcessRecord, StateFolder, pid_alive, read_json, write_json
+from payments_cli.terraform_runner import Summary, Terraform, stderr_progress
+from payments_infra.lambda_build import LambdaPackage, build_lambda_package
+from payments_infra.naming import Naming
+from payments_infra.synth import Deployment, SynthResult, default_package_path, synthesize
+from preflight.runner import Report, check_files
+
+Progress = Callable[[str], None]
+
+
+class PreflightFailed(RuntimeError):
+    """Preflight found error-severity findings; nothing was deployed."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__(f"preflight found {report.errors} error(s); nothing was deployed")
+        self.report = report
+
+
+class NotDeployed(RuntimeError):
+    """The deployment has no record on this machine."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A deployment synthesized, checked and ready for terraform."""
+
+    naming: Naming
+    folder: Path  # the deployment's folder in the state root
+    run_dir: Path  # this run's synthesized stacks
+    synth: SynthResult
+    report: Report
+
+    @property
+    def bootstrap_dir(self) -> Path:
+        """The bootstrap stack's folder."""
+        return self.synth.stack(self.naming.environment, self.naming.suffix, "bootstrap").path.parent
+
+    @property
+    def platform_dir(self) -> Path:
+        """The platform stack's folder."""
+        return self.synth.stack(self.naming.environment, self.naming.suffix).path.parent
+
+
+def _step(progress: Progress, text: str) -> float:
+    progress(f"==> {text}")
+    return time.monotonic()
+
+
+def prepare(
+    state: StateFolder,
+    environment: str,
+    suffix: str,
+    *,
+    progress: Progress = stderr_progress,
+    folder: Path | None = None,
+) -> Prepared:
+    """Build the package, synthesize the deployment into a fresh run folder, and run preflight."""
+    naming = Naming(environment, suffix)  # refuses a bad suffix before anything is built
+    folder = folder or state.ensure().deployment_dir(environment, suffix)
+    started = _step(progress, "building the Lambda package")
+    package: LambdaPackage = build_lambda_package(default_package_path(), reuse=True)
+    progress(f"    {package.path} ({package.size / 1e6:.1f} MB, {time.monotonic() - started:.1f}s)")
+    started = _step(progress, f"synthesizing {environment}/{suffix}")
+    # Each run synthesizes into its own folder: two concurrent deploys never share a working directory,
+    # so the only thing they contend for is Terraform's state lock.
+    run_dir = folder / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    result = synthesize([Deployment(environment, suffix)], out=run_dir, package=package, bootstrap_state_dir=folder)
+    progress(f"    {len(result.stacks)} stacks in {run_dir} ({time.monotonic() - started:.1f}s)")
+    started = _step(progress, "preflight")
+    report = check_files([stack.path for stack in result.stacks])
+    progress(
+        f"    {report.errors} error(s), {report.warnings} warning(s) over {report.resources} resources "
+        f"({report.seconds * 1000:.0f} ms)"
+    )
+    prepared = Prepared(naming, folder, run_dir, result, report)
+    if report.errors:
+        raise PreflightFailed(report)
+    return prepared
+
+
+def _terraform(prepared: Prepared, stack_dir: Path, lock_timeout: str) -> Terraform:
+    return Terraform(stack_dir, log=prepared.folder / "logs" / "terraform.log", lock_timeout=lock_timeout)
+
+
+def _record_path(folder: Path) -> Path:
+    return folder / "deployment.json"
+
+
+def deploy(
+    state: StateFolder,
+    environment: str,
+    suffix: str,
+    *,
+    progress: Progress = stderr_progress,
+    lock_timeout: str = "0s",
+) -> dict[str, Any]:
+    """Deploy (or update) one deployment into the emulator and prepare its database; the record."""
+    prepared = prepare(state, environment, suffix, progress=progress)
+    started = _step(progress, "starting the local AWS emulator and PostgreSQL")
+    emulator, fresh = ensure_emulator(state)
+    postgres, _ = ensure_postgres(state)
+    progress(
+        f"    moto server {emulator.endpoint} ({'started' if fresh else 'reused'}), "
+        f"PostgreSQL 127.0.0.1:{postgres.port}"
+    )
+    bootstrap = _terraform(prepared, prepared.bootstrap_dir, lock_timeout)
+    deviations.write_local_files(prepared.bootstrap_dir, emulator.endpoint, with_backend=False)
+    started = _step(progress, f"bootstrapping the state bucket {prepared.naming.state_bucket()}")
+    bootstrap.init()
+    summary = bootstrap.apply(progress=progress)
+    progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
+    platform = _terraform(prepared, prepared.platform_dir, lock_timeout)
+    deviations.write_local_files(prepared.platform_dir, emulator.endpoint, with_backend=True)
+    started = _step(progress, "terraform init")
+    platform.init(backend_config=prepared.platform_dir / deviations.BACKEND_FILE)
+    started = _step(progress, "terraform apply")
+    summary = platform.apply(progress=progress)
+    progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
+    outputs = platform.output()
+    started = _step(progress, "preparing the database the deployment describes")
+    database = deviations.local_database_name(environment, suffix)
+    login = _database_login(emulator, str(outputs["database_secret_arn"]))
+    applied = prepare_database(postgres, username=login["username"], password=login["password"], dbname=database)
+    progress(f"    database {database}, role {login['username']}, migrations applied now: {applied or 'none'}")
+    record = {
+        "environment": environment,
+        "suffix": suffix,
+        "emulator_generation": emulator.generation,
+        "emulator": emulator.endpoint,
+        "deployed_at": time.time(),
+        "run_dir": str(prepared.run_dir),
+        "stack_dir": str(prepared.platform_dir),
+        "bootstrap_dir": str(prepared.bootstrap_dir),
+        "database": database,
+        "outputs": outputs,
+        "last_apply": {"add": summary.add, "change": summary.change, "destroy": summary.remove},
+    }
+    previous = read_json(_record_path(prepared.folder)) or {}
+    record["api"] = previous.get("api", {})
+    write_json(_record_path(prepared.folder), record)
+    _prune_runs(prepared.folder, keep=prepared.run_dir)
+    return record
+
+
+def plan(
+    state: StateFolder, environment: str, suffix: str, *, progress: Progress = stderr_progress, lock_timeout: str = "0s"
+) -> Summary:
+    """What ``deploy`` would change in the emulator (nothing is created; the deployment must be bootstrapped)."""
+    prepared = prepare(state, environment, suffix, progress=progress)
+    emulator = running_emulator(state)
+    if emulator is None or not _bucket_exists(emulator, prepared.naming.state_bucket()):
+        raise NotDeployed(
+            f"{environment}/{suffix} has no state bucket in a running emulator yet: run `payments up --env "
+            f"{environment} --suffix {suffix}` (or `payments bootstrap`) first"
+        )
+    platform = _terraform(prepared, prepared.platform_dir, lock_timeout)
+    deviations.write_local_files(prepared.platform_dir, emulator.endpoint, with_backend=True)
+    platform.init(backend_config=prepared.platform_dir / deviations.BACKEND_FILE)
+    started = _step(progress, "terraform plan")
+    summary = platform.plan()
+    progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
+    for address, action in summary.changes:
+        progress(f"    {action:8} {address}")
+    return summary
+
+
+def bootstrap_only(
+    state: StateFolder, environment: str, suffix: str, *, progress: Progress = stderr_progress
+) -> Summary:
+    """Create the deployment's state bucket in the emulator."""
+    prepared = prepare(state, environment, suffix, progress=progress)
+    emulator, _ = ensure_emulator(state)
+    deviations.write_local_files(prepared.bootstrap_dir, emulator.endpoint, with_backend=False)
+    bootstrap = _terraform(prepared, prepared.bootstrap_dir, "0s")
+    bootstrap.init()
+    return bootstrap.apply(progress=progress)
+
+
+def destroy(
+    state: StateFolder, environment: str, suffix: str, *, progress: Progress = stderr_progress, lock_timeout: str = "0s"
+) -> None:
+    """Destroy everything of one deployment in the emulator, drop its database and forget it."""
+    folder = state.deployment_dir(environment, suffix)
+    record = read_json(_record_path(folder))
+    stop_api(state, environment, suffix)
+    emulator = running_emulator(state)
+    if record is not None and emulator is not None and record.get("emulator_generation") == emulator.generation:
+        for key, backend in (("stack_dir", True), ("bootstrap_dir", False)):
+            stack_dir = Path(record[key])
+            if not (stack_dir / "cdk.tf.json").exists():
+                continue
+            terraform = Terraform(stack_dir, log=folder / "logs" / "terraform.log", lock_timeout=lock_timeout)
+            deviations.write_local_files(stack_dir, emulator.endpoint, with_backend=backend)
+            started = _step(progress, f"terraform destroy ({stack_dir.name})")
+            terraform.init(backend_config=stack_dir / deviations.BACKEND_FILE if backend else None)
+            summary = terraform.apply(progress=progress, destroy=True)
+            progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
+    elif record is not None:
+        progress("    the emulator that held this deployment is gone: nothing left to destroy there")
+    postgres = postgres_for(state)
+    if postgres.is_running():
+        database = deviations.local_database_name(environment, suffix)
+        with psycopg.connect(postgres.superuser_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+        progress(f"    dropped database {database}")
+    if folder.exists():
+        shutil.rmtree(folder)
+
+
+def _database_login(emulator: Emulator, secret_arn: str) -> dict[str, str]:
+    secrets = emulator.client("secretsmanager")
+    value = json.loads(secrets.get_secret_value(SecretId=secret_arn)["SecretString"])  # type: ignore[attr-defined]
+    return {"username": str(value["username"]), "password": str(value["password"])}
+
+
+def _bucket_exists(emulator: Emulator, bucket: str) -> bool:
+    s3 = emulator.client("s3")
+    try:
+        s3.head_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - any failure means it is not usable
+        return False
+    return True
+
+
+def _prune_runs(folder: Path, *, keep: Path) -> None:
+    for run in (folder / "runs").glob("*"):
+        if run != keep:
+            shutil.rmtree(run, ignore_errors=True)
+
+
+# --- serving -----------------------------------------------------------------------------------------
+
+
+def api_record(state: StateFolder, environment: str, suffix: str) -> dict[str, Any]:
+    """The deployment's API server record ({} when never served)."""
+    record = read_json(_record_path(state.deployment_dir(environment, suffix))) or {}
+    return dict(record.get("api", {}))
+
+
+def start_api(
+    state: StateFolder, environment: str, suffix: str, *, port: int = 0, timeout_s: float = 90
+) -> dict[str, Any]:
+    """(Re)start the deployment's API server in the background; its record once it answers."""
+    folder = state.deployment_dir(environment, suffix)
+    record = read_json(_record_path(folder))
+    if record is None:
+        raise NotDeployed(f"{environment}/{suffix} is not deployed on this machine: run `payments up` first")
+    previous = record.get("api", {})
+    stop_api(state, environment, suffix)
+    port = port or int(previous.get("port") or 0) or free_port()
+    try:
+        wait_for_port(port, timeout_s=0.2, what="")
+        port = free_port()  # the old port is taken by something else now
+    except TimeoutError:
+        pass
+    log = folder / "logs" / "api.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        process = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "payments_cli.main",
+                "serve",
+                "--env",
+                environment,
+                "--suffix",
+                suffix,
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the API server for {environment}/{suffix} exited at start:\n{tail}")
+        try:
+            wait_for_port(port, timeout_s=0.5, what="the API server")
+            break
+        except TimeoutError:
+            continue
+    else:
+        process.kill()
+        raise RuntimeError(
+            f"the API server for {environment}/{suffix} did not answer within {timeout_s:.0f}s; see {log}"
+        )
+    stage = record["outputs"].get("stage", "v1")
+    api = {"pid": process.pid, "port": port, "url": f"http://127.0.0.1:{port}/{stage}", "log": str(log)}
+    record["api"] = api
+    write_json(_record_path(folder), record)
+    state.write(ProcessRecord(f"api-{environment}-{suffix}", process.pid, port, str(log)))
+    return api
+
+
+def stop_api(state: StateFolder, environment: str, suffix: str) -> bool:
+    """Stop the deployment's API server; True if it was running."""
+    name = f"api-{environment}-{suffix}"
+    record = state.read(name)
+    state.forget(name)
+    return record is not None and stop_process(record)
+
+
+def served(state: StateFolder) -> list[dict[str, Any]]:
+    """Every deployment record, with whether its API server is alive."""
+    found = []
+    for folder in state.deployments():
+        record = read_json(folder / "deployment.json") or {}
+        api = record.get("api", {})
+        record["api_alive"] = bool(api.get("pid")) and pid_alive(int(api["pid"]))
+        found.append(record)
+    return found

@@ -1,0 +1,201 @@
+"""Running the real ``terraform`` binary: init, plan, apply, destroy and output, with machine-readable
+(``-json``) output turned into progress lines and clear errors. Raw output goes to a log file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from payments_infra.terraform import find_terraform, terraform_env
+
+
+class TerraformError(RuntimeError):
+    """terraform failed; the message holds its error summaries and where the full log is."""
+
+
+class StateLocked(TerraformError):
+    """Another run holds the deployment's state lock."""
+
+
+class TerraformMissing(TerraformError):
+    """No terraform binary."""
+
+
+@dataclass
+class Summary:
+    """What a plan or apply changes."""
+
+    add: int = 0
+    change: int = 0
+    remove: int = 0
+    changes: list[tuple[str, str]] = field(default_factory=list)  # (address, action)
+
+    @property
+    def total(self) -> int:
+        """Resources changed."""
+        return self.add + self.change + self.remove
+
+    def __str__(self) -> str:
+        return f"{self.add} to add, {self.change} to change, {self.remove} to destroy"
+
+
+Progress = Callable[[str], None]
+
+
+def stderr_progress(line: str) -> None:
+    """Default progress: one line on stderr."""
+    print(line, file=sys.stderr, flush=True)
+
+
+class Terraform:
+    """terraform in one working directory (a synthesized stack's folder)."""
+
+    def __init__(
+        self, workdir: Path, *, log: Path, env: dict[str, str] | None = None, lock_timeout: str = "0s"
+    ) -> None:
+        binary = find_terraform()
+        if binary is None:
+            raise TerraformMissing(
+                "terraform is not installed: install Terraform >= 1.10 (https://developer.hashicorp.com/terraform/"
+                "install) or set TERRAFORM_BIN to its path"
+            )
+        self.binary = binary
+        self.workdir = workdir
+        self.log = log
+        self.env = terraform_env(env)
+        self.lock_timeout = lock_timeout
+        log.parent.mkdir(parents=True, exist_ok=True)
+
+    def _run(
+        self, args: Sequence[str], *, on_message: Callable[[dict[str, Any]], None] | None = None
+    ) -> tuple[int, list[dict[str, Any]], str]:
+        command = [self.binary, *args]
+        messages: list[dict[str, Any]] = []
+        with open(self.log, "a", encoding="utf-8") as log:
+            log.write(f"\n$ terraform {' '.join(args)}   # in {self.workdir}\n")
+            log.flush()
+            process = subprocess.Popen(  # noqa: S603
+                command, cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            assert process.stdout is not None and process.stderr is not None
+            for line in process.stdout:
+                log.write(line)
+                if line.startswith("{"):
+                    try:
+                        message = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    messages.append(message)
+                    if on_message is not None:
+                        on_message(message)
+            stderr = process.stderr.read()
+            log.write(stderr)
+            return process.wait(), messages, stderr
+
+    def _fail(self, what: str, messages: list[dict[str, Any]], stderr: str) -> TerraformError:
+        errors = [m for m in messages if m.get("type") == "diagnostic" and m.get("@level") == "error"]
+        summaries = [
+            f"{m['diagnostic'].get('summary', '')}: {m['diagnostic'].get('detail', '')}".strip(": ") for m in errors
+        ]
+        text = "\n  ".join(summaries) or stderr.strip()[-2000:]
+        if any("state lock" in s.lower() for s in summaries) or "Error acquiring the state lock" in stderr:
+            return StateLocked(
+                f"{what}: another deploy of this deployment holds its state lock, so nothing was changed.\n  {text}\n"
+                "Wait for it to finish and run the command again (if no other run is alive, the lock is stale: "
+                f"`terraform force-unlock <ID>` in {self.workdir})."
+            )
+        return TerraformError(f"{what} failed:\n  {text}\nFull log: {self.log}")
+
+    def init(self, *, backend_config: Path | None = None) -> None:
+        """``terraform init`` (``-reconfigure`` so a moved emulator endpoint is taken)."""
+        args = ["init", "-input=false", "-no-color", "-reconfigure"]
+        if backend_config is not None:
+            args.append(f"-backend-config={backend_config.name}")
+        code, messages, stderr = self._run(args)
+        if code != 0:
+            raise self._fail("terraform init", messages, stderr)
+
+    def plan(self) -> Summary:
+        """``terraform plan``: what an apply would change."""
+        summary = Summary()
+
+        def on_message(message: dict[str, Any]) -> None:
+            _collect(summary, message)
+
+        code, messages, stderr = self._run(
+            ["plan", "-json", "-input=false", "-detailed-exitcode", f"-lock-timeout={self.lock_timeout}"],
+            on_message=on_message,
+        )
+        if code not in (0, 2):
+            raise self._fail("terraform plan", messages, stderr)
+        return summary
+
+    def apply(self, *, progress: Progress = stderr_progress, destroy: bool = False) -> Summary:
+        """``terraform apply`` (or destroy), printing one line per resource done: ``[done/total]``."""
+        summary = Summary()
+        done = 0
+        started: dict[str, float] = {}
+        verb = "destroy" if destroy else "apply"
+
+        def on_message(message: dict[str, Any]) -> None:
+            nonlocal done
+            _collect(summary, message)
+            kind = message.get("type")
+            hook = message.get("hook", {})
+            address = hook.get("resource", {}).get("addr", "")
+            if kind == "apply_start":
+                started[address] = time.monotonic()
+            elif kind == "apply_complete" and hook.get("action") != "read":  # data sources are not counted
+                done += 1
+                seconds = time.monotonic() - started.get(address, time.monotonic())
+                action = {"create": "created", "update": "updated", "delete": "destroyed", "replace": "replaced"}.get(
+                    hook.get("action", ""), hook.get("action", "")
+                )
+                progress(f"  [{done:>3}/{summary.total}] {action:9} {address} ({seconds:.0f}s)")
+            elif kind == "apply_errored" and hook.get("action") != "read":
+                progress(f"  [{done:>3}/{summary.total}] FAILED    {address}")
+            elif (
+                kind == "apply_progress"
+                and int(hook.get("elapsed_seconds", 0)) % 30 == 0
+                and hook.get("elapsed_seconds")
+            ):
+                progress(f"          still creating {address} ({hook.get('elapsed_seconds')}s)")
+
+        args = [verb, "-json", "-input=false", "-auto-approve", f"-lock-timeout={self.lock_timeout}"]
+        code, messages, stderr = self._run(args, on_message=on_message)
+        if code != 0:
+            raise self._fail(f"terraform {verb}", messages, stderr)
+        return summary
+
+    def output(self) -> dict[str, Any]:
+        """``terraform output`` as plain values."""
+        result = subprocess.run(  # noqa: S603
+            [self.binary, "output", "-json"],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise TerraformError(f"terraform output failed: {result.stderr.strip()[-1000:]}")
+        return {name: value.get("value") for name, value in json.loads(result.stdout or "{}").items()}
+
+
+def _collect(summary: Summary, message: dict[str, Any]) -> None:
+    if message.get("type") == "planned_change":
+        change = message.get("change", {})
+        summary.changes.append((change.get("resource", {}).get("addr", ""), change.get("action", "")))
+    elif message.get("type") == "change_summary":
+        changes = message.get("changes", {})
+        summary.add, summary.change, summary.remove = (
+            changes.get("add", 0),
+            changes.get("change", 0),
+            changes.get("remove", 0),
+        )
