@@ -40,8 +40,11 @@ def _blocks(section: Any, path: str, file: Path) -> list[tuple[str, str, Mapping
 def infer_suffix(document: Mapping[str, Any]) -> tuple[str | None, str]:
     """The deployment suffix the configuration declares about itself, and where it was found."""
     providers = document.get("provider", {})
-    aws = providers.get("aws", []) if isinstance(providers, Mapping) else []
-    for block in aws if isinstance(aws, list) else [aws]:
+    aws: list[Any] = []
+    for item in providers if isinstance(providers, list) else [providers]:  # [{"aws": …}] is allowed too
+        found = item.get("aws", []) if isinstance(item, Mapping) else []
+        aws.extend(found if isinstance(found, list) else [found])
+    for block in aws:
         if not isinstance(block, Mapping):
             continue
         for default_tags in (

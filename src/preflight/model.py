@@ -195,21 +195,6 @@ class Configuration:
                 found.append((resource, ref.attribute))
         return found
 
-    def literal(self, value: Any, *, attributes: Mapping[str, str] | None = None) -> str | None:
-        """``value`` as a plain string: itself when literal, or the literal argument of the resource a
-        bare ``${type.name.attr}`` points at (``attributes`` maps attr to the argument holding it)."""
-        if is_literal(value):
-            return str(value)
-        if isinstance(value, str):
-            match = re.fullmatch(r"\$\{([^}]*)\}", value)
-            refs = references(value)
-            if match and len(refs) == 1:
-                resource = self.lookup(refs[0].address)
-                argument = (attributes or {}).get(refs[0].attribute, refs[0].attribute)
-                if resource is not None and is_literal(resource.get(argument)):
-                    return str(resource.get(argument))
-        return None
-
     @property
     def terraform(self) -> Mapping[str, Any]:
         """The ``terraform`` block (merged if written as a list)."""
@@ -220,12 +205,3 @@ class Configuration:
                 merged.update(item)
             return merged
         return block if isinstance(block, Mapping) else {}
-
-    @property
-    def providers(self) -> list[Mapping[str, Any]]:
-        """The aws provider blocks."""
-        aws = self.document.get("provider", {})
-        if isinstance(aws, list):
-            aws = {k: v for item in aws for k, v in item.items()}
-        blocks = aws.get("aws", []) if isinstance(aws, Mapping) else []
-        return [blocks] if isinstance(blocks, Mapping) else [b for b in blocks if isinstance(b, Mapping)]

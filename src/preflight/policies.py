@@ -183,12 +183,17 @@ def statements_of(config: Configuration, policy: Any, source: str) -> tuple[Stat
     None when the policy is an expression preflight cannot evaluate."""
     if isinstance(policy, Mapping):
         return _from_document(policy, source)
-    if is_literal(policy):
+    if isinstance(policy, str):
+        # JSON, possibly with references inside its strings ("Resource": "${aws_s3_bucket.b.arn}/*"),
+        # which _from_document puts in canonical form; "${data.….json}" is not JSON and falls through.
         try:
-            doc = json.loads(str(policy))
+            doc = json.loads(policy)
         except json.JSONDecodeError:
+            doc = None
+        if isinstance(doc, Mapping):
+            return _from_document(doc, source)
+        if is_literal(policy):
             return None
-        return _from_document(doc, source) if isinstance(doc, Mapping) else None
     for resource, attribute in config.referenced(policy, "aws_iam_policy_document"):
         if attribute == "json" and resource.data:
             return _from_data_document(resource)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from preflight.loader import from_document
+from preflight.loader import from_document, infer_suffix
 from preflight.model import UnusableInput, references
 from preflight.registry import run
 
@@ -73,3 +73,40 @@ def test_the_suffix_must_be_a_whole_part_of_the_name() -> None:
 def test_shapes_that_are_not_terraform_json_are_refused(document: object) -> None:
     with pytest.raises(UnusableInput):
         from_document(document, Path("x.tf.json"))
+
+
+SUFFIX_CASES = {
+    "object": (
+        {"aws": {"default_tags": {"tags": {"Deployment": "pr42"}}}},
+        ("pr42", "provider default tag Deployment"),
+    ),
+    # an expression and an aliased provider without tags first, then default_tags whose first entry has none
+    "lists-and-aliases": (
+        {
+            "aws": [
+                "${var.x}",
+                {"alias": "us"},
+                {"default_tags": [{"tags": {"Team": "t"}}, {"tags": {"Suffix": "pr7"}}]},
+            ]
+        },
+        ("pr7", "provider default tag Suffix"),
+    ),
+    # a tag value that cannot be a suffix is skipped for the next tag
+    "invalid-tag-skipped": (
+        {"aws": {"default_tags": {"tags": {"Deployment": "not a suffix", "EnvironmentSuffix": "alice-dev"}}}},
+        ("alice-dev", "provider default tag EnvironmentSuffix"),
+    ),
+    "computed": ({"aws": {"default_tags": {"tags": {"Deployment": "${var.suffix}"}}}}, (None, "")),
+    "computed-tags": ({"aws": {"default_tags": {"tags": "${var.tags}"}}}, (None, "")),
+    "computed-block": ({"aws": {"default_tags": ["${var.tags}"]}}, (None, "")),
+    "list-of-providers": (
+        [{"google": {}}, {"aws": {"default_tags": {"tags": {"Deployment": "pr1"}}}}],
+        ("pr1", "provider default tag Deployment"),
+    ),
+    "no-aws": ({"google": {"project": "p"}}, (None, "")),
+}
+
+
+@pytest.mark.parametrize(("provider", "expected"), SUFFIX_CASES.values(), ids=SUFFIX_CASES.keys())
+def test_the_suffix_a_file_declares_in_its_provider_tags(provider: object, expected: tuple[str | None, str]) -> None:
+    assert infer_suffix({"provider": provider}) == expected
