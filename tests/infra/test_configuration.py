@@ -158,6 +158,52 @@ def test_every_bucket_is_private_versioned_and_tls_only(synthesized: SynthResult
             assert len(s.resources("aws_s3_bucket_policy")) == len(buckets)
 
 
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_key_lets_logs_and_alarms_of_this_deployment_only_use_it(
+    synthesized: SynthResult, environment: str
+) -> None:
+    stack = platform(synthesized, environment)
+    (_, key) = stack.only("aws_kms_key")
+    statements = {s["sid"]: s for s in stack.policy_statements(key["policy"])}
+    suffix = f"-{environment}-pr42"
+    (logs_condition,) = statements["CloudWatchLogsUsesKeyForThisDeployment"]["condition"]
+    # Anchored at the end: "*-dev-pr4" must not also match the log groups of dev-pr42.
+    assert logs_condition["test"] == "ArnLike" and logs_condition["values"][0].endswith(f":log-group:*{suffix}")
+    alarms = statements.get("CloudWatchAlarmsPublishForThisDeployment")
+    if get_environment(environment).alarms_enabled:
+        # The alarm topic is encrypted with this key; without the grant, notifications are dropped.
+        assert alarms is not None and alarms["principals"] == [
+            {"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}
+        ]
+        assert sorted(alarms["actions"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+        (alarm_condition,) = alarms["condition"]
+        assert alarm_condition["variable"] == "aws:SourceArn" and alarm_condition["values"][0].endswith(
+            f":alarm:*{suffix}"
+        )
+        alarm_names = [a["alarm_name"] for a in stack.resources("aws_cloudwatch_metric_alarm").values()]
+        assert alarm_names and all(name.endswith(suffix) for name in alarm_names)
+    else:
+        assert alarms is None and not stack.resources("aws_sns_topic")
+
+
+def test_bucket_policies_wait_for_the_public_access_block_and_lifecycles_for_versioning(
+    synthesized: SynthResult,
+) -> None:
+    """S3 refuses concurrent writes of a bucket's policy and public-access block."""
+    for _, bootstrap, stack in stacks_of(synthesized):
+        for s in (bootstrap, stack):
+            for policy in s.resources("aws_s3_bucket_policy").values():
+                assert any(d.startswith("aws_s3_bucket_public_access_block.") for d in policy["depends_on"])
+            for lifecycle in s.resources("aws_s3_bucket_lifecycle_configuration").values():
+                assert any(d.startswith("aws_s3_bucket_versioning.") for d in lifecycle["depends_on"])
+
+
+def test_api_gateway_creates_no_log_group_outside_the_stack(env_stack: Stack) -> None:
+    """Execution logging would create an unencrypted, never-expiring log group the stack doesn't manage."""
+    (_, settings) = env_stack.only("aws_api_gateway_method_settings")
+    assert settings["settings"]["logging_level"] == "OFF" and settings["settings"]["data_trace_enabled"] is False
+
+
 def test_the_state_bucket_is_encrypted(synthesized: SynthResult) -> None:
     for _, bootstrap, _ in stacks_of(synthesized):
         (config,) = bootstrap.resources("aws_s3_bucket_server_side_encryption_configuration").values()

@@ -160,7 +160,10 @@ class PaymentsApi(Construct):
                 throttling_rate_limit=config.api_throttle_rate_limit,
                 throttling_burst_limit=config.api_throttle_burst_limit,
                 metrics_enabled=True,
-                logging_level="ERROR",
+                # Execution logging would make API Gateway create "API-Gateway-Execution-Logs_<api id>/v1"
+                # itself: unencrypted, kept forever and outside this stack. Access logs (above) and the
+                # function's own logs say what happened to each request.
+                logging_level="OFF",
                 # Full request/response logging would write request bodies to CloudWatch.
                 data_trace_enabled=False,
             ),

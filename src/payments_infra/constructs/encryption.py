@@ -26,30 +26,41 @@ class EncryptionKey(Construct):
         self.partition = partition.partition
         self.region = config.region
         deployment = f"{naming.environment}-{naming.suffix}"
-        log_groups = f"arn:{self.partition}:logs:{config.region}:{self.account_id}:log-group:*{deployment}*"
-        document = policy_document(
-            self,
-            "key-policy",
-            [
-                # Without the account statement the key becomes unmanageable ("MalformedPolicyDocument
-                # Exception: The new key policy will not allow you to update the key policy in the future").
+        # Every name of the deployment ends with "-<env>-<suffix>"; "*dev-pr4*" would also match dev-pr42.
+        log_groups = f"arn:{self.partition}:logs:{config.region}:{self.account_id}:log-group:*-{deployment}"
+        alarms = f"arn:{self.partition}:cloudwatch:{config.region}:{self.account_id}:alarm:*-{deployment}"
+        statements = [
+            # Without the account statement the key becomes unmanageable ("MalformedPolicyDocument
+            # Exception: The new key policy will not allow you to update the key policy in the future").
+            Statement(
+                sid="AccountAdministers",
+                actions=["kms:*"],
+                resources=["*"],  # in a key policy "*" means this key
+                principals=[("AWS", [f"arn:{self.partition}:iam::{self.account_id}:root"])],
+            ),
+            # Encrypted log groups fail without it ("AccessDeniedException: The specified KMS key does
+            # not exist or is not allowed to be used with LogGroup").
+            Statement(
+                sid="CloudWatchLogsUsesKeyForThisDeployment",
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                principals=[("Service", [f"logs.{config.region}.amazonaws.com"])],
+                conditions=[("ArnLike", "kms:EncryptionContext:aws:logs:arn", [log_groups])],
+            ),
+        ]
+        if config.alarms_enabled:
+            # The alarm topic is encrypted with this key: without this statement CloudWatch cannot publish
+            # to it and every alarm's notification is silently dropped (the alarm state still changes).
+            statements.append(
                 Statement(
-                    sid="AccountAdministers",
-                    actions=["kms:*"],
-                    resources=["*"],  # in a key policy "*" means this key
-                    principals=[("AWS", [f"arn:{self.partition}:iam::{self.account_id}:root"])],
-                ),
-                # Encrypted log groups fail without it ("AccessDeniedException: The specified KMS key does
-                # not exist or is not allowed to be used with LogGroup").
-                Statement(
-                    sid="CloudWatchLogsUsesKeyForThisDeployment",
-                    actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                    sid="CloudWatchAlarmsPublishForThisDeployment",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                     resources=["*"],
-                    principals=[("Service", [f"logs.{config.region}.amazonaws.com"])],
-                    conditions=[("ArnLike", "kms:EncryptionContext:aws:logs:arn", [log_groups])],
-                ),
-            ],
-        )
+                    principals=[("Service", ["cloudwatch.amazonaws.com"])],
+                    conditions=[("ArnLike", "aws:SourceArn", [alarms])],
+                )
+            )
+        document = policy_document(self, "key-policy", statements)
         self.key = KmsKey(
             self,
             "key",

@@ -47,16 +47,26 @@ class StateStore(Construct):
     def __init__(self, scope: Construct, id_: str, *, config: EnvironmentConfig, naming: Naming) -> None:
         super().__init__(scope, id_)
         self.bucket = S3Bucket(self, "bucket", bucket=naming.state_bucket(), force_destroy=config.bucket_force_destroy)
-        version(self, self.bucket)
+        versioning = version(self, self.bucket)
         # SSE-S3: the state must stay readable even if the deployment's own KMS key is being replaced.
         encrypt(self, self.bucket, kms_key_arn=None)
-        block_public_access(self, self.bucket)
+        public_access = block_public_access(self, self.bucket)
         own_objects(self, self.bucket)
-        S3BucketPolicy(self, "policy", bucket=self.bucket.id, policy=tls_only(self, self.bucket).json)
+        # S3 answers "A conflicting conditional operation is currently in progress" when a bucket's policy
+        # and public-access block are written at once; the block goes first.
+        S3BucketPolicy(
+            self,
+            "policy",
+            bucket=self.bucket.id,
+            policy=tls_only(self, self.bucket).json,
+            depends_on=[public_access],
+        )
         S3BucketLifecycleConfiguration(
             self,
             "lifecycle",
             bucket=self.bucket.id,
+            # Noncurrent-version rules only mean something once versioning is on.
+            depends_on=[versioning],
             rule=[
                 S3BucketLifecycleConfigurationRule(
                     id="expire-old-state-versions",

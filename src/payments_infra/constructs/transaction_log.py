@@ -45,15 +45,25 @@ class TransactionLogBucket(Construct):
             # Object lock can only be turned on when a bucket is created.
             object_lock_enabled=config.transaction_log_object_lock,
         )
-        version(self, self.bucket)
+        versioning = version(self, self.bucket)
         encrypt(self, self.bucket, kms_key_arn=key.arn)
-        block_public_access(self, self.bucket)
+        public_access = block_public_access(self, self.bucket)
         own_objects(self, self.bucket)
-        S3BucketPolicy(self, "policy", bucket=self.bucket.id, policy=tls_only(self, self.bucket).json)
+        # S3 answers "A conflicting conditional operation is currently in progress" when a bucket's policy
+        # and public-access block are written at once; the block goes first.
+        S3BucketPolicy(
+            self,
+            "policy",
+            bucket=self.bucket.id,
+            policy=tls_only(self, self.bucket).json,
+            depends_on=[public_access],
+        )
         S3BucketLifecycleConfiguration(
             self,
             "lifecycle",
             bucket=self.bucket.id,
+            # Noncurrent-version rules only mean something once versioning is on.
+            depends_on=[versioning],
             rule=[
                 S3BucketLifecycleConfigurationRule(
                     id="archive-transaction-events",
