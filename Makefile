@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Installs use only the lock files and PyPI, not whatever pip configuration this machine has.
 PIP := PIP_CONFIG_FILE=/dev/null $(BIN)/pip
 
-.PHONY: demo test test-fast lint typecheck bench bench-preflight lock clean
+.PHONY: up down demo test test-fast test-emulator bench bench-preflight lock clean
 
 $(VENV)/.installed: requirements/dev.txt requirements/lambda.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,14 @@ $(VENV)/.installed: requirements/dev.txt requirements/lambda.txt pyproject.toml
 	$(PIP) install --quiet --no-deps -e .
 	@touch $@
 
-demo: $(VENV)/.installed  ## Take one payment through the processor on this machine.
+up: $(VENV)/.installed  ## Main job: deploy dev/local to the local emulator, serve it, then take payments through it.
+	$(BIN)/payments up
+	$(BIN)/payments smoke
+
+down: $(VENV)/.installed  ## Stop what `make up` started (data and deployments are kept).
+	$(BIN)/payments down --all
+
+demo: $(VENV)/.installed  ## Take one payment through the processor alone (no deploy).
 	$(BIN)/payments demo
 
 test: $(VENV)/.installed  ## Lint, type-check, then every test with coverage.
@@ -25,6 +32,9 @@ test: $(VENV)/.installed  ## Lint, type-check, then every test with coverage.
 
 test-fast: $(VENV)/.installed  ## Unit tests only (no servers).
 	$(BIN)/pytest tests/unit -q
+
+test-emulator: $(VENV)/.installed  ## The local target end to end against a moto server (minutes).
+	$(BIN)/pytest tests/emulator -q
 
 bench: $(VENV)/.installed  ## Processor throughput and latency against a raw baseline.
 	$(BIN)/python bench/processor_bench.py

@@ -28,6 +28,10 @@ maps the function's environment when it executes the handler itself.
    (``count = 0`` in the override). Preflight still checks the policy in cdk.tf.json.
 6. Throttling, access logs and alarms of the stage are deployed to the emulator but not enforced by
    the local API server, which writes its own access log under the deployment's ``logs/``.
+7. moto fixes, in ``moto_server.py``, which the local target runs instead of ``moto.server``: moto gives
+   every DB instance one and the same DbiResourceId, which the aws provider reads instances back by (with
+   two suffixes on one emulator neither could be read), and it fails to delete a key whose history holds
+   a delete marker (a state bucket could never be destroyed). Each fix makes moto answer as AWS does.
 """
 
 from __future__ import annotations

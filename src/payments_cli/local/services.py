@@ -76,7 +76,7 @@ def ensure_emulator(state: StateFolder) -> tuple[Emulator, bool]:
         env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", **EMULATOR_CREDENTIALS}
         with open(log, "ab") as out:
             process = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                [sys.executable, "-m", "payments_cli.local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -1,0 +1,133 @@
+"""The local target end to end: `payments up`, smoke, idempotent re-runs, concurrent deploys, two
+suffixes on one emulator, no password anywhere, and `down --destroy` leaving nothing behind.
+
+The tests of this module build on each other in order (one emulator, one PostgreSQL): alpha is
+deployed first and stays up; beta is deployed concurrently twice, served beside alpha, then destroyed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+
+from payments_cli.local.emulator import EMULATOR_CREDENTIALS
+from tests.emulator.conftest import Cli
+
+pytestmark = pytest.mark.emulator
+ZERO = "0 to add, 0 to change, 0 to destroy"
+
+
+def _client(cli: Cli, service: str) -> Any:
+    record = cli.record("alpha")
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=str(record["emulator"]),
+        aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def test_up_deploys_serves_and_a_payment_goes_through(cli: Cli) -> None:
+    result = cli.run("up", "--suffix", "alpha")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "dev/alpha is up" in result.stdout and "http://127.0.0.1:" in result.stdout
+    assert "[ 53/53] created" in result.stderr or "/53]" in result.stderr, "progress is shown as done/total"
+    smoke = cli.run("smoke", "--suffix", "alpha")
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert smoke.stdout.count("  ok  ") == 5
+
+
+def test_up_again_changes_nothing(cli: Cli) -> None:
+    result = cli.run("up", "--suffix", "alpha")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stderr.count(ZERO) == 2, "bootstrap and platform both apply no change"
+    plan = cli.run("plan", "--suffix", "alpha")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert f"plan dev/alpha: {ZERO}" in plan.stdout
+
+
+def test_two_deploys_of_one_suffix_at_once_one_waits_for_the_lock(cli: Cli) -> None:
+    first, second = cli.start("deploy", "--suffix", "beta"), cli.start("deploy", "--suffix", "beta")
+    outcomes = []
+    for process in (first, second):
+        out, err = process.communicate(timeout=900)  # reads as it waits: a full pipe never stalls the run
+        outcomes.append((process.returncode, out, err))
+    codes = sorted(code for code, _, _ in outcomes)
+    assert codes == [0, 1], "\n\n".join(f"exit {code}:\n{err[-3000:]}" for code, _, err in outcomes)
+    _, _, refused = next(o for o in outcomes if o[0] == 1)
+    assert "state lock" in refused and "nothing was changed" in refused
+    # The state survived intact: the winner's deployment plans no change.
+    plan = cli.run("plan", "--suffix", "beta")
+    assert plan.returncode == 0 and f"plan dev/beta: {ZERO}" in plan.stdout, plan.stderr[-3000:]
+    state = _client(cli, "s3").get_object(Bucket="payment-tfstate-dev-beta", Key="payments/dev/terraform.tfstate")
+    assert len(json.loads(state["Body"].read())["resources"]) > 50
+
+
+def test_two_suffixes_run_side_by_side(cli: Cli) -> None:
+    up = cli.run("up", "--suffix", "beta")
+    assert up.returncode == 0, up.stderr[-3000:]
+    for suffix in ("alpha", "beta"):
+        smoke = cli.run("smoke", "--suffix", suffix)
+        assert smoke.returncode == 0, smoke.stdout
+    alpha, beta = cli.record("alpha"), cli.record("beta")
+    assert alpha["database"] != beta["database"]
+    assert alpha["outputs"]["rest_api_id"] != beta["outputs"]["rest_api_id"]  # type: ignore[index]
+    assert alpha["api"]["port"] != beta["api"]["port"]  # type: ignore[index]
+    port = json.loads(cli.run("status", "--format", "json").stdout)
+    served = {d["suffix"]: d for d in port["deployments"]}
+    assert served["alpha"]["url"] and served["beta"]["url"]
+    with psycopg.connect(
+        f"host=127.0.0.1 port={port['postgres']['port']} user=postgres dbname={alpha['database']}"
+    ) as conn:
+        merchants = {row[0] for row in conn.execute("SELECT DISTINCT merchant_id FROM payments")}
+    assert merchants == {"merch_smoke_alpha"}, "each deployment's payments are in its own database"
+
+
+def test_no_password_in_state_or_any_log(cli: Cli) -> None:
+    secrets = _client(cli, "secretsmanager")
+    passwords = []
+    for suffix in ("alpha", "beta"):
+        arn = cli.record(suffix)["outputs"]["database_secret_arn"]  # type: ignore[index]
+        passwords.append(json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"])["password"])
+    s3 = _client(cli, "s3")
+    texts = []
+    for suffix in ("alpha", "beta"):
+        body = s3.get_object(Bucket=f"payment-tfstate-dev-{suffix}", Key="payments/dev/terraform.tfstate")["Body"]
+        texts.append(("state " + suffix, body.read().decode()))
+    for path in cli.state_dir.rglob("*"):
+        if path.is_file() and (path.suffix in (".log", ".tfstate", ".json") or "log" in path.name):
+            texts.append((str(path), path.read_text(errors="replace")))
+    assert len(texts) > 8
+    for where, text in texts:
+        for password in passwords:
+            assert password not in text, f"the database password is in {where}"
+
+
+def test_down_destroy_leaves_nothing_of_the_suffix(cli: Cli) -> None:
+    result = cli.run("down", "--suffix", "beta", "--destroy")
+    assert result.returncode == 0, result.stderr[-3000:]
+    leftovers = []
+    names = [
+        *[b["Name"] for b in _client(cli, "s3").list_buckets()["Buckets"]],
+        *[f["FunctionName"] for f in _client(cli, "lambda").list_functions()["Functions"]],
+        *[a["name"] for a in _client(cli, "apigateway").get_rest_apis()["items"]],
+        *[d["DBInstanceIdentifier"] for d in _client(cli, "rds").describe_db_instances()["DBInstances"]],
+        *[r["RoleName"] for r in _client(cli, "iam").list_roles()["Roles"]],
+        *[p["PolicyName"] for p in _client(cli, "iam").list_policies(Scope="Local")["Policies"]],
+        *[g["logGroupName"] for g in _client(cli, "logs").describe_log_groups()["logGroups"]],
+        *[a["AliasName"] for a in _client(cli, "kms").list_aliases()["Aliases"]],
+        *[g["GroupName"] for g in _client(cli, "ec2").describe_security_groups()["SecurityGroups"]],
+        *[r["Name"] for r in _client(cli, "events").list_rules()["Rules"]],
+    ]
+    tagged = _client(cli, "ec2").describe_vpcs(Filters=[{"Name": "tag:Deployment", "Values": ["beta"]}])["Vpcs"]
+    leftovers = [n for n in names if "-beta" in n] + [v["VpcId"] for v in tagged]
+    assert leftovers == []
+    assert any("-alpha" in n for n in names), "the other deployment is untouched"
+    assert not (cli.state_dir / "deployments" / "dev-beta").exists()
+    smoke = cli.run("smoke", "--suffix", "alpha")
+    assert smoke.returncode == 0, smoke.stdout
