@@ -51,7 +51,8 @@ def test_every_name_in_every_stack_carries_environment_and_suffix(synthesized: S
     checked = 0
     for deployment, bootstrap, platform in stacks_of(synthesized):
         for where, name, rule in _names(bootstrap.all_resources() + platform.all_resources()):
-            assert deployment.environment in name and deployment.suffix in name, f"{where} = {name!r}"
+            # Ends with it: "dev" and "pr4" merely somewhere in a name would let dev-pr4 and dev-pr42 collide.
+            assert name.endswith(f"-{deployment.environment}-{deployment.suffix}"), f"{where} = {name!r}"
             assert rule, f"{where}: no naming rule is known for this attribute; add it to NAME_ATTRIBUTES"
             check(rule, name)  # length and characters
             checked += 1
