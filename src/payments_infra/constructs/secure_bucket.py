@@ -9,6 +9,7 @@ from cdktn_provider_aws.s3_bucket_ownership_controls import (
     S3BucketOwnershipControls,
     S3BucketOwnershipControlsRule,
 )
+from cdktn_provider_aws.s3_bucket_policy import S3BucketPolicy
 from cdktn_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
 from cdktn_provider_aws.s3_bucket_server_side_encryption_configuration import (
     S3BucketServerSideEncryptionConfigurationA,
@@ -75,6 +76,12 @@ def own_objects(scope: Construct, bucket: S3Bucket) -> S3BucketOwnershipControls
         bucket=bucket.id,
         rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
     )
+
+
+def require_tls(scope: Construct, bucket: S3Bucket, *, after: S3BucketPublicAccessBlock) -> S3BucketPolicy:
+    """The bucket's policy: deny any request not made over TLS. Written after the public-access block:
+    S3 answers "A conflicting conditional operation is currently in progress" to both at once."""
+    return S3BucketPolicy(scope, "policy", bucket=bucket.id, policy=tls_only(scope, bucket).json, depends_on=[after])
 
 
 def tls_only(scope: Construct, bucket: S3Bucket) -> DataAwsIamPolicyDocument:

@@ -18,11 +18,10 @@ from cdktn_provider_aws.s3_bucket_object_lock_configuration import (
     S3BucketObjectLockConfigurationRuleA,
     S3BucketObjectLockConfigurationRuleDefaultRetentionA,
 )
-from cdktn_provider_aws.s3_bucket_policy import S3BucketPolicy
 from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
-from payments_infra.constructs.secure_bucket import block_public_access, encrypt, own_objects, tls_only, version
+from payments_infra.constructs.secure_bucket import block_public_access, encrypt, own_objects, require_tls, version
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
@@ -49,15 +48,7 @@ class TransactionLogBucket(Construct):
         encrypt(self, self.bucket, kms_key_arn=key.arn)
         public_access = block_public_access(self, self.bucket)
         own_objects(self, self.bucket)
-        # S3 answers "A conflicting conditional operation is currently in progress" when a bucket's policy
-        # and public-access block are written at once; the block goes first.
-        S3BucketPolicy(
-            self,
-            "policy",
-            bucket=self.bucket.id,
-            policy=tls_only(self, self.bucket).json,
-            depends_on=[public_access],
-        )
+        require_tls(self, self.bucket, after=public_access)
         S3BucketLifecycleConfiguration(
             self,
             "lifecycle",
