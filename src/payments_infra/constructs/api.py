@@ -203,7 +203,10 @@ class PaymentsApi(Construct):
         permission = LambdaPermission(
             self,
             f"{id_}-permission",
-            statement_id=f"AllowApiGateway-{id_}",
+            # A prefix, not a fixed id: the deployment's create_before_destroy extends to what it depends
+            # on, so a replaced permission is created before the old one goes, and a fixed statement id
+            # would collide ("ResourceConflictException: The statement id ... provided already exists").
+            statement_id_prefix=f"AllowApiGateway-{id_}-",
             action="lambda:InvokeFunction",
             function_name=function.function_name,
             principal="apigateway.amazonaws.com",
