@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import psycopg
 import pytest
 
-from payments_cli.local.emulator import EMULATOR_CREDENTIALS
+from payments_cli.local.emulator import emulator_client
 from tests.emulator.conftest import Cli
 
 pytestmark = pytest.mark.emulator
@@ -22,14 +21,7 @@ ZERO = "0 to add, 0 to change, 0 to destroy"
 
 
 def _client(cli: Cli, service: str) -> Any:
-    record = cli.record("alpha")
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url=str(record["emulator"]),
-        aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    return emulator_client(str(cli.record("alpha")["emulator"]), service)
 
 
 def test_up_deploys_serves_and_a_payment_goes_through(cli: Cli) -> None:

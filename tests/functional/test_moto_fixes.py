@@ -4,17 +4,12 @@ the defect is there without the fix and gone with it. When a moto upgrade fixes 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
-from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from payments_cli.local.emulator import EMULATOR_CREDENTIALS
-from payments_cli.local.ports import free_port, wait_for_port
+from payments_cli.local.emulator import MotoServer, emulator_client
 
 pytestmark = pytest.mark.functional
 
@@ -24,33 +19,17 @@ PLAIN, FIXED = "moto.server", "payments_cli.local.moto_server"
 @pytest.fixture(scope="module", params=[PLAIN, FIXED])
 def emulator(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     """(module, endpoint) of a moto server started for this module."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", request.param, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = MotoServer(module=request.param)
+    server.start()
     try:
-        wait_for_port(port, timeout_s=30, what=request.param)
-        yield request.param, f"http://127.0.0.1:{port}"
+        yield request.param, server.endpoint
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _client(endpoint: str, service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+        server.stop()
 
 
 def test_each_db_instance_gets_its_own_resource_id(emulator: tuple[str, str]) -> None:
     module, endpoint = emulator
-    rds = _client(endpoint, "rds")
+    rds = emulator_client(endpoint, "rds")
     for name in ("payment-db-dev-alpha", "payment-db-dev-beta"):
         rds.create_db_instance(
             DBInstanceIdentifier=name, DBInstanceClass="db.t4g.micro", Engine="postgres", AllocatedStorage=20,
@@ -70,7 +49,7 @@ def test_each_db_instance_gets_its_own_resource_id(emulator: tuple[str, str]) ->
 
 def test_a_versioned_bucket_with_a_delete_marker_can_be_emptied_and_deleted(emulator: tuple[str, str]) -> None:
     module, endpoint = emulator
-    s3 = _client(endpoint, "s3")
+    s3 = emulator_client(endpoint, "s3")
     bucket = "payment-tfstate-dev-beta"
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})

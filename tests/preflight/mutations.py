@@ -39,12 +39,13 @@ def resources(document: Document, kind: str) -> dict[str, dict[str, Any]]:
     return dict(document.get("resource", {}).get(kind, {}))
 
 
-def named(document: Document, kind: str, path_end: str) -> tuple[str, dict[str, Any]]:
-    """The resource of ``kind`` whose construct path ends with ``path_end`` (e.g. "transaction-log/bucket")."""
-    for name, body in document["resource"][kind].items():
+def named(document: Document, kind: str, path_end: str, *, section: str = "resource") -> tuple[str, dict[str, Any]]:
+    """The resource (or, with ``section="data"``, data source) of ``kind`` whose construct path ends with
+    ``path_end`` (e.g. "transaction-log/bucket")."""
+    for name, body in document[section][kind].items():
         if body.get("//", {}).get("metadata", {}).get("path", "").endswith(path_end):
             return name, body
-    raise KeyError(f"no {kind} at */{path_end}")
+    raise KeyError(f"no {'data.' if section == 'data' else ''}{kind} at */{path_end}")
 
 
 def address(kind: str, name: str) -> str:

@@ -39,17 +39,9 @@ def _add(doc: Document, kind: str, name: str, body: dict[str, Any]) -> str:
     return address(kind, name)
 
 
-def _named_data(doc: Document, kind: str, path_end: str) -> tuple[str, dict[str, Any]]:
-    """Like ``named`` for data sources."""
-    for name, body in doc["data"][kind].items():
-        if body.get("//", {}).get("metadata", {}).get("path", "").endswith(path_end):
-            return name, body
-    raise KeyError(f"no data.{kind} at */{path_end}")
-
-
 def _grants(doc: Document) -> dict[str, Any]:
     """The processor's policy document (the data source the customer-managed policy renders)."""
-    _, body = _named_data(doc, "aws_iam_policy_document", "function-role/grants")
+    _, body = named(doc, "aws_iam_policy_document", "function-role/grants", section="data")
     return body
 
 
@@ -564,7 +556,7 @@ def _open_statement(**extra: Any) -> dict[str, Any]:
 def test_a_bucket_policy_allowing_everyone_is_public(dev: Fixture) -> None:
     doc = dev.document()
     policy, _ = named(doc, "aws_s3_bucket_policy", "transaction-log/policy")
-    _, tls_only = _named_data(doc, "aws_iam_policy_document", "transaction-log/tls-only")
+    _, tls_only = named(doc, "aws_iam_policy_document", "transaction-log/tls-only", section="data")
     tls_only["statement"].append(_open_statement())
     assert failing(doc, dev.path, "PF702") == {address("aws_s3_bucket_policy", policy)}
     tls_only["statement"][-1] = _open_statement(

@@ -42,9 +42,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from payments_cli.local.emulator import EMULATOR_CREDENTIALS
+from payments_cli.local.emulator import EMULATOR_CREDENTIALS, EMULATOR_REGION
 
-REGION = "us-east-1"
+REGION = EMULATOR_REGION
 #: Services the stacks use; each gets the emulator as its endpoint.
 SERVICES = ("apigateway", "cloudwatch", "cloudwatchlogs", "ec2", "events", "iam", "kms", "lambda", "rds", "s3",
             "secretsmanager", "sns", "sts")  # fmt: skip

@@ -11,17 +11,13 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import boto3
-from botocore.config import Config
-
-from payments_cli.local.emulator import EMULATOR_CREDENTIALS
+from payments_cli.local.emulator import EMULATOR_CREDENTIALS, emulator_client
 from payments_cli.local.ports import free_port, wait_for_port
 from payments_cli.local.postgres import LocalPostgres
 from payments_cli.local.state import ProcessRecord, StateFolder, pid_alive
 
 EMULATOR = "emulator"
 POSTGRES = "postgres"
-REGION = "us-east-1"
 
 
 class ServiceError(RuntimeError):
@@ -39,14 +35,7 @@ class Emulator:
 
     def client(self, service: str) -> object:
         """A boto3 client on the emulator."""
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            region_name=REGION,
-            endpoint_url=self.endpoint,
-            aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=60),
-        )
+        return emulator_client(self.endpoint, service)
 
 
 def _answers(port: int) -> bool:

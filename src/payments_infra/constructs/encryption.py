@@ -25,10 +25,10 @@ class EncryptionKey(Construct):
         self.account_id = identity.account_id
         self.partition = partition.partition
         self.region = config.region
-        deployment = f"{naming.environment}-{naming.suffix}"
-        # Every name of the deployment ends with "-<env>-<suffix>"; "*dev-pr4*" would also match dev-pr42.
-        log_groups = f"arn:{self.partition}:logs:{config.region}:{self.account_id}:log-group:*-{deployment}"
-        alarms = f"arn:{self.partition}:cloudwatch:{config.region}:{self.account_id}:alarm:*-{deployment}"
+        # Every name of the deployment ends with "-<env>-<suffix>" (naming.tag); "*dev-pr4*" would also
+        # match dev-pr42.
+        log_groups = f"arn:{self.partition}:logs:{config.region}:{self.account_id}:log-group:*-{naming.tag}"
+        alarms = f"arn:{self.partition}:cloudwatch:{config.region}:{self.account_id}:alarm:*-{naming.tag}"
         statements = [
             # Without the account statement the key becomes unmanageable ("MalformedPolicyDocument
             # Exception: The new key policy will not allow you to update the key policy in the future").
