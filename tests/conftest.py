@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import psycopg
@@ -17,54 +18,66 @@ import pytest
 from payment_processor.config import Settings
 from payments_cli.local.emulator import EMULATOR_CREDENTIALS, MotoServer
 from payments_cli.local.postgres import LocalPostgres
-from payments_cli.local.provision import prepare_database
+from payments_cli.local.standalone import Standalone, provision
 from payments_infra.lambda_build import LambdaPackage, build_lambda_package
 from payments_infra.synth import SynthResult, synthesize
 from tests.deployments import DEPLOYMENTS
 
-DB_USER = "payments_app"
-DB_PASSWORD = "test-only-Secr3t-value-9f2c"
 DB_NAME = "payments"
+#: The application role the processor logs in as (migration 0002: "<database>_app").
+DB_USER = f"{DB_NAME}_app"
 BUCKET = "payment-transaction-log-test"
 REGION = "us-east-1"
+MERCHANT = "merch_123"
 
 
 @dataclass(frozen=True)
 class Services:
-    """Where the session's real services are."""
+    """Where the session's real services are, provisioned as a deployment would be."""
 
     postgres: LocalPostgres
     moto: MotoServer
-    secret_arn: str
+    world: Standalone
+
+    @property
+    def secret_arn(self) -> str:
+        """The processor's login secret (the app role's)."""
+        return self.world.app_secret_arn
+
+    @property
+    def db_password(self) -> str:
+        """The app role's generated password (tests look for it where it must never be)."""
+        return str(json.loads(self._secrets().get_secret_value(SecretId=self.secret_arn)["SecretString"])["password"])
 
     def settings(self, **overrides: object) -> Settings:
-        """Settings a deployed function would get, pointed at the local services."""
-        base = Settings(
-            db_secret_arn=self.secret_arn,
-            db_host="127.0.0.1",
-            db_port=self.postgres.port,
-            db_name=DB_NAME,
-            transaction_log_bucket=BUCKET,
-            db_sslmode="disable",
-            aws_region=REGION,
-            aws_endpoint_url=self.moto.endpoint,
-            idempotency_lock_timeout_ms=10_000,
-        )
-        return Settings(**{**base.__dict__, **overrides})  # type: ignore[arg-type]
+        """Settings the deployed processor gets, pointed at the local services."""
+        base = Settings.from_env(self.world.processor_env)
+        return Settings(**{**base.__dict__, "idempotency_lock_timeout_ms": 10_000, **overrides})  # type: ignore[arg-type]
 
     def env(self) -> dict[str, str]:
-        """The same, as the environment variables the function is deployed with."""
-        return {
-            "DB_SECRET_ARN": self.secret_arn,
-            "DB_HOST": "127.0.0.1",
-            "DB_PORT": str(self.postgres.port),
-            "DB_NAME": DB_NAME,
-            "DB_SSLMODE": "disable",
-            "TRANSACTION_LOG_BUCKET": BUCKET,
-            "AWS_REGION": REGION,
-            "AWS_ENDPOINT_URL": self.moto.endpoint,
-            **EMULATOR_CREDENTIALS,
-        }
+        """The processor's environment variables, as deployed."""
+        return dict(self.world.processor_env)
+
+    def authorizer_env(self) -> dict[str, str]:
+        """The authorizer's environment variables, as deployed."""
+        return dict(self.world.authorizer_env)
+
+    def admin_settings(self) -> Settings:
+        """The admin function's settings."""
+        return Settings.from_env(self.world.admin_env)
+
+    def create_key(self, merchant: str = MERCHANT, *, read_only: bool = False) -> dict[str, Any]:
+        """A new API key through the admin function's logic (its secret included)."""
+        from payment_processor.admin import Admin
+
+        admin = Admin(self.admin_settings(), secrets_client=self._secrets())
+        try:
+            return dict(admin.run({"action": "create_key", "merchant_id": merchant, "read_only": read_only})["key"])
+        finally:
+            admin.close()
+
+    def _secrets(self) -> Any:
+        return boto3.client("secretsmanager", region_name=REGION, endpoint_url=self.moto.endpoint)
 
     def s3(self) -> object:
         """A boto3 S3 client on the emulator."""
@@ -79,7 +92,7 @@ class Services:
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    """Start PostgreSQL and moto, create the app role, database, bucket and secret, apply migrations."""
+    """Start PostgreSQL and moto; provision the database, roles, secrets and bucket as a deployment does."""
     for key, value in EMULATOR_CREDENTIALS.items():
         os.environ.setdefault(key, value)
     postgres = LocalPostgres(tmp_path_factory.mktemp("pg") / "data")
@@ -88,12 +101,8 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     moto = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log")
     try:
         moto.start()
-        prepare_database(postgres, username=DB_USER, password=DB_PASSWORD, dbname=DB_NAME)
-        boto3.client("s3", region_name=REGION, endpoint_url=moto.endpoint).create_bucket(Bucket=BUCKET)
-        secret = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto.endpoint).create_secret(
-            Name="payments-db-test", SecretString=json.dumps({"username": DB_USER, "password": DB_PASSWORD})
-        )
-        yield Services(postgres, moto, secret["ARN"])
+        world = provision(postgres, moto.endpoint, dbname=DB_NAME, bucket=BUCKET, name="payments-test")
+        yield Services(postgres, moto, world)
     finally:
         moto.stop()
         postgres.stop()
@@ -109,7 +118,7 @@ def lambda_zip(tmp_path_factory: pytest.TempPathFactory) -> LambdaPackage:
 def clean(services: Services) -> Services:
     """Empty tables and bucket before a functional test."""
     with services.admin() as conn:
-        conn.execute("TRUNCATE transaction_log_outbox, idempotency_keys, payments")
+        conn.execute("TRUNCATE transaction_log_outbox, idempotency_keys, payments, api_keys")
     s3 = services.s3()
     listed = s3.list_object_versions(Bucket=BUCKET)  # type: ignore[attr-defined]
     for version in listed.get("Versions", []) + listed.get("DeleteMarkers", []):

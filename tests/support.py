@@ -15,8 +15,16 @@ def proxy_event(
     headers: dict[str, str] | None = None,
     raw_body: str | None = None,
     base64: bool = False,
+    merchant: str | None = "merch_123",
+    read_only: bool = False,
 ) -> dict[str, Any]:
-    """An API Gateway REST proxy event (v1) like the one Lambda receives."""
+    """An API Gateway REST proxy event (v1) like the one Lambda receives, after the API-key authorizer
+    let it through for ``merchant`` (None: no authorizer context, as if the function were invoked directly)."""
+    authorizer = (
+        {"merchant_id": merchant, "key_id": f"key_{merchant}", "read_only": str(read_only).lower(), "principalId": "k"}
+        if merchant is not None
+        else None
+    )
     resource = "/payments/{id}" if path.count("/") > 1 else path
     return {
         "resource": resource,
@@ -26,19 +34,23 @@ def proxy_event(
         "multiValueHeaders": {k: [v] for k, v in (headers or {}).items()},
         "queryStringParameters": None,
         "pathParameters": {"id": path.rsplit("/", 1)[-1]} if resource.endswith("{id}") else None,
-        "requestContext": {"requestId": str(uuid.uuid4()), "stage": "test", "httpMethod": method},
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "stage": "test",
+            "httpMethod": method,
+            **({"authorizer": authorizer} if authorizer else {}),
+        },
         "body": raw_body if raw_body is not None else (None if body is None else json.dumps(body)),
         "isBase64Encoded": base64,
     }
 
 
 def payment_body(**overrides: Any) -> dict[str, Any]:
-    """A valid payment request body."""
+    """A valid payment request body (no merchant_id: the merchant is the API key's owner)."""
     body: dict[str, Any] = {
         "amount": 1999,
         "currency": "USD",
         "payment_method": "tok_visa",
-        "merchant_id": "merch_123",
         "description": "order 42",
         "customer_id": "cus_9",
         "metadata": {"order_id": "42"},

@@ -11,18 +11,25 @@ import binascii
 import json
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from payment_processor.errors import (
     ApiError,
+    AuthenticationRequired,
     BadRequest,
+    CardNumberRefused,
+    InsufficientPermissions,
     InternalError,
+    InvalidCharacter,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
 )
+from payment_processor.redaction import describe_exception
+from payment_processor.screening import contains_card_number, has_unstorable_character
 from payment_processor.service import PaymentService
 from payment_processor.validation import parse_payment_request
 
@@ -88,13 +95,18 @@ def read_json_body(event: dict[str, Any]) -> Any:
     try:
         return json.loads(data, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
     except (ValueError, RecursionError) as exc:
-        # json's message says where parsing failed (line/column), never echoing the content.
-        detail = str(exc).split(":")[0] if isinstance(exc, json.JSONDecodeError) else "invalid JSON"
+        # JSONDecodeError.msg is one of json's fixed phrases ("Expecting value"), never the content;
+        # other errors (a duplicate key, bad UTF-8) carry the content in their text, so say nothing.
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "invalid JSON"
         raise BadRequest(f"the request body is not valid JSON ({detail})", code="malformed_json") from None
 
 
 def idempotency_key(event: dict[str, Any]) -> str:
-    """The Idempotency-Key header, 1..255 characters; 400 when missing or out of bounds."""
+    """The Idempotency-Key header, 1..255 printable characters; 400 when missing or out of bounds.
+
+    A card number in it is 422 ``card_number_refused``, a NUL or unpaired surrogate 422
+    ``invalid_character`` (both with ``field = Idempotency-Key``); no message echoes the key.
+    """
     key = header(event, "Idempotency-Key")
     if key is None or key == "":
         raise BadRequest(
@@ -103,6 +115,11 @@ def idempotency_key(event: dict[str, Any]) -> str:
             code="missing_idempotency_key",
             field="Idempotency-Key",
         )
+    # Screened like the body, before anything else is done with it: the key is stored and logged.
+    if contains_card_number(key):
+        raise CardNumberRefused(field="Idempotency-Key")
+    if has_unstorable_character(key):
+        raise InvalidCharacter(field="Idempotency-Key")
     if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
         raise BadRequest(
             f"the Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters",
@@ -110,6 +127,38 @@ def idempotency_key(event: dict[str, Any]) -> str:
             field="Idempotency-Key",
         )
     return key
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: what the API authorizer established from the request's key."""
+
+    merchant_id: str
+    key_id: str
+    read_only: bool
+
+    def require_write(self) -> None:
+        """403 for a read-only key."""
+        if self.read_only:
+            raise InsufficientPermissions(
+                "this API key is read-only (rk_…): use a secret key (sk_…) to create payments"
+            )
+
+
+def authenticated_caller(event: dict[str, Any]) -> Caller:
+    """The caller the authorizer put in ``requestContext.authorizer``; 401 when there is none.
+
+    The merchant always comes from here, never from the request: on AWS a request without a valid
+    key never reaches this function, and this check keeps that true if the function is ever invoked
+    some other way.
+    """
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    merchant, key_id = context.get("merchant_id"), context.get("key_id")
+    if not isinstance(merchant, str) or not merchant or not isinstance(key_id, str) or not key_id:
+        raise AuthenticationRequired(
+            "send your secret API key as `Authorization: Bearer sk_test_...` (create one with `payments keys create`)"
+        )
+    return Caller(merchant, key_id, str(context.get("read_only", "false")).lower() == "true")
 
 
 class Api:
@@ -128,8 +177,10 @@ class Api:
         except ApiError as exc:
             response = json_response(exc.status, exc.body(), exc.headers)
             context["error_code"] = exc.code
-        except Exception:  # noqa: BLE001 - the last line of defence: log it, answer a clean 500
-            self._log.exception("unhandled error while answering a request")
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: log it, answer a clean 500
+            # Not logger.exception: str(exc) and the formatted traceback can hold the request itself
+            # (a psycopg error's DETAIL and CONTEXT quote the values sent). Type, SQLSTATE, frames.
+            self._log.error("unhandled error while answering a request", extra={"error": describe_exception(exc)})
             error = InternalError("internal error; the request id identifies it in the logs")
             response = json_response(error.status, error.body())
             context["error_code"] = error.code
@@ -148,26 +199,29 @@ class Api:
     def _route(self, event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
         method = str(event.get("httpMethod") or "").upper()
         path = str(event.get("path") or "")
+        caller = authenticated_caller(event)
+        context.update(merchant_id=caller.merchant_id, key_id=caller.key_id)
         if path.rstrip("/") == "/payments":
             if method != "POST":
                 raise MethodNotAllowed(f"{method} is not allowed on /payments; use POST", headers={"Allow": "POST"})
-            return self._create(event, context)
+            caller.require_write()
+            return self._create(caller, event, context)
         match = _PAYMENT_PATH.match(path)
         if match:
             if method != "GET":
                 raise MethodNotAllowed(
                     f"{method} is not allowed on /payments/{{id}}; use GET", headers={"Allow": "GET"}
                 )
-            payment = self._service.get_payment(match.group(1))
+            payment = self._service.get_payment(caller.merchant_id, match.group(1))
             context["payment_id"] = payment.id
             return json_response(200, payment.resource())
         raise NotFound("no such route; the API serves POST /payments and GET /payments/{id}", code="route_not_found")
 
-    def _create(self, event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    def _create(self, caller: Caller, event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
         body = read_json_body(event)
         key = idempotency_key(event)
         request = parse_payment_request(body)
-        outcome = self._service.create_payment(request, key)
+        outcome = self._service.create_payment(caller.merchant_id, request, key)
         context.update(payment_id=outcome.payment_id, replayed=outcome.replayed)
         if outcome.delivery is not None and outcome.delivery.error is not None:
             # The payment is committed; its log event waits in the outbox for the next delivery.

@@ -8,9 +8,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
+#: Where the zip is unpacked (/var/task on Lambda): relative DB_SSLROOTCERT paths start here.
+TASK_ROOT = Path(__file__).resolve().parent.parent
+#: The RDS and RDS Proxy CA certificates shipped in the package (``make rds-ca-bundle``).
+RDS_CA_BUNDLE = "payment_processor/certs/rds-ca-bundle.pem"
 #: Accepted values of DB_SSLMODE, as libpq names them.
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+#: Which secret API keys a deployment accepts: ``sk_live_``/``rk_live_`` only where PAYMENTS_MODE=live (prod).
+PAYMENTS_MODES = ("test", "live")
 
 
 class ConfigError(ValueError):
@@ -25,7 +32,7 @@ class Settings:
     db_host: str
     db_port: int
     db_name: str
-    transaction_log_bucket: str
+    transaction_log_bucket: str | None = None
     db_sslmode: str = "prefer"
     db_sslrootcert: str | None = None
     db_connect_timeout_s: int = 3
@@ -35,14 +42,23 @@ class Settings:
     secret_ttl_s: int = 300
     aws_region: str | None = None
     aws_endpoint_url: str | None = None
+    # Authentication: the secret holding the API-key pepper, and which keys this deployment takes.
+    api_key_pepper_secret_arn: str | None = None
+    api_key_mode: str = "test"
+    # Only the admin function (migrations, key management) reads these: the secrets it fills with the
+    # application roles' generated passwords.
+    app_db_secret_arn: str | None = None
+    auth_db_secret_arn: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``env`` (default: ``os.environ``); raise ConfigError naming what is wrong."""
+    def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
+        """Build settings from ``env`` (default: ``os.environ``); raise ConfigError naming what is wrong.
+
+        ``require`` names the variables this entry point needs beyond the database's (each function is
+        deployed with only what it uses: the authorizer has no bucket, the processor no pepper).
+        """
         env = os.environ if env is None else env
-        missing = [
-            name for name in ("DB_SECRET_ARN", "DB_HOST", "DB_NAME", "TRANSACTION_LOG_BUCKET") if not env.get(name)
-        ]
+        missing = [name for name in ("DB_SECRET_ARN", "DB_HOST", "DB_NAME", *require) if not env.get(name)]
         if missing:
             raise ConfigError(
                 f"missing environment variable(s): {', '.join(missing)}; the function's deployment "
@@ -51,20 +67,39 @@ class Settings:
         sslmode = env.get("DB_SSLMODE", "prefer")
         if sslmode not in SSL_MODES:
             raise ConfigError(f"DB_SSLMODE={sslmode!r} is not one of {', '.join(SSL_MODES)}")
+        mode = env.get("PAYMENTS_MODE", "test")
+        if mode not in PAYMENTS_MODES:
+            raise ConfigError(f"PAYMENTS_MODE={mode!r} is not one of {', '.join(PAYMENTS_MODES)}")
         return cls(
             db_secret_arn=env["DB_SECRET_ARN"],
             db_host=env["DB_HOST"],
             db_port=_int(env, "DB_PORT", 5432),
             db_name=env["DB_NAME"],
-            transaction_log_bucket=env["TRANSACTION_LOG_BUCKET"],
+            transaction_log_bucket=env.get("TRANSACTION_LOG_BUCKET") or None,
             db_sslmode=sslmode,
-            db_sslrootcert=env.get("DB_SSLROOTCERT") or None,
+            db_sslrootcert=_ca_bundle(env.get("DB_SSLROOTCERT") or None),
             db_connect_timeout_s=_int(env, "DB_CONNECT_TIMEOUT", 3),
             idempotency_lock_timeout_ms=_int(env, "IDEMPOTENCY_LOCK_TIMEOUT_MS", 10_000),
             secret_ttl_s=_int(env, "DB_SECRET_TTL", 300),
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            api_key_pepper_secret_arn=env.get("API_KEY_PEPPER_SECRET_ARN") or None,
+            api_key_mode=mode,
+            app_db_secret_arn=env.get("APP_DB_SECRET_ARN") or None,
+            auth_db_secret_arn=env.get("AUTH_DB_SECRET_ARN") or None,
         )
+
+
+def _ca_bundle(path: str | None) -> str | None:
+    """DB_SSLROOTCERT as libpq needs it: a relative path names a file shipped in the package's folder
+    (``payment_processor/certs/rds-ca-bundle.pem`` is ``/var/task/...`` on Lambda, wherever the zip is
+    unpacked elsewhere); a missing file is a configuration error, not a silent fallback to no check."""
+    if path is None:
+        return None
+    resolved = Path(path) if Path(path).is_absolute() else TASK_ROOT / path
+    if not resolved.is_file():
+        raise ConfigError(f"DB_SSLROOTCERT={path!r}: no such CA bundle ({resolved})")
+    return str(resolved)
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

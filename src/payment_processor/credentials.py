@@ -1,6 +1,6 @@
-"""Database credentials from AWS Secrets Manager, cached with a TTL (data access).
+"""Database credentials and other JSON secrets from AWS Secrets Manager, cached with a TTL (data access).
 
-The secret is the JSON RDS writes for a managed master password (``username``, ``password``). The
+A login secret is JSON with ``username`` and ``password``, as RDS writes for a managed master password. The
 password lives in this object's memory only: it is never logged, never in repr, never returned in
 an error message.
 """
@@ -38,8 +38,12 @@ class CredentialsProvider(Protocol):
         ...
 
 
-class SecretsManagerCredentials:
-    """Reads ``secret_arn`` from Secrets Manager and caches it for ``ttl_s`` seconds."""
+class SecretsManagerSecret:
+    """A JSON secret in Secrets Manager, read on first use and cached for ``ttl_s`` seconds.
+
+    Used for the database logins and the API-key pepper. The value stays in memory only; errors name
+    the secret, never its content.
+    """
 
     def __init__(
         self,
@@ -48,16 +52,18 @@ class SecretsManagerCredentials:
         *,
         ttl_s: int = 300,
         clock: Callable[[], float] = time.monotonic,
+        what: str = "secret",
     ) -> None:
         self._client = client
-        self._secret_arn = secret_arn
+        self.secret_arn = secret_arn
+        self._what = what
         self._ttl_s = ttl_s
         self._clock = clock
-        self._cached: DatabaseCredentials | None = None
+        self._cached: dict[str, Any] | None = None
         self._fetched_at = 0.0
 
-    def get(self) -> DatabaseCredentials:
-        """The cached credentials, or freshly read ones when the cache is empty or older than the TTL."""
+    def get(self) -> dict[str, Any]:
+        """The cached JSON object, or a fresh read when the cache is empty or older than the TTL."""
         now = self._clock()
         if self._cached is None or now - self._fetched_at >= self._ttl_s:
             self._cached = self._fetch()
@@ -68,22 +74,49 @@ class SecretsManagerCredentials:
         """Forget the cache so the next ``get`` reads the secret again."""
         self._cached = None
 
-    def _fetch(self) -> DatabaseCredentials:
+    def _fetch(self) -> dict[str, Any]:
         # botocore's own exceptions are caught broadly on purpose: whatever the SDK raises, the caller
         # gets one error type and a message that names the secret, never its value.
         try:
-            response = self._client.get_secret_value(SecretId=self._secret_arn)
+            response = self._client.get_secret_value(SecretId=self.secret_arn)
         except Exception as exc:  # noqa: BLE001
-            raise CredentialsUnavailable(
-                f"cannot read database secret {self._secret_arn}: {type(exc).__name__}"
-            ) from None
+            raise CredentialsUnavailable(f"cannot read {self._what} {self.secret_arn}: {type(exc).__name__}") from None
         try:
             data = json.loads(response["SecretString"])
-            return DatabaseCredentials(username=str(data["username"]), password=str(data["password"]))
         except (KeyError, TypeError, ValueError):
+            raise CredentialsUnavailable(f"{self._what} {self.secret_arn} is not a JSON object") from None
+        if not isinstance(data, dict):
+            raise CredentialsUnavailable(f"{self._what} {self.secret_arn} is not a JSON object")
+        return data
+
+
+class SecretsManagerCredentials:
+    """Database credentials from a Secrets Manager secret with JSON ``username`` and ``password``
+    (the shape RDS writes for a managed master password, and the admin function for the app roles)."""
+
+    def __init__(
+        self,
+        client: Any,
+        secret_arn: str,
+        *,
+        ttl_s: int = 300,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._secret = SecretsManagerSecret(client, secret_arn, ttl_s=ttl_s, clock=clock, what="database secret")
+
+    def get(self) -> DatabaseCredentials:
+        """The cached credentials, or freshly read ones when the cache is empty or older than the TTL."""
+        data = self._secret.get()
+        try:
+            return DatabaseCredentials(username=str(data["username"]), password=str(data["password"]))
+        except KeyError:
             raise CredentialsUnavailable(
-                f"database secret {self._secret_arn} is not JSON with 'username' and 'password'"
+                f"database secret {self._secret.secret_arn} is not JSON with 'username' and 'password'"
             ) from None
+
+    def invalidate(self) -> None:
+        """Forget the cache so the next ``get`` reads the secret again."""
+        self._secret.invalidate()
 
 
 class StaticCredentials:

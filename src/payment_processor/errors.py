@@ -102,3 +102,45 @@ class InternalError(ApiError):
 
     status = 500
     code = "internal_error"
+
+
+class AuthenticationRequired(ApiError):
+    """401: the request carries no credentials the API accepts."""
+
+    status = 401
+    code = "authentication_required"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+class InsufficientPermissions(ApiError):
+    """403: the key is valid but may not do this (a read-only key on a write)."""
+
+    status = 403
+    code = "insufficient_permissions"
+
+
+class CardNumberRefused(ValidationFailed):
+    """422: a raw card number (PAN) was found in the request; nothing else is done with the request."""
+
+    code = "card_number_refused"
+
+    def __init__(self, *, field: str | None) -> None:
+        super().__init__(
+            "raw card numbers are not accepted in any field or header: tokenize the card with your "
+            "payment provider and send the token (for example tok_visa) as payment_method",
+            field=field,
+        )
+
+
+class InvalidCharacter(ValidationFailed):
+    """422: a string holds a character the database cannot store (NUL, or an unpaired surrogate)."""
+
+    code = "invalid_character"
+
+    def __init__(self, *, field: str | None) -> None:
+        super().__init__(
+            "text must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates (\\ud800-\\udfff)",
+            field=field,
+        )

@@ -3,6 +3,8 @@
 ``payment_processor.handler.handler``: the API function behind API Gateway (proxy event v1).
 ``payment_processor.handler.deliver``: the scheduled function that drains the transaction-log
 outbox and purges expired idempotency keys.
+``payment_processor.handler.authorizer``: the API Gateway request authorizer (API keys).
+The operator-only admin function is ``payment_processor.admin.handler``.
 
 Dependencies are built once per container, on first use, and reused across invocations.
 """
@@ -14,15 +16,17 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from payment_processor.api import Api, json_response
+from payment_processor.apikeys import ApiKeys, pepper_from
+from payment_processor.authorizer import Unauthorized, authorize
 from payment_processor.aws import client
 from payment_processor.config import ConfigError, Settings
-from payment_processor.credentials import SecretsManagerCredentials
+from payment_processor.credentials import CredentialsUnavailable, SecretsManagerCredentials, SecretsManagerSecret
 from payment_processor.errors import InternalError
 from payment_processor.gateway import SimulatedAcquirer
 from payment_processor.service import PaymentService
 from payment_processor.store.database import Database
 from payment_processor.store.interfaces import StoreUnavailable
-from payment_processor.store.postgres import PostgresStore
+from payment_processor.store.postgres import PostgresKeyStore, PostgresStore
 from payment_processor.txlog import OutboxDelivery, S3Sink
 
 logger = Logger(service="payment-processor")
@@ -31,6 +35,7 @@ logger = Logger(service="payment-processor")
 IDEMPOTENCY_KEY_RETENTION_HOURS = 24
 
 _service: PaymentService | None = None
+_keys: ApiKeys | None = None
 
 
 def build_service(settings: Settings) -> PaymentService:
@@ -42,15 +47,34 @@ def build_service(settings: Settings) -> PaymentService:
         ),
     )
     store = PostgresStore(database, lock_timeout_ms=settings.idempotency_lock_timeout_ms)
+    assert settings.transaction_log_bucket is not None  # required by _get_service's Settings
     sink = S3Sink(client("s3", settings), settings.transaction_log_bucket)
     return PaymentService(store, SimulatedAcquirer(), OutboxDelivery(store, sink))
+
+
+def build_keys(settings: Settings) -> ApiKeys:
+    """Wire the authorizer's dependencies: its read-only database login and the pepper."""
+    secrets = client("secretsmanager", settings)
+    database = Database(
+        settings, SecretsManagerCredentials(secrets, settings.db_secret_arn, ttl_s=settings.secret_ttl_s)
+    )
+    assert settings.api_key_pepper_secret_arn is not None  # required by _get_keys's Settings
+    pepper = pepper_from(SecretsManagerSecret(secrets, settings.api_key_pepper_secret_arn, ttl_s=settings.secret_ttl_s))
+    return ApiKeys(PostgresKeyStore(database), pepper, mode=settings.api_key_mode)
 
 
 def _get_service() -> PaymentService:
     global _service
     if _service is None:
-        _service = build_service(Settings.from_env())
+        _service = build_service(Settings.from_env(require=("TRANSACTION_LOG_BUCKET",)))
     return _service
+
+
+def _get_keys() -> ApiKeys:
+    global _keys
+    if _keys is None:
+        _keys = build_keys(Settings.from_env(require=("API_KEY_PEPPER_SECRET_ARN",)))
+    return _keys
 
 
 def _bind_request(event: dict[str, Any], context: Any) -> None:
@@ -72,6 +96,31 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         error = InternalError("the payment service is misconfigured; the operator has the details in the logs")
         return json_response(error.status, error.body())
     return Api(service, logger).handle(event)
+
+
+def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """API Gateway REQUEST authorizer entry point (see ``payment_processor.authorizer``).
+
+    Raises ``Unauthorized`` for a missing or malformed header (API Gateway: 401); a database or
+    secret outage raises too, which API Gateway answers as an authorizer failure (503, retry).
+    """
+    _bind_request(event, context)
+    try:
+        answer = authorize(event, _get_keys())
+    except Unauthorized:
+        logger.info("authorizer", extra={"outcome": "unauthorized"})
+        raise
+    except (StoreUnavailable, CredentialsUnavailable) as exc:
+        logger.error("authorizer cannot check keys", extra={"reason": str(exc)})
+        raise
+    logger.info(
+        "authorizer",
+        extra={
+            "outcome": answer["policyDocument"]["Statement"][0]["Effect"],
+            "key_id": answer["context"].get("key_id"),
+        },
+    )
+    return answer
 
 
 def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Schema migrations: versioned SQL files applied in order, once each, idempotently.
 
 ``python -m payment_processor.migrate`` reads the same environment as the function (DB_SECRET_ARN,
-DB_HOST, DB_PORT, DB_NAME, AWS_REGION, AWS_ENDPOINT_URL). Concurrent runs are serialized by an
-advisory lock; a migration file changed after it was applied is refused, not silently skipped.
+DB_HOST, DB_PORT, DB_NAME, AWS_REGION, AWS_ENDPOINT_URL), DB_SECRET_ARN naming the admin login: the
+functions' own logins may not create tables. The deployed path is the admin function's setup.
+Concurrent runs are serialized by an advisory lock; a migration file changed after it was applied
+is refused, not silently skipped.
 """
 
 from __future__ import annotations
@@ -99,6 +101,14 @@ def main() -> int:
         database.close()
     except (ConfigError, StoreUnavailable, MigrationError) as exc:
         print(f"migrate: {exc}", file=sys.stderr)
+        return 1
+    except psycopg.Error as exc:
+        # For example "permission denied for schema public": a login that may not migrate (only the
+        # admin login may). The server's message, with any quoted value taken out.
+        from payment_processor.redaction import redact_database_message
+
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        print(f"migrate: {type(exc).__name__}: {redact_database_message(first_line)}", file=sys.stderr)
         return 1
     print(f"migrate: applied {', '.join(done)}" if done else "migrate: schema is up to date")
     return 0

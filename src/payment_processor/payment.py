@@ -13,18 +13,29 @@ SUCCEEDED = "succeeded"
 DECLINED = "declined"
 
 
+def new_id(prefix: str) -> str:
+    """A fresh, unguessable id: ``<prefix>_`` and 26 lower-case base32 characters (130 bits)."""
+    return f"{prefix}_" + base64.b32encode(secrets.token_bytes(17)).decode("ascii").rstrip("=").lower()[:26]
+
+
+def has_id_shape(value: str, prefix: str) -> bool:
+    """True if ``value`` has the shape ``new_id(prefix)`` gives (checked before touching the database)."""
+    head = f"{prefix}_"
+    return (
+        len(value) == len(head) + 26
+        and value.startswith(head)
+        and all(c in "abcdefghijklmnopqrstuvwxyz234567" for c in value[len(head) :])
+    )
+
+
 def new_payment_id() -> str:
     """A fresh, unguessable payment id: ``pay_`` and 26 lower-case base32 characters (130 bits)."""
-    return "pay_" + base64.b32encode(secrets.token_bytes(17)).decode("ascii").rstrip("=").lower()[:26]
+    return new_id("pay")
 
 
 def is_payment_id(value: str) -> bool:
     """True if ``value`` has the shape of a payment id (checked before touching the database)."""
-    return (
-        len(value) == 30
-        and value.startswith("pay_")
-        and all(c in "abcdefghijklmnopqrstuvwxyz234567" for c in value[4:])
-    )
+    return has_id_shape(value, "pay")
 
 
 def utc_now() -> datetime:

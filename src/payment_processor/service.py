@@ -36,6 +36,8 @@ from payment_processor.validation import PaymentRequest
 
 #: Events from earlier failed deliveries retried on each request once the current one went through.
 BACKLOG_PER_REQUEST = 10
+#: The one answer for an unknown id and for another merchant's payment.
+NO_SUCH_PAYMENT = "no such payment for this API key's merchant"
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,10 @@ class Outcome:
 
 
 def fingerprint(request: PaymentRequest) -> str:
-    """SHA-256 over the canonical request: equal for the same payment however the JSON was spelled."""
+    """SHA-256 over the canonical request: equal for the same payment however the JSON was spelled.
+
+    The merchant is not part of it: idempotency keys are already scoped by the authenticated merchant.
+    """
     canonical = json.dumps(request.fingerprint_material(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"POST /payments\n{canonical}".encode()).hexdigest()
 
@@ -81,12 +86,16 @@ class PaymentService:
         self._clock = clock
         self._new_id = new_id
 
-    def create_payment(self, request: PaymentRequest, idempotency_key: str) -> Outcome:
-        """Take the payment once per (merchant, key); replay the first answer for retries."""
+    def create_payment(self, merchant_id: str, request: PaymentRequest, idempotency_key: str) -> Outcome:
+        """Take the payment once per (merchant, key); replay the first answer for retries.
+
+        ``merchant_id`` is the authenticated key's, never the request's: one merchant's keys and
+        payments are invisible to another (a probe with another merchant's key just makes a new claim).
+        """
         request_fingerprint = fingerprint(request)
         try:
             with self._store.transaction() as tx:
-                previous = tx.claim_idempotency_key(request.merchant_id, idempotency_key, request_fingerprint)
+                previous = tx.claim_idempotency_key(merchant_id, idempotency_key, request_fingerprint)
                 if previous is not None:
                     if previous.fingerprint != request_fingerprint:
                         raise IdempotencyKeyReused(
@@ -96,11 +105,11 @@ class PaymentService:
                         )
                     replay_id = previous.response.body.get("id")
                     return Outcome(previous.response, replayed=True, payment_id=replay_id)
-                payment = self._authorize(request, idempotency_key)
+                payment = self._authorize(merchant_id, request, idempotency_key)
                 response = StoredResponse(201 if payment.status == payments.SUCCEEDED else 402, _response_body(payment))
                 tx.insert_payment(payment)
                 tx.add_event(payment_event(payment))
-                tx.complete_idempotency_key(request.merchant_id, idempotency_key, response, payment.id)
+                tx.complete_idempotency_key(merchant_id, idempotency_key, response, payment.id)
         except IdempotencyKeyBusy:
             raise IdempotencyKeyInUse(
                 "a request with this Idempotency-Key is still being processed; retry shortly",
@@ -110,16 +119,19 @@ class PaymentService:
             raise unavailable(exc) from None
         return Outcome(response, replayed=False, payment_id=payment.id, delivery=self._deliver(payment.id))
 
-    def get_payment(self, payment_id: str) -> Payment:
-        """The payment, or NotFound."""
+    def get_payment(self, merchant_id: str, payment_id: str) -> Payment:
+        """The merchant's payment, or NotFound: an unknown id and another merchant's payment answer the same.
+
+        The message never repeats the id: what the caller sent is not echoed.
+        """
         if not payments.is_payment_id(payment_id):
-            raise NotFound(f"no payment {payment_id[:40]!r}")
+            raise NotFound(NO_SUCH_PAYMENT)
         try:
-            found = self._store.get_payment(payment_id)
+            found = self._store.get_payment(payment_id, merchant_id)
         except StoreUnavailable as exc:
             raise unavailable(exc) from None
         if found is None:
-            raise NotFound(f"no payment {payment_id!r}")
+            raise NotFound(NO_SUCH_PAYMENT)
         return found
 
     def deliver_pending(self, limit: int = 500) -> DeliveryReport:
@@ -130,14 +142,14 @@ class PaymentService:
         """Delete idempotency keys past their retention; return how many."""
         return self._store.purge_idempotency_keys(older_than_hours=older_than_hours)
 
-    def _authorize(self, request: PaymentRequest, idempotency_key: str) -> Payment:
+    def _authorize(self, merchant_id: str, request: PaymentRequest, idempotency_key: str) -> Payment:
         payment_id = self._new_id()
         try:
             result = self._gateway.authorize(
                 amount=request.amount,
                 currency=request.currency,
                 payment_method=request.payment_method,
-                idempotency_key=f"{request.merchant_id}:{idempotency_key}",
+                idempotency_key=f"{merchant_id}:{idempotency_key}",
             )
         except UnknownPaymentMethod:
             raise ValidationFailed(
@@ -147,7 +159,7 @@ class PaymentService:
             ) from None
         return Payment(
             id=payment_id,
-            merchant_id=request.merchant_id,
+            merchant_id=merchant_id,
             amount=request.amount,
             currency=request.currency,
             status=payments.SUCCEEDED if result.approved else payments.DECLINED,

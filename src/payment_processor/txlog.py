@@ -30,16 +30,37 @@ class TransactionLogSink(Protocol):
         ...
 
 
+#: The payment fields the transaction log keeps: ids, amounts, currency, status, codes and times.
+#: No free text: description, metadata, customer_id and payment_method (a token is caller text too)
+#: stay in the database, where they can be corrected or erased; the log is write-once.
+LOGGED_PAYMENT_FIELDS = (
+    "id",
+    "object",
+    "status",
+    "amount",
+    "currency",
+    "merchant_id",
+    "decline_code",
+    "authorization_code",
+    "created_at",
+)
+
+
 def payment_event(payment: Payment, sequence: int = 1) -> OutboxEvent:
-    """The outbox event recording that ``payment`` reached its current status."""
+    """The outbox event recording that ``payment`` reached its current status.
+
+    The body holds only :data:`LOGGED_PAYMENT_FIELDS` of the payment, never caller free text.
+    """
     event_type = f"payment.{payment.status}"
     day = payment.created_at.strftime("%Y/%m/%d")
     key = f"transactions/{day}/{payment.id}/{sequence:04d}-{event_type}.json"
+    resource = payment.resource()
     body = {
         "event_id": f"{payment.id}:{sequence:04d}",
         "event_type": event_type,
         "occurred_at": isoformat(payment.created_at),
-        "payment": payment.resource(),
+        # An allow-list, not a deny-list: a field added to the resource later stays out until added here.
+        "payment": {name: resource[name] for name in LOGGED_PAYMENT_FIELDS},
     }
     return OutboxEvent(
         payment_id=payment.id,

@@ -1,8 +1,17 @@
 """Validation of a ``POST /payments`` body into a PaymentRequest (logic layer).
 
 Strict by design: an amount must be a JSON integer (not ``"100"``, ``100.0`` or ``true``), unknown
-fields are refused, every string is bounded. A raw card number anywhere in the request is refused
-with its own error code and is never stored, logged or echoed.
+fields are refused, every string is bounded. Before any of that, the whole decoded body is screened
+(``payment_processor.screening``): a raw card number anywhere in it, keys and unknown fields
+included, is ``422 card_number_refused``; a NUL or an unpaired surrogate is ``422
+invalid_character``. Neither is ever stored, logged or echoed.
+
+No error echoes what the caller sent: messages are ours or pydantic's (which never include the
+input), and ``field`` names only a field this API publishes, never a caller's key (an error inside
+``metadata`` names ``metadata``; an unknown field that we never published is not named at all).
+
+The merchant is not part of the body: it is the owner of the API key that authenticated the
+request. A body that still sends ``merchant_id`` is refused with ``field = merchant_id``.
 """
 
 from __future__ import annotations
@@ -14,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from pydantic_core import PydanticCustomError
 
 from payment_processor import currency
-from payment_processor.errors import ValidationFailed
+from payment_processor.errors import CardNumberRefused, InvalidCharacter, ValidationFailed
+from payment_processor.screening import Path, find_card_number, find_unstorable_character
 
 #: Largest amount accepted, in minor units (99,999,999: $999,999.99, or 99,999,999 JPY).
 MAX_AMOUNT = 99_999_999
@@ -27,50 +37,25 @@ Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, patte
 
 # A token as issued by a tokenization service: a short prefix, an underscore, then letters/digits.
 _TOKEN = re.compile(r"^(tok|pm|card|src)_[A-Za-z0-9_]{1,200}$")
-# 13 to 19 digits, optionally grouped by spaces or dashes: the shape of a primary account number.
-_PAN_CANDIDATE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 
-
-def luhn_valid(digits: str) -> bool:
-    """True if ``digits`` (only 0-9) passes the Luhn checksum that every card number carries."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def contains_card_number(text: str) -> bool:
-    """True if ``text`` holds something shaped like a card number (13-19 digits passing Luhn)."""
-    for match in _PAN_CANDIDATE.finditer(text):
-        digits = re.sub(r"[ -]", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            return True
-    return False
-
-
-def _refuse_card_number(value: str) -> None:
-    if contains_card_number(value):
-        raise PydanticCustomError(
-            "card_number_refused",
-            "raw card numbers are not accepted: tokenize the card with your payment provider "
-            "and send the token (for example tok_visa)",
-        )
+#: Fields the body no longer takes, with what to do instead. Named in errors like published fields.
+RETIRED_FIELDS = {
+    "merchant_id": "merchant_id is not accepted in the body: the merchant is the owner of the API key",
+}
 
 
 class PaymentRequest(BaseModel):
-    """A validated request to take a payment. Amount is integer minor units of ``currency``."""
+    """A validated request to take a payment. Amount is integer minor units of ``currency``.
+
+    Build it with :func:`parse_payment_request`, which screens the raw body (card numbers,
+    unstorable characters) before this model sees it.
+    """
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     amount: Annotated[int, Field(gt=0, le=MAX_AMOUNT)]
     currency: Annotated[str, StringConstraints(min_length=3, max_length=3)]
     payment_method: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    merchant_id: Identifier
     description: Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)] | None = None
     customer_id: Identifier | None = None
     metadata: (
@@ -98,27 +83,11 @@ class PaymentRequest(BaseModel):
     @field_validator("payment_method")
     @classmethod
     def _token_only(cls, value: str) -> str:
-        _refuse_card_number(value)
         if not _TOKEN.match(value):
             raise PydanticCustomError(
                 "payment_method_invalid",
                 "payment_method must be a payment token such as tok_visa",
             )
-        return value
-
-    @field_validator("description")
-    @classmethod
-    def _no_card_number_in_description(cls, value: str | None) -> str | None:
-        if value is not None:
-            _refuse_card_number(value)
-        return value
-
-    @field_validator("metadata")
-    @classmethod
-    def _no_card_number_in_metadata(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        for key, item in (value or {}).items():
-            _refuse_card_number(key)
-            _refuse_card_number(item)
         return value
 
     def fingerprint_material(self) -> dict[str, Any]:
@@ -128,13 +97,43 @@ class PaymentRequest(BaseModel):
 
 # Codes of our own custom errors pass through to the client; pydantic's built-in ones become
 # "validation_error" with pydantic's message (which never contains the input value).
-_OWN_CODES = {"card_number_refused", "currency_unsupported", "payment_method_invalid"}
+_OWN_CODES = {"currency_unsupported", "payment_method_invalid"}
+
+#: The only names an error's ``field`` may carry for the body: ours, never the caller's.
+PUBLISHED_FIELDS = frozenset(PaymentRequest.model_fields) | frozenset(RETIRED_FIELDS)
+
+
+def field_of(path: Path) -> str | None:
+    """The published field ``path`` lies in, or None: a caller's own key is never named back.
+
+    ``("metadata", "note")`` is ``metadata``; ``("payment_method",)`` is ``payment_method``; the
+    body itself ``()`` and an unknown field ``("surprise",)`` are None.
+    """
+    if path and isinstance(path[0], str) and path[0] in PUBLISHED_FIELDS:
+        return path[0]
+    return None
 
 
 def parse_payment_request(body: Any) -> PaymentRequest:
-    """Validate a decoded JSON body; raise ValidationFailed naming the first bad field."""
+    """Validate a decoded JSON body; raise ValidationFailed naming the first bad field.
+
+    Order: a card number anywhere (keys and unknown fields included), then a character the database
+    cannot store, then the body's shape, then retired fields, then each field.
+    """
+    # Screen before pydantic so that unknown fields and metadata keys are screened too, and before
+    # any error that might be logged or answered is built from the body.
+    found = find_card_number(body)
+    if found is not None:
+        raise CardNumberRefused(field=field_of(found))
+    found = find_unstorable_character(body)
+    if found is not None:
+        raise InvalidCharacter(field=field_of(found))
     if not isinstance(body, dict):
         raise ValidationFailed("the request body must be a JSON object", field=None)
+    for name, why in RETIRED_FIELDS.items():
+        if name in body:
+            # Checked before the model so that this is the error, whatever else the body gets wrong.
+            raise ValidationFailed(why, field=name)
     try:
         return PaymentRequest.model_validate(body)
     except ValidationError as exc:
@@ -144,12 +143,21 @@ def parse_payment_request(body: Any) -> PaymentRequest:
 def _first_error(exc: ValidationError) -> ValidationFailed:
     # include_input=False: the offending value may be a card number and must never be echoed.
     error = exc.errors(include_url=False, include_input=False, include_context=False)[0]
-    field = ".".join(str(part) for part in error["loc"]) or None
+    loc = error["loc"]
+    field = field_of(loc)
     kind = error["type"]
     if kind in _OWN_CODES:
         return ValidationFailed(error["msg"], code=kind, field=field)
     if kind == "missing":
         return ValidationFailed(f"{field} is required", field=field)
     if kind == "extra_forbidden":
-        return ValidationFailed(f"{field} is not a recognised field", field=field)
+        # Never a published name (retired ones are answered before the model): do not name it.
+        return ValidationFailed(
+            "the body has a field that is not recognised; the fields are " + ", ".join(PaymentRequest.model_fields),
+            field=None,
+        )
+    if field == "metadata" and len(loc) > 1:
+        # The metadata key is the caller's text: say whether a key or a value is wrong, not which.
+        part = "a metadata key" if loc[-1] == "[key]" else "a metadata value"
+        return ValidationFailed(f"{part}: {error['msg']}", field=field)
     return ValidationFailed(f"{field}: {error['msg']}", field=field)

@@ -7,9 +7,11 @@ stack's local state is kept in ``.payments/aws/<env>-<suffix>/``.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -101,4 +103,35 @@ def run(
     else:
         summary = platform.apply(progress=progress, destroy=action == "destroy")
     progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
+    if action == "deploy":
+        progress("==> setting up the database (the admin function: migrations, role logins, API-key pepper)")
+        setup = invoke_admin(environment, suffix, {"action": "setup"}, profile=profile)
+        progress(f"    migrations applied now: {', '.join(setup['migrations_applied']) or 'none'}")
     return summary
+
+
+def invoke_admin(
+    environment: str, suffix: str, payload: dict[str, Any], *, profile: str | None, client: Any = None
+) -> dict[str, Any]:
+    """Run one admin action with the deployment's admin function in the account.
+
+    The operator-only path: it needs credentials allowed to ``lambda:InvokeFunction`` on that one
+    function, which has no URL and no API route; the database stays private in its VPC.
+    """
+    from payments_cli.local.functions import admin_answer
+    from payments_infra.naming import Naming
+
+    name = Naming(environment, suffix).function("admin")
+    if client is None:
+        check_credentials(profile)
+        session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+        client = session.client("lambda", config=Config(read_timeout=90, retries={"max_attempts": 1}))
+    try:
+        answer = client.invoke(FunctionName=name, Payload=json.dumps(payload).encode())
+    except (BotoCoreError, ClientError) as failure:
+        raise CredentialsMissing(f"cannot invoke {name}: {failure}") from None
+    result = json.loads(answer["Payload"].read() or b"null")
+    # A function error comes back as a 200 with FunctionError set: never trust the status alone.
+    if answer.get("FunctionError"):
+        return admin_answer(name, None, result)
+    return admin_answer(name, result, None)

@@ -1,33 +1,32 @@
 """``payments demo``: take one payment through the real processor on this machine.
 
-Starts a throwaway PostgreSQL server and moto server on 127.0.0.1, stores the database login in the
-emulator's Secrets Manager exactly as RDS would, creates the transaction-log bucket, applies the
-migrations, then invokes the Lambda handler with API Gateway proxy events: POST, replay, GET, a
-decline. Everything it started is stopped and removed at the end.
+Starts a throwaway PostgreSQL server and moto server on 127.0.0.1, provisions them as a deployment
+would (admin login and database, the secrets, the bucket, then the admin function's setup: migrations,
+application roles, the API-key pepper), creates an API key, then sends API Gateway proxy events
+through the authorizer and the processor: no key, POST, replay, a decline, GET. Everything it started
+is stopped and removed at the end.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-from payments_cli.local.emulator import EMULATOR_CREDENTIALS, MotoServer
+from payments_cli.local.emulator import EMULATOR_CREDENTIALS, MotoServer, emulator_client
 from payments_cli.local.postgres import LocalPostgres
-from payments_cli.local.provision import prepare_database
 
-REGION = "us-east-1"
 BUCKET = "payment-transaction-log-demo"
+METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:demo/v1/{method}{path}"
 
 
-def _event(method: str, path: str, body: Any = None, key: str | None = None) -> dict[str, Any]:
+def _event(method: str, path: str, secret: str | None, body: Any = None, key: str | None = None) -> dict[str, Any]:
     headers = {"Content-Type": "application/json"} | ({"Idempotency-Key": key} if key else {})
+    if secret:
+        headers["Authorization"] = f"Bearer {secret}"
     return {
         "resource": path,
         "path": path,
@@ -51,70 +50,76 @@ def run(say: Any = print) -> int:
             postgres.start()
             moto.start()
             os.environ.update(EMULATOR_CREDENTIALS)
-            password = secrets.token_urlsafe(24)
-            prepare_database(postgres, username="payments_app", password=password, dbname="payments")
-            boto3.client("s3", region_name=REGION, endpoint_url=moto.endpoint).create_bucket(Bucket=BUCKET)
-            secret = boto3.client("secretsmanager", region_name=REGION, endpoint_url=moto.endpoint).create_secret(
-                Name="payments-db-demo", SecretString=json.dumps({"username": "payments_app", "password": password})
-            )
-            os.environ.update(
-                {
-                    "DB_SECRET_ARN": secret["ARN"],
-                    "DB_HOST": "127.0.0.1",
-                    "DB_PORT": str(postgres.port),
-                    "DB_NAME": "payments",
-                    "DB_SSLMODE": "disable",
-                    "TRANSACTION_LOG_BUCKET": BUCKET,
-                    "AWS_REGION": REGION,
-                    "AWS_ENDPOINT_URL": moto.endpoint,
-                    "POWERTOOLS_LOG_LEVEL": "WARNING",
-                }
-            )
-            from payment_processor.handler import handler
-
-            body = {"amount": 2500, "currency": "EUR", "payment_method": "tok_visa", "merchant_id": "merch_demo"}
-            key = str(uuid.uuid4())
-            steps = [
-                ("POST /payments", _event("POST", "/payments", body, key), 201),
-                ("POST /payments (retry, same key)", _event("POST", "/payments", body, key), 201),
-                (
-                    "POST /payments (declined card)",
-                    _event(
-                        "POST",
-                        "/payments",
-                        body | {"payment_method": "tok_chargeDeclinedInsufficientFunds"},
-                        str(uuid.uuid4()),
-                    ),
-                    402,
-                ),
-            ]
-            ok = True
-            payment_id = None
-            for title, event, expected in steps:
-                response = handler(event, None)
-                answer = json.loads(response["body"])
-                payment_id = payment_id or answer.get("id")
-                ok &= response["statusCode"] == expected
-                replayed = " (replayed)" if response["headers"].get("Idempotent-Replayed") else ""
-                say(
-                    f"{title}: {response['statusCode']}{replayed} {answer.get('id')} {answer.get('status')}"
-                    f" {answer.get('amount')} {answer.get('currency')} {answer.get('decline_code') or ''}".rstrip()
-                )
-            got = handler(_event("GET", f"/payments/{payment_id}"), None)
-            ok &= got["statusCode"] == 200
-            say(f"GET /payments/{payment_id}: {got['statusCode']}")
-            keys = [
-                o["Key"]
-                for o in boto3.client("s3", region_name=REGION, endpoint_url=moto.endpoint)
-                .list_objects_v2(Bucket=BUCKET)
-                .get("Contents", [])
-            ]
-            ok &= len(keys) == 2
-            say(f"transaction log objects in s3://{BUCKET}: {len(keys)}")
-            for k in keys:
-                say(f"  {k}")
-            say("demo: OK" if ok else "demo: FAILED")
-            return 0 if ok else 1
+            os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+            return _steps(postgres, moto, say)
         finally:
             moto.stop()
             postgres.stop()
+
+
+def _steps(postgres: LocalPostgres, moto: MotoServer, say: Any) -> int:
+    from aws_lambda_powertools import Logger
+
+    from payment_processor.admin import Admin
+    from payment_processor.api import Api
+    from payment_processor.authorizer import Unauthorized, authorize
+    from payment_processor.config import Settings
+    from payment_processor.handler import build_keys, build_service
+    from payments_cli.local.standalone import provision
+
+    world = provision(postgres, moto.endpoint, dbname="payments", bucket=BUCKET, name="payments-demo")
+    admin = Admin(Settings.from_env(world.admin_env))
+    try:
+        key = admin.run({"action": "create_key", "merchant_id": "merch_demo"})["key"]
+    finally:
+        admin.close()
+    say(f"API key {key['id']} for merch_demo: {key['redacted_secret']}")
+    api = Api(build_service(Settings.from_env(world.processor_env)), Logger(service="payments-demo"))
+    keys = build_keys(Settings.from_env(world.authorizer_env))
+
+    def send(event: dict[str, Any]) -> dict[str, Any]:
+        """What API Gateway does: the authorizer first, then the processor with its context."""
+        try:
+            answer = authorize(
+                {**event, "methodArn": METHOD_ARN.format(method=event["httpMethod"], path=event["path"])}, keys
+            )
+        except Unauthorized:
+            return {"statusCode": 401, "headers": {}, "body": '{"error":{"code":"authentication_required"}}'}
+        if answer["policyDocument"]["Statement"][0]["Effect"] != "Allow":
+            return {"statusCode": 401, "headers": {}, "body": '{"error":{"code":"invalid_api_key"}}'}
+        event["requestContext"]["authorizer"] = {**answer["context"], "principalId": answer["principalId"]}
+        return api.handle(event)
+
+    body = {"amount": 2500, "currency": "EUR", "payment_method": "tok_visa"}
+    idempotency_key = str(uuid.uuid4())
+    secret = key["secret"]
+    declined = body | {"payment_method": "tok_chargeDeclinedInsufficientFunds"}
+    steps = [
+        ("POST /payments (no API key)", _event("POST", "/payments", None, body, idempotency_key), 401),
+        ("POST /payments", _event("POST", "/payments", secret, body, idempotency_key), 201),
+        ("POST /payments (retry, same key)", _event("POST", "/payments", secret, body, idempotency_key), 201),
+        ("POST /payments (declined card)", _event("POST", "/payments", secret, declined, str(uuid.uuid4())), 402),
+    ]
+    ok = True
+    payment_id = None
+    for title, event, expected in steps:
+        response = send(event)
+        answer = json.loads(response["body"])
+        payment_id = payment_id or answer.get("id")
+        ok &= response["statusCode"] == expected
+        replayed = " (replayed)" if response["headers"].get("Idempotent-Replayed") else ""
+        detail = answer.get("error", {}).get("code") if response["statusCode"] == 401 else answer.get("id")
+        say(
+            f"{title}: {response['statusCode']}{replayed} {detail} {answer.get('status') or ''}"
+            f" {answer.get('amount') or ''} {answer.get('currency') or ''} {answer.get('decline_code') or ''}".rstrip()
+        )
+    got = send(_event("GET", f"/payments/{payment_id}", secret))
+    ok &= got["statusCode"] == 200
+    say(f"GET /payments/{payment_id}: {got['statusCode']}")
+    objects = emulator_client(moto.endpoint, "s3").list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    ok &= len(objects) == 2
+    say(f"transaction log objects in s3://{BUCKET}: {len(objects)}")
+    for item in objects:
+        say(f"  {item['Key']}")
+    say("demo: OK" if ok else "demo: FAILED")
+    return 0 if ok else 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from payments_cli.commands import build, check, down, lifecycle, serve, smoke, status, synth, up
+from payments_cli.commands import build, check, down, keys, lifecycle, serve, smoke, status, synth, up
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_run_demo)
     up.register(commands)
     smoke.register(commands)
+    keys.register(commands)
     status.register(commands)
     down.register(commands)
     lifecycle.register(commands)

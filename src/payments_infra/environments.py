@@ -36,6 +36,15 @@ class EnvironmentConfig:
     # API
     api_throttle_rate_limit: float
     api_throttle_burst_limit: int
+    # Authentication. How long API Gateway caches the authorizer's answer for one key: a revoked key
+    # keeps working at most this long; a longer time saves authorizer calls (database lookups).
+    api_authorizer_cache_s: int
+    # Which API keys the deployment takes: "live" (sk_live_/rk_live_) only where real money moves.
+    api_key_mode: str
+    # Per-credential rate limit at the edge (a WAF rate-based rule keyed on the Authorization header;
+    # the local API server enforces the same numbers): at most this many requests per window per key.
+    api_rate_limit_per_credential: int
+    api_rate_limit_window_s: int
     # Logs and the transaction log
     log_retention_days: int
     transaction_log_object_lock: bool
@@ -43,6 +52,8 @@ class EnvironmentConfig:
     transaction_log_archive_after_days: int
     bucket_force_destroy: bool
     kms_deletion_window_days: int
+    # Days a deleted secret can be restored; 0 deletes at once (so a dev suffix can be recreated).
+    secret_recovery_window_days: int
     # Monitoring
     alarms_enabled: bool
     alarm_lambda_errors_threshold: int
@@ -57,6 +68,15 @@ class EnvironmentConfig:
             raise ValueError(f"{self.name}: KMS deletion window must be 7..30 days")
         if self.db_max_allocated_storage_gb < self.db_allocated_storage_gb:
             raise ValueError(f"{self.name}: db_max_allocated_storage_gb below db_allocated_storage_gb")
+        if not 0 <= self.api_authorizer_cache_s <= 300:
+            raise ValueError(f"{self.name}: API Gateway caches authorizer results for 0..300 seconds")
+        if self.api_key_mode not in ("test", "live"):
+            raise ValueError(f"{self.name}: api_key_mode is 'test' or 'live'")
+        # WAF's rate-based rules: a limit of at least 10, windows of 60, 120, 300 or 600 seconds.
+        if self.api_rate_limit_per_credential < 10 or self.api_rate_limit_window_s not in (60, 120, 300, 600):
+            raise ValueError(f"{self.name}: rate limit >= 10 per window of 60, 120, 300 or 600 seconds")
+        if self.secret_recovery_window_days != 0 and not 7 <= self.secret_recovery_window_days <= 30:
+            raise ValueError(f"{self.name}: a secret's recovery window is 0 or 7..30 days")
 
 
 DEV = EnvironmentConfig(
@@ -75,12 +95,17 @@ DEV = EnvironmentConfig(
     lambda_reserved_concurrency=None,
     api_throttle_rate_limit=50,
     api_throttle_burst_limit=100,
+    api_authorizer_cache_s=10,
+    api_key_mode="test",
+    api_rate_limit_per_credential=600,
+    api_rate_limit_window_s=60,
     log_retention_days=14,
     transaction_log_object_lock=False,
     transaction_log_lock_days=0,
     transaction_log_archive_after_days=30,
     bucket_force_destroy=True,
     kms_deletion_window_days=7,
+    secret_recovery_window_days=0,
     alarms_enabled=False,
     alarm_lambda_errors_threshold=5,
     alarm_api_5xx_threshold=5,
@@ -104,12 +129,17 @@ STAGING = EnvironmentConfig(
     lambda_reserved_concurrency=50,
     api_throttle_rate_limit=200,
     api_throttle_burst_limit=400,
+    api_authorizer_cache_s=60,
+    api_key_mode="test",
+    api_rate_limit_per_credential=3000,
+    api_rate_limit_window_s=60,
     log_retention_days=90,
     transaction_log_object_lock=False,
     transaction_log_lock_days=0,
     transaction_log_archive_after_days=90,
     bucket_force_destroy=False,
     kms_deletion_window_days=14,
+    secret_recovery_window_days=7,
     alarms_enabled=True,
     alarm_lambda_errors_threshold=5,
     alarm_api_5xx_threshold=10,
@@ -133,12 +163,17 @@ PROD = EnvironmentConfig(
     lambda_reserved_concurrency=200,
     api_throttle_rate_limit=1000,
     api_throttle_burst_limit=2000,
+    api_authorizer_cache_s=300,
+    api_key_mode="live",
+    api_rate_limit_per_credential=12000,
+    api_rate_limit_window_s=60,
     log_retention_days=365,
     transaction_log_object_lock=True,
     transaction_log_lock_days=2555,  # seven years of immutable transaction records
     transaction_log_archive_after_days=90,
     bucket_force_destroy=False,
     kms_deletion_window_days=30,
+    secret_recovery_window_days=30,
     alarms_enabled=True,
     alarm_lambda_errors_threshold=1,
     alarm_api_5xx_threshold=5,

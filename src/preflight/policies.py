@@ -262,8 +262,9 @@ class Target:
         return any(resource_pattern.startswith(prefix) for prefix in self.prefixes)
 
 
-def allows(sources: Sequence[PolicySource], actions: Iterable[str], target: Target) -> bool:
-    """True when some readable Allow statement grants any of ``actions`` on ``target``."""
+def granting(sources: Sequence[PolicySource], actions: Iterable[str], target: Target) -> str | None:
+    """Where the first readable Allow statement granting any of ``actions`` on ``target`` comes from
+    (a policy address or managed policy ARN); None when nothing grants it."""
     wanted = tuple(actions)
     for source in sources:
         for statement in source.statements or ():
@@ -272,5 +273,10 @@ def allows(sources: Sequence[PolicySource], actions: Iterable[str], target: Targ
             if not any(action_matches(p, a) for p in statement.actions for a in wanted):
                 continue
             if any(target.covered_by(pattern) for pattern in statement.resources):
-                return True
-    return False
+                return statement.source
+    return None
+
+
+def allows(sources: Sequence[PolicySource], actions: Iterable[str], target: Target) -> bool:
+    """True when some readable Allow statement grants any of ``actions`` on ``target``."""
+    return granting(sources, actions, target) is not None

@@ -32,7 +32,7 @@ DEFECT_CLASSES = {
     2: "IAM: missing grants for what a function touches, grants wider than needed",
     3: "RDS: public, multi-AZ or encryption missing or unsafe",
     4: "Lambda package missing, placeholder, unhashed, or without its handler",
-    5: "API Gateway may not invoke the function, or permissions without source_arn",
+    5: "API Gateway may not invoke the function, permissions without source_arn, methods anyone may call",
     6: "API deployment without triggers or create_before_destroy; stage pointing at nothing",
     7: "unencrypted storage, public buckets, open database ports, missing log retention",
 }

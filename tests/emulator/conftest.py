@@ -48,9 +48,10 @@ class Cli:
         )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
-    """A state folder for this module; everything started in it is stopped afterwards."""
+    """One state folder for the tier (one emulator, one PostgreSQL, deployments shared between modules);
+    everything started in it is stopped at the end of the session."""
     state = tmp_path_factory.mktemp("payments-state")
     runner = Cli(state)
     try:
@@ -78,3 +79,13 @@ def _kill_leftovers(state: Path) -> None:
     data = state / "postgres" / "data"
     if (data / "PG_VERSION").exists():
         LocalPostgres(data, port=1).stop()
+
+
+@pytest.fixture(scope="session")
+def alpha(cli: Cli) -> dict[str, object]:
+    """The dev/alpha deployment, served: deployed by the first test that needs it (one `up` per session)."""
+    folder = cli.state_dir / "deployments" / "dev-alpha" / "deployment.json"
+    if not folder.exists():
+        result = cli.run("up", "--suffix", "alpha")
+        assert result.returncode == 0, result.stderr[-4000:]
+    return cli.record("alpha")

@@ -8,6 +8,7 @@ deployed first and stays up; beta is deployed concurrently twice, served beside 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import psycopg
@@ -28,10 +29,13 @@ def test_up_deploys_serves_and_a_payment_goes_through(cli: Cli) -> None:
     result = cli.run("up", "--suffix", "alpha")
     assert result.returncode == 0, result.stderr[-4000:]
     assert "dev/alpha is up" in result.stdout and "http://127.0.0.1:" in result.stdout
-    assert "[ 53/53] created" in result.stderr or "/53]" in result.stderr, "progress is shown as done/total"
+    totals = re.findall(r"\[\s*(\d+)/(\d+)\] created", result.stderr)
+    assert totals and totals[-1][0] == totals[-1][1], "progress is shown as done/total and reaches the total"
+    assert "roles payments_dev_alpha_app, payments_dev_alpha_auth" in result.stderr, "the admin setup ran"
     smoke = cli.run("smoke", "--suffix", "alpha")
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
-    assert smoke.stdout.count("  ok  ") == 5
+    assert smoke.stdout.count("  ok  ") == 8
+    assert "no API key → 401" in smoke.stdout and "another merchant's GET → 404" in smoke.stdout
 
 
 def test_up_again_changes_nothing(cli: Cli) -> None:
@@ -81,11 +85,16 @@ def test_two_suffixes_run_side_by_side(cli: Cli) -> None:
 
 
 def test_no_password_in_state_or_any_log(cli: Cli) -> None:
+    """Neither the admin login, nor the application roles' generated logins, nor the pepper."""
     secrets = _client(cli, "secretsmanager")
     passwords = []
     for suffix in ("alpha", "beta"):
         arn = cli.record(suffix)["outputs"]["database_secret_arn"]  # type: ignore[index]
         passwords.append(json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"])["password"])
+        for purpose in ("db-app", "db-auth", "api-key-pepper"):
+            value = json.loads(secrets.get_secret_value(SecretId=f"payment/dev/{suffix}/{purpose}")["SecretString"])
+            passwords.append(value.get("password") or value["pepper"])
+    assert len(set(passwords)) == 7, "each login has its own password (the two admin ones are moto's fixed one)"
     s3 = _client(cli, "s3")
     texts = []
     for suffix in ("alpha", "beta"):
@@ -115,11 +124,19 @@ def test_down_destroy_leaves_nothing_of_the_suffix(cli: Cli) -> None:
         *[a["AliasName"] for a in _client(cli, "kms").list_aliases()["Aliases"]],
         *[g["GroupName"] for g in _client(cli, "ec2").describe_security_groups()["SecurityGroups"]],
         *[r["Name"] for r in _client(cli, "events").list_rules()["Rules"]],
+        *[s["Name"].replace("/", "-") for s in _client(cli, "secretsmanager").list_secrets()["SecretList"]],
+        *[a["Name"] for a in _client(cli, "wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"]],
     ]
     tagged = _client(cli, "ec2").describe_vpcs(Filters=[{"Name": "tag:Deployment", "Values": ["beta"]}])["Vpcs"]
     leftovers = [n for n in names if "-beta" in n] + [v["VpcId"] for v in tagged]
     assert leftovers == []
     assert any("-alpha" in n for n in names), "the other deployment is untouched"
     assert not (cli.state_dir / "deployments" / "dev-beta").exists()
+    port = json.loads(cli.run("status", "--format", "json").stdout)["postgres"]["port"]
+    with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres") as conn:
+        roles = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'payments_dev_%'")]
+    assert sorted(roles) == ["payments_dev_alpha_app", "payments_dev_alpha_auth"], (
+        "the destroyed deployment's database roles are gone, the other's stay"
+    )
     smoke = cli.run("smoke", "--suffix", "alpha")
     assert smoke.returncode == 0, smoke.stdout

@@ -17,7 +17,7 @@ from payment_processor.migrate import Migration, MigrationError, available, migr
 from payment_processor.migrate import main as migrate_main
 from payment_processor.store.database import Database
 from payment_processor.store.interfaces import StoreUnavailable
-from tests.conftest import DB_PASSWORD, DB_USER, Services
+from tests.conftest import DB_USER, MERCHANT, Services
 from tests.functional.test_postgres_flow import build_service, objects
 from tests.support import payment_body, post_payment
 
@@ -33,9 +33,13 @@ def use_env(monkeypatch: pytest.MonkeyPatch, services: Services) -> None:
 def test_migrate_command_is_idempotent(
     clean: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    use_env(monkeypatch, clean)
+    # Migrations run with the admin login (the admin function's); the app role may not create tables.
+    for key, value in clean.world.admin_env.items():
+        monkeypatch.setenv(key, value)
     assert migrate_main() == 0
     assert "up to date" in capsys.readouterr().out
+    use_env(monkeypatch, clean)
+    assert migrate_main() == 1, "the processor's own login cannot migrate"
     with clean.admin() as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
     assert versions == [m.version for m in available()]
@@ -90,8 +94,8 @@ def test_deliver_entry_point_drains_the_outbox(
     down, db = build_service(clean.settings(), s3_endpoint=f"http://127.0.0.1:{free_port()}")
     from payment_processor.validation import parse_payment_request
 
-    down.create_payment(parse_payment_request(payment_body()), "k1")
-    down.create_payment(parse_payment_request(payment_body(amount=5)), "k2")
+    down.create_payment(MERCHANT, parse_payment_request(payment_body()), "k1")
+    down.create_payment(MERCHANT, parse_payment_request(payment_body(amount=5)), "k2")
     db.close()
     assert objects(clean) == []
     use_env(monkeypatch, clean)
@@ -123,8 +127,9 @@ def test_scheduled_deliver_purges_old_keys(clean: Services, monkeypatch: pytest.
 class RotatingCredentials:
     """First answers a stale password, then the current one after invalidate()."""
 
-    def __init__(self) -> None:
+    def __init__(self, password: str) -> None:
         self.current = DatabaseCredentials(DB_USER, "stale-password")
+        self.password = password
         self.invalidated = 0
 
     def get(self) -> DatabaseCredentials:
@@ -132,12 +137,12 @@ class RotatingCredentials:
 
     def invalidate(self) -> None:
         self.invalidated += 1
-        self.current = DatabaseCredentials(DB_USER, DB_PASSWORD)
+        self.current = DatabaseCredentials(DB_USER, self.password)
 
 
 def test_rotated_password_is_refetched_once(clean: Services) -> None:
     # Password auth needs md5/scram on this cluster: trust would accept any password.
-    credentials = RotatingCredentials()
+    credentials = RotatingCredentials(clean.db_password)
     database = Database(clean.settings(), credentials)
     try:
         conn = database.connection()
@@ -153,7 +158,7 @@ def test_wrong_password_is_store_unavailable_without_the_password(clean: Service
         def invalidate(self) -> None:
             self.invalidated += 1
 
-    database = Database(clean.settings(), Wrong())
+    database = Database(clean.settings(), Wrong(clean.db_password))
     with pytest.raises(StoreUnavailable) as caught:
         database.connection()
     assert "stale-password" not in str(caught.value)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from payments_infra.environments import EnvironmentConfig, get_environment
 from payments_infra.synth import Deployment, SynthResult
 from tests.deployments import DEPLOYMENTS, ENVIRONMENTS
 from tests.infra.tfjson import Stack
@@ -25,6 +26,11 @@ def bootstrap(result: SynthResult, environment: str, suffix: str = "pr42") -> St
 def env_stack(request: pytest.FixtureRequest, synthesized: SynthResult) -> Stack:
     """The platform stack of each environment (suffix pr42)."""
     return platform(synthesized, request.param)
+
+
+def config_of(stack: Stack) -> EnvironmentConfig:
+    """The environment a platform stack was synthesized for (from its state key, payments/<env>/...)."""
+    return get_environment(stack.doc["terraform"]["backend"]["s3"]["key"].split("/")[1])
 
 
 def stacks_of(result: SynthResult) -> list[tuple[Deployment, Stack, Stack]]:

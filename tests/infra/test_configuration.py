@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 
 import pytest
 
-from payment_processor.config import Settings
-from payments_infra.constructs.api import configuration_hash
+from payment_processor.config import RDS_CA_BUNDLE, Settings
+from payments_infra.api_responses import GATEWAY_RESPONSES
+from payments_infra.constructs.api import IDENTITY_SOURCE, _literal_digest, configuration_hash
 from payments_infra.environments import get_environment
 from payments_infra.synth import SynthResult
-from tests.infra.conftest import ENVIRONMENTS, platform, stacks_of
+from tests.infra.conftest import ENVIRONMENTS, config_of, platform, stacks_of
 from tests.infra.tfjson import Stack, refs
 
 
@@ -41,7 +43,15 @@ def test_prod_differs_from_dev_only_through_config(synthesized: SynthResult) -> 
     assert prod.resources("aws_s3_bucket_object_lock_configuration") and not dev.resources(
         "aws_s3_bucket_object_lock_configuration"
     )
-    assert len(prod.resources("aws_cloudwatch_metric_alarm")) == 7 and not dev.resources("aws_cloudwatch_metric_alarm")
+    # Errors and throttles of every function a request or the schedule runs (the admin function is run by an
+    # operator, who reads its answer), API 5xx, database CPU and free storage.
+    alarms = {a["alarm_name"] for a in prod.resources("aws_cloudwatch_metric_alarm").values()}
+    assert alarms == {
+        *(f"payment-{function}-{kind}-prod-pr42" for function in ("processor", "deliver", "authorizer")
+          for kind in ("errors", "throttles")),
+        "payment-api-5xx-prod-pr42", "payment-db-cpu-prod-pr42", "payment-db-free-storage-prod-pr42",
+    }  # fmt: skip
+    assert not dev.resources("aws_cloudwatch_metric_alarm")
 
 
 def _api(stack: Stack) -> dict[str, dict[str, dict[str, object]]]:
@@ -68,7 +78,12 @@ def test_every_proxy_integration_has_a_permission_scoped_to_its_method(env_stack
         http_method = api["method"][method_name]["http_method"]
         path = "/payments" if http_method == "POST" else "/payments/*"
         expected.add(f"${{aws_api_gateway_rest_api.{rest_api}.execution_arn}}/*/{http_method}{path}")
-    assert scopes == expected and len(permissions) == 2
+    # And the authorizer's own permission, scoped to the authorizer (test_api_security).
+    authorizer, _ = env_stack.only("aws_api_gateway_authorizer")
+    expected.add(
+        f"${{aws_api_gateway_rest_api.{rest_api}.execution_arn}}/authorizers/${{aws_api_gateway_authorizer.{authorizer}.id}}"
+    )
+    assert scopes == expected and len(permissions) == 3
     for permission in env_stack.resources("aws_lambda_permission").values():
         assert permission.get("source_arn"), "a permission without source_arn lets any account's resource invoke"
 
@@ -79,26 +94,44 @@ def test_deployment_triggers_hash_everything_it_serves_and_waits_for_it(env_stac
     (deployment,) = api["deployment"].values()
     trigger = deployment["triggers"]["redeployment"]
     assert trigger.startswith("${sha1(jsonencode(")
-    served = {f"aws_api_gateway_{kind}.{name}" for kind in ("resource", "method", "integration") for name in api[kind]}
-    assert len(served) == 6
-    for address in served:
-        assert address in deployment["depends_on"]
-        assert f"{address}.id" in trigger
-    # The arguments themselves are hashed, not only ids: a changed integration URI or method changes it.
-    for literal in ('"AWS_PROXY"', '"POST"', '"GET"', '"NONE"', '"{id}"', ".invoke_arn"):
-        assert literal in trigger
+    kinds = ("resource", "method", "integration", "authorizer", "gateway_response")
+    served = {f"aws_api_gateway_{kind}": env_stack.resources(f"aws_api_gateway_{kind}") for kind in kinds}
+    assert {kind: len(items) for kind, items in served.items()} == {
+        "aws_api_gateway_resource": 2,
+        "aws_api_gateway_method": 2,
+        "aws_api_gateway_integration": 2,
+        "aws_api_gateway_authorizer": 1,
+        "aws_api_gateway_gateway_response": len(GATEWAY_RESPONSES),
+    }
+    for kind, items in served.items():
+        for name, body in items.items():
+            assert f"{kind}.{name}" in deployment["depends_on"]
+            assert f'"id" = {kind}.{name}.id' in trigger
+            # The arguments themselves are hashed, not only ids: a changed integration URI, method,
+            # authorizer cache time or gateway response template changes the trigger. A reference is
+            # hashed by Terraform, a literal by its SHA-256 (quotes and backticks are unsafe in HCL).
+            for argument, value in body.items():
+                if argument in ("//", "depends_on", "lifecycle"):
+                    continue
+                if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
+                    assert f'"{argument}" = {value[2:-1]}' in trigger, (kind, name, argument)
+                else:
+                    assert f'"{argument}" = "{_literal_digest(value)}"' in trigger, (kind, name, argument)
+    for literal in ("AWS_PROXY", "POST", "GET", "CUSTOM", "{id}", "REQUEST", IDENTITY_SOURCE):
+        assert f'"{_literal_digest(literal)}"' in trigger, literal
+    assert ".invoke_arn" in trigger
     permissions = {
         f"aws_lambda_permission.{n}"
         for n, p in env_stack.resources("aws_lambda_permission").items()
         if p["principal"] == "apigateway.amazonaws.com"
     }
-    assert permissions <= set(deployment["depends_on"])
+    assert len(permissions) == 3 and permissions <= set(deployment["depends_on"])
     assert deployment["lifecycle"] == {"create_before_destroy": True}
     (stage,) = api["stage"].values()
     assert refs(stage["deployment_id"]) == {f"aws_api_gateway_deployment.{next(iter(api['deployment']))}"}
     assert stage["access_log_settings"]["destination_arn"].startswith("${aws_cloudwatch_log_group.")
     (settings,) = api["method_settings"].values()
-    config = get_environment(env_stack.doc["terraform"]["backend"]["s3"]["key"].split("/")[1])
+    config = config_of(env_stack)
     assert settings["settings"]["throttling_rate_limit"] == config.api_throttle_rate_limit
     assert settings["settings"]["throttling_burst_limit"] == config.api_throttle_burst_limit
     assert settings["settings"]["data_trace_enabled"] is False
@@ -235,18 +268,60 @@ def test_database_is_reachable_only_from_the_function(env_stack: Stack) -> None:
     )
 
 
-def test_functions_get_the_environment_the_processor_reads(env_stack: Stack) -> None:
-    for function in env_stack.resources("aws_lambda_function").values():
-        variables = function["environment"]["variables"]
+def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack: Stack) -> None:
+    config = config_of(env_stack)
+    db, _ = env_stack.only("aws_db_instance")
+    bucket, _ = env_stack.only("aws_s3_bucket")
+    master = f"${{aws_db_instance.{db}.master_user_secret[0].secret_arn}}"
+    app, auth, pepper = (
+        f"${{aws_secretsmanager_secret.{env_stack.named('aws_secretsmanager_secret', f'{c}/secret')[0]}.arn}}"
+        for c in ("app-login", "auth-login", "api-key-pepper")
+    )
+    database = {
+        "DB_HOST": f"${{aws_db_instance.{db}.address}}",
+        "DB_PORT": "5432",
+        "DB_NAME": "payments",
+        # verify-full: TLS to a server proven to be the instance, by the RDS CA bundle the zip ships.
+        "DB_SSLMODE": "verify-full",
+        "DB_SSLROOTCERT": RDS_CA_BUNDLE,
+        "POWERTOOLS_SERVICE_NAME": "payments",
+    }
+    processor = {**database, "DB_SECRET_ARN": app, "TRANSACTION_LOG_BUCKET": f"${{aws_s3_bucket.{bucket}.bucket}}"}
+    keys = {"API_KEY_PEPPER_SECRET_ARN": pepper, "PAYMENTS_MODE": config.api_key_mode}
+    # function -> (handler, what its entry point requires beyond the database's, its whole environment)
+    expected: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
+        "processor": ("payment_processor.handler.handler", ("TRANSACTION_LOG_BUCKET",), processor),
+        "deliver": ("payment_processor.handler.deliver", ("TRANSACTION_LOG_BUCKET",), processor),
+        "authorizer": (
+            "payment_processor.handler.authorizer",
+            ("API_KEY_PEPPER_SECRET_ARN",),
+            {**database, "DB_SECRET_ARN": auth, **keys},
+        ),
+        "admin": (
+            "payment_processor.admin.handler",
+            ("APP_DB_SECRET_ARN", "AUTH_DB_SECRET_ARN", "API_KEY_PEPPER_SECRET_ARN"),
+            {**database, "DB_SECRET_ARN": master, "APP_DB_SECRET_ARN": app, "AUTH_DB_SECRET_ARN": auth, **keys},
+        ),
+    }
+    assert len(env_stack.resources("aws_lambda_function")) == len(expected)
+    for function, (handler, required, environment) in expected.items():
+        _, body = env_stack.named("aws_lambda_function", f"{function}/function")
+        variables = body["environment"]["variables"]
+        assert variables == environment, function
         assert "AWS_REGION" not in variables, "a reserved key: Lambda refuses it"
-        settings = Settings.from_env(
-            {**variables, "AWS_REGION": "us-east-1", "DB_HOST": "db.example", "DB_SECRET_ARN": "arn:x"}
-        )
-        assert settings.db_sslmode == "require" and settings.db_name == "payments" and settings.db_port == 5432
-        assert refs(variables["DB_HOST"]) == {next(iter(refs(variables["DB_SECRET_ARN"])))}
-        assert function["runtime"] == "python3.12" and function["architectures"] == ["x86_64"]
-        assert len(function["vpc_config"]["subnet_ids"]) == 2
-        assert function["handler"] in ("payment_processor.handler.handler", "payment_processor.handler.deliver")
+        # What the entry point's Settings make of it (Terraform fills in the references).
+        literal = {k: f"resolved-{k.lower()}" if "${" in v else v for k, v in variables.items()}
+        settings = Settings.from_env({**literal, "AWS_REGION": "us-east-1"}, require=required)
+        assert settings.db_sslmode == "verify-full" and settings.db_name == "payments" and settings.db_port == 5432
+        assert RDS_CA_BUNDLE in zipfile.ZipFile(env_stack.folder / body["filename"]).namelist()
+        if function in ("authorizer", "admin"):  # the two that check or make API keys
+            assert settings.api_key_mode == config.api_key_mode
+        assert body["handler"] == handler
+        assert body["runtime"] == "python3.12" and body["architectures"] == ["x86_64"]
+        assert len(body["vpc_config"]["subnet_ids"]) == 2
+        assert body["timeout"] == (60 if function == "admin" else config.lambda_timeout_s)
+        reserved = config.lambda_reserved_concurrency if function == "processor" else None
+        assert body["reserved_concurrent_executions"] == (-1 if reserved is None else reserved)
 
 
 def test_the_deliver_function_is_scheduled_with_a_scoped_permission(env_stack: Stack) -> None:

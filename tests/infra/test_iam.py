@@ -1,85 +1,185 @@
-"""IAM: each grant the processor's code needs is present, on exactly its resource, and nothing
-broader (seed defect 6 was a function writing to a bucket it had no grant on)."""
+"""IAM: each function runs as a role holding exactly the grants its code uses, on exactly their
+resources, and nothing broader (seed defect 6 was a function writing to a bucket it had no grant on).
+
+Three roles: the processor and its delivery job share one (same code, same data), the authorizer and
+the admin function each have their own. Only the admin's may read the database master secret or set
+a secret's value.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from payments_infra.constructs.function_role import VPC_ACTIONS
 from tests.infra.tfjson import Stack, refs
 
-
-def _processor_policy(stack: Stack) -> list[dict[str, object]]:
-    _, policy = stack.only("aws_iam_policy")
-    return stack.policy_statements(policy["policy"])
-
-
-def _by_sid(statements: list[dict[str, object]]) -> dict[str, dict[str, object]]:
-    return {str(s["sid"]): s for s in statements}
+#: Each execution role (by construct id) and the functions (by construct id) that run as it.
+ROLES = {"function-role": ("processor", "deliver"), "authorizer-role": ("authorizer",), "admin-role": ("admin",)}
+REGION = "us-east-1"
+Grant = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 
-def test_the_policy_holds_exactly_the_grants_the_code_uses(env_stack: Stack) -> None:
+def _role(stack: Stack, role: str) -> str:
+    name, _ = stack.named("aws_iam_role", f"{role}/role")
+    return name
+
+
+def _statements(stack: Stack, role: str) -> list[dict[str, Any]]:
+    return stack.role_statements(_role(stack, role))
+
+
+def _via(statement: dict[str, Any]) -> tuple[str, ...]:
+    """The services a statement's kms:ViaService condition allows (empty without one)."""
+    via = [c for c in statement.get("condition", []) if c["variable"] == "kms:ViaService"]
+    assert len(via) <= 1 and all(c["test"] == "StringEquals" for c in via), statement
+    return tuple(via[0]["values"]) if via else ()
+
+
+def _grants(stack: Stack, role: str) -> set[Grant]:
+    """(actions, resources, kms:ViaService values) of every statement of the role's policies."""
+    grants = set()
+    for s in _statements(stack, role):
+        assert s["effect"] == "Allow" and set(s) <= {"sid", "effect", "actions", "resources", "condition"}, s
+        grants.add((tuple(s["actions"]), tuple(sorted(s["resources"])), _via(s)))
+    return grants
+
+
+def _secret(stack: Stack, construct: str) -> str:
+    name, _ = stack.named("aws_secretsmanager_secret", f"{construct}/secret")
+    return f"${{aws_secretsmanager_secret.{name}.arn}}"
+
+
+def _logs(stack: Stack, *functions: str) -> tuple[str, ...]:
+    """The ``<arn>:*`` of the log group each function writes to (``/aws/lambda/<its name>``)."""
+    groups = []
+    for function in functions:
+        _, body = stack.named("aws_lambda_function", f"{function}/function")
+        (group,) = [
+            name
+            for name, g in stack.resources("aws_cloudwatch_log_group").items()
+            if g["name"] == f"/aws/lambda/{body['function_name']}"
+        ]
+        groups.append(f"${{aws_cloudwatch_log_group.{group}.arn}}:*")
+    return tuple(sorted(groups))
+
+
+def test_each_role_holds_exactly_the_grants_its_code_uses(env_stack: Stack) -> None:
     bucket, _ = env_stack.only("aws_s3_bucket")
-    key, _ = env_stack.only("aws_kms_key")
+    key = f"${{aws_kms_key.{env_stack.only('aws_kms_key')[0]}.arn}}"
     db, _ = env_stack.only("aws_db_instance")
-    grants = {
-        (tuple(s["actions"]), tuple(sorted(s["resources"])))
-        for s in _processor_policy(env_stack)  # type: ignore[arg-type]
+    master = f"${{aws_db_instance.{db}.master_user_secret[0].secret_arn}}"
+    app, auth, pepper = (_secret(env_stack, c) for c in ("app-login", "auth-login", "api-key-pepper"))
+    s3, secretsmanager = f"s3.{REGION}.amazonaws.com", f"secretsmanager.{REGION}.amazonaws.com"
+    read, write = ("secretsmanager:GetSecretValue",), ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue")
+    vpc: Grant = (VPC_ACTIONS, ("*",), ())
+    logs = ("logs:CreateLogStream", "logs:PutLogEvents")
+    assert _grants(env_stack, "function-role") == {
+        (("s3:PutObject",), (f"${{aws_s3_bucket.{bucket}.arn}}/transactions/*",), ()),
+        (read, (app,), ()),
+        (("kms:GenerateDataKey", "kms:Decrypt"), (key,), (s3, secretsmanager)),
+        (logs, _logs(env_stack, "processor", "deliver"), ()),
+        vpc,
     }
-    log_groups = [
-        name for name, body in env_stack.resources("aws_cloudwatch_log_group").items() if "/aws/lambda/" in body["name"]
-    ]
-    assert grants == {
-        (("s3:PutObject",), (f"${{aws_s3_bucket.{bucket}.arn}}/transactions/*",)),
-        (("secretsmanager:GetSecretValue",), (f"${{aws_db_instance.{db}.master_user_secret[0].secret_arn}}",)),
-        (("kms:GenerateDataKey", "kms:Decrypt"), (f"${{aws_kms_key.{key}.arn}}",)),
-        (
-            ("logs:CreateLogStream", "logs:PutLogEvents"),
-            tuple(sorted(f"${{aws_cloudwatch_log_group.{name}.arn}}:*" for name in log_groups)),
-        ),
-        (VPC_ACTIONS, ("*",)),
+    assert _grants(env_stack, "authorizer-role") == {
+        (read, (auth,), ()),
+        (read, (pepper,), ()),
+        (("kms:Decrypt",), (key,), (secretsmanager,)),
+        (logs, _logs(env_stack, "authorizer"), ()),
+        vpc,
     }
+    assert _grants(env_stack, "admin-role") == {
+        (read, (master,), ()),
+        (write, (app,), ()),
+        (write, (auth,), ()),
+        (write, (pepper,), ()),
+        (("kms:GenerateDataKey", "kms:Decrypt"), (key,), (secretsmanager,)),
+        (logs, _logs(env_stack, "admin"), ()),
+        vpc,
+    }
+
+
+def test_only_the_admin_role_may_read_the_master_secret_or_set_a_secret(env_stack: Stack) -> None:
+    db, _ = env_stack.only("aws_db_instance")
+    master = f"${{aws_db_instance.{db}.master_user_secret[0].secret_arn}}"
+    for role in ROLES:
+        statements = _statements(env_stack, role)
+        reads_master = any(master in s["resources"] for s in statements)
+        writes = any("secretsmanager:PutSecretValue" in s["actions"] for s in statements)
+        assert reads_master is writes is (role == "admin-role"), role
+    for name, function in env_stack.resources("aws_lambda_function").items():
+        uses_master = any("master_user_secret" in str(v) for v in function["environment"]["variables"].values())
+        assert uses_master is name.startswith("admin_"), name
 
 
 def test_no_wildcard_action_and_wildcard_resource_only_for_lambda_enis(env_stack: Stack) -> None:
-    for statement in _processor_policy(env_stack):
-        assert statement["effect"] == "Allow"
-        assert not any("*" in action for action in statement["actions"]), statement  # type: ignore[attr-defined]
-        if "*" in statement["resources"]:  # type: ignore[operator]
-            assert tuple(statement["actions"]) == VPC_ACTIONS  # type: ignore[arg-type]
+    for role in ROLES:
+        for statement in _statements(env_stack, role):
+            assert statement["effect"] == "Allow"
+            assert not any("*" in action for action in statement["actions"]), statement
+            if "*" in statement["resources"]:
+                assert tuple(statement["actions"]) == VPC_ACTIONS
 
 
 def test_kms_use_is_limited_to_s3_and_secrets_manager(env_stack: Stack) -> None:
-    kms = _by_sid(_processor_policy(env_stack))["UseDataKeyThroughS3AndSecretsManager"]
-    assert kms["condition"] == [
-        {
-            "test": "StringEquals",
-            "variable": "kms:ViaService",
-            "values": ["s3.us-east-1.amazonaws.com", "secretsmanager.us-east-1.amazonaws.com"],
+    """The key is usable only through the services that encrypt with it on the function's behalf."""
+
+    def via(*services: str) -> list[list[dict[str, object]]]:
+        values = [f"{service}.{REGION}.amazonaws.com" for service in services]
+        return [[{"test": "StringEquals", "variable": "kms:ViaService", "values": values}]]
+
+    kms = {
+        role: [s["condition"] for s in _statements(env_stack, role) if any(a.startswith("kms:") for a in s["actions"])]
+        for role in ROLES
+    }
+    assert kms == {
+        "function-role": via("s3", "secretsmanager"),
+        "authorizer-role": via("secretsmanager"),
+        "admin-role": via("secretsmanager"),
+    }
+
+
+def test_every_resource_a_function_is_configured_with_is_granted_and_nothing_else(env_stack: Stack) -> None:
+    """What the functions' environments name (bucket, secrets) is exactly what their role covers."""
+    for role, functions in ROLES.items():
+        configured: set[str] = set()
+        for function in functions:
+            _, body = env_stack.named("aws_lambda_function", f"{function}/function")
+            assert env_stack.statements_of_function(body) == _statements(env_stack, role)
+            for variable, value in body["environment"]["variables"].items():
+                if variable == "TRANSACTION_LOG_BUCKET" or variable.endswith("_SECRET_ARN"):
+                    configured |= refs(value)
+        granted = {
+            r
+            for r in refs(_statements(env_stack, role))
+            if r.split(".")[0] in ("aws_s3_bucket", "aws_secretsmanager_secret", "aws_db_instance")
         }
-    ]
+        assert configured == granted, role
 
 
-def test_every_resource_the_functions_are_configured_with_is_granted(env_stack: Stack) -> None:
-    """What the function's environment names (bucket, secret) is what the policy covers."""
-    granted = refs(_processor_policy(env_stack))
-    for _, function in env_stack.resources("aws_lambda_function").items():
-        variables = function["environment"]["variables"]
-        assert refs(variables["TRANSACTION_LOG_BUCKET"]) <= granted
-        assert refs(variables["DB_SECRET_ARN"]) <= granted
-
-
-def test_functions_run_as_the_role_the_policy_is_attached_to(env_stack: Stack) -> None:
-    policy, _ = env_stack.only("aws_iam_policy")
-    attachments = env_stack.resources("aws_iam_role_policy_attachment").values()
-    attached_roles = {a["role"] for a in attachments if a["policy_arn"] == f"${{aws_iam_policy.{policy}.arn}}"}
-    assert len(attached_roles) == 1
-    (role_ref,) = attached_roles
-    role = role_ref.split(".")[1]
-    for function in env_stack.resources("aws_lambda_function").values():
-        assert function["role"] == f"${{aws_iam_role.{role}.arn}}"
-        assert "aws_iam_role_policy_attachment." in " ".join(function["depends_on"])
-    trust = env_stack.policy_statements(env_stack.resources("aws_iam_role")[role]["assume_role_policy"])
-    assert [s["principals"] for s in trust] == [[{"type": "Service", "identifiers": ["lambda.amazonaws.com"]}]]
-    assert trust[0]["condition"][0]["variable"] == "aws:SourceAccount"
+def test_functions_run_as_the_role_their_policy_is_attached_to(env_stack: Stack) -> None:
+    runs_as: dict[str, set[str]] = {
+        next(iter(refs(body["role"]))): set() for body in env_stack.resources("aws_lambda_function").values()
+    }
+    for role, functions in ROLES.items():
+        role_name = _role(env_stack, role)
+        policy, _ = env_stack.named("aws_iam_policy", f"{role}/policy")
+        attachment, _ = env_stack.named("aws_iam_role_policy_attachment", f"{role}/attachment")
+        attached = [
+            a
+            for a in env_stack.resources("aws_iam_role_policy_attachment").values()
+            if a["role"] == f"${{aws_iam_role.{role_name}.name}}"
+        ]
+        assert [a["policy_arn"] for a in attached] == [f"${{aws_iam_policy.{policy}.arn}}"], role
+        for function in functions:
+            _, body = env_stack.named("aws_lambda_function", f"{function}/function")
+            assert body["role"] == f"${{aws_iam_role.{role_name}.arn}}"
+            # The grants exist before the first invocation.
+            assert f"aws_iam_role_policy_attachment.{attachment}" in body["depends_on"]
+            runs_as[f"aws_iam_role.{role_name}"].add(function)
+        trust = env_stack.policy_statements(env_stack.resources("aws_iam_role")[role_name]["assume_role_policy"])
+        assert [s["principals"] for s in trust] == [[{"type": "Service", "identifiers": ["lambda.amazonaws.com"]}]]
+        assert trust[0]["condition"][0]["variable"] == "aws:SourceAccount"
+    assert sorted(map(sorted, runs_as.values())) == sorted(map(sorted, ROLES.values())), "no other role, no sharing"
 
 
 def test_only_the_api_logging_role_uses_a_managed_policy(env_stack: Stack) -> None:

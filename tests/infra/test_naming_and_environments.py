@@ -38,6 +38,10 @@ def test_the_design_examples() -> None:
 def test_two_suffixes_never_share_a_name() -> None:
     a, b = Naming("dev", "pr1"), Naming("dev", "pr12")
     assert a.bucket("txlog") != b.bucket("txlog") and a.state_bucket() != b.state_bucket()
+    # Path-style secret names: the suffix is a whole segment, so neither name is a prefix of the other
+    # (an ARN pattern "payment/dev/pr1/*" does not reach pr12's secrets).
+    assert a.secret("db-app") == "payment/dev/pr1/db-app"
+    assert not b.secret("db-app").startswith(a.secret("db-app").rsplit("/", 1)[0] + "/")
 
 
 @pytest.mark.parametrize("suffix", ["", "PR42", "a--b", "-a", "a-", "a_b", "x" * 21, "pr 42", "pr.42", "ünï"])
@@ -79,6 +83,13 @@ def test_environments_are_data_and_differ_where_expected() -> None:
     assert prod.transaction_log_object_lock and not dev.transaction_log_object_lock
     assert dev.log_retention_days < staging.log_retention_days < prod.log_retention_days
     assert dev.bucket_force_destroy and not prod.bucket_force_destroy
+    # Only prod takes live API keys; a revoked key works at most the authorizer's cache time there.
+    assert (dev.api_key_mode, staging.api_key_mode, prod.api_key_mode) == ("test", "test", "live")
+    assert all(0 <= e.api_authorizer_cache_s <= 300 for e in (dev, staging, prod))
+    limits = [e.api_rate_limit_per_credential for e in (dev, staging, prod)]
+    assert limits == sorted(set(limits)), "more traffic per key where more clients are real"
+    # A destroyed dev deployment's secrets go at once, so its suffix can be reused; elsewhere they can be restored.
+    assert dev.secret_recovery_window_days == 0 and prod.secret_recovery_window_days == 30
     with pytest.raises(dataclasses.FrozenInstanceError):
         prod.db_multi_az = False  # type: ignore[misc]
 
@@ -95,3 +106,33 @@ def test_inconsistent_config_is_refused() -> None:
         dataclasses.replace(get_environment("dev"), kms_deletion_window_days=3)
     with pytest.raises(ValueError, match="allocated"):
         dataclasses.replace(get_environment("dev"), db_max_allocated_storage_gb=1)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"api_authorizer_cache_s": 301}, "0..300 seconds"),
+        ({"api_authorizer_cache_s": -1}, "0..300 seconds"),
+        ({"api_key_mode": "prod"}, "'test' or 'live'"),
+        ({"api_rate_limit_per_credential": 9}, "rate limit"),
+        ({"api_rate_limit_window_s": 30}, "rate limit"),
+        ({"secret_recovery_window_days": 3}, "recovery window"),
+        ({"secret_recovery_window_days": 31}, "recovery window"),
+    ],
+)
+def test_authentication_settings_outside_what_aws_accepts_are_refused(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(get_environment("dev"), **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"api_authorizer_cache_s": 0},
+        {"api_authorizer_cache_s": 300},
+        {"api_rate_limit_per_credential": 10, "api_rate_limit_window_s": 600},
+        {"secret_recovery_window_days": 7},
+    ],
+)
+def test_the_limits_themselves_are_accepted(changes: dict[str, object]) -> None:
+    dataclasses.replace(get_environment("dev"), **changes)  # type: ignore[arg-type]

@@ -27,6 +27,9 @@ NAME_ATTRIBUTES = {
     ("aws_sns_topic", "name"): "sns_topic",
     ("aws_cloudwatch_event_rule", "name"): "event_rule",
     ("aws_secretsmanager_secret", "name"): "secret",
+    # Unique per REST API / per region and scope: built by naming.resource, held to its rule.
+    ("aws_api_gateway_authorizer", "name"): "tag",
+    ("aws_wafv2_web_acl", "name"): "tag",
     ("aws_dynamodb_table", "name"): "dynamodb_table",
     ("aws_sqs_queue", "name"): "sqs_queue",
 }
@@ -52,7 +55,11 @@ def test_every_name_in_every_stack_carries_environment_and_suffix(synthesized: S
     for deployment, bootstrap, platform in stacks_of(synthesized):
         for where, name, rule in _names(bootstrap.all_resources() + platform.all_resources()):
             # Ends with it: "dev" and "pr4" merely somewhere in a name would let dev-pr4 and dev-pr42 collide.
-            assert name.endswith(f"-{deployment.environment}-{deployment.suffix}"), f"{where} = {name!r}"
+            # Secrets are path style (payment/<env>/<suffix>/<purpose>): there the "/" delimits the suffix.
+            if rule == "secret":
+                assert name.startswith(f"payment/{deployment.environment}/{deployment.suffix}/"), f"{where} = {name!r}"
+            else:
+                assert name.endswith(f"-{deployment.environment}-{deployment.suffix}"), f"{where} = {name!r}"
             assert rule, f"{where}: no naming rule is known for this attribute; add it to NAME_ATTRIBUTES"
             check(rule, name)  # length and characters
             checked += 1

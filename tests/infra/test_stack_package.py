@@ -35,18 +35,35 @@ def test_synthesis_refuses_a_missing_or_placeholder_package(tmp_path: Path) -> N
 
 
 def test_the_platform_stack_refuses_a_zip_without_the_handler(tmp_path: Path) -> None:
-    from cdktn import Testing
+    """Each function's HandlerInPackage validation runs when the app is synthesized: cdktn collects every
+    construct's errors into one RuntimeError, and writes no stack."""
+    from cdktn import App
 
     from payments_infra.environments import DEV
     from payments_infra.naming import Naming
     from payments_infra.stacks.platform import PlatformStack
+    from payments_infra.synth import TARGET_VERSIONS
 
     wrong = tmp_path / "index.zip"
     with zipfile.ZipFile(wrong, "w") as archive:
         archive.writestr("index.js", "exports.handler = async () => ({})")
     package = LambdaPackage(wrong, source_code_hash(wrong), wrong.stat().st_size)
-    with pytest.raises(BuildError, match=r"payment_processor/handler\.py"):
-        PlatformStack(Testing.app(), config=DEV, naming=Naming("dev", "pr42"), package=package)
+    out = tmp_path / "out"
+    app = App(outdir=str(out), stack_traces=False, context={"targetVersions": TARGET_VERSIONS})
+    PlatformStack(app, config=DEV, naming=Naming("dev", "pr42"), package=package)  # constructing is fine
+    with pytest.raises(RuntimeError, match="Validation failed with the following errors") as raised:
+        app.synth()
+    errors = [line.strip() for line in str(raised.value).splitlines() if line.startswith("  [")]
+    assert errors == [
+        f"[payments-dev-pr42/{function}] Lambda package {wrong} has no {module}: the handler {handler} cannot load"
+        for function, module, handler in (
+            ("processor", "payment_processor/handler.py", "payment_processor.handler.handler"),
+            ("deliver", "payment_processor/handler.py", "payment_processor.handler.deliver"),
+            ("authorizer", "payment_processor/handler.py", "payment_processor.handler.authorizer"),
+            ("admin", "payment_processor/admin.py", "payment_processor.admin.handler"),
+        )
+    ]
+    assert not list(out.rglob("cdk.tf.json")), "no stack that names code it does not ship"
 
 
 def test_assets_are_shared_not_duplicated_per_function(synthesized: SynthResult) -> None:

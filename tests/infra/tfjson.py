@@ -38,6 +38,16 @@ class Stack:
         assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
         return next(iter(found.items()))
 
+    def named(self, kind: str, path_end: str) -> tuple[str, dict[str, Any]]:
+        """The resource of ``kind`` whose construct path ends with ``/path_end`` (e.g. "admin/function")."""
+        found = [
+            (name, body)
+            for name, body in self.resources(kind).items()
+            if body.get("//", {}).get("metadata", {}).get("path", "").endswith(f"/{path_end}")
+        ]
+        assert len(found) == 1, f"expected one {kind} at */{path_end}, found {[n for n, _ in found]}"
+        return found[0]
+
     def data(self, kind: str) -> dict[str, dict[str, Any]]:
         """Data sources of one type, by logical name."""
         return dict(self.doc.get("data", {}).get(kind, {}))
@@ -58,6 +68,25 @@ class Stack:
         match = re.search(r"data\.aws_iam_policy_document\.([A-Za-z0-9_-]+)\.json", expression)
         assert match, f"not a policy document reference: {expression}"
         return list(self.data("aws_iam_policy_document")[match.group(1)]["statement"])
+
+    def role_statements(self, role: str) -> list[dict[str, Any]]:
+        """Statements of every customer-managed policy attached to ``aws_iam_role.<role>``."""
+        statements: list[dict[str, Any]] = []
+        for attachment in self.resources("aws_iam_role_policy_attachment").values():
+            if attachment["role"] != f"${{aws_iam_role.{role}.name}}":
+                continue
+            for policy in refs(attachment["policy_arn"]):
+                kind, name = policy.split(".")
+                assert kind == "aws_iam_policy", attachment
+                statements += self.policy_statements(self.resources(kind)[name]["policy"])
+        return statements
+
+    def statements_of_function(self, function: dict[str, Any]) -> list[dict[str, Any]]:
+        """Statements of the policies attached to the role a function runs as."""
+        (role,) = refs(function["role"])
+        kind, name = role.split(".")
+        assert kind == "aws_iam_role", function["role"]
+        return self.role_statements(name)
 
 
 def refs(value: Any) -> set[str]:

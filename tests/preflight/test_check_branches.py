@@ -14,17 +14,30 @@ from preflight.checks.api_permissions import resource_path
 from preflight.loader import from_document
 from preflight.model import Configuration
 from tests.preflight.conftest import Fixture
-from tests.preflight.mutations import Document, address, drop_statement, failing, findings, named, policy_statements
+from tests.preflight.mutations import (
+    AUTHORIZER,
+    Document,
+    address,
+    authorize_every_method,
+    drop_statement,
+    failing,
+    findings,
+    master_secret,
+    named,
+    policy_statements,
+    use_application_secret,
+)
 
 
 @pytest.fixture
 def dev(stacks: dict[str, Fixture]) -> Fixture:
-    """The dev platform stack: two functions behind one REST API, in a VPC, with a KMS key."""
+    """The dev platform stack: four functions (processor and delivery job sharing one role, the authorizer
+    and the admin function each with their own) behind one REST API, in a VPC, with a KMS key."""
     return stacks["dev"]
 
 
 def _function(doc: Document, which: str) -> tuple[str, dict[str, Any]]:
-    """``which`` is "processor" or "deliver"; returns (address, body)."""
+    """``which`` is "processor", "deliver", "authorizer" or "admin"; returns (address, body)."""
     name, body = named(doc, "aws_lambda_function", f"{which}/function")
     return address("aws_lambda_function", name), body
 
@@ -46,6 +59,7 @@ def _grants(doc: Document) -> dict[str, Any]:
 
 
 def _both(doc: Document) -> set[str]:
+    """The processor and its delivery job: the functions running as the processor's role."""
     return {_function(doc, "processor")[0], _function(doc, "deliver")[0]}
 
 
@@ -212,6 +226,160 @@ def test_an_http_api_integration_is_judged_only_when_it_proxies_to_lambda(dev: F
     assert failing(doc, dev.path, "PF501") == set()
 
 
+# --- Class 5: method authorization ------------------------------------------------------------
+# Each test first puts every method behind an authorizer of its own, whatever the project's methods
+# use today, then sets the one state it is about.
+
+
+def _authorized(dev: Fixture) -> Document:
+    doc = dev.document()
+    authorize_every_method(doc)
+    assert {f.check_id for f in findings(doc, dev.path)} & {"PF503", "PF504", "PF505"} == set()
+    return doc
+
+
+def _method(doc: Document, part: str) -> tuple[str, dict[str, Any]]:
+    name, body = named(doc, "aws_api_gateway_method", f"api/{part}-method")
+    return address("aws_api_gateway_method", name), body
+
+
+def test_a_deliberately_public_route_is_silenced_by_a_reasoned_skip(dev: Fixture) -> None:
+    doc = _authorized(dev)
+    get, method = _method(doc, "get-payment")
+    method["authorization"] = "NONE"
+    del method["authorizer_id"]
+    found = [(f.resource, f.attribute, f.message) for f in findings(doc, dev.path) if f.check_id == "PF503"]
+    message = "GET /payments/{id} has authorization NONE: anyone who knows the URL can call it"
+    assert found == [(get, "authorization", message)]
+    method["//"]["preflight_skip"] = {"PF503": "public"}
+    assert failing(doc, dev.path, "PF503") == {get}, "a silence without a reason is ignored"
+    assert failing(doc, dev.path, "PF000") == {get}
+    method["//"]["preflight_skip"] = {"PF503": "payment status page linked from receipts, ids are unguessable"}
+    assert failing(doc, dev.path, "PF503") == set()
+    assert failing(doc, dev.path, "PF000") == set()
+    post, other = _method(doc, "post-payments")
+    other["authorization"] = "NONE"
+    assert failing(doc, dev.path, "PF503") == {post}, "the silence is the GET method's alone"
+
+
+def test_iam_authorization_protects_a_method_without_an_authorizer(dev: Fixture) -> None:
+    doc = _authorized(dev)
+    _, method = _method(doc, "post-payments")
+    method["authorization"] = "AWS_IAM"
+    del method["authorizer_id"]
+    assert failing(doc, dev.path, "PF503") == set()
+    assert failing(doc, dev.path, "PF504") == set()
+
+
+@pytest.mark.parametrize(
+    ("http_method", "integration", "same_resource", "reported"),
+    [
+        ("OPTIONS", "MOCK", True, False),
+        ("OPTIONS", "AWS_PROXY", True, True),
+        ("OPTIONS", None, True, True),
+        ("OPTIONS", "MOCK", False, True),
+        ("GET", "MOCK", True, True),
+    ],
+    ids=["cors-preflight", "options-proxied-to-lambda", "options-without-integration", "mock-of-another-resource",
+         "get-answered-by-mock"],
+)  # fmt: skip
+def test_only_a_cors_preflight_answered_by_mock_may_be_open(
+    dev: Fixture, http_method: str, integration: str | None, same_resource: bool, reported: bool
+) -> None:
+    doc = _authorized(dev)
+    _, post = _method(doc, "post-payments")
+    _, get = _method(doc, "get-payment")
+    added = _add(
+        doc,
+        "aws_api_gateway_method",
+        "open",
+        {"rest_api_id": post["rest_api_id"], "resource_id": post["resource_id"], "http_method": http_method,
+         "authorization": "NONE"},
+    )  # fmt: skip
+    if integration is not None:
+        _add(
+            doc,
+            "aws_api_gateway_integration",
+            "open",
+            {"rest_api_id": post["rest_api_id"], "resource_id": (post if same_resource else get)["resource_id"],
+             "http_method": "${aws_api_gateway_method.open.http_method}", "type": integration},
+        )  # fmt: skip
+    assert failing(doc, dev.path, "PF503") == ({added} if reported else set())
+
+
+def test_a_cognito_method_needs_a_cognito_authorizer_and_a_custom_one_a_lambda_authorizer(dev: Fixture) -> None:
+    doc = _authorized(dev)
+    post, method = _method(doc, "post-payments")
+    get, _ = _method(doc, "get-payment")
+    method["authorization"] = "COGNITO_USER_POOLS"
+    assert failing(doc, dev.path, "PF504") == {post}, "the authorizer is a REQUEST (Lambda) authorizer"
+    authorizer = doc["resource"]["aws_api_gateway_authorizer"][AUTHORIZER]
+    authorizer["type"] = "COGNITO_USER_POOLS"
+    authorizer["provider_arns"] = ["arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_probe"]
+    del authorizer["authorizer_uri"]
+    found = [(f.resource, f.message) for f in findings(doc, dev.path) if f.check_id == "PF504"]
+    assert found == [
+        (
+            get,
+            f"GET /payments/{{id}}: authorization CUSTOM cannot use aws_api_gateway_authorizer.{AUTHORIZER}, an "
+            "authorizer of type COGNITO_USER_POOLS",
+        )
+    ]
+    assert failing(doc, dev.path, "PF503") == set(), "both methods still demand a credential"
+
+
+def test_an_authorizer_of_another_api_is_not_usable(dev: Fixture) -> None:
+    doc = _authorized(dev)
+    _add(doc, "aws_api_gateway_rest_api", "other", {"name": "payment-other-api-dev-pr42"})
+    doc["resource"]["aws_api_gateway_authorizer"][AUTHORIZER]["rest_api_id"] = "${aws_api_gateway_rest_api.other.id}"
+    assert failing(doc, dev.path, "PF504") == {_method(doc, "post-payments")[0], _method(doc, "get-payment")[0]}
+
+
+@pytest.mark.parametrize(
+    ("authorizer_id", "reported"),
+    [("a1b2c3", False), ("${var.authorizer_id}", False), ("${aws_api_gateway_authorizer.elsewhere.id}", True)],
+    ids=["literal-id", "variable", "undeclared-authorizer"],
+)
+def test_an_authorizer_id_is_judged_only_when_it_refers_to_a_resource(
+    dev: Fixture, authorizer_id: str, reported: bool
+) -> None:
+    doc = _authorized(dev)
+    _, method = _method(doc, "post-payments")
+    method["authorizer_id"] = authorizer_id
+    found = [f.message for f in findings(doc, dev.path) if f.check_id == "PF504"]
+    expected = (
+        "POST /payments: authorizer_id refers to aws_api_gateway_authorizer.elsewhere, which is not an "
+        "aws_api_gateway_authorizer here"
+    )
+    assert found == ([expected] if reported else [])
+
+
+@pytest.mark.parametrize(
+    ("kind", "ttl", "reported"),
+    [
+        ("REQUEST", 3600, True),
+        (None, "600", True),
+        ("TOKEN", 0, False),
+        ("REQUEST", None, False),
+        ("REQUEST", "${var.authorizer_ttl}", False),
+        ("COGNITO_USER_POOLS", 3600, False),
+    ],
+    ids=["request-hour", "token-by-default-as-string", "cache-off", "default-ttl", "computed", "cognito"],
+)
+def test_only_a_lambda_authorizer_cached_beyond_the_default_is_reported(
+    dev: Fixture, kind: str | None, ttl: object, reported: bool
+) -> None:
+    doc = _authorized(dev)
+    authorizer = doc["resource"]["aws_api_gateway_authorizer"][AUTHORIZER]
+    for key, value in (("type", kind), ("authorizer_result_ttl_in_seconds", ttl)):
+        if value is None:
+            del authorizer[key]
+        else:
+            authorizer[key] = value
+    expected = {address("aws_api_gateway_authorizer", AUTHORIZER)} if reported else set()
+    assert failing(doc, dev.path, "PF505") == expected
+
+
 # --- Class 6: API deployment and stage ---------------------------------------------------------
 
 
@@ -257,6 +425,120 @@ def test_a_function_whose_role_is_outside_the_configuration_is_not_judged(
     _, processor = _function(doc, "processor")
     processor["role"] = "arn:aws:iam::123456789012:role/shared-lambda-role"  # its policies cannot be seen
     assert failing(doc, dev.path, check_id) == {_function(doc, "deliver")[0]}
+
+
+# The database master secret (PF206): each test first gives the functions an application user's
+# secret, whatever the project's functions use today, then sets the one state it is about.
+
+
+def _application_secret(dev: Fixture) -> Document:
+    doc = dev.document()
+    use_application_secret(doc)
+    assert failing(doc, dev.path, "PF206") == set()
+    assert failing(doc, dev.path, "PF201") == set(), "the application secret is granted"
+    return doc
+
+
+def _admin_function(doc: Document) -> str:
+    """The admin function (migrations, key management): a role of its own whose inline policy reads the
+    master secret, and the master secret in its environment."""
+    _, role = named(doc, "aws_iam_role", "function-role/role")
+    _add(doc, "aws_iam_role", "admin", {**role, "name": "payment-admin-dev-pr42"})
+    statement = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": master_secret(doc)}
+    _add(
+        doc,
+        "aws_iam_role_policy",
+        "admin",
+        {"role": "${aws_iam_role.admin.id}", "policy": json.dumps({"Version": "2012-10-17", "Statement": [statement]})},
+    )
+    _, processor = _function(doc, "processor")
+    admin = json.loads(json.dumps(processor))
+    admin.update(function_name="payment-admin-dev-pr42", role="${aws_iam_role.admin.arn}")
+    admin["environment"]["variables"]["DB_SECRET_ARN"] = master_secret(doc)
+    return _add(doc, "aws_lambda_function", "admin", admin)
+
+
+def _grant_reading(doc: Document, *resources: str) -> None:
+    """Grant the processor's and delivery job's role secretsmanager:GetSecretValue on ``resources``."""
+    _grants(doc)["statement"].append(
+        {"sid": "ReadMore", "effect": "Allow", "actions": ["secretsmanager:GetSecretValue"], "resources": [*resources]}
+    )
+
+
+def test_the_admin_function_keeps_the_master_secret_with_a_reasoned_silence(dev: Fixture) -> None:
+    doc = _application_secret(dev)
+    admin = _admin_function(doc)
+    database, _ = named(doc, "aws_db_instance", "database/instance")
+    found = {(f.resource, f.attribute, f.message) for f in findings(doc, dev.path) if f.check_id == "PF206"}
+    assert found == {
+        (
+            admin,
+            "environment.variables.DB_SECRET_ARN",
+            f"DB_SECRET_ARN is the RDS-managed master user secret of aws_db_instance.{database}: the function "
+            "connects as the master user",
+        ),
+        (
+            admin,
+            "role",
+            f"role aws_iam_role.admin may read the RDS-managed master user secret of aws_db_instance.{database}: "
+            "aws_iam_role_policy.admin allows secretsmanager:GetSecretValue on it",
+        ),
+    }
+    doc["resource"]["aws_lambda_function"]["admin"]["//"] = {
+        "preflight_skip": {"PF206": "runs the migrations and rotates the application user's password"}
+    }
+    assert failing(doc, dev.path, "PF206") == set()
+    processor, body = _function(doc, "processor")
+    body["environment"]["variables"]["DB_SECRET_ARN"] = master_secret(doc)
+    assert failing(doc, dev.path, "PF206") == {processor}, "the silence is the admin function's alone"
+
+
+def test_the_projects_admin_function_is_reported_only_without_its_reasoned_silence(dev: Fixture) -> None:
+    """The real stack: the admin function alone uses the master secret, and its silence is all that passes it."""
+    doc = dev.document()
+    assert failing(doc, dev.path, "PF206") == set()
+    admin, body = _function(doc, "admin")
+    del body["//"]["preflight_skip"]
+    found = {(f.resource, f.attribute) for f in findings(doc, dev.path) if f.check_id == "PF206"}
+    assert found == {(admin, "environment.variables.DB_SECRET_ARN"), (admin, "role")}
+    assert failing(doc, dev.path, "PF000") == set()
+
+
+def test_an_aurora_master_secret_counts_by_reference_and_by_arn_pattern(dev: Fixture) -> None:
+    doc = _application_secret(dev)
+    _add(
+        doc,
+        "aws_rds_cluster",
+        "aurora",
+        {"cluster_identifier": "payment-aurora-dev-pr42", "engine": "aurora-postgresql",
+         "manage_master_user_password": True},
+    )  # fmt: skip
+    processor, body = _function(doc, "processor")
+    body["environment"]["variables"]["ADMIN_SECRET_ARN"] = "${aws_rds_cluster.aurora.master_user_secret[0].secret_arn}"
+    assert failing(doc, dev.path, "PF206") == {processor}
+    del body["environment"]["variables"]["ADMIN_SECRET_ARN"]
+    _grant_reading(doc, "arn:aws:secretsmanager:*:*:secret:rds!cluster-*")
+    assert failing(doc, dev.path, "PF206") == _both(doc), "RDS names a cluster's secret rds!cluster-…"
+
+
+def test_a_grant_on_every_secret_reads_the_master_secret_only_if_rds_manages_one(dev: Fixture) -> None:
+    doc = _application_secret(dev)
+    _grant_reading(doc, "*")
+    assert failing(doc, dev.path, "PF206") == _both(doc)
+    _, database = named(doc, "aws_db_instance", "database/instance")
+    database["manage_master_user_password"] = False
+    assert failing(doc, dev.path, "PF206") == set()
+
+
+def test_a_function_whose_role_is_outside_the_configuration_is_judged_by_its_environment(dev: Fixture) -> None:
+    doc = _application_secret(dev)
+    _grant_reading(doc, master_secret(doc))
+    assert failing(doc, dev.path, "PF206") == _both(doc)
+    _, processor = _function(doc, "processor")
+    processor["role"] = "arn:aws:iam::123456789012:role/shared-lambda-role"  # its policies cannot be seen
+    assert failing(doc, dev.path, "PF206") == {_function(doc, "deliver")[0]}
+    processor["environment"]["variables"]["DB_SECRET_ARN"] = master_secret(doc)
+    assert failing(doc, dev.path, "PF206") == _both(doc)
 
 
 def test_a_grant_on_the_literal_bucket_arn_covers_a_literally_named_bucket(dev: Fixture) -> None:
@@ -351,9 +633,10 @@ def test_a_missing_grant_names_the_policies_preflight_could_not_read(dev: Fixtur
 
 
 def _without_secret_key(doc: Document) -> None:
-    """Leave the bucket as the only thing that could need the KMS key (the RDS secret uses AWS's key)."""
-    _, db = named(doc, "aws_db_instance", "database/instance")
-    del db["master_user_secret_kms_key_id"]
+    """Leave the bucket as the only thing that could need the KMS key of the processor's role (its login
+    secret uses AWS's key)."""
+    _, secret = named(doc, "aws_secretsmanager_secret", "app-login/secret")
+    del secret["kms_key_id"]
     drop_statement(doc, "UseDataKeyThroughS3AndSecretsManager")
 
 

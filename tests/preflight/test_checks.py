@@ -13,14 +13,20 @@ from preflight.registry import REGISTRY, all_checks
 from tests.deployments import DEPLOYMENTS
 from tests.preflight.conftest import Fixture
 from tests.preflight.mutations import (
+    AUTHORIZER,
     Document,
     address,
+    authorize_every_method,
     drop_statement,
     failing,
     findings,
+    functions_running_as,
+    grants,
     load_document,
+    master_secret,
     named,
     resources,
+    use_application_secret,
 )
 
 
@@ -32,6 +38,9 @@ class Case:
     name: str
     stack: str
     mutate: Callable[[Document], set[str]]  # mutates in place, returns the addresses that must fail
+    # Puts the stack in the state the check passes on first, for checks whose subject the project's
+    # infrastructure is still being moved to (authorized methods, an application database secret).
+    prepare: Callable[[Document], object] | None = None
 
 
 def _set(doc: Document, kind: str, path_end: str, **changes: object) -> set[str]:
@@ -47,7 +56,7 @@ def _set(doc: Document, kind: str, path_end: str, **changes: object) -> set[str]
 DELETE = object()
 
 
-def _both_functions(doc: Document) -> set[str]:
+def _every_function(doc: Document) -> set[str]:
     return {address("aws_lambda_function", n) for n in resources(doc, "aws_lambda_function")}
 
 
@@ -60,21 +69,24 @@ def _strip_suffix(kind: str, path_end: str, attribute: str) -> Callable[[Documen
     return mutate
 
 
-def _drop(sid: str) -> Callable[[Document], set[str]]:
+def _drop(sid: str, role: str = "function-role") -> Callable[[Document], set[str]]:
+    """Drop one statement from one execution role's policy: the functions running as that role fail."""
+
     def mutate(doc: Document) -> set[str]:
-        drop_statement(doc, sid)
-        return _both_functions(doc)
+        drop_statement(doc, sid, role=role)
+        return functions_running_as(doc, role)
 
     return mutate
 
 
-def _statement(sid: str, **changes: object) -> Callable[[Document], set[str]]:
+def _statement(sid: str, role: str = "function-role", **changes: object) -> Callable[[Document], set[str]]:
+    """Change one statement of one execution role's policy: that role's policy fails."""
+
     def mutate(doc: Document) -> set[str]:
-        for body in doc["data"]["aws_iam_policy_document"].values():
-            for statement in body.get("statement", []):
-                if statement.get("sid") == sid:
-                    statement.update(changes)
-        return {address("aws_iam_policy", n) for n in resources(doc, "aws_iam_policy")}
+        (statement,) = [s for s in grants(doc, role)["statement"] if s.get("sid") == sid]
+        statement.update(changes)
+        policy, _ = named(doc, "aws_iam_policy", f"{role}/policy")
+        return {address("aws_iam_policy", policy)}
 
     return mutate
 
@@ -195,7 +207,7 @@ def _no_role_policy(doc: Document) -> set[str]:
     del doc["resource"]["aws_iam_role_policy_attachment"][name]
     for function in doc["resource"]["aws_lambda_function"].values():
         function["depends_on"] = [d for d in function["depends_on"] if name not in d]
-    return _both_functions(doc)
+    return functions_running_as(doc, "function-role")
 
 
 def _secret_in_env(doc: Document) -> set[str]:
@@ -210,13 +222,52 @@ def _bad_handler(doc: Document) -> set[str]:
 
 def _grant_elsewhere(doc: Document) -> set[str]:
     _statement("WriteTransactionEvents", resources=["arn:aws:s3:::someone-elses-bucket/*"])(doc)
-    return _both_functions(doc)
+    return functions_running_as(doc, "function-role")
 
 
 def _placeholder_package(doc: Document) -> set[str]:
     for function in doc["resource"]["aws_lambda_function"].values():
         function["filename"] = "lambda-placeholder.zip"
-    return _both_functions(doc)
+    return _every_function(doc)
+
+
+def _method(path_end: str, **changes: object) -> Callable[[Document], set[str]]:
+    return lambda doc: _set(doc, "aws_api_gateway_method", f"api/{path_end}-method", **changes)
+
+
+def _authorizer_is_the_api(doc: Document) -> set[str]:
+    api, _ = named(doc, "aws_api_gateway_rest_api", "api/rest-api")
+    return _method("post-payments", authorizer_id=f"${{aws_api_gateway_rest_api.{api}.id}}")(doc)
+
+
+def _authorizer_ttl(doc: Document) -> set[str]:
+    doc["resource"]["aws_api_gateway_authorizer"][AUTHORIZER]["authorizer_result_ttl_in_seconds"] = 3600
+    return {address("aws_api_gateway_authorizer", AUTHORIZER)}
+
+
+def _sharing_the_role_of(doc: Document, path_end: str) -> set[str]:
+    """The functions whose execution role is that of the function at ``path_end``."""
+    _, function = named(doc, "aws_lambda_function", path_end)
+    return {
+        address("aws_lambda_function", name)
+        for name, body in resources(doc, "aws_lambda_function").items()
+        if body["role"] == function["role"]
+    }
+
+
+def _master_secret_in_env(doc: Document) -> set[str]:
+    name, body = named(doc, "aws_lambda_function", "processor/function")
+    body["environment"]["variables"]["DB_SECRET_ARN"] = master_secret(doc)
+    return {address("aws_lambda_function", name)}
+
+
+def _master_secret_granted(doc: Document) -> set[str]:
+    _, grants = named(doc, "aws_iam_policy_document", "function-role/grants", section="data")
+    grants["statement"].append(
+        {"sid": "ReadMasterCredentials", "effect": "Allow", "actions": ["secretsmanager:GetSecretValue"],
+         "resources": [master_secret(doc)]}
+    )  # fmt: skip
+    return _sharing_the_role_of(doc, "processor/function")
 
 
 def _suppression_without_reason(doc: Document) -> set[str]:
@@ -275,16 +326,28 @@ CASES = [
     ),
     # Class 2: IAM
     Case("PF201", "no S3 grant (seed 6)", "dev", _drop("WriteTransactionEvents")),
-    Case("PF201", "no secret grant", "dev", _drop("ReadDatabaseCredentials")),
+    Case("PF201", "no secret grant", "dev", _drop("ReadDatabaseLogin")),
     Case("PF201", "no KMS grant", "dev", _drop("UseDataKeyThroughS3AndSecretsManager")),
     Case("PF201", "grant on another bucket", "dev", _grant_elsewhere),
     Case("PF201", "policy detached", "dev", _no_role_policy),
+    Case("PF201", "authorizer without its login", "dev", _drop("ReadDatabaseLogin", "authorizer-role")),
+    Case("PF201", "authorizer without the pepper", "dev", _drop("ReadPepper", "authorizer-role")),
+    Case("PF201", "authorizer cannot decrypt", "dev", _drop("DecryptSecrets", "authorizer-role")),
+    Case("PF201", "admin without the master login", "dev", _drop("ReadAdminLogin", "admin-role")),
+    Case("PF201", "admin cannot read a login it sets", "dev", _drop("SetAuthorizerLogin", "admin-role")),
+    Case("PF201", "admin cannot decrypt", "dev", _drop("EncryptSecrets", "admin-role")),
     Case("PF202", "s3:* action", "dev", _statement("WriteTransactionEvents", actions=["s3:*"])),
-    Case("PF202", "secret on *", "dev", _statement("ReadDatabaseCredentials", resources=["*"])),
+    Case("PF202", "secret on *", "dev", _statement("ReadDatabaseLogin", resources=["*"])),
     Case("PF202", "* action", "dev", _statement("WriteOwnLogs", actions=["*"])),
+    Case("PF202", "admin secretsmanager:*", "dev", _statement("SetPepper", "admin-role", actions=["secretsmanager:*"])),
+    Case("PF202", "authorizer key on *", "dev", _statement("DecryptSecrets", "authorizer-role", resources=["*"])),
     Case("PF203", "no ENI actions", "dev", _drop("AttachToPrivateSubnets")),
+    Case("PF203", "authorizer without ENI actions", "dev", _drop("AttachToPrivateSubnets", "authorizer-role")),
     Case("PF204", "no log grant", "dev", _drop("WriteOwnLogs")),
+    Case("PF204", "admin without a log grant", "dev", _drop("WriteOwnLogs", "admin-role")),
     Case("PF205", "AdministratorAccess", "dev", _admin_attached),
+    Case("PF206", "master secret in the environment", "dev", _master_secret_in_env, use_application_secret),
+    Case("PF206", "master secret granted to the role", "dev", _master_secret_granted, use_application_secret),
     # Class 3: database
     Case(
         "PF301",
@@ -368,6 +431,29 @@ CASES = [
         "dev",
         lambda d: _set(d, "aws_lambda_permission", "deliver-permission", source_arn=DELETE),
     ),
+    Case(
+        "PF503",
+        "method open to anyone",
+        "dev",
+        _method("post-payments", authorization="NONE", authorizer_id=DELETE),
+        authorize_every_method,
+    ),
+    Case(
+        "PF503",
+        "authorization unset",
+        "dev",
+        _method("get-payment", authorization=DELETE, authorizer_id=DELETE),
+        authorize_every_method,
+    ),
+    Case(
+        "PF504",
+        "CUSTOM without authorizer_id",
+        "dev",
+        _method("get-payment", authorizer_id=DELETE),
+        authorize_every_method,
+    ),
+    Case("PF504", "authorizer_id of the API itself", "dev", _authorizer_is_the_api, authorize_every_method),
+    Case("PF505", "authorizer cached for an hour", "dev", _authorizer_ttl, authorize_every_method),
     # Class 6: deployment
     Case("PF601", "no triggers (seed 10)", "dev", _deployment(triggers=DELETE)),
     Case("PF601", "literal trigger", "dev", _deployment(triggers={"redeployment": "1731234567890"})),
@@ -434,6 +520,8 @@ CASES = [
 def test_the_check_reports_exactly_the_mutated_resources(stacks: dict[str, Fixture], case: Case) -> None:
     fixture = stacks[case.stack]
     document = fixture.document()
+    if case.prepare is not None:
+        case.prepare(document)
     assert failing(document, fixture.path, case.check_id) == set(), "the unmutated stack must pass"
     expected = case.mutate(document)
     assert failing(document, fixture.path, case.check_id) == expected

@@ -17,6 +17,7 @@ from preflight.policies import (
     Target,
     allows,
     canonical,
+    granting,
     role_policies,
     statements_of,
 )
@@ -211,3 +212,17 @@ def test_an_object_target_is_covered_by_a_grant_under_its_prefix() -> None:
     target = Target(("@aws_s3_bucket.b.arn/probe-object-key",), ("@aws_s3_bucket.b.arn/",))
     assert target.covered_by("@aws_s3_bucket.b.arn/transactions/*") is True
     assert target.covered_by("@aws_s3_bucket.other.arn/*") is False
+
+
+def test_granting_names_where_the_grant_comes_from() -> None:
+    sources = [
+        PolicySource("aws_iam_policy.logs", (_statement(actions=("logs:PutLogEvents",), resources=("*",)),)),
+        PolicySource("arn:aws:iam::aws:policy/SecretsManagerReadWrite", None),
+        PolicySource(
+            "aws_iam_policy.app",
+            (_statement(actions=("secretsmanager:*",), resources=("*",), source="data.aws_iam_policy_document.app"),),
+        ),
+    ]
+    target = Target(("arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-probe-AbCdEf",))
+    assert granting(sources, ("secretsmanager:GetSecretValue",), target) == "data.aws_iam_policy_document.app"
+    assert granting(sources, ("sqs:SendMessage",), target) is None

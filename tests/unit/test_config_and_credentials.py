@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,9 @@ ENV = {
 }
 
 
-def test_settings_defaults_and_overrides() -> None:
+def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
     settings = Settings.from_env(ENV)
     assert settings.db_port == 5432 and settings.db_sslmode == "prefer" and settings.aws_endpoint_url is None
     tuned = Settings.from_env(
@@ -33,11 +36,11 @@ def test_settings_defaults_and_overrides() -> None:
             "DB_SSLMODE": "verify-full",
             "AWS_REGION": "eu-west-1",
             "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
-            "DB_SSLROOTCERT": "/ca.pem",
+            "DB_SSLROOTCERT": str(ca),
         }
     )
     assert (tuned.db_port, tuned.db_sslmode, tuned.aws_region) == (6543, "verify-full", "eu-west-1")
-    assert tuned.aws_endpoint_url == "http://127.0.0.1:5000" and tuned.db_sslrootcert == "/ca.pem"
+    assert tuned.aws_endpoint_url == "http://127.0.0.1:5000" and tuned.db_sslrootcert == str(ca)
 
 
 @pytest.mark.parametrize(

@@ -81,10 +81,10 @@ def test_memory_store_purges_old_keys_and_fails_when_off() -> None:
 
     store = InMemoryStore()
     service = PaymentService(store, SimulatedAcquirer(), OutboxDelivery(store, MemorySink()))
-    service.create_payment(parse_payment_request(payment_body()), "a")
+    service.create_payment("merch_123", parse_payment_request(payment_body()), "a")
     assert service.purge_idempotency_keys(24) == 0
     store.age_keys(25)
-    service.create_payment(parse_payment_request(payment_body()), "b")
+    service.create_payment("merch_123", parse_payment_request(payment_body()), "b")
     assert service.purge_idempotency_keys(24) == 1 and store.key_count() == 1
     store.available = False
     report = service.deliver_pending()

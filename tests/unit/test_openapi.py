@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from importlib import resources
 from typing import Any
 
@@ -11,7 +13,10 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate
 
-from tests.support import payment_body, post_payment, proxy_event
+from payments_infra.api_responses import GATEWAY_RESPONSES, gateway_response_template
+from payments_infra.environments import get_environment
+from payments_infra.naming import Naming
+from tests.support import body_of, payment_body, post_payment, proxy_event
 from tests.unit.conftest import App
 
 SPEC_TEXT = (resources.files("payment_processor") / "openapi.yaml").read_text()
@@ -81,3 +86,172 @@ def test_document_rejects_a_response_that_breaks_it(app: App, openapi: OpenAPI) 
     response["body"] = response["body"].replace('"id":', '"identifier":')
     with pytest.raises(Exception, match=r"(?i)invalid|required"):
         check(openapi, event, response)
+
+
+#: One event per operation, for answers given before the processor runs (any valid request will do).
+OPERATIONS = {
+    "createPayment": (lambda: post_payment(payment_body(), key="edge"), None),
+    "getPayment": (lambda: proxy_event("GET", "/payments/pay_" + "c" * 26), {"id": "pay_" + "c" * 26}),
+}
+
+
+def edge_response(status: int, body: str, headers: dict[str, str]) -> dict[str, Any]:
+    """An answer from API Gateway or WAF, shaped like a proxy response so ``check`` can read it."""
+    return {"statusCode": status, "body": body, "headers": {"Content-Type": "application/json", **headers}}
+
+
+def gateway_answer(response_type: str) -> dict[str, Any]:
+    """What API Gateway sends for ``response_type``: the deployed template, ``$context.requestId`` filled in."""
+    status, code, message, headers = GATEWAY_RESPONSES[response_type]
+    body = gateway_response_template(code, message).replace("$context.requestId", str(uuid.uuid4()))
+    return edge_response(status, body, headers)
+
+
+def waf_answer(environment: str) -> dict[str, Any]:
+    """What the WAF rate rule sends, read from the ``CredentialRateLimit`` construct itself.
+
+    Imported here, not at the top: the CDK bindings take seconds to load, and only these tests need them.
+    """
+    from cdktn import TerraformStack, Testing
+    from cdktn_provider_aws.api_gateway_stage import ApiGatewayStage
+
+    from payments_infra.constructs.rate_limit import CredentialRateLimit
+
+    config = get_environment(environment)
+    stack = TerraformStack(Testing.app(), "waf")
+    stage = ApiGatewayStage(stack, "stage", rest_api_id="api", deployment_id="deployment", stage_name="v1")
+    acl = CredentialRateLimit(stack, "rate", config=config, naming=Naming(config.name, "pr42"), stage=stage).web_acl
+    assert isinstance(acl.custom_response_body_input, list) and isinstance(acl.rule_input, list)
+    bodies = {body.key: body for body in acl.custom_response_body_input}
+    (rule,) = acl.rule_input
+    custom = rule.action.block.custom_response
+    body = bodies[custom.custom_response_body_key]
+    assert body.content_type == "APPLICATION_JSON"
+    return edge_response(
+        int(custom.response_code), body.content, {header.name: header.value for header in custom.response_header}
+    )
+
+
+@pytest.mark.parametrize(
+    ("event", "status", "code", "field"),
+    [
+        # No authorizer context (the function invoked some other way): 401, on both operations.
+        (post_payment(payment_body(), key="u", merchant=None), 401, "authentication_required", None),
+        (proxy_event("GET", "/payments/pay_" + "d" * 26, merchant=None), 401, "authentication_required", None),
+        (post_payment(payment_body(), key="r", read_only=True), 403, "insufficient_permissions", None),
+        (post_payment(payment_body(merchant_id="merch_other"), key="m"), 422, "validation_error", "merchant_id"),
+    ],
+    ids=["post-without-caller", "get-without-caller", "read-only-key", "merchant-id-in-body"],
+)
+def test_authentication_answers_of_the_processor_match_the_document(
+    app: App, openapi: OpenAPI, event: dict[str, Any], status: int, code: str, field: str | None
+) -> None:
+    """The processor's own refusals: no caller, a read-only key writing, a merchant named in the body."""
+    response = app.api.handle(event)
+    assert response["statusCode"] == status
+    error = body_of(response)["error"]
+    assert (error["code"], error.get("field")) == (code, field)
+    view_args = {"id": event["path"].rsplit("/", 1)[1]} if event["httpMethod"] == "GET" else None
+    check(openapi, event, response, view_args)
+
+
+def test_a_create_request_with_merchant_id_or_without_a_key_breaks_the_document(openapi: OpenAPI) -> None:
+    """The document publishes what the processor does: the merchant is the key's, not the body's."""
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "k", "Authorization": "Bearer sk_test_x"}
+
+    def request(body: dict[str, Any], headers: dict[str, str]) -> MockRequest:
+        return MockRequest("http://localhost", "post", "/payments", headers=headers, data=json.dumps(body))
+
+    openapi.validate_request(request(payment_body(), headers))
+    with pytest.raises(Exception, match="merchant_id"):
+        openapi.validate_request(request(payment_body(merchant_id="merch_123"), headers))
+    without_key = {name: value for name, value in headers.items() if name != "Authorization"}
+    with pytest.raises(Exception, match=r"(?i)security"):
+        openapi.validate_request(request(payment_body(), without_key))
+
+
+@pytest.mark.parametrize("response_type", sorted(set(GATEWAY_RESPONSES) - {"MISSING_AUTHENTICATION_TOKEN"}))
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_gateway_responses_match_the_document(openapi: OpenAPI, response_type: str, operation: str) -> None:
+    """API Gateway answers these on any route, before the processor runs: every operation documents them."""
+    make_event, view_args = OPERATIONS[operation]
+    check(openapi, make_event(), gateway_answer(response_type), view_args)
+
+
+def test_gateway_responses_are_the_documented_ones() -> None:
+    """Each status the edge can answer with is one the tests above check (no response type forgotten)."""
+    answers = {kind: gateway_answer(kind) for kind in GATEWAY_RESPONSES}
+    assert {kind: answer["statusCode"] for kind, answer in answers.items()} == {
+        "UNAUTHORIZED": 401,
+        "ACCESS_DENIED": 401,
+        "AUTHORIZER_FAILURE": 503,
+        "AUTHORIZER_CONFIGURATION_ERROR": 503,
+        "THROTTLED": 429,
+        "MISSING_AUTHENTICATION_TOKEN": 404,
+    }
+    assert answers["UNAUTHORIZED"]["headers"]["WWW-Authenticate"] == "Bearer"
+    assert answers["ACCESS_DENIED"]["headers"]["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert all(uuid.UUID(body_of(answer)["error"]["request_id"]) for answer in answers.values())
+
+
+def test_an_unknown_route_is_answered_in_the_documented_error_shape(openapi: OpenAPI) -> None:
+    """An unknown route has no operation to check against; its body has the same shape as a documented 404."""
+    answer = gateway_answer("MISSING_AUTHENTICATION_TOKEN")
+    assert body_of(answer)["error"]["code"] == "route_not_found"
+    make_event, view_args = OPERATIONS["getPayment"]
+    check(openapi, make_event(), answer, view_args)
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_the_rate_limit_answer_matches_the_document(openapi: OpenAPI, environment: str) -> None:
+    """WAF's per-key 429 is documented on every operation, with the Retry-After it sends."""
+    answer = waf_answer(environment)
+    assert answer["statusCode"] == 429
+    assert body_of(answer)["error"]["code"] == "rate_limited"
+    assert int(answer["headers"]["Retry-After"]) == get_environment(environment).api_rate_limit_window_s
+    for make_event, view_args in OPERATIONS.values():
+        check(openapi, make_event(), answer, view_args)
+
+
+def _without_www_authenticate(app: App) -> tuple[dict[str, Any], dict[str, Any], dict[str, str] | None]:
+    event = post_payment(payment_body(), key="w", merchant=None)
+    response = app.api.handle(event)
+    del response["headers"]["WWW-Authenticate"]
+    return event, response, None
+
+
+def _undocumented_error_code(app: App) -> tuple[dict[str, Any], dict[str, Any], dict[str, str] | None]:
+    answer = gateway_answer("ACCESS_DENIED")
+    answer["body"] = answer["body"].replace('"invalid_api_key"', '"forbidden"')
+    return OPERATIONS["createPayment"][0](), answer, None
+
+
+def _forbidden_on_a_read(app: App) -> tuple[dict[str, Any], dict[str, Any], dict[str, str] | None]:
+    answer = app.api.handle(post_payment(payment_body(), key="x", read_only=True))
+    make_event, view_args = OPERATIONS["getPayment"]
+    return make_event(), answer, view_args
+
+
+def _rate_limit_without_retry_after(app: App) -> tuple[dict[str, Any], dict[str, Any], dict[str, str] | None]:
+    answer = gateway_answer("THROTTLED")
+    del answer["headers"]["Retry-After"]
+    return OPERATIONS["createPayment"][0](), answer, None
+
+
+@pytest.mark.parametrize(
+    ("breaks", "message"),
+    [
+        (_without_www_authenticate, "Missing required header: WWW-Authenticate"),
+        (_undocumented_error_code, "'forbidden' is not one of"),
+        (_forbidden_on_a_read, "Unknown response http status: 403"),
+        (_rate_limit_without_retry_after, "Missing required header: Retry-After"),
+    ],
+    ids=["401-without-www-authenticate", "401-with-another-code", "403-on-get", "429-without-retry-after"],
+)
+def test_document_rejects_authentication_answers_that_break_it(
+    app: App, openapi: OpenAPI, breaks: Any, message: str
+) -> None:
+    """The checks above can fail: each of these near misses is caught."""
+    event, response, view_args = breaks(app)
+    with pytest.raises(Exception, match=message):
+        check(openapi, event, response, view_args)

@@ -113,6 +113,8 @@ def _is_bad_password(exc: psycopg.OperationalError) -> bool:
 
 
 def _describe(exc: psycopg.Error) -> str:
-    # libpq messages name host and port, never the password; keep the first line only.
+    # Only connection failures come here (statements' errors never do): libpq's first line names the host,
+    # the port and why (refused, timeout, "certificate verify failed", "does not match host name"), never
+    # the password or anything a request sent, and the operator needs that reason whole.
     first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return f"database unavailable: {first_line}"

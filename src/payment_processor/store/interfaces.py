@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from payment_processor.payment import Payment
+
+if TYPE_CHECKING:
+    from payment_processor.apikeys import ApiKey
 
 
 class StoreUnavailable(Exception):
@@ -93,8 +97,8 @@ class PaymentStore(Protocol):
         """One transaction: commit on normal exit, roll back on exception."""
         ...
 
-    def get_payment(self, payment_id: str) -> Payment | None:
-        """The payment with this id, or None."""
+    def get_payment(self, payment_id: str, merchant_id: str) -> Payment | None:
+        """The payment with this id if it is this merchant's, else None (another merchant's is not found)."""
         ...
 
     def claim_outbox(self, *, limit: int, payment_id: str | None = None) -> AbstractContextManager[OutboxBatch]:
@@ -103,4 +107,24 @@ class PaymentStore(Protocol):
 
     def purge_idempotency_keys(self, *, older_than_hours: int) -> int:
         """Delete idempotency keys older than the given age; return how many."""
+        ...
+
+
+class KeyStore(Protocol):
+    """Where API keys live: only a keyed hash of each secret, never the secret."""
+
+    def insert_key(self, key: ApiKey, secret_hash: bytes) -> None:
+        """Store a new key."""
+        ...
+
+    def find_key(self, secret_hash: bytes) -> tuple[ApiKey, bytes] | None:
+        """The key stored with this hash (revoked or not) and the stored hash, or None."""
+        ...
+
+    def list_keys(self, merchant_id: str | None) -> list[ApiKey]:
+        """Keys, newest first, of one merchant or of all."""
+        ...
+
+    def revoke_key(self, key_id: str, at: datetime) -> ApiKey | None:
+        """Mark the key revoked at ``at`` unless it already is; the key as stored now, or None."""
         ...

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from payment_processor.payment import Payment, utc_now
 from payment_processor.store.interfaces import (
@@ -20,6 +21,9 @@ from payment_processor.store.interfaces import (
     StoredResponse,
     StoreUnavailable,
 )
+
+if TYPE_CHECKING:
+    from payment_processor.apikeys import ApiKey
 
 
 @dataclass
@@ -111,10 +115,11 @@ class InMemoryStore:
                 self._state = snapshot
                 raise
 
-    def get_payment(self, payment_id: str) -> Payment | None:
-        """The payment with this id, or None."""
+    def get_payment(self, payment_id: str, merchant_id: str) -> Payment | None:
+        """The payment with this id if it is the merchant's, or None."""
         self._check()
-        return self._state.payments.get(payment_id)
+        found = self._state.payments.get(payment_id)
+        return found if found is not None and found.merchant_id == merchant_id else None
 
     @contextmanager
     def claim_outbox(self, *, limit: int, payment_id: str | None = None) -> Iterator[_MemoryBatch]:
@@ -155,3 +160,37 @@ class InMemoryStore:
         """Pretend every key was created ``hours`` earlier (for purge tests)."""
         for record in self._state.keys.values():
             record.created_at -= timedelta(hours=hours)
+
+
+class InMemoryKeyStore:
+    """A KeyStore in a dict, for unit tests; ``hashes`` shows exactly what would be stored."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, ApiKey] = {}
+        self.hashes: dict[bytes, str] = {}
+
+    def insert_key(self, key: ApiKey, secret_hash: bytes) -> None:
+        """Store a new key."""
+        if key.id in self.keys or secret_hash in self.hashes:
+            raise ValueError("duplicate key")
+        self.keys[key.id] = key
+        self.hashes[secret_hash] = key.id
+
+    def find_key(self, secret_hash: bytes) -> tuple[ApiKey, bytes] | None:
+        """The key stored with this hash, and the hash."""
+        key_id = self.hashes.get(secret_hash)
+        return None if key_id is None else (self.keys[key_id], secret_hash)
+
+    def list_keys(self, merchant_id: str | None) -> list[ApiKey]:
+        """Keys newest first."""
+        found = [k for k in self.keys.values() if merchant_id is None or k.merchant_id == merchant_id]
+        return sorted(found, key=lambda k: k.created_at, reverse=True)
+
+    def revoke_key(self, key_id: str, at: datetime) -> ApiKey | None:
+        """Revoke once."""
+        key = self.keys.get(key_id)
+        if key is None:
+            return None
+        if key.revoked_at is None:
+            key = self.keys[key_id] = replace(key, revoked_at=at)
+        return key

@@ -9,7 +9,8 @@ wait is bounded by ``lock_timeout``; past it the client gets 409 idempotency_key
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -17,6 +18,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from payment_processor.apikeys import ApiKey
 from payment_processor.payment import Payment
 from payment_processor.store.database import Database
 from payment_processor.store.interfaces import (
@@ -122,6 +124,21 @@ class PostgresOutboxBatch:
         )
 
 
+@contextmanager
+def in_transaction(db: Database) -> Iterator[psycopg.Connection[Any]]:
+    """One transaction on the database's connection, with driver failures mapped to the store's errors."""
+    conn = db.connection()
+    try:
+        with conn.transaction():
+            yield conn
+    except pg_errors.LockNotAvailable:
+        raise IdempotencyKeyBusy("lock timeout") from None
+    except psycopg.OperationalError as exc:
+        if conn.closed or conn.broken:
+            db.discard()
+        raise StoreUnavailable(f"database error: {type(exc).__name__}") from None
+
+
 class PostgresStore:
     """PaymentStore on a Database connection."""
 
@@ -129,18 +146,8 @@ class PostgresStore:
         self._db = database
         self._lock_timeout_ms = lock_timeout_ms
 
-    @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
-        conn = self._db.connection()
-        try:
-            with conn.transaction():
-                yield conn
-        except pg_errors.LockNotAvailable:
-            raise IdempotencyKeyBusy("lock timeout") from None
-        except psycopg.OperationalError as exc:
-            if conn.closed or conn.broken:
-                self._db.discard()
-            raise StoreUnavailable(f"database error: {type(exc).__name__}") from None
+    def _transaction(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return in_transaction(self._db)
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresTransaction]:
@@ -148,11 +155,14 @@ class PostgresStore:
         with self._transaction() as conn:
             yield PostgresTransaction(conn, self._lock_timeout_ms)
 
-    def get_payment(self, payment_id: str) -> Payment | None:
-        """Read one payment."""
+    def get_payment(self, payment_id: str, merchant_id: str) -> Payment | None:
+        """Read one payment of this merchant (another merchant's is not found, exactly as an unknown id)."""
         with self._transaction() as conn:
             cursor = conn.cursor(row_factory=dict_row)
-            row = cursor.execute(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s", (payment_id,)).fetchone()
+            row = cursor.execute(
+                f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s AND merchant_id = %s",
+                (payment_id, merchant_id),
+            ).fetchone()
         if row is None:
             return None
         return Payment(**row)
@@ -179,3 +189,57 @@ class PostgresStore:
                 (older_than_hours,),
             )
             return cursor.rowcount
+
+
+_KEY_COLUMNS = "id, merchant_id, mode, read_only, hint, created_at, revoked_at"
+
+
+class PostgresKeyStore:
+    """KeyStore on a Database connection: the ``api_keys`` table (migration 0002)."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def insert_key(self, key: ApiKey, secret_hash: bytes) -> None:
+        """Store a new key and its hash."""
+        with in_transaction(self._db) as conn:
+            conn.execute(
+                f"INSERT INTO api_keys ({_KEY_COLUMNS}, secret_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (key.id, key.merchant_id, key.mode, key.read_only, key.hint, key.created_at, key.revoked_at,
+                 secret_hash),
+            )  # fmt: skip
+
+    def find_key(self, secret_hash: bytes) -> tuple[ApiKey, bytes] | None:
+        """The key with this hash, and the stored hash."""
+        with in_transaction(self._db) as conn:
+            row = (
+                conn.cursor(row_factory=dict_row)
+                .execute(f"SELECT {_KEY_COLUMNS}, secret_hash FROM api_keys WHERE secret_hash = %s", (secret_hash,))
+                .fetchone()
+            )
+        if row is None:
+            return None
+        stored = bytes(row.pop("secret_hash"))
+        return ApiKey(**row), stored
+
+    def list_keys(self, merchant_id: str | None) -> list[ApiKey]:
+        """Keys newest first."""
+        where, params = ("WHERE merchant_id = %s", (merchant_id,)) if merchant_id else ("", ())
+        with in_transaction(self._db) as conn:
+            rows = (
+                conn.cursor(row_factory=dict_row)
+                .execute(f"SELECT {_KEY_COLUMNS} FROM api_keys {where} ORDER BY created_at DESC, id", params)
+                .fetchall()
+            )
+        return [ApiKey(**row) for row in rows]
+
+    def revoke_key(self, key_id: str, at: datetime) -> ApiKey | None:
+        """Revoke once; the key as stored."""
+        with in_transaction(self._db) as conn:
+            conn.execute("UPDATE api_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL", (at, key_id))
+            row = (
+                conn.cursor(row_factory=dict_row)
+                .execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = %s", (key_id,))
+                .fetchone()
+            )
+        return None if row is None else ApiKey(**row)

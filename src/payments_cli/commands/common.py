@@ -47,6 +47,7 @@ def guarded(command: str, action: Callable[[], int]) -> int:
     """Run a command body; known failures become one clear message on stderr and exit code 1 or 2."""
     from payments_cli.aws_target import CredentialsMissing
     from payments_cli.local.api_server import ServeError
+    from payments_cli.local.functions import AdminCallFailed
     from payments_cli.local.postgres import PostgresNotInstalled
     from payments_cli.local.runtime import RuntimeNotFound
     from payments_cli.local.services import ServiceError
@@ -78,6 +79,7 @@ def guarded(command: str, action: Callable[[], int]) -> int:
         PostgresNotInstalled,
         CredentialsMissing,
         BuildError,
+        AdminCallFailed,
     ) as error:
         print(f"payments {command}: {error}", file=sys.stderr)
         return EXIT_FAILED

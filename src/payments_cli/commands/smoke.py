@@ -14,9 +14,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "smoke",
         help="send a real payment through a served deployment and check every step",
         description=(
-            "POST /payments → 201; the same request again → the same payment with Idempotent-Replayed: true; "
-            "GET /payments/{id} → 200; the transaction-log object in the deployment's S3 bucket; a declined "
-            "payment → 402. Exit 0 only if all hold."
+            "Creates two API keys of its own (two merchants) with the deployment's admin function, then: no key → "
+            "401; POST /payments → 201; the same request again → the same payment with Idempotent-Replayed: true; "
+            "GET /payments/{id} → 200; the other merchant's GET of it → 404; the transaction-log object in the "
+            "deployment's S3 bucket; a declined payment → 402. Revokes its keys at the end. Exit 0 only if all hold."
         ),
         epilog="example: payments up --suffix pr42 && payments smoke --suffix pr42",
     )

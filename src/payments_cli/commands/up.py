@@ -19,10 +19,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             "1. build the Lambda package, synthesize ENV/SUFFIX and run preflight (errors stop here);\n"
             "2. start or reuse the moto server and a PostgreSQL server on 127.0.0.1;\n"
             "3. bootstrap the state bucket in the emulator, then terraform init and apply, with progress;\n"
-            "4. create the database role, password and database from the secret the deployment created, and\n"
-            "   apply the processor's migrations;\n"
-            "5. serve the deployed REST API on 127.0.0.1, each request run by the handler from the deployed zip\n"
-            "   under CPython 3.12;\n"
+            "4. create the admin login and database as RDS would, then run the deployed admin function's setup:\n"
+            "   migrations, the application roles' logins (written only to their secrets), the API-key pepper;\n"
+            "5. serve the deployed REST API on 127.0.0.1: the WAF rate limit, the API-key authorizer and the\n"
+            "   processor, each function run from the deployed zip under CPython 3.12;\n"
             "6. print the API URL and what is running. The services keep running: `payments down` stops them.\n"
             "Running it again applies only what changed (nothing, if nothing did)."
         ),
@@ -60,11 +60,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"  PostgreSQL   127.0.0.1:{postgres.port}, database {record['database']}")
         print(f"  state        {state.deployment_dir(args.env, args.suffix)}")
         print(
-            f"\nTry:  curl -s -X POST {api['url']}/payments -H 'Idempotency-Key: k1' "
-            "-H 'Content-Type: application/json' \\"
+            f"\nTry:  SECRET=$(payments keys create --suffix {args.suffix} --merchant m1 --format json "
+            "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"secret\"])')"
         )
-        print('        -d \'{"amount": 1999, "currency": "EUR", "payment_method": "tok_visa", "merchant_id": "m1"}\'')
-        print(f"      payments smoke --suffix {args.suffix}      payments status      payments down")
+        print(
+            f'      curl -s -X POST {api["url"]}/payments -H "Authorization: Bearer $SECRET" '
+            "-H 'Idempotency-Key: k1' -H 'Content-Type: application/json' \\"
+        )
+        print('        -d \'{"amount": 1999, "currency": "EUR", "payment_method": "tok_visa"}\'')
+        print(f"      payments smoke --suffix {args.suffix}      payments keys --help      payments down")
         return EXIT_OK
 
     return guarded("up", body)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from payments_cli.local.api_server import ServeError
+from payments_cli.local.functions import AdminCallFailed, invoke_admin
 from payments_cli.local.services import running_emulator
 from payments_cli.local.state import StateFolder, read_json
 
@@ -25,13 +27,15 @@ class Check:
 
 
 def _request(
-    url: str, *, method: str = "GET", body: Any = None, key: str | None = None
+    url: str, *, method: str = "GET", body: Any = None, key: str | None = None, secret: str | None = None
 ) -> tuple[int, dict[str, str], Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback URL we built
     request.add_header("Content-Type", "application/json")
     if key:
         request.add_header("Idempotency-Key", key)
+    if secret:
+        request.add_header("Authorization", f"Bearer {secret}")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             return response.status, dict(response.headers), json.loads(response.read() or b"null")
@@ -40,7 +44,8 @@ def _request(
 
 
 def run_smoke(state: StateFolder, environment: str, suffix: str, *, report: Callable[[Check], None]) -> list[Check]:
-    """POST → 201, replay → same payment, GET → 200, the transaction-log object in S3, a decline → 402."""
+    """Its own API keys; no key → 401; POST → 201, replay → same payment, GET → 200; another merchant's
+    GET → 404; the transaction-log object in S3; a decline → 402. The keys are revoked at the end."""
     checks: list[Check] = []
 
     def check(name: str, passed: bool, detail: str) -> bool:
@@ -54,27 +59,58 @@ def run_smoke(state: StateFolder, environment: str, suffix: str, *, report: Call
         return checks
     base = record["api"]["url"]
     merchant = f"merch_smoke_{suffix.replace('-', '_')}"
-    body = {"amount": 1999, "currency": "EUR", "payment_method": "tok_visa", "merchant_id": merchant}
+    try:
+        mine = invoke_admin(state, environment, suffix, {"action": "create_key", "merchant_id": merchant})["key"]
+        other = invoke_admin(state, environment, suffix, {"action": "create_key", "merchant_id": f"{merchant}_other"})[
+            "key"
+        ]
+    except (AdminCallFailed, ServeError) as error:
+        check("API keys created", False, str(error))
+        return checks
+    check("API keys created", True, f"{mine['id']} ({merchant}), {other['id']} (another merchant)")
+    try:
+        _smoke_requests(state, record, base, mine["secret"], other["secret"], check)
+    finally:
+        for key in (mine, other):
+            invoke_admin(state, environment, suffix, {"action": "revoke_key", "key_id": key["id"]})
+    return checks
+
+
+def _smoke_requests(
+    state: StateFolder,
+    record: dict[str, Any],
+    base: str,
+    secret: str,
+    other_secret: str,
+    check: Callable[[str, bool, str], bool],
+) -> None:
+    body = {"amount": 1999, "currency": "EUR", "payment_method": "tok_visa"}
     key = f"smoke-{uuid.uuid4()}"
     try:
-        status, _, created = _request(f"{base}/payments", method="POST", body=body, key=key)
+        status, headers, refused = _request(f"{base}/payments", method="POST", body=body, key=key)
     except OSError as error:
         check("API answers", False, f"{base}: {error}; is the server running? (`payments status`)")
-        return checks
+        return
+    code = refused.get("error", {}).get("code") if isinstance(refused, dict) else None
+    check("no API key → 401", status == 401 and code == "authentication_required", f"{status} {code}")
+    status, _, created = _request(f"{base}/payments", method="POST", body=body, key=key, secret=secret)
     if not check(
         "POST /payments → 201", status == 201, f"{status} {created.get('id') if isinstance(created, dict) else created}"
     ):
-        return checks
+        return
     payment_id = created["id"]
-    status, headers, replay = _request(f"{base}/payments", method="POST", body=body, key=key)
+    status, headers, replay = _request(f"{base}/payments", method="POST", body=body, key=key, secret=secret)
     replayed = {k.lower(): v for k, v in headers.items()}.get("idempotent-replayed") == "true"
     check(
         "replay → same payment",
         status == 201 and replayed and replay.get("id") == payment_id,
         f"{status}, Idempotent-Replayed {replayed}, id {replay.get('id')}",
     )
-    status, _, read = _request(f"{base}/payments/{payment_id}")
+    status, _, read = _request(f"{base}/payments/{payment_id}", secret=secret)
     check("GET /payments/{id} → 200", status == 200 and read.get("id") == payment_id, f"{status}")
+    status, _, hidden = _request(f"{base}/payments/{payment_id}", secret=other_secret)
+    code = hidden.get("error", {}).get("code") if isinstance(hidden, dict) else None
+    check("another merchant's GET → 404", status == 404 and code == "not_found", f"{status} {code}")
     emulator = running_emulator(state)
     bucket = record["outputs"]["transaction_log_bucket"]
     found: list[str] = []
@@ -90,7 +126,8 @@ def run_smoke(state: StateFolder, environment: str, suffix: str, *, report: Call
         "transaction-log object in S3", bool(found), found[0] if found else f"nothing for {payment_id} in s3://{bucket}"
     )
     declined_body = {**body, "payment_method": "tok_chargeDeclined"}
-    status, _, declined = _request(f"{base}/payments", method="POST", body=declined_body, key=f"smoke-{uuid.uuid4()}")
+    status, _, declined = _request(
+        f"{base}/payments", method="POST", body=declined_body, key=f"smoke-{uuid.uuid4()}", secret=secret
+    )
     code = declined.get("error", {}).get("decline_code") if isinstance(declined, dict) else None
     check("declined payment → 402", status == 402 and code == "generic_decline", f"{status} {code}")
-    return checks

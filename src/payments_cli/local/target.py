@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from payments_cli.local import deviations
+from payments_cli.local.functions import invoke_admin
 from payments_cli.local.ports import free_port, wait_for_port
 from payments_cli.local.provision import prepare_database
 from payments_cli.local.services import (
@@ -150,8 +151,7 @@ def deploy(
     started = _step(progress, "preparing the database the deployment describes")
     database = deviations.local_database_name(environment, suffix)
     login = _database_login(emulator, str(outputs["database_secret_arn"]))
-    applied = prepare_database(postgres, username=login["username"], password=login["password"], dbname=database)
-    progress(f"    database {database}, role {login['username']}, migrations applied now: {applied or 'none'}")
+    prepare_database(postgres, username=login["username"], password=login["password"], dbname=database)
     record = {
         "environment": environment,
         "suffix": suffix,
@@ -168,6 +168,12 @@ def deploy(
     previous = read_json(_record_path(prepared.folder)) or {}
     record["api"] = previous.get("api", {})
     write_json(_record_path(prepared.folder), record)
+    # What the admin function does after every deploy on AWS too: migrations, role logins, the pepper.
+    setup = invoke_admin(state, environment, suffix, {"action": "setup"})
+    progress(
+        f"    database {database}: migrations applied now: {', '.join(setup['migrations_applied']) or 'none'}; "
+        f"roles {', '.join(setup['roles'])}; API-key pepper {setup['pepper']} ({time.monotonic() - started:.1f}s)"
+    )
     _prune_runs(prepared.folder, keep=prepared.run_dir)
     return record
 
@@ -232,7 +238,10 @@ def destroy(
         database = deviations.local_database_name(environment, suffix)
         with psycopg.connect(postgres.superuser_dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-        progress(f"    dropped database {database}")
+            # Roles are cluster-wide: the deployment's application roles (migration 0002) go with it.
+            for role in (f"{database}_app", f"{database}_auth"):
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        progress(f"    dropped database {database} and its roles")
     if folder.exists():
         shutil.rmtree(folder)
 

@@ -1,9 +1,11 @@
 """API: the REST API in front of the processor. ``POST /payments`` and ``GET /payments/{id}``, each an
-AWS_PROXY integration with its own scoped invoke permission, one deployment whose trigger hashes
-everything it serves, and a stage with access logs and throttling."""
+AWS_PROXY integration with its own scoped invoke permission and the API-key authorizer in front;
+gateway responses that answer in the API's JSON error shape; one deployment whose trigger hashes
+everything it serves; and a stage with access logs and throttling."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,7 +13,9 @@ from typing import Any, TypeVar
 
 from cdktn import Fn, TerraformResource, TerraformResourceLifecycle
 from cdktn_provider_aws.api_gateway_account import ApiGatewayAccount
+from cdktn_provider_aws.api_gateway_authorizer import ApiGatewayAuthorizer
 from cdktn_provider_aws.api_gateway_deployment import ApiGatewayDeployment
+from cdktn_provider_aws.api_gateway_gateway_response import ApiGatewayGatewayResponse
 from cdktn_provider_aws.api_gateway_integration import ApiGatewayIntegration
 from cdktn_provider_aws.api_gateway_method import ApiGatewayMethod
 from cdktn_provider_aws.api_gateway_method_settings import (
@@ -29,6 +33,7 @@ from cdktn_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachmen
 from cdktn_provider_aws.lambda_permission import LambdaPermission
 from constructs import Construct
 
+from payments_infra.api_responses import GATEWAY_RESPONSES, gateway_response_template
 from payments_infra.constructs.encryption import EncryptionKey
 from payments_infra.constructs.function import Function
 from payments_infra.constructs.logs import log_group
@@ -37,7 +42,16 @@ from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
 STAGE = "v1"
-_Served = TypeVar("_Served", ApiGatewayResource, ApiGatewayMethod, ApiGatewayIntegration)
+_Served = TypeVar(
+    "_Served",
+    ApiGatewayResource,
+    ApiGatewayMethod,
+    ApiGatewayIntegration,
+    ApiGatewayAuthorizer,
+    ApiGatewayGatewayResponse,
+)
+#: The header the authorizer reads its credential from (the identity source, and the cache key).
+IDENTITY_SOURCE = "method.request.header.Authorization"
 # One JSON line per request; no bodies, headers or query strings, so no card data or token can land here.
 ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -77,6 +91,19 @@ def configuration_hash(served: Sequence[Mapping[str, object]]) -> str:
     return Fn.sha1(Fn.jsonencode([{k: v for k, v in args.items() if v is not None} for args in served]))
 
 
+def _literal_digest(value: object) -> object:
+    """A literal argument as its SHA-256, a reference as itself.
+
+    Literals are known at synthesis, so their digest changes exactly when they do; and a digest is safe
+    inside the trigger's HCL expression, where a JSON template with quotes and backticks is not
+    (Terraform: 'Invalid character: The "`" character is not valid').
+    """
+    encoded = json.dumps(value, sort_keys=True, default=str)
+    if "${" in encoded or value is None:
+        return value
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
 class PaymentsApi(Construct):
     """REST API, routes, permissions, deployment, stage and its logging."""
 
@@ -89,6 +116,7 @@ class PaymentsApi(Construct):
         naming: Naming,
         key: EncryptionKey,
         function: Function,
+        authorizer: Function,
     ) -> None:
         super().__init__(scope, id_)
         self.api = ApiGatewayRestApi(
@@ -112,6 +140,37 @@ class PaymentsApi(Construct):
         payment = self._serve(
             ApiGatewayResource, "payment", rest_api_id=self.api.id, parent_id=payments.id, path_part="{id}"
         )
+        self.authorizer = self._serve(
+            ApiGatewayAuthorizer,
+            "authorizer",
+            name=naming.resource("api-keys"),
+            rest_api_id=self.api.id,
+            type="REQUEST",
+            authorizer_uri=authorizer.invoke_arn,
+            identity_source=IDENTITY_SOURCE,
+            authorizer_result_ttl_in_seconds=config.api_authorizer_cache_s,
+        )
+        # Without it API Gateway cannot call the authorizer, and every request is a 500
+        # ("Execution failed due to configuration error: Invalid permissions on Lambda function").
+        self.authorizer_permission = LambdaPermission(
+            self,
+            "authorizer-permission",
+            statement_id_prefix="AllowApiGatewayAuthorizer-",
+            action="lambda:InvokeFunction",
+            function_name=authorizer.function_name,
+            principal="apigateway.amazonaws.com",
+            source_arn=f"{self.api.execution_arn}/authorizers/{self.authorizer.id}",
+        )
+        for response_type, (status, code, message, headers) in GATEWAY_RESPONSES.items():
+            self._serve(
+                ApiGatewayGatewayResponse,
+                f"response-{response_type.lower().replace('_', '-')}",
+                rest_api_id=self.api.id,
+                response_type=response_type,
+                status_code=str(status),
+                response_templates={"application/json": gateway_response_template(code, message)},
+                response_parameters={f"gatewayresponse.header.{k}": f"'{v}'" for k, v in headers.items()} or None,
+            )
         self.routes = [
             self._route("post-payments", payments, "POST", "/payments", function),
             self._route(
@@ -128,7 +187,7 @@ class PaymentsApi(Construct):
             # ("BadRequestException: Active stages pointing to this deployment must be moved or deleted").
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
             # Deploying before the routes and their permissions exist serves a partial API.
-            depends_on=self._served + [route.permission for route in self.routes],
+            depends_on=self._served + [route.permission for route in self.routes] + [self.authorizer_permission],
         )
 
         self.access_logs = log_group(
@@ -184,7 +243,9 @@ class PaymentsApi(Construct):
             rest_api_id=self.api.id,
             resource_id=resource.id,
             http_method=http_method,
-            authorization="NONE",
+            # Every route needs a valid API key: the authorizer answers before the function runs.
+            authorization="CUSTOM",
+            authorizer_id=self.authorizer.id,
             request_parameters=parameters,
         )
         integration = self._serve(
@@ -220,7 +281,11 @@ class PaymentsApi(Construct):
         self._served.append(resource)
         # The id as well: a replaced resource (same arguments, new id) must redeploy too.
         self._served_arguments.append(
-            {**arguments, "terraform_type": resource.terraform_resource_type, "id": resource.id}
+            {
+                **{name: _literal_digest(value) for name, value in arguments.items()},
+                "terraform_type": resource.terraform_resource_type,
+                "id": resource.id,
+            }
         )
         return resource
 

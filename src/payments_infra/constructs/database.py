@@ -10,6 +10,7 @@ from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
 from payments_infra.constructs.network import DB_PORT, Network
+from payments_infra.constructs.policy import Statement
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
@@ -84,8 +85,16 @@ class Database(Construct):
 
     @property
     def secret_arn(self) -> str:
-        """ARN of the RDS-managed secret holding ``username`` and ``password``."""
+        """ARN of the RDS-managed secret holding the admin (master) ``username`` and ``password``.
+
+        Only the admin function (migrations, key management) may read it; the others log in as the
+        application roles, whose secrets are ``Secret`` constructs.
+        """
         return self.instance.master_user_secret.get(0).secret_arn
+
+    def grant_admin_login(self, sid: str) -> Statement:
+        """Read the master secret: the admin function's grant, and nobody else's."""
+        return Statement(sid=sid, actions=["secretsmanager:GetSecretValue"], resources=[self.secret_arn])
 
     @property
     def address(self) -> str:

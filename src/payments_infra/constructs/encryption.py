@@ -3,6 +3,8 @@ transaction-log bucket, the log groups and the alarm topic."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cdktn_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktn_provider_aws.data_aws_partition import DataAwsPartition
 from cdktn_provider_aws.kms_alias import KmsAlias
@@ -75,3 +77,15 @@ class EncryptionKey(Construct):
     def arn(self) -> str:
         """The key's ARN."""
         return self.key.arn
+
+    def grant_use_via(self, sid: str, *, services: Sequence[str], actions: Sequence[str]) -> Statement:
+        """Use the key only when one of ``services`` calls KMS on the caller's behalf (``kms:ViaService``):
+        S3 for SSE-KMS objects, Secrets Manager for the secrets it encrypts with this key."""
+        return Statement(
+            sid=sid,
+            actions=list(actions),
+            resources=[self.arn],
+            conditions=[
+                ("StringEquals", "kms:ViaService", [f"{service}.{self.region}.amazonaws.com" for service in services])
+            ],
+        )

@@ -1,18 +1,12 @@
-"""IAM: the role the processor's functions run as, and a least-privilege policy holding exactly the
-actions the processor's code uses, on exactly the resources it uses them on.
+"""IAM: the role a function runs as. It holds the statements the function's resources grant it
+(``bucket.grant_put``, ``secret.grant_read``, ``key.grant_use``, as AWS CDK's constructs do), plus
+what every function of the platform needs: writing its own log groups and attaching to the VPC.
 
-- ``txlog.S3Sink.put`` (put_object): ``s3:PutObject`` on ``<transaction-log bucket>/transactions/*``;
-- ``credentials`` (get_secret_value): ``secretsmanager:GetSecretValue`` on the RDS-managed secret;
-- SSE-KMS writes and the secret's decryption: ``kms:GenerateDataKey`` and ``kms:Decrypt`` on the
-  deployment's key, and only when S3 or Secrets Manager make the call (``kms:ViaService``);
-- the Lambda runtime's logging: ``logs:CreateLogStream`` and ``logs:PutLogEvents`` on the functions'
-  own log groups;
-- Lambda in a VPC: the ENI actions of AWS's AWSLambdaVPCAccessExecutionRole on ``*``, because Lambda
-  creates the network interfaces itself and no ARN for them exists beforehand.
-
-Seed defect 6 was a function writing to a bucket it had no grant on ("AccessDenied ... is not
-authorized to perform: s3:PutObject"): the grants are built from the resources the function is
-configured with, so the two cannot drift apart.
+Each function (processor and delivery, authorizer, admin) gets its own role with only what its code
+uses, so the role never has to know every resource of the stack. Seed defect 6 was a function
+writing to a bucket it had no grant on ("AccessDenied ... is not authorized to perform:
+s3:PutObject"): the grants come from the resources the function is configured with, so the two
+cannot drift apart.
 """
 
 from __future__ import annotations
@@ -27,7 +21,6 @@ from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
 from payments_infra.constructs.policy import Statement, policy_document
-from payments_infra.constructs.transaction_log import EVENT_PREFIX, TransactionLogBucket
 from payments_infra.naming import Naming
 
 #: What Lambda needs to attach a function to private subnets (the actions of AWS's
@@ -44,7 +37,7 @@ VPC_ACTIONS = (
 
 
 class FunctionRole(Construct):
-    """The execution role of the processor's functions and its one policy."""
+    """The execution role of one function (or of functions running the same code on the same data)."""
 
     def __init__(
         self,
@@ -52,10 +45,11 @@ class FunctionRole(Construct):
         id_: str,
         *,
         naming: Naming,
+        purpose: str,
+        description: str,
         key: EncryptionKey,
-        transaction_log: TransactionLogBucket,
-        database_secret_arn: str,
         log_groups: Sequence[CloudwatchLogGroup],
+        grants: Sequence[Statement],
     ) -> None:
         super().__init__(scope, id_)
         trust = policy_document(
@@ -74,37 +68,15 @@ class FunctionRole(Construct):
         self.role = IamRole(
             self,
             "role",
-            name=naming.role("processor"),
-            description=f"Runs the payment processor ({naming.tag})",
+            name=naming.role(purpose),
+            description=f"{description} ({naming.tag})",
             assume_role_policy=trust.json,
         )
-        region = key.region
-        grants = policy_document(
+        document = policy_document(
             self,
             "grants",
             [
-                Statement(
-                    sid="WriteTransactionEvents",
-                    actions=["s3:PutObject"],
-                    resources=[f"{transaction_log.arn}/{EVENT_PREFIX}*"],
-                ),
-                Statement(
-                    sid="ReadDatabaseCredentials",
-                    actions=["secretsmanager:GetSecretValue"],
-                    resources=[database_secret_arn],
-                ),
-                Statement(
-                    sid="UseDataKeyThroughS3AndSecretsManager",
-                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                    resources=[key.arn],
-                    conditions=[
-                        (
-                            "StringEquals",
-                            "kms:ViaService",
-                            [f"s3.{region}.amazonaws.com", f"secretsmanager.{region}.amazonaws.com"],
-                        )
-                    ],
-                ),
+                *grants,
                 Statement(
                     sid="WriteOwnLogs",
                     actions=["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -116,9 +88,9 @@ class FunctionRole(Construct):
         self.policy = IamPolicy(
             self,
             "policy",
-            name=naming.policy("processor"),
-            description=f"Least privilege for the payment processor ({naming.tag})",
-            policy=grants.json,
+            name=naming.policy(purpose),
+            description=f"Least privilege: {description.lower()} ({naming.tag})",
+            policy=document.json,
         )
         self.attachment = IamRolePolicyAttachment(self, "attachment", role=self.role.name, policy_arn=self.policy.arn)
 

@@ -1,10 +1,17 @@
-"""The secure defaults every bucket of the platform gets, in one place: versioning, default
-encryption, all four public-access blocks, bucket-owner-enforced ownership, a TLS-only policy."""
+"""SecureBucket: the one way the platform makes a bucket. It owns its companions (versioning, default
+encryption, all four public-access blocks, bucket-owner-enforced ownership, a TLS-only policy and a
+lifecycle), so no bucket can forget one, and it grants access from the resource side."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cdktn_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
 from cdktn_provider_aws.s3_bucket import S3Bucket
+from cdktn_provider_aws.s3_bucket_lifecycle_configuration import (
+    S3BucketLifecycleConfiguration,
+    S3BucketLifecycleConfigurationRule,
+)
 from cdktn_provider_aws.s3_bucket_ownership_controls import (
     S3BucketOwnershipControls,
     S3BucketOwnershipControlsRule,
@@ -100,3 +107,58 @@ def tls_only(scope: Construct, bucket: S3Bucket) -> DataAwsIamPolicyDocument:
             )
         ],
     )
+
+
+class SecureBucket(Construct):
+    """A bucket with every protection, created in the order S3 accepts them.
+
+    ``kms_key_arn`` None means SSE-S3 (the state bucket: it must stay readable while the deployment's
+    own key is replaced). ``lifecycle`` is required: a versioned bucket without one keeps every
+    noncurrent version forever.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        name: str,
+        force_destroy: bool,
+        kms_key_arn: str | None,
+        lifecycle: Sequence[S3BucketLifecycleConfigurationRule],
+        object_lock: bool = False,
+    ) -> None:
+        super().__init__(scope, id_)
+        if not lifecycle:
+            raise ValueError(f"bucket {name}: a lifecycle rule is required (noncurrent versions would pile up)")
+        # Object lock can only be turned on when a bucket is created.
+        self.bucket = S3Bucket(
+            self, "bucket", bucket=name, force_destroy=force_destroy, object_lock_enabled=object_lock
+        )
+        versioning = version(self, self.bucket)
+        encrypt(self, self.bucket, kms_key_arn=kms_key_arn)
+        public_access = block_public_access(self, self.bucket)
+        own_objects(self, self.bucket)
+        require_tls(self, self.bucket, after=public_access)
+        self.lifecycle = S3BucketLifecycleConfiguration(
+            self,
+            "lifecycle",
+            bucket=self.bucket.id,
+            # Noncurrent-version rules only mean something once versioning is on.
+            depends_on=[versioning],
+            rule=list(lifecycle),
+        )
+
+    @property
+    def name(self) -> str:
+        """The bucket's name."""
+        return self.bucket.bucket
+
+    @property
+    def arn(self) -> str:
+        """The bucket's ARN."""
+        return self.bucket.arn
+
+    def grant_put(self, sid: str, *, prefix: str) -> Statement:
+        """Write objects under ``prefix`` only (``s3:PutObject``; the key's grant comes from the key)."""
+        return Statement(sid=sid, actions=["s3:PutObject"], resources=[f"{self.arn}/{prefix}*"])

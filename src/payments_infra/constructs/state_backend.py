@@ -10,9 +10,7 @@ the same bucket, so the lock is as unique as the bucket. DynamoDB locking is dep
 from __future__ import annotations
 
 from cdktn import S3Backend, TerraformStack
-from cdktn_provider_aws.s3_bucket import S3Bucket
 from cdktn_provider_aws.s3_bucket_lifecycle_configuration import (
-    S3BucketLifecycleConfiguration,
     S3BucketLifecycleConfigurationRule,
     S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
     S3BucketLifecycleConfigurationRuleFilter,
@@ -20,7 +18,7 @@ from cdktn_provider_aws.s3_bucket_lifecycle_configuration import (
 )
 from constructs import Construct
 
-from payments_infra.constructs.secure_bucket import block_public_access, encrypt, own_objects, require_tls, version
+from payments_infra.constructs.secure_bucket import SecureBucket
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
@@ -40,25 +38,18 @@ def use_state_backend(stack: TerraformStack, *, config: EnvironmentConfig, namin
     )
 
 
-class StateStore(Construct):
-    """The state bucket of one deployment: versioned, encrypted, private, TLS-only."""
+class StateStore(SecureBucket):
+    """The state bucket of one deployment: a SecureBucket with SSE-S3 and old state versions expiring."""
 
     def __init__(self, scope: Construct, id_: str, *, config: EnvironmentConfig, naming: Naming) -> None:
-        super().__init__(scope, id_)
-        self.bucket = S3Bucket(self, "bucket", bucket=naming.state_bucket(), force_destroy=config.bucket_force_destroy)
-        versioning = version(self, self.bucket)
-        # SSE-S3: the state must stay readable even if the deployment's own KMS key is being replaced.
-        encrypt(self, self.bucket, kms_key_arn=None)
-        public_access = block_public_access(self, self.bucket)
-        own_objects(self, self.bucket)
-        require_tls(self, self.bucket, after=public_access)
-        S3BucketLifecycleConfiguration(
-            self,
-            "lifecycle",
-            bucket=self.bucket.id,
-            # Noncurrent-version rules only mean something once versioning is on.
-            depends_on=[versioning],
-            rule=[
+        super().__init__(
+            scope,
+            id_,
+            name=naming.state_bucket(),
+            force_destroy=config.bucket_force_destroy,
+            # SSE-S3: the state must stay readable even if the deployment's own KMS key is being replaced.
+            kms_key_arn=None,
+            lifecycle=[
                 S3BucketLifecycleConfigurationRule(
                     id="expire-old-state-versions",
                     status="Enabled",

@@ -4,9 +4,7 @@ write-once (object lock) where the environment asks for it."""
 
 from __future__ import annotations
 
-from cdktn_provider_aws.s3_bucket import S3Bucket
 from cdktn_provider_aws.s3_bucket_lifecycle_configuration import (
-    S3BucketLifecycleConfiguration,
     S3BucketLifecycleConfigurationRule,
     S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
     S3BucketLifecycleConfigurationRuleFilter,
@@ -21,7 +19,8 @@ from cdktn_provider_aws.s3_bucket_object_lock_configuration import (
 from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
-from payments_infra.constructs.secure_bucket import block_public_access, encrypt, own_objects, require_tls, version
+from payments_infra.constructs.policy import Statement
+from payments_infra.constructs.secure_bucket import SecureBucket
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
@@ -29,33 +28,21 @@ from payments_infra.naming import Naming
 EVENT_PREFIX = "transactions/"
 
 
-class TransactionLogBucket(Construct):
-    """The transaction-log bucket and its protections."""
+class TransactionLogBucket(SecureBucket):
+    """The transaction-log bucket: a SecureBucket with the deployment's key, tiering, and object lock
+    where the environment asks for it."""
 
     def __init__(
         self, scope: Construct, id_: str, *, config: EnvironmentConfig, naming: Naming, key: EncryptionKey
     ) -> None:
-        super().__init__(scope, id_)
-        self.bucket = S3Bucket(
-            self,
-            "bucket",
-            bucket=naming.bucket("txlog"),
+        super().__init__(
+            scope,
+            id_,
+            name=naming.bucket("txlog"),
             force_destroy=config.bucket_force_destroy,
-            # Object lock can only be turned on when a bucket is created.
-            object_lock_enabled=config.transaction_log_object_lock,
-        )
-        versioning = version(self, self.bucket)
-        encrypt(self, self.bucket, kms_key_arn=key.arn)
-        public_access = block_public_access(self, self.bucket)
-        own_objects(self, self.bucket)
-        require_tls(self, self.bucket, after=public_access)
-        S3BucketLifecycleConfiguration(
-            self,
-            "lifecycle",
-            bucket=self.bucket.id,
-            # Noncurrent-version rules only mean something once versioning is on.
-            depends_on=[versioning],
-            rule=[
+            kms_key_arn=key.arn,
+            object_lock=config.transaction_log_object_lock,
+            lifecycle=[
                 S3BucketLifecycleConfigurationRule(
                     id="archive-transaction-events",
                     status="Enabled",
@@ -89,12 +76,6 @@ class TransactionLogBucket(Construct):
                 ),
             )
 
-    @property
-    def name(self) -> str:
-        """The bucket's name."""
-        return self.bucket.bucket
-
-    @property
-    def arn(self) -> str:
-        """The bucket's ARN."""
-        return self.bucket.arn
+    def grant_put_events(self, sid: str) -> Statement:
+        """Write events: ``s3:PutObject`` under the event prefix only."""
+        return self.grant_put(sid, prefix=EVENT_PREFIX)

@@ -16,15 +16,27 @@ from payments_infra.constructs.function_role import FunctionRole
 from payments_infra.constructs.logs import log_group
 from payments_infra.constructs.monitoring import Monitoring
 from payments_infra.constructs.network import DB_PORT, Network
+from payments_infra.constructs.rate_limit import CredentialRateLimit
+from payments_infra.constructs.secret import Secret
 from payments_infra.constructs.state_backend import use_state_backend
 from payments_infra.constructs.transaction_log import TransactionLogBucket
 from payments_infra.environments import EnvironmentConfig
-from payments_infra.lambda_build import HANDLER, LambdaPackage, check_package
+from payments_infra.lambda_build import HANDLER, LambdaPackage
 from payments_infra.naming import Naming
 from payments_infra.stacks.provider import aws_provider
 
+#: The CA bundle inside the zip the functions verify the database with (payment_processor.config resolves
+#: it against the unpacked zip; the lambda build and the package check ship it).
+RDS_CA_BUNDLE = "payment_processor/certs/rds-ca-bundle.pem"
 #: The scheduled entry point that drains the transaction-log outbox (payment_processor.handler.deliver).
 DELIVER_HANDLER = "payment_processor.handler.deliver"
+#: The API Gateway request authorizer, and the operator-only admin function.
+AUTHORIZER_HANDLER = "payment_processor.handler.authorizer"
+ADMIN_HANDLER = "payment_processor.admin.handler"
+#: Migrations on a fresh database take seconds; key management milliseconds.
+ADMIN_TIMEOUT_S = 60
+#: The preflight check the admin function is exempt from, with its reason (it must use the master login).
+ADMIN_LOGIN_CHECK = "PF206"
 DELIVER_SCHEDULE = "rate(1 minute)"
 
 
@@ -38,9 +50,6 @@ class PlatformStack(TerraformStack):
 
     def __init__(self, scope: Construct, *, config: EnvironmentConfig, naming: Naming, package: LambdaPackage) -> None:
         super().__init__(scope, platform_stack_name(naming))
-        # Seed defect 8: refuse to describe a function whose code is missing or cannot load.
-        check_package(package.path, HANDLER)
-        check_package(package.path, DELIVER_HANDLER)
         aws_provider(self, config=config, naming=naming)
         use_state_backend(self, config=config, naming=naming)
 
@@ -49,50 +58,102 @@ class PlatformStack(TerraformStack):
         database = Database(self, "database", config=config, naming=naming, network=network, key=key)
         transaction_log = TransactionLogBucket(self, "transaction-log", config=config, naming=naming, key=key)
 
-        processor_logs = log_group(
-            self, "processor-logs", name=naming.log_group("/aws/lambda", "processor"), config=config, key=key
-        )
-        deliver_logs = log_group(
-            self, "deliver-logs", name=naming.log_group("/aws/lambda", "deliver"), config=config, key=key
-        )
-        role = FunctionRole(
+        # The application's logins and the API-key pepper: created empty, filled by the admin function.
+        app_login = Secret(
+            self, "app-login", config=config, naming=naming, key=key, purpose="db-app",
+            description="Database login of the processor (role <database>_app)",
+        )  # fmt: skip
+        auth_login = Secret(
+            self, "auth-login", config=config, naming=naming, key=key, purpose="db-auth",
+            description="Database login of the API authorizer (role <database>_auth)",
+        )  # fmt: skip
+        pepper = Secret(
+            self, "api-key-pepper", config=config, naming=naming, key=key, purpose="api-key-pepper",
+            description="Pepper of the API keys' stored hashes",
+        )  # fmt: skip
+        logs = {
+            purpose: log_group(
+                self, f"{purpose}-logs", name=naming.log_group("/aws/lambda", purpose), config=config, key=key
+            )
+            for purpose in ("processor", "deliver", "authorizer", "admin")
+        }
+        read_secrets = key.grant_use_via("DecryptSecrets", services=["secretsmanager"], actions=["kms:Decrypt"])
+        # The processor and the delivery job run the same code on the same data: one role.
+        processor_role = FunctionRole(
             self,
             "function-role",
             naming=naming,
+            purpose="processor",
+            description="Runs the payment processor and its delivery job",
             key=key,
-            transaction_log=transaction_log,
-            database_secret_arn=database.secret_arn,
-            log_groups=[processor_logs, deliver_logs],
+            log_groups=[logs["processor"], logs["deliver"]],
+            grants=[
+                transaction_log.grant_put_events("WriteTransactionEvents"),
+                app_login.grant_read("ReadDatabaseLogin"),
+                key.grant_use_via(
+                    "UseDataKeyThroughS3AndSecretsManager",
+                    services=["s3", "secretsmanager"],
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                ),
+            ],
+        )
+        authorizer_role = FunctionRole(
+            self,
+            "authorizer-role",
+            naming=naming,
+            purpose="authorizer",
+            description="Runs the API-key authorizer",
+            key=key,
+            log_groups=[logs["authorizer"]],
+            grants=[auth_login.grant_read("ReadDatabaseLogin"), pepper.grant_read("ReadPepper"), read_secrets],
+        )
+        admin_role = FunctionRole(
+            self,
+            "admin-role",
+            naming=naming,
+            purpose="admin",
+            description="Runs migrations and API-key management",
+            key=key,
+            log_groups=[logs["admin"]],
+            grants=[
+                database.grant_admin_login("ReadAdminLogin"),
+                app_login.grant_write("SetAppLogin"),
+                auth_login.grant_write("SetAuthorizerLogin"),
+                pepper.grant_write("SetPepper"),
+                key.grant_use_via(
+                    "EncryptSecrets", services=["secretsmanager"], actions=["kms:GenerateDataKey", "kms:Decrypt"]
+                ),
+            ],
         )
         code = TerraformAsset(self, "processor-code", path=str(package.path))
         # What payment_processor.config.Settings reads. AWS_REGION is set by Lambda itself and is a
         # reserved key ("InvalidParameterValueException: Lambda was unable to configure your environment
         # variables because the environment variables you have provided contains reserved keys").
-        environment = {
-            "DB_SECRET_ARN": database.secret_arn,
+        database_environment = {
             "DB_HOST": database.address,
             "DB_PORT": str(DB_PORT),
             "DB_NAME": DATABASE_NAME,
-            # rds.force_ssl refuses plain connections; "require" encrypts without shipping a CA bundle.
-            "DB_SSLMODE": "require",
-            "TRANSACTION_LOG_BUCKET": transaction_log.name,
+            # rds.force_ssl refuses plain connections; verify-full also proves the server is the instance,
+            # with the RDS CA certificates shipped in the zip (a man in the middle gets no password).
+            "DB_SSLMODE": "verify-full",
+            "DB_SSLROOTCERT": RDS_CA_BUNDLE,
             "POWERTOOLS_SERVICE_NAME": "payments",
         }
-        common = {
-            "config": config,
-            "package": package,
-            "code": code,
-            "role": role,
-            "network": network,
-            "environment": environment,
+        processor_environment = {
+            **database_environment,
+            "DB_SECRET_ARN": app_login.arn,
+            "TRANSACTION_LOG_BUCKET": transaction_log.name,
         }
+        common = {"config": config, "package": package, "code": code, "network": network}
         processor = Function(
             self,
             "processor",
             name=naming.function("processor"),
             handler=HANDLER,
             description=f"Payments API: POST /payments, GET /payments/{{id}} ({naming.tag})",
-            log_group=processor_logs,
+            role=processor_role,
+            log_group=logs["processor"],
+            environment=processor_environment,
             reserved_concurrency=config.lambda_reserved_concurrency,
             **common,  # type: ignore[arg-type]
         )
@@ -102,19 +163,68 @@ class PlatformStack(TerraformStack):
             name=naming.function("deliver"),
             handler=DELIVER_HANDLER,
             description=f"Delivers transaction-log events S3 refused earlier ({naming.tag})",
-            log_group=deliver_logs,
+            role=processor_role,
+            log_group=logs["deliver"],
+            environment=processor_environment,
             reserved_concurrency=None,
             **common,  # type: ignore[arg-type]
         )
+        authorizer = Function(
+            self,
+            "authorizer",
+            name=naming.function("authorizer"),
+            handler=AUTHORIZER_HANDLER,
+            description=f"Checks API keys for the payments API ({naming.tag})",
+            role=authorizer_role,
+            log_group=logs["authorizer"],
+            environment={
+                **database_environment,
+                "DB_SECRET_ARN": auth_login.arn,
+                "API_KEY_PEPPER_SECRET_ARN": pepper.arn,
+                "PAYMENTS_MODE": config.api_key_mode,
+            },
+            reserved_concurrency=None,
+            **common,  # type: ignore[arg-type]
+        )
+        admin = Function(
+            self,
+            "admin",
+            name=naming.function("admin"),
+            handler=ADMIN_HANDLER,
+            description=f"Operator-only: migrations and API keys; no route, no service may invoke it ({naming.tag})",
+            role=admin_role,
+            log_group=logs["admin"],
+            environment={
+                **database_environment,
+                "DB_SECRET_ARN": database.secret_arn,
+                "APP_DB_SECRET_ARN": app_login.arn,
+                "AUTH_DB_SECRET_ARN": auth_login.arn,
+                "API_KEY_PEPPER_SECRET_ARN": pepper.arn,
+                "PAYMENTS_MODE": config.api_key_mode,
+            },
+            reserved_concurrency=None,
+            timeout_s=ADMIN_TIMEOUT_S,
+            **common,  # type: ignore[arg-type]
+        )
+        admin.function.add_override(
+            "//",
+            {
+                "preflight_skip": {
+                    ADMIN_LOGIN_CHECK: "the admin function runs migrations and creates the application roles: "
+                    "it is the one identity that must log in as the database's admin user"
+                }
+            },
+        )
         self._schedule_delivery(naming, deliver)
-        api = PaymentsApi(self, "api", config=config, naming=naming, key=key, function=processor)
+        api = PaymentsApi(self, "api", config=config, naming=naming, key=key, function=processor, authorizer=authorizer)
+        CredentialRateLimit(self, "rate-limit", config=config, naming=naming, stage=api.stage)
         Monitoring(
             self,
             "monitoring",
             config=config,
             naming=naming,
             key=key,
-            functions=[processor, deliver],
+            functions=[processor, deliver, authorizer],
             api=api,
             database=database,
         )
@@ -125,6 +235,7 @@ class PlatformStack(TerraformStack):
         TerraformOutput(self, "function_name", value=processor.function_name)
         TerraformOutput(self, "transaction_log_bucket", value=transaction_log.name)
         TerraformOutput(self, "database_secret_arn", value=database.secret_arn)
+        TerraformOutput(self, "admin_function_name", value=admin.function_name)
         TerraformOutput(self, "database_address", value=database.address)
 
     def _schedule_delivery(self, naming: Naming, deliver: Function) -> None:

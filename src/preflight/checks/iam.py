@@ -18,6 +18,7 @@ from preflight.policies import (
     PolicySource,
     Target,
     allows,
+    granting,
     managed_policy_name,
     role_policies,
     statements_of,
@@ -43,6 +44,8 @@ NO_RESOURCE_LEVEL = (
     "secretsmanager:GetRandomPassword",
 )
 VPC_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface")
+#: Resources whose master_user_secret is the RDS-managed secret of the database's master user.
+MASTER_SECRET_HOLDERS = ("aws_db_instance", "aws_rds_cluster")
 
 
 @dataclass(frozen=True)
@@ -350,3 +353,60 @@ def broad_managed_policy(config: Configuration) -> Iterator[Issue]:
         for source in role_policies(config, role):
             if source.managed_arn and managed_policy_name(source.managed_arn) in BROAD_MANAGED:
                 yield Issue(role.address, "policy_arn", f"{managed_policy_name(source.managed_arn)} is attached")
+
+
+def _master_secret(database: Resource) -> Target:
+    """The RDS-managed master secret, as referenced and as its literal ARN (RDS names it rds!db-… or rds!cluster-…)."""
+    kind = "cluster" if database.type == "aws_rds_cluster" else "db"
+    return Target(
+        (
+            f"@{database.address}.master_user_secret.0.secret_arn",
+            f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:rds!{kind}-probe-AbCdEf",
+        )
+    )
+
+
+@check(
+    "PF206",
+    title="Function uses the database master user's secret",
+    severity=Severity.ERROR,
+    defect_class=2,
+    rationale=(
+        "The RDS-managed secret holds the master user's password, and the master user holds rds_superuser (AWS: "
+        "'the most highly privileged database user'): a function that connects with it turns any bug or SQL "
+        "injection in it into DROP TABLE, CREATE ROLE, GRANT and reading every database on the instance. "
+        "Applications connect as a least-privileged user; only migrations and key management need the master."
+    ),
+    fix="give the function an application user's secret (an aws_secretsmanager_secret) and grant "
+    "secretsmanager:GetSecretValue on that alone; the admin function that must keep the master secret silences "
+    'PF206 with a reason: "//": {"preflight_skip": {"PF206": "runs migrations as the owner"}}',
+)
+def function_uses_master_secret(config: Configuration) -> Iterator[Issue]:
+    """Functions whose environment names, or whose role may read, an RDS-managed master user secret."""
+    databases = [
+        d for d in config.of_type(*MASTER_SECRET_HOLDERS) if str(d.get("manage_master_user_password")).lower() == "true"
+    ]
+    for function in config.of_type("aws_lambda_function"):
+        variables = function.block("environment").get("variables", {}) or {}
+        for variable, value in sorted(variables.items()):
+            for database, attribute in config.referenced(value, *MASTER_SECRET_HOLDERS):
+                if attribute.startswith("master_user_secret"):
+                    yield Issue(
+                        function.address,
+                        f"environment.variables.{variable}",
+                        f"{variable} is the RDS-managed master user secret of {database.address}: the function "
+                        "connects as the master user",
+                    )
+        role = _function_role(config, function)
+        if role is None:
+            continue  # a role from outside this configuration: its policies cannot be seen
+        sources = role_policies(config, role)
+        for database in databases:
+            source = granting(sources, ("secretsmanager:GetSecretValue",), _master_secret(database))
+            if source is not None:
+                yield Issue(
+                    function.address,
+                    "role",
+                    f"role {role.address} may read the RDS-managed master user secret of {database.address}: "
+                    f"{source} allows secretsmanager:GetSecretValue on it",
+                )

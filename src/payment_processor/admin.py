@@ -1,0 +1,182 @@
+"""The admin function: the operator-only entry point for schema migrations and API-key management.
+
+``payment_processor.admin.handler`` runs as its own Lambda function with no API route and no
+invoke permission for any service: only an operator whose AWS credentials allow
+``lambda:InvokeFunction`` on it can call it (``payments keys``, ``payments deploy``). It is the one
+function that connects as the database's admin (RDS master) user. Events and answers:
+
+- ``{"action": "setup"}``: apply migrations; give the application roles their generated passwords,
+  written only to their Secrets Manager secrets (a role whose secret already holds one keeps it); create
+  the API-key pepper once. Answers what it did, never a password.
+- ``{"action": "create_key", "merchant_id": M, "read_only": bool}``: a new key; its secret is in this
+  answer and nowhere else.
+- ``{"action": "list_keys", "merchant_id": M?}`` and ``{"action": "revoke_key", "key_id": K}``.
+
+Every answer is ``{"ok": true, ...}`` or ``{"ok": false, "error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from payment_processor.apikeys import ApiKeys, KeyError_, KeyNotFound, pepper_from
+from payment_processor.aws import client
+from payment_processor.config import ConfigError, Settings
+from payment_processor.credentials import CredentialsUnavailable, SecretsManagerCredentials, SecretsManagerSecret
+from payment_processor.migrate import MigrationError, migrate
+from payment_processor.store.database import Database
+from payment_processor.store.interfaces import StoreUnavailable
+from payment_processor.store.postgres import PostgresKeyStore
+
+#: The application roles migration 0002 creates, by the suffix on the database's name, and the setting
+#: naming the secret each one's login is kept in.
+APP_ROLES = (("app", "app_db_secret_arn"), ("auth", "auth_db_secret_arn"))
+
+
+class AdminError(Exception):
+    """A request the admin function refuses; ``code`` is machine-readable, the message says what to do."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point: one admin action per invocation."""
+    del context
+    try:
+        admin = Admin(Settings.from_env())
+        try:
+            return {"ok": True, **admin.run(event)}
+        finally:
+            admin.close()
+    except AdminError as exc:
+        return {"ok": False, "error": {"code": exc.code, "message": str(exc)}}
+    except ConfigError as exc:
+        return {"ok": False, "error": {"code": "misconfigured", "message": str(exc)}}
+    except (StoreUnavailable, CredentialsUnavailable) as exc:
+        return {"ok": False, "error": {"code": "unavailable", "message": str(exc)}}
+    except MigrationError as exc:
+        return {"ok": False, "error": {"code": "migration_failed", "message": str(exc)}}
+
+
+class Admin:
+    """Setup and key management over the admin connection."""
+
+    def __init__(self, settings: Settings, *, secrets_client: Any | None = None) -> None:
+        self._settings = settings
+        self._secrets = secrets_client or client("secretsmanager", settings)
+        self._database = Database(settings, SecretsManagerCredentials(self._secrets, settings.db_secret_arn))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._database.close()
+
+    def run(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Dispatch one event to its action."""
+        actions: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "setup": lambda _: self.setup(),
+            "create_key": self._create_key,
+            "list_keys": self._list_keys,
+            "revoke_key": self._revoke_key,
+        }
+        action = event.get("action") if isinstance(event, dict) else None
+        if action not in actions:
+            raise AdminError("unknown_action", f"action must be one of {', '.join(actions)}")
+        return actions[str(action)](event)
+
+    def setup(self) -> dict[str, Any]:
+        """Migrations, the application roles' logins, the pepper. Safe to run again."""
+        conn = self._database.connection()
+        applied = migrate(conn)
+        database = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+        roles = []
+        for suffix, setting in APP_ROLES:
+            secret_arn = getattr(self._settings, setting)
+            if not secret_arn:
+                raise AdminError(
+                    "misconfigured", f"{setting.upper()} is not set: the admin function's deployment sets it"
+                )
+            role = f"{database}_{suffix}"
+            password = self._login_password(secret_arn, role)
+            # The password is a bound literal in a statement nobody logs (log_statement stays "none").
+            conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
+            roles.append(role)
+        pepper = self._ensure_pepper()
+        return {"migrations_applied": applied, "roles": roles, "pepper": pepper}
+
+    def _login_password(self, secret_arn: str, role: str) -> str:
+        """The role's password: the one its secret holds, or a new one written there first."""
+        current = self._secret_value(secret_arn)
+        if current and current.get("username") == role and current.get("password"):
+            return str(current["password"])
+        password = secrets.token_urlsafe(32)
+        self._secrets.put_secret_value(
+            SecretId=secret_arn, SecretString=json.dumps({"username": role, "password": password})
+        )
+        return password
+
+    def _ensure_pepper(self) -> str:
+        arn = self._settings.api_key_pepper_secret_arn
+        if not arn:
+            raise AdminError("misconfigured", "API_KEY_PEPPER_SECRET_ARN is not set")
+        if (self._secret_value(arn) or {}).get("pepper"):
+            return "kept"  # never rotated here: a new pepper would invalidate every key
+        self._secrets.put_secret_value(
+            SecretId=arn, SecretString=json.dumps({"pepper": base64.b64encode(secrets.token_bytes(32)).decode()})
+        )
+        return "created"
+
+    def _secret_value(self, arn: str) -> dict[str, Any] | None:
+        """The secret's JSON, or None while it has no value yet (Terraform creates secrets empty)."""
+        try:
+            raw = self._secrets.get_secret_value(SecretId=arn)["SecretString"]
+        except self._secrets.exceptions.ResourceNotFoundException:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def _keys(self) -> ApiKeys:
+        arn = self._settings.api_key_pepper_secret_arn
+        if not arn:
+            raise AdminError("misconfigured", "API_KEY_PEPPER_SECRET_ARN is not set")
+        pepper = pepper_from(SecretsManagerSecret(self._secrets, arn))
+        return ApiKeys(PostgresKeyStore(self._database), pepper, mode=self._settings.api_key_mode)
+
+    def _create_key(self, event: dict[str, Any]) -> dict[str, Any]:
+        read_only = event.get("read_only", False)
+        merchant = event.get("merchant_id")
+        if not isinstance(read_only, bool) or not isinstance(merchant, str):
+            raise AdminError("invalid_request", "create_key takes merchant_id (text) and read_only (true/false)")
+        try:
+            issued = self._keys().create(merchant, read_only=read_only)
+        except KeyError_ as exc:
+            raise AdminError("invalid_request", str(exc)) from None
+        except psycopg.errors.UndefinedTable:
+            raise AdminError("not_set_up", "the database has no api_keys table: run setup first") from None
+        return {"key": issued.resource()}
+
+    def _list_keys(self, event: dict[str, Any]) -> dict[str, Any]:
+        merchant = event.get("merchant_id")
+        if merchant is not None and not isinstance(merchant, str):
+            raise AdminError("invalid_request", "merchant_id must be text")
+        return {"keys": [key.resource() for key in self._keys().list(merchant)]}
+
+    def _revoke_key(self, event: dict[str, Any]) -> dict[str, Any]:
+        key_id = event.get("key_id")
+        if not isinstance(key_id, str):
+            raise AdminError("invalid_request", "revoke_key takes key_id")
+        try:
+            return {"key": self._keys().revoke(key_id).resource()}
+        except KeyNotFound as exc:
+            raise AdminError("not_found", str(exc)) from None

@@ -1,0 +1,229 @@
+"""What AWS does in front of the function, as the local API server does it: the WAF per-credential rate
+limit, the API Gateway request authorizer (run from the deployed zip, its answer cached per credential),
+and API Gateway's own answers (gateway responses). Each is read back from the emulator as deployed, so
+the numbers and bodies are the stack's, not this module's (see ``deviations``, gap 6).
+"""
+
+from __future__ import annotations
+
+import collections
+import fnmatch
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+#: API Gateway's answers when a stack configures none of its own (type -> status, body).
+DEFAULT_RESPONSES: dict[str, tuple[int, str]] = {
+    "UNAUTHORIZED": (401, '{"message":"Unauthorized"}'),
+    "ACCESS_DENIED": (403, '{"message":"User is not authorized to access this resource"}'),
+    "AUTHORIZER_FAILURE": (500, '{"message":null}'),
+    "AUTHORIZER_CONFIGURATION_ERROR": (500, '{"message":null}'),
+    "MISSING_AUTHENTICATION_TOKEN": (403, '{"message":"Missing Authentication Token"}'),
+    "THROTTLED": (429, '{"message":"Too Many Requests"}'),
+}
+
+
+def fingerprint(credential: str) -> str:
+    """What the server keeps of a credential to count or cache by: its SHA-256, never the secret itself."""
+    return hashlib.sha256(credential.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def stage_resource_arn(api_id: str, stage: str) -> str:
+    """The ARN WAF associates a web ACL with: the REST API's stage."""
+    return f"arn:aws:apigateway:{REGION}::/restapis/{api_id}/stages/{stage}"
+
+
+def method_arn(api_id: str, stage: str, method: str, path: str) -> str:
+    """The ``methodArn`` an authorizer receives for a request."""
+    return f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}/{stage}/{method}{path}"
+
+
+# --- WAF ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A WAF rate-based rule keyed on one header, with its block response."""
+
+    limit: int
+    window_s: int
+    header: str
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    content_type: str = "application/json"
+
+    def describe(self) -> str:
+        """For the health document and logs."""
+        return f"{self.limit} requests per {self.window_s}s per {self.header} header"
+
+
+def read_rate_limit(wafv2: Any, resource_arn: str) -> RateLimit | None:
+    """The per-header rate rule of the web ACL associated with ``resource_arn``, if there is one."""
+    try:
+        acl = wafv2.get_web_acl_for_resource(ResourceArn=resource_arn).get("WebACL")
+    except Exception:  # noqa: BLE001 - no association (or no WAF in this emulator): no limit to enforce
+        return None
+    if not acl:
+        return None
+    bodies = acl.get("CustomResponseBodies") or {}
+    for rule in acl.get("Rules") or []:
+        statement = (rule.get("Statement") or {}).get("RateBasedStatement")
+        keys = (statement or {}).get("CustomKeys") or []
+        headers = [k["Header"]["Name"] for k in keys if "Header" in k]
+        block = ((rule.get("Action") or {}).get("Block") or {}).get("CustomResponse")
+        if not statement or len(headers) != 1 or block is None:
+            continue
+        body = bodies.get(block.get("CustomResponseBodyKey"), {})
+        return RateLimit(
+            limit=int(statement["Limit"]),
+            window_s=int(statement.get("EvaluationWindowSec", 300)),
+            header=headers[0].lower(),
+            status=int(block.get("ResponseCode", 403)),
+            headers=tuple((h["Name"], h["Value"]) for h in block.get("ResponseHeaders") or []),
+            body=str(body.get("Content", "")).encode(),
+            content_type="application/json" if body.get("ContentType") == "APPLICATION_JSON" else "text/plain",
+        )
+    return None
+
+
+class SlidingWindowLimiter:
+    """Counts each key's requests over the last ``window_s`` seconds, as a WAF rate-based rule does."""
+
+    def __init__(self, rule: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rule = rule
+        self._clock = clock
+        self._seen: dict[str, collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        """Count one request for ``key``; False when it is over the limit."""
+        now = self._clock()
+        with self._lock:
+            seen = self._seen.setdefault(fingerprint(key), collections.deque())
+            while seen and seen[0] <= now - self.rule.window_s:
+                seen.popleft()
+            seen.append(now)
+            return len(seen) <= self.rule.limit
+
+
+# --- API Gateway authorizers ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    """A REQUEST authorizer: the function it calls, the header it needs, how long its answers are kept."""
+
+    id: str
+    function: str
+    header: str
+    ttl_s: int
+
+
+def read_authorizers(apigateway: Any, rest_api_id: str) -> dict[str, Authorizer]:
+    """The API's Lambda REQUEST authorizers by id."""
+    found = {}
+    for item in apigateway.get_authorizers(restApiId=rest_api_id).get("items", []):
+        uri = str(item.get("authorizerUri", ""))
+        function = uri.split(":function:", 1)[1].split("/", 1)[0].split(":", 1)[0] if ":function:" in uri else ""
+        source = str(item.get("identitySource", ""))
+        if item.get("type") != "REQUEST" or not function or not source.startswith("method.request.header."):
+            continue
+        found[item["id"]] = Authorizer(
+            item["id"], function, source.removeprefix("method.request.header.").lower(),
+            int(item.get("authorizerResultTtlInSeconds") or 0),
+        )  # fmt: skip
+    return found
+
+
+@dataclass
+class AuthorizerCache:
+    """Answers kept per (authorizer, identity value) for the authorizer's TTL, as API Gateway does."""
+
+    clock: Callable[[], float] = time.monotonic
+    _entries: dict[tuple[str, str], tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, authorizer: Authorizer, identity: str) -> dict[str, Any] | None:
+        """A kept answer, if still fresh."""
+        with self._lock:
+            entry = self._entries.get((authorizer.id, fingerprint(identity)))
+            if entry is None or entry[0] <= self.clock():
+                return None
+            return entry[1]
+
+    def put(self, authorizer: Authorizer, identity: str, answer: dict[str, Any]) -> None:
+        """Keep an answer (only policies are kept; failures are not)."""
+        if authorizer.ttl_s > 0:
+            with self._lock:
+                self._entries[(authorizer.id, fingerprint(identity))] = (self.clock() + authorizer.ttl_s, answer)
+
+
+def policy_effect(answer: Any, arn: str) -> str | None:
+    """``Allow`` or ``Deny`` for ``arn`` under the authorizer's policy; None when the answer is malformed.
+
+    As IAM evaluates: an explicit Deny wins, then an Allow; nothing matching is a Deny.
+    """
+    if not isinstance(answer, dict) or not isinstance(answer.get("policyDocument"), dict):
+        return None
+    statements = answer["policyDocument"].get("Statement")
+    if not isinstance(statements, list) or "principalId" not in answer:
+        return None
+    effects = set()
+    for statement in statements:
+        actions = statement.get("Action", [])
+        resources = statement.get("Resource", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = [resources] if isinstance(resources, str) else resources
+        if any(fnmatch.fnmatchcase("execute-api:Invoke", a) for a in actions) and any(
+            fnmatch.fnmatchcase(arn, r) for r in resources
+        ):
+            effects.add(statement.get("Effect"))
+    if "Deny" in effects:
+        return "Deny"
+    return "Allow" if "Allow" in effects else "Deny"
+
+
+# --- gateway responses -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    """What API Gateway answers itself for one response type."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    template: str
+
+    def render(self, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The response, with the one context variable the stacks' templates use."""
+        body = self.template.replace("$context.requestId", request_id)
+        return self.status, [("Content-Type", "application/json"), *self.headers], body.encode()
+
+
+def read_gateway_responses(apigateway: Any, rest_api_id: str) -> dict[str, GatewayResponse]:
+    """Every response type the stack configured, plus API Gateway's defaults for the rest."""
+    responses = {kind: GatewayResponse(status, (), body) for kind, (status, body) in DEFAULT_RESPONSES.items()}
+    for item in apigateway.get_gateway_responses(restApiId=rest_api_id).get("items", []):
+        kind = item.get("responseType")
+        default_status, default_body = DEFAULT_RESPONSES.get(kind, (500, '{"message":null}'))
+        headers = tuple(
+            (name.removeprefix("gatewayresponse.header."), value.strip("'"))
+            for name, value in (item.get("responseParameters") or {}).items()
+            if name.startswith("gatewayresponse.header.")
+        )
+        template = (item.get("responseTemplates") or {}).get("application/json", default_body)
+        responses[kind] = GatewayResponse(int(item.get("statusCode") or default_status), headers, template)
+    return responses
+
+
+def json_body(data: Any) -> bytes:
+    """Compact JSON bytes."""
+    return json.dumps(data, separators=(",", ":")).encode()

@@ -1,0 +1,116 @@
+"""The deployment's Lambda functions, run locally from the deployed zip (see ``deviations``, gap 3).
+
+A function's handler, runtime, timeout, memory, environment and code hash are read back from the
+emulator's Lambda, exactly as deployed; the zip is the stack asset with that hash. Used by the API
+server (processor and authorizer) and by the admin calls of ``payments up`` and ``payments keys``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from payments_cli.local import deviations
+from payments_cli.local.api_server import FunctionRuntime, ServeError, deployed_zip, extract
+from payments_cli.local.runtime import find_python
+from payments_cli.local.services import Emulator, postgres_for, running_emulator
+from payments_cli.local.state import StateFolder, read_json
+
+
+def deployment_context(state: StateFolder, environment: str, suffix: str) -> tuple[dict[str, Any], Emulator, int]:
+    """The deployment's record, the emulator holding it and the local PostgreSQL port; ServeError if any is gone."""
+    folder = state.deployment_dir(environment, suffix)
+    record = read_json(folder / "deployment.json")
+    if record is None:
+        raise ServeError(f"{environment}/{suffix} is not deployed on this machine: run `payments up` first")
+    emulator = running_emulator(state)
+    if emulator is None:
+        raise ServeError("the local AWS emulator is not running: run `payments up` to start it and deploy")
+    if emulator.generation != record.get("emulator_generation"):
+        raise ServeError(
+            f"the emulator was restarted since {environment}/{suffix} was deployed, so its resources are gone: "
+            "run `payments up` again"
+        )
+    postgres = postgres_for(state)
+    if not postgres.is_running():
+        raise ServeError("the local PostgreSQL server is not running: run `payments up`")
+    return record, emulator, postgres.port
+
+
+def function_runtime(
+    state: StateFolder,
+    environment: str,
+    suffix: str,
+    name: str,
+    *,
+    record: dict[str, Any],
+    emulator: Emulator,
+    postgres_port: int,
+    concurrency: int = 4,
+) -> FunctionRuntime:
+    """A pool of warm workers for function ``name`` of the deployment, configured as deployed."""
+    folder = state.deployment_dir(environment, suffix)
+    lambda_client: Any = emulator.client("lambda")
+    config = lambda_client.get_function(FunctionName=name)["Configuration"]
+    runtime = str(config["Runtime"])
+    if not runtime.startswith("python"):
+        raise ServeError(f"{name} runs on {runtime}; the local target executes Python functions only")
+    python = find_python(runtime.removeprefix("python"))
+    package = deployed_zip(str(config["CodeSha256"]), Path(record["stack_dir"]) / "assets")
+    task = extract(package, folder / "task")
+    env = deviations.function_environment(
+        config.get("Environment", {}).get("Variables", {}),
+        postgres_port=postgres_port,
+        database=str(record["database"]),
+        endpoint=emulator.endpoint,
+        function_name=name,
+    )
+    env["PATH"] = "/usr/bin:/bin"
+    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    return FunctionRuntime(
+        name=name,
+        handler=str(config["Handler"]),
+        timeout_s=float(config.get("Timeout", 3)),
+        memory_mb=int(config.get("MemorySize", 128)),
+        python=python,
+        task=task,
+        env=env,
+        log=folder / "logs" / f"function-{name}.log",
+        concurrency=concurrency,
+    )
+
+
+class AdminCallFailed(RuntimeError):
+    """The admin function answered an error (``code`` is its machine-readable code), or did not answer."""
+
+    def __init__(self, message: str, code: str = "failed") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def invoke_admin(state: StateFolder, environment: str, suffix: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one admin action (``payment_processor.admin``) with the deployed admin function, locally."""
+    record, emulator, port = deployment_context(state, environment, suffix)
+    name = str(record["outputs"].get("admin_function_name") or "")
+    if not name:
+        raise ServeError(f"{environment}/{suffix} was deployed without an admin function: run `payments up` again")
+    runtime = function_runtime(
+        state, environment, suffix, name, record=record, emulator=emulator, postgres_port=port, concurrency=1
+    )
+    try:
+        reply = runtime.invoke(payload)
+    finally:
+        runtime.close()
+    return admin_answer(name, reply.get("result"), reply.get("error"))
+
+
+def admin_answer(name: str, result: Any, error: Any) -> dict[str, Any]:
+    """The admin function's answer, or AdminCallFailed with its message (the same for both targets)."""
+    if error is not None:
+        detail = error.get("errorMessage") if isinstance(error, dict) else error
+        raise AdminCallFailed(f"the admin function {name} failed: {detail}")
+    if not isinstance(result, dict) or not result.get("ok"):
+        problem = (result or {}).get("error", {}) if isinstance(result, dict) else {}
+        code = str(problem.get("code", "failed"))
+        raise AdminCallFailed(f"{problem.get('message', 'no answer')} ({code}, from {name})", code)
+    return result

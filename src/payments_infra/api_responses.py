@@ -1,0 +1,56 @@
+"""What API Gateway answers itself, before the processor runs, in the API's error shape.
+
+CDK-free, so the unit tests can check these answers against the OpenAPI document; the ``PaymentsApi``
+construct creates one gateway response from each entry.
+"""
+
+from __future__ import annotations
+
+import json
+
+#: Response type → (status, code, message, headers), in the API's error shape ``{"error": {"code", "message"}}``.
+#: ``$context.requestId`` lets a caller quote the request; nothing the caller sent is echoed.
+GATEWAY_RESPONSES: dict[str, tuple[int, str, str, dict[str, str]]] = {
+    # No Authorization header: API Gateway answers before the authorizer runs.
+    "UNAUTHORIZED": (
+        401,
+        "authentication_required",
+        "send your secret API key as `Authorization: Bearer sk_test_...`",
+        {"WWW-Authenticate": "Bearer"},
+    ),
+    # The authorizer's Deny: an unknown, revoked or other-mode key.
+    "ACCESS_DENIED": (
+        401,
+        "invalid_api_key",
+        "the API key is not valid: it is unknown, revoked, or for another mode",
+        {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    ),
+    # The authorizer could not check the key (database or secret unreachable): retry, as for a 503.
+    "AUTHORIZER_FAILURE": (
+        503,
+        "service_unavailable",
+        "the API cannot check keys right now; retry",
+        {"Retry-After": "5"},
+    ),
+    "AUTHORIZER_CONFIGURATION_ERROR": (
+        503,
+        "service_unavailable",
+        "the API cannot check keys right now; retry",
+        {"Retry-After": "5"},
+    ),
+    "THROTTLED": (429, "rate_limited", "too many requests; retry after the time in Retry-After", {"Retry-After": "1"}),
+    # An unknown path or method ("Missing Authentication Token" by default).
+    "MISSING_AUTHENTICATION_TOKEN": (
+        404,
+        "route_not_found",
+        "no such route; the API serves POST /payments and GET /payments/{id}",
+        {},
+    ),
+}
+
+
+def gateway_response_template(code: str, message: str) -> str:
+    """The ``application/json`` template of a gateway response; API Gateway fills in ``$context.requestId``."""
+    return json.dumps(
+        {"error": {"code": code, "message": message, "request_id": "$context.requestId"}}, separators=(",", ":")
+    )

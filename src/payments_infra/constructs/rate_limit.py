@@ -1,0 +1,116 @@
+"""Rate limit: a WAF web ACL on the API stage that limits each credential, so one client cannot use up
+what the others need.
+
+A rate-based rule aggregates on the ``Authorization`` header: each API key has its own count, and a
+key over ``api_rate_limit_per_credential`` requests in ``api_rate_limit_window_s`` seconds is answered
+429 with ``Retry-After`` and the API's JSON error body until it slows down. The stage's own throttle
+(``aws_api_gateway_method_settings``) stays as the overall ceiling. Sampled requests are off: WAF would
+keep copies of requests, ``Authorization`` headers included, for anyone with console access to read.
+The local API server reads this web ACL back from the emulator and enforces the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+
+from cdktn_provider_aws.api_gateway_stage import ApiGatewayStage
+from cdktn_provider_aws.wafv2_web_acl import (
+    Wafv2WebAcl,
+    Wafv2WebAclCustomResponseBody,
+    Wafv2WebAclDefaultAction,
+    Wafv2WebAclDefaultActionAllow,
+    Wafv2WebAclRule,
+    Wafv2WebAclRuleAction,
+    Wafv2WebAclRuleActionBlock,
+    Wafv2WebAclRuleActionBlockCustomResponse,
+    Wafv2WebAclRuleActionBlockCustomResponseResponseHeader,
+    Wafv2WebAclRuleVisibilityConfig,
+    Wafv2WebAclVisibilityConfig,
+)
+from cdktn_provider_aws.wafv2_web_acl_association import Wafv2WebAclAssociation
+from constructs import Construct
+
+from payments_infra.environments import EnvironmentConfig
+from payments_infra.naming import Naming
+
+#: The header each credential is counted by (WAF matches header names case-insensitively).
+CREDENTIAL_HEADER = "authorization"
+RATE_LIMITED_BODY = "rate_limited"
+
+
+class CredentialRateLimit(Construct):
+    """A web ACL with one per-credential rate rule, associated with the API stage."""
+
+    def __init__(
+        self, scope: Construct, id_: str, *, config: EnvironmentConfig, naming: Naming, stage: ApiGatewayStage
+    ) -> None:
+        super().__init__(scope, id_)
+        metric = naming.resource("api-rate").replace("-", "_")
+        self.web_acl = Wafv2WebAcl(
+            self,
+            "web-acl",
+            name=naming.resource("api-rate"),
+            description=f"Per-credential rate limit of the payments API ({naming.tag})",
+            scope="REGIONAL",
+            default_action=Wafv2WebAclDefaultAction(allow=Wafv2WebAclDefaultActionAllow()),
+            custom_response_body=[
+                Wafv2WebAclCustomResponseBody(
+                    key=RATE_LIMITED_BODY,
+                    content_type="APPLICATION_JSON",
+                    content=json.dumps(
+                        {
+                            "error": {
+                                "code": "rate_limited",
+                                "message": "too many requests with this API key; retry after the time in Retry-After",
+                            }
+                        },
+                        separators=(",", ":"),
+                    ),
+                )
+            ],
+            rule=[
+                Wafv2WebAclRule(
+                    name="per-credential-rate",
+                    priority=0,
+                    action=Wafv2WebAclRuleAction(
+                        block=Wafv2WebAclRuleActionBlock(
+                            custom_response=Wafv2WebAclRuleActionBlockCustomResponse(
+                                response_code=429,
+                                custom_response_body_key=RATE_LIMITED_BODY,
+                                response_header=[
+                                    Wafv2WebAclRuleActionBlockCustomResponseResponseHeader(
+                                        name="Retry-After", value=str(config.api_rate_limit_window_s)
+                                    )
+                                ],
+                            )
+                        )
+                    ),
+                    # The statement's bindings are untyped (too deep for the generated classes): this is
+                    # the resource's own Terraform shape.
+                    statement={
+                        "rate_based_statement": {
+                            "limit": config.api_rate_limit_per_credential,
+                            "evaluation_window_sec": config.api_rate_limit_window_s,
+                            "aggregate_key_type": "CUSTOM_KEYS",
+                            "custom_key": [
+                                {
+                                    "header": {
+                                        "name": CREDENTIAL_HEADER,
+                                        "text_transformation": [{"priority": 0, "type": "NONE"}],
+                                    }
+                                }
+                            ],
+                        }
+                    },
+                    visibility_config=Wafv2WebAclRuleVisibilityConfig(
+                        cloudwatch_metrics_enabled=True, metric_name=f"{metric}_rule", sampled_requests_enabled=False
+                    ),
+                )
+            ],
+            visibility_config=Wafv2WebAclVisibilityConfig(
+                cloudwatch_metrics_enabled=True, metric_name=metric, sampled_requests_enabled=False
+            ),
+        )
+        self.association = Wafv2WebAclAssociation(
+            self, "association", resource_arn=stage.arn, web_acl_arn=self.web_acl.arn
+        )

@@ -1,0 +1,208 @@
+"""Authentication, scoping, rate limiting and card-data refusal over HTTP on the local target: the
+authorizer and the processor run from the deployed zip, the limits and answers are the ones deployed
+to the emulator (API Gateway authorizer, gateway responses, the WAF rule). Shares the session's
+dev/alpha deployment; every test makes its own keys."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+
+from payments_cli.local.emulator import emulator_client
+from tests.emulator.conftest import Cli
+
+pytestmark = pytest.mark.emulator
+SUFFIX = "alpha"
+#: The dev environment's authorizer cache time (environments.DEV.api_authorizer_cache_s).
+CACHE_S = 10
+
+
+class Client:
+    """HTTP/1.1 to the served API, one persistent connection."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.stage = parts.path
+        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        secret: str | None = None,
+        body: Any = None,
+        key: str | None = None,
+        authorization: str | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            headers["Authorization"] = f"Bearer {secret}"
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        payload = json.dumps(body) if body is not None and not isinstance(body, str) else body
+        self.conn.request(method, self.stage + path, body=payload, headers=headers)
+        response = self.conn.getresponse()
+        raw = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(raw or b"null")
+
+
+def keys(cli: Cli, *args: str) -> tuple[int, Any, str]:
+    result = cli.run("keys", *args, "--suffix", SUFFIX, "--format", "json")
+    return result.returncode, json.loads(result.stdout) if result.returncode == 0 else None, result.stderr
+
+
+def new_key(cli: Cli, merchant: str, *extra: str) -> dict[str, Any]:
+    code, key, err = keys(cli, "create", "--merchant", merchant, *extra)
+    assert code == 0, err
+    return dict(key)
+
+
+@pytest.fixture(scope="module")
+def api(alpha: dict[str, Any]) -> Client:
+    return Client(str(alpha["api"]["url"]))
+
+
+def pay(amount: int = 1999, **extra: Any) -> dict[str, Any]:
+    return {"amount": amount, "currency": "EUR", "payment_method": "tok_visa", **extra}
+
+
+def test_every_answer_of_authentication(cli: Cli, api: Client) -> None:
+    writer = new_key(cli, "merch_auth")
+    reader = new_key(cli, "merch_auth", "--read-only")
+    assert writer["secret"].startswith("sk_test_") and reader["secret"].startswith("rk_test_")
+    assert writer["merchant_id"] == "merch_auth" and reader["read_only"] is True and writer["read_only"] is False
+
+    status, headers, body = api.call("POST", "/payments", body=pay(), key="a1")
+    assert (status, body["error"]["code"], headers["www-authenticate"]) == (401, "authentication_required", "Bearer")
+    status, _, body = api.call("POST", "/payments", body=pay(), key="a1", authorization="Basic dXNlcjpwYXNz")
+    assert (status, body["error"]["code"]) == (401, "authentication_required")
+    status, headers, body = api.call("POST", "/payments", body=pay(), key="a1", secret="sk_test_" + "x" * 43)
+    assert (status, body["error"]["code"]) == (401, "invalid_api_key")
+    assert headers["www-authenticate"].startswith("Bearer")
+    status, _, body = api.call("POST", "/payments", body=pay(), key="a1", secret=reader["secret"])
+    assert (status, body["error"]["code"]) == (403, "insufficient_permissions")
+    status, _, body = api.call(
+        "POST", "/payments", body=pay(merchant_id="merch_other"), key="a1", secret=writer["secret"]
+    )
+    assert (status, body["error"]["field"]) == (422, "merchant_id")
+    status, _, created = api.call("POST", "/payments", body=pay(), key="a1", secret=writer["secret"])
+    assert status == 201 and created["merchant_id"] == "merch_auth"
+    status, _, read = api.call("GET", f"/payments/{created['id']}", secret=reader["secret"])
+    assert status == 200 and read["id"] == created["id"]
+
+
+def test_another_merchant_sees_nothing_and_probes_nothing(cli: Cli, api: Client, alpha: dict[str, Any]) -> None:
+    mine, theirs = new_key(cli, "merch_a")["secret"], new_key(cli, "merch_b")["secret"]
+    status, _, created = api.call("POST", "/payments", body=pay(), key="shared-key", secret=mine)
+    assert status == 201
+    status, _, hidden = api.call("GET", f"/payments/{created['id']}", secret=theirs)
+    unknown_status, _, unknown = api.call("GET", "/payments/pay_" + "a" * 26, secret=theirs)
+    assert status == unknown_status == 404 and hidden == unknown
+    # The same idempotency key with another body: for merch_a a reuse (422), for merch_b a new payment.
+    status, _, reused = api.call("POST", "/payments", body=pay(5), key="shared-key", secret=mine)
+    assert (status, reused["error"]["code"]) == (422, "idempotency_key_reused")
+    status, _, other = api.call("POST", "/payments", body=pay(5), key="shared-key", secret=theirs)
+    assert status == 201 and other["merchant_id"] == "merch_b" and other["id"] != created["id"]
+
+
+def test_a_revoked_key_stops_working_within_the_cache_time(cli: Cli, api: Client) -> None:
+    key = new_key(cli, "merch_revoke")
+    assert api.call("GET", "/payments/pay_" + "a" * 26, secret=key["secret"])[0] == 404
+    result = cli.run("keys", "revoke", key["id"], "--suffix", SUFFIX)
+    assert result.returncode == 0 and "revoked" in result.stdout
+    revoked_at = time.monotonic()
+    while True:
+        status, _, body = api.call("GET", "/payments/pay_" + "a" * 26, secret=key["secret"])
+        if status == 401:
+            assert body["error"]["code"] == "invalid_api_key"
+            break
+        assert status == 404, "until then the cached answer still lets it through"
+        assert time.monotonic() - revoked_at < CACHE_S + 3, "a revoked key must stop within the cache time"
+        time.sleep(0.5)
+    code, listed, _ = keys(cli, "list", "--merchant", "merch_revoke")
+    assert code == 0 and [k["id"] for k in listed] == [key["id"]] and listed[0]["revoked_at"]
+
+
+def test_key_management_errors_have_their_exit_codes(cli: Cli) -> None:
+    code, _, err = keys(cli, "create", "--merchant", "not a merchant!")
+    assert code == 2 and "merchant id" in err
+    code, _, err = keys(cli, "revoke", "key_" + "z" * 26)
+    assert code == 1 and "no such key" in err
+
+
+def test_a_key_secret_is_shown_once_and_stored_nowhere(cli: Cli, api: Client, alpha: dict[str, Any]) -> None:
+    key = new_key(cli, "merch_hidden")
+    secret = key["secret"]
+    assert api.call("POST", "/payments", body=pay(), key=str(uuid.uuid4()), secret=secret)[0] == 201
+    listing = cli.run("keys", "list", "--suffix", SUFFIX)
+    assert listing.returncode == 0 and key["id"] in listing.stdout and secret not in listing.stdout
+    status = json.loads(cli.run("status", "--format", "json").stdout)
+    places: list[tuple[str, str]] = []
+    with psycopg.connect(
+        f"host=127.0.0.1 port={status['postgres']['port']} user=postgres dbname={alpha['database']}"
+    ) as conn:
+        tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        for table in tables:
+            rows = conn.execute(f"SELECT row_to_json(t)::text FROM {table} t").fetchall()  # type: ignore[arg-type]
+            places.append((f"table {table}", "".join(r[0] for r in rows)))
+    for path in cli.state_dir.rglob("*"):
+        if path.is_file() and path.suffix in (".log", ".json", ".tfstate"):
+            places.append((str(path), path.read_text(errors="replace")))
+    s3 = emulator_client(str(alpha["emulator"]), "s3")
+    state = s3.get_object(Bucket="payment-tfstate-dev-alpha", Key="payments/dev/terraform.tfstate")["Body"].read()
+    places.append(("platform state", state.decode()))
+    assert len(places) > 10
+    for where, text in places:
+        assert secret not in text and secret[8:30] not in text, f"the key's secret is in {where}"
+
+
+def test_each_credential_has_its_own_rate_limit(cli: Cli, api: Client, alpha: dict[str, Any]) -> None:
+    api.conn.request("GET", "/__payments/health")
+    health = json.loads(api.conn.getresponse().read())
+    limit = int(health["rate_limits"]["v1"].split()[0])
+    busy, calm = new_key(cli, "merch_busy")["secret"], new_key(cli, "merch_calm")["secret"]
+    statuses = [api.call("GET", "/payments/pay_" + "c" * 26, secret=busy)[0] for _ in range(limit)]
+    assert set(statuses) == {404}, "up to the limit every request goes through"
+    status, headers, body = api.call("GET", "/payments/pay_" + "c" * 26, secret=busy)
+    assert (status, body["error"]["code"]) == (429, "rate_limited")
+    assert int(headers["retry-after"]) > 0
+    assert api.call("GET", "/payments/pay_" + "c" * 26, secret=calm)[0] == 404, "another key is not slowed"
+    print(f"rate limit: {limit} requests went through for one key, request {limit + 1} was 429, another key 404")
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "code", "field"),
+    [
+        (pay(description="card 4111.1111.1111.1111"), None, "card_number_refused", "description"),
+        (pay(description="4111  1111  1111  1111"), None, "card_number_refused", "description"),
+        (pay(metadata={"4111/1111/1111/1111": "x"}), None, "card_number_refused", "metadata"),
+        (pay(customer_id="4111_1111_1111_1111"), None, "card_number_refused", "customer_id"),
+        (pay(), "4111-1111-1111-1111", "card_number_refused", "Idempotency-Key"),
+        (pay(description="order\u0000"), None, "invalid_character", "description"),
+        (pay(metadata={"k": "\ud800"}), None, "invalid_character", "metadata"),
+    ],
+)
+def test_card_numbers_and_unstorable_text_are_refused_and_nothing_lands(
+    cli: Cli, api: Client, alpha: dict[str, Any], body: dict[str, Any], key: str | None, code: str, field: str
+) -> None:
+    secret = new_key(cli, "merch_card")["secret"]
+    raw = json.dumps(body)  # keeps a lone surrogate as the escape \\ud800, as a client would send it
+    status, _, answer = api.call("POST", "/payments", body=raw, key=key or str(uuid.uuid4()), secret=secret)
+    assert (status, answer["error"]["code"], answer["error"].get("field")) == (422, code, field)
+    assert "4111" not in json.dumps(answer)
+    status = json.loads(cli.run("status", "--format", "json").stdout)
+    with psycopg.connect(
+        f"host=127.0.0.1 port={status['postgres']['port']} user=postgres dbname={alpha['database']}"
+    ) as conn:
+        stored = conn.execute("SELECT count(*) FROM payments WHERE merchant_id = 'merch_card'").fetchone()
+    assert stored == (0,)

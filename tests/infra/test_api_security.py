@@ -1,0 +1,128 @@
+"""Who may call the API: every method behind the API-key authorizer, the authorizer's cache and
+invoke permission, the answers API Gateway gives itself, and the per-credential rate limit at the edge."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from payments_infra.api_responses import GATEWAY_RESPONSES
+from tests.infra.conftest import config_of
+from tests.infra.tfjson import Stack, refs
+
+#: API Gateway caches a Lambda authorizer's answer for at most an hour, and 300 s unless told otherwise;
+#: longer than that a revoked key would keep working (preflight PF505).
+MAX_AUTHORIZER_CACHE_S = 300
+
+
+def _authorizer(stack: Stack) -> str:
+    name, _ = stack.only("aws_api_gateway_authorizer")
+    return name
+
+
+def test_every_method_needs_the_stacks_authorizer(env_stack: Stack) -> None:
+    authorizer = _authorizer(env_stack)
+    methods = env_stack.resources("aws_api_gateway_method")
+    assert {m["http_method"] for m in methods.values()} == {"POST", "GET"}
+    for method in methods.values():
+        assert method["authorization"] == "CUSTOM"
+        assert method["authorizer_id"] == f"${{aws_api_gateway_authorizer.{authorizer}.id}}"
+        assert "api_key_required" not in method, "the authorizer checks the key, not API Gateway usage plans"
+
+
+def test_the_authorizer_reads_the_authorization_header_and_caches_briefly(env_stack: Stack) -> None:
+    config = config_of(env_stack)
+    rest_api, _ = env_stack.only("aws_api_gateway_rest_api")
+    _, authorizer = env_stack.only("aws_api_gateway_authorizer")
+    function, body = env_stack.named("aws_lambda_function", "authorizer/function")
+    assert authorizer["type"] == "REQUEST"
+    assert authorizer["identity_source"] == "method.request.header.Authorization"
+    assert authorizer["rest_api_id"] == f"${{aws_api_gateway_rest_api.{rest_api}.id}}"
+    assert authorizer["authorizer_uri"] == f"${{aws_lambda_function.{function}.invoke_arn}}"
+    assert body["handler"] == "payment_processor.handler.authorizer"
+    ttl = authorizer["authorizer_result_ttl_in_seconds"]
+    assert ttl == config.api_authorizer_cache_s and 0 <= ttl <= MAX_AUTHORIZER_CACHE_S
+    # Without credentials of its own, API Gateway calls the function through its resource policy.
+    assert "authorizer_credentials" not in authorizer
+
+
+def test_only_this_authorizer_may_invoke_the_authorizer_function(env_stack: Stack) -> None:
+    rest_api, _ = env_stack.only("aws_api_gateway_rest_api")
+    authorizer = _authorizer(env_stack)
+    function, _ = env_stack.named("aws_lambda_function", "authorizer/function")
+    (deployment,) = env_stack.resources("aws_api_gateway_deployment").values()
+    permissions = {
+        name: p
+        for name, p in env_stack.resources("aws_lambda_permission").items()
+        if refs(p["function_name"]) == {f"aws_lambda_function.{function}"}
+    }
+    ((name, permission),) = permissions.items()
+    assert permission["action"] == "lambda:InvokeFunction" and permission["principal"] == "apigateway.amazonaws.com"
+    # Not "<api>/*": a scope to this API's one authorizer, so no method or other authorizer can call it.
+    assert permission["source_arn"] == (
+        f"${{aws_api_gateway_rest_api.{rest_api}.execution_arn}}/authorizers/${{aws_api_gateway_authorizer.{authorizer}.id}}"
+    )
+    assert "statement_id" not in permission and permission["statement_id_prefix"]
+    assert f"aws_lambda_permission.{name}" in deployment["depends_on"]
+
+
+def test_gateway_responses_answer_in_the_api_error_shape(env_stack: Stack) -> None:
+    rest_api, _ = env_stack.only("aws_api_gateway_rest_api")
+    responses = {r["response_type"]: r for r in env_stack.resources("aws_api_gateway_gateway_response").values()}
+    assert responses.keys() == GATEWAY_RESPONSES.keys()
+    for response_type, (status, code, message, headers) in GATEWAY_RESPONSES.items():
+        response = responses[response_type]
+        assert response["rest_api_id"] == f"${{aws_api_gateway_rest_api.{rest_api}.id}}"
+        assert response["status_code"] == str(status)
+        assert json.loads(response["response_templates"]["application/json"]) == {
+            "error": {"code": code, "message": message, "request_id": "$context.requestId"}
+        }
+        assert response.get("response_parameters", {}) == {
+            f"gatewayresponse.header.{name}": f"'{value}'" for name, value in headers.items()
+        }
+    # A missing and a refused key are both 401 with a Bearer challenge (RFC 6750), never 403.
+    assert responses["UNAUTHORIZED"]["status_code"] == "401"
+    assert responses["UNAUTHORIZED"]["response_parameters"]["gatewayresponse.header.WWW-Authenticate"] == "'Bearer'"
+    assert responses["ACCESS_DENIED"]["status_code"] == "401"
+    assert responses["ACCESS_DENIED"]["response_parameters"]["gatewayresponse.header.WWW-Authenticate"].startswith(
+        "'Bearer"
+    )
+
+
+def test_a_changed_gateway_response_redeploys_the_stage(env_stack: Stack) -> None:
+    (deployment,) = env_stack.resources("aws_api_gateway_deployment").values()
+    trigger = deployment["triggers"]["redeployment"]
+    names = env_stack.resources("aws_api_gateway_gateway_response")
+    assert len(names) == len(GATEWAY_RESPONSES)
+    for name in names:
+        assert f"aws_api_gateway_gateway_response.{name}" in deployment["depends_on"]
+        assert f"aws_api_gateway_gateway_response.{name}.id" in trigger
+
+
+def test_the_edge_limits_each_credential_on_its_authorization_header(env_stack: Stack) -> None:
+    config = config_of(env_stack)
+    acl_name, acl = env_stack.only("aws_wafv2_web_acl")
+    # WAF's own rule for a web ACL name: 1 to 128 letters, digits, '-' and '_'.
+    assert re.fullmatch(r"[\w-]{1,128}", acl["name"]), acl["name"]
+    assert acl["scope"] == "REGIONAL" and acl["default_action"] == {"allow": {}}
+    (rule,) = acl["rule"]
+    statement = rule["statement"]["rate_based_statement"]
+    assert statement["aggregate_key_type"] == "CUSTOM_KEYS"
+    assert statement["custom_key"] == [
+        {"header": {"name": "authorization", "text_transformation": [{"priority": 0, "type": "NONE"}]}}
+    ]
+    assert statement["limit"] == config.api_rate_limit_per_credential
+    assert statement["evaluation_window_sec"] == config.api_rate_limit_window_s
+    response = rule["action"]["block"]["custom_response"]
+    assert response["response_code"] == 429
+    assert response["response_header"] == [{"name": "Retry-After", "value": str(config.api_rate_limit_window_s)}]
+    (body,) = acl["custom_response_body"]
+    assert body["key"] == response["custom_response_body_key"] and body["content_type"] == "APPLICATION_JSON"
+    assert json.loads(body["content"])["error"]["code"] == "rate_limited"
+    # Sampled requests would keep copies of requests, Authorization headers included, for the console.
+    assert rule["visibility_config"]["sampled_requests_enabled"] is False
+    assert acl["visibility_config"]["sampled_requests_enabled"] is False
+    stage, _ = env_stack.only("aws_api_gateway_stage")
+    _, association = env_stack.only("aws_wafv2_web_acl_association")
+    assert association["resource_arn"] == f"${{aws_api_gateway_stage.{stage}.arn}}"
+    assert association["web_acl_arn"] == f"${{aws_wafv2_web_acl.{acl_name}.arn}}"

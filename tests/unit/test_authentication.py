@@ -1,0 +1,190 @@
+"""API keys, the authorizer and the processor's use of its answer, over in-memory fakes (no I/O)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from payment_processor.apikeys import SECRET_LENGTH, ApiKeys, KeyError_, KeyNotFound, hash_secret, secret_shape
+from payment_processor.authorizer import Unauthorized, authorize, bearer_token, stage_arn
+from payment_processor.store.memory import InMemoryKeyStore
+from tests.support import body_of, payment_body, post_payment, proxy_event
+from tests.unit.conftest import App
+
+PEPPER = b"p" * 32
+METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/v1/POST/payments"
+
+
+def keys(mode: str = "test") -> tuple[ApiKeys, InMemoryKeyStore]:
+    store = InMemoryKeyStore()
+    ticks = itertools.count()
+    clock = lambda: datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=next(ticks))  # noqa: E731
+    return ApiKeys(store, lambda: PEPPER, mode=mode, clock=clock), store
+
+
+def request(token: str | None) -> dict[str, object]:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    return {"type": "REQUEST", "methodArn": METHOD_ARN, "headers": headers}
+
+
+def test_a_created_key_is_shown_once_and_stored_only_as_a_keyed_hash() -> None:
+    api_keys, store = keys()
+    issued = api_keys.create("merch_1")
+    assert issued.secret.startswith("sk_test_") and len(issued.secret) == len("sk_test_") + SECRET_LENGTH
+    assert secret_shape(issued.secret) == (False, "test")
+    assert issued.key.id.startswith("key_") and issued.key.hint == issued.secret[-4:]
+    assert list(store.hashes) == [hash_secret(PEPPER, issued.secret)]
+    stored = repr(store.keys) + repr(list(store.hashes))
+    assert issued.secret not in stored and issued.secret[8:20] not in stored
+    assert issued.secret not in repr(issued), "the secret is not in the issued key's repr either"
+    assert issued.resource()["secret"] == issued.secret
+    assert "secret" not in issued.key.resource() and issued.key.resource()["redacted_secret"].startswith("sk_test_...")
+
+
+def test_two_keys_never_share_a_secret() -> None:
+    api_keys, _ = keys()
+    secrets = {api_keys.create("merch_1").secret for _ in range(50)}
+    assert len(secrets) == 50
+
+
+def test_authenticate_accepts_only_an_active_key_of_this_mode() -> None:
+    api_keys, _ = keys()
+    issued = api_keys.create("merch_1")
+    readonly = api_keys.create("merch_1", read_only=True)
+    assert api_keys.authenticate(issued.secret) == issued.key
+    assert readonly.secret.startswith("rk_test_")
+    found = api_keys.authenticate(readonly.secret)
+    assert found is not None and found.read_only
+    body = issued.secret.removeprefix("sk_test_")
+    refused = [
+        "",
+        "sk_test_",
+        issued.secret + "x",
+        issued.secret[:-1],
+        "rk_test_" + body,  # the same random part under another kind: a different secret
+        "sk_live_" + body,  # a live-shaped key against a test deployment
+        issued.secret.upper(),
+    ]
+    for token in refused:
+        assert api_keys.authenticate(token) is None, token
+    api_keys.revoke(issued.key.id)
+    assert api_keys.authenticate(issued.secret) is None
+    assert api_keys.authenticate(readonly.secret) is not None, "revoking one key leaves the others"
+
+
+def test_live_keys_exist_only_where_the_deployment_is_live() -> None:
+    live, _ = keys("live")
+    issued = live.create("merch_1")
+    assert issued.secret.startswith("sk_live_")
+    assert live.authenticate(issued.secret) == issued.key
+    test, _ = keys("test")
+    assert test.authenticate(issued.secret) is None
+
+
+def test_revoke_is_idempotent_and_unknown_keys_are_refused() -> None:
+    api_keys, _ = keys()
+    issued = api_keys.create("merch_1")
+    first = api_keys.revoke(issued.key.id)
+    again = api_keys.revoke(issued.key.id)
+    assert first.revoked_at is not None and again.revoked_at == first.revoked_at
+    with pytest.raises(KeyNotFound):
+        api_keys.revoke("key_" + "a" * 26)
+    with pytest.raises(KeyNotFound, match="key ids look like"):
+        api_keys.revoke("../etc/passwd")
+
+
+@pytest.mark.parametrize("merchant", ["", "a b", "x" * 65, "m;drop", "mé"])
+def test_a_key_needs_a_well_formed_merchant_id(merchant: str) -> None:
+    api_keys, store = keys()
+    with pytest.raises(KeyError_):
+        api_keys.create(merchant)
+    assert store.keys == {}
+
+
+def test_listing_is_newest_first_and_per_merchant() -> None:
+    api_keys, _ = keys()
+    a1, b1, a2 = api_keys.create("a"), api_keys.create("b"), api_keys.create("a")
+    assert [k.id for k in api_keys.list("a")] == [a2.key.id, a1.key.id]
+    assert {k.id for k in api_keys.list()} == {a1.key.id, b1.key.id, a2.key.id}
+
+
+@pytest.mark.parametrize(
+    ("headers", "token"),
+    [
+        ({"Authorization": "Bearer sk_test_abc"}, "sk_test_abc"),
+        ({"authorization": "bearer  sk_test_abc "}, "sk_test_abc"),
+        ({"AUTHORIZATION": "BEARER sk_test_abc"}, "sk_test_abc"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, None),
+        ({"Authorization": "Bearer"}, None),
+        ({"Authorization": "Bearer a b"}, None),
+        ({"Authorization": ""}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_bearer_token(headers: dict[str, str] | None, token: str | None) -> None:
+    assert bearer_token(headers) == token
+
+
+def test_the_authorizer_allows_a_valid_key_for_the_whole_stage_with_its_merchant() -> None:
+    api_keys, _ = keys()
+    issued = api_keys.create("merch_1", read_only=True)
+    answer = authorize(request(issued.secret), api_keys)
+    assert answer["principalId"] == issued.key.id
+    assert answer["policyDocument"]["Statement"] == [
+        {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": stage_arn(METHOD_ARN)}
+    ]
+    assert answer["context"] == {"merchant_id": "merch_1", "key_id": issued.key.id, "read_only": "true"}
+    assert stage_arn(METHOD_ARN) == "arn:aws:execute-api:us-east-1:123456789012:abc123/v1/*"
+
+
+def test_the_authorizer_denies_an_unknown_key_and_refuses_a_missing_one() -> None:
+    api_keys, _ = keys()
+    answer = authorize(request("sk_test_" + "A" * SECRET_LENGTH), api_keys)
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+    assert answer["context"] == {"error_code": "invalid_api_key"}
+    for missing in (None, "not a bearer"):
+        event = request(None) if missing is None else {"methodArn": METHOD_ARN, "headers": {"Authorization": missing}}
+        with pytest.raises(Unauthorized, match=r"^Unauthorized$"):
+            authorize(event, api_keys)
+
+
+def test_without_the_authorizers_context_the_processor_answers_401(app: App) -> None:
+    response = app.api.handle(post_payment(payment_body(), merchant=None))
+    assert response["statusCode"] == 401
+    assert response["headers"]["WWW-Authenticate"] == "Bearer"
+    assert body_of(response)["error"]["code"] == "authentication_required"
+    assert app.store.payment_count() == 0
+    get = app.api.handle(proxy_event("GET", "/payments/pay_" + "a" * 26, merchant=None))
+    assert get["statusCode"] == 401
+
+
+def test_a_read_only_key_reads_but_cannot_create(app: App) -> None:
+    created = body_of(app.api.handle(post_payment(payment_body())))
+    refused = app.api.handle(post_payment(payment_body(), key="k2", read_only=True))
+    assert refused["statusCode"] == 403
+    assert body_of(refused)["error"]["code"] == "insufficient_permissions"
+    assert app.store.payment_count() == 1
+    read = app.api.handle(proxy_event("GET", f"/payments/{created['id']}", read_only=True))
+    assert read["statusCode"] == 200
+
+
+def test_the_merchant_is_the_keys_never_the_bodys(app: App) -> None:
+    response = app.api.handle(post_payment({**payment_body(), "merchant_id": "someone_else"}))
+    assert response["statusCode"] == 422
+    assert body_of(response)["error"]["field"] == "merchant_id"
+    assert app.store.payment_count() == 0
+    created = body_of(app.api.handle(post_payment(payment_body(), merchant="merch_a")))
+    assert created["merchant_id"] == "merch_a"
+
+
+def test_another_merchants_payment_is_exactly_as_not_found_as_an_unknown_id(app: App) -> None:
+    created = body_of(app.api.handle(post_payment(payment_body(), merchant="merch_a")))
+    theirs = app.api.handle(proxy_event("GET", f"/payments/{created['id']}", merchant="merch_b"))
+    unknown = app.api.handle(proxy_event("GET", "/payments/pay_" + "b" * 26, merchant="merch_b"))
+    malformed = app.api.handle(proxy_event("GET", "/payments/..%2F..%2Fetc%2Fpasswd", merchant="merch_b"))
+    assert theirs["statusCode"] == unknown["statusCode"] == malformed["statusCode"] == 404
+    assert body_of(theirs) == body_of(unknown) == body_of(malformed)
+    assert created["id"] not in theirs["body"] and "passwd" not in malformed["body"], "no id is echoed"

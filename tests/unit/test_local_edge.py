@@ -1,0 +1,150 @@
+"""The local target's stand-ins for WAF and API Gateway: the rate window, the authorizer cache and
+IAM-style policy evaluation, as AWS documents them."""
+
+from __future__ import annotations
+
+import pytest
+
+from payments_cli.local.edge import (
+    Authorizer,
+    AuthorizerCache,
+    RateLimit,
+    SlidingWindowLimiter,
+    policy_effect,
+    read_gateway_responses,
+    read_rate_limit,
+)
+
+ARN = "arn:aws:execute-api:us-east-1:123456789012:api/v1/GET/payments/pay_x"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def rule(limit: int = 3, window_s: int = 60) -> RateLimit:
+    return RateLimit(limit, window_s, "authorization", 429, (("Retry-After", "60"),), b"{}")
+
+
+def test_the_window_counts_each_key_apart_and_slides() -> None:
+    clock = Clock()
+    limiter = SlidingWindowLimiter(rule(), clock)
+    assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("b"), "another key has its own count"
+    clock.now += 59.9
+    assert not limiter.allow("a"), "still inside the window"
+    clock.now += 0.2
+    assert limiter.allow("a"), "the first requests left the window"
+
+
+def test_the_cache_keeps_answers_for_the_ttl_and_never_the_secret() -> None:
+    clock = Clock()
+    cache = AuthorizerCache(clock=clock)
+    authorizer = Authorizer("a1", "fn", "authorization", ttl_s=10)
+    cache.put(authorizer, "Bearer sk_test_secret", {"principalId": "k"})
+    assert cache.get(authorizer, "Bearer sk_test_secret") == {"principalId": "k"}
+    assert "sk_test_secret" not in repr(cache._entries)
+    clock.now += 10
+    assert cache.get(authorizer, "Bearer sk_test_secret") is None
+    uncached = Authorizer("a2", "fn", "authorization", ttl_s=0)
+    cache.put(uncached, "x", {"principalId": "k"})
+    assert cache.get(uncached, "x") is None
+
+
+def answer(*statements: dict[str, object]) -> dict[str, object]:
+    return {"principalId": "k", "policyDocument": {"Version": "2012-10-17", "Statement": list(statements)}}
+
+
+@pytest.mark.parametrize(
+    ("policy", "effect"),
+    [
+        (
+            answer({"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "arn:aws:execute-api:*:*:api/v1/*"}),
+            "Allow",
+        ),
+        (answer({"Action": ["execute-api:*"], "Effect": "Allow", "Resource": [ARN]}), "Allow"),
+        (
+            answer({"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "arn:aws:execute-api:*:*:api/v2/*"}),
+            "Deny",
+        ),
+        (
+            answer(
+                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"},
+                {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": ARN},
+            ),
+            "Deny",
+        ),
+        (answer(), "Deny"),
+        ({"policyDocument": {"Statement": []}}, None),
+        ({"principalId": "k"}, None),
+        ("Allow", None),
+    ],
+)
+def test_policy_effect(policy: object, effect: str | None) -> None:
+    assert policy_effect(policy, ARN) == effect
+
+
+class FakeWaf:
+    def __init__(self, acl: dict[str, object] | None) -> None:
+        self.acl = acl
+
+    def get_web_acl_for_resource(self, ResourceArn: str) -> dict[str, object]:
+        if self.acl is None:
+            raise RuntimeError("WAFNonexistentItemException")
+        return {"WebACL": self.acl}
+
+
+def test_the_rate_rule_is_read_back_as_deployed() -> None:
+    acl = {
+        "CustomResponseBodies": {"rl": {"Content": '{"error":{}}', "ContentType": "APPLICATION_JSON"}},
+        "Rules": [
+            {
+                "Statement": {
+                    "RateBasedStatement": {
+                        "Limit": 600,
+                        "EvaluationWindowSec": 60,
+                        "AggregateKeyType": "CUSTOM_KEYS",
+                        "CustomKeys": [{"Header": {"Name": "Authorization", "TextTransformations": []}}],
+                    }
+                },
+                "Action": {
+                    "Block": {
+                        "CustomResponse": {
+                            "ResponseCode": 429,
+                            "CustomResponseBodyKey": "rl",
+                            "ResponseHeaders": [{"Name": "Retry-After", "Value": "60"}],
+                        }
+                    }
+                },
+            }
+        ],
+    }
+    limit = read_rate_limit(FakeWaf(acl), "arn")
+    assert limit == RateLimit(600, 60, "authorization", 429, (("Retry-After", "60"),), b'{"error":{}}')
+    assert read_rate_limit(FakeWaf(None), "arn") is None
+    assert read_rate_limit(FakeWaf({"Rules": []}), "arn") is None
+
+
+class FakeApiGateway:
+    def get_gateway_responses(self, restApiId: str) -> dict[str, object]:
+        return {
+            "items": [
+                {
+                    "responseType": "UNAUTHORIZED",
+                    "statusCode": "401",
+                    "responseParameters": {"gatewayresponse.header.WWW-Authenticate": "'Bearer'"},
+                    "responseTemplates": {"application/json": '{"id":"$context.requestId"}'},
+                }
+            ]
+        }
+
+
+def test_gateway_responses_as_configured_and_defaults_for_the_rest() -> None:
+    responses = read_gateway_responses(FakeApiGateway(), "api")
+    status, headers, body = responses["UNAUTHORIZED"].render("req-1")
+    assert (status, body) == (401, b'{"id":"req-1"}') and ("WWW-Authenticate", "Bearer") in headers
+    assert responses["ACCESS_DENIED"].render("r")[0] == 403, "API Gateway's own default"
