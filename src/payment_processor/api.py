@@ -11,11 +11,13 @@ import binascii
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from payment_processor.encoding import compact_json
 from payment_processor.errors import (
     ApiError,
     AuthenticationRequired,
@@ -40,11 +42,11 @@ _PAYMENT_PATH = re.compile(r"^/payments/([^/]+)/?$")
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """An API Gateway proxy response with a JSON body."""
+    """An API Gateway proxy response with a JSON body (``str``: JSON text already encoded, sent as is)."""
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json", **(headers or {})},
-        "body": json.dumps(body, separators=(",", ":")),
+        "body": body if isinstance(body, str) else compact_json(body),
         "isBase64Encoded": False,
     }
 
@@ -129,6 +131,10 @@ def idempotency_key(event: dict[str, Any]) -> str:
     return key
 
 
+def _never() -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who is calling: what the API authorizer established from the request's key."""
@@ -168,12 +174,16 @@ class Api:
         self._service = service
         self._log = logger
 
-    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Answer one proxy event; never raises, never returns a stack trace."""
+    def handle(self, event: dict[str, Any], *, expired: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """Answer one proxy event; never raises, never returns a stack trace.
+
+        ``expired`` says when no further work may start (the function's deadline is near): the answer
+        for a committed payment goes out then, and its transaction-log event waits in the outbox.
+        """
         started = time.perf_counter()
         context: dict[str, Any] = {}
         try:
-            response = self._route(event, context)
+            response = self._route(event, context, expired or _never)
         except ApiError as exc:
             response = json_response(exc.status, exc.body(), exc.headers)
             context["error_code"] = exc.code
@@ -196,7 +206,7 @@ class Api:
         )
         return response
 
-    def _route(self, event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    def _route(self, event: dict[str, Any], context: dict[str, Any], expired: Callable[[], bool]) -> dict[str, Any]:
         method = str(event.get("httpMethod") or "").upper()
         path = str(event.get("path") or "")
         caller = authenticated_caller(event)
@@ -205,7 +215,7 @@ class Api:
             if method != "POST":
                 raise MethodNotAllowed(f"{method} is not allowed on /payments; use POST", headers={"Allow": "POST"})
             caller.require_write()
-            return self._create(caller, event, context)
+            return self._create(caller, event, context, expired)
         match = _PAYMENT_PATH.match(path)
         if match:
             if method != "GET":
@@ -217,11 +227,13 @@ class Api:
             return json_response(200, payment.resource())
         raise NotFound("no such route; the API serves POST /payments and GET /payments/{id}", code="route_not_found")
 
-    def _create(self, caller: Caller, event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    def _create(
+        self, caller: Caller, event: dict[str, Any], context: dict[str, Any], expired: Callable[[], bool]
+    ) -> dict[str, Any]:
         body = read_json_body(event)
         key = idempotency_key(event)
         request = parse_payment_request(body)
-        outcome = self._service.create_payment(caller.merchant_id, request, key)
+        outcome = self._service.create_payment(caller.merchant_id, request, key, expired=expired)
         context.update(payment_id=outcome.payment_id, replayed=outcome.replayed)
         if outcome.delivery is not None and outcome.delivery.error is not None:
             # The payment is committed; its log event waits in the outbox for the next delivery.

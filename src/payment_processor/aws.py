@@ -13,11 +13,15 @@ from botocore.config import Config
 
 from payment_processor.config import Settings
 
+#: One attempt, short timeouts: a call that fails is retried by the outbox, not inside the request, so one
+#: S3 call costs at most CALL_BUDGET_S (connect + read) and the request's deadline check stays meaningful.
 _CLIENT_CONFIG = Config(
     connect_timeout=2,
-    read_timeout=5,
-    retries={"max_attempts": 2, "mode": "standard"},
+    read_timeout=3,
+    retries={"max_attempts": 1, "mode": "standard"},
 )
+#: The longest one SDK call can take with the configuration above, in seconds.
+CALL_BUDGET_S = 5.0
 
 
 def client(service: str, settings: Settings) -> Any:

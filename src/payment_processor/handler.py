@@ -11,6 +11,9 @@ Dependencies are built once per container, on first use, and reused across invoc
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -18,21 +21,27 @@ from aws_lambda_powertools import Logger
 from payment_processor.api import Api, json_response
 from payment_processor.apikeys import ApiKeys, pepper_from
 from payment_processor.authorizer import Unauthorized, authorize
-from payment_processor.aws import client
+from payment_processor.aws import CALL_BUDGET_S, client
 from payment_processor.config import ConfigError, Settings
 from payment_processor.credentials import CredentialsUnavailable, SecretsManagerCredentials, SecretsManagerSecret
 from payment_processor.errors import InternalError
 from payment_processor.gateway import SimulatedAcquirer
 from payment_processor.service import PaymentService
 from payment_processor.store.database import Database
-from payment_processor.store.interfaces import StoreUnavailable
+from payment_processor.store.interfaces import OutboxHealth, StoreUnavailable
 from payment_processor.store.postgres import PostgresKeyStore, PostgresStore
-from payment_processor.txlog import OutboxDelivery, S3Sink
+from payment_processor.txlog import DeliveryReport, OutboxDelivery, S3Sink
 
 logger = Logger(service="payment-processor")
 
 #: Idempotency keys are kept at least this long (the API promises 24 hours).
 IDEMPOTENCY_KEY_RETENTION_HOURS = 24
+#: Time kept back before the function's deadline: no S3 call starts later than this (one call takes at
+#: most aws.CALL_BUDGET_S), so the answer, or the delivery run's last commit, always goes out in time.
+REQUEST_RESERVE_S = CALL_BUDGET_S + 1.0
+DELIVER_RESERVE_S = CALL_BUDGET_S + 2.0
+#: The CloudWatch namespace of the platform's own metrics (the alarms in payments_infra name it too).
+METRICS_NAMESPACE = "Payments"
 
 _service: PaymentService | None = None
 _keys: ApiKeys | None = None
@@ -95,7 +104,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.error("function is misconfigured", extra={"reason": str(exc)})
         error = InternalError("the payment service is misconfigured; the operator has the details in the logs")
         return json_response(error.status, error.body())
-    return Api(service, logger).handle(event)
+    return Api(service, logger).handle(event, expired=deadline(context, reserve_s=REQUEST_RESERVE_S))
 
 
 def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -123,23 +132,63 @@ def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return answer
 
 
+def deadline(context: Any, *, reserve_s: float, default_s: float = 60.0) -> Callable[[], bool]:
+    """``expired()`` for this invocation: True once less than ``reserve_s`` is left before the function's
+    deadline (``context.get_remaining_time_in_millis()``), so what is started still finishes in time.
+    Without a Lambda context (a command line run) the budget is ``default_s``."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    budget_s = remaining() / 1000 if callable(remaining) else default_s
+    stop_at = time.monotonic() + budget_s - reserve_s
+    return lambda: time.monotonic() >= stop_at
+
+
 def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Scheduled entry point: deliver pending transaction-log events, purge expired keys."""
+    """Scheduled entry point: deliver due transaction-log events until none are due or the deadline is
+    near, purge expired keys, and publish the outbox's health as metrics (alarmed on in staging/prod)."""
     _bind_request(event, context)
     service = _get_service()
-    report = service.deliver_pending()
+    expired = deadline(context, reserve_s=DELIVER_RESERVE_S)
+    report = service.deliver_pending(expired=expired)
     error = report.error
     purged = 0
+    health = None
     try:
         purged = service.purge_idempotency_keys(IDEMPOTENCY_KEY_RETENTION_HOURS)
+        health = service.outbox_health()
     except StoreUnavailable as exc:
         error = error or str(exc)
     result = {
         "delivered": report.delivered,
         "already_present": report.already_present,
         "failed": report.failed,
+        "dead_lettered_now": report.dead_lettered,
+        "stopped_by_deadline": report.stopped_by_deadline,
         "error": error,
         "idempotency_keys_purged": purged,
+        "pending": health.pending if health else None,
+        "dead_lettered": health.dead_lettered if health else None,
+        "oldest_pending_age_s": round(health.oldest_pending_age_s, 1) if health else None,
     }
     logger.info("outbox delivery", extra=result)
+    if health is not None:
+        publish_outbox_metrics(report, health)
     return result
+
+
+def publish_outbox_metrics(report: DeliveryReport, health: OutboxHealth) -> None:
+    """CloudWatch metrics in the embedded metric format (a log line, no API call), one set per run.
+
+    Dimensions: ``service`` and ``function`` (this deployment's deliver function), which the
+    deployment's alarms name. Imported here: only the deliver function pays for the metrics module.
+    """
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics = Metrics(namespace=METRICS_NAMESPACE, service=os.environ.get("POWERTOOLS_SERVICE_NAME", "payments"))
+    metrics.add_dimension("function", os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"))
+    metrics.add_metric(name="OutboxOldestPendingAge", unit=MetricUnit.Seconds, value=health.oldest_pending_age_s)
+    metrics.add_metric(name="OutboxPending", unit=MetricUnit.Count, value=health.pending)
+    metrics.add_metric(name="OutboxDeadLettered", unit=MetricUnit.Count, value=health.dead_lettered)
+    metrics.add_metric(name="OutboxDelivered", unit=MetricUnit.Count, value=report.delivered + report.already_present)
+    metrics.add_metric(name="OutboxDeliveryFailures", unit=MetricUnit.Count, value=report.failed)
+    metrics.flush_metrics()

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from payment_processor import payment as payments
+from payment_processor.encoding import compact_json
 from payment_processor.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
@@ -27,6 +28,7 @@ from payment_processor.gateway import PaymentGateway, UnknownPaymentMethod
 from payment_processor.payment import Payment
 from payment_processor.store.interfaces import (
     IdempotencyKeyBusy,
+    OutboxHealth,
     PaymentStore,
     StoredResponse,
     StoreUnavailable,
@@ -36,6 +38,12 @@ from payment_processor.validation import PaymentRequest
 
 #: Events from earlier failed deliveries retried on each request once the current one went through.
 BACKLOG_PER_REQUEST = 10
+
+
+def _never() -> bool:
+    return False
+
+
 #: The one answer for an unknown id and for another merchant's payment.
 NO_SUCH_PAYMENT = "no such payment for this API key's merchant"
 
@@ -86,7 +94,9 @@ class PaymentService:
         self._clock = clock
         self._new_id = new_id
 
-    def create_payment(self, merchant_id: str, request: PaymentRequest, idempotency_key: str) -> Outcome:
+    def create_payment(
+        self, merchant_id: str, request: PaymentRequest, idempotency_key: str, *, expired: Callable[[], bool] = _never
+    ) -> Outcome:
         """Take the payment once per (merchant, key); replay the first answer for retries.
 
         ``merchant_id`` is the authenticated key's, never the request's: one merchant's keys and
@@ -103,10 +113,10 @@ class PaymentService:
                             "use a new key for a new payment",
                             field="Idempotency-Key",
                         )
-                    replay_id = previous.response.body.get("id")
-                    return Outcome(previous.response, replayed=True, payment_id=replay_id)
+                    return Outcome(previous.response, replayed=True, payment_id=previous.payment_id)
                 payment = self._authorize(merchant_id, request, idempotency_key)
-                response = StoredResponse(201 if payment.status == payments.SUCCEEDED else 402, _response_body(payment))
+                status = 201 if payment.status == payments.SUCCEEDED else 402
+                response = StoredResponse(status, compact_json(_response_body(payment)))
                 tx.insert_payment(payment)
                 tx.add_event(payment_event(payment))
                 tx.complete_idempotency_key(merchant_id, idempotency_key, response, payment.id)
@@ -117,7 +127,7 @@ class PaymentService:
             ) from None
         except StoreUnavailable as exc:
             raise unavailable(exc) from None
-        return Outcome(response, replayed=False, payment_id=payment.id, delivery=self._deliver(payment.id))
+        return Outcome(response, replayed=False, payment_id=payment.id, delivery=self._deliver(payment.id, expired))
 
     def get_payment(self, merchant_id: str, payment_id: str) -> Payment:
         """The merchant's payment, or NotFound: an unknown id and another merchant's payment answer the same.
@@ -134,9 +144,13 @@ class PaymentService:
             raise NotFound(NO_SUCH_PAYMENT)
         return found
 
-    def deliver_pending(self, limit: int = 500) -> DeliveryReport:
-        """Deliver the outbox backlog (the explicit delivery entry point)."""
-        return self._delivery.deliver(limit=limit)
+    def deliver_pending(self, limit: int = 1000, *, expired: Callable[[], bool] = _never) -> DeliveryReport:
+        """Deliver the outbox backlog (the explicit delivery entry point), stopping when ``expired``."""
+        return self._delivery.deliver(limit=limit, expired=expired)
+
+    def outbox_health(self) -> OutboxHealth:
+        """What waits in the outbox, what was dead-lettered, and the oldest waiting event's age."""
+        return self._store.outbox_health()
 
     def purge_idempotency_keys(self, older_than_hours: int) -> int:
         """Delete idempotency keys past their retention; return how many."""
@@ -173,11 +187,13 @@ class PaymentService:
             idempotency_key=idempotency_key,
         )
 
-    def _deliver(self, payment_id: str) -> DeliveryReport:
-        report = self._delivery.deliver(payment_id=payment_id)
-        if report.error is None:
+    def _deliver(self, payment_id: str, expired: Callable[[], bool]) -> DeliveryReport:
+        # The payment is committed: whatever S3 does now, the answer must go out before the function's
+        # deadline, so every put is started only while ``expired`` says there is time for it.
+        report = self._delivery.deliver(payment_id=payment_id, expired=expired)
+        if report.error is None and not report.stopped_by_deadline:
             # The sink works: take the chance to drain a little of any backlog from an outage.
-            backlog = self._delivery.deliver(limit=BACKLOG_PER_REQUEST)
+            backlog = self._delivery.deliver(limit=BACKLOG_PER_REQUEST, expired=expired)
             return DeliveryReport(
                 report.delivered + backlog.delivered,
                 report.already_present + backlog.already_present,

@@ -11,6 +11,7 @@ and writes nothing: each event lands exactly once, even in a versioned bucket.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -118,6 +119,22 @@ class MemorySink:
         return True
 
 
+#: Events claimed, put and marked per transaction: a run killed mid-batch redoes at most this many puts
+#: (each finds its object there, 412, and is marked), and every batch that ends keeps its marks.
+BATCH_SIZE = 10
+#: Failed attempts after which an event is set aside (dead-lettered): counted, alarmed on, not retried.
+MAX_ATTEMPTS = 10
+#: Consecutive sink failures after which a run stops: the sink is down, and each try costs its timeout.
+FAILURES_BEFORE_STOPPING = 3
+#: The longest wait between two attempts at one event.
+MAX_BACKOFF_S = 300.0
+
+
+def backoff_s(attempts: int) -> float:
+    """Seconds to wait after the ``attempts``-th failure: 2, 4, 8, ... up to MAX_BACKOFF_S."""
+    return min(float(2**attempts), MAX_BACKOFF_S)
+
+
 @dataclass(frozen=True)
 class DeliveryReport:
     """What one delivery pass did."""
@@ -126,35 +143,65 @@ class DeliveryReport:
     already_present: int = 0
     failed: int = 0
     error: str | None = None
+    dead_lettered: int = 0
+    stopped_by_deadline: bool = False
+
+
+def _never() -> bool:
+    return False
 
 
 class OutboxDelivery:
-    """Moves pending outbox events into the sink."""
+    """Moves due outbox events into the sink, batch by batch, until none are due or time is up."""
 
     def __init__(self, store: PaymentStore, sink: TransactionLogSink) -> None:
         self._store = store
         self._sink = sink
 
-    def deliver(self, *, limit: int = 100, payment_id: str | None = None) -> DeliveryReport:
-        """Deliver up to ``limit`` pending events (oldest first); stop at the first sink failure."""
-        delivered = present = failed = 0
-        error = None
+    def deliver(
+        self, *, limit: int = 100, payment_id: str | None = None, expired: Callable[[], bool] = _never
+    ) -> DeliveryReport:
+        """Deliver up to ``limit`` due events (oldest first), committing every batch.
+
+        A failing event is retried later with backoff and never blocks the events behind it; after
+        MAX_ATTEMPTS it is dead-lettered. ``expired`` is checked before every put: a run stops in time
+        to commit what it did (on Lambda, before the function's deadline), so it always makes progress.
+        """
+        delivered = present = failed = dead = 0
+        error: str | None = None
+        streak = 0
+        remaining = limit
         try:
-            with self._store.claim_outbox(limit=limit, payment_id=payment_id) as batch:
-                for event in batch.events:
-                    assert event.id is not None
-                    try:
-                        wrote = self._sink.put(event.object_key, event.body)
-                    except SinkUnavailable as exc:
-                        batch.mark_failed(event.id, str(exc))
-                        failed += 1
-                        error = str(exc)
-                        break  # the sink is down: the rest would fail the same way, slowly
-                    batch.mark_delivered(event.id)
-                    if wrote:
-                        delivered += 1
-                    else:
-                        present += 1
+            while remaining > 0 and streak < FAILURES_BEFORE_STOPPING:
+                if expired():
+                    return DeliveryReport(delivered, present, failed, error, dead, stopped_by_deadline=True)
+                with self._store.claim_outbox(limit=min(BATCH_SIZE, remaining), payment_id=payment_id) as batch:
+                    if not batch.events:
+                        break
+                    remaining -= len(batch.events)
+                    for event in batch.events:
+                        if expired() or streak >= FAILURES_BEFORE_STOPPING:
+                            break  # the rest stay due; this batch's marks commit now
+                        assert event.id is not None
+                        try:
+                            wrote = self._sink.put(event.object_key, event.body)
+                        except SinkUnavailable as exc:
+                            attempts = event.attempts + 1
+                            gives_up = attempts >= MAX_ATTEMPTS
+                            batch.mark_failed(
+                                event.id, str(exc), retry_after_s=None if gives_up else backoff_s(attempts)
+                            )
+                            failed += 1
+                            dead += gives_up
+                            streak += 1
+                            error = str(exc)
+                            continue
+                        streak = 0
+                        batch.mark_delivered(event.id)
+                        if wrote:
+                            delivered += 1
+                        else:
+                            present += 1
         except StoreUnavailable as exc:
-            return DeliveryReport(delivered, present, failed, str(exc))
-        return DeliveryReport(delivered, present, failed, error)
+            return DeliveryReport(delivered, present, failed, str(exc), dead)
+        return DeliveryReport(delivered, present, failed, error, dead, stopped_by_deadline=expired())

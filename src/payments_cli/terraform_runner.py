@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from payments_infra.terraform import find_terraform, terraform_env
 
@@ -74,37 +76,51 @@ class Terraform:
 
     def _run(
         self, args: Sequence[str], *, on_message: Callable[[dict[str, Any]], None] | None = None
-    ) -> tuple[int, list[dict[str, Any]], str]:
+    ) -> tuple[int, list[dict[str, Any]], _Stderr]:
         command = [self.binary, *args]
         messages: list[dict[str, Any]] = []
-        with open(self.log, "a", encoding="utf-8") as log:
-            log.write(f"\n$ terraform {' '.join(args)}   # in {self.workdir}\n")
-            log.flush()
+        with open(self.log, "a", encoding="utf-8") as file:
+            file.write(f"\n$ terraform {' '.join(args)}   # in {self.workdir}\n")
+            file.flush()
+            log = _SharedLog(file)
             process = subprocess.Popen(  # noqa: S603
-                command, cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                command,
+                cwd=self.workdir,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                # A stray non-UTF-8 byte must not stop the stderr thread: that would bring the deadlock back.
+                encoding="utf-8",
+                errors="replace",
             )
             assert process.stdout is not None and process.stderr is not None
-            for line in process.stdout:
-                log.write(line)
-                if line.startswith("{"):
-                    try:
-                        message = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-                    messages.append(message)
-                    if on_message is not None:
-                        on_message(message)
-            stderr = process.stderr.read()
-            log.write(stderr)
-            return process.wait(), messages, stderr
+            stderr = _Stderr(process.stderr, log)
+            try:
+                for line in process.stdout:
+                    log.write(line)
+                    if line.startswith("{"):
+                        try:
+                            message = json.loads(line)
+                        except json.JSONDecodeError:
+                            continue
+                        messages.append(message)
+                        if on_message is not None:
+                            on_message(message)
+                code = process.wait()
+                stderr.join()
+            finally:
+                # On an exception (a progress callback, Ctrl-C) terraform is left to finish or stop on its own
+                # signal, as before; the stderr thread keeps draining but no longer writes to the closing log.
+                log.close()
+            return code, messages, stderr
 
-    def _fail(self, what: str, messages: list[dict[str, Any]], stderr: str) -> TerraformError:
+    def _fail(self, what: str, messages: list[dict[str, Any]], stderr: _Stderr) -> TerraformError:
         errors = [m for m in messages if m.get("type") == "diagnostic" and m.get("@level") == "error"]
         summaries = [
             f"{m['diagnostic'].get('summary', '')}: {m['diagnostic'].get('detail', '')}".strip(": ") for m in errors
         ]
-        text = "\n  ".join(summaries) or stderr.strip()[-2000:]
-        if any("state lock" in s.lower() for s in summaries) or "Error acquiring the state lock" in stderr:
+        text = "\n  ".join(summaries) or stderr.tail.strip()[-2000:]
+        if any("state lock" in s.lower() for s in summaries) or stderr.state_locked:
             return StateLocked(
                 f"{what}: another deploy of this deployment holds its state lock, so nothing was changed.\n  {text}\n"
                 "Wait for it to finish and run the command again (if no other run is alive, the lock is stale: "
@@ -186,6 +202,80 @@ class Terraform:
         if result.returncode != 0:
             raise TerraformError(f"terraform output failed: {result.stderr.strip()[-1000:]}")
         return {name: value.get("value") for name, value in json.loads(result.stdout or "{}").items()}
+
+
+_STATE_LOCK_ERROR = "Error acquiring the state lock"
+# The error message shows the last 2,000 characters; keep a little more so stripping trailing noise still
+# leaves them. Everything else is only in the log file.
+_STDERR_TAIL_CHARS = 16 * 1024
+_STDERR_CHUNK_CHARS = 8 * 1024  # a TF_LOG line can be huge (a whole request body): read at most this at once
+
+
+class _SharedLog:
+    """The log file, written by the stdout loop and the stderr thread; ignores writes once closed."""
+
+    def __init__(self, file: IO[str]) -> None:
+        self._file = file
+        self._lock = threading.Lock()
+        self._open = True
+
+    def write(self, text: str) -> None:
+        """Append ``text``."""
+        with self._lock:
+            if self._open:
+                self._file.write(text)
+
+    def close(self) -> None:
+        """Stop writing: the file is about to be closed."""
+        with self._lock:
+            self._open = False
+
+
+class _Stderr:
+    """terraform's stderr, drained on its own thread while the caller reads the ``-json`` stdout.
+
+    Reading stderr only after stdout closes deadlocks as soon as terraform writes more than the pipe
+    buffer (64 KiB on Linux) to stderr, as it does with ``TF_LOG`` set: terraform blocks writing stderr,
+    so it never closes stdout. All of stderr goes to the log; memory holds only a bounded tail for the
+    error message, and whether the state-lock error appeared anywhere in it.
+    """
+
+    def __init__(self, stream: IO[str], log: _SharedLog) -> None:
+        self._stream = stream
+        self._log = log
+        self._chunks: deque[str] = deque()
+        self._size = 0
+        self.state_locked = False
+        self._thread = threading.Thread(target=self._drain, name="terraform-stderr", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        logging = True
+        previous = ""
+        for chunk in iter(lambda: self._stream.readline(_STDERR_CHUNK_CHARS), ""):
+            if logging:
+                try:
+                    self._log.write(chunk)
+                except OSError:  # a full disk must not stop the draining, or terraform blocks again
+                    logging = False
+            # The phrase may straddle two chunks of one long line.
+            if _STATE_LOCK_ERROR in previous[-len(_STATE_LOCK_ERROR) :] + chunk:
+                self.state_locked = True
+            previous = chunk
+            self._chunks.append(chunk)
+            self._size += len(chunk)
+            while self._size - len(self._chunks[0]) >= _STDERR_TAIL_CHARS:
+                self._size -= len(self._chunks.popleft())
+        self._stream.close()
+
+    def join(self) -> None:
+        """Wait until terraform closed its stderr (it has exited)."""
+        self._thread.join()
+
+    @property
+    def tail(self) -> str:
+        """The last ``_STDERR_TAIL_CHARS`` (or so) characters of stderr."""
+        return "".join(self._chunks)
 
 
 def _collect(summary: Summary, message: dict[str, Any]) -> None:

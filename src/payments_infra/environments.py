@@ -60,6 +60,9 @@ class EnvironmentConfig:
     alarm_api_5xx_threshold: int
     alarm_db_cpu_percent: int
     alarm_db_free_storage_bytes: int
+    # The oldest transaction-log event still waiting for S3, in seconds, before it alarms (an S3 outage,
+    # or delivery not running). Dead-lettered events alarm from the first one.
+    alarm_outbox_oldest_age_s: int
 
     def __post_init__(self) -> None:
         if self.transaction_log_object_lock and self.transaction_log_lock_days < 1:
@@ -111,6 +114,7 @@ DEV = EnvironmentConfig(
     alarm_api_5xx_threshold=5,
     alarm_db_cpu_percent=90,
     alarm_db_free_storage_bytes=2 * 1024**3,
+    alarm_outbox_oldest_age_s=900,
 )
 
 STAGING = EnvironmentConfig(
@@ -145,6 +149,7 @@ STAGING = EnvironmentConfig(
     alarm_api_5xx_threshold=10,
     alarm_db_cpu_percent=80,
     alarm_db_free_storage_bytes=5 * 1024**3,
+    alarm_outbox_oldest_age_s=900,
 )
 
 PROD = EnvironmentConfig(
@@ -179,6 +184,7 @@ PROD = EnvironmentConfig(
     alarm_api_5xx_threshold=5,
     alarm_db_cpu_percent=75,
     alarm_db_free_storage_bytes=20 * 1024**3,
+    alarm_outbox_oldest_age_s=600,
 )
 
 ENVIRONMENTS: dict[str, EnvironmentConfig] = {env.name: env for env in (DEV, STAGING, PROD)}

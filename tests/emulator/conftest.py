@@ -66,12 +66,12 @@ def _kill_leftovers(state: Path) -> None:
     import signal
 
     from payments_cli.local.postgres import LocalPostgres
-    from payments_cli.local.state import StateFolder, pid_alive
+    from payments_cli.local.state import StateFolder
 
     folder = StateFolder(state)
     for record_file in state.glob("*.json"):
         record = folder.read(record_file.stem)
-        if record is not None and pid_alive(record.pid):
+        if record is not None and record.alive:  # its identity checked, not just a live pid
             try:
                 os.killpg(record.pid, signal.SIGKILL)
             except OSError:

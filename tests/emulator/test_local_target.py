@@ -77,6 +77,9 @@ def test_two_suffixes_run_side_by_side(cli: Cli) -> None:
     port = json.loads(cli.run("status", "--format", "json").stdout)
     served = {d["suffix"]: d for d in port["deployments"]}
     assert served["alpha"]["url"] and served["beta"]["url"]
+    for suffix in ("alpha", "beta"):
+        outbox = served[suffix]["outbox"]
+        assert outbox is not None and outbox["dead_lettered"] == 0, "status shows each deployment's outbox"
     with psycopg.connect(
         f"host=127.0.0.1 port={port['postgres']['port']} user=postgres dbname={alpha['database']}"
     ) as conn:

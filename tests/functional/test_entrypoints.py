@@ -100,6 +100,11 @@ def test_deliver_entry_point_drains_the_outbox(
     assert objects(clean) == []
     use_env(monkeypatch, clean)
     assert deliver_main() == 0
+    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (report["delivered"], report["pending"]) == (0, 2), "not retried before their backoff"
+    with clean.admin() as conn:  # the backoff has passed
+        conn.execute("UPDATE transaction_log_outbox SET next_attempt_at = now()")
+    assert deliver_main() == 0
     report = json.loads(capsys.readouterr().out.splitlines()[-1])  # earlier lines: the function's JSON logs
     assert report["delivered"] == 2 and report["error"] is None
     assert len(objects(clean)) == 2

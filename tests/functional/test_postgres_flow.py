@@ -172,6 +172,9 @@ def test_s3_down_then_up_payment_kept_and_event_delivered_once(clean: Services) 
     down_db.close()
 
     up, up_db = build_service(clean.settings())
+    assert up.deliver_pending().delivered == 0, "not retried before its backoff"
+    with clean.admin() as conn:  # the backoff has passed
+        conn.execute("UPDATE transaction_log_outbox SET next_attempt_at = now()")
     first = up.deliver_pending()
     second = up.deliver_pending()
     assert (first.delivered, second.delivered) == (1, 0)
@@ -235,3 +238,17 @@ def test_refused_input_writes_no_row_in_the_real_database(lambda_env: Services) 
             assert after == (before[0] + 1, before[1] + 1)
 
     check()
+
+
+@pytest.mark.parametrize("token", ["tok_visa", "tok_chargeDeclined"])
+def test_a_replay_is_byte_identical_to_the_first_answer(lambda_env: Services, token: str) -> None:
+    """The stored response is the text first sent (migration 0003): jsonb would reorder its keys."""
+    body = payment_body(payment_method=token, metadata={"zeta": "1", "alpha": "2"})
+    first = handler_module.handler(post_payment(body, key=f"bytes-{token}"), None)
+    again = handler_module.handler(post_payment(body, key=f"bytes-{token}"), None)
+    assert again["statusCode"] == first["statusCode"] in (201, 402)
+    assert again["body"] == first["body"], "the same bytes, key order and spacing included"
+    assert list(json.loads(again["body"])) == list(json.loads(first["body"]))
+    for header in ("Content-Type", "Location"):
+        assert again["headers"][header] == first["headers"][header]
+    assert again["headers"]["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first["headers"]

@@ -50,8 +50,31 @@ def test_prod_differs_from_dev_only_through_config(synthesized: SynthResult) -> 
         *(f"payment-{function}-{kind}-prod-pr42" for function in ("processor", "deliver", "authorizer")
           for kind in ("errors", "throttles")),
         "payment-api-5xx-prod-pr42", "payment-db-cpu-prod-pr42", "payment-db-free-storage-prod-pr42",
+        "payment-outbox-oldest-age-prod-pr42", "payment-outbox-dead-lettered-prod-pr42",
     }  # fmt: skip
     assert not dev.resources("aws_cloudwatch_metric_alarm")
+
+
+def test_the_outbox_alarms_watch_what_the_deliver_function_publishes(synthesized: SynthResult) -> None:
+    """Namespace, metric names and dimensions are the ones payment_processor.handler publishes (EMF)."""
+    from payment_processor import handler
+
+    prod = platform(synthesized, "prod")
+    alarms = {a["alarm_name"]: a for a in prod.resources("aws_cloudwatch_metric_alarm").values()}
+    name, deliver = next(
+        (n, f) for n, f in prod.resources("aws_lambda_function").items() if f["handler"].endswith(".deliver")
+    )
+    age, dead = alarms["payment-outbox-oldest-age-prod-pr42"], alarms["payment-outbox-dead-lettered-prod-pr42"]
+    for alarm, metric in ((age, "OutboxOldestPendingAge"), (dead, "OutboxDeadLettered")):
+        assert (alarm["namespace"], alarm["metric_name"]) == (handler.METRICS_NAMESPACE, metric)
+        assert alarm["dimensions"] == {
+            "service": deliver["environment"]["variables"]["POWERTOOLS_SERVICE_NAME"],
+            "function": f"${{aws_lambda_function.{name}.function_name}}",
+        }
+        assert deliver["function_name"] == "payment-deliver-prod-pr42"
+        assert alarm["statistic"] == "Maximum" and alarm["comparison_operator"] == "GreaterThanOrEqualToThreshold"
+    assert age["threshold"] == 600 and age["treat_missing_data"] == "breaching", "no report is an alarm too"
+    assert dead["threshold"] == 1
 
 
 def _api(stack: Stack) -> dict[str, dict[str, dict[str, object]]]:

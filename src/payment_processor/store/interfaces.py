@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from payment_processor.payment import Payment
 
@@ -27,10 +27,11 @@ class IdempotencyKeyBusy(Exception):
 
 @dataclass(frozen=True)
 class StoredResponse:
-    """A response kept under an idempotency key, replayed verbatim for a retry."""
+    """A response kept under an idempotency key, replayed verbatim for a retry: ``body`` is the exact
+    JSON text first sent (not a parsed object, whose re-encoding could order keys otherwise)."""
 
     status: int
-    body: dict[str, Any]
+    body: str
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class IdempotencyRecord:
 
     fingerprint: str
     response: StoredResponse
+    payment_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,16 @@ class OutboxEvent:
     object_key: str
     body: str
     id: int | None = None
+    attempts: int = 0  # failed deliveries so far
+
+
+@dataclass(frozen=True)
+class OutboxHealth:
+    """How the outbox stands: what is waiting, what was set aside, how old the oldest waiting event is."""
+
+    pending: int
+    dead_lettered: int
+    oldest_pending_age_s: float
 
 
 class Transaction(Protocol):
@@ -77,7 +89,8 @@ class Transaction(Protocol):
 
 
 class OutboxBatch(Protocol):
-    """Undelivered events claimed by one deliverer; other deliverers skip them until it finishes."""
+    """Undelivered events that are due, claimed by one deliverer; other deliverers skip them until its
+    transaction ends (each batch is its own transaction, so every batch that ends keeps its marks)."""
 
     events: list[OutboxEvent]
 
@@ -85,8 +98,8 @@ class OutboxBatch(Protocol):
         """The event's object is in S3."""
         ...
 
-    def mark_failed(self, event_id: int, error: str) -> None:
-        """Delivery failed; the event stays pending and the error is recorded."""
+    def mark_failed(self, event_id: int, error: str, *, retry_after_s: float | None) -> None:
+        """Delivery failed: record it, and retry no sooner than ``retry_after_s`` (None: dead-letter it)."""
         ...
 
 
@@ -102,7 +115,11 @@ class PaymentStore(Protocol):
         ...
 
     def claim_outbox(self, *, limit: int, payment_id: str | None = None) -> AbstractContextManager[OutboxBatch]:
-        """Claim up to ``limit`` undelivered events (oldest first, or only ``payment_id``'s)."""
+        """Claim up to ``limit`` due, undelivered, not dead-lettered events (oldest first, or ``payment_id``'s)."""
+        ...
+
+    def outbox_health(self) -> OutboxHealth:
+        """Counts and the age of the oldest waiting event."""
         ...
 
     def purge_idempotency_keys(self, *, older_than_hours: int) -> int:

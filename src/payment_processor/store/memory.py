@@ -18,6 +18,7 @@ from payment_processor.payment import Payment, utc_now
 from payment_processor.store.interfaces import (
     IdempotencyRecord,
     OutboxEvent,
+    OutboxHealth,
     StoredResponse,
     StoreUnavailable,
 )
@@ -40,6 +41,9 @@ class _Event:
     delivered: bool = False
     attempts: int = 0
     last_error: str | None = None
+    next_attempt_at: datetime = field(default_factory=utc_now)
+    dead_lettered: bool = False
+    created_at: datetime = field(default_factory=utc_now)
 
 
 @dataclass
@@ -59,7 +63,7 @@ class _MemoryTransaction:
             self._state.keys[(merchant_id, key)] = _Key(fingerprint, utc_now())
             return None
         assert existing.response is not None, "a committed key always has its response"
-        return IdempotencyRecord(existing.fingerprint, existing.response)
+        return IdempotencyRecord(existing.fingerprint, existing.response, existing.payment_id)
 
     def insert_payment(self, payment: Payment) -> None:
         if payment.id in self._state.payments:
@@ -80,15 +84,19 @@ class _MemoryTransaction:
 class _MemoryBatch:
     def __init__(self, rows: list[_Event]) -> None:
         self._rows = {row.event.id: row for row in rows}
-        self.events = [row.event for row in rows]
+        self.events = [replace(row.event, attempts=row.attempts) for row in rows]
 
     def mark_delivered(self, event_id: int) -> None:
         self._rows[event_id].delivered = True
 
-    def mark_failed(self, event_id: int, error: str) -> None:
+    def mark_failed(self, event_id: int, error: str, *, retry_after_s: float | None) -> None:
         row = self._rows[event_id]
         row.attempts += 1
         row.last_error = error
+        if retry_after_s is None:
+            row.dead_lettered = True
+        else:
+            row.next_attempt_at = utc_now() + timedelta(seconds=retry_after_s)
 
 
 class InMemoryStore:
@@ -126,12 +134,27 @@ class InMemoryStore:
         """Claim pending events, oldest first."""
         self._check()
         with self._lock:
+            now = utc_now()
             rows = [
                 row
                 for row in self._state.events
-                if not row.delivered and (payment_id is None or row.event.payment_id == payment_id)
+                if not row.delivered
+                and not row.dead_lettered
+                and row.next_attempt_at <= now
+                and (payment_id is None or row.event.payment_id == payment_id)
             ][:limit]
             yield _MemoryBatch(rows)
+
+    def outbox_health(self) -> OutboxHealth:
+        """Counts and the oldest waiting event's age."""
+        self._check()
+        waiting = [row for row in self._state.events if not row.delivered and not row.dead_lettered]
+        oldest = min((row.created_at for row in waiting), default=None)
+        return OutboxHealth(
+            pending=len(waiting),
+            dead_lettered=sum(row.dead_lettered for row in self._state.events),
+            oldest_pending_age_s=(utc_now() - oldest).total_seconds() if oldest else 0.0,
+        )
 
     def purge_idempotency_keys(self, *, older_than_hours: int) -> int:
         """Delete keys older than the given age."""
@@ -149,8 +172,13 @@ class InMemoryStore:
         return len(self._state.payments)
 
     def pending_events(self) -> list[OutboxEvent]:
-        """Events not yet delivered."""
+        """Events not yet delivered (dead-lettered ones included)."""
         return [row.event for row in self._state.events if not row.delivered]
+
+    def make_due(self) -> None:
+        """Pretend every backoff has passed (for retry tests)."""
+        for row in self._state.events:
+            row.next_attempt_at = utc_now() - timedelta(seconds=1)
 
     def key_count(self) -> int:
         """How many idempotency keys are stored."""

@@ -25,6 +25,7 @@ from payment_processor.store.interfaces import (
     IdempotencyKeyBusy,
     IdempotencyRecord,
     OutboxEvent,
+    OutboxHealth,
     StoredResponse,
     StoreUnavailable,
 )
@@ -56,12 +57,12 @@ class PostgresTransaction:
             if inserted is not None:
                 return None
             row = self._conn.execute(
-                "SELECT request_fingerprint, response_status, response_body FROM idempotency_keys "
+                "SELECT request_fingerprint, response_status, response_body, payment_id FROM idempotency_keys "
                 "WHERE merchant_id = %s AND idempotency_key = %s",
                 (merchant_id, key),
             ).fetchone()
             if row is not None:
-                return IdempotencyRecord(row[0], StoredResponse(row[1], row[2]))
+                return IdempotencyRecord(row[0], StoredResponse(row[1], row[2]), row[3])
         raise IdempotencyKeyBusy(key)  # pragma: no cover - needs a purge racing this very key twice
 
     def insert_payment(self, payment: Payment) -> None:
@@ -97,7 +98,7 @@ class PostgresTransaction:
         self._conn.execute(
             "UPDATE idempotency_keys SET response_status = %s, response_body = %s, payment_id = %s "
             "WHERE merchant_id = %s AND idempotency_key = %s",
-            (response.status, Jsonb(response.body), payment_id, merchant_id, key),
+            (response.status, response.body, payment_id, merchant_id, key),
         )
 
 
@@ -116,11 +117,19 @@ class PostgresOutboxBatch:
             (event_id,),
         )
 
-    def mark_failed(self, event_id: int, error: str) -> None:
-        """Record a failed attempt; the row stays pending."""
+    def mark_failed(self, event_id: int, error: str, *, retry_after_s: float | None) -> None:
+        """Record a failed attempt: due again after the backoff, or dead-lettered."""
+        if retry_after_s is None:
+            self._conn.execute(
+                "UPDATE transaction_log_outbox SET attempts = attempts + 1, last_error = %s, "
+                "dead_lettered_at = now() WHERE id = %s",
+                (error[:1000], event_id),
+            )
+            return
         self._conn.execute(
-            "UPDATE transaction_log_outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s",
-            (error[:1000], event_id),
+            "UPDATE transaction_log_outbox SET attempts = attempts + 1, last_error = %s, "
+            "next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
+            (error[:1000], retry_after_s, event_id),
         )
 
 
@@ -171,15 +180,33 @@ class PostgresStore:
     def claim_outbox(self, *, limit: int, payment_id: str | None = None) -> Iterator[PostgresOutboxBatch]:
         """Lock up to ``limit`` undelivered rows (skipping rows another deliverer holds)."""
         with self._transaction() as conn:
-            where = "delivered_at IS NULL" + (" AND payment_id = %s" if payment_id else "")
+            where = "delivered_at IS NULL AND dead_lettered_at IS NULL AND next_attempt_at <= now()" + (
+                " AND payment_id = %s" if payment_id else ""
+            )
             params: tuple[Any, ...] = (payment_id, limit) if payment_id else (limit,)
             rows = conn.execute(
-                "SELECT id, payment_id, event_type, object_key, body FROM transaction_log_outbox "
-                f"WHERE {where} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                "SELECT id, payment_id, event_type, object_key, body, attempts FROM transaction_log_outbox "
+                f"WHERE {where} ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
                 params,
             ).fetchall()
-            events = [OutboxEvent(id=r[0], payment_id=r[1], event_type=r[2], object_key=r[3], body=r[4]) for r in rows]
+            events = [
+                OutboxEvent(id=r[0], payment_id=r[1], event_type=r[2], object_key=r[3], body=r[4], attempts=r[5])
+                for r in rows
+            ]
             yield PostgresOutboxBatch(conn, events)
+
+    def outbox_health(self) -> OutboxHealth:
+        """Counts and the oldest waiting event's age, in one statement."""
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_lettered_at IS NULL), "
+                "count(*) FILTER (WHERE dead_lettered_at IS NOT NULL), "
+                "coalesce(extract(epoch FROM now() - min(created_at) "
+                "FILTER (WHERE delivered_at IS NULL AND dead_lettered_at IS NULL)), 0) "
+                "FROM transaction_log_outbox"
+            ).fetchone()
+        assert row is not None
+        return OutboxHealth(int(row[0]), int(row[1]), float(row[2]))
 
     def purge_idempotency_keys(self, *, older_than_hours: int) -> int:
         """Delete keys older than the given age."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from payments_cli.commands import EXIT_OK
 
@@ -29,6 +30,7 @@ def collect() -> dict[str, object]:
     state = StateFolder()
     emulator = running_emulator(state)
     postgres = postgres_for(state) if (state.root / "postgres" / "data" / "PG_VERSION").exists() else None
+    running = postgres is not None and postgres.is_running()
     deployments = []
     for record in served(state):
         api = record.get("api", {})
@@ -43,16 +45,34 @@ def collect() -> dict[str, object]:
                 "database": record.get("database"),
                 "rest_api_id": record.get("outputs", {}).get("rest_api_id"),
                 "transaction_log_bucket": record.get("outputs", {}).get("transaction_log_bucket"),
+                "outbox": outbox_health(postgres, str(record.get("database"))) if running and postgres else None,
             }
         )
     return {
         "state_dir": str(state.root),
         "emulator": {"endpoint": emulator.endpoint, "pid": emulator.pid} if emulator else None,
-        "postgres": {"port": postgres.port, "running": postgres.is_running(), "data": str(postgres.data_dir)}
-        if postgres
-        else None,
+        "postgres": {"port": postgres.port, "running": running, "data": str(postgres.data_dir)} if postgres else None,
         "deployments": deployments,
     }
+
+
+def outbox_health(postgres: Any, database: str) -> dict[str, Any] | None:
+    """The deployment's transaction-log outbox: waiting events, dead-lettered ones, the oldest's age."""
+    import psycopg
+
+    try:
+        with psycopg.connect(f"{postgres.superuser_dsn.replace('dbname=postgres', '')} dbname={database}") as conn:
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_lettered_at IS NULL),"
+                " count(*) FILTER (WHERE dead_lettered_at IS NOT NULL),"
+                " coalesce(extract(epoch FROM now() - min(created_at)"
+                " FILTER (WHERE delivered_at IS NULL AND dead_lettered_at IS NULL)), 0)"
+                " FROM transaction_log_outbox"
+            ).fetchone()
+    except psycopg.Error:
+        return None  # not migrated yet, or gone: status still answers
+    assert row is not None
+    return {"pending": int(row[0]), "dead_lettered": int(row[1]), "oldest_pending_age_s": round(float(row[2]), 1)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,4 +96,9 @@ def run(args: argparse.Namespace) -> int:
         where = d["url"] or "not served"
         stale = "" if d["deployed_in_running_emulator"] else "  (emulator restarted: run `payments up` again)"
         print(f"{d['environment']}/{d['suffix']:<12} {where}{stale}")
+        box = d["outbox"]
+        if box:
+            dead = f", {box['dead_lettered']} DEAD-LETTERED (last_error in the outbox)" if box["dead_lettered"] else ""
+            waiting = f"{box['pending']} event(s) waiting for S3, oldest {box['oldest_pending_age_s']:.0f}s"
+            print(f"  transaction log: {waiting}{dead}")
     return EXIT_OK

@@ -3,18 +3,20 @@ PostgreSQL server. Both are tracked by records in the state folder and outlive t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from payments_cli.local.emulator import EMULATOR_CREDENTIALS, emulator_client
 from payments_cli.local.ports import free_port, wait_for_port
 from payments_cli.local.postgres import LocalPostgres
-from payments_cli.local.state import ProcessRecord, StateFolder, pid_alive
+from payments_cli.local.state import ProcessCheck, ProcessRecord, StateFolder, Verdict
 
 EMULATOR = "emulator"
 POSTGRES = "postgres"
@@ -106,29 +108,82 @@ def ensure_postgres(state: StateFolder) -> tuple[LocalPostgres, bool]:
         return postgres, True
 
 
-def stop_process(record: ProcessRecord, *, timeout_s: float = 10) -> bool:
-    """Stop a recorded process (its whole session); True if it was running."""
-    if not pid_alive(record.pid):
+def stderr_notice(line: str) -> None:
+    """Default for ``notice``: one line on stderr, where ``payments down`` users see it."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _not_signalled(record: ProcessRecord, check: ProcessCheck) -> str:
+    """Why the process at a record's pid was left alone, and what the user can do."""
+    running = check.current.describe() if check.current is not None else "a process payments cannot inspect"
+    if check.verdict is Verdict.OTHER:
+        return (
+            f"payments: the recorded {record.name} process (pid {record.pid}) is gone; that pid now belongs to "
+            f"another process, {running}, which was left alone"
+        )
+    why = (
+        "its record was written without the process's start time and command (by an older payments)"
+        if record.identity is None
+        else "payments cannot read its start time and command"
+    )
+    return (
+        f"payments: pid {record.pid}, recorded for {record.name}, runs {running}, but {why}, so it cannot be "
+        f"confirmed to be the process payments started and was not signalled; if it is, stop it by hand: "
+        f"kill {record.pid}"
+    )
+
+
+def _signal(pid: int, signum: signal.Signals) -> None:
+    """Signal our process's whole group when it leads one (detached services start a new session, and
+    their children are in it), else the process alone."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signum)
+            return
+    except (ProcessLookupError, PermissionError):
+        pass
+    os.kill(pid, signum)
+
+
+def stop_process(
+    record: ProcessRecord, *, timeout_s: float = 10, notice: Callable[[str], None] = stderr_notice
+) -> bool:
+    """Stop a recorded process (its whole session); True if it was running.
+
+    Only the process the record describes is signalled: its start time and command line must match
+    the record (`ProcessRecord.check`) before SIGTERM and again before SIGKILL, so a pid recycled since
+    (after a reboot, say) is never touched. A pid held by another process means the recorded one is
+    gone (False); a live process the record cannot confirm (a record without identity, written by an
+    older payments) is left running too (False). Both cases are explained through ``notice``, with
+    the pid and command, so the user can stop a leftover by hand.
+    """
+    check = record.check()
+    if check.verdict is Verdict.GONE:
+        return False
+    if check.verdict is not Verdict.OURS:
+        notice(_not_signalled(record, check))
         return False
     try:
-        os.killpg(record.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        os.kill(record.pid, signal.SIGTERM)
+        _signal(record.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True  # exited between the check and the signal
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and pid_alive(record.pid):
+    while time.monotonic() < deadline and record.alive:
         time.sleep(0.1)
-    if pid_alive(record.pid):
-        os.killpg(record.pid, signal.SIGKILL)
+    if record.alive:  # still ours (checked again: the pid may have been reused while we waited)
+        with contextlib.suppress(ProcessLookupError):
+            _signal(record.pid, signal.SIGKILL)
     return True
 
 
-def stop_services(state: StateFolder) -> list[str]:
-    """Stop the emulator and PostgreSQL; the names of those that were running."""
+def stop_services(state: StateFolder, *, notice: Callable[[str], None] = stderr_notice) -> list[str]:
+    """Stop the emulator and PostgreSQL; the names of those that were running. A recorded pid that is
+    not the emulator any more is left alone and explained through ``notice`` (see `stop_process`)."""
     stopped = []
     with state.lock():
         record = state.read(EMULATOR)
         if record is not None:
-            if stop_process(record):
+            if stop_process(record, notice=notice):
                 stopped.append(f"moto server (pid {record.pid}, port {record.port})")
             state.forget(EMULATOR)
         postgres = postgres_for(state)

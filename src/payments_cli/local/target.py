@@ -29,7 +29,7 @@ from payments_cli.local.services import (
     running_emulator,
     stop_process,
 )
-from payments_cli.local.state import ProcessRecord, StateFolder, pid_alive, read_json, write_json
+from payments_cli.local.state import ProcessRecord, StateFolder, read_json, write_json
 from payments_cli.terraform_runner import Summary, Terraform, stderr_progress
 from payments_infra.lambda_build import LambdaPackage, build_lambda_package
 from payments_infra.naming import Naming
@@ -350,6 +350,9 @@ def served(state: StateFolder) -> list[dict[str, Any]]:
     for folder in state.deployments():
         record = read_json(folder / "deployment.json") or {}
         api = record.get("api", {})
-        record["api_alive"] = bool(api.get("pid")) and pid_alive(int(api["pid"]))
+        # By the process record's identity (start time, command), not the pid alone: a recycled pid
+        # would otherwise pass for a running API server.
+        process = state.read(f"api-{record.get('environment')}-{record.get('suffix')}")
+        record["api_alive"] = bool(api.get("pid")) and process is not None and process.alive
         found.append(record)
     return found

@@ -1,5 +1,6 @@
-"""Monitoring: alarms on function errors and throttles, API 5xx, database CPU and free storage,
-notifying an encrypted SNS topic. Environments without alarms (dev) create none of it."""
+"""Monitoring: alarms on function errors and throttles, API 5xx, database CPU and free storage, and the
+transaction-log outbox (the oldest undelivered event's age, dead-lettered events), notifying an
+encrypted SNS topic. Environments without alarms (dev) create none of it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
 PERIOD_S = 300
+#: Where the delivery function publishes the outbox's health (payment_processor.handler.METRICS_NAMESPACE,
+#: dimensions service = POWERTOOLS_SERVICE_NAME and function = the deliver function's name).
+METRICS_NAMESPACE = "Payments"
+SERVICE = "payments"
 
 
 class Monitoring(Construct):
@@ -31,6 +36,7 @@ class Monitoring(Construct):
         naming: Naming,
         key: EncryptionKey,
         functions: Sequence[Function],
+        deliver: Function,
         api: PaymentsApi,
         database: Database,
     ) -> None:
@@ -60,6 +66,27 @@ class Monitoring(Construct):
                 1,
                 "GreaterThanOrEqualToThreshold",
             )
+        outbox = {"service": SERVICE, "function": deliver.function_name}
+        # No data means the delivery job stopped reporting: as alarming as an old event.
+        self._alarm(
+            "outbox-oldest-age",
+            METRICS_NAMESPACE,
+            "OutboxOldestPendingAge",
+            outbox,
+            "Maximum",
+            config.alarm_outbox_oldest_age_s,
+            "GreaterThanOrEqualToThreshold",
+            missing="breaching",
+        )
+        self._alarm(
+            "outbox-dead-lettered",
+            METRICS_NAMESPACE,
+            "OutboxDeadLettered",
+            outbox,
+            "Maximum",
+            1,
+            "GreaterThanOrEqualToThreshold",
+        )
         self._alarm(
             "api-5xx",
             "AWS/ApiGateway",
@@ -99,6 +126,7 @@ class Monitoring(Construct):
         threshold: float,
         comparison: str,
         periods: int = 1,
+        missing: str = "notBreaching",
     ) -> None:
         self.alarms.append(
             CloudwatchMetricAlarm(
@@ -113,7 +141,7 @@ class Monitoring(Construct):
                 evaluation_periods=periods,
                 threshold=threshold,
                 comparison_operator=comparison,
-                treat_missing_data="notBreaching",
+                treat_missing_data=missing,
                 alarm_actions=[self.topic.arn],
                 ok_actions=[self.topic.arn],
             )

@@ -225,6 +225,7 @@ class PlatformStack(TerraformStack):
             naming=naming,
             key=key,
             functions=[processor, deliver, authorizer],
+            deliver=deliver,
             api=api,
             database=database,
         )

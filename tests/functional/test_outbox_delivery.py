@@ -1,0 +1,139 @@
+"""Delivery against the real PostgreSQL server and S3 on the moto server: due events only, backoff and
+dead-lettering in SQL, every batch committed, a deadline honoured, and concurrent deliverer processes
+that never put one event twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from payment_processor import handler as handler_module
+from payment_processor.payment import Payment, new_payment_id
+from payment_processor.txlog import MAX_ATTEMPTS, payment_event
+from tests.conftest import BUCKET, MERCHANT, Services
+from tests.functional.test_postgres_flow import build_service, objects
+
+pytestmark = pytest.mark.functional
+
+
+def queue(services: Services, count: int) -> list[str]:
+    """``count`` committed payments whose events wait in the outbox, written as the app role would."""
+    service, database = build_service(services.settings())
+    rows = []
+    for _ in range(count):
+        payment = Payment(
+            id=new_payment_id(), merchant_id=MERCHANT, amount=100, currency="EUR", status="succeeded",
+            payment_method="tok_visa", created_at=datetime.now(UTC), authorization_code="A1",
+        )  # fmt: skip
+        rows.append(payment)
+    with service._store.transaction() as tx:
+        for payment in rows:
+            tx.insert_payment(payment)
+            tx.add_event(payment_event(payment))
+    database.close()
+    return [payment_event(p).object_key for p in rows]
+
+
+def outbox(services: Services) -> dict[str, int]:
+    with services.admin() as conn:
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_lettered_at IS NULL),"
+            " count(*) FILTER (WHERE delivered_at IS NOT NULL), count(*) FILTER (WHERE dead_lettered_at IS NOT NULL)"
+            " FROM transaction_log_outbox"
+        ).fetchone()
+    assert row is not None
+    return {"pending": row[0], "delivered": row[1], "dead": row[2]}
+
+
+def test_failures_back_off_in_sql_and_end_dead_lettered(clean: Services) -> None:
+    (key,) = queue(clean, 1)
+    down, database = build_service(clean.settings(), s3_endpoint="http://127.0.0.1:9")  # nothing listens
+    report = down.deliver_pending()
+    assert report.failed == 1 and report.dead_lettered == 0
+    assert down.deliver_pending().failed == 0, "not due before its backoff"
+    with clean.admin() as conn:
+        conn.execute(f"UPDATE transaction_log_outbox SET attempts = {MAX_ATTEMPTS - 1}, next_attempt_at = now()")
+    report = down.deliver_pending()
+    assert report.dead_lettered == 1
+    health = down.outbox_health()
+    assert (health.pending, health.dead_lettered) == (0, 1)
+    database.close()
+    assert outbox(clean) == {"pending": 0, "delivered": 0, "dead": 1}
+    assert key not in objects(clean)
+
+
+def test_the_deliver_entry_point_reports_health_and_publishes_metrics(
+    clean: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queue(clean, 3)
+    for name, value in clean.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "payment-deliver-dev-test")
+    monkeypatch.setattr(handler_module, "_service", None)
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 60_000
+
+    result = handler_module.deliver({}, Context())
+    assert (result["delivered"], result["pending"], result["dead_lettered"]) == (3, 0, 0)
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf, "metrics in the embedded metric format"
+    metrics = emf[-1]
+    dead = metrics["OutboxDeadLettered"]
+    assert metrics["function"] == "payment-deliver-dev-test" and (dead[0] if isinstance(dead, list) else dead) == 0
+    names = {m["Name"] for m in metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert {"OutboxOldestPendingAge", "OutboxDeadLettered", "OutboxPending"} <= names
+
+
+def test_a_run_near_its_deadline_commits_what_it_did_and_stops(
+    clean: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue(clean, 600)
+    for name, value in clean.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(handler_module, "_service", None)
+
+    class Context:
+        """As Lambda's: half a second left beyond the reserve kept for the last commit."""
+
+        def get_remaining_time_in_millis(self) -> int:
+            return int((handler_module.DELIVER_RESERVE_S + 0.5) * 1000)
+
+    result = handler_module.deliver({}, Context())
+    assert result["stopped_by_deadline"] is True and result["delivered"] > 0
+    state = outbox(clean)
+    assert state["delivered"] == result["delivered"], "every put this run made is marked, nothing lost"
+    assert state["pending"] == 600 - result["delivered"]
+
+
+def test_concurrent_deliverer_processes_never_put_one_event_twice(clean: Services) -> None:
+    """Four `python -m payment_processor.deliver` processes at once over 400 events."""
+    keys = queue(clean, 400)
+    env = {**os.environ, **clean.env(), "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "payment_processor.deliver"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    reports = []
+    for run in runs:
+        out, err = run.communicate(timeout=240)
+        assert run.returncode == 0, err[-2000:]
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    delivered = [r["delivered"] for r in reports]
+    print(f"four deliverers: delivered {delivered}, already present {[r['already_present'] for r in reports]}")
+    assert sum(delivered) == 400, "every event delivered exactly once"
+    assert all(r["already_present"] == 0 for r in reports), "no event was put twice (a second put would be 412)"
+    assert outbox(clean) == {"pending": 0, "delivered": 400, "dead": 0}
+    assert set(keys) <= set(objects(clean)) and BUCKET
