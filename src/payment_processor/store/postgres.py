@@ -128,7 +128,9 @@ class PostgresOutboxBatch:
             return
         self._conn.execute(
             "UPDATE transaction_log_outbox SET attempts = attempts + 1, last_error = %s, "
-            "next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
+            # clock_timestamp(), not now(): now() is when this batch's transaction began, before the put
+            # that just failed, so the backoff would already be over when the batch commits.
+            "next_attempt_at = clock_timestamp() + make_interval(secs => %s) WHERE id = %s",
             (error[:1000], retry_after_s, event_id),
         )
 

@@ -66,23 +66,29 @@ def build_api(state: StateFolder, environment: str, suffix: str) -> tuple[LocalA
 def serve_forever(state: StateFolder, environment: str, suffix: str, port: int) -> int:
     """Serve until SIGTERM/SIGINT."""
     api, health = build_api(state, environment, suffix)
-    server = ApiHttpServer(port, api, health)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    print(
-        f"serving {environment}/{suffix} on http://127.0.0.1:{port}/{'|'.join(api.stages)}", file=sys.stderr, flush=True
-    )
-    for route in health["routes"]:
-        print(f"  {route}", file=sys.stderr, flush=True)
     try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
+        server = ApiHttpServer(port, api, health)  # ServeError when the port was taken meanwhile
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        print(
+            f"serving {environment}/{suffix} on http://127.0.0.1:{port}/{'|'.join(api.stages)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        for route in health["routes"]:
+            print(f"  {route}", file=sys.stderr, flush=True)
+        try:
+            # werkzeug's serve_forever returns on KeyboardInterrupt itself; catching it here too keeps the stop
+            # clean whichever part of the loop the signal lands in.
+            server.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     finally:
-        server.server_close()
         for function in api.functions.values():
             function.close()
     return 0
