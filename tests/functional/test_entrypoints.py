@@ -167,3 +167,16 @@ def test_wrong_password_is_store_unavailable_without_the_password(clean: Service
     with pytest.raises(StoreUnavailable) as caught:
         database.connection()
     assert "stale-password" not in str(caught.value)
+
+
+def test_connections_carry_tcp_keepalive_and_a_user_timeout(clean: Services) -> None:
+    """libpq takes the settings (a half-open socket then fails in seconds instead of hanging a request)."""
+    from payment_processor.store.database import KEEPALIVE
+
+    _, database = build_service(clean.settings())
+    try:
+        parameters = database.connection().info.get_parameters()
+    finally:
+        database.close()
+    for name, value in KEEPALIVE.items():
+        assert parameters.get(name) == str(value), name

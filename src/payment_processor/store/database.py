@@ -23,6 +23,14 @@ from payment_processor.store.interfaces import StoreUnavailable
 IDLE_CHECK_AFTER_S = 30.0
 #: Server-side bound on any statement, so a stuck query cannot outlive the Lambda timeout.
 STATEMENT_TIMEOUT_MS = 15_000
+#: libpq's TCP keepalive and user-timeout settings (see _open_with).
+KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
 
 
 class Database:
@@ -100,6 +108,10 @@ class Database:
             "application_name": "payment-processor",
             "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
             "autocommit": True,
+            # A half-open socket (a failover, a NAT that forgot us) must fail in seconds, not hang a
+            # request until the function's timeout: probe an idle connection after 30 s, every 5 s, give
+            # up after 3 missed probes; and give up on data the server never acknowledges after 10 s.
+            **KEEPALIVE,
         }
         if s.db_sslrootcert:
             kwargs["sslrootcert"] = s.db_sslrootcert
