@@ -28,11 +28,20 @@ class EnvironmentConfig:
     db_multi_az: bool
     db_backup_retention_days: int
     db_deletion_protection: bool
+    # Set explicitly in the parameter group (RDS's default depends on the instance's memory), so the
+    # connection budget below is checkable.
+    db_max_connections: int
     db_skip_final_snapshot: bool
     # Function
     lambda_memory_mb: int
     lambda_timeout_s: int
-    lambda_reserved_concurrency: int | None
+    # Reserved concurrency of each function. Every execution environment holds one database connection,
+    # so together they must fit the database's max_connections, less DB_RESERVED_CONNECTIONS (checked
+    # below and, on the synthesized stack, by preflight PF305). Each environment's figures show the sum.
+    processor_concurrency: int
+    authorizer_concurrency: int
+    deliver_concurrency: int
+    admin_concurrency: int
     # API
     api_throttle_rate_limit: float
     api_throttle_burst_limit: int
@@ -64,6 +73,12 @@ class EnvironmentConfig:
     # or delivery not running). Dead-lettered events alarm from the first one.
     alarm_outbox_oldest_age_s: int
 
+    def function_connections(self) -> int:
+        """Database connections the functions can hold at once: one per execution environment."""
+        return (
+            self.processor_concurrency + self.authorizer_concurrency + self.deliver_concurrency + self.admin_concurrency
+        )
+
     def __post_init__(self) -> None:
         if self.transaction_log_object_lock and self.transaction_log_lock_days < 1:
             raise ValueError(f"{self.name}: object lock needs transaction_log_lock_days >= 1")
@@ -78,8 +93,17 @@ class EnvironmentConfig:
         # WAF's rate-based rules: a limit of at least 10, windows of 60, 120, 300 or 600 seconds.
         if self.api_rate_limit_per_credential < 10 or self.api_rate_limit_window_s not in (60, 120, 300, 600):
             raise ValueError(f"{self.name}: rate limit >= 10 per window of 60, 120, 300 or 600 seconds")
+        if self.function_connections() > self.db_max_connections - DB_RESERVED_CONNECTIONS:
+            raise ValueError(
+                f"{self.name}: the functions' reserved concurrency ({self.function_connections()} connections) "
+                f"does not fit max_connections {self.db_max_connections} less {DB_RESERVED_CONNECTIONS} reserved"
+            )
         if self.secret_recovery_window_days != 0 and not 7 <= self.secret_recovery_window_days <= 30:
             raise ValueError(f"{self.name}: a secret's recovery window is 0 or 7..30 days")
+
+
+#: Connections kept free for RDS itself (rdsadmin, superuser_reserved_connections) and an operator's psql.
+DB_RESERVED_CONNECTIONS = 10
 
 
 DEV = EnvironmentConfig(
@@ -92,10 +116,15 @@ DEV = EnvironmentConfig(
     db_multi_az=False,
     db_backup_retention_days=1,
     db_deletion_protection=False,
+    db_max_connections=80,
     db_skip_final_snapshot=True,
     lambda_memory_mb=512,
     lambda_timeout_s=15,
-    lambda_reserved_concurrency=None,
+    # db.t4g.micro (1 GiB): RDS would allow ~80; 80 - 10 reserved = 70 >= 40 + 20 + 2 + 2 = 64.
+    processor_concurrency=40,
+    authorizer_concurrency=20,
+    deliver_concurrency=2,
+    admin_concurrency=2,
     api_throttle_rate_limit=50,
     api_throttle_burst_limit=100,
     api_authorizer_cache_s=10,
@@ -127,10 +156,15 @@ STAGING = EnvironmentConfig(
     db_multi_az=False,
     db_backup_retention_days=7,
     db_deletion_protection=True,
+    db_max_connections=150,
     db_skip_final_snapshot=False,
     lambda_memory_mb=1024,
     lambda_timeout_s=15,
-    lambda_reserved_concurrency=50,
+    # db.t4g.small (2 GiB): RDS would allow ~170; 150 - 10 reserved = 140 >= 80 + 40 + 2 + 2 = 124.
+    processor_concurrency=80,
+    authorizer_concurrency=40,
+    deliver_concurrency=2,
+    admin_concurrency=2,
     api_throttle_rate_limit=200,
     api_throttle_burst_limit=400,
     api_authorizer_cache_s=60,
@@ -162,10 +196,15 @@ PROD = EnvironmentConfig(
     db_multi_az=True,
     db_backup_retention_days=35,
     db_deletion_protection=True,
+    db_max_connections=1000,
     db_skip_final_snapshot=False,
     lambda_memory_mb=1769,  # one full vCPU
     lambda_timeout_s=15,
-    lambda_reserved_concurrency=200,
+    # db.r6g.large (16 GiB): RDS would allow ~1,700; 1,000 - 10 reserved = 990 >= 200 + 100 + 4 + 2 = 306.
+    processor_concurrency=200,
+    authorizer_concurrency=100,
+    deliver_concurrency=4,
+    admin_concurrency=2,
     api_throttle_rate_limit=1000,
     api_throttle_burst_limit=2000,
     api_authorizer_cache_s=300,

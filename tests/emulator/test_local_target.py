@@ -17,7 +17,8 @@ import pytest
 from payments_cli.local.emulator import emulator_client
 from tests.emulator.conftest import Cli
 
-pytestmark = pytest.mark.emulator
+# A deploy is minutes of real terraform against the emulator: well past the suite-wide 300 s per test.
+pytestmark = [pytest.mark.emulator, pytest.mark.timeout(900)]
 ZERO = "0 to add, 0 to change, 0 to destroy"
 
 

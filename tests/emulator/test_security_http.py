@@ -18,7 +18,8 @@ import pytest
 from payments_cli.local.emulator import emulator_client
 from tests.emulator.conftest import Cli
 
-pytestmark = pytest.mark.emulator
+# A deploy is minutes of real terraform against the emulator: well past the suite-wide 300 s per test.
+pytestmark = [pytest.mark.emulator, pytest.mark.timeout(900)]
 SUFFIX = "alpha"
 #: The dev environment's authorizer cache time (environments.DEV.api_authorizer_cache_s).
 CACHE_S = 10

@@ -343,8 +343,8 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
         assert body["runtime"] == "python3.12" and body["architectures"] == ["x86_64"]
         assert len(body["vpc_config"]["subnet_ids"]) == 2
         assert body["timeout"] == (60 if function == "admin" else config.lambda_timeout_s)
-        reserved = config.lambda_reserved_concurrency if function == "processor" else None
-        assert body["reserved_concurrent_executions"] == (-1 if reserved is None else reserved)
+        # Every function is bounded: each execution environment holds a database connection.
+        assert body["reserved_concurrent_executions"] == getattr(config, f"{function}_concurrency") > 0
 
 
 def test_the_deliver_function_is_scheduled_with_a_scoped_permission(env_stack: Stack) -> None:

@@ -108,6 +108,19 @@ def test_inconsistent_config_is_refused() -> None:
         dataclasses.replace(get_environment("dev"), db_max_allocated_storage_gb=1)
 
 
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_the_functions_connections_fit_the_database_with_room_to_spare(environment: str) -> None:
+    from payments_infra.environments import DB_RESERVED_CONNECTIONS
+
+    config = get_environment(environment)
+    assert config.function_connections() <= config.db_max_connections - DB_RESERVED_CONNECTIONS
+    # One more processor environment than fits is refused before anything is synthesized.
+    spare = config.db_max_connections - DB_RESERVED_CONNECTIONS - config.function_connections()
+    with pytest.raises(ValueError, match="does not fit max_connections"):
+        dataclasses.replace(config, processor_concurrency=config.processor_concurrency + spare + 1)
+    dataclasses.replace(config, processor_concurrency=config.processor_concurrency + spare)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

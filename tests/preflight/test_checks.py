@@ -379,6 +379,12 @@ CASES = [
         "dev",
         lambda d: _set(d, "aws_db_instance", "database/instance", password="hunter2hunter2"),
     ),
+    Case(
+        "PF305",
+        "unbounded function on the database",
+        "dev",
+        lambda d: _set(d, "aws_lambda_function", "authorizer/function", reserved_concurrent_executions=-1),
+    ),
     # Class 4: package
     Case("PF401", "placeholder (seed 8)", "dev", _placeholder_package),
     Case(

@@ -47,7 +47,14 @@ class Database(Construct):
             name=naming.db_parameter_group("db"),
             family=f"postgres{ENGINE_MAJOR}",
             description=f"Payment database parameters ({naming.tag})",
-            parameter=[DbParameterGroupParameter(name="rds.force_ssl", value="1")],
+            parameter=[
+                DbParameterGroupParameter(name="rds.force_ssl", value="1"),
+                # Explicit, so the functions' reserved concurrency can be checked against it (PF305). Static:
+                # RDS applies it at the next reboot ("pending-reboot"); a new instance starts with it.
+                DbParameterGroupParameter(
+                    name="max_connections", value=str(config.db_max_connections), apply_method="pending-reboot"
+                ),
+            ],
         )
         self.instance = DbInstance(
             self,

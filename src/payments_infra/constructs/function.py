@@ -63,7 +63,7 @@ class Function(Construct):
         network: Network,
         log_group: CloudwatchLogGroup,
         environment: Mapping[str, str],
-        reserved_concurrency: int | None,
+        reserved_concurrency: int,
         timeout_s: int | None = None,
     ) -> None:
         super().__init__(scope, id_)
@@ -84,7 +84,8 @@ class Function(Construct):
             source_code_hash=package.source_code_hash,
             memory_size=config.lambda_memory_mb,
             timeout=timeout_s or config.lambda_timeout_s,
-            reserved_concurrent_executions=-1 if reserved_concurrency is None else reserved_concurrency,
+            # Bounded always: each execution environment holds a database connection (environments.py).
+            reserved_concurrent_executions=reserved_concurrency,
             vpc_config=LambdaFunctionVpcConfig(
                 subnet_ids=network.private_subnet_ids, security_group_ids=[network.function_sg.id]
             ),

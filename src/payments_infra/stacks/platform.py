@@ -154,7 +154,7 @@ class PlatformStack(TerraformStack):
             role=processor_role,
             log_group=logs["processor"],
             environment=processor_environment,
-            reserved_concurrency=config.lambda_reserved_concurrency,
+            reserved_concurrency=config.processor_concurrency,
             **common,  # type: ignore[arg-type]
         )
         deliver = Function(
@@ -166,7 +166,7 @@ class PlatformStack(TerraformStack):
             role=processor_role,
             log_group=logs["deliver"],
             environment=processor_environment,
-            reserved_concurrency=None,
+            reserved_concurrency=config.deliver_concurrency,
             **common,  # type: ignore[arg-type]
         )
         authorizer = Function(
@@ -183,7 +183,7 @@ class PlatformStack(TerraformStack):
                 "API_KEY_PEPPER_SECRET_ARN": pepper.arn,
                 "PAYMENTS_MODE": config.api_key_mode,
             },
-            reserved_concurrency=None,
+            reserved_concurrency=config.authorizer_concurrency,
             **common,  # type: ignore[arg-type]
         )
         admin = Function(
@@ -202,7 +202,7 @@ class PlatformStack(TerraformStack):
                 "API_KEY_PEPPER_SECRET_ARN": pepper.arn,
                 "PAYMENTS_MODE": config.api_key_mode,
             },
-            reserved_concurrency=None,
+            reserved_concurrency=config.admin_concurrency,
             timeout_s=ADMIN_TIMEOUT_S,
             **common,  # type: ignore[arg-type]
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from preflight.model import Configuration, Severity, is_literal
+from preflight.model import Configuration, Resource, Severity, is_literal
 from preflight.registry import Issue, check
 
 DATABASES = ("aws_db_instance", "aws_rds_cluster")
@@ -96,3 +96,72 @@ def password_in_configuration(config: Configuration) -> Iterator[Issue]:
             if value is not None:
                 how = "a literal" if is_literal(value) else "an expression, stored in state"
                 yield Issue(db.address, argument, f"{argument} is {how}")
+
+
+#: Connections RDS keeps for itself and an operator (payments_infra.environments.DB_RESERVED_CONNECTIONS).
+RESERVED_CONNECTIONS = 10
+
+
+def _max_connections(config: Configuration, db: Resource) -> int | None:
+    """The instance's max_connections when its parameter group (in this configuration) sets it literally."""
+    for group, _ in config.referenced(db.get("parameter_group_name"), "aws_db_parameter_group"):
+        for parameter in group.blocks("parameter"):
+            if parameter.get("name") == "max_connections" and str(parameter.get("value", "")).isdigit():
+                return int(parameter["value"])
+    return None
+
+
+@check(
+    "PF305",
+    title="Functions' concurrency can open more connections than the database admits",
+    severity=Severity.ERROR,
+    defect_class=3,
+    rationale=(
+        "Each Lambda execution environment holds its own database connection. Unbounded or oversized concurrency "
+        "under load opens more than max_connections, and PostgreSQL answers every further login with 'FATAL: "
+        "sorry, too many clients already' (or 'remaining connection slots are reserved'): payments fail exactly "
+        "when traffic peaks, and the operator cannot even connect to see why."
+    ),
+    fix="set reserved_concurrent_executions on every function that connects, and max_connections in the "
+    "database's parameter group, so that the sum fits with room for RDS and an operator",
+)
+def concurrency_exceeds_connections(config: Configuration) -> Iterator[Issue]:
+    """Functions whose DB_HOST is an instance's address: their reserved concurrency must fit its connections."""
+    for db in config.of_type("aws_db_instance"):
+        users = [
+            function
+            for function in config.of_type("aws_lambda_function")
+            if any(
+                resource.address == db.address
+                for resource, _ in config.referenced(function.block("environment").get("variables", {}), db.type)
+            )
+        ]
+        if not users:
+            continue
+        unbounded = [f for f in users if not isinstance(f.get("reserved_concurrent_executions"), int)
+                     or f.get("reserved_concurrent_executions", -1) < 0]  # fmt: skip
+        for function in unbounded:
+            yield Issue(
+                function.address,
+                "reserved_concurrent_executions",
+                f"connects to {db.address} with unbounded concurrency: one connection per execution environment",
+            )
+        limit = _max_connections(config, db)
+        if limit is None:
+            yield Issue(
+                db.address,
+                "parameter_group_name",
+                "max_connections is not set in the instance's parameter group: the functions' connections cannot "
+                "be checked against it",
+            )
+            continue
+        if unbounded:
+            continue
+        total = sum(int(f.get("reserved_concurrent_executions")) for f in users)
+        if total > limit - RESERVED_CONNECTIONS:
+            names = ", ".join(f"{f.address} ({f.get('reserved_concurrent_executions')})" for f in users)
+            yield Issue(
+                db.address,
+                "max_connections",
+                f"{total} connections from {names} exceed max_connections {limit} less {RESERVED_CONNECTIONS} kept",
+            )
