@@ -11,12 +11,12 @@ import binascii
 import json
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from payment_processor.deadlines import Expired, never
 from payment_processor.encoding import compact_json
 from payment_processor.errors import (
     ApiError,
@@ -131,10 +131,6 @@ def idempotency_key(event: dict[str, Any]) -> str:
     return key
 
 
-def _never() -> bool:
-    return False
-
-
 @dataclass(frozen=True)
 class Caller:
     """Who is calling: what the API authorizer established from the request's key."""
@@ -174,7 +170,7 @@ class Api:
         self._service = service
         self._log = logger
 
-    def handle(self, event: dict[str, Any], *, expired: Callable[[], bool] | None = None) -> dict[str, Any]:
+    def handle(self, event: dict[str, Any], *, expired: Expired | None = None) -> dict[str, Any]:
         """Answer one proxy event; never raises, never returns a stack trace.
 
         ``expired`` says when no further work may start (the function's deadline is near): the answer
@@ -183,7 +179,7 @@ class Api:
         started = time.perf_counter()
         context: dict[str, Any] = {}
         try:
-            response = self._route(event, context, expired or _never)
+            response = self._route(event, context, expired or never)
         except ApiError as exc:
             response = json_response(exc.status, exc.body(), exc.headers)
             context["error_code"] = exc.code
@@ -206,7 +202,7 @@ class Api:
         )
         return response
 
-    def _route(self, event: dict[str, Any], context: dict[str, Any], expired: Callable[[], bool]) -> dict[str, Any]:
+    def _route(self, event: dict[str, Any], context: dict[str, Any], expired: Expired) -> dict[str, Any]:
         method = str(event.get("httpMethod") or "").upper()
         path = str(event.get("path") or "")
         caller = authenticated_caller(event)
@@ -228,7 +224,7 @@ class Api:
         raise NotFound("no such route; the API serves POST /payments and GET /payments/{id}", code="route_not_found")
 
     def _create(
-        self, caller: Caller, event: dict[str, Any], context: dict[str, Any], expired: Callable[[], bool]
+        self, caller: Caller, event: dict[str, Any], context: dict[str, Any], expired: Expired
     ) -> dict[str, Any]:
         body = read_json_body(event)
         key = idempotency_key(event)

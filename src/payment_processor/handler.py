@@ -12,8 +12,6 @@ Dependencies are built once per container, on first use, and reused across invoc
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -24,6 +22,7 @@ from payment_processor.authorizer import Unauthorized, authorize
 from payment_processor.aws import CALL_BUDGET_S, client
 from payment_processor.config import ConfigError, Settings
 from payment_processor.credentials import CredentialsUnavailable, SecretsManagerCredentials, SecretsManagerSecret
+from payment_processor.deadlines import deadline
 from payment_processor.errors import InternalError
 from payment_processor.gateway import SimulatedAcquirer
 from payment_processor.service import PaymentService
@@ -130,16 +129,6 @@ def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
         },
     )
     return answer
-
-
-def deadline(context: Any, *, reserve_s: float, default_s: float = 60.0) -> Callable[[], bool]:
-    """``expired()`` for this invocation: True once less than ``reserve_s`` is left before the function's
-    deadline (``context.get_remaining_time_in_millis()``), so what is started still finishes in time.
-    Without a Lambda context (a command line run) the budget is ``default_s``."""
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    budget_s = remaining() / 1000 if callable(remaining) else default_s
-    stop_at = time.monotonic() + budget_s - reserve_s
-    return lambda: time.monotonic() >= stop_at
 
 
 def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:

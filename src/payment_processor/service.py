@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from payment_processor import payment as payments
+from payment_processor.deadlines import Expired, never
 from payment_processor.encoding import compact_json
 from payment_processor.errors import (
     IdempotencyKeyInUse,
@@ -38,10 +39,6 @@ from payment_processor.validation import PaymentRequest
 
 #: Events from earlier failed deliveries retried on each request once the current one went through.
 BACKLOG_PER_REQUEST = 10
-
-
-def _never() -> bool:
-    return False
 
 
 #: The one answer for an unknown id and for another merchant's payment.
@@ -95,7 +92,7 @@ class PaymentService:
         self._new_id = new_id
 
     def create_payment(
-        self, merchant_id: str, request: PaymentRequest, idempotency_key: str, *, expired: Callable[[], bool] = _never
+        self, merchant_id: str, request: PaymentRequest, idempotency_key: str, *, expired: Expired = never
     ) -> Outcome:
         """Take the payment once per (merchant, key); replay the first answer for retries.
 
@@ -144,7 +141,7 @@ class PaymentService:
             raise NotFound(NO_SUCH_PAYMENT)
         return found
 
-    def deliver_pending(self, limit: int = 1000, *, expired: Callable[[], bool] = _never) -> DeliveryReport:
+    def deliver_pending(self, limit: int = 1000, *, expired: Expired = never) -> DeliveryReport:
         """Deliver the outbox backlog (the explicit delivery entry point), stopping when ``expired``."""
         return self._delivery.deliver(limit=limit, expired=expired)
 
@@ -187,7 +184,7 @@ class PaymentService:
             idempotency_key=idempotency_key,
         )
 
-    def _deliver(self, payment_id: str, expired: Callable[[], bool]) -> DeliveryReport:
+    def _deliver(self, payment_id: str, expired: Expired) -> DeliveryReport:
         # The payment is committed: whatever S3 does now, the answer must go out before the function's
         # deadline, so every put is started only while ``expired`` says there is time for it.
         report = self._delivery.deliver(payment_id=payment_id, expired=expired)

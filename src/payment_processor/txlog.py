@@ -11,10 +11,10 @@ and writes nothing: each event lands exactly once, even in a versioned bucket.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from payment_processor.deadlines import Expired, never
 from payment_processor.payment import Payment, isoformat
 from payment_processor.store.interfaces import OutboxEvent, PaymentStore, StoreUnavailable
 
@@ -147,10 +147,6 @@ class DeliveryReport:
     stopped_by_deadline: bool = False
 
 
-def _never() -> bool:
-    return False
-
-
 class OutboxDelivery:
     """Moves due outbox events into the sink, batch by batch, until none are due or time is up."""
 
@@ -158,9 +154,7 @@ class OutboxDelivery:
         self._store = store
         self._sink = sink
 
-    def deliver(
-        self, *, limit: int = 100, payment_id: str | None = None, expired: Callable[[], bool] = _never
-    ) -> DeliveryReport:
+    def deliver(self, *, limit: int = 100, payment_id: str | None = None, expired: Expired = never) -> DeliveryReport:
         """Deliver up to ``limit`` due events (oldest first), committing every batch.
 
         A failing event is retried later with backoff and never blocks the events behind it; after

@@ -135,6 +135,17 @@ class PostgresOutboxBatch:
         )
 
 
+#: Waiting events, dead-lettered ones, and the oldest waiting event's age in seconds (also read by
+#: ``payments status`` on the local target).
+OUTBOX_HEALTH_SQL = (
+    "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_lettered_at IS NULL), "
+    "count(*) FILTER (WHERE dead_lettered_at IS NOT NULL), "
+    "coalesce(extract(epoch FROM now() - min(created_at) "
+    "FILTER (WHERE delivered_at IS NULL AND dead_lettered_at IS NULL)), 0) "
+    "FROM transaction_log_outbox"
+)
+
+
 @contextmanager
 def in_transaction(db: Database) -> Iterator[psycopg.Connection[Any]]:
     """One transaction on the database's connection, with driver failures mapped to the store's errors."""
@@ -200,13 +211,7 @@ class PostgresStore:
     def outbox_health(self) -> OutboxHealth:
         """Counts and the oldest waiting event's age, in one statement."""
         with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_lettered_at IS NULL), "
-                "count(*) FILTER (WHERE dead_lettered_at IS NOT NULL), "
-                "coalesce(extract(epoch FROM now() - min(created_at) "
-                "FILTER (WHERE delivered_at IS NULL AND dead_lettered_at IS NULL)), 0) "
-                "FROM transaction_log_outbox"
-            ).fetchone()
+            row = conn.execute(OUTBOX_HEALTH_SQL).fetchone()
         assert row is not None
         return OutboxHealth(int(row[0]), int(row[1]), float(row[2]))
 

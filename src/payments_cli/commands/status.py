@@ -60,15 +60,11 @@ def outbox_health(postgres: Any, database: str) -> dict[str, Any] | None:
     """The deployment's transaction-log outbox: waiting events, dead-lettered ones, the oldest's age."""
     import psycopg
 
+    from payment_processor.store.postgres import OUTBOX_HEALTH_SQL
+
     try:
-        with psycopg.connect(f"{postgres.superuser_dsn.replace('dbname=postgres', '')} dbname={database}") as conn:
-            row = conn.execute(
-                "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_lettered_at IS NULL),"
-                " count(*) FILTER (WHERE dead_lettered_at IS NOT NULL),"
-                " coalesce(extract(epoch FROM now() - min(created_at)"
-                " FILTER (WHERE delivered_at IS NULL AND dead_lettered_at IS NULL)), 0)"
-                " FROM transaction_log_outbox"
-            ).fetchone()
+        with psycopg.connect(postgres.superuser_dsn_for(database)) as conn:
+            row = conn.execute(OUTBOX_HEALTH_SQL).fetchone()
     except psycopg.Error:
         return None  # not migrated yet, or gone: status still answers
     assert row is not None

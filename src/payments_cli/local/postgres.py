@@ -61,7 +61,11 @@ class LocalPostgres:
     @property
     def superuser_dsn(self) -> str:
         """Connection string for the superuser (trusted over loopback only)."""
-        return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        return self.superuser_dsn_for("postgres")
+
+    def superuser_dsn_for(self, database: str) -> str:
+        """The superuser's connection string for one database."""
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         command = [str(self.bindir / args[0]), *args[1:]]
