@@ -26,8 +26,12 @@ maps the function's environment when it executes the handler itself.
    false) to every request, even over HTTPS, answering 403 to terraform's state reads and the
    processor's writes alike; so locally those ``aws_s3_bucket_policy`` resources are not created
    (``count = 0`` in the override). Preflight still checks the policy in cdk.tf.json.
-6. Throttling, access logs and alarms of the stage are deployed to the emulator but not enforced by
-   the local API server, which writes its own access log under the deployment's ``logs/``.
+6. What AWS does in front of the function is done by the local API server (``edge.py``), from what is
+   deployed in the emulator: the WAF per-credential rate rule, the request authorizer (run from the zip,
+   its answer cached for the deployed TTL, its policy evaluated as IAM does) and the gateway responses.
+   The stage's own throttle, its access-log destination and the alarms are deployed but not enforced;
+   the server writes its own access log under the deployment's ``logs/``. The admin function, which no
+   service invokes, is run from the zip by ``payments up`` (setup) and ``payments keys``.
 7. moto fixes, in ``moto_server.py``, which the local target runs instead of ``moto.server``: moto gives
    every DB instance one and the same DbiResourceId, which the aws provider reads instances back by (with
    two suffixes on one emulator neither could be read), and it fails to delete a key whose history holds
