@@ -55,7 +55,8 @@ def build_service(settings: Settings) -> PaymentService:
         ),
     )
     store = PostgresStore(database, lock_timeout_ms=settings.idempotency_lock_timeout_ms)
-    assert settings.transaction_log_bucket is not None  # required by _get_service's Settings
+    if settings.transaction_log_bucket is None:
+        raise ConfigError("missing environment variable(s): TRANSACTION_LOG_BUCKET; the processor's deployment sets it")
     sink = S3Sink(client("s3", settings), settings.transaction_log_bucket)
     return PaymentService(store, SimulatedAcquirer(), OutboxDelivery(store, sink))
 
@@ -66,7 +67,10 @@ def build_keys(settings: Settings) -> ApiKeys:
     database = Database(
         settings, SecretsManagerCredentials(secrets, settings.db_secret_arn, ttl_s=settings.secret_ttl_s)
     )
-    assert settings.api_key_pepper_secret_arn is not None  # required by _get_keys's Settings
+    if settings.api_key_pepper_secret_arn is None:
+        raise ConfigError(
+            "missing environment variable(s): API_KEY_PEPPER_SECRET_ARN; the authorizer's deployment sets it"
+        )
     pepper = pepper_from(SecretsManagerSecret(secrets, settings.api_key_pepper_secret_arn, ttl_s=settings.secret_ttl_s))
     return ApiKeys(PostgresKeyStore(database), pepper, mode=settings.api_key_mode)
 
