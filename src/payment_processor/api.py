@@ -170,7 +170,9 @@ class Api:
         self._service = service
         self._log = logger
 
-    def handle(self, event: dict[str, Any], *, expired: Expired | None = None) -> dict[str, Any]:
+    def handle(
+        self, event: dict[str, Any], *, expired: Expired | None = None, settle_by: Expired | None = None
+    ) -> dict[str, Any]:
         """Answer one proxy event; never raises, never returns a stack trace.
 
         ``expired`` says when no further work may start (the function's deadline is near): the answer
@@ -179,7 +181,7 @@ class Api:
         started = time.perf_counter()
         context: dict[str, Any] = {}
         try:
-            response = self._route(event, context, expired or never)
+            response = self._route(event, context, expired or never, settle_by or never)
         except ApiError as exc:
             response = json_response(exc.status, exc.body(), exc.headers)
             context["error_code"] = exc.code
@@ -202,7 +204,9 @@ class Api:
         )
         return response
 
-    def _route(self, event: dict[str, Any], context: dict[str, Any], expired: Expired) -> dict[str, Any]:
+    def _route(
+        self, event: dict[str, Any], context: dict[str, Any], expired: Expired, settle_by: Expired
+    ) -> dict[str, Any]:
         method = str(event.get("httpMethod") or "").upper()
         path = str(event.get("path") or "")
         caller = authenticated_caller(event)
@@ -211,7 +215,7 @@ class Api:
             if method != "POST":
                 raise MethodNotAllowed(f"{method} is not allowed on /payments; use POST", headers={"Allow": "POST"})
             caller.require_write()
-            return self._create(caller, event, context, expired)
+            return self._create(caller, event, context, expired, settle_by)
         match = _PAYMENT_PATH.match(path)
         if match:
             if method != "GET":
@@ -224,12 +228,12 @@ class Api:
         raise NotFound("no such route; the API serves POST /payments and GET /payments/{id}", code="route_not_found")
 
     def _create(
-        self, caller: Caller, event: dict[str, Any], context: dict[str, Any], expired: Expired
+        self, caller: Caller, event: dict[str, Any], context: dict[str, Any], expired: Expired, settle_by: Expired
     ) -> dict[str, Any]:
         body = read_json_body(event)
         key = idempotency_key(event)
         request = parse_payment_request(body)
-        outcome = self._service.create_payment(caller.merchant_id, request, key, expired=expired)
+        outcome = self._service.create_payment(caller.merchant_id, request, key, expired=expired, settle_by=settle_by)
         context.update(payment_id=outcome.payment_id, replayed=outcome.replayed)
         if outcome.delivery is not None and outcome.delivery.error is not None:
             # The payment is committed; its log event waits in the outbox for the next delivery.

@@ -1,8 +1,8 @@
 """Lambda entry points (handler layer).
 
 ``payment_processor.handler.handler``: the API function behind API Gateway (proxy event v1).
-``payment_processor.handler.deliver``: the scheduled function that drains the transaction-log
-outbox and purges expired idempotency keys.
+``payment_processor.handler.deliver``: the scheduled function that settles payments a crash or an
+acquirer outage left processing, drains the transaction-log outbox and purges expired idempotency keys.
 ``payment_processor.handler.authorizer``: the API Gateway request authorizer (API keys).
 The operator-only admin function is ``payment_processor.admin.handler``.
 
@@ -25,9 +25,9 @@ from payment_processor.credentials import CredentialsUnavailable, SecretsManager
 from payment_processor.deadlines import deadline
 from payment_processor.errors import InternalError
 from payment_processor.gateway import SimulatedAcquirer
-from payment_processor.service import PaymentService
+from payment_processor.service import RESOLVE_AFTER_S, PaymentService, ResolutionReport
 from payment_processor.store.database import Database
-from payment_processor.store.interfaces import OutboxHealth, StoreUnavailable
+from payment_processor.store.interfaces import OutboxHealth, ProcessingHealth, StoreUnavailable
 from payment_processor.store.postgres import PostgresKeyStore, PostgresStore
 from payment_processor.txlog import DeliveryReport, OutboxDelivery, S3Sink
 
@@ -39,6 +39,9 @@ IDEMPOTENCY_KEY_RETENTION_HOURS = 24
 #: most aws.CALL_BUDGET_S), so the answer, or the delivery run's last commit, always goes out in time.
 REQUEST_RESERVE_S = CALL_BUDGET_S + 1.0
 DELIVER_RESERVE_S = CALL_BUDGET_S + 2.0
+#: Time kept back before the deadline when the acquirer is to be asked: its answer must still be committed
+#: and returned (the simulated acquirer answers in-process; a real one's client gets a timeout under this).
+SETTLE_RESERVE_S = 2.0
 #: The CloudWatch namespace of the platform's own metrics (the alarms in payments_infra name it too).
 METRICS_NAMESPACE = "Payments"
 
@@ -58,7 +61,7 @@ def build_service(settings: Settings) -> PaymentService:
     if settings.transaction_log_bucket is None:
         raise ConfigError("missing environment variable(s): TRANSACTION_LOG_BUCKET; the processor's deployment sets it")
     sink = S3Sink(client("s3", settings), settings.transaction_log_bucket)
-    return PaymentService(store, SimulatedAcquirer(), OutboxDelivery(store, sink))
+    return PaymentService(store, SimulatedAcquirer.from_env(), OutboxDelivery(store, sink))
 
 
 def build_keys(settings: Settings) -> ApiKeys:
@@ -107,7 +110,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.error("function is misconfigured", extra={"reason": str(exc)})
         error = InternalError("the payment service is misconfigured; the operator has the details in the logs")
         return json_response(error.status, error.body())
-    return Api(service, logger).handle(event, expired=deadline(context, reserve_s=REQUEST_RESERVE_S))
+    return Api(service, logger).handle(
+        event,
+        expired=deadline(context, reserve_s=REQUEST_RESERVE_S),
+        settle_by=deadline(context, reserve_s=SETTLE_RESERVE_S),
+    )
 
 
 def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -136,21 +143,37 @@ def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Scheduled entry point: deliver due transaction-log events until none are due or the deadline is
-    near, purge expired keys, and publish the outbox's health as metrics (alarmed on in staging/prod)."""
+    """Scheduled entry point: settle payments left processing, then deliver due transaction-log events
+    until none are due or the deadline is near, purge expired keys, and publish the outbox's health as
+    metrics (alarmed on in staging/prod).
+
+    ``event["resolve_after_s"]`` (operators and tests) overrides how old a processing payment must be
+    before the job settles it; the schedule sends no such field.
+    """
     _bind_request(event, context)
     service = _get_service()
     expired = deadline(context, reserve_s=DELIVER_RESERVE_S)
+    resolve_after = event.get("resolve_after_s") if isinstance(event, dict) else None
+    resolution = service.resolve_processing(
+        older_than_s=float(resolve_after) if isinstance(resolve_after, int | float) else RESOLVE_AFTER_S,
+        expired=expired,
+    )
+    # Settling wrote new events: deliver them in the same run.
     report = service.deliver_pending(expired=expired)
-    error = report.error
+    error = report.error or resolution.error
     purged = 0
     health = None
+    processing = None
     try:
         purged = service.purge_idempotency_keys(IDEMPOTENCY_KEY_RETENTION_HOURS)
         health = service.outbox_health()
+        processing = service.processing_health()
     except StoreUnavailable as exc:
         error = error or str(exc)
     result = {
+        "payments_settled": resolution.settled,
+        "payments_failed": resolution.failed_permanently,
+        "payments_still_processing": resolution.still_processing,
         "delivered": report.delivered,
         "already_present": report.already_present,
         "failed": report.failed,
@@ -161,14 +184,18 @@ def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "pending": health.pending if health else None,
         "dead_lettered": health.dead_lettered if health else None,
         "oldest_pending_age_s": round(health.oldest_pending_age_s, 1) if health else None,
+        "processing": processing.processing if processing else None,
+        "oldest_processing_age_s": round(processing.oldest_processing_age_s, 1) if processing else None,
     }
     logger.info("outbox delivery", extra=result)
-    if health is not None:
-        publish_outbox_metrics(report, health)
+    if health is not None and processing is not None:
+        publish_outbox_metrics(report, health, resolution, processing)
     return result
 
 
-def publish_outbox_metrics(report: DeliveryReport, health: OutboxHealth) -> None:
+def publish_outbox_metrics(
+    report: DeliveryReport, health: OutboxHealth, resolution: ResolutionReport, processing: ProcessingHealth
+) -> None:
     """CloudWatch metrics in the embedded metric format (a log line, no API call), one set per run.
 
     Dimensions: ``service`` and ``function`` (this deployment's deliver function), which the
@@ -184,4 +211,11 @@ def publish_outbox_metrics(report: DeliveryReport, health: OutboxHealth) -> None
     metrics.add_metric(name="OutboxDeadLettered", unit=MetricUnit.Count, value=health.dead_lettered)
     metrics.add_metric(name="OutboxDelivered", unit=MetricUnit.Count, value=report.delivered + report.already_present)
     metrics.add_metric(name="OutboxDeliveryFailures", unit=MetricUnit.Count, value=report.failed)
+    # Payments recorded but not settled: an acquirer that stopped answering shows here first.
+    metrics.add_metric(name="PaymentsProcessing", unit=MetricUnit.Count, value=processing.processing)
+    metrics.add_metric(
+        name="PaymentsOldestProcessingAge", unit=MetricUnit.Seconds, value=processing.oldest_processing_age_s
+    )
+    metrics.add_metric(name="PaymentsSettledByJob", unit=MetricUnit.Count, value=resolution.settled)
+    metrics.add_metric(name="PaymentsFailedByJob", unit=MetricUnit.Count, value=resolution.failed_permanently)
     metrics.flush_metrics()

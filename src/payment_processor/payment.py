@@ -8,9 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-#: Payment statuses. A payment is decided synchronously: it either succeeded or was declined.
+#: Payment statuses. A payment is recorded as PROCESSING before the acquirer is asked, then moves once
+#: to one final state: SUCCEEDED (authorized), DECLINED (the acquirer said no, with a decline code) or
+#: FAILED (no answer could be had, or the acquirer refused the request, with a failure code).
+PROCESSING = "processing"
 SUCCEEDED = "succeeded"
 DECLINED = "declined"
+FAILED = "failed"
+FINAL_STATUSES = frozenset({SUCCEEDED, DECLINED, FAILED})
 
 
 def new_id(prefix: str) -> str:
@@ -65,6 +70,21 @@ class Payment:
     customer_id: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
+    failure_code: str | None = None
+    #: When the status last changed (the creation time while it is processing).
+    updated_at: datetime | None = None
+    #: Times the acquirer could not be reached for this payment.
+    acquirer_attempts: int = 0
+
+    @property
+    def is_final(self) -> bool:
+        """True once the payment has left ``processing``: it never changes status again."""
+        return self.status in FINAL_STATUSES
+
+    @property
+    def changed_at(self) -> datetime:
+        """When the current status was reached."""
+        return self.updated_at or self.created_at
 
     def resource(self) -> dict[str, Any]:
         """The public JSON representation, as returned by the API and written to the transaction log."""
@@ -80,6 +100,7 @@ class Payment:
             "customer_id": self.customer_id,
             "metadata": dict(self.metadata),
             "decline_code": self.decline_code,
+            "failure_code": self.failure_code,
             "authorization_code": self.authorization_code,
             "created_at": isoformat(self.created_at),
         }

@@ -1,9 +1,19 @@
-"""Payment logic: take a validated request through idempotency, the gateway and one transaction.
+"""Payment logic: a payment is recorded before the acquirer hears of it, and settled once.
 
-Order of work for ``POST /payments`` (all inside one database transaction):
-claim the idempotency key (or replay what it answered) -> authorize with the gateway -> insert the
-payment -> queue its transaction-log event -> record the response under the key -> commit.
-After commit the event is delivered to S3; a failure there never fails the payment.
+``POST /payments`` is two database transactions around one acquirer call:
+
+1. claim the idempotency key (or replay what it answered), insert the payment as ``processing`` with
+   its first transaction-log event, point the key at it -> commit. A durable record now exists.
+2. ask the acquirer, with the payment id as the acquirer's idempotency key.
+3. lock the payment; if it is still ``processing``, move it to ``succeeded`` / ``declined`` /
+   ``failed`` with its second event and record the response under the key -> commit.
+
+A crash or an outage between 1 and 3 leaves the payment ``processing``. The next request with the same
+key, or the scheduled job (:meth:`PaymentService.resolve_processing`), repeats 2 and 3: the acquirer
+answers the same key with its first answer and charges nothing more, and the lock in 3 lets exactly
+one settlement through. Never a charge without a record, never two charges for one key.
+After commit the events are delivered to S3 within the request's time budget; a failure there never
+fails the payment (the outbox keeps them for the scheduled delivery).
 """
 
 from __future__ import annotations
@@ -11,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,12 +35,13 @@ from payment_processor.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from payment_processor.gateway import PaymentGateway, UnknownPaymentMethod
+from payment_processor.gateway import AcquirerUnavailable, Authorization, PaymentGateway, UnknownPaymentMethod
 from payment_processor.payment import Payment
 from payment_processor.store.interfaces import (
     IdempotencyKeyBusy,
     OutboxHealth,
     PaymentStore,
+    ProcessingHealth,
     StoredResponse,
     StoreUnavailable,
 )
@@ -39,10 +50,30 @@ from payment_processor.validation import PaymentRequest
 
 #: Events from earlier failed deliveries retried on each request once the current one went through.
 BACKLOG_PER_REQUEST = 10
+#: The scheduled job leaves alone a payment younger than this: the request that created it is still
+#: within its own time to settle it (the function timeout is 15 s). Settling it anyway would be safe,
+#: only wasteful: the acquirer call is idempotent and the row lock lets one settlement through.
+RESOLVE_AFTER_S = 30.0
+#: Attempts without an answer from the acquirer after which the job gives up: the payment is ``failed``
+#: with ``acquirer_unavailable`` (with 2^n s backoff capped at 300 s, about half an hour of trying).
+MAX_ACQUIRER_ATTEMPTS = 10
+MAX_ACQUIRER_BACKOFF_S = 300.0
+#: Seconds a client is told to wait before retrying a payment still processing.
+PROCESSING_RETRY_AFTER_S = 2
 
 
 #: The one answer for an unknown id and for another merchant's payment.
 NO_SUCH_PAYMENT = "no such payment for this API key's merchant"
+
+
+@dataclass(frozen=True)
+class ResolutionReport:
+    """What one pass of the scheduled job did with payments left processing."""
+
+    settled: int = 0
+    failed_permanently: int = 0
+    still_processing: int = 0
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +93,21 @@ def fingerprint(request: PaymentRequest) -> str:
     """
     canonical = json.dumps(request.fingerprint_material(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"POST /payments\n{canonical}".encode()).hexdigest()
+
+
+def acquirer_backoff_s(attempts: int) -> float:
+    """Seconds before the job asks the acquirer again after the ``attempts``-th attempt without an answer."""
+    return min(float(2**attempts), MAX_ACQUIRER_BACKOFF_S)
+
+
+def still_processing(payment_id: str) -> ServiceUnavailable:
+    """The 503 for a payment recorded but not yet settled: the same key settles it later."""
+    return ServiceUnavailable(
+        f"the payment {payment_id} is recorded and still processing (the acquirer has not answered yet); "
+        "retry with the same Idempotency-Key to get its result",
+        code="payment_processing",
+        retry_after_s=PROCESSING_RETRY_AFTER_S,
+    )
 
 
 def unavailable(exc: StoreUnavailable) -> ServiceUnavailable:
@@ -92,9 +138,19 @@ class PaymentService:
         self._new_id = new_id
 
     def create_payment(
-        self, merchant_id: str, request: PaymentRequest, idempotency_key: str, *, expired: Expired = never
+        self,
+        merchant_id: str,
+        request: PaymentRequest,
+        idempotency_key: str,
+        *,
+        expired: Expired = never,
+        settle_by: Expired = never,
     ) -> Outcome:
         """Take the payment once per (merchant, key); replay the first answer for retries.
+
+        ``settle_by`` says when the acquirer may no longer be asked (its answer could not be committed
+        and returned in time: the client gets 503 and the payment stays processing for the same key or
+        the job); ``expired`` when no S3 put may start.
 
         ``merchant_id`` is the authenticated key's, never the request's: one merchant's keys and
         payments are invisible to another (a probe with another merchant's key just makes a new claim).
@@ -110,13 +166,26 @@ class PaymentService:
                             "use a new key for a new payment",
                             field="Idempotency-Key",
                         )
-                    return Outcome(previous.response, replayed=True, payment_id=previous.payment_id)
-                payment = self._authorize(merchant_id, request, idempotency_key)
-                status = 201 if payment.status == payments.SUCCEEDED else 402
-                response = StoredResponse(status, compact_json(_response_body(payment)))
-                tx.insert_payment(payment)
-                tx.add_event(payment_event(payment))
-                tx.complete_idempotency_key(merchant_id, idempotency_key, response, payment.id)
+                    if previous.response is not None:
+                        return Outcome(previous.response, replayed=True, payment_id=previous.payment_id)
+                    if previous.payment_id is None:  # pragma: no cover - a claim is bound in its own transaction
+                        raise RuntimeError("an idempotency key was committed without its payment")
+                    payment = None
+                    payment_id = previous.payment_id
+                else:
+                    # Asked before anything is written: a token the acquirer will never take records nothing.
+                    self._check_payment_method(request.payment_method)
+                    payment = self._new_payment(merchant_id, request, idempotency_key)
+                    tx.insert_payment(payment)
+                    tx.add_event(payment_event(payment, sequence=1))
+                    tx.bind_idempotency_key(merchant_id, idempotency_key, payment.id)
+                    payment_id = payment.id
+            # Committed: from here on a crash leaves a record that the same key or the job settles.
+            if payment is None:
+                payment = self._store.get_payment(payment_id, merchant_id)
+                if payment is None:  # pragma: no cover - the key's foreign key keeps the payment
+                    raise RuntimeError("an idempotency key points at a missing payment")
+            response = self._settle(payment, settle_by)
         except IdempotencyKeyBusy:
             raise IdempotencyKeyInUse(
                 "a request with this Idempotency-Key is still being processed; retry shortly",
@@ -124,7 +193,128 @@ class PaymentService:
             ) from None
         except StoreUnavailable as exc:
             raise unavailable(exc) from None
-        return Outcome(response, replayed=False, payment_id=payment.id, delivery=self._deliver(payment.id, expired))
+        return Outcome(
+            response,
+            replayed=previous is not None,
+            payment_id=payment.id,
+            delivery=self._deliver(payment.id, expired),
+        )
+
+    def resolve_processing(self, *, limit: int = 100, older_than_s: float = RESOLVE_AFTER_S,
+                           expired: Expired = never) -> ResolutionReport:  # fmt: skip
+        """The scheduled job's half of the state machine: settle payments a crash or an acquirer outage left
+        ``processing``, asking the acquirer again under the same key; give up on one (``failed``,
+        ``acquirer_unavailable``) after MAX_ACQUIRER_ATTEMPTS attempts without an answer."""
+        settled = failed = waiting = 0
+        try:
+            for payment in self._store.processing_payments(limit=limit, older_than_s=older_than_s):
+                if expired():
+                    break
+                try:
+                    if payment.acquirer_attempts >= MAX_ACQUIRER_ATTEMPTS:
+                        self._finish(payment, Authorization(approved=False), failure_code="acquirer_unavailable")
+                        failed += 1
+                    else:
+                        self._settle(payment, expired)
+                        settled += 1
+                except (ServiceUnavailable, IdempotencyKeyBusy):
+                    waiting += 1  # no answer from the acquirer yet, or a request is settling it right now
+        except StoreUnavailable as exc:
+            return ResolutionReport(settled, failed, waiting, str(exc))
+        return ResolutionReport(settled, failed, waiting)
+
+    def _check_payment_method(self, payment_method: str) -> None:
+        try:
+            self._gateway.check_payment_method(payment_method)
+        except UnknownPaymentMethod:
+            raise ValidationFailed(
+                "payment_method is not a token the acquirer knows; see the documented test tokens",
+                code="payment_method_unknown",
+                field="payment_method",
+            ) from None
+
+    def _new_payment(self, merchant_id: str, request: PaymentRequest, idempotency_key: str) -> Payment:
+        now = self._clock()
+        return Payment(
+            id=self._new_id(),
+            merchant_id=merchant_id,
+            amount=request.amount,
+            currency=request.currency,
+            status=payments.PROCESSING,
+            payment_method=request.payment_method,
+            created_at=now,
+            updated_at=now,
+            description=request.description,
+            customer_id=request.customer_id,
+            metadata=dict(request.metadata or {}),
+            idempotency_key=idempotency_key,
+        )
+
+    def _settle(self, payment: Payment, expired: Expired) -> StoredResponse:
+        """Ask the acquirer about a recorded payment and write its final state; the stored response.
+
+        Raises ServiceUnavailable (503, retry with the same key) when there is no answer to record: the
+        acquirer is unreachable, or the deadline leaves no time to ask it.
+        """
+        if payment.is_final:
+            return self._final_response(payment)
+        if expired():
+            raise still_processing(payment.id)
+        failure_code = None
+        try:
+            answer = self._gateway.authorize(
+                amount=payment.amount,
+                currency=payment.currency,
+                payment_method=payment.payment_method,
+                # The payment id, not the client's key: one charge per recorded payment, whoever asks.
+                idempotency_key=payment.id,
+            )
+        except AcquirerUnavailable:
+            with self._store.transaction() as tx:
+                tx.record_acquirer_failure(payment.id, acquirer_backoff_s(payment.acquirer_attempts + 1))
+            raise still_processing(payment.id) from None
+        except UnknownPaymentMethod:
+            # Checked before recording, so only a token withdrawn since: a definite refusal, nothing charged.
+            answer, failure_code = Authorization(approved=False), "payment_method_unknown"
+        return self._finish(payment, answer, failure_code=failure_code)
+
+    def _finish(self, payment: Payment, answer: Authorization, *, failure_code: str | None = None) -> StoredResponse:
+        """Move a processing payment to its final state, once: a concurrent settlement waits on the row lock
+        and then finds the payment final and answers what was recorded."""
+        with self._store.transaction() as tx:
+            current = tx.lock_payment(payment.id)
+            if current is None:  # pragma: no cover - payments are never deleted
+                raise RuntimeError(f"payment {payment.id} vanished")
+            if current.is_final:
+                return self._final_response(current, tx.stored_response)
+            if failure_code is not None:
+                status = payments.FAILED
+            else:
+                status = payments.SUCCEEDED if answer.approved else payments.DECLINED
+            final = replace(
+                current,
+                status=status,
+                updated_at=self._clock(),
+                failure_code=failure_code,
+                authorization_code=answer.authorization_code if status == payments.SUCCEEDED else None,
+                decline_code=answer.decline_code if status == payments.DECLINED else None,
+            )
+            response = StoredResponse(_status_code(final), compact_json(_response_body(final)))
+            tx.settle_payment(final)
+            tx.add_event(payment_event(final, sequence=2))
+            if final.idempotency_key is not None:
+                tx.complete_idempotency_key(final.merchant_id, final.idempotency_key, response, final.id)
+        return response
+
+    def _final_response(
+        self, payment: Payment, stored: Callable[[str, str], StoredResponse | None] | None = None
+    ) -> StoredResponse:
+        """What a final payment answered: the bytes recorded under its key (rebuilt only if the key was purged)."""
+        if stored is None:
+            with self._store.transaction() as tx:
+                return self._final_response(payment, tx.stored_response)
+        recorded = stored(payment.merchant_id, payment.idempotency_key) if payment.idempotency_key else None
+        return recorded or StoredResponse(_status_code(payment), compact_json(_response_body(payment)))
 
     def get_payment(self, merchant_id: str, payment_id: str) -> Payment:
         """The merchant's payment, or NotFound: an unknown id and another merchant's payment answer the same.
@@ -149,48 +339,22 @@ class PaymentService:
         """What waits in the outbox, what was dead-lettered, and the oldest waiting event's age."""
         return self._store.outbox_health()
 
+    def processing_health(self) -> ProcessingHealth:
+        """Payments recorded but not yet settled, and the oldest one's age."""
+        return self._store.processing_health()
+
     def purge_idempotency_keys(self, older_than_hours: int) -> int:
         """Delete idempotency keys past their retention; return how many."""
         return self._store.purge_idempotency_keys(older_than_hours=older_than_hours)
 
-    def _authorize(self, merchant_id: str, request: PaymentRequest, idempotency_key: str) -> Payment:
-        payment_id = self._new_id()
-        try:
-            result = self._gateway.authorize(
-                amount=request.amount,
-                currency=request.currency,
-                payment_method=request.payment_method,
-                idempotency_key=f"{merchant_id}:{idempotency_key}",
-            )
-        except UnknownPaymentMethod:
-            raise ValidationFailed(
-                "payment_method is not a token the acquirer knows; see the documented test tokens",
-                code="payment_method_unknown",
-                field="payment_method",
-            ) from None
-        return Payment(
-            id=payment_id,
-            merchant_id=merchant_id,
-            amount=request.amount,
-            currency=request.currency,
-            status=payments.SUCCEEDED if result.approved else payments.DECLINED,
-            payment_method=request.payment_method,
-            created_at=self._clock(),
-            decline_code=result.decline_code,
-            authorization_code=result.authorization_code,
-            description=request.description,
-            customer_id=request.customer_id,
-            metadata=dict(request.metadata or {}),
-            idempotency_key=idempotency_key,
-        )
-
     def _deliver(self, payment_id: str, expired: Expired) -> DeliveryReport:
         # The payment is committed: whatever S3 does now, the answer must go out before the function's
         # deadline, so every put is started only while ``expired`` says there is time for it.
-        report = self._delivery.deliver(payment_id=payment_id, expired=expired)
+        # One failed put is enough to know S3 is not answering: the client is not kept waiting for more.
+        report = self._delivery.deliver(payment_id=payment_id, expired=expired, stop_after_failures=1)
         if report.error is None and not report.stopped_by_deadline:
             # The sink works: take the chance to drain a little of any backlog from an outage.
-            backlog = self._delivery.deliver(limit=BACKLOG_PER_REQUEST, expired=expired)
+            backlog = self._delivery.deliver(limit=BACKLOG_PER_REQUEST, expired=expired, stop_after_failures=1)
             return DeliveryReport(
                 report.delivered + backlog.delivered,
                 report.already_present + backlog.already_present,
@@ -200,8 +364,20 @@ class PaymentService:
         return report
 
 
+def _status_code(payment: Payment) -> int:
+    """201 for an authorized payment; 402 (payment required) for one declined or failed."""
+    return 201 if payment.status == payments.SUCCEEDED else 402
+
+
 def _response_body(payment: Payment) -> dict[str, Any]:
     body = payment.resource()
+    if payment.status == payments.FAILED:
+        body["error"] = {
+            "code": "payment_failed",
+            "message": f"the payment failed ({payment.failure_code}); use a new Idempotency-Key to try again",
+            "failure_code": payment.failure_code,
+            "payment_id": payment.id,
+        }
     if payment.status == payments.DECLINED:
         # A decline is a 402 carrying the recorded payment plus the error envelope every error has.
         body["error"] = {

@@ -42,6 +42,7 @@ LOGGED_PAYMENT_FIELDS = (
     "currency",
     "merchant_id",
     "decline_code",
+    "failure_code",
     "authorization_code",
     "created_at",
 )
@@ -50,6 +51,8 @@ LOGGED_PAYMENT_FIELDS = (
 def payment_event(payment: Payment, sequence: int = 1) -> OutboxEvent:
     """The outbox event recording that ``payment`` reached its current status.
 
+    ``sequence`` is the state change's number: 1 for ``processing``, 2 for the final state. With the
+    event type it makes the object key, so an event written twice lands at one key.
     The body holds only :data:`LOGGED_PAYMENT_FIELDS` of the payment, never caller free text.
     """
     event_type = f"payment.{payment.status}"
@@ -59,7 +62,7 @@ def payment_event(payment: Payment, sequence: int = 1) -> OutboxEvent:
     body = {
         "event_id": f"{payment.id}:{sequence:04d}",
         "event_type": event_type,
-        "occurred_at": isoformat(payment.created_at),
+        "occurred_at": isoformat(payment.changed_at),
         # An allow-list, not a deny-list: a field added to the resource later stays out until added here.
         "payment": {name: resource[name] for name in LOGGED_PAYMENT_FIELDS},
     }
@@ -154,19 +157,28 @@ class OutboxDelivery:
         self._store = store
         self._sink = sink
 
-    def deliver(self, *, limit: int = 100, payment_id: str | None = None, expired: Expired = never) -> DeliveryReport:
+    def deliver(
+        self,
+        *,
+        limit: int = 100,
+        payment_id: str | None = None,
+        expired: Expired = never,
+        stop_after_failures: int = FAILURES_BEFORE_STOPPING,
+    ) -> DeliveryReport:
         """Deliver up to ``limit`` due events (oldest first), committing every batch.
 
         A failing event is retried later with backoff and never blocks the events behind it; after
         MAX_ATTEMPTS it is dead-lettered. ``expired`` is checked before every put: a run stops in time
         to commit what it did (on Lambda, before the function's deadline), so it always makes progress.
+        A run stops after ``stop_after_failures`` consecutive sink failures (a request stops at the first:
+        its client waits).
         """
         delivered = present = failed = dead = 0
         error: str | None = None
         streak = 0
         remaining = limit
         try:
-            while remaining > 0 and streak < FAILURES_BEFORE_STOPPING:
+            while remaining > 0 and streak < stop_after_failures:
                 if expired():
                     return DeliveryReport(delivered, present, failed, error, dead, stopped_by_deadline=True)
                 with self._store.claim_outbox(limit=min(BATCH_SIZE, remaining), payment_id=payment_id) as batch:
@@ -174,7 +186,7 @@ class OutboxDelivery:
                         break
                     remaining -= len(batch.events)
                     for event in batch.events:
-                        if expired() or streak >= FAILURES_BEFORE_STOPPING:
+                        if expired() or streak >= stop_after_failures:
                             break  # the rest stay due; this batch's marks commit now
                         assert event.id is not None
                         try:

@@ -99,19 +99,20 @@ def test_deliver_entry_point_drains_the_outbox(
     db.close()
     assert objects(clean) == []
     use_env(monkeypatch, clean)
-    assert deliver_main() == 0
+    assert deliver_main([]) == 0
     report = json.loads(capsys.readouterr().out.splitlines()[-1])
-    assert (report["delivered"], report["pending"]) == (0, 2), "not retried before their backoff"
+    # Each request stopped at its first failed put: the untried events go now, the failed ones wait.
+    assert (report["delivered"], report["pending"]) == (2, 2), "failed events not retried before their backoff"
     with clean.admin() as conn:  # the backoff has passed
         conn.execute("UPDATE transaction_log_outbox SET next_attempt_at = now()")
-    assert deliver_main() == 0
+    assert deliver_main([]) == 0
     report = json.loads(capsys.readouterr().out.splitlines()[-1])  # earlier lines: the function's JSON logs
     assert report["delivered"] == 2 and report["error"] is None
-    assert len(objects(clean)) == 2
+    assert len(objects(clean)) == 4
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setattr(handler_module, "_service", None)
     capsys.readouterr()
-    assert deliver_main() == 1  # AWS unreachable: the secret cannot be read, and the report says so
+    assert deliver_main([]) == 1  # AWS unreachable: the secret cannot be read, and the report says so
     assert "cannot read database secret" in json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
 
 

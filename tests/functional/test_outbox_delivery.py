@@ -89,6 +89,9 @@ def test_the_deliver_entry_point_reports_health_and_publishes_metrics(
     assert metrics["function"] == "payment-deliver-dev-test" and (dead[0] if isinstance(dead, list) else dead) == 0
     names = {m["Name"] for m in metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert {"OutboxOldestPendingAge", "OutboxDeadLettered", "OutboxPending"} <= names
+    # The metric the processing-age alarm watches (payments_infra.constructs.monitoring).
+    assert {"PaymentsOldestProcessingAge", "PaymentsProcessing", "PaymentsFailedByJob"} <= names
+    assert result["processing"] == 0
 
 
 def test_a_run_near_its_deadline_commits_what_it_did_and_stops(

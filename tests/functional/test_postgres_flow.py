@@ -53,10 +53,12 @@ def test_payment_is_stored_and_logged_to_s3(lambda_env: Services) -> None:
     assert response["statusCode"] == 201
     payment = body_of(response)
     keys = objects(lambda_env)
-    assert keys == [
-        f"transactions/{payment['created_at'][:10].replace('-', '/')}/{payment['id']}/0001-payment.succeeded.json"
-    ]
-    stored = lambda_env.s3().get_object(Bucket=BUCKET, Key=keys[0])  # type: ignore[attr-defined]
+    folder = f"transactions/{payment['created_at'][:10].replace('-', '/')}/{payment['id']}"
+    # One object per state change: recorded before the acquirer was asked, then its answer.
+    assert keys == [f"{folder}/0001-payment.processing.json", f"{folder}/0002-payment.succeeded.json"]
+    recorded = json.loads(lambda_env.s3().get_object(Bucket=BUCKET, Key=keys[0])["Body"].read())  # type: ignore[attr-defined]
+    assert recorded["payment"]["status"] == "processing" and recorded["payment"]["authorization_code"] is None
+    stored = lambda_env.s3().get_object(Bucket=BUCKET, Key=keys[1])  # type: ignore[attr-defined]
     event = json.loads(stored["Body"].read())
     assert event["event_type"] == "payment.succeeded"
     assert event["payment"] == {name: payment[name] for name in LOGGED_PAYMENT_FIELDS}
@@ -75,7 +77,7 @@ def test_decline_is_recorded_replayed_and_logged(lambda_env: Services) -> None:
     assert first["statusCode"] == again["statusCode"] == 402
     assert body_of(again) == body_of(first) and again["headers"]["Idempotent-Replayed"] == "true"
     assert count(lambda_env, "payments") == 1
-    assert objects(lambda_env)[0].endswith("0001-payment.declined.json")
+    assert objects(lambda_env)[1].endswith("0002-payment.declined.json")
 
 
 def test_reuse_with_different_body_is_refused(lambda_env: Services) -> None:
@@ -136,7 +138,7 @@ def test_fifty_concurrent_requests_with_one_key_make_one_payment(clean: Services
     assert len({body_of(r)["id"] for r in created}) == 1
     assert sum(1 for r in created if "Idempotent-Replayed" not in r["headers"]) == 1
     assert count(clean, "payments") == 1
-    assert len(objects(clean)) == 1
+    assert len(objects(clean)) == 2  # processing, succeeded: written once each
 
 
 def test_second_request_waits_then_gets_409_past_lock_timeout(clean: Services) -> None:
@@ -165,27 +167,28 @@ def test_s3_down_then_up_payment_kept_and_event_delivered_once(clean: Services) 
     assert outcome.response.status == 201 and outcome.delivery is not None and outcome.delivery.failed == 1
     assert count(clean, "payments") == 1 and objects(clean) == []
     with clean.admin() as conn:
-        row = conn.execute(
-            "SELECT attempts, last_error IS NOT NULL, delivered_at FROM transaction_log_outbox"
-        ).fetchone()
-    assert row == (1, True, None)
+        rows = conn.execute(
+            "SELECT attempts, last_error IS NOT NULL, delivered_at FROM transaction_log_outbox ORDER BY id"
+        ).fetchall()
+    # The request stopped at the first failed put: the second event was not even tried (no second wait).
+    assert rows == [(1, True, None), (0, False, None)]
     down_db.close()
 
     up, up_db = build_service(clean.settings())
-    assert up.deliver_pending().delivered == 0, "not retried before its backoff"
+    assert up.deliver_pending().delivered == 1, "the untried event goes; the failed one waits for its backoff"
     with clean.admin() as conn:  # the backoff has passed
         conn.execute("UPDATE transaction_log_outbox SET next_attempt_at = now()")
     first = up.deliver_pending()
     second = up.deliver_pending()
     assert (first.delivered, second.delivered) == (1, 0)
-    assert len(objects(clean)) == 1
+    assert len(objects(clean)) == 2
     # A crash between the S3 put and marking the row delivered: redelivery finds the object and writes nothing.
     with clean.admin() as conn:
         conn.execute("UPDATE transaction_log_outbox SET delivered_at = NULL")
     third = up.deliver_pending()
-    assert (third.delivered, third.already_present) == (0, 1)
+    assert (third.delivered, third.already_present) == (0, 2)
     versions = clean.s3().list_object_versions(Bucket=BUCKET)  # type: ignore[attr-defined]
-    assert len(versions.get("Versions", [])) == 1
+    assert len(versions.get("Versions", [])) == 2
     up_db.close()
 
 

@@ -59,10 +59,10 @@ def test_a_black_holed_s3_never_holds_the_answer_past_the_deadline(
     print(f"function timeout {timeout_s:.0f}s: answered {response['statusCode']} after {elapsed:.2f}s")
     assert response["statusCode"] == 201
     assert elapsed < timeout_s - 0.5, "answered before the deadline, with room to spare"
-    # At most one S3 call was waited on: the failed event is not due again within its own run (its backoff
-    # starts when the put failed, not when the batch's transaction began).
+    # At most one S3 call was waited on: the request stops at its first failed put, and the failed event is
+    # not due again within its own run (its backoff starts when the put failed, not when the batch began).
     assert elapsed < CALL_BUDGET_S + 1.0
     assert count(clean, "payments") == 1
     with clean.admin() as conn:
         pending = conn.execute("SELECT count(*) FROM transaction_log_outbox WHERE delivered_at IS NULL").fetchone()
-    assert pending == (1,), "the event waits in the outbox for the scheduled job"
+    assert pending == (2,), "both events (processing, succeeded) wait in the outbox for the scheduled job"

@@ -51,6 +51,7 @@ def test_prod_differs_from_dev_only_through_config(synthesized: SynthResult) -> 
           for kind in ("errors", "throttles")),
         "payment-api-5xx-prod-pr42", "payment-db-cpu-prod-pr42", "payment-db-free-storage-prod-pr42",
         "payment-outbox-oldest-age-prod-pr42", "payment-outbox-dead-lettered-prod-pr42",
+        "payment-processing-age-prod-pr42",
     }  # fmt: skip
     assert not dev.resources("aws_cloudwatch_metric_alarm")
 
@@ -65,7 +66,12 @@ def test_the_outbox_alarms_watch_what_the_deliver_function_publishes(synthesized
         (n, f) for n, f in prod.resources("aws_lambda_function").items() if f["handler"].endswith(".deliver")
     )
     age, dead = alarms["payment-outbox-oldest-age-prod-pr42"], alarms["payment-outbox-dead-lettered-prod-pr42"]
-    for alarm, metric in ((age, "OutboxOldestPendingAge"), (dead, "OutboxDeadLettered")):
+    processing = alarms["payment-processing-age-prod-pr42"]
+    for alarm, metric in (
+        (age, "OutboxOldestPendingAge"),
+        (dead, "OutboxDeadLettered"),
+        (processing, "PaymentsOldestProcessingAge"),
+    ):
         assert (alarm["namespace"], alarm["metric_name"]) == (handler.METRICS_NAMESPACE, metric)
         assert alarm["dimensions"] == {
             "service": deliver["environment"]["variables"]["POWERTOOLS_SERVICE_NAME"],
@@ -75,6 +81,7 @@ def test_the_outbox_alarms_watch_what_the_deliver_function_publishes(synthesized
         assert alarm["statistic"] == "Maximum" and alarm["comparison_operator"] == "GreaterThanOrEqualToThreshold"
     assert age["threshold"] == 600 and age["treat_missing_data"] == "breaching", "no report is an alarm too"
     assert dead["threshold"] == 1
+    assert processing["threshold"] == 600
 
 
 def _api(stack: Stack) -> dict[str, dict[str, dict[str, object]]]:
@@ -267,17 +274,42 @@ def test_the_state_bucket_is_encrypted(synthesized: SynthResult) -> None:
         assert config["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"] == "AES256"
 
 
+def _linked(stack: Stack, kind: str, group: str, port: int) -> list[str]:
+    """The security groups (by purpose: db, processor, proxy, endpoints) that ``group``'s rules of ``kind`` on
+    ``port`` name: the sources of its ingress, the destinations of its egress."""
+    groups = {body["name"].split("-")[1]: name for name, body in stack.resources("aws_security_group").items()}
+    found = [
+        r
+        for r in stack.resources("aws_security_group_rule").values()
+        if r["type"] == kind and f".{groups[group]}." in r["security_group_id"] and r["from_port"] == port
+    ]
+    assert all(r["to_port"] == port and r["protocol"] == "tcp" for r in found), found
+    other = [r.get("source_security_group_id", "") for r in found]
+    return sorted(purpose for o in other for purpose, name in groups.items() if f".{name}." in o)
+
+
 def test_database_is_reachable_only_from_the_function(env_stack: Stack) -> None:
+    """Directly in dev; where there is a proxy, the database admits the proxy alone and the proxy the functions."""
     rules = env_stack.resources("aws_security_group_rule")
     for rule in rules.values():
         assert "cidr_blocks" not in rule and "ipv6_cidr_blocks" not in rule, "no rule opens to an address range"
-    groups = {body["name"].split("-")[1]: name for name, body in env_stack.resources("aws_security_group").items()}
-    ingress_to_db = [
-        r for r in rules.values() if r["type"] == "ingress" and f".{groups['db']}." in r["security_group_id"]
-    ]
-    assert len(ingress_to_db) == 1
-    assert ingress_to_db[0]["from_port"] == ingress_to_db[0]["to_port"] == 5432
-    assert f".{groups['processor']}." in ingress_to_db[0]["source_security_group_id"]
+    groups = {body["name"].split("-")[1] for body in env_stack.resources("aws_security_group").values()}
+    if config_of(env_stack).db_proxy:
+        assert groups == {"processor", "db", "endpoints", "proxy"}
+        assert _linked(env_stack, "ingress", "db", 5432) == ["proxy"]
+        assert _linked(env_stack, "ingress", "proxy", 5432) == ["processor"]
+        assert _linked(env_stack, "egress", "processor", 5432) == ["proxy"]
+        assert _linked(env_stack, "egress", "proxy", 5432) == ["db"]
+        # The proxy reads its logins' secrets through the Secrets Manager endpoint, as the functions do.
+        assert _linked(env_stack, "ingress", "endpoints", 443) == ["processor", "proxy"]
+        assert _linked(env_stack, "egress", "proxy", 443) == ["endpoints"]
+    else:
+        assert groups == {"processor", "db", "endpoints"}
+        assert _linked(env_stack, "ingress", "db", 5432) == ["processor"]
+        assert _linked(env_stack, "egress", "processor", 5432) == ["db"]
+    assert len([r for r in rules.values() if r["type"] == "ingress" and r["from_port"] == 5432]) == len(
+        [r for r in rules.values() if r["type"] == "egress" and r["from_port"] == 5432]
+    ), "every path to PostgreSQL is opened at both ends, and no other is"
     for group in env_stack.resources("aws_security_group").values():
         assert "ingress" not in group and "egress" not in group
     for subnet in env_stack.resources("aws_subnet").values():
@@ -300,8 +332,14 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
         f"${{aws_secretsmanager_secret.{env_stack.named('aws_secretsmanager_secret', f'{c}/secret')[0]}.arn}}"
         for c in ("app-login", "auth-login", "api-key-pepper")
     )
+    # Through the proxy where the environment has one (staging, prod), else to the instance (dev).
+    host = (
+        f"${{aws_db_proxy.{env_stack.only('aws_db_proxy')[0]}.endpoint}}"
+        if config.db_proxy
+        else f"${{aws_db_instance.{db}.address}}"
+    )
     database = {
-        "DB_HOST": f"${{aws_db_instance.{db}.address}}",
+        "DB_HOST": host,
         "DB_PORT": "5432",
         "DB_NAME": "payments",
         # verify-full: TLS to a server proven to be the instance, by the RDS CA bundle the zip ships.

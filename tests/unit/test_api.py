@@ -22,7 +22,11 @@ def test_201_returns_the_payment_resource(app: App) -> None:
     assert response["headers"]["Location"] == f"/payments/{body['id']}"
     assert "Idempotent-Replayed" not in response["headers"]
     assert app.store.payment_count() == 1
-    assert len(app.sink.objects) == 1
+    # Two state changes, two transaction-log objects: recorded (processing), then succeeded.
+    assert sorted(key.rsplit("/", 1)[1] for key in app.sink.objects) == [
+        "0001-payment.processing.json",
+        "0002-payment.succeeded.json",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -42,7 +46,10 @@ def test_402_declines_are_recorded_with_their_code(app: App, token: str, decline
     assert body["error"]["code"] == "card_declined" and body["error"]["decline_code"] == decline_code
     stored = app.service.get_payment("merch_123", body["id"])
     assert stored.status == "declined" and stored.decline_code == decline_code
-    assert len(app.sink.objects) == 1
+    assert sorted(key.rsplit("/", 1)[1] for key in app.sink.objects) == [
+        "0001-payment.processing.json",
+        "0002-payment.declined.json",
+    ]
 
 
 def test_replay_returns_first_response_with_header(app: App) -> None:
@@ -185,16 +192,17 @@ def test_s3_down_keeps_payment_and_delivers_later(app: App) -> None:
     app.sink.available = False
     response = app.api.handle(post_payment(payment_body()))
     assert response["statusCode"] == 201
-    assert len(app.store.pending_events()) == 1 and not app.sink.objects
+    assert len(app.store.pending_events()) == 2 and not app.sink.objects
     assert "transaction log delivery deferred" in app.log.getvalue()
     app.sink.available = True
-    # Within its backoff the failed event is not retried (no hammering of a sink that just failed)...
+    # The request stopped at its first failed put. Within its backoff that event is not retried (no
+    # hammering of a sink that just failed); the one never tried goes with the next request's backlog...
     app.api.handle(post_payment(payment_body(), key="early"))
-    assert len(app.sink.objects) == 1 and len(app.store.pending_events()) == 1
-    # ...once it is due, the next request drains the backlog after its own event.
+    assert len(app.sink.objects) == 3 and len(app.store.pending_events()) == 1
+    # ...once it is due, the next request drains the backlog after its own events.
     app.store.make_due()
     app.api.handle(post_payment(payment_body(), key="next"))
-    assert len(app.sink.objects) == 3 and not app.store.pending_events()
+    assert len(app.sink.objects) == 6 and not app.store.pending_events()
     report = app.service.deliver_pending()
     assert report.delivered == 0 and report.error is None
 

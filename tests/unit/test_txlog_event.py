@@ -24,13 +24,15 @@ def test_event_body_holds_no_free_text() -> None:
         customer_id="cus_Zq7Cust",
         metadata={"Zq7Key": "Zq7Value"},
         idempotency_key="Zq7Idem",
+        updated_at=datetime(2025, 3, 4, 5, 6, 8, 1, tzinfo=UTC),
     )
-    event = payment_event(payment)
+    event = payment_event(payment, sequence=2)
     body = json.loads(event.body)
     assert body == {
-        "event_id": "pay_aaaaaaaaaaaaaaaaaaaaaaaaaa:0001",
+        "event_id": "pay_aaaaaaaaaaaaaaaaaaaaaaaaaa:0002",
         "event_type": "payment.declined",
-        "occurred_at": "2025-03-04T05:06:07.000089Z",
+        # When this state was reached, not when the payment was created.
+        "occurred_at": "2025-03-04T05:06:08.000001Z",
         "payment": {
             "id": "pay_aaaaaaaaaaaaaaaaaaaaaaaaaa",
             "object": "payment",
@@ -39,9 +41,10 @@ def test_event_body_holds_no_free_text() -> None:
             "currency": "EUR",
             "merchant_id": "merch_123",
             "decline_code": "generic_decline",
+            "failure_code": None,
             "authorization_code": None,
             "created_at": "2025-03-04T05:06:07.000089Z",
         },
     }
     assert "Zq7" not in event.body and "tok_" not in event.body
-    assert event.object_key == "transactions/2025/03/04/pay_aaaaaaaaaaaaaaaaaaaaaaaaaa/0001-payment.declined.json"
+    assert event.object_key == "transactions/2025/03/04/pay_aaaaaaaaaaaaaaaaaaaaaaaaaa/0002-payment.declined.json"

@@ -21,8 +21,6 @@ from payment_processor.store.interfaces import StoreUnavailable
 
 #: A connection idle longer than this is checked with a round trip before use.
 IDLE_CHECK_AFTER_S = 30.0
-#: Server-side bound on any statement, so a stuck query cannot outlive the Lambda timeout.
-STATEMENT_TIMEOUT_MS = 15_000
 #: libpq's TCP keepalive and user-timeout settings (see _open_with).
 KEEPALIVE = {
     "keepalives": 1,
@@ -106,7 +104,10 @@ class Database:
             "sslmode": s.db_sslmode,
             "connect_timeout": s.db_connect_timeout_s,
             "application_name": "payment-processor",
-            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+            # No startup `options` (RDS Proxy refuses them): the statement timeout is the login role's own
+            # setting (migration 0006). No server-side prepared statements either: psycopg prepares a query
+            # after 5 runs, and a prepared statement pins the client to one RDS Proxy database connection.
+            "prepare_threshold": None,
             "autocommit": True,
             # A half-open socket (a failover, a NAT that forgot us) must fail in seconds, not hang a
             # request until the function's timeout: probe an idle connection after 30 s, every 5 s, give

@@ -1,7 +1,7 @@
 """The small interfaces between the payment logic and its storage.
 
-``PaymentStore.transaction()`` is one database transaction: the idempotency claim, the payment and
-its transaction-log events commit together or not at all.
+``PaymentStore.transaction()`` is one database transaction: what is written in it (an idempotency
+claim, a payment or its state change, their transaction-log events) commits together or not at all.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ class StoredResponse:
 
 @dataclass(frozen=True)
 class IdempotencyRecord:
-    """What a finished request left under its key."""
+    """What an earlier request left under its key: its response once the payment is final, else None
+    (the payment ``payment_id`` was recorded but is still processing)."""
 
     fingerprint: str
-    response: StoredResponse
+    response: StoredResponse | None
     payment_id: str | None = None
 
 
@@ -64,6 +65,14 @@ class OutboxHealth:
     oldest_pending_age_s: float
 
 
+@dataclass(frozen=True)
+class ProcessingHealth:
+    """Payments recorded but not yet settled (a crash, or an acquirer that does not answer)."""
+
+    processing: int
+    oldest_processing_age_s: float
+
+
 class Transaction(Protocol):
     """Operations inside one database transaction."""
 
@@ -77,6 +86,26 @@ class Transaction(Protocol):
 
     def insert_payment(self, payment: Payment) -> None:
         """Insert a new payment."""
+        ...
+
+    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str) -> None:
+        """Record which payment a claimed key created (before it has a response)."""
+        ...
+
+    def lock_payment(self, payment_id: str) -> Payment | None:
+        """The payment, locked until this transaction ends (concurrent settlements queue here)."""
+        ...
+
+    def settle_payment(self, payment: Payment) -> None:
+        """Write a processing payment's final status, codes and ``updated_at``."""
+        ...
+
+    def record_acquirer_failure(self, payment_id: str, retry_after_s: float) -> None:
+        """Count an attempt that got no answer from the acquirer; the job tries again after the backoff."""
+        ...
+
+    def stored_response(self, merchant_id: str, key: str) -> StoredResponse | None:
+        """The response recorded under a key, if any."""
         ...
 
     def add_event(self, event: OutboxEvent) -> None:
@@ -114,12 +143,21 @@ class PaymentStore(Protocol):
         """The payment with this id if it is this merchant's, else None (another merchant's is not found)."""
         ...
 
+    def processing_payments(self, *, limit: int, older_than_s: float) -> list[Payment]:
+        """Payments still processing whose last change is older than ``older_than_s`` and whose next
+        resolution attempt is due, oldest first."""
+        ...
+
     def claim_outbox(self, *, limit: int, payment_id: str | None = None) -> AbstractContextManager[OutboxBatch]:
         """Claim up to ``limit`` due, undelivered, not dead-lettered events (oldest first, or ``payment_id``'s)."""
         ...
 
     def outbox_health(self) -> OutboxHealth:
         """Counts and the age of the oldest waiting event."""
+        ...
+
+    def processing_health(self) -> ProcessingHealth:
+        """How many payments are still processing, and the oldest one's age."""
         ...
 
     def purge_idempotency_keys(self, *, older_than_hours: int) -> int:

@@ -19,6 +19,7 @@ from payment_processor.store.interfaces import (
     IdempotencyRecord,
     OutboxEvent,
     OutboxHealth,
+    ProcessingHealth,
     StoredResponse,
     StoreUnavailable,
 )
@@ -49,6 +50,7 @@ class _Event:
 @dataclass
 class _State:
     payments: dict[str, Payment] = field(default_factory=dict)
+    next_resolution_at: dict[str, datetime] = field(default_factory=dict)
     keys: dict[tuple[str, str], _Key] = field(default_factory=dict)
     events: list[_Event] = field(default_factory=list)
 
@@ -62,13 +64,37 @@ class _MemoryTransaction:
         if existing is None:
             self._state.keys[(merchant_id, key)] = _Key(fingerprint, utc_now())
             return None
-        assert existing.response is not None, "a committed key always has its response"
         return IdempotencyRecord(existing.fingerprint, existing.response, existing.payment_id)
 
     def insert_payment(self, payment: Payment) -> None:
         if payment.id in self._state.payments:
             raise ValueError(f"duplicate payment id {payment.id}")
         self._state.payments[payment.id] = payment
+        if not payment.is_final:
+            self._state.next_resolution_at[payment.id] = payment.created_at
+
+    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str) -> None:
+        self._state.keys[(merchant_id, key)].payment_id = payment_id
+
+    def lock_payment(self, payment_id: str) -> Payment | None:
+        return self._state.payments.get(payment_id)  # transactions are serialized already
+
+    def settle_payment(self, payment: Payment) -> None:
+        if self._state.payments[payment.id].is_final:
+            raise RuntimeError(f"payment {payment.id} is no longer processing")
+        self._state.payments[payment.id] = payment
+        self._state.next_resolution_at.pop(payment.id, None)
+
+    def record_acquirer_failure(self, payment_id: str, retry_after_s: float) -> None:
+        current = self._state.payments[payment_id]
+        if current.is_final:
+            return
+        self._state.payments[payment_id] = replace(current, acquirer_attempts=current.acquirer_attempts + 1)
+        self._state.next_resolution_at[payment_id] = utc_now() + timedelta(seconds=retry_after_s)
+
+    def stored_response(self, merchant_id: str, key: str) -> StoredResponse | None:
+        record = self._state.keys.get((merchant_id, key))
+        return None if record is None else record.response
 
     def add_event(self, event: OutboxEvent) -> None:
         if any(e.event.object_key == event.object_key for e in self._state.events):
@@ -129,6 +155,19 @@ class InMemoryStore:
         found = self._state.payments.get(payment_id)
         return found if found is not None and found.merchant_id == merchant_id else None
 
+    def processing_payments(self, *, limit: int, older_than_s: float) -> list[Payment]:
+        """Processing payments due for another try, oldest first."""
+        self._check()
+        now = utc_now()
+        due = [
+            payment
+            for payment in self._state.payments.values()
+            if not payment.is_final
+            and self._state.next_resolution_at.get(payment.id, now) <= now
+            and payment.changed_at < now - timedelta(seconds=older_than_s)
+        ]
+        return sorted(due, key=lambda p: self._state.next_resolution_at.get(p.id, now))[:limit]
+
     @contextmanager
     def claim_outbox(self, *, limit: int, payment_id: str | None = None) -> Iterator[_MemoryBatch]:
         """Claim pending events, oldest first."""
@@ -155,6 +194,13 @@ class InMemoryStore:
             dead_lettered=sum(row.dead_lettered for row in self._state.events),
             oldest_pending_age_s=(utc_now() - oldest).total_seconds() if oldest else 0.0,
         )
+
+    def processing_health(self) -> ProcessingHealth:
+        """Count and oldest age of processing payments."""
+        self._check()
+        waiting = [p.created_at for p in self._state.payments.values() if not p.is_final]
+        oldest = min(waiting, default=None)
+        return ProcessingHealth(len(waiting), (utc_now() - oldest).total_seconds() if oldest else 0.0)
 
     def purge_idempotency_keys(self, *, older_than_hours: int) -> int:
         """Delete keys older than the given age."""

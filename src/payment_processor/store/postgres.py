@@ -26,13 +26,15 @@ from payment_processor.store.interfaces import (
     IdempotencyRecord,
     OutboxEvent,
     OutboxHealth,
+    ProcessingHealth,
     StoredResponse,
     StoreUnavailable,
 )
 
 _PAYMENT_COLUMNS = (
     "id, merchant_id, amount, currency, status, payment_method, created_at, decline_code, "
-    "authorization_code, description, customer_id, metadata, idempotency_key"
+    "authorization_code, description, customer_id, metadata, idempotency_key, failure_code, updated_at, "
+    "acquirer_attempts"
 )
 
 
@@ -62,13 +64,15 @@ class PostgresTransaction:
                 (merchant_id, key),
             ).fetchone()
             if row is not None:
-                return IdempotencyRecord(row[0], StoredResponse(row[1], row[2]), row[3])
+                response = None if row[1] is None else StoredResponse(row[1], row[2])
+                return IdempotencyRecord(row[0], response, row[3])
         raise IdempotencyKeyBusy(key)  # pragma: no cover - needs a purge racing this very key twice
 
     def insert_payment(self, payment: Payment) -> None:
         """Insert the payment row."""
         self._conn.execute(
-            f"INSERT INTO payments ({_PAYMENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            f"INSERT INTO payments ({_PAYMENT_COLUMNS}, next_resolution_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 payment.id,
                 payment.merchant_id,
@@ -83,8 +87,58 @@ class PostgresTransaction:
                 payment.customer_id,
                 Jsonb(payment.metadata),
                 payment.idempotency_key,
+                payment.failure_code,
+                payment.changed_at,
+                payment.acquirer_attempts,
+                payment.created_at,
             ),
         )
+
+    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str) -> None:
+        """Point the claimed key at the payment it created."""
+        self._conn.execute(
+            "UPDATE idempotency_keys SET payment_id = %s WHERE merchant_id = %s AND idempotency_key = %s",
+            (payment_id, merchant_id, key),
+        )
+
+    def lock_payment(self, payment_id: str) -> Payment | None:
+        """SELECT .. FOR UPDATE, bounded by the lock timeout like the idempotency claim."""
+        self._conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{self._lock_timeout_ms}ms",))
+        row = (
+            self._conn.cursor(row_factory=dict_row)
+            .execute(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s FOR UPDATE", (payment_id,))
+            .fetchone()
+        )
+        return None if row is None else Payment(**row)
+
+    def settle_payment(self, payment: Payment) -> None:
+        """Final status and codes; only a row still processing is changed (the WHERE says so too)."""
+        cursor = self._conn.execute(
+            "UPDATE payments SET status = %s, decline_code = %s, authorization_code = %s, failure_code = %s, "
+            "updated_at = %s, next_resolution_at = NULL WHERE id = %s AND status = 'processing'",
+            (payment.status, payment.decline_code, payment.authorization_code, payment.failure_code,
+             payment.changed_at, payment.id),
+        )  # fmt: skip
+        if cursor.rowcount != 1:
+            raise RuntimeError(f"payment {payment.id} is no longer processing")
+
+    def record_acquirer_failure(self, payment_id: str, retry_after_s: float) -> None:
+        """One more attempt without an answer; due again after the backoff."""
+        self._conn.execute(
+            "UPDATE payments SET acquirer_attempts = acquirer_attempts + 1, "
+            "next_resolution_at = clock_timestamp() + make_interval(secs => %s) "
+            "WHERE id = %s AND status = 'processing'",
+            (retry_after_s, payment_id),
+        )
+
+    def stored_response(self, merchant_id: str, key: str) -> StoredResponse | None:
+        """The response under the key, if it has one."""
+        row = self._conn.execute(
+            "SELECT response_status, response_body FROM idempotency_keys "
+            "WHERE merchant_id = %s AND idempotency_key = %s",
+            (merchant_id, key),
+        ).fetchone()
+        return None if row is None or row[0] is None else StoredResponse(row[0], row[1])
 
     def add_event(self, event: OutboxEvent) -> None:
         """Queue the event in the outbox table."""
@@ -189,6 +243,21 @@ class PostgresStore:
             return None
         return Payment(**row)
 
+    def processing_payments(self, *, limit: int, older_than_s: float) -> list[Payment]:
+        """Payments a crash or an outage left processing, due for another try (the partial index serves it)."""
+        with self._transaction() as conn:
+            rows = (
+                conn.cursor(row_factory=dict_row)
+                .execute(
+                    f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = 'processing' "
+                    "AND next_resolution_at <= now() AND updated_at < now() - make_interval(secs => %s) "
+                    "ORDER BY next_resolution_at LIMIT %s",
+                    (older_than_s, limit),
+                )
+                .fetchall()
+            )
+        return [Payment(**row) for row in rows]
+
     @contextmanager
     def claim_outbox(self, *, limit: int, payment_id: str | None = None) -> Iterator[PostgresOutboxBatch]:
         """Lock up to ``limit`` undelivered rows (skipping rows another deliverer holds)."""
@@ -214,6 +283,16 @@ class PostgresStore:
             row = conn.execute(OUTBOX_HEALTH_SQL).fetchone()
         assert row is not None
         return OutboxHealth(int(row[0]), int(row[1]), float(row[2]))
+
+    def processing_health(self) -> ProcessingHealth:
+        """Count and oldest age of processing payments (the partial index on status serves it)."""
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+                "FROM payments WHERE status = 'processing'"
+            ).fetchone()
+        assert row is not None
+        return ProcessingHealth(int(row[0]), float(row[1]))
 
     def purge_idempotency_keys(self, *, older_than_hours: int) -> int:
         """Delete keys older than the given age."""

@@ -26,6 +26,10 @@ class Check:
     detail: str
 
 
+#: The transaction-log objects one successful payment leaves: one per state change.
+_STATE_CHANGES = ("0001-payment.processing.json", "0002-payment.succeeded.json")
+
+
 def _request(
     url: str, *, method: str = "GET", body: Any = None, key: str | None = None, secret: str | None = None
 ) -> tuple[int, dict[str, str], Any]:
@@ -45,7 +49,8 @@ def _request(
 
 def run_smoke(state: StateFolder, environment: str, suffix: str, *, report: Callable[[Check], None]) -> list[Check]:
     """Its own API keys; no key → 401; POST → 201, replay → same payment, GET → 200; another merchant's
-    GET → 404; the transaction-log object in S3; a decline → 402. The keys are revoked at the end."""
+    GET → 404; both transaction-log objects (processing, succeeded) in S3; a decline → 402. The keys are
+    revoked at the end."""
     checks: list[Check] = []
 
     def check(name: str, passed: bool, detail: str) -> bool:
@@ -117,13 +122,16 @@ def _smoke_requests(
     if emulator is not None:
         s3: Any = emulator.client("s3")
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not found:
+        while time.monotonic() < deadline and len(found) < len(_STATE_CHANGES):
             listed = s3.list_objects_v2(Bucket=bucket, Prefix="transactions/")
-            found = [o["Key"] for o in listed.get("Contents", []) if f"/{payment_id}/" in o["Key"]]
-            if not found:
+            found = sorted(o["Key"] for o in listed.get("Contents", []) if f"/{payment_id}/" in o["Key"])
+            if len(found) < len(_STATE_CHANGES):
                 time.sleep(0.2)
+    names = [key.rsplit("/", 1)[1] for key in found]
     check(
-        "transaction-log object in S3", bool(found), found[0] if found else f"nothing for {payment_id} in s3://{bucket}"
+        "transaction log in S3: processing → succeeded",
+        names == list(_STATE_CHANGES),
+        ", ".join(names) if names else f"nothing for {payment_id} in s3://{bucket}",
     )
     declined_body = {**body, "payment_method": "tok_chargeDeclined"}
     status, _, declined = _request(

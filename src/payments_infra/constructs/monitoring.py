@@ -1,6 +1,7 @@
-"""Monitoring: alarms on function errors and throttles, API 5xx, database CPU and free storage, and the
-transaction-log outbox (the oldest undelivered event's age, dead-lettered events), notifying an
-encrypted SNS topic. Environments without alarms (dev) create none of it."""
+"""Monitoring: alarms on function errors and throttles, API 5xx, database CPU and free storage, the
+transaction-log outbox (the oldest undelivered event's age, dead-lettered events) and payments left
+processing (the oldest one's age), notifying an encrypted SNS topic. Environments without alarms (dev)
+create none of it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ PERIOD_S = 300
 #: dimensions service = POWERTOOLS_SERVICE_NAME and function = the deliver function's name).
 METRICS_NAMESPACE = "Payments"
 SERVICE = "payments"
+#: A payment still processing this long means the acquirer has stopped answering (or the job stopped
+#: settling): the request path settles within its 15 s, the job within a minute of a crash. The job gives
+#: up on a payment after about half an hour (payment_processor.service.MAX_ACQUIRER_ATTEMPTS).
+PROCESSING_AGE_ALARM_S = 600
 
 
 class Monitoring(Construct):
@@ -85,6 +90,15 @@ class Monitoring(Construct):
             outbox,
             "Maximum",
             1,
+            "GreaterThanOrEqualToThreshold",
+        )
+        self._alarm(
+            "processing-age",
+            METRICS_NAMESPACE,
+            "PaymentsOldestProcessingAge",
+            outbox,
+            "Maximum",
+            PROCESSING_AGE_ALARM_S,
             "GreaterThanOrEqualToThreshold",
         )
         self._alarm(
