@@ -32,12 +32,24 @@ class EnvironmentConfig:
     # connection budget below is checkable.
     db_max_connections: int
     db_skip_final_snapshot: bool
+    # RDS Proxy in front of the instance (payments_infra.constructs.database_proxy): the functions connect
+    # to the proxy, and only the proxy to the instance. Its pool to the instance holds at most
+    # db_max_connections * db_proxy_max_connections_percent / 100 connections (RDS Proxy's
+    # MaxConnectionsPercent is a percentage of the instance's max_connections), of which it keeps up to
+    # db_max_connections * db_proxy_max_idle_connections_percent / 100 open while idle. A client waits at
+    # most db_proxy_borrow_timeout_s for a pooled connection before the proxy refuses it. Without a proxy
+    # (db_proxy False) the three numbers are not used and are 0.
+    db_proxy: bool
+    db_proxy_max_connections_percent: int
+    db_proxy_max_idle_connections_percent: int
+    db_proxy_borrow_timeout_s: int
     # Function
     lambda_memory_mb: int
     lambda_timeout_s: int
     # Reserved concurrency of each function. Every execution environment holds one database connection,
-    # so together they must fit the database's max_connections, less DB_RESERVED_CONNECTIONS (checked
-    # below and, on the synthesized stack, by preflight PF305). Each environment's figures show the sum.
+    # so together they must fit connection_budget(): the database's max_connections less
+    # DB_RESERVED_CONNECTIONS, or, through a proxy, the proxy's pool (checked below and, on the synthesized
+    # stack, by preflight PF305). Each environment's figures show the sum.
     processor_concurrency: int
     authorizer_concurrency: int
     deliver_concurrency: int
@@ -79,6 +91,25 @@ class EnvironmentConfig:
             self.processor_concurrency + self.authorizer_concurrency + self.deliver_concurrency + self.admin_concurrency
         )
 
+    def proxy_pool_connections(self) -> int:
+        """The most connections the proxy opens to the instance (0 without a proxy). Rounded down, as a
+        budget must be: RDS Proxy never opens more than the percentage allows."""
+        return self.db_max_connections * self.db_proxy_max_connections_percent // 100 if self.db_proxy else 0
+
+    def connection_budget(self) -> int:
+        """The connections the functions may hold together: through a proxy, its pool to the instance; directly,
+        the instance's max_connections less DB_RESERVED_CONNECTIONS.
+
+        Through the proxy the budget stays one pooled connection per function execution environment, though
+        the proxy multiplexes: it shares a database connection between clients only between transactions and
+        only while no session state pins the client to it, and the processor sets lock_timeout with
+        set_config() in every payment transaction and the admin function takes an advisory lock, both of which
+        RDS Proxy pins on. Counting every environment as pinned is the case in which the pool still suffices.
+        """
+        if self.db_proxy:
+            return self.proxy_pool_connections()
+        return self.db_max_connections - DB_RESERVED_CONNECTIONS
+
     def __post_init__(self) -> None:
         if self.transaction_log_object_lock and self.transaction_log_lock_days < 1:
             raise ValueError(f"{self.name}: object lock needs transaction_log_lock_days >= 1")
@@ -93,13 +124,46 @@ class EnvironmentConfig:
         # WAF's rate-based rules: a limit of at least 10, windows of 60, 120, 300 or 600 seconds.
         if self.api_rate_limit_per_credential < 10 or self.api_rate_limit_window_s not in (60, 120, 300, 600):
             raise ValueError(f"{self.name}: rate limit >= 10 per window of 60, 120, 300 or 600 seconds")
-        if self.function_connections() > self.db_max_connections - DB_RESERVED_CONNECTIONS:
-            raise ValueError(
-                f"{self.name}: the functions' reserved concurrency ({self.function_connections()} connections) "
-                f"does not fit max_connections {self.db_max_connections} less {DB_RESERVED_CONNECTIONS} reserved"
-            )
+        self._check_connection_budget()
         if self.secret_recovery_window_days != 0 and not 7 <= self.secret_recovery_window_days <= 30:
             raise ValueError(f"{self.name}: a secret's recovery window is 0 or 7..30 days")
+
+    def _check_connection_budget(self) -> None:
+        """The functions' connections fit what the database, or its proxy, admits; the proxy's settings are ones
+        RDS Proxy accepts and leave the instance's reserved connections free."""
+        if not self.db_proxy:
+            if (self.db_proxy_max_connections_percent, self.db_proxy_max_idle_connections_percent,
+                    self.db_proxy_borrow_timeout_s) != (0, 0, 0):  # fmt: skip
+                raise ValueError(f"{self.name}: the db_proxy_* settings are 0 where there is no proxy (db_proxy)")
+            if self.function_connections() > self.connection_budget():
+                raise ValueError(
+                    f"{self.name}: the functions' reserved concurrency ({self.function_connections()} connections) "
+                    f"does not fit max_connections {self.db_max_connections} less {DB_RESERVED_CONNECTIONS} reserved"
+                )
+            return
+        # RDS Proxy's ranges: MaxConnectionsPercent 1..100, MaxIdleConnectionsPercent 0..MaxConnectionsPercent,
+        # ConnectionBorrowTimeout 0..3600 seconds.
+        if not 1 <= self.db_proxy_max_connections_percent <= 100:
+            raise ValueError(f"{self.name}: db_proxy_max_connections_percent is 1..100")
+        if not 0 <= self.db_proxy_max_idle_connections_percent <= self.db_proxy_max_connections_percent:
+            raise ValueError(
+                f"{self.name}: db_proxy_max_idle_connections_percent is 0..db_proxy_max_connections_percent"
+            )
+        # A client that waits longer than its function may run is killed mid-wait; shorter, the function gets
+        # the proxy's refusal in time to answer it (503) itself.
+        if not 0 < self.db_proxy_borrow_timeout_s < self.lambda_timeout_s:
+            raise ValueError(f"{self.name}: db_proxy_borrow_timeout_s is 1 second to less than lambda_timeout_s")
+        if self.proxy_pool_connections() > self.db_max_connections - DB_RESERVED_CONNECTIONS:
+            raise ValueError(
+                f"{self.name}: the proxy's pool ({self.proxy_pool_connections()} connections) would take the "
+                f"{DB_RESERVED_CONNECTIONS} of max_connections {self.db_max_connections} kept for RDS and an operator"
+            )
+        if self.function_connections() > self.connection_budget():
+            raise ValueError(
+                f"{self.name}: the functions' reserved concurrency ({self.function_connections()} connections) "
+                f"does not fit the proxy's pool: max_connections {self.db_max_connections} * "
+                f"{self.db_proxy_max_connections_percent} % = {self.proxy_pool_connections()} connections"
+            )
 
 
 #: Connections kept free for RDS itself (rdsadmin, superuser_reserved_connections) and an operator's psql.
@@ -118,6 +182,11 @@ DEV = EnvironmentConfig(
     db_deletion_protection=False,
     db_max_connections=80,
     db_skip_final_snapshot=True,
+    # No proxy: the functions connect to the instance directly (what the local target emulates, too).
+    db_proxy=False,
+    db_proxy_max_connections_percent=0,
+    db_proxy_max_idle_connections_percent=0,
+    db_proxy_borrow_timeout_s=0,
     lambda_memory_mb=512,
     lambda_timeout_s=15,
     # db.t4g.micro (1 GiB): RDS would allow ~80; 80 - 10 reserved = 70 >= 40 + 20 + 2 + 2 = 64.
@@ -158,9 +227,18 @@ STAGING = EnvironmentConfig(
     db_deletion_protection=True,
     db_max_connections=150,
     db_skip_final_snapshot=False,
+    # Through RDS Proxy. Pool: 150 max_connections * 90 % = 135 connections to the instance, which leaves
+    # 150 - 135 = 15 >= 10 reserved for RDS and an operator. Functions: 80 + 40 + 2 + 2 = 124 execution
+    # environments, each one proxy client connection, and each counted as holding one pooled connection
+    # (pinned sessions: see connection_budget), so 124 <= 135, with 11 to spare. Idle: 150 * 45 % = 67
+    # connections kept open between bursts. A client waits at most 5 s of its 15 s for one.
+    db_proxy=True,
+    db_proxy_max_connections_percent=90,
+    db_proxy_max_idle_connections_percent=45,
+    db_proxy_borrow_timeout_s=5,
     lambda_memory_mb=1024,
     lambda_timeout_s=15,
-    # db.t4g.small (2 GiB): RDS would allow ~170; 150 - 10 reserved = 140 >= 80 + 40 + 2 + 2 = 124.
+    # db.t4g.small (2 GiB): RDS would allow ~170; the proxy's 135 (above) >= 80 + 40 + 2 + 2 = 124.
     processor_concurrency=80,
     authorizer_concurrency=40,
     deliver_concurrency=2,
@@ -198,9 +276,19 @@ PROD = EnvironmentConfig(
     db_deletion_protection=True,
     db_max_connections=1000,
     db_skip_final_snapshot=False,
+    # Through RDS Proxy. Pool: 1,000 max_connections * 40 % = 400 connections to the instance (1,000 - 400 =
+    # 600 >= 10 reserved). Functions: 200 + 100 + 4 + 2 = 306 execution environments, one proxy client
+    # connection each, each counted as holding one pooled connection (pinned sessions: see
+    # connection_budget), so 306 <= 400; the 94 to spare let concurrency grow by 30 % before the pool must.
+    # The pool is not larger because every connection is a backend process on the instance. Idle:
+    # 1,000 * 20 % = 200 kept open between bursts. A client waits at most 5 s of its 15 s for a connection.
+    db_proxy=True,
+    db_proxy_max_connections_percent=40,
+    db_proxy_max_idle_connections_percent=20,
+    db_proxy_borrow_timeout_s=5,
     lambda_memory_mb=1769,  # one full vCPU
     lambda_timeout_s=15,
-    # db.r6g.large (16 GiB): RDS would allow ~1,700; 1,000 - 10 reserved = 990 >= 200 + 100 + 4 + 2 = 306.
+    # db.r6g.large (16 GiB): RDS would allow ~1,700; the proxy's 400 (above) >= 200 + 100 + 4 + 2 = 306.
     processor_concurrency=200,
     authorizer_concurrency=100,
     deliver_concurrency=4,

@@ -83,7 +83,9 @@ def write_zip(staging: Path, out: Path) -> None:
                 continue
             files.append(Path(root, name))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".zip.tmp")
+    # A temporary name of this process's own: two deploys building at once each write their own file and
+    # the last rename wins (the same bytes, the build is deterministic) instead of one renaming the other's.
+    tmp = out.with_suffix(f".zip.{os.getpid()}.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for path in sorted(files, key=lambda p: p.relative_to(staging).as_posix()):
             info = zipfile.ZipInfo(path.relative_to(staging).as_posix(), date_time=_FIXED_TIME)

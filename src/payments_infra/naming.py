@@ -46,6 +46,14 @@ RULES = {
         re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,62}(?<!-)$"),
         "lower-case letters, digits and single hyphens, starting with a letter",
     ),
+    # RDS Proxy: 1-63, letters, digits, hyphens; begins with a letter; no '--'; no trailing hyphen
+    # ("InvalidParameterValue: DBProxyName ... is not a valid identifier").
+    "db_proxy": NameRule(
+        "RDS DB proxy",
+        63,
+        re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,62}(?<!-)$"),
+        "lower-case letters, digits and single hyphens, starting with a letter",
+    ),
     "db_subnet_group": NameRule(
         "DB subnet group",
         255,
@@ -144,6 +152,10 @@ class Naming:
         """An RDS DB instance identifier."""
         return check("rds_identifier", self._base(purpose))
 
+    def db_proxy(self, purpose: str) -> str:
+        """An RDS Proxy name."""
+        return check("db_proxy", self._base(purpose))
+
     def db_subnet_group(self, purpose: str) -> str:
         """A DB subnet group name."""
         return check("db_subnet_group", self._base(purpose))
@@ -225,6 +237,10 @@ class Naming:
         self.db_subnet_group("db")
         self.db_parameter_group("db")
         self.rds_identifier("db-final")
+        self.db_proxy("db")
+        self.role("db-proxy")
+        self.policy("db-proxy")
+        self.security_group("proxy")
         self.function("processor")
         self.function("deliver")
         self.role("processor")

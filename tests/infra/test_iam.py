@@ -99,6 +99,8 @@ def test_each_role_holds_exactly_the_grants_its_code_uses(env_stack: Stack) -> N
 
 
 def test_only_the_admin_role_may_read_the_master_secret_or_set_a_secret(env_stack: Stack) -> None:
+    """Of the execution roles. Where there is a database proxy its role reads the master secret too, to log the
+    admin function in (test_database_proxy), and sets nothing."""
     db, _ = env_stack.only("aws_db_instance")
     master = f"${{aws_db_instance.{db}.master_user_secret[0].secret_arn}}"
     for role in ROLES:

@@ -22,7 +22,7 @@ def test_every_unique_name_carries_environment_and_suffix(env: str, suffix: str)
         naming.secret("db"), naming.log_group("/aws/lambda", "processor"), naming.kms_alias("key"),
         naming.table("x"), naming.security_group("db"), naming.api("api"), naming.alarm("errors"),
         naming.queue("dlq"), naming.topic("alarms"), naming.event_rule("deliver"),
-        naming.state_bucket(), naming.db_parameter_group("db"), naming.resource("vpc"),
+        naming.state_bucket(), naming.db_parameter_group("db"), naming.resource("vpc"), naming.db_proxy("db"),
     ]  # fmt: skip
     for name in names:
         assert env in name and suffix in name, name
@@ -58,6 +58,9 @@ def test_invalid_suffixes_are_refused_with_the_rule(suffix: str) -> None:
         ("rds_identifier", "r" * 64, "allows 63"),
         ("rds_identifier", "1-starts-with-digit", "not allowed"),
         ("rds_identifier", "double--hyphen", "not allowed"),
+        ("db_proxy", "p" * 64, "allows 63"),
+        ("db_proxy", "9-starts-with-digit", "not allowed"),
+        ("db_proxy", "ends-with-hyphen-", "not allowed"),
         ("lambda_function", "f" * 65, "allows 64"),
         ("iam_role", "r" * 65, "allows 64"),
         ("kms_alias", "alias/aws/mine", "not allowed"),
@@ -113,12 +116,55 @@ def test_the_functions_connections_fit_the_database_with_room_to_spare(environme
     from payments_infra.environments import DB_RESERVED_CONNECTIONS
 
     config = get_environment(environment)
-    assert config.function_connections() <= config.db_max_connections - DB_RESERVED_CONNECTIONS
+    assert (
+        config.function_connections()
+        <= config.connection_budget()
+        <= (config.db_max_connections - DB_RESERVED_CONNECTIONS)
+    )
     # One more processor environment than fits is refused before anything is synthesized.
-    spare = config.db_max_connections - DB_RESERVED_CONNECTIONS - config.function_connections()
-    with pytest.raises(ValueError, match="does not fit max_connections"):
+    spare = config.connection_budget() - config.function_connections()
+    with pytest.raises(ValueError, match="does not fit the proxy's pool" if config.db_proxy else "max_connections"):
         dataclasses.replace(config, processor_concurrency=config.processor_concurrency + spare + 1)
     dataclasses.replace(config, processor_concurrency=config.processor_concurrency + spare)
+
+
+def test_staging_and_prod_connect_through_a_proxy_whose_pool_the_arithmetic_gives() -> None:
+    """The figures in environments.py's comments: max_connections * percent / 100, against the functions' sum."""
+    dev, staging, prod = (get_environment(n) for n in ("dev", "staging", "prod"))
+    assert not dev.db_proxy and dev.connection_budget() == 80 - 10 and dev.function_connections() == 64
+    assert staging.db_proxy and staging.connection_budget() == 150 * 90 // 100 == 135
+    assert staging.function_connections() == 80 + 40 + 2 + 2 == 124
+    assert prod.db_proxy and prod.connection_budget() == 1000 * 40 // 100 == 400
+    assert prod.function_connections() == 200 + 100 + 4 + 2 == 306
+    for config in (staging, prod):
+        assert 0 < config.db_proxy_borrow_timeout_s < config.lambda_timeout_s
+        assert config.db_proxy_max_idle_connections_percent <= config.db_proxy_max_connections_percent
+
+
+@pytest.mark.parametrize(
+    ("environment", "changes", "message"),
+    [
+        # A pool that would take the connections kept for RDS and an operator: 150 * 95 % = 142 > 140.
+        ("staging", {"db_proxy_max_connections_percent": 95}, "kept for RDS and an operator"),
+        # A pool too small for the functions: 150 * 80 % = 120 < 124.
+        ("staging", {"db_proxy_max_connections_percent": 80}, "does not fit the proxy's pool"),
+        ("prod", {"db_proxy_max_connections_percent": 0}, "1..100"),
+        ("prod", {"db_proxy_max_connections_percent": 101}, "1..100"),
+        ("prod", {"db_proxy_max_idle_connections_percent": 41}, "0..db_proxy_max_connections_percent"),
+        ("prod", {"db_proxy_borrow_timeout_s": 15}, "less than lambda_timeout_s"),
+        ("prod", {"db_proxy_borrow_timeout_s": 0}, "less than lambda_timeout_s"),
+        # Without a proxy its settings are 0, so no one reads a pool that does not exist.
+        ("dev", {"db_proxy_max_connections_percent": 90}, "no proxy"),
+        # Dropping the proxy puts the functions on the instance directly: prod's 306 fit 1,000 - 10, staging's
+        # 124 fit 150 - 10, but a proxy's settings must go with it.
+        ("staging", {"db_proxy": False}, "no proxy"),
+    ],
+)
+def test_proxy_settings_outside_what_rds_proxy_or_the_budget_admit_are_refused(
+    environment: str, changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(get_environment(environment), **changes)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

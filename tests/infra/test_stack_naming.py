@@ -16,6 +16,7 @@ NAME_ATTRIBUTES = {
     ("aws_db_instance", "final_snapshot_identifier"): "rds_identifier",
     ("aws_db_subnet_group", "name"): "db_subnet_group",
     ("aws_db_parameter_group", "name"): "db_parameter_group",
+    ("aws_db_proxy", "name"): "db_proxy",
     ("aws_lambda_function", "function_name"): "lambda_function",
     ("aws_iam_role", "name"): "iam_role",
     ("aws_iam_policy", "name"): "iam_policy",

@@ -69,6 +69,13 @@ def _strip_suffix(kind: str, path_end: str, attribute: str) -> Callable[[Documen
     return mutate
 
 
+def _over_the_proxys_pool(doc: Document) -> set[str]:
+    """Staging's pool is 150 * 90 % = 135 connections; the functions' 124 become 136."""
+    _set(doc, "aws_lambda_function", "processor/function", reserved_concurrent_executions=92)
+    group, _ = named(doc, "aws_db_proxy_default_target_group", "database-proxy/target-group")
+    return {address("aws_db_proxy_default_target_group", group)}
+
+
 def _drop(sid: str, role: str = "function-role") -> Callable[[Document], set[str]]:
     """Drop one statement from one execution role's policy: the functions running as that role fail."""
 
@@ -297,6 +304,7 @@ CASES = [
     Case("PF101", "REST API", "dev", _strip_suffix("aws_api_gateway_rest_api", "api/rest-api", "name")),
     Case("PF101", "event rule", "dev", _strip_suffix("aws_cloudwatch_event_rule", "deliver-schedule", "name")),
     Case("PF101", "DB subnet group", "dev", _strip_suffix("aws_db_subnet_group", "database/subnets", "name")),
+    Case("PF101", "DB proxy", "staging", _strip_suffix("aws_db_proxy", "database-proxy/proxy", "name")),
     Case("PF101", "alarm", "staging", _strip_suffix("aws_cloudwatch_metric_alarm", "monitoring/db-cpu", "alarm_name")),
     Case("PF101", "SNS topic", "staging", _strip_suffix("aws_sns_topic", "monitoring/alarms-topic", "name")),
     Case("PF101", "backend bucket (seed 1)", "dev", _backend(bucket="terraform-state-payment-processing")),
@@ -317,6 +325,12 @@ CASES = [
         lambda d: _set(
             d, "aws_lambda_function", "processor/function", function_name="payment-processor-" + "x" * 50 + "-dev-pr42"
         ),
+    ),
+    Case(
+        "PF102",
+        "DB proxy with a double hyphen",
+        "prod",
+        lambda d: _set(d, "aws_db_proxy", "database-proxy/proxy", name="payment-db--prod-pr42"),
     ),
     Case(
         "PF102",
@@ -385,6 +399,7 @@ CASES = [
         "dev",
         lambda d: _set(d, "aws_lambda_function", "authorizer/function", reserved_concurrent_executions=-1),
     ),
+    Case("PF305", "concurrency over the proxy's pool", "staging", _over_the_proxys_pool),
     # Class 4: package
     Case("PF401", "placeholder (seed 8)", "dev", _placeholder_package),
     Case(

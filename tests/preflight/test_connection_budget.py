@@ -1,12 +1,13 @@
 """PF305 on the project's own stacks: the functions' reserved concurrency against the database's
-max_connections. Each case shows the stack passing, then exactly what one change makes fail."""
+max_connections (dev connects directly), or against the pool of the RDS Proxy they connect through
+(staging, prod). Each case shows the stack passing, then exactly what one change makes fail."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.preflight.conftest import Fixture
-from tests.preflight.mutations import address, failing, named
+from tests.preflight.mutations import address, failing, findings, named
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
@@ -43,3 +44,101 @@ def test_a_database_without_an_explicit_max_connections_cannot_be_checked(stacks
     _, group = named(doc, "aws_db_parameter_group", "database/parameters")
     group["parameter"] = [p for p in group["parameter"] if p["name"] != "max_connections"]
     assert failing(doc, fixture.path, "PF305") == {address("aws_db_instance", db)}
+
+
+# Through the proxy: staging's pool is 150 * 90 % = 135 for 80 + 40 + 2 + 2 = 124; prod's 1,000 * 40 % = 400 for 306.
+
+
+def test_too_much_concurrency_through_the_proxy_is_reported_on_its_target_group(stacks: dict[str, Fixture]) -> None:
+    fixture = stacks["staging"]
+    doc = fixture.document()
+    group, _ = named(doc, "aws_db_proxy_default_target_group", "database-proxy/target-group")
+    _, processor = named(doc, "aws_lambda_function", "processor/function")
+    processor["reserved_concurrent_executions"] = 92  # 92 + 40 + 2 + 2 = 136 > 135
+    assert failing(doc, fixture.path, "PF305") == {address("aws_db_proxy_default_target_group", group)}
+    (finding,) = [f for f in findings(doc, fixture.path) if f.check_id == "PF305"]
+    assert "136 connections" in finding.message and "150 * 90 % = 135" in finding.message
+    assert finding.attribute == "connection_pool_config.max_connections_percent"
+    processor["reserved_concurrent_executions"] = 91  # 135: exactly what fits
+    assert failing(doc, fixture.path, "PF305") == set()
+
+
+def test_a_pool_too_small_for_the_functions_is_reported(stacks: dict[str, Fixture]) -> None:
+    fixture = stacks["prod"]
+    doc = fixture.document()
+    group_name, group = named(doc, "aws_db_proxy_default_target_group", "database-proxy/target-group")
+    group["connection_pool_config"]["max_connections_percent"] = 30  # 1,000 * 30 % = 300 < 306
+    assert failing(doc, fixture.path, "PF305") == {address("aws_db_proxy_default_target_group", group_name)}
+    group["connection_pool_config"]["max_connections_percent"] = 31  # 310 >= 306
+    assert failing(doc, fixture.path, "PF305") == set()
+
+
+def test_the_proxy_is_found_by_its_literal_name_too(stacks: dict[str, Fixture]) -> None:
+    fixture = stacks["prod"]
+    doc = fixture.document()
+    _, proxy = named(doc, "aws_db_proxy", "database-proxy/proxy")
+    group_name, group = named(doc, "aws_db_proxy_default_target_group", "database-proxy/target-group")
+    _, target = named(doc, "aws_db_proxy_target", "database-proxy/target")
+    _, instance = named(doc, "aws_db_instance", "database/instance")
+    group["db_proxy_name"] = target["db_proxy_name"] = proxy["name"]
+    target["db_instance_identifier"] = instance["identifier"]
+    group["connection_pool_config"]["max_connections_percent"] = 30
+    assert failing(doc, fixture.path, "PF305") == {address("aws_db_proxy_default_target_group", group_name)}
+
+
+def test_a_pool_left_at_the_default_may_not_take_the_reserved_connections(stacks: dict[str, Fixture]) -> None:
+    """Unset, max_connections_percent is 100: the pool is all 150, but the instance admits 150 - 10 = 140."""
+    fixture = stacks["staging"]
+    doc = fixture.document()
+    group, body = named(doc, "aws_db_proxy_default_target_group", "database-proxy/target-group")
+    del body["connection_pool_config"]
+    _, processor = named(doc, "aws_lambda_function", "processor/function")
+    processor["reserved_concurrent_executions"] = 96  # 96 + 40 + 2 + 2 = 140
+    assert failing(doc, fixture.path, "PF305") == set()
+    processor["reserved_concurrent_executions"] = 97  # 141 > 140
+    (finding,) = [f for f in findings(doc, fixture.path) if f.check_id == "PF305"]
+    assert finding.resource == address("aws_db_proxy_default_target_group", group)
+    assert "150 * 100 % = 150, less the 10 kept: 140" in finding.message
+
+
+def test_an_unbounded_function_through_the_proxy_is_named(stacks: dict[str, Fixture]) -> None:
+    fixture = stacks["prod"]
+    doc = fixture.document()
+    name, body = named(doc, "aws_lambda_function", "deliver/function")
+    del body["reserved_concurrent_executions"]
+    assert failing(doc, fixture.path, "PF305") == {address("aws_lambda_function", name)}
+
+
+def test_a_proxy_whose_instance_is_not_in_the_configuration_cannot_be_checked(stacks: dict[str, Fixture]) -> None:
+    fixture = stacks["staging"]
+    doc = fixture.document()
+    proxy, _ = named(doc, "aws_db_proxy", "database-proxy/proxy")
+    doc["resource"].pop("aws_db_proxy_target")
+    assert failing(doc, fixture.path, "PF305") == {address("aws_db_proxy", proxy)}
+
+
+def test_an_instance_behind_the_proxy_without_max_connections_is_reported_once(stacks: dict[str, Fixture]) -> None:
+    """The admin function names the instance's master secret but connects through the proxy: one connection path."""
+    fixture = stacks["staging"]
+    doc = fixture.document()
+    db, _ = named(doc, "aws_db_instance", "database/instance")
+    _, group = named(doc, "aws_db_parameter_group", "database/parameters")
+    group["parameter"] = [p for p in group["parameter"] if p["name"] != "max_connections"]
+    reported = [f.resource for f in findings(doc, fixture.path) if f.check_id == "PF305"]
+    assert reported == [address("aws_db_instance", db)]
+
+
+def test_a_function_bypassing_the_proxy_shares_the_instance_with_the_proxys_pool(stacks: dict[str, Fixture]) -> None:
+    """Connections straight to the instance and the proxy's connections for its clients add up there."""
+    fixture = stacks["staging"]
+    doc = fixture.document()
+    db, _ = named(doc, "aws_db_instance", "database/instance")
+    _, processor = named(doc, "aws_lambda_function", "processor/function")
+    processor["environment"]["variables"]["DB_HOST"] = f"${{aws_db_instance.{db}.address}}"
+    # 96 direct + (40 + 2 + 2 = 44 through the proxy, within its 135) = 140 = 150 - 10 kept.
+    processor["reserved_concurrent_executions"] = 96
+    assert failing(doc, fixture.path, "PF305") == set()
+    processor["reserved_concurrent_executions"] = 97
+    (finding,) = [f for f in findings(doc, fixture.path) if f.check_id == "PF305"]
+    assert finding.resource == address("aws_db_instance", db)
+    assert finding.message.startswith("141 connections (97 from ") and "44 through aws_db_proxy." in finding.message

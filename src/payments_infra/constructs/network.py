@@ -17,7 +17,8 @@ from constructs import Construct
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
-#: PostgreSQL's port; the only port the database security group opens, and only to the function.
+#: PostgreSQL's port; the only port the database security group opens: to the functions, or, where the
+#: environment has one, to the database's proxy only (payments_infra.constructs.database_proxy).
 DB_PORT = 5432
 HTTPS = 443
 SUBNET_COUNT = 2
@@ -69,6 +70,9 @@ class Network(Construct):
             vpc_id=self.vpc.id,
             tags={"Name": naming.security_group("processor")},
         )
+        # The description stays as it was where a proxy stands between (the processor reaches the database
+        # through it): a security group's description cannot be changed in place, and replacing the group
+        # of a running instance fails ("DependencyViolation: resource sg-… has a dependent object").
         self.database_sg = SecurityGroup(
             self,
             "database-sg",
@@ -107,28 +111,31 @@ class Network(Construct):
         )
 
         # Separate rule resources (not inline blocks) so each rule is one reviewable, diffable resource.
-        SecurityGroupRule(
-            self,
-            "database-from-function",
-            type="ingress",
-            description="PostgreSQL from the payment processor",
-            security_group_id=self.database_sg.id,
-            source_security_group_id=self.function_sg.id,
-            protocol="tcp",
-            from_port=DB_PORT,
-            to_port=DB_PORT,
-        )
-        SecurityGroupRule(
-            self,
-            "function-to-database",
-            type="egress",
-            description="PostgreSQL to the payment database",
-            security_group_id=self.function_sg.id,
-            source_security_group_id=self.database_sg.id,
-            protocol="tcp",
-            from_port=DB_PORT,
-            to_port=DB_PORT,
-        )
+        if not config.db_proxy:
+            # Direct connections. With a proxy the database admits the proxy alone, and the functions reach
+            # the proxy: DatabaseProxy makes those rules.
+            SecurityGroupRule(
+                self,
+                "database-from-function",
+                type="ingress",
+                description="PostgreSQL from the payment processor",
+                security_group_id=self.database_sg.id,
+                source_security_group_id=self.function_sg.id,
+                protocol="tcp",
+                from_port=DB_PORT,
+                to_port=DB_PORT,
+            )
+            SecurityGroupRule(
+                self,
+                "function-to-database",
+                type="egress",
+                description="PostgreSQL to the payment database",
+                security_group_id=self.function_sg.id,
+                source_security_group_id=self.database_sg.id,
+                protocol="tcp",
+                from_port=DB_PORT,
+                to_port=DB_PORT,
+            )
         SecurityGroupRule(
             self,
             "endpoints-from-function",

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from payments_infra.constructs.api import PaymentsApi
 from payments_infra.constructs.database import DATABASE_NAME, Database
+from payments_infra.constructs.database_proxy import DatabaseProxy, ProxyLogin
 from payments_infra.constructs.encryption import EncryptionKey
 from payments_infra.constructs.function import Function
 from payments_infra.constructs.function_role import FunctionRole
@@ -28,7 +29,8 @@ from payments_infra.stacks.provider import aws_provider
 #: The CA bundle inside the zip the functions verify the database with (payment_processor.config resolves
 #: it against the unpacked zip; the lambda build and the package check ship it).
 RDS_CA_BUNDLE = "payment_processor/certs/rds-ca-bundle.pem"
-#: The scheduled entry point that drains the transaction-log outbox (payment_processor.handler.deliver).
+#: The scheduled entry point (payment_processor.handler.deliver): settles payments a crash or an acquirer
+#: outage left processing, then drains the transaction-log outbox.
 DELIVER_HANDLER = "payment_processor.handler.deliver"
 #: The API Gateway request authorizer, and the operator-only admin function.
 AUTHORIZER_HANDLER = "payment_processor.handler.authorizer"
@@ -125,16 +127,41 @@ class PlatformStack(TerraformStack):
                 ),
             ],
         )
+        # Where the environment has one, every function reaches the database through its proxy, which logs in
+        # with the same three logins they use (the admin's, the processor's, the authorizer's).
+        proxy = (
+            DatabaseProxy(
+                self,
+                "database-proxy",
+                config=config,
+                naming=naming,
+                network=network,
+                database=database,
+                key=key,
+                logins=[
+                    ProxyLogin(
+                        "Admin: RDS master user", database.secret_arn, database.grant_admin_login("ReadAdminLogin")
+                    ),
+                    ProxyLogin("Processor: role <database>_app", app_login.arn, app_login.grant_read("ReadAppLogin")),
+                    ProxyLogin(
+                        "Authorizer: role <database>_auth", auth_login.arn, auth_login.grant_read("ReadAuthorizerLogin")
+                    ),
+                ],
+            )
+            if config.db_proxy
+            else None
+        )
         code = TerraformAsset(self, "processor-code", path=str(package.path))
         # What payment_processor.config.Settings reads. AWS_REGION is set by Lambda itself and is a
         # reserved key ("InvalidParameterValueException: Lambda was unable to configure your environment
         # variables because the environment variables you have provided contains reserved keys").
         database_environment = {
-            "DB_HOST": database.address,
+            "DB_HOST": proxy.endpoint if proxy else database.address,
             "DB_PORT": str(DB_PORT),
             "DB_NAME": DATABASE_NAME,
-            # rds.force_ssl refuses plain connections; verify-full also proves the server is the instance,
-            # with the RDS CA certificates shipped in the zip (a man in the middle gets no password).
+            # rds.force_ssl (and the proxy's require_tls) refuse plain connections; verify-full also proves the
+            # server is the instance or its proxy, with the RDS CA certificates and the Amazon Trust Services
+            # roots of RDS Proxy shipped in the zip (a man in the middle gets no password).
             "DB_SSLMODE": "verify-full",
             "DB_SSLROOTCERT": RDS_CA_BUNDLE,
             "POWERTOOLS_SERVICE_NAME": "payments",
@@ -238,14 +265,23 @@ class PlatformStack(TerraformStack):
         TerraformOutput(self, "database_secret_arn", value=database.secret_arn)
         TerraformOutput(self, "admin_function_name", value=admin.function_name)
         TerraformOutput(self, "database_address", value=database.address)
+        # Every function of the deployment: the local target runs the schedules that target these.
+        TerraformOutput(
+            self,
+            "function_names",
+            value=[f.function_name for f in (processor, deliver, authorizer, admin)],
+        )
+        if proxy:
+            TerraformOutput(self, "database_proxy_endpoint", value=proxy.endpoint)
 
     def _schedule_delivery(self, naming: Naming, deliver: Function) -> None:
-        """Run the outbox delivery every minute, so an event S3 refused is retried without new traffic."""
+        """Run the scheduled job every minute, so a payment left processing is settled and an event S3 refused
+        is retried without new traffic."""
         rule = CloudwatchEventRule(
             self,
             "deliver-schedule",
             name=naming.event_rule("deliver"),
-            description=f"Retry undelivered transaction-log events ({naming.tag})",
+            description=f"Settle payments left processing, retry undelivered transaction-log events ({naming.tag})",
             schedule_expression=DELIVER_SCHEDULE,
         )
         CloudwatchEventTarget(self, "deliver-target", rule=rule.name, arn=deliver.arn)

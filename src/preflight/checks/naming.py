@@ -42,6 +42,19 @@ UNIQUE_NAMES: dict[str, tuple[NameLimit, ...]] = {
     "aws_rds_cluster": (
         NameLimit("cluster_identifier", 63, "RDS cluster", r"[a-z][a-z0-9-]*", "lower-case letters, digits, hyphens"),
     ),
+    # RDS Proxy: letters, digits and hyphens, starting with a letter, no "--", not ending in "-".
+    "aws_db_proxy": (
+        NameLimit("name", 63, "RDS DB proxy", r"[a-zA-Z](?:[a-zA-Z0-9]|-(?!-))*(?<!-)", "letters, digits, hyphens"),
+    ),
+    "aws_db_proxy_endpoint": (
+        NameLimit(
+            "db_proxy_endpoint_name",
+            63,
+            "RDS DB proxy endpoint",
+            r"[a-zA-Z](?:[a-zA-Z0-9]|-(?!-))*(?<!-)",
+            "letters, digits, hyphens",
+        ),
+    ),
     "aws_db_subnet_group": (NameLimit("name", 255, "DB subnet group"),),
     "aws_db_parameter_group": (NameLimit("name", 255, "DB parameter group"),),
     "aws_lambda_function": (NameLimit("function_name", 64, "Lambda function", r"[\w-]+", "letters, digits, '-', '_'"),),
@@ -109,8 +122,8 @@ def _named(config: Configuration) -> Iterator[tuple[str, str, object, NameLimit]
     defect_class=1,
     seed_defects=(1, 2, 3, 5, 7),
     rationale=(
-        "Names of buckets, DB instances, functions, roles, secrets, tables, log groups, queues, topics, KMS "
-        "aliases, APIs and the state backend must be unique per account (S3: globally). Without the deployment "
+        "Names of buckets, DB instances and proxies, functions, roles, secrets, tables, log groups, queues, topics, "
+        "KMS aliases, APIs and the state backend must be unique per account (S3: globally). Without the deployment "
         "suffix a second deployment fails: 'BucketAlreadyOwnedByYou', 'DBInstanceAlreadyExists: DBInstance "
         "payment-db-dev already exists', 'ResourceConflictException: Function already exists: "
         "payment-processor-dev', or 'Secrets Manager can't find the specified secret: payment-db-password-dev'; "

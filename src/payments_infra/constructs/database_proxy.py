@@ -1,0 +1,212 @@
+"""Database proxy: RDS Proxy between the functions and the PostgreSQL instance, where the environment has
+one (``config.db_proxy``; staging and prod). The functions connect to the proxy's endpoint; the proxy
+pools connections to the instance, whose security group then admits the proxy and nothing else.
+
+How large the pool may grow, and why the functions' reserved concurrency fits it, is environment data
+(``EnvironmentConfig.connection_budget``, with the arithmetic beside each environment); preflight PF305
+checks the same on the synthesized stack.
+
+Authentication. Each login the functions use (the admin's RDS-managed master secret, the processor's and
+the authorizer's role secrets) is one ``auth`` entry with ``auth_scheme = "SECRETS"``: the proxy reads
+the secret to check the client's password (SCRAM-SHA-256, over TLS only) and logs in to the instance with
+it. ``iam_auth = "DISABLED"``: the functions log in with the password from their secret, as they do
+without a proxy; REQUIRED would need them to sign an IAM token (``rds:GenerateDBAuthToken``) instead,
+and their roles an ``rds-db:connect`` grant, which the code does not do.
+
+Empty secrets. Terraform creates the application logins' secrets with no value; the admin function fills
+them at setup, through this proxy, logging in with the master secret, which RDS fills when it creates
+the instance. Neither creating the proxy nor registering its target reads a secret's value (the provider
+waits for the proxy to be ``available`` and does not wait for the target's health), and AWS documents a
+secret that does not match the database as failing only the logins through that secret ("you can still
+connect to other accounts where the secret credentials and the database passwords do match"). So an empty
+secret is accepted at create time, and its login fails until setup has written it. This follows from the
+provider's code and AWS's documentation; it has not been tried against an account (the local target
+deploys dev, which has no proxy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktn_provider_aws.db_proxy import DbProxy, DbProxyAuth
+from cdktn_provider_aws.db_proxy_default_target_group import (
+    DbProxyDefaultTargetGroup,
+    DbProxyDefaultTargetGroupConnectionPoolConfig,
+)
+from cdktn_provider_aws.db_proxy_target import DbProxyTarget
+from cdktn_provider_aws.iam_policy import IamPolicy
+from cdktn_provider_aws.iam_role import IamRole
+from cdktn_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from cdktn_provider_aws.security_group import SecurityGroup
+from cdktn_provider_aws.security_group_rule import SecurityGroupRule
+from constructs import Construct
+
+from payments_infra.constructs.database import Database
+from payments_infra.constructs.encryption import EncryptionKey
+from payments_infra.constructs.network import DB_PORT, HTTPS, Network
+from payments_infra.constructs.policy import Statement, policy_document
+from payments_infra.environments import EnvironmentConfig
+from payments_infra.naming import Naming
+
+ENGINE_FAMILY = "POSTGRESQL"
+#: The client's password is checked with SCRAM-SHA-256 (PostgreSQL's default since 14; MD5 is weaker).
+CLIENT_AUTH_TYPE = "POSTGRES_SCRAM_SHA_256"
+
+
+@dataclass(frozen=True)
+class ProxyLogin:
+    """A database login the proxy logs in with: the secret holding it, and that secret's read grant."""
+
+    description: str
+    secret_arn: str
+    read: Statement
+
+
+class DatabaseProxy(Construct):
+    """The proxy, its role (reading exactly the logins' secrets), its security group, and its pool."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: EnvironmentConfig,
+        naming: Naming,
+        network: Network,
+        database: Database,
+        key: EncryptionKey,
+        logins: Sequence[ProxyLogin],
+    ) -> None:
+        super().__init__(scope, id_)
+        # RDS assumes the role for the proxy. No aws:SourceAccount condition: CreateDBProxy needs iam:PassRole
+        # on the role, which no other account can be given, and the proxy roles of AWS's examples carry none (a
+        # condition key RDS did not send would leave the proxy unable to read any secret, found only at login).
+        trust = policy_document(
+            self,
+            "trust",
+            [
+                Statement(
+                    sid="RdsProxyAssumesRole",
+                    actions=["sts:AssumeRole"],
+                    resources=[],
+                    principals=[("Service", ["rds.amazonaws.com"])],
+                )
+            ],
+        )
+        self.role = IamRole(
+            self,
+            "role",
+            name=naming.role("db-proxy"),
+            description=f"RDS Proxy of the payment database: reads its logins' secrets ({naming.tag})",
+            assume_role_policy=trust.json,
+        )
+        # The secrets are encrypted with the deployment's key: Secrets Manager decrypts them for the proxy.
+        document = policy_document(
+            self,
+            "grants",
+            [
+                *(login.read for login in logins),
+                key.grant_use_via("DecryptLoginSecrets", services=["secretsmanager"], actions=["kms:Decrypt"]),
+            ],
+        )
+        self.policy = IamPolicy(
+            self,
+            "policy",
+            name=naming.policy("db-proxy"),
+            description=f"Least privilege: the database proxy reads its logins ({naming.tag})",
+            policy=document.json,
+        )
+        self.attachment = IamRolePolicyAttachment(self, "attachment", role=self.role.name, policy_arn=self.policy.arn)
+
+        self.security_group = SecurityGroup(
+            self,
+            "security-group",
+            name=naming.security_group("proxy"),
+            description="RDS Proxy of the payment database: PostgreSQL from the payment processor, to the database",
+            vpc_id=network.vpc.id,
+            tags={"Name": naming.security_group("proxy")},
+        )
+        self._connect(network)
+
+        self.proxy = DbProxy(
+            self,
+            "proxy",
+            name=naming.db_proxy("db"),
+            engine_family=ENGINE_FAMILY,
+            role_arn=self.role.arn,
+            vpc_subnet_ids=network.private_subnet_ids,
+            vpc_security_group_ids=[self.security_group.id],
+            # Clients must use TLS; they verify the proxy's certificate (Amazon Trust Services roots, in the
+            # functions' CA bundle) as they verify the instance's.
+            require_tls=True,
+            # Debug logging writes SQL text to CloudWatch, and the admin function's setup sends
+            # "ALTER ROLE … PASSWORD '…'" through the proxy.
+            debug_logging=False,
+            auth=[
+                DbProxyAuth(
+                    description=login.description,
+                    auth_scheme="SECRETS",
+                    secret_arn=login.secret_arn,
+                    iam_auth="DISABLED",
+                    client_password_auth_type=CLIENT_AUTH_TYPE,
+                )
+                for login in logins
+            ],
+            # The role must hold its grants before the proxy first reads a secret.
+            depends_on=[self.attachment],
+        )
+        self.target_group = DbProxyDefaultTargetGroup(
+            self,
+            "target-group",
+            db_proxy_name=self.proxy.name,
+            connection_pool_config=DbProxyDefaultTargetGroupConnectionPoolConfig(
+                max_connections_percent=config.db_proxy_max_connections_percent,
+                max_idle_connections_percent=config.db_proxy_max_idle_connections_percent,
+                connection_borrow_timeout=config.db_proxy_borrow_timeout_s,
+            ),
+        )
+        self.target = DbProxyTarget(
+            self,
+            "target",
+            db_proxy_name=self.proxy.name,
+            target_group_name=self.target_group.name,
+            db_instance_identifier=database.instance.identifier,
+        )
+
+    def _connect(self, network: Network) -> None:
+        """The rules between the proxy and what it wires together: the functions, the database, Secrets Manager."""
+        rules = [
+            ("proxy-from-function", "ingress", "PostgreSQL from the payment processor",
+             self.security_group.id, network.function_sg.id, DB_PORT),
+            ("function-to-proxy", "egress", "PostgreSQL to the database proxy",
+             network.function_sg.id, self.security_group.id, DB_PORT),
+            ("database-from-proxy", "ingress", "PostgreSQL from the database proxy",
+             network.database_sg.id, self.security_group.id, DB_PORT),
+            ("proxy-to-database", "egress", "PostgreSQL to the payment database",
+             self.security_group.id, network.database_sg.id, DB_PORT),
+            # The proxy reads its secrets from inside the VPC, whose only way out is the endpoints; without
+            # this a proxy's target is reported to stay unavailable (PENDING_PROXY_CAPACITY, then "DBProxy
+            # Target unavailable due to an internal error").
+            ("endpoints-from-proxy", "ingress", "HTTPS to the interface endpoints from the database proxy",
+             network.endpoint_sg.id, self.security_group.id, HTTPS),
+            ("proxy-to-endpoints", "egress", "HTTPS to the Secrets Manager endpoint",
+             self.security_group.id, network.endpoint_sg.id, HTTPS),
+        ]  # fmt: skip
+        for id_, kind, description, group, other, port in rules:
+            SecurityGroupRule(
+                self,
+                id_,
+                type=kind,
+                description=description,
+                security_group_id=group,
+                source_security_group_id=other,
+                protocol="tcp",
+                from_port=port,
+                to_port=port,
+            )
+
+    @property
+    def endpoint(self) -> str:
+        """The proxy's DNS name: the functions' DB_HOST."""
+        return self.proxy.endpoint
