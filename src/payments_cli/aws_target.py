@@ -17,12 +17,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from payments_cli.errors import PaymentsError
 from payments_cli.local.state import StateFolder
 from payments_cli.local.target import Prepared, Progress, prepare
 from payments_cli.terraform_runner import Summary, Terraform, stderr_progress
 
 
-class CredentialsMissing(RuntimeError):
+class CredentialsMissing(PaymentsError):
     """No usable AWS credentials."""
 
 

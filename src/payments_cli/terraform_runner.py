@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from payments_cli.errors import PaymentsError
 from payments_infra.terraform import find_terraform, terraform_env
 
 
-class TerraformError(RuntimeError):
+class TerraformError(PaymentsError):
     """terraform failed; the message holds its error summaries and where the full log is."""
 
 

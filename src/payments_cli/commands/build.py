@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from payments_cli.commands import EXIT_FAILED, EXIT_OK
+from payments_cli.commands import EXIT_OK
+from payments_cli.commands.common import guarded
+from payments_cli.commands.terminal import step, step_done
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,15 +31,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     """Build the zip and say where it is."""
-    from payments_infra.lambda_build import BuildError, build_lambda_package
+    from payments_infra.lambda_build import build_lambda_package
     from payments_infra.synth import default_package_path
 
-    out: Path = args.out or default_package_path()
-    print(f"building the Lambda package into {out} ...", file=sys.stderr)
-    try:
+    def body() -> int:
+        out: Path = args.out or default_package_path()
+        started = step(f"building the Lambda package into {out}")
         package = build_lambda_package(out)
-    except BuildError as error:
-        print(f"payments build: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"{package.path}\n  size {package.size / 1e6:.1f} MB\n  source_code_hash {package.source_code_hash}")
-    return EXIT_OK
+        step_done("built", started)
+        print(f"{package.path}\n  size {package.size / 1e6:.1f} MB\n  source_code_hash {package.source_code_hash}")
+        return EXIT_OK
+
+    return guarded("build", body)

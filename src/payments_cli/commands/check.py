@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from payments_cli.commands import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from payments_cli.commands.common import guarded, synthesize_deployment
 from payments_cli.commands.synth import add_deployment_flags
+from payments_cli.commands.terminal import SEVERITY_STYLES, paint, use_color
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,9 +51,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _list_checks() -> int:
     from preflight.registry import DEFECT_CLASSES, all_checks
 
+    color = use_color(sys.stdout)
     for check in all_checks():
         seed = f" (seed defects {', '.join(map(str, check.seed_defects))})" if check.seed_defects else ""
-        print(f"{check.id}  {check.severity:7}  {check.title}{seed}")
+        severity = paint(f"{check.severity:7}", SEVERITY_STYLES[check.severity], color=color)
+        print(f"{check.id}  {severity}  {check.title}{seed}")
         print(f"        class {check.defect_class}: {DEFECT_CLASSES[check.defect_class]}")
         print(f"        why: {check.rationale}")
         print(f"        fix: {check.fix}\n")
@@ -62,41 +66,30 @@ def run(args: argparse.Namespace) -> int:
     """Check the files (or a fresh synthesis) and print the report in the chosen format."""
     if args.list:
         return _list_checks()
-    from preflight.model import UnusableInput
-    from preflight.output import json_report, sarif, text
-    from preflight.runner import check_files
-
     files: list[Path] = list(args.files)
     suffix: str | None = args.suffix or None
-    if not files:
-        if not suffix:
-            print(
-                "payments check: give the Terraform JSON FILEs to check, or --suffix (and --env) to synthesize a "
-                "deployment first, e.g. `payments check --env dev --suffix pr42`",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-        from payments_infra.lambda_build import BuildError
-        from payments_infra.naming import InvalidName, Naming
-        from payments_infra.synth import Deployment, synthesize
-
-        try:
-            Naming(args.env, suffix)
-        except InvalidName as error:
-            print(f"payments check: {error}", file=sys.stderr)
-            return EXIT_USAGE
-        print(f"synthesizing {args.env}/{suffix} into {args.out} ...", file=sys.stderr)
-        try:
-            result = synthesize([Deployment(args.env, suffix)], out=args.out, package=args.package)
-        except BuildError as error:
-            print(f"payments check: {error}", file=sys.stderr)
-            return EXIT_FAILED
-        files = [stack.path for stack in result.stacks]
-    try:
-        report = check_files(files, suffix=suffix)
-    except UnusableInput as error:
-        print(f"payments check: {error}", file=sys.stderr)
+    if not files and not suffix:
+        print(
+            "payments check: give the Terraform JSON FILEs to check, or --suffix (and --env) to synthesize a "
+            "deployment first, e.g. `payments check --env dev --suffix pr42`",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
-    renderer = {"text": text.render, "json": json_report.render, "sarif": sarif.render}[args.format]
-    sys.stdout.write(renderer(report))
-    return EXIT_FAILED if report.errors else EXIT_OK
+
+    def body() -> int:
+        from preflight.output import json_report, sarif, text
+        from preflight.runner import check_files
+
+        paths = files
+        if not paths:
+            assert suffix is not None
+            result = synthesize_deployment(args.env, suffix, out=args.out, package=args.package)
+            paths = [stack.path for stack in result.stacks]
+        report = check_files(paths, suffix=suffix)
+        if args.format == "text":
+            sys.stdout.write(text.render(report, color=use_color(sys.stdout)))
+        else:
+            sys.stdout.write({"json": json_report.render, "sarif": sarif.render}[args.format](report))
+        return EXIT_FAILED if report.errors else EXIT_OK
+
+    return guarded("check", body)

@@ -1,13 +1,20 @@
-"""What the deployment commands share: their flags, and turning failures into a clear message and an
-exit code scripts can trust (0 ok, 1 the job failed, 2 unusable input)."""
+"""What the commands share: their flags, synthesis with progress, and turning failures into a clear message
+and an exit code scripts can trust (0 ok, 1 the job failed, 2 unusable input)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from payments_cli.commands import EXIT_FAILED, EXIT_USAGE
+from payments_cli.commands.terminal import step, step_done, use_color
+from payments_cli.errors import PaymentsError
+
+if TYPE_CHECKING:
+    from payments_infra.synth import SynthResult
 
 LOCAL_SUFFIX = "local"
 
@@ -43,43 +50,67 @@ def add_lock_timeout(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def guarded(command: str, action: Callable[[], int]) -> int:
-    """Run a command body; known failures become one clear message on stderr and exit code 1 or 2."""
-    from payments_cli.aws_target import CredentialsMissing
-    from payments_cli.local.api_server import ServeError
-    from payments_cli.local.functions import AdminCallFailed
-    from payments_cli.local.postgres import PostgresNotInstalled
-    from payments_cli.local.runtime import RuntimeNotFound
-    from payments_cli.local.services import ServiceError
-    from payments_cli.local.target import NotDeployed, PreflightFailed
-    from payments_cli.terraform_runner import TerraformError
-    from payments_infra.lambda_build import BuildError
-    from payments_infra.naming import InvalidName
+def synthesize_deployment(environment: str, suffix: str, *, out: Path, package: Path | None) -> SynthResult:
+    """Check the deployment's names (``InvalidName``, exit 2, before anything is built), build the Lambda
+    package unless one is given, and synthesize both stacks into ``out``, each step said on stderr."""
+    from payments_infra.lambda_build import build_lambda_package
+    from payments_infra.naming import Naming
+    from payments_infra.synth import Deployment, default_package_path, synthesize
 
+    Naming(environment, suffix)
+    if package is None:
+        started = step(f"building the Lambda package into {default_package_path()}")
+        built = build_lambda_package(default_package_path())
+        step_done(f"{built.size / 1e6:.1f} MB, source_code_hash {built.source_code_hash}", started)
+        started = step(f"synthesizing {environment}/{suffix} into {out}")
+        result = synthesize([Deployment(environment, suffix)], out=out, package=built)
+    else:
+        started = step(f"synthesizing {environment}/{suffix} into {out} with {package}")
+        result = synthesize([Deployment(environment, suffix)], out=out, package=package)
+    step_done(f"{len(result.stacks)} stacks", started)
+    return result
+
+
+def guarded(command: str, action: Callable[[], int]) -> int:
+    """Run a command body; a failure the user can act on becomes one clear message on stderr and its exit
+    code (1 or 2). Anything else is a bug and goes up to ``main``, which reports it as a crash."""
     try:
         return action()
-    except InvalidName as error:
-        print(f"payments {command}: {error}", file=sys.stderr)
+    except PaymentsError as error:
+        return _fail(command, error, error.exit_code)
+    except Exception as error:
+        exit_code = _exit_code_of(error)
+        if exit_code is None:
+            raise
+        return _fail(command, error, exit_code)
+
+
+def _exit_code_of(error: Exception) -> int | None:
+    """The exit code of a failure whose class does not derive from ``PaymentsError``: those of the libraries
+    the command drives (payments_infra, preflight), which do not know about the command. None for anything
+    else: a bug."""
+    from payments_infra.lambda_build import BuildError
+    from payments_infra.naming import InvalidName
+    from preflight.model import UnusableInput
+
+    if isinstance(error, (InvalidName, UnusableInput)):
         return EXIT_USAGE
-    except PreflightFailed as error:
+    if isinstance(error, BuildError):
+        return EXIT_FAILED
+    return None
+
+
+def _fail(command: str, error: Exception, exit_code: int) -> int:
+    from payments_cli.local.target import PreflightFailed
+
+    if isinstance(error, PreflightFailed):
         from preflight.output import text
 
-        sys.stderr.write(text.render(error.report))
+        sys.stderr.write(text.render(error.report, color=use_color(sys.stderr)))
         print(
             f"payments {command}: {error}; fix the findings above (`payments check --list` explains each)",
             file=sys.stderr,
         )
-        return EXIT_FAILED
-    except (
-        TerraformError,
-        ServiceError,
-        ServeError,
-        NotDeployed,
-        RuntimeNotFound,
-        PostgresNotInstalled,
-        CredentialsMissing,
-        BuildError,
-        AdminCallFailed,
-    ) as error:
+    else:
         print(f"payments {command}: {error}", file=sys.stderr)
-        return EXIT_FAILED
+    return exit_code

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from payments_cli.commands import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from payments_cli.commands import EXIT_OK
 
 
 def add_deployment_flags(parser: argparse.ArgumentParser, *, suffix_default: str | None = None) -> None:
@@ -53,22 +52,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     """Synthesize and print where each stack went."""
-    from payments_infra.lambda_build import BuildError
-    from payments_infra.naming import InvalidName, Naming
-    from payments_infra.synth import Deployment, synthesize
+    from payments_cli.commands.common import guarded, synthesize_deployment
 
-    try:
-        Naming(args.env, args.suffix)
-    except InvalidName as error:
-        print(f"payments synth: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"synthesizing {args.env}/{args.suffix} into {args.out} ...", file=sys.stderr)
-    try:
-        result = synthesize([Deployment(args.env, args.suffix)], out=args.out, package=args.package)
-    except BuildError as error:
-        print(f"payments synth: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    for stack in result.stacks:
-        print(f"{stack.kind:9}  {stack.path}")
-    print(f"synthesized in {result.seconds:.1f} s (Lambda package {result.package.source_code_hash})", file=sys.stderr)
-    return EXIT_OK
+    def body() -> int:
+        result = synthesize_deployment(args.env, args.suffix, out=args.out, package=args.package)
+        for stack in result.stacks:
+            print(f"{stack.kind:9}  {stack.path}")
+        return EXIT_OK
+
+    return guarded("synth", body)

@@ -31,6 +31,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wsgi import get_input_stream
 
+from payments_cli.errors import PaymentsError
 from payments_cli.local.edge import (
     ACCOUNT,
     Authorizer,
@@ -49,7 +50,7 @@ WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
 HEALTH_PATH = "/__payments/health"
 
 
-class ServeError(RuntimeError):
+class ServeError(PaymentsError):
     """The API cannot be served; the message says why and what to do."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from payments_cli.errors import PaymentsError
 from payments_cli.local import deviations
 from payments_cli.local.api_server import FunctionRuntime, ServeError, deployed_zip, extract
 from payments_cli.local.runtime import find_python
@@ -80,7 +81,7 @@ def function_runtime(
     )
 
 
-class AdminCallFailed(RuntimeError):
+class AdminCallFailed(PaymentsError):
     """The admin function answered an error (``code`` is its machine-readable code), or did not answer."""
 
     def __init__(self, message: str, code: str = "failed") -> None:

@@ -14,10 +14,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from payments_cli.errors import PaymentsError
 from payments_cli.local.ports import free_port, wait_for_port
 
 
-class PostgresNotInstalled(RuntimeError):
+class PostgresNotInstalled(PaymentsError):
     """No PostgreSQL server binaries were found."""
 
 

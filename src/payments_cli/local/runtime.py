@@ -8,8 +8,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from payments_cli.errors import PaymentsError
 
-class RuntimeNotFound(RuntimeError):
+
+class RuntimeNotFound(PaymentsError):
     """No interpreter for the function's runtime is installed."""
 
 

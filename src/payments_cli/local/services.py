@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from payments_cli.errors import PaymentsError
 from payments_cli.local.emulator import EMULATOR_CREDENTIALS, emulator_client
 from payments_cli.local.ports import free_port, wait_for_port
 from payments_cli.local.postgres import LocalPostgres
@@ -22,7 +23,7 @@ EMULATOR = "emulator"
 POSTGRES = "postgres"
 
 
-class ServiceError(RuntimeError):
+class ServiceError(PaymentsError):
     """A service could not be started or reached; the message says what to do."""
 
 

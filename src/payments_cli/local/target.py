@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from payments_cli.errors import PaymentsError
 from payments_cli.local import deviations
 from payments_cli.local.functions import invoke_admin
 from payments_cli.local.ports import free_port, wait_for_port
@@ -39,7 +40,7 @@ from preflight.runner import Report, check_files
 Progress = Callable[[str], None]
 
 
-class PreflightFailed(RuntimeError):
+class PreflightFailed(PaymentsError):
     """Preflight found error-severity findings; nothing was deployed."""
 
     def __init__(self, report: Report) -> None:
@@ -47,7 +48,7 @@ class PreflightFailed(RuntimeError):
         self.report = report
 
 
-class NotDeployed(RuntimeError):
+class NotDeployed(PaymentsError):
     """The deployment has no record on this machine."""
 
 

@@ -5,11 +5,25 @@ from __future__ import annotations
 import textwrap
 from itertools import groupby
 
+from preflight.model import Severity
 from preflight.runner import Report
 
+#: SGR colours of each severity and of the verdict, used only when the caller asks for colour (a terminal).
+SEVERITY_COLORS = {Severity.ERROR: "31", Severity.WARNING: "33", Severity.NOTE: "36"}
+_RED, _GREEN = "31", "32"
 
-def render(report: Report) -> str:
-    """A readable table grouped by resource."""
+
+def _paint(text: str, sgr: str, color: bool) -> str:
+    return f"\033[{sgr}m{text}\033[0m" if color else text
+
+
+def severity_label(severity: Severity, *, color: bool = False) -> str:
+    """``ERROR  `` padded to seven columns, in the severity's colour when ``color``."""
+    return _paint(f"{severity.upper():7}", SEVERITY_COLORS[severity], color)
+
+
+def render(report: Report, *, color: bool = False) -> str:
+    """A readable table grouped by resource; severities and the verdict coloured when ``color``."""
     lines: list[str] = []
     for file, in_file in groupby(report.findings, key=lambda f: f.file):
         lines.append(f"{file}")
@@ -17,13 +31,14 @@ def render(report: Report) -> str:
             lines.append(f"  {resource}")
             for finding in findings:
                 where = f" [{finding.attribute}]" if finding.attribute else ""
-                lines.append(f"    {finding.severity.upper():7} {finding.check_id}{where} {finding.message}")
+                label = severity_label(finding.severity, color=color)
+                lines.append(f"    {label} {finding.check_id}{where} {finding.message}")
                 lines.extend(
                     textwrap.wrap(f"fix: {finding.fix}", width=110, initial_indent=" " * 12, subsequent_indent=" " * 17)
                 )
         lines.append("")
     files = len(report.configurations)
-    verdict = "FAILED" if report.errors else "passed"
+    verdict = _paint("FAILED", _RED, color) if report.errors else _paint("passed", _GREEN, color)
     lines.append(
         f"preflight {verdict}: {report.errors} error(s), {report.warnings} warning(s) in {files} file(s), "
         f"{report.resources} resources, {report.seconds * 1000:.0f} ms"
