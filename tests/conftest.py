@@ -23,6 +23,9 @@ from payments_infra.lambda_build import LambdaPackage, build_lambda_package
 from payments_infra.synth import SynthResult, synthesize
 from tests.deployments import DEPLOYMENTS
 
+#: The local target (`cli`, `alpha`, `alpha_deployment`): one `payments up` per session for every tier using it.
+pytest_plugins = ["tests.local_target"]
+
 DB_NAME = "payments"
 #: The application role the processor logs in as (migration 0002: "<database>_app").
 DB_USER = f"{DB_NAME}_app"

@@ -299,7 +299,15 @@ SERVE = textwrap.dedent(
         def handle(self, method, raw_path, headers, body, source_ip):
             return 200, [], b""
 
+    class Schedules:
+        def stop(self):
+            print("stopped schedules", flush=True)
+
+        def close(self):
+            print("closed schedules", flush=True)
+
     serve.build_api = lambda state, environment, suffix: (Api(), {"routes": []})
+    serve.start_schedules = lambda state, environment, suffix: Schedules()
     print("exit", serve.serve_forever(None, "dev", "test", int(sys.argv[1])), flush=True)
     """
 )
@@ -335,5 +343,11 @@ def test_serve_forever_stops_on_sigterm_and_closes_the_runtimes() -> None:
             process.kill()
             process.wait()
     assert process.returncode == 0, err
-    assert out.splitlines() == ["closed processor", "closed authorizer", "exit 0"]
+    assert out.splitlines() == [
+        "stopped schedules",
+        "closed schedules",
+        "closed processor",
+        "closed authorizer",
+        "exit 0",
+    ]
     assert err.startswith(f"serving dev/test on http://127.0.0.1:{port}/v1\n")

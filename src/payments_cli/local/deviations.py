@@ -36,6 +36,10 @@ maps the function's environment when it executes the handler itself.
    every DB instance one and the same DbiResourceId, which the aws provider reads instances back by (with
    two suffixes on one emulator neither could be read), and it fails to delete a key whose history holds
    a delete marker (a state bucket could never be destroyed). Each fix makes moto answer as AWS does.
+8. Schedules. moto stores EventBridge rules but never fires them, so the local API server's process runs
+   the deployment's enabled ``rate(...)`` rules itself (``scheduler.py``): the target function from the
+   zip, with the event EventBridge sends, at the rule's rate; the first run comes 5 s after the server
+   starts rather than one period later. Cron rules are listed as not run.
 """
 
 from __future__ import annotations

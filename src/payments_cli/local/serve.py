@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import signal
 import sys
 from types import FrameType
@@ -16,12 +18,20 @@ from payments_cli.local.api_server import (
 )
 from payments_cli.local.edge import read_authorizers, read_gateway_responses, read_rate_limit, stage_resource_arn
 from payments_cli.local.functions import deployment_context, function_runtime
+from payments_cli.local.scheduler import Schedule, Scheduler, read_schedules
 from payments_cli.local.state import StateFolder
 
 
-def build_api(state: StateFolder, environment: str, suffix: str) -> tuple[LocalApi, dict[str, Any]]:
-    """The LocalApi of a deployment, read back from the emulator; and its health document."""
+def build_api(
+    state: StateFolder, environment: str, suffix: str, *, aws_endpoint: str | None = None
+) -> tuple[LocalApi, dict[str, Any]]:
+    """The LocalApi of a deployment, read back from the emulator; and its health document.
+
+    ``aws_endpoint`` is where the functions' AWS SDK calls go (default: the emulator). The resilience
+    tests put a fault proxy there, in front of the emulator, to take S3 away from the functions alone.
+    """
     record, emulator, postgres_port = deployment_context(state, environment, suffix)
+    functions_emulator = emulator if aws_endpoint is None else dataclasses.replace(emulator, endpoint=aws_endpoint)
     folder = state.deployment_dir(environment, suffix)
     outputs = record["outputs"]
     rest_api_id = str(outputs["rest_api_id"])
@@ -33,7 +43,7 @@ def build_api(state: StateFolder, environment: str, suffix: str) -> tuple[LocalA
     functions: dict[str, FunctionRuntime] = {}
     for name in sorted({route.function for route in routes} | {a.function for a in authorizers.values()}):
         functions[name] = function_runtime(
-            state, environment, suffix, name, record=record, emulator=emulator, postgres_port=postgres_port
+            state, environment, suffix, name, record=record, emulator=functions_emulator, postgres_port=postgres_port
         )
     stage_limits = {
         stage: read_rate_limit(emulator.client("wafv2"), stage_resource_arn(rest_api_id, stage)) for stage in stages
@@ -63,9 +73,56 @@ def build_api(state: StateFolder, environment: str, suffix: str) -> tuple[LocalA
     return api, health
 
 
+#: Set to 0 to serve without running the deployment's schedules (tests that count every delivery do).
+SCHEDULES_VARIABLE = "PAYMENTS_LOCAL_SCHEDULES"
+
+
+def start_schedules(state: StateFolder, environment: str, suffix: str) -> Scheduler | None:
+    """Run the deployment's scheduled functions (EventBridge rate rules) as AWS would; None if it has none."""
+    if os.environ.get(SCHEDULES_VARIABLE, "1").strip().lower() in ("0", "off", "false", "no"):
+        print(f"  schedules: off ({SCHEDULES_VARIABLE}={os.environ[SCHEDULES_VARIABLE]})", file=sys.stderr, flush=True)
+        return None
+    record, emulator, postgres_port = deployment_context(state, environment, suffix)
+    names = record["outputs"].get("function_names") or []
+    schedules, skipped = read_schedules(emulator.client("events"), [str(n) for n in names])
+    for rule in skipped:
+        print(f"  schedule {rule}: not run locally (only rate expressions are)", file=sys.stderr, flush=True)
+    if not schedules:
+        return None
+    runtimes = {
+        schedule.function: function_runtime(
+            state, environment, suffix, schedule.function, record=record, emulator=emulator,
+            postgres_port=postgres_port, concurrency=1,
+        )
+        for schedule in schedules
+    }  # fmt: skip
+
+    def report(schedule: Schedule, reply: dict[str, Any], elapsed_s: float) -> None:
+        # A crash or timeout is the function's error; a run that went through but met an outage says so in
+        # its own result's "error" (the deliver job's report), which is worth a line too.
+        error = reply.get("error")
+        result = reply.get("result")
+        if error:
+            outcome = f"failed: {error.get('errorMessage') if isinstance(error, dict) else error}"
+        elif isinstance(result, dict) and result.get("error"):
+            outcome = f"ran, reporting: {result['error']}"
+        else:
+            outcome = "ok"
+        line = f"schedule {schedule.rule} -> {schedule.function}: {outcome} ({elapsed_s:.1f}s)"
+        print(line, file=sys.stderr, flush=True)
+
+    scheduler = Scheduler(schedules, runtimes, report=report)
+    for schedule in schedules:
+        line = f"  every {schedule.every_s:g}s ({schedule.expression}) -> {schedule.function}"
+        print(line, file=sys.stderr, flush=True)
+    scheduler.start()
+    return scheduler
+
+
 def serve_forever(state: StateFolder, environment: str, suffix: str, port: int) -> int:
-    """Serve until SIGTERM/SIGINT."""
+    """Serve, and run the deployment's schedules, until SIGTERM/SIGINT."""
     api, health = build_api(state, environment, suffix)
+    scheduler: Scheduler | None = None
     try:
         server = ApiHttpServer(port, api, health)  # ServeError when the port was taken meanwhile
 
@@ -80,6 +137,7 @@ def serve_forever(state: StateFolder, environment: str, suffix: str, port: int) 
         )
         for route in health["routes"]:
             print(f"  {route}", file=sys.stderr, flush=True)
+        scheduler = start_schedules(state, environment, suffix)
         try:
             # werkzeug's serve_forever returns on KeyboardInterrupt itself; catching it here too keeps the stop
             # clean whichever part of the loop the signal lands in.
@@ -89,6 +147,9 @@ def serve_forever(state: StateFolder, environment: str, suffix: str, port: int) 
         finally:
             server.server_close()
     finally:
+        if scheduler is not None:
+            scheduler.stop()
+            scheduler.close()
         for function in api.functions.values():
             function.close()
     return 0
