@@ -51,7 +51,7 @@ class Cli:
     @property
     def env(self) -> dict[str, str]:
         """The environment every run gets. The served deployment runs no schedules: the tiers count every
-        delivery and settlement themselves (tests/emulator/test_local_schedules.py serves with them on)."""
+        delivery and settlement themselves (tests/emulator/test_served_schedules.py serves with them on)."""
         return {**os.environ, "PAYMENTS_STATE_DIR": str(self.state_dir), "PAYMENTS_LOCAL_SCHEDULES": "0"}
 
     def command(self, *args: str) -> list[str]:

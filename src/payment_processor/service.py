@@ -54,9 +54,11 @@ BACKLOG_PER_REQUEST = 10
 #: within its own time to settle it (the function timeout is 15 s). Settling it anyway would be safe,
 #: only wasteful: the acquirer call is idempotent and the row lock lets one settlement through.
 RESOLVE_AFTER_S = 30.0
-#: Attempts without an answer from the acquirer after which the job gives up: the payment is ``failed``
-#: with ``acquirer_unavailable`` (with 2^n s backoff capped at 300 s, about half an hour of trying).
+#: The job gives up on a payment (``failed``, ``acquirer_unavailable``) once both hold: this many attempts
+#: got no answer from the acquirer, and the payment is this old. Both, because a client retrying every
+#: 2 s makes ten attempts in twenty seconds, and an outage that short must not fail its payments.
 MAX_ACQUIRER_ATTEMPTS = 10
+GIVE_UP_AFTER_S = 1800.0
 MAX_ACQUIRER_BACKOFF_S = 300.0
 #: Seconds a client is told to wait before retrying a payment still processing.
 PROCESSING_RETRY_AFTER_S = 2
@@ -204,14 +206,15 @@ class PaymentService:
                            expired: Expired = never) -> ResolutionReport:  # fmt: skip
         """The scheduled job's half of the state machine: settle payments a crash or an acquirer outage left
         ``processing``, asking the acquirer again under the same key; give up on one (``failed``,
-        ``acquirer_unavailable``) after MAX_ACQUIRER_ATTEMPTS attempts without an answer."""
+        ``acquirer_unavailable``) after MAX_ACQUIRER_ATTEMPTS attempts without an answer and GIVE_UP_AFTER_S."""
         settled = failed = waiting = 0
         try:
             for payment in self._store.processing_payments(limit=limit, older_than_s=older_than_s):
                 if expired():
                     break
                 try:
-                    if payment.acquirer_attempts >= MAX_ACQUIRER_ATTEMPTS:
+                    age_s = (self._clock() - payment.created_at).total_seconds()
+                    if payment.acquirer_attempts >= MAX_ACQUIRER_ATTEMPTS and age_s >= GIVE_UP_AFTER_S:
                         self._finish(payment, Authorization(approved=False), failure_code="acquirer_unavailable")
                         failed += 1
                     else:

@@ -163,6 +163,7 @@ def test_an_unreachable_acquirer_answers_503_processing_and_the_job_gives_up_aft
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(service_module, "acquirer_backoff_s", lambda attempts: 0.0)
+    monkeypatch.setattr(service_module, "GIVE_UP_AFTER_S", 0.0)  # the attempts are what this test counts
     world.acquirer.unavailable = True
     with pytest.raises(ServiceUnavailable) as refused:
         create(world)
@@ -180,6 +181,23 @@ def test_an_unreachable_acquirer_answers_503_processing_and_the_job_gives_up_aft
     world.service.deliver_pending()
     assert event_types(world) == ["payment.failed", "payment.processing"]
     assert not world.acquirer.charges()
+
+
+def test_a_client_retrying_fast_through_a_short_outage_does_not_get_its_payment_failed(world: World) -> None:
+    world.acquirer.unavailable = True
+    for _ in range(MAX_ACQUIRER_ATTEMPTS + 2):
+        with pytest.raises(ServiceUnavailable):
+            create(world)
+    payment_id = only_payment(world)
+    assert world.service.get_payment(MERCHANT, payment_id).acquirer_attempts == MAX_ACQUIRER_ATTEMPTS + 2
+    # Enough attempts, but the payment is seconds old: the job keeps asking instead of giving up.
+    world.store.make_resolution_due()
+    report = world.service.resolve_processing(older_than_s=0)
+    assert (report.failed_permanently, report.still_processing) == (0, 1)
+    world.acquirer.unavailable = False
+    world.store.make_resolution_due()
+    assert world.service.resolve_processing(older_than_s=0).settled == 1
+    assert create(world)[:2][0] == 201
 
 
 def test_an_unknown_token_records_nothing(world: World) -> None:

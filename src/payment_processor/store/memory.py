@@ -226,6 +226,11 @@ class InMemoryStore:
         for row in self._state.events:
             row.next_attempt_at = utc_now() - timedelta(seconds=1)
 
+    def make_resolution_due(self) -> None:
+        """Pretend every processing payment's resolution backoff has passed."""
+        for payment_id in self._state.next_resolution_at:
+            self._state.next_resolution_at[payment_id] = utc_now() - timedelta(seconds=1)
+
     def key_count(self) -> int:
         """How many idempotency keys are stored."""
         return len(self._state.keys)
