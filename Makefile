@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Installs use only the lock files and PyPI, not whatever pip configuration this machine has.
 PIP := PIP_CONFIG_FILE=/dev/null $(BIN)/pip
 
-.PHONY: up down demo test test-fast test-emulator bench bench-authorizer bench-load bench-preflight lock clean rds-ca-bundle
+.PHONY: up down demo test test-fast test-emulator bench bench-authorizer bench-load bench-preflight bench-cold-start lock clean rds-ca-bundle
 
 $(VENV)/.installed: requirements/dev.txt requirements/lambda.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench-authorizer: $(VENV)/.installed  ## Latency the API-key authorizer adds on 
 
 bench-load: $(VENV)/.installed  ## Load curve through the local API server: req/s, p50/p99 and errors at 1, 4, 16, 64 clients.
 	$(BIN)/python bench/load_bench.py
+
+bench-cold-start: $(VENV)/.installed  ## Handler import and first request from the zip, without and with its .pyc (CPython 3.12, read-only).
+	$(BIN)/python bench/cold_start_bench.py
 
 bench-preflight: $(VENV)/.installed  ## Preflight against checkov (installed in .bench/) on the same stacks.
 	$(BIN)/python bench/preflight_bench.py

@@ -1,9 +1,12 @@
 """Payment processor benchmark: the handler against a raw baseline, side by side in one run.
 
 Both sides run against the same real PostgreSQL server and the same moto S3 on 127.0.0.1:
-- handler:  a full POST /payments through payment_processor (validation, idempotency claim,
-            payment insert, outbox insert, commit, conditional S3 put, outbox update).
-- baseline: the same INSERT of a payment row, a commit and an S3 put_object with no framework.
+- handler:  a full POST /payments through payment_processor (validation, idempotency claim, the payment
+            recorded as processing with its first event, commit; the acquirer; the row locked and
+            settled with its second event and the stored answer, commit; two conditional S3 puts and
+            their outbox updates).
+- baseline: the least the same durable steps take with no framework: the row inserted as processing,
+            commit, updated to succeeded, commit, and two S3 put_object calls.
 Blocks of the two alternate so drift on the machine hits both alike. Also reported: the handler's
 import time in a fresh interpreter and the size of the Lambda runtime dependencies.
 
@@ -126,16 +129,28 @@ def main() -> int:
                 assert response["statusCode"] == 201, response
 
             def baseline_once() -> None:
+                # The least a payment needs with a record before the side effect: the row committed as
+                # processing, then its final state committed, and one log object per state change.
                 payment_id = new_payment_id()
+                now = utc_now()
                 raw.execute(
-                    "INSERT INTO payments (id, merchant_id, amount, currency, status, payment_method, created_at)"
-                    " VALUES (%s, 'merch_bench', 1999, 'USD', 'succeeded', 'tok_visa', %s)",
-                    (payment_id, utc_now()),
+                    "INSERT INTO payments (id, merchant_id, amount, currency, status, payment_method, created_at,"
+                    " updated_at) VALUES (%s, 'merch_bench', 1999, 'USD', 'processing', 'tok_visa', %s, %s)",
+                    (payment_id, now, now),
                 )
                 raw.commit()
-                s3.put_object(
-                    Bucket=BUCKET, Key=f"baseline/{payment_id}.json", Body=b'{"id":"%s"}' % payment_id.encode()
+                raw.execute(
+                    "UPDATE payments SET status = 'succeeded', authorization_code = 'A1B2C3', updated_at = %s "
+                    "WHERE id = %s",
+                    (utc_now(), payment_id),
                 )
+                raw.commit()
+                for state in ("processing", "succeeded"):
+                    s3.put_object(
+                        Bucket=BUCKET,
+                        Key=f"baseline/{payment_id}/{state}.json",
+                        Body=b'{"id":"%s"}' % payment_id.encode(),
+                    )
 
             for _ in range(10):  # warm both paths (connections, code paths)
                 handler_once()

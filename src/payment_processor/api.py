@@ -33,7 +33,6 @@ from payment_processor.errors import (
 from payment_processor.redaction import describe_exception
 from payment_processor.screening import contains_card_number, has_unstorable_character
 from payment_processor.service import PaymentService
-from payment_processor.validation import parse_payment_request
 
 #: Largest request body accepted, in bytes (a payment with full metadata is well under 16 KiB).
 MAX_BODY_BYTES = 16 * 1024
@@ -232,6 +231,9 @@ class Api:
     ) -> dict[str, Any]:
         body = read_json_body(event)
         key = idempotency_key(event)
+        # Imported on the first POST, not at cold start: validation builds its pydantic models at import.
+        from payment_processor.validation import parse_payment_request
+
         request = parse_payment_request(body)
         outcome = self._service.create_payment(caller.merchant_id, request, key, expired=expired, settle_by=settle_by)
         context.update(payment_id=outcome.payment_id, replayed=outcome.replayed)

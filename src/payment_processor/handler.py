@@ -26,9 +26,7 @@ from payment_processor.deadlines import deadline
 from payment_processor.errors import InternalError
 from payment_processor.gateway import SimulatedAcquirer
 from payment_processor.service import RESOLVE_AFTER_S, PaymentService, ResolutionReport
-from payment_processor.store.database import Database
 from payment_processor.store.interfaces import OutboxHealth, ProcessingHealth, StoreUnavailable
-from payment_processor.store.postgres import PostgresKeyStore, PostgresStore
 from payment_processor.txlog import DeliveryReport, OutboxDelivery, S3Sink
 
 logger = Logger(service="payment-processor")
@@ -50,7 +48,14 @@ _keys: ApiKeys | None = None
 
 
 def build_service(settings: Settings) -> PaymentService:
-    """Wire the real dependencies: PostgreSQL, Secrets Manager, S3, the simulated acquirer."""
+    """Wire the real dependencies: PostgreSQL, Secrets Manager, S3, the simulated acquirer.
+
+    The PostgreSQL driver (and boto3, see aws.client) is imported here, on the first request, not at
+    cold start: an import the function can do without until then only lengthens the init phase.
+    """
+    from payment_processor.store.database import Database
+    from payment_processor.store.postgres import PostgresStore
+
     database = Database(
         settings,
         SecretsManagerCredentials(
@@ -65,7 +70,11 @@ def build_service(settings: Settings) -> PaymentService:
 
 
 def build_keys(settings: Settings) -> ApiKeys:
-    """Wire the authorizer's dependencies: its read-only database login and the pepper."""
+    """Wire the authorizer's dependencies: its read-only database login and the pepper (the driver is
+    imported here, on first use, as in build_service)."""
+    from payment_processor.store.database import Database
+    from payment_processor.store.postgres import PostgresKeyStore
+
     secrets = client("secretsmanager", settings)
     database = Database(
         settings, SecretsManagerCredentials(secrets, settings.db_secret_arn, ttl_s=settings.secret_ttl_s)

@@ -84,10 +84,12 @@ def test_synth_without_a_package_builds_it_first_each_step_timed(
     import payments_infra.synth
 
     built: list[Path] = []
+    reuses: list[bool] = []
     synthesized: list[object] = []
 
-    def build(out: Path) -> LambdaPackage:
+    def build(out: Path, *, reuse: bool = False) -> LambdaPackage:
         built.append(out)
+        reuses.append(reuse)
         return lambda_zip
 
     def synthesize(deployments: object, *, out: Path, package: LambdaPackage) -> payments_infra.synth.SynthResult:
@@ -98,10 +100,12 @@ def test_synth_without_a_package_builds_it_first_each_step_timed(
     monkeypatch.setattr(payments_infra.synth, "synthesize", synthesize)
     assert cli.main(["synth", "--suffix", "pr9", "--out", str(tmp_path)]) == 0
     assert built == [payments_infra.synth.default_package_path()] and synthesized == [lambda_zip]
+    assert reuses == [True], "synth keeps a package built from the same inputs (--rebuild forces a build)"
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == f"==> building the Lambda package into {built[0]}"
     assert re.fullmatch(
-        rf"    \d+\.\d MB, source_code_hash {re.escape(lambda_zip.source_code_hash)} \(\d+\.\ds\)", lines[1]
+        rf"    \d+\.\d MB, source_code_hash {re.escape(lambda_zip.source_code_hash)}, (built|reused: .*) \(\d+\.\ds\)",
+        lines[1],
     )
     assert lines[2] == f"==> synthesizing dev/pr9 into {tmp_path}"
     assert re.fullmatch(r"    0 stacks \(\d+\.\ds\)", lines[3]) and len(lines) == 4

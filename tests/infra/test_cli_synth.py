@@ -72,3 +72,19 @@ def test_build_writes_the_same_bytes_as_any_other_build(tmp_path: Path, lambda_z
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == lambda_zip.path.read_bytes()
     assert f"source_code_hash {lambda_zip.source_code_hash}" in result.stdout
+
+
+def test_synth_reuses_the_package_while_its_inputs_are_unchanged_and_rebuild_forces_a_build(tmp_path: Path) -> None:
+    from payments_infra.synth import default_package_path
+
+    first = _payments("synth", "--suffix", "pr7", cwd=tmp_path)  # builds, or reuses an earlier build
+    assert first.returncode == 0, first.stderr
+    built_at = default_package_path().stat().st_mtime_ns
+    again = _payments("synth", "--suffix", "pr7", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "reused: its inputs are unchanged" in again.stderr
+    assert default_package_path().stat().st_mtime_ns == built_at
+    forced = _payments("synth", "--suffix", "pr7", "--rebuild", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert "reused" not in forced.stderr and ", built" in forced.stderr
+    assert default_package_path().stat().st_mtime_ns != built_at

@@ -13,9 +13,18 @@ from payments_infra.lambda_build import (
     LambdaPackage,
     build_lambda_package,
     check_package,
+    find_lambda_python,
     repo_root,
     source_code_hash,
 )
+
+#: importlib.util.MAGIC_NUMBER of CPython 3.12 (the function's runtime; this test runs on 3.11).
+CPYTHON_312_MAGIC = (3531).to_bytes(2, "little") + b"\r\n"
+
+
+def _pyc_for(source: str) -> str:
+    folder, _, name = source.rpartition("/")
+    return f"{folder}/__pycache__/{name[:-3]}.cpython-312.pyc" if folder else f"__pycache__/{name[:-3]}.cpython-312.pyc"
 
 
 def test_zip_holds_the_handler_and_its_dependencies_for_lambda(lambda_zip: LambdaPackage) -> None:
@@ -25,8 +34,29 @@ def test_zip_holds_the_handler_and_its_dependencies_for_lambda(lambda_zip: Lambd
     assert "payment_processor/openapi.yaml" in names
     assert any(n.startswith("psycopg_binary/") and "cpython-312-x86_64-linux-gnu" in n for n in names)
     assert any(n.startswith("pydantic_core/") and "cpython-312-x86_64-linux-gnu" in n for n in names)
-    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    assert not any(n.startswith("bin/") for n in names)
     assert lambda_zip.source_code_hash == source_code_hash(lambda_zip.path)
+
+
+def test_every_module_ships_hash_based_bytecode_for_cpython_312(lambda_zip: LambdaPackage) -> None:
+    archive = zipfile.ZipFile(lambda_zip.path)
+    names = set(archive.namelist())
+    sources = sorted(n for n in names if n.endswith(".py"))
+    compiled = sorted(n for n in names if n.endswith(".pyc"))
+    assert "payment_processor/__pycache__/handler.cpython-312.pyc" in names
+    assert sorted(_pyc_for(n) for n in sources) == compiled  # one for each source, nothing else
+    for name in compiled:
+        header = archive.read(name)[:16]
+        # PEP 552: magic, then flags (bit 0: hash-based; bit 1: check_source, clear for unchecked-hash),
+        # then the source hash where a timestamp-based pyc has the source's mtime and size.
+        assert header[:4] == CPYTHON_312_MAGIC, name
+        assert int.from_bytes(header[4:8], "little") == 0b01, name
+
+
+def test_a_missing_lambda_python_is_refused_with_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PAYMENTS_LAMBDA_PYTHON", raising=False)
+    with pytest.raises(BuildError, match=r"CPython 3\.99.*pyenv install 3\.99.*PAYMENTS_LAMBDA_PYTHON"):
+        find_lambda_python("3.99")
 
 
 def test_entries_are_sorted_with_fixed_time_and_modes(lambda_zip: LambdaPackage) -> None:
@@ -41,6 +71,8 @@ def test_two_checkouts_build_byte_identical_zips(lambda_zip: LambdaPackage, tmp_
     shutil.copytree(repo_root() / "requirements", other / "requirements")
     shutil.copytree(repo_root() / "src" / "payment_processor", other / "src" / "payment_processor")
     again = build_lambda_package(tmp_path / "again.zip", root=other)
+    # Compiled in another temporary folder by another process: the bytecode is identical too.
+    assert "payment_processor/__pycache__/service.cpython-312.pyc" in zipfile.ZipFile(again.path).namelist()
     assert again.path.read_bytes() == lambda_zip.path.read_bytes()
     assert again.source_code_hash == lambda_zip.source_code_hash
 

@@ -50,18 +50,27 @@ def add_lock_timeout(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def synthesize_deployment(environment: str, suffix: str, *, out: Path, package: Path | None) -> SynthResult:
+def synthesize_deployment(
+    environment: str, suffix: str, *, out: Path, package: Path | None, rebuild: bool = False
+) -> SynthResult:
     """Check the deployment's names (``InvalidName``, exit 2, before anything is built), build the Lambda
-    package unless one is given, and synthesize both stacks into ``out``, each step said on stderr."""
+    package unless one is given, and synthesize both stacks into ``out``, each step said on stderr.
+
+    The package is rebuilt only when its inputs changed since the last build (the build is deterministic,
+    so equal inputs give an equal zip) or ``rebuild`` says so."""
     from payments_infra.lambda_build import build_lambda_package
     from payments_infra.naming import Naming
     from payments_infra.synth import Deployment, default_package_path, synthesize
 
     Naming(environment, suffix)
     if package is None:
-        started = step(f"building the Lambda package into {default_package_path()}")
-        built = build_lambda_package(default_package_path())
-        step_done(f"{built.size / 1e6:.1f} MB, source_code_hash {built.source_code_hash}", started)
+        path = default_package_path()
+        before = path.stat().st_mtime_ns if path.exists() else None
+        started = step(f"building the Lambda package into {path}")
+        built = build_lambda_package(path, reuse=not rebuild)
+        reused = before is not None and path.stat().st_mtime_ns == before
+        how = "reused: its inputs are unchanged (--rebuild forces a build)" if reused else "built"
+        step_done(f"{built.size / 1e6:.1f} MB, source_code_hash {built.source_code_hash}, {how}", started)
         started = step(f"synthesizing {environment}/{suffix} into {out}")
         result = synthesize([Deployment(environment, suffix)], out=out, package=built)
     else:

@@ -34,7 +34,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "synth",
         help="synthesize a deployment's Terraform JSON (bootstrap and platform stacks)",
         description=(
-            "Build the Lambda package, then write two stacks for the deployment ENV/SUFFIX:\n"
+            "Build the Lambda package (reused when its inputs are unchanged; --rebuild forces it), then write two\n"
+            "stacks for the deployment ENV/SUFFIX:\n"
             "  OUT/stacks/payments-bootstrap-ENV-SUFFIX/cdk.tf.json  the state bucket (apply first)\n"
             "  OUT/stacks/payments-ENV-SUFFIX/cdk.tf.json            the platform, with the zip as an asset\n"
             "Names are checked against AWS limits before anything is built."
@@ -47,6 +48,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--package", type=Path, default=None, help="use this already-built Lambda zip instead of building one"
     )
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="build the Lambda package even if its inputs (source, lock file, build settings) are unchanged",
+    )
     parser.set_defaults(run=run)
 
 
@@ -55,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from payments_cli.commands.common import guarded, synthesize_deployment
 
     def body() -> int:
-        result = synthesize_deployment(args.env, args.suffix, out=args.out, package=args.package)
+        result = synthesize_deployment(args.env, args.suffix, out=args.out, package=args.package, rebuild=args.rebuild)
         for stack in result.stacks:
             print(f"{stack.kind:9}  {stack.path}")
         return EXIT_OK

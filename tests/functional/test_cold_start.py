@@ -1,0 +1,89 @@
+"""Cold start: the handler imports from the zip as Lambda runs it, and defers what can wait.
+
+The zip is unpacked into a read-only folder (Lambda's /var/task is read-only) and imported by a fresh
+CPython 3.12 with PYTHONDONTWRITEBYTECODE=1: the shipped .pyc are used as they are, nothing is written,
+and boto3, botocore's session, psycopg and pydantic are loaded by the first request that needs them, not
+by the import (bench/cold_start_bench.py measures what that saves).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from payments_cli.local.runtime import find_python
+from payments_infra.lambda_build import LambdaPackage
+from tests.conftest import Services
+from tests.support import payment_body, post_payment
+
+#: Loaded on first use only. (Powertools imports the bare ``botocore`` package, ~1 ms, to tag SDK calls.)
+DEFERRED = ("boto3", "botocore.session", "botocore.client", "psycopg", "pydantic", "payment_processor.validation")
+
+_SCRIPT = """
+import json, sys
+import payment_processor.handler as h
+print("LOADED " + json.dumps(sorted(m for m in sys.argv[1].split(",") if m in sys.modules)))
+for event in json.loads(sys.stdin.read()):
+    print("RESULT " + json.dumps(h.handler(event, None)))
+print("LOADED " + json.dumps(sorted(m for m in sys.argv[1].split(",") if m in sys.modules)))
+"""
+
+
+@pytest.fixture
+def read_only_task(lambda_zip: LambdaPackage, tmp_path: Path) -> Path:
+    """The zip extracted as Lambda extracts it, then made read-only."""
+    task = tmp_path / "var-task"
+    zipfile.ZipFile(lambda_zip.path).extractall(task)
+    subprocess.run(["chmod", "-R", "a-w", str(task)], check=True)
+    return task
+
+
+def _run(task: Path, events: list[dict[str, object]], env: dict[str, str]) -> tuple[list[list[str]], list[int]]:
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(task),
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **env,
+    }
+    result = subprocess.run(
+        [str(find_python("3.12")), "-s", "-c", _SCRIPT, ",".join(DEFERRED)],
+        input=json.dumps(events),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=task,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    loaded = [json.loads(line[7:]) for line in lines if line.startswith("LOADED ")]
+    statuses = [json.loads(line[7:])["statusCode"] for line in lines if line.startswith("RESULT ")]
+    return loaded, statuses
+
+
+def _tree(task: Path) -> set[Path]:
+    return set(task.rglob("*"))
+
+
+def test_the_import_loads_no_sdk_driver_or_validation_and_writes_nothing(read_only_task: Path) -> None:
+    before = _tree(read_only_task)
+    loaded, _ = _run(read_only_task, [], {})
+    assert loaded == [[], []]
+    assert _tree(read_only_task) == before
+
+
+@pytest.mark.functional
+def test_the_first_request_loads_what_it_needs_and_is_served(read_only_task: Path, clean: Services) -> None:
+    before = _tree(read_only_task)
+    loaded, statuses = _run(read_only_task, [post_payment(payment_body(), key="cold-1")], clean.env())
+    assert statuses == [201]
+    assert loaded[0] == []
+    assert set(loaded[1]) == set(DEFERRED)
+    assert _tree(read_only_task) == before
