@@ -81,11 +81,16 @@ def install_dependencies(target: Path, requirements: Path) -> None:
         )
 
 
-def find_lambda_python(version: str = LAMBDA_PYTHON) -> Path:
-    """The CPython ``version`` binary that compiles the package's bytecode (the function's runtime).
+class PythonNotFound(BuildError):
+    """No CPython of the Lambda runtime's version is installed."""
 
-    Looks where the local target's runtime lookup does: $PAYMENTS_LAMBDA_PYTHON, pyenv's installed
-    versions, the usual system paths, then PATH (never a pyenv shim, which refuses an unselected version).
+
+def find_lambda_python(version: str = LAMBDA_PYTHON) -> Path:
+    """A real CPython ``version`` binary: the one that compiles the package's bytecode, and the one the local
+    target runs the zip with (payments_cli.local.runtime).
+
+    Looks at $PAYMENTS_LAMBDA_PYTHON, pyenv's installed versions, the usual system paths, then PATH (never
+    a pyenv shim, which refuses a version that is not selected).
     """
     candidates: list[str] = []
     if os.environ.get("PAYMENTS_LAMBDA_PYTHON"):
@@ -97,6 +102,7 @@ def find_lambda_python(version: str = LAMBDA_PYTHON) -> Path:
     if on_path and "/shims/" not in on_path:
         candidates.append(on_path)
     probe = "import sys; print('%d.%d' % sys.version_info[:2], sys.implementation.cache_tag)"
+    wanted = [version, f"cpython-{version.replace('.', '')}"]
     for candidate in candidates:
         if not Path(candidate).is_file():
             continue
@@ -106,12 +112,12 @@ def find_lambda_python(version: str = LAMBDA_PYTHON) -> Path:
             )
         except (OSError, subprocess.TimeoutExpired):
             continue
-        if out.stdout.split() == [version, PYC_TAG]:
+        if out.stdout.split() == wanted:
             return Path(candidate)
-    raise BuildError(
-        f"CPython {version}, the Lambda function's runtime, is needed to compile the package's bytecode and "
-        f"is not installed: install it (`pyenv install {version}` or `apt-get install python{version}`) or "
-        "point PAYMENTS_LAMBDA_PYTHON at its binary"
+    raise PythonNotFound(
+        f"CPython {version}, the Lambda function's runtime, is not installed: install it "
+        f"(`pyenv install {version}` or `apt-get install python{version}`) or point PAYMENTS_LAMBDA_PYTHON "
+        "at its binary"
     )
 
 
