@@ -37,7 +37,7 @@ from payments_infra.api_responses import GATEWAY_RESPONSES, gateway_response_tem
 from payments_infra.constructs.encryption import EncryptionKey
 from payments_infra.constructs.function import Function
 from payments_infra.constructs.logs import log_group
-from payments_infra.constructs.policy import Statement, policy_document
+from payments_infra.constructs.policy import trust_policy
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
@@ -297,18 +297,7 @@ class PaymentsApi(Construct):
         destroying the deployment whose role is current leaves API Gateway logging without a role until
         another deployment is applied.
         """
-        trust = policy_document(
-            self,
-            "logging-trust",
-            [
-                Statement(
-                    sid="ApiGatewayAssumesRole",
-                    actions=["sts:AssumeRole"],
-                    resources=[],
-                    principals=[("Service", ["apigateway.amazonaws.com"])],
-                )
-            ],
-        )
+        trust = trust_policy(self, "logging-trust", sid="ApiGatewayAssumesRole", service="apigateway.amazonaws.com")
         role = IamRole(
             self,
             "logging-role",

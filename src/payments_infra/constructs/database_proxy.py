@@ -39,13 +39,12 @@ from cdktn_provider_aws.iam_policy import IamPolicy
 from cdktn_provider_aws.iam_role import IamRole
 from cdktn_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktn_provider_aws.security_group import SecurityGroup
-from cdktn_provider_aws.security_group_rule import SecurityGroupRule
 from constructs import Construct
 
 from payments_infra.constructs.database import Database
 from payments_infra.constructs.encryption import EncryptionKey
-from payments_infra.constructs.network import DB_PORT, HTTPS, Network
-from payments_infra.constructs.policy import Statement, policy_document
+from payments_infra.constructs.network import DB_PORT, HTTPS, Network, tcp_path
+from payments_infra.constructs.policy import Statement, policy_document, trust_policy
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
@@ -82,18 +81,7 @@ class DatabaseProxy(Construct):
         # RDS assumes the role for the proxy. No aws:SourceAccount condition: CreateDBProxy needs iam:PassRole
         # on the role, which no other account can be given, and the proxy roles of AWS's examples carry none (a
         # condition key RDS did not send would leave the proxy unable to read any secret, found only at login).
-        trust = policy_document(
-            self,
-            "trust",
-            [
-                Statement(
-                    sid="RdsProxyAssumesRole",
-                    actions=["sts:AssumeRole"],
-                    resources=[],
-                    principals=[("Service", ["rds.amazonaws.com"])],
-                )
-            ],
-        )
+        trust = trust_policy(self, "trust", sid="RdsProxyAssumesRole", service="rds.amazonaws.com")
         self.role = IamRole(
             self,
             "role",
@@ -176,35 +164,34 @@ class DatabaseProxy(Construct):
 
     def _connect(self, network: Network) -> None:
         """The rules between the proxy and what it wires together: the functions, the database, Secrets Manager."""
-        rules = [
-            ("proxy-from-function", "ingress", "PostgreSQL from the payment processor",
-             self.security_group.id, network.function_sg.id, DB_PORT),
-            ("function-to-proxy", "egress", "PostgreSQL to the database proxy",
-             network.function_sg.id, self.security_group.id, DB_PORT),
-            ("database-from-proxy", "ingress", "PostgreSQL from the database proxy",
-             network.database_sg.id, self.security_group.id, DB_PORT),
-            ("proxy-to-database", "egress", "PostgreSQL to the payment database",
-             self.security_group.id, network.database_sg.id, DB_PORT),
-            # The proxy reads its secrets from inside the VPC, whose only way out is the endpoints; without
-            # this a proxy's target is reported to stay unavailable (PENDING_PROXY_CAPACITY, then "DBProxy
-            # Target unavailable due to an internal error").
-            ("endpoints-from-proxy", "ingress", "HTTPS to the interface endpoints from the database proxy",
-             network.endpoint_sg.id, self.security_group.id, HTTPS),
-            ("proxy-to-endpoints", "egress", "HTTPS to the Secrets Manager endpoint",
-             self.security_group.id, network.endpoint_sg.id, HTTPS),
-        ]  # fmt: skip
-        for id_, kind, description, group, other, port in rules:
-            SecurityGroupRule(
-                self,
-                id_,
-                type=kind,
-                description=description,
-                security_group_id=group,
-                source_security_group_id=other,
-                protocol="tcp",
-                from_port=port,
-                to_port=port,
-            )
+        proxy = self.security_group.id
+        tcp_path(
+            self,
+            source=network.function_sg.id,
+            target=proxy,
+            port=DB_PORT,
+            ingress=("proxy-from-function", "PostgreSQL from the payment processor"),
+            egress=("function-to-proxy", "PostgreSQL to the database proxy"),
+        )
+        tcp_path(
+            self,
+            source=proxy,
+            target=network.database_sg.id,
+            port=DB_PORT,
+            ingress=("database-from-proxy", "PostgreSQL from the database proxy"),
+            egress=("proxy-to-database", "PostgreSQL to the payment database"),
+        )
+        # The proxy reads its secrets from inside the VPC, whose only way out is the endpoints; without this a
+        # proxy's target is reported to stay unavailable (PENDING_PROXY_CAPACITY, then "DBProxy Target
+        # unavailable due to an internal error").
+        tcp_path(
+            self,
+            source=proxy,
+            target=network.endpoint_sg.id,
+            port=HTTPS,
+            ingress=("endpoints-from-proxy", "HTTPS to the interface endpoints from the database proxy"),
+            egress=("proxy-to-endpoints", "HTTPS to the Secrets Manager endpoint"),
+        )
 
     @property
     def endpoint(self) -> str:

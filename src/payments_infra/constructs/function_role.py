@@ -20,7 +20,7 @@ from cdktn_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachmen
 from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
-from payments_infra.constructs.policy import Statement, policy_document
+from payments_infra.constructs.policy import Statement, policy_document, trust_policy
 from payments_infra.naming import Naming
 
 #: What Lambda needs to attach a function to private subnets (the actions of AWS's
@@ -52,18 +52,12 @@ class FunctionRole(Construct):
         grants: Sequence[Statement],
     ) -> None:
         super().__init__(scope, id_)
-        trust = policy_document(
+        trust = trust_policy(
             self,
             "trust",
-            [
-                Statement(
-                    sid="LambdaAssumesRole",
-                    actions=["sts:AssumeRole"],
-                    resources=[],
-                    principals=[("Service", ["lambda.amazonaws.com"])],
-                    conditions=[("StringEquals", "aws:SourceAccount", [key.account_id])],
-                )
-            ],
+            sid="LambdaAssumesRole",
+            service="lambda.amazonaws.com",
+            conditions=[("StringEquals", "aws:SourceAccount", [key.account_id])],
         )
         self.role = IamRole(
             self,

@@ -114,49 +114,21 @@ class Network(Construct):
         if not config.db_proxy:
             # Direct connections. With a proxy the database admits the proxy alone, and the functions reach
             # the proxy: DatabaseProxy makes those rules.
-            SecurityGroupRule(
+            tcp_path(
                 self,
-                "database-from-function",
-                type="ingress",
-                description="PostgreSQL from the payment processor",
-                security_group_id=self.database_sg.id,
-                source_security_group_id=self.function_sg.id,
-                protocol="tcp",
-                from_port=DB_PORT,
-                to_port=DB_PORT,
+                source=self.function_sg.id,
+                target=self.database_sg.id,
+                port=DB_PORT,
+                ingress=("database-from-function", "PostgreSQL from the payment processor"),
+                egress=("function-to-database", "PostgreSQL to the payment database"),
             )
-            SecurityGroupRule(
-                self,
-                "function-to-database",
-                type="egress",
-                description="PostgreSQL to the payment database",
-                security_group_id=self.function_sg.id,
-                source_security_group_id=self.database_sg.id,
-                protocol="tcp",
-                from_port=DB_PORT,
-                to_port=DB_PORT,
-            )
-        SecurityGroupRule(
+        tcp_path(
             self,
-            "endpoints-from-function",
-            type="ingress",
-            description="HTTPS to the interface endpoints from the payment processor",
-            security_group_id=self.endpoint_sg.id,
-            source_security_group_id=self.function_sg.id,
-            protocol="tcp",
-            from_port=HTTPS,
-            to_port=HTTPS,
-        )
-        SecurityGroupRule(
-            self,
-            "function-to-endpoints",
-            type="egress",
-            description="HTTPS to the Secrets Manager endpoint",
-            security_group_id=self.function_sg.id,
-            source_security_group_id=self.endpoint_sg.id,
-            protocol="tcp",
-            from_port=HTTPS,
-            to_port=HTTPS,
+            source=self.function_sg.id,
+            target=self.endpoint_sg.id,
+            port=HTTPS,
+            ingress=("endpoints-from-function", "HTTPS to the interface endpoints from the payment processor"),
+            egress=("function-to-endpoints", "HTTPS to the Secrets Manager endpoint"),
         )
         # A gateway endpoint has no security group; traffic to it is addressed by S3's prefix list.
         SecurityGroupRule(
@@ -175,3 +147,30 @@ class Network(Construct):
     def private_subnet_ids(self) -> list[str]:
         """IDs of the private subnets (one per AZ)."""
         return [subnet.id for subnet in self.private_subnets]
+
+
+def tcp_path(
+    scope: Construct,
+    *,
+    source: str,
+    target: str,
+    port: int,
+    ingress: tuple[str, str],
+    egress: tuple[str, str],
+) -> None:
+    """Let security group ``source`` reach ``target`` on TCP ``port``: the ingress rule on the target and the
+    egress rule on the source, each a resource of its own. ``ingress`` and ``egress`` are each rule's
+    construct id and description."""
+    rules = ((ingress, "ingress", target, source), (egress, "egress", source, target))
+    for (id_, description), kind, group, other in rules:
+        SecurityGroupRule(
+            scope,
+            id_,
+            type=kind,
+            description=description,
+            security_group_id=group,
+            source_security_group_id=other,
+            protocol="tcp",
+            from_port=port,
+            to_port=port,
+        )

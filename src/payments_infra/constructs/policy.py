@@ -56,3 +56,27 @@ def policy_document(scope: Construct, id_: str, statements: Sequence[Statement])
             for s in statements
         ],
     )
+
+
+def trust_policy(
+    scope: Construct,
+    id_: str,
+    *,
+    sid: str,
+    service: str,
+    conditions: Sequence[tuple[str, str, Sequence[str]]] = (),
+) -> DataAwsIamPolicyDocument:
+    """The assume-role policy of a role that the AWS ``service`` (``lambda.amazonaws.com``, …) assumes."""
+    return policy_document(
+        scope,
+        id_,
+        [
+            Statement(
+                sid=sid,
+                actions=["sts:AssumeRole"],
+                resources=[],
+                principals=[("Service", [service])],
+                conditions=conditions,
+            )
+        ],
+    )
