@@ -20,23 +20,15 @@ from tests.support import body_of, payment_body, post_payment, proxy_event
 pytestmark = pytest.mark.functional
 
 
-@pytest.fixture
-def lambda_env(clean: Services, monkeypatch: pytest.MonkeyPatch) -> Services:
-    """The function's environment, and a cold handler module (as in a new Lambda container)."""
-    for key, value in clean.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setattr(handler_module, "_service", None)
-    return clean
-
-
 def app_connection(services: Services) -> psycopg.Connection[tuple[object, ...]]:
     """A connection as the processor's own database role."""
-    import json
-
-    secret = services._secrets().get_secret_value(SecretId=services.secret_arn)
-    password = json.loads(secret["SecretString"])["password"]
     return psycopg.connect(
-        host="127.0.0.1", port=services.postgres.port, dbname=DB_NAME, user=DB_USER, password=password, autocommit=True
+        host="127.0.0.1",
+        port=services.postgres.port,
+        dbname=DB_NAME,
+        user=DB_USER,
+        password=services.db_password,
+        autocommit=True,
     )
 
 

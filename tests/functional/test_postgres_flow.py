@@ -27,15 +27,6 @@ from tests.support import body_of, payment_body, post_payment, proxy_event
 pytestmark = pytest.mark.functional
 
 
-@pytest.fixture
-def lambda_env(clean: Services, monkeypatch: pytest.MonkeyPatch) -> Services:
-    """The function's environment, and a cold handler module (as in a new Lambda container)."""
-    for key, value in clean.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setattr(handler_module, "_service", None)
-    return clean
-
-
 def objects(services: Services) -> list[str]:
     listed = services.s3().list_objects_v2(Bucket=BUCKET)  # type: ignore[attr-defined]
     return sorted(item["Key"] for item in listed.get("Contents", []))
