@@ -17,6 +17,7 @@ def proxy_event(
     base64: bool = False,
     merchant: str | None = "merch_123",
     read_only: bool = False,
+    query: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST proxy event (v1) like the one Lambda receives, after the API-key authorizer
     let it through for ``merchant`` (None: no authorizer context, as if the function were invoked directly)."""
@@ -32,7 +33,8 @@ def proxy_event(
         "httpMethod": method,
         "headers": headers or {},
         "multiValueHeaders": {k: [v] for k, v in (headers or {}).items()},
-        "queryStringParameters": None,
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
         "pathParameters": {"id": path.rsplit("/", 1)[-1]} if resource.endswith("{id}") else None,
         "requestContext": {
             "requestId": str(uuid.uuid4()),
@@ -65,6 +67,14 @@ def post_payment(body: Any, key: str | None = "key-1", **kwargs: Any) -> dict[st
     if key is not None:
         headers["Idempotency-Key"] = key
     return proxy_event("POST", "/payments", body, headers=headers, **kwargs)
+
+
+def post(path: str, body: Any = None, key: str | None = "key-1", **kwargs: Any) -> dict[str, Any]:
+    """A POST to ``path`` (capture, cancel, refunds) with an Idempotency-Key header (unless key is None)."""
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return proxy_event("POST", path, body, headers=headers, **kwargs)
 
 
 def body_of(response: dict[str, Any]) -> Any:

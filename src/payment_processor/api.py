@@ -1,7 +1,16 @@
 """HTTP concerns of the processor: API Gateway proxy event v1 in, proxy response out.
 
-Routing, header and body handling, the JSON error envelope, and one structured log line per
-request. Two routes do not need a web framework; keeping this small keeps the cold start small.
+Routing, header, query and body handling, the JSON error envelope, and one structured log line per
+request. Eight routes on three paths do not need a web framework; keeping this small keeps the cold
+start small:
+
+===========================================  =======================================================
+``POST /payments`` / ``GET /payments``        take a payment / list payments, newest first
+``GET /payments/{id}``                        one payment
+``POST /payments/{id}/capture`` / ``cancel``  capture or cancel an authorization (capture_method manual)
+``POST|GET /payments/{id}/refunds``           refund a captured payment / list its refunds
+``GET /events``                               the feed of every state change of payments and refunds
+===========================================  =======================================================
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from payment_processor.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from payment_processor.payment import is_payment_id
 from payment_processor.redaction import describe_exception
 from payment_processor.screening import contains_card_number, has_unstorable_character
 from payment_processor.service import PaymentService
@@ -37,7 +47,7 @@ from payment_processor.service import PaymentService
 #: Largest request body accepted, in bytes (a payment with full metadata is well under 16 KiB).
 MAX_BODY_BYTES = 16 * 1024
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
-_PAYMENT_PATH = re.compile(r"^/payments/([^/]+)/?$")
+_PAYMENT_PATH = re.compile(r"^/payments/([^/]+)(?:/(capture|cancel|refunds))?/?$")
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -62,6 +72,18 @@ def header(event: dict[str, Any], name: str) -> str | None:
     return None
 
 
+def query_values(event: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, str]:
+    """The query string's parameters, one value each, only ones the route takes (400 otherwise)."""
+    from payment_processor.pagination import single_values
+
+    return single_values(event.get("multiValueQueryStringParameters"), event.get("queryStringParameters"), allowed)
+
+
+def list_response(items: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    """A list page: ``{"object": "list", "data": [...], "has_more": bool}``."""
+    return json_response(200, {"object": "list", "data": items, "has_more": has_more})
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -75,9 +97,14 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def read_json_body(event: dict[str, Any]) -> Any:
-    """The decoded JSON body: 413 over the size limit, 400 when it is not one valid JSON document."""
+def read_json_body(event: dict[str, Any], *, optional: bool = False) -> Any:
+    """The decoded JSON body: 413 over the size limit, 400 when it is not one valid JSON document.
+
+    ``optional``: no body at all is ``{}`` (capture, cancel and refund have only optional fields).
+    """
     raw = event.get("body")
+    if (raw is None or raw == "") and optional:
+        return {}
     if raw is None or raw == "":
         raise BadRequest("the request body must be a JSON object", code="malformed_json")
     if not isinstance(raw, str):
@@ -142,7 +169,8 @@ class Caller:
         """403 for a read-only key."""
         if self.read_only:
             raise InsufficientPermissions(
-                "this API key is read-only (rk_…): use a secret key (sk_…) to create payments"
+                "this API key is read-only (rk_…): use a secret key (sk_…) to create, capture, cancel or "
+                "refund payments"
             )
 
 
@@ -211,20 +239,106 @@ class Api:
         caller = authenticated_caller(event)
         context.update(merchant_id=caller.merchant_id, key_id=caller.key_id)
         if path.rstrip("/") == "/payments":
-            if method != "POST":
-                raise MethodNotAllowed(f"{method} is not allowed on /payments; use POST", headers={"Allow": "POST"})
+            _allow(method, "/payments", "GET", "POST")
+            if method == "GET":
+                return self._list_payments(caller, event)
             caller.require_write()
             return self._create(caller, event, context, expired, settle_by)
+        if path.rstrip("/") == "/events":
+            _allow(method, "/events", "GET")
+            return self._list_events(caller, event)
         match = _PAYMENT_PATH.match(path)
         if match:
-            if method != "GET":
-                raise MethodNotAllowed(
-                    f"{method} is not allowed on /payments/{{id}}; use GET", headers={"Allow": "GET"}
-                )
-            payment = self._service.get_payment(caller.merchant_id, match.group(1))
-            context["payment_id"] = payment.id
-            return json_response(200, payment.resource())
-        raise NotFound("no such route; the API serves POST /payments and GET /payments/{id}", code="route_not_found")
+            payment_id, action = match.group(1), match.group(2)
+            # Logged only in the shape of an id: the path is the caller's text and could hold anything.
+            if is_payment_id(payment_id):
+                context["payment_id"] = payment_id
+            if action is None:
+                _allow(method, "/payments/{id}", "GET")
+                payment = self._service.get_payment(caller.merchant_id, payment_id)
+                return json_response(200, payment.resource())
+            if action == "refunds":
+                _allow(method, "/payments/{id}/refunds", "GET", "POST")
+                if method == "GET":
+                    return self._list_refunds(caller, payment_id, event)
+            else:
+                _allow(method, f"/payments/{{id}}/{action}", "POST")
+            caller.require_write()
+            return self._follow_up(caller, payment_id, action, event, context, expired, settle_by)
+        raise NotFound(
+            "no such route or method; the API serves GET and POST /payments, GET /payments/{id}, POST "
+            "/payments/{id}/capture and /cancel, GET and POST /payments/{id}/refunds, and GET /events",
+            code="route_not_found",
+        )
+
+    def _list_payments(self, caller: Caller, event: dict[str, Any]) -> dict[str, Any]:
+        from payment_processor.pagination import PAGE_PARAMETERS, invalid, page_request
+        from payment_processor.payment import STATUSES
+
+        values = query_values(event, (*PAGE_PARAMETERS, "status"))
+        status = values.get("status")
+        if status is not None and status not in STATUSES:
+            raise invalid("status", "status must be one of " + ", ".join(STATUSES))
+        page = self._service.list_payments(caller.merchant_id, page_request(values), status=status)
+        return list_response([payment.resource() for payment in page.items], page.has_more)
+
+    def _list_refunds(self, caller: Caller, payment_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        from payment_processor.pagination import PAGE_PARAMETERS, page_request
+
+        page = self._service.refunds.list(
+            caller.merchant_id, payment_id, page_request(query_values(event, PAGE_PARAMETERS))
+        )
+        return list_response([refund.resource() for refund in page.items], page.has_more)
+
+    def _list_events(self, caller: Caller, event: dict[str, Any]) -> dict[str, Any]:
+        from payment_processor.pagination import PAGE_PARAMETERS, page_request
+        from payment_processor.txlog import feed_resource
+
+        page = self._service.list_events(caller.merchant_id, page_request(query_values(event, PAGE_PARAMETERS)))
+        return list_response([feed_resource(item.body) for item in page.items], page.has_more)
+
+    def _follow_up(
+        self,
+        caller: Caller,
+        payment_id: str,
+        action: str,
+        event: dict[str, Any],
+        context: dict[str, Any],
+        expired: Expired,
+        settle_by: Expired,
+    ) -> dict[str, Any]:
+        """Capture, cancel or refund: the body (optional), the key, then the operation."""
+        from payment_processor.validation import CancelRequest, CaptureRequest, RefundRequest, parse_body
+
+        body = read_json_body(event, optional=True)
+        key = idempotency_key(event)
+        merchant = caller.merchant_id
+        if action == "capture":
+            capture = parse_body(CaptureRequest, body)
+            outcome = self._service.actions.capture(
+                merchant, payment_id, capture.amount, key, expired=expired, settle_by=settle_by
+            )
+        elif action == "cancel":
+            cancel = parse_body(CancelRequest, body)
+            outcome = self._service.actions.cancel(
+                merchant, payment_id, cancel.cancellation_reason, key, expired=expired, settle_by=settle_by
+            )
+        else:
+            refund = parse_body(RefundRequest, body)
+            outcome = self._service.refunds.create(
+                merchant, payment_id, refund.amount, refund.reason, key, expired=expired, settle_by=settle_by
+            )
+            context["refund_id"] = outcome.refund_id
+        context["replayed"] = outcome.replayed
+        self._log_deferred(outcome.delivery, outcome.payment_id)
+        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+        return json_response(outcome.response.status, outcome.response.body, headers)
+
+    def _log_deferred(self, delivery: Any, payment_id: str | None) -> None:
+        if delivery is not None and delivery.error is not None:
+            # The change is committed; its log event waits in the outbox for the next delivery.
+            self._log.warning("transaction log delivery deferred", extra={"payment_id": payment_id,
+                                                                           "reason": delivery.error})  # fmt: skip
 
     def _create(
         self, caller: Caller, event: dict[str, Any], context: dict[str, Any], expired: Expired, settle_by: Expired
@@ -237,13 +351,15 @@ class Api:
         request = parse_payment_request(body)
         outcome = self._service.create_payment(caller.merchant_id, request, key, expired=expired, settle_by=settle_by)
         context.update(payment_id=outcome.payment_id, replayed=outcome.replayed)
-        if outcome.delivery is not None and outcome.delivery.error is not None:
-            # The payment is committed; its log event waits in the outbox for the next delivery.
-            self._log.warning(
-                "transaction log delivery deferred",
-                extra={"payment_id": outcome.payment_id, "reason": outcome.delivery.error},
-            )
+        self._log_deferred(outcome.delivery, outcome.payment_id)
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
         if outcome.payment_id:
             headers["Location"] = f"/payments/{outcome.payment_id}"
         return json_response(outcome.response.status, outcome.response.body, headers)
+
+
+def _allow(method: str, path: str, *methods: str) -> None:
+    """405 with ``Allow`` unless ``method`` is one the path serves."""
+    if method not in methods:
+        allowed = ", ".join(methods)
+        raise MethodNotAllowed(f"{method} is not allowed on {path}; use {allowed}", headers={"Allow": allowed})

@@ -14,6 +14,23 @@ token                                       outcome    decline_code
 ``tok_acquirerUnavailable``                 no answer  - (the acquirer cannot be reached)
 ==========================================  =========  ==========================
 
+After an authorization, the follow-ups (capture, cancel, refund) succeed for every approved token above,
+and fail as a real acquirer's can for these (each authorizes normally first):
+
+=============================================  ==============================================================
+token                                          follow-ups
+=============================================  ==============================================================
+``tok_captureRefused``                         every capture refused (``capture_refused``: the issuer let the
+                                               authorization lapse); the payment stays ``requires_capture``
+``tok_partialCaptureRefused``                  a capture of less than the authorized amount refused
+                                               (``partial_capture_unsupported``); a full capture succeeds
+``tok_cancelRefused``                          cancel refused (``cancel_refused``); the payment stays
+                                               ``requires_capture``
+``tok_refundRefused``                          every refund refused (``refund_refused``): the refund is ``failed``
+``tok_followUpsUnavailable``                   no answer to a capture, cancel or refund: it stays pending (503),
+                                               and the same Idempotency-Key or the scheduled job asks again
+=============================================  ==============================================================
+
 Any other token is unknown to the acquirer and refused as invalid input before anything is recorded.
 ``tok_acquirerUnavailable`` leaves the payment ``processing``: the request answers 503 and the
 scheduled job asks again until it gives up and marks the payment ``failed`` (``acquirer_unavailable``).
@@ -50,6 +67,27 @@ class AcquirerUnavailable(Exception):
     asked again under the same idempotency key."""
 
 
+class OperationRefused(Exception):
+    """The acquirer answered a capture, cancel or refund with a definite no: nothing moved.
+
+    ``code`` says why (``capture_refused``, ``partial_capture_unsupported``, ``cancel_refused``,
+    ``refund_refused``).
+    """
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What the acquirer needs to find an authorization again: the token and its authorization code."""
+
+    payment_method: str
+    authorization_code: str
+    currency: str
+
+
 class PaymentGateway(Protocol):
     """Authorizes a payment with an acquirer."""
 
@@ -65,6 +103,21 @@ class PaymentGateway(Protocol):
         """
         ...
 
+    def capture(self, authorization: FollowUp, *, amount: int, authorized: int, idempotency_key: str) -> None:
+        """Capture ``amount`` of the ``authorized`` minor units; the rest of the authorization is released.
+
+        Raises OperationRefused (nothing captured) or AcquirerUnavailable (unknown: ask again, same key).
+        """
+        ...
+
+    def cancel(self, authorization: FollowUp, *, idempotency_key: str) -> None:
+        """Release (void) an uncaptured authorization; raises as ``capture`` does."""
+        ...
+
+    def refund(self, authorization: FollowUp, *, amount: int, idempotency_key: str) -> None:
+        """Return ``amount`` captured minor units to the card; raises as ``capture`` does."""
+        ...
+
 
 APPROVED_TOKENS = frozenset({"tok_visa", "tok_visa_debit", "tok_mastercard", "tok_amex"})
 DECLINE_CODES = {
@@ -76,7 +129,16 @@ DECLINE_CODES = {
 
 
 UNAVAILABLE_TOKENS = frozenset({"tok_acquirerUnavailable"})
-KNOWN_TOKENS = APPROVED_TOKENS | frozenset(DECLINE_CODES) | UNAVAILABLE_TOKENS
+#: Tokens that authorize, then fail the follow-ups named in the module docstring.
+FOLLOW_UP_FAILURES = {
+    "tok_captureRefused": {"capture": "capture_refused"},
+    "tok_partialCaptureRefused": {"partial_capture": "partial_capture_unsupported"},
+    "tok_cancelRefused": {"cancel": "cancel_refused"},
+    "tok_refundRefused": {"refund": "refund_refused"},
+}
+FOLLOW_UPS_UNAVAILABLE = frozenset({"tok_followUpsUnavailable"})
+AUTHORIZING_TOKENS = APPROVED_TOKENS | frozenset(FOLLOW_UP_FAILURES) | FOLLOW_UPS_UNAVAILABLE
+KNOWN_TOKENS = AUTHORIZING_TOKENS | frozenset(DECLINE_CODES) | UNAVAILABLE_TOKENS
 
 
 class SimulatedAcquirer:
@@ -101,12 +163,37 @@ class SimulatedAcquirer:
         if payment_method in UNAVAILABLE_TOKENS:
             self._record(idempotency_key, amount, currency, "unavailable")
             raise AcquirerUnavailable("the simulated acquirer is unavailable for this token")
-        if payment_method in APPROVED_TOKENS:
+        if payment_method in AUTHORIZING_TOKENS:
             digest = hashlib.sha256(f"{idempotency_key}:{amount}:{currency}".encode()).hexdigest()
             self._record(idempotency_key, amount, currency, "approved")
             return Authorization(approved=True, authorization_code=digest[:6].upper())
         self._record(idempotency_key, amount, currency, "declined")
         return Authorization(approved=False, decline_code=DECLINE_CODES[payment_method])
+
+    def capture(self, authorization: FollowUp, *, amount: int, authorized: int, idempotency_key: str) -> None:
+        """Capture, or fail as the token says."""
+        kind = "capture" if amount == authorized else "partial_capture"
+        self._follow_up(authorization, kind, amount, idempotency_key)
+
+    def cancel(self, authorization: FollowUp, *, idempotency_key: str) -> None:
+        """Void, or fail as the token says."""
+        self._follow_up(authorization, "cancel", 0, idempotency_key)
+
+    def refund(self, authorization: FollowUp, *, amount: int, idempotency_key: str) -> None:
+        """Refund, or fail as the token says."""
+        self._follow_up(authorization, "refund", amount, idempotency_key)
+
+    def _follow_up(self, authorization: FollowUp, kind: str, amount: int, idempotency_key: str) -> None:
+        token = authorization.payment_method
+        if token in FOLLOW_UPS_UNAVAILABLE:
+            self._record(idempotency_key, amount, authorization.currency, f"{kind}:unavailable")
+            raise AcquirerUnavailable(f"the simulated acquirer does not answer {kind}s for this token")
+        failures = FOLLOW_UP_FAILURES.get(token, {})
+        code = failures.get(kind) or (failures.get("capture") if kind == "partial_capture" else None)
+        if code is not None:
+            self._record(idempotency_key, amount, authorization.currency, f"{kind}:refused")
+            raise OperationRefused(code)
+        self._record(idempotency_key, amount, authorization.currency, f"{kind}:done")
 
     def _record(self, idempotency_key: str, amount: int, currency: str, outcome: str) -> None:
         # The acquirer's own record, written before it answers (as its side of a charge is): one line per

@@ -183,6 +183,7 @@ def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "payments_settled": resolution.settled,
         "payments_failed": resolution.failed_permanently,
         "payments_still_processing": resolution.still_processing,
+        "authorizations_expired": resolution.canceled_expired,
         "delivered": report.delivered,
         "already_present": report.already_present,
         "failed": report.failed,
@@ -220,7 +221,8 @@ def publish_outbox_metrics(
     metrics.add_metric(name="OutboxDeadLettered", unit=MetricUnit.Count, value=health.dead_lettered)
     metrics.add_metric(name="OutboxDelivered", unit=MetricUnit.Count, value=report.delivered + report.already_present)
     metrics.add_metric(name="OutboxDeliveryFailures", unit=MetricUnit.Count, value=report.failed)
-    # Payments recorded but not settled: an acquirer that stopped answering shows here first.
+    # Payments, captures, cancels and refunds recorded but not answered: an acquirer that stopped answering
+    # shows here first (the age alarm reads PaymentsOldestProcessingAge).
     metrics.add_metric(name="PaymentsProcessing", unit=MetricUnit.Count, value=processing.processing)
     metrics.add_metric(
         name="PaymentsOldestProcessingAge", unit=MetricUnit.Seconds, value=processing.oldest_processing_age_s

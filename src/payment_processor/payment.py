@@ -8,14 +8,35 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-#: Payment statuses. A payment is recorded as PROCESSING before the acquirer is asked, then moves once
-#: to one final state: SUCCEEDED (authorized), DECLINED (the acquirer said no, with a decline code) or
-#: FAILED (no answer could be had, or the acquirer refused the request, with a failure code).
+#: Payment statuses. A payment is recorded as PROCESSING before the acquirer is asked, then settled once by
+#: the acquirer's answer: SUCCEEDED (authorized and captured), REQUIRES_CAPTURE (authorized, ``manual``
+#: capture), DECLINED (the acquirer said no, with a decline code) or FAILED (no answer could be had, or the
+#: acquirer refused the request, with a failure code). After that:
+#:   REQUIRES_CAPTURE -> SUCCEEDED (captured, all or part) or CANCELED (canceled, or 7 days uncaptured);
+#:   SUCCEEDED -> REFUNDED (once refunds add up to the captured amount).
 PROCESSING = "processing"
+REQUIRES_CAPTURE = "requires_capture"
 SUCCEEDED = "succeeded"
 DECLINED = "declined"
 FAILED = "failed"
-FINAL_STATUSES = frozenset({SUCCEEDED, DECLINED, FAILED})
+CANCELED = "canceled"
+REFUNDED = "refunded"
+STATUSES = (PROCESSING, REQUIRES_CAPTURE, SUCCEEDED, DECLINED, FAILED, CANCELED, REFUNDED)
+#: Statuses a payment can be in once the acquirer answered its authorization.
+SETTLED_STATUSES = frozenset(STATUSES) - {PROCESSING}
+
+AUTOMATIC = "automatic"
+MANUAL = "manual"
+CAPTURE_METHODS = (AUTOMATIC, MANUAL)
+#: Why a payment was canceled: the merchant's reasons, or ``automatic`` (7 days without a capture).
+CANCELLATION_REASONS = ("requested_by_customer", "duplicate", "fraudulent", "abandoned")
+AUTOMATIC_CANCELLATION = "automatic"
+#: Why a refund was asked for.
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+#: Refund statuses: recorded PENDING before the acquirer is asked, then SUCCEEDED or FAILED once.
+REFUND_PENDING = "pending"
+REFUND_SUCCEEDED = "succeeded"
+REFUND_FAILED = "failed"
 
 
 def new_id(prefix: str) -> str:
@@ -41,6 +62,11 @@ def new_payment_id() -> str:
 def is_payment_id(value: str) -> bool:
     """True if ``value`` has the shape of a payment id (checked before touching the database)."""
     return has_id_shape(value, "pay")
+
+
+def new_refund_id() -> str:
+    """A fresh, unguessable refund id: ``re_`` and 26 lower-case base32 characters."""
+    return new_id("re")
 
 
 def utc_now() -> datetime:
@@ -75,11 +101,22 @@ class Payment:
     updated_at: datetime | None = None
     #: Times the acquirer could not be reached for this payment.
     acquirer_attempts: int = 0
+    capture_method: str = AUTOMATIC
+    #: Minor units captured (0 until captured) and refunded so far (never more than captured).
+    amount_captured: int = 0
+    amount_refunded: int = 0
+    cancellation_reason: str | None = None
 
     @property
     def is_final(self) -> bool:
-        """True once the payment has left ``processing``: it never changes status again."""
-        return self.status in FINAL_STATUSES
+        """True once the acquirer answered the authorization (the payment left ``processing``); its
+        answer is kept under the creating key from then on, whatever happens to the payment later."""
+        return self.status in SETTLED_STATUSES
+
+    @property
+    def refundable(self) -> int:
+        """Minor units captured and not yet refunded (pending refunds are the store's to subtract)."""
+        return self.amount_captured - self.amount_refunded
 
     @property
     def changed_at(self) -> datetime:
@@ -102,5 +139,61 @@ class Payment:
             "decline_code": self.decline_code,
             "failure_code": self.failure_code,
             "authorization_code": self.authorization_code,
+            "capture_method": self.capture_method,
+            "amount_captured": self.amount_captured,
+            "amount_refunded": self.amount_refunded,
+            "cancellation_reason": self.cancellation_reason,
             "created_at": isoformat(self.created_at),
         }
+
+
+@dataclass(frozen=True)
+class Refund:
+    """A refund of part or all of a captured payment, in the payment's currency (integer minor units)."""
+
+    id: str
+    payment_id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    reason: str | None = None
+    failure_code: str | None = None
+    idempotency_key: str | None = None
+    acquirer_attempts: int = 0
+
+    @property
+    def is_final(self) -> bool:
+        """True once the acquirer answered: the refund never changes status again."""
+        return self.status != REFUND_PENDING
+
+    def resource(self) -> dict[str, Any]:
+        """The public JSON representation (no free text: it is written to the transaction log whole)."""
+        return {
+            "id": self.id,
+            "object": "refund",
+            "payment_id": self.payment_id,
+            "status": self.status,
+            "amount": self.amount,
+            "currency": self.currency,
+            "reason": self.reason,
+            "failure_code": self.failure_code,
+            "created_at": isoformat(self.created_at),
+        }
+
+
+@dataclass(frozen=True)
+class PaymentAction:
+    """A capture or cancel asked of the acquirer, recorded before it is asked (one at a time per payment)."""
+
+    id: str  # act_…: the acquirer's idempotency key for this action
+    payment_id: str
+    action: str  # "capture" or "cancel"
+    merchant_id: str
+    requested_at: datetime
+    amount: int | None = None  # the capture's amount
+    cancellation_reason: str | None = None  # the cancel's reason
+    idempotency_key: str | None = None  # None when the scheduled job asked (an expired authorization)
+    acquirer_attempts: int = 0

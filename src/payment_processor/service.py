@@ -18,28 +18,36 @@ fails the payment (the outbox keeps them for the scheduled delivery).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from payment_processor import payment as payments
+from payment_processor.capture import PaymentActions
 from payment_processor.deadlines import Expired, never
 from payment_processor.encoding import compact_json
-from payment_processor.errors import (
-    IdempotencyKeyInUse,
-    IdempotencyKeyReused,
-    NotFound,
-    ServiceUnavailable,
-    ValidationFailed,
-)
+from payment_processor.errors import NotFound, ServiceUnavailable, ValidationFailed
 from payment_processor.gateway import AcquirerUnavailable, Authorization, PaymentGateway, UnknownPaymentMethod
+from payment_processor.operations import (
+    NO_SUCH_PAYMENT,
+    Outcome,
+    acquirer_backoff_s,
+    answering_store_errors,
+    claim,
+    fingerprint,
+    still_processing,
+    unavailable,
+)
 from payment_processor.payment import Payment
+from payment_processor.refunds import Refunds
 from payment_processor.store.interfaces import (
+    CursorNotFound,
+    FeedEvent,
     IdempotencyKeyBusy,
     OutboxHealth,
+    Page,
+    PageRequest,
     PaymentStore,
     ProcessingHealth,
     StoredResponse,
@@ -52,6 +60,8 @@ if TYPE_CHECKING:
     # imports it on the first request that has a body to parse.
     from payment_processor.validation import PaymentRequest
 
+#: The one answer for an unknown event id used as a cursor, and for another merchant's.
+NO_SUCH_EVENT = "no such event for this API key's merchant"
 #: Events from earlier failed deliveries retried on each request once the current one went through.
 BACKLOG_PER_REQUEST = 10
 #: The scheduled job leaves alone a payment younger than this: the request that created it is still
@@ -63,66 +73,22 @@ RESOLVE_AFTER_S = 30.0
 #: 2 s makes ten attempts in twenty seconds, and an outage that short must not fail its payments.
 MAX_ACQUIRER_ATTEMPTS = 10
 GIVE_UP_AFTER_S = 1800.0
-MAX_ACQUIRER_BACKOFF_S = 300.0
-#: Seconds a client is told to wait before retrying a payment still processing.
-PROCESSING_RETRY_AFTER_S = 2
-
-
-#: The one answer for an unknown id and for another merchant's payment.
-NO_SUCH_PAYMENT = "no such payment for this API key's merchant"
 
 
 @dataclass(frozen=True)
 class ResolutionReport:
-    """What one pass of the scheduled job did with payments left processing."""
+    """What one pass of the scheduled job did with payments, captures, cancels and refunds left waiting."""
 
     settled: int = 0
     failed_permanently: int = 0
     still_processing: int = 0
     error: str | None = None
+    canceled_expired: int = 0
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """The answer to a create-payment request: the stored response, and whether it is a replay."""
-
-    response: StoredResponse
-    replayed: bool
-    payment_id: str | None
-    delivery: DeliveryReport | None = None
-
-
-def fingerprint(request: PaymentRequest) -> str:
-    """SHA-256 over the canonical request: equal for the same payment however the JSON was spelled.
-
-    The merchant is not part of it: idempotency keys are already scoped by the authenticated merchant.
-    """
-    canonical = json.dumps(request.fingerprint_material(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f"POST /payments\n{canonical}".encode()).hexdigest()
-
-
-def acquirer_backoff_s(attempts: int) -> float:
-    """Seconds before the job asks the acquirer again after the ``attempts``-th attempt without an answer."""
-    return min(float(2**attempts), MAX_ACQUIRER_BACKOFF_S)
-
-
-def still_processing(payment_id: str) -> ServiceUnavailable:
-    """The 503 for a payment recorded but not yet settled: the same key settles it later."""
-    return ServiceUnavailable(
-        f"the payment {payment_id} is recorded and still processing (the acquirer has not answered yet); "
-        "retry with the same Idempotency-Key to get its result",
-        code="payment_processing",
-        retry_after_s=PROCESSING_RETRY_AFTER_S,
-    )
-
-
-def unavailable(exc: StoreUnavailable) -> ServiceUnavailable:
-    """The client-facing 503 for a database outage."""
-    del exc  # the detail goes to the log, not to the client
-    return ServiceUnavailable(
-        "the payment database is unreachable; retry with the same Idempotency-Key",
-        code="database_unavailable",
-    )
+def request_fingerprint_of(request: PaymentRequest) -> str:
+    """The create request's idempotency fingerprint (see operations.fingerprint)."""
+    return fingerprint("POST /payments", request.fingerprint_material())
 
 
 class PaymentService:
@@ -142,6 +108,9 @@ class PaymentService:
         self._delivery = delivery
         self._clock = clock
         self._new_id = new_id
+        #: Captures and cancels of authorized payments; refunds of captured ones.
+        self.actions = PaymentActions(store, gateway, self._deliver, clock=clock)
+        self.refunds = Refunds(store, gateway, self._deliver, clock=clock)
 
     def create_payment(
         self,
@@ -161,17 +130,11 @@ class PaymentService:
         ``merchant_id`` is the authenticated key's, never the request's: one merchant's keys and
         payments are invisible to another (a probe with another merchant's key just makes a new claim).
         """
-        request_fingerprint = fingerprint(request)
-        try:
+        request_fingerprint = request_fingerprint_of(request)
+        with answering_store_errors():
             with self._store.transaction() as tx:
-                previous = tx.claim_idempotency_key(merchant_id, idempotency_key, request_fingerprint)
+                previous = claim(tx, merchant_id, idempotency_key, request_fingerprint)
                 if previous is not None:
-                    if previous.fingerprint != request_fingerprint:
-                        raise IdempotencyKeyReused(
-                            "this Idempotency-Key was already used with a different request body; "
-                            "use a new key for a new payment",
-                            field="Idempotency-Key",
-                        )
                     if previous.response is not None:
                         return Outcome(previous.response, replayed=True, payment_id=previous.payment_id)
                     if previous.payment_id is None:  # pragma: no cover - a claim is bound in its own transaction
@@ -183,7 +146,7 @@ class PaymentService:
                     self._check_payment_method(request.payment_method)
                     payment = self._new_payment(merchant_id, request, idempotency_key)
                     tx.insert_payment(payment)
-                    tx.add_event(payment_event(payment, sequence=1))
+                    tx.add_event(payment_event(payment, tx.next_event_sequence(payment.id)))
                     tx.bind_idempotency_key(merchant_id, idempotency_key, payment.id)
                     payment_id = payment.id
             # Committed: from here on a crash leaves a record that the same key or the job settles.
@@ -192,13 +155,6 @@ class PaymentService:
                 if payment is None:  # pragma: no cover - the key's foreign key keeps the payment
                     raise RuntimeError("an idempotency key points at a missing payment")
             response = self._settle(payment, settle_by)
-        except IdempotencyKeyBusy:
-            raise IdempotencyKeyInUse(
-                "a request with this Idempotency-Key is still being processed; retry shortly",
-                field="Idempotency-Key",
-            ) from None
-        except StoreUnavailable as exc:
-            raise unavailable(exc) from None
         return Outcome(
             response,
             replayed=previous is not None,
@@ -210,8 +166,11 @@ class PaymentService:
                            expired: Expired = never) -> ResolutionReport:  # fmt: skip
         """The scheduled job's half of the state machine: settle payments a crash or an acquirer outage left
         ``processing``, asking the acquirer again under the same key; give up on one (``failed``,
-        ``acquirer_unavailable``) after MAX_ACQUIRER_ATTEMPTS attempts without an answer and GIVE_UP_AFTER_S."""
-        settled = failed = waiting = 0
+        ``acquirer_unavailable``) after MAX_ACQUIRER_ATTEMPTS attempts without an answer and GIVE_UP_AFTER_S.
+        Then the same for captures, cancels and refunds left waiting (never given up on: the money has moved
+        or not, and only the acquirer can say which; the age alarm calls an operator), and cancel
+        authorizations nobody captured in time."""
+        settled = failed = waiting = expired_count = 0
         try:
             for payment in self._store.processing_payments(limit=limit, older_than_s=older_than_s):
                 if expired():
@@ -226,9 +185,14 @@ class PaymentService:
                         settled += 1
                 except (ServiceUnavailable, IdempotencyKeyBusy):
                     waiting += 1  # no answer from the acquirer yet, or a request is settling it right now
+            answered, left = self.actions.resolve(limit=limit, older_than_s=older_than_s, expired=expired)
+            settled, waiting = settled + answered, waiting + left
+            answered, left = self.refunds.resolve(limit=limit, older_than_s=older_than_s, expired=expired)
+            settled, waiting = settled + answered, waiting + left
+            expired_count = self.actions.expire_authorizations(limit=limit, expired=expired)
         except StoreUnavailable as exc:
-            return ResolutionReport(settled, failed, waiting, str(exc))
-        return ResolutionReport(settled, failed, waiting)
+            return ResolutionReport(settled, failed, waiting, str(exc), expired_count)
+        return ResolutionReport(settled, failed, waiting, canceled_expired=expired_count)
 
     def _check_payment_method(self, payment_method: str) -> None:
         try:
@@ -255,6 +219,7 @@ class PaymentService:
             customer_id=request.customer_id,
             metadata=dict(request.metadata or {}),
             idempotency_key=idempotency_key,
+            capture_method=request.capture_method,
         )
 
     def _settle(self, payment: Payment, expired: Expired) -> StoredResponse:
@@ -266,7 +231,7 @@ class PaymentService:
         if payment.is_final:
             return self._final_response(payment)
         if expired():
-            raise still_processing(payment.id)
+            raise still_processing(f"the payment {payment.id}")
         failure_code = None
         try:
             answer = self._gateway.authorize(
@@ -279,7 +244,7 @@ class PaymentService:
         except AcquirerUnavailable:
             with self._store.transaction() as tx:
                 tx.record_acquirer_failure(payment.id, acquirer_backoff_s(payment.acquirer_attempts + 1))
-            raise still_processing(payment.id) from None
+            raise still_processing(f"the payment {payment.id}") from None
         except UnknownPaymentMethod:
             # Checked before recording, so only a token withdrawn since: a definite refusal, nothing charged.
             answer, failure_code = Authorization(approved=False), "payment_method_unknown"
@@ -296,19 +261,24 @@ class PaymentService:
                 return self._final_response(current, tx.stored_response)
             if failure_code is not None:
                 status = payments.FAILED
+            elif not answer.approved:
+                status = payments.DECLINED
             else:
-                status = payments.SUCCEEDED if answer.approved else payments.DECLINED
+                # Authorized: captured now (automatic), or held for a capture or cancel (manual).
+                manual = current.capture_method == payments.MANUAL
+                status = payments.REQUIRES_CAPTURE if manual else payments.SUCCEEDED
             final = replace(
                 current,
                 status=status,
                 updated_at=self._clock(),
                 failure_code=failure_code,
-                authorization_code=answer.authorization_code if status == payments.SUCCEEDED else None,
+                authorization_code=answer.authorization_code if answer.approved and failure_code is None else None,
                 decline_code=answer.decline_code if status == payments.DECLINED else None,
+                amount_captured=current.amount if status == payments.SUCCEEDED else 0,
             )
             response = StoredResponse(_status_code(final), compact_json(_response_body(final)))
             tx.settle_payment(final)
-            tx.add_event(payment_event(final, sequence=2))
+            tx.add_event(payment_event(final, tx.next_event_sequence(final.id)))
             if final.idempotency_key is not None:
                 tx.complete_idempotency_key(final.merchant_id, final.idempotency_key, response, final.id)
         return response
@@ -337,6 +307,24 @@ class PaymentService:
         if found is None:
             raise NotFound(NO_SUCH_PAYMENT)
         return found
+
+    def list_payments(self, merchant_id: str, page: PageRequest, *, status: str | None = None) -> Page[Payment]:
+        """The merchant's payments, newest first; a cursor that is not one of them is 404 like an unknown id."""
+        try:
+            return self._store.list_payments(merchant_id, page, status=status)
+        except CursorNotFound:
+            raise NotFound(NO_SUCH_PAYMENT) from None
+        except StoreUnavailable as exc:
+            raise unavailable(exc) from None
+
+    def list_events(self, merchant_id: str, page: PageRequest) -> Page[FeedEvent]:
+        """The merchant's transaction-log events, newest first (see ``PaymentStore.list_events``)."""
+        try:
+            return self._store.list_events(merchant_id, page)
+        except CursorNotFound:
+            raise NotFound(NO_SUCH_EVENT) from None
+        except StoreUnavailable as exc:
+            raise unavailable(exc) from None
 
     def deliver_pending(self, limit: int = 1000, *, expired: Expired = never) -> DeliveryReport:
         """Deliver the outbox backlog (the explicit delivery entry point), stopping when ``expired``."""
@@ -372,8 +360,9 @@ class PaymentService:
 
 
 def _status_code(payment: Payment) -> int:
-    """201 for an authorized payment; 402 (payment required) for one declined or failed."""
-    return 201 if payment.status == payments.SUCCEEDED else 402
+    """201 for an authorized payment (whatever became of it since); 402 (payment required) for one declined
+    or failed."""
+    return 402 if payment.status in (payments.DECLINED, payments.FAILED) else 201
 
 
 def _response_body(payment: Payment) -> dict[str, Any]:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from payment_processor.deadlines import Expired, never
-from payment_processor.payment import Payment, isoformat
+from payment_processor.payment import Payment, Refund, isoformat
 from payment_processor.store.interfaces import OutboxEvent, PaymentStore, StoreUnavailable
 
 
@@ -44,34 +45,64 @@ LOGGED_PAYMENT_FIELDS = (
     "decline_code",
     "failure_code",
     "authorization_code",
+    "capture_method",
+    "amount_captured",
+    "amount_refunded",
+    "cancellation_reason",
     "created_at",
 )
+#: A refund's resource has no free text (its reason is one of a fixed list): it is logged whole.
 
 
 def payment_event(payment: Payment, sequence: int = 1) -> OutboxEvent:
     """The outbox event recording that ``payment`` reached its current status.
 
-    ``sequence`` is the state change's number: 1 for ``processing``, 2 for the final state. With the
-    event type it makes the object key, so an event written twice lands at one key.
+    ``sequence`` is the payment's event number (1 for ``processing``, 2 for the acquirer's answer, then one
+    per later change, refunds' included: ``Transaction.next_event_sequence``). With the event type it makes
+    the object key, so an event written twice lands at one key.
     The body holds only :data:`LOGGED_PAYMENT_FIELDS` of the payment, never caller free text.
     """
-    event_type = f"payment.{payment.status}"
+    return _event(payment, f"payment.{payment.status}", sequence, payment.changed_at, {})
+
+
+def refund_event(payment: Payment, refund: Refund, sequence: int) -> OutboxEvent:
+    """The outbox event recording that ``refund`` (of ``payment``, as it stands after it) reached its status."""
+    return _event(payment, f"refund.{refund.status}", sequence, refund.updated_at, {"refund": refund.resource()})
+
+
+def _event(payment: Payment, event_type: str, sequence: int, occurred: datetime, extra: dict[str, Any]) -> OutboxEvent:
     day = payment.created_at.strftime("%Y/%m/%d")
     key = f"transactions/{day}/{payment.id}/{sequence:04d}-{event_type}.json"
     resource = payment.resource()
+    event_id = f"{payment.id}:{sequence:04d}"
     body = {
-        "event_id": f"{payment.id}:{sequence:04d}",
+        "event_id": event_id,
         "event_type": event_type,
-        "occurred_at": isoformat(payment.changed_at),
+        "occurred_at": isoformat(occurred),
         # An allow-list, not a deny-list: a field added to the resource later stays out until added here.
         "payment": {name: resource[name] for name in LOGGED_PAYMENT_FIELDS},
+        **extra,
     }
     return OutboxEvent(
         payment_id=payment.id,
         event_type=event_type,
         object_key=key,
         body=json.dumps(body, sort_keys=True, separators=(",", ":")),
+        merchant_id=payment.merchant_id,
+        event_id=event_id,
     )
+
+
+def feed_resource(body: str) -> dict[str, Any]:
+    """A logged event as ``GET /events`` shows it: the same ids, amounts, statuses, codes and times."""
+    logged = json.loads(body)
+    return {
+        "id": logged["event_id"],
+        "object": "event",
+        "type": logged["event_type"],
+        "created_at": logged["occurred_at"],
+        "data": {name: logged[name] for name in ("payment", "refund") if name in logged},
+    }
 
 
 class S3Sink:

@@ -17,12 +17,13 @@ request. A body that still sends ``merchant_id`` is refused with ``field = merch
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from payment_processor import currency
+from payment_processor import payment as payments
 from payment_processor.errors import CardNumberRefused, InvalidCharacter, ValidationFailed
 from payment_processor.screening import Path, find_card_number, find_unstorable_character
 
@@ -68,6 +69,9 @@ class PaymentRequest(BaseModel):
         ]
         | None
     ) = None
+    #: ``automatic``: captured with the authorization. ``manual``: authorized only (``requires_capture``),
+    #: then captured or canceled with their own requests.
+    capture_method: Literal["automatic", "manual"] = "automatic"
 
     @field_validator("currency")
     @classmethod
@@ -91,8 +95,43 @@ class PaymentRequest(BaseModel):
         return value
 
     def fingerprint_material(self) -> dict[str, Any]:
-        """The request as canonical data: two requests are 'the same' for idempotency iff these match."""
-        return self.model_dump(mode="json")
+        """The request as canonical data: two requests are 'the same' for idempotency iff these match.
+
+        The default capture method is left out, so a key stored before the field existed still matches
+        a retry of the same body.
+        """
+        material = self.model_dump(mode="json")
+        if material["capture_method"] == payments.AUTOMATIC:
+            del material["capture_method"]
+        return material
+
+
+Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT)]
+
+
+class CaptureRequest(BaseModel):
+    """``POST /payments/{id}/capture``: ``amount`` to capture (default: all that was authorized)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    amount: Amount | None = None
+
+
+class CancelRequest(BaseModel):
+    """``POST /payments/{id}/cancel``: why, from a fixed list (default ``requested_by_customer``)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    cancellation_reason: Literal["requested_by_customer", "duplicate", "fraudulent", "abandoned"] | None = None
+
+
+class RefundRequest(BaseModel):
+    """``POST /payments/{id}/refunds``: ``amount`` (default: all that is left) and a ``reason`` from a fixed list."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    amount: Amount | None = None
+    reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
 
 
 # Codes of our own custom errors pass through to the client; pydantic's built-in ones become
@@ -100,7 +139,14 @@ class PaymentRequest(BaseModel):
 _OWN_CODES = {"currency_unsupported", "payment_method_invalid"}
 
 #: The only names an error's ``field`` may carry for the body: ours, never the caller's.
-PUBLISHED_FIELDS = frozenset(PaymentRequest.model_fields) | frozenset(RETIRED_FIELDS)
+PUBLISHED_FIELDS = (
+    frozenset(PaymentRequest.model_fields)
+    | frozenset(CaptureRequest.model_fields)
+    | frozenset(CancelRequest.model_fields)
+    | frozenset(RefundRequest.model_fields)
+    | frozenset(RETIRED_FIELDS)
+)
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def field_of(path: Path) -> str | None:
@@ -120,6 +166,14 @@ def parse_payment_request(body: Any) -> PaymentRequest:
     Order: a card number anywhere (keys and unknown fields included), then a character the database
     cannot store, then the body's shape, then retired fields, then each field.
     """
+    return parse_body(PaymentRequest, body)
+
+
+def parse_body(model: type[Model], body: Any) -> Model:
+    """Validate a decoded JSON body as ``model``, screened and ordered as ``parse_payment_request`` says.
+
+    An empty or absent body is ``{}`` for the follow-up requests, whose fields are all optional.
+    """
     # Screen before pydantic so that unknown fields and metadata keys are screened too, and before
     # any error that might be logged or answered is built from the body.
     found = find_card_number(body)
@@ -135,12 +189,12 @@ def parse_payment_request(body: Any) -> PaymentRequest:
             # Checked before the model so that this is the error, whatever else the body gets wrong.
             raise ValidationFailed(why, field=name)
     try:
-        return PaymentRequest.model_validate(body)
+        return model.model_validate(body)
     except ValidationError as exc:
-        raise _first_error(exc) from None
+        raise _first_error(exc, model) from None
 
 
-def _first_error(exc: ValidationError) -> ValidationFailed:
+def _first_error(exc: ValidationError, model: type[BaseModel]) -> ValidationFailed:
     # include_input=False: the offending value may be a card number and must never be echoed.
     error = exc.errors(include_url=False, include_input=False, include_context=False)[0]
     loc = error["loc"]
@@ -153,7 +207,7 @@ def _first_error(exc: ValidationError) -> ValidationFailed:
     if kind == "extra_forbidden":
         # Never a published name (retired ones are answered before the model): do not name it.
         return ValidationFailed(
-            "the body has a field that is not recognised; the fields are " + ", ".join(PaymentRequest.model_fields),
+            "the body has a field that is not recognised; the fields are " + ", ".join(model.model_fields),
             field=None,
         )
     if field == "metadata" and len(loc) > 1:

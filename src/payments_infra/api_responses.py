@@ -43,7 +43,8 @@ GATEWAY_RESPONSES: dict[str, tuple[int, str, str, dict[str, str]]] = {
     "MISSING_AUTHENTICATION_TOKEN": (
         404,
         "route_not_found",
-        "no such route; the API serves POST /payments and GET /payments/{id}",
+        "no such route or method; the API serves GET and POST /payments, GET /payments/{id}, POST "
+        "/payments/{id}/capture and /cancel, GET and POST /payments/{id}/refunds, and GET /events",
         {},
     ),
 }

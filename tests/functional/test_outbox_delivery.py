@@ -28,7 +28,7 @@ def queue(services: Services, count: int) -> list[str]:
     for _ in range(count):
         payment = Payment(
             id=new_payment_id(), merchant_id=MERCHANT, amount=100, currency="EUR", status="succeeded",
-            payment_method="tok_visa", created_at=datetime.now(UTC), authorization_code="A1",
+            payment_method="tok_visa", created_at=datetime.now(UTC), authorization_code="A1", amount_captured=100,
         )  # fmt: skip
         rows.append(payment)
     with service._store.transaction() as tx:

@@ -49,7 +49,7 @@ def test_the_app_role_may_change_a_payments_state_but_never_its_amount_or_owner(
         pytest.param("processing", "authorization_code = 'ABC123'", id="authorization-code-before-any-answer"),
         pytest.param("succeeded", "authorization_code = NULL", id="success-without-authorization-code"),
         pytest.param("failed", "failure_code = NULL", id="failure-without-its-code"),
-        pytest.param("refunded", "authorization_code = 'ABC123'", id="a-status-the-machine-does-not-have"),
+        pytest.param("paid", "authorization_code = 'ABC123'", id="a-status-the-machine-does-not-have"),
     ],
 )
 def test_the_schema_refuses_a_state_without_its_codes(lambda_env: Services, status: str, codes: str) -> None:

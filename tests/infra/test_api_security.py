@@ -8,11 +8,23 @@ import re
 
 from payments_infra.api_responses import GATEWAY_RESPONSES
 from tests.infra.conftest import config_of
-from tests.infra.tfjson import Stack, refs
+from tests.infra.tfjson import Stack, refs, resource_path
 
 #: API Gateway caches a Lambda authorizer's answer for at most an hour, and 300 s unless told otherwise;
 #: longer than that a revoked key would keep working (preflight PF505).
 MAX_AUTHORIZER_CACHE_S = 300
+#: Every route the API serves, and the one source_arn (after the API's execution ARN) its invoke permission
+#: is scoped to: any stage, this method, this path with ``*`` for the payment id.
+ROUTE_TABLE = {
+    ("POST", "/payments"): "/*/POST/payments",
+    ("GET", "/payments"): "/*/GET/payments",
+    ("GET", "/payments/{id}"): "/*/GET/payments/*",
+    ("POST", "/payments/{id}/capture"): "/*/POST/payments/*/capture",
+    ("POST", "/payments/{id}/cancel"): "/*/POST/payments/*/cancel",
+    ("POST", "/payments/{id}/refunds"): "/*/POST/payments/*/refunds",
+    ("GET", "/payments/{id}/refunds"): "/*/GET/payments/*/refunds",
+    ("GET", "/events"): "/*/GET/events",
+}
 
 
 def _authorizer(stack: Stack) -> str:
@@ -28,6 +40,46 @@ def test_every_method_needs_the_stacks_authorizer(env_stack: Stack) -> None:
         assert method["authorization"] == "CUSTOM"
         assert method["authorizer_id"] == f"${{aws_api_gateway_authorizer.{authorizer}.id}}"
         assert "api_key_required" not in method, "the authorizer checks the key, not API Gateway usage plans"
+
+
+def test_the_route_table(env_stack: Stack) -> None:
+    """Each route: a CUSTOM-authorized method, an AWS_PROXY integration to the processor, a permission of its
+    own scoped to its method and path, all of it deployed (depends_on) and redeployed on change (trigger)."""
+    rest_api, _ = env_stack.only("aws_api_gateway_rest_api")
+    authorizer = _authorizer(env_stack)
+    processor, _ = env_stack.named("aws_lambda_function", "processor/function")
+    (deployment,) = env_stack.resources("aws_api_gateway_deployment").values()
+    trigger = deployment["triggers"]["redeployment"]
+    execution_arn = f"${{aws_api_gateway_rest_api.{rest_api}.execution_arn}}"
+    permissions = {
+        p["source_arn"].removeprefix(execution_arn): name
+        for name, p in env_stack.resources("aws_lambda_permission").items()
+        if refs(p["function_name"]) == {f"aws_lambda_function.{processor}"}
+    }
+    integrations = {
+        (i["resource_id"], i["http_method"]): (name, i)
+        for name, i in env_stack.resources("aws_api_gateway_integration").items()
+    }
+    table = {}
+    for name, method in env_stack.resources("aws_api_gateway_method").items():
+        path = resource_path(env_stack, method["resource_id"])
+        assert method["authorization"] == "CUSTOM", (name, path)
+        assert method["authorizer_id"] == f"${{aws_api_gateway_authorizer.{authorizer}.id}}"
+        assert method.get("request_parameters") == ({"method.request.path.id": True} if "{id}" in path else None)
+        integration, body = integrations.pop((method["resource_id"], f"${{aws_api_gateway_method.{name}.http_method}}"))
+        assert body["type"] == "AWS_PROXY" and body["integration_http_method"] == "POST"
+        assert body["uri"] == f"${{aws_lambda_function.{processor}.invoke_arn}}"
+        route = (method["http_method"], path)
+        assert route in ROUTE_TABLE, f"unexpected route {route}"
+        scope = ROUTE_TABLE[route]
+        assert scope in permissions, f"{route} has no permission scoped to {scope}"
+        permission = permissions.pop(scope)
+        for served in (f"aws_api_gateway_method.{name}", f"aws_api_gateway_integration.{integration}"):
+            assert served in deployment["depends_on"] and f"{served}.id" in trigger
+        assert f"aws_lambda_permission.{permission}" in deployment["depends_on"]
+        table[(method["http_method"], path)] = scope
+    assert table == ROUTE_TABLE
+    assert not integrations and not permissions, "no integration or processor permission outside the table"
 
 
 def test_the_authorizer_reads_the_authorization_header_and_caches_briefly(env_stack: Stack) -> None:

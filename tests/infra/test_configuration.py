@@ -11,11 +11,17 @@ import pytest
 
 from payment_processor.config import RDS_CA_BUNDLE, Settings
 from payments_infra.api_responses import GATEWAY_RESPONSES
-from payments_infra.constructs.api import IDENTITY_SOURCE, _literal_digest, configuration_hash
+from payments_infra.constructs.api import (
+    IDENTITY_SOURCE,
+    RESOURCE_IDS,
+    ROUTES,
+    _literal_digest,
+    configuration_hash,
+)
 from payments_infra.environments import get_environment
 from payments_infra.synth import SynthResult
 from tests.infra.conftest import ENVIRONMENTS, config_of, platform, stacks_of
-from tests.infra.tfjson import Stack, refs
+from tests.infra.tfjson import Stack, refs, resource_path
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
@@ -106,14 +112,14 @@ def test_every_proxy_integration_has_a_permission_scoped_to_its_method(env_stack
         assert integration["type"] == "AWS_PROXY" and integration["integration_http_method"] == "POST"
         method_name = next(iter(refs(integration["http_method"]))).split(".")[1]
         http_method = api["method"][method_name]["http_method"]
-        path = "/payments" if http_method == "POST" else "/payments/*"
+        path = re.sub(r"\{[^}]+\}", "*", resource_path(env_stack, integration["resource_id"]))
         expected.add(f"${{aws_api_gateway_rest_api.{rest_api}.execution_arn}}/*/{http_method}{path}")
     # And the authorizer's own permission, scoped to the authorizer (test_api_security).
     authorizer, _ = env_stack.only("aws_api_gateway_authorizer")
     expected.add(
         f"${{aws_api_gateway_rest_api.{rest_api}.execution_arn}}/authorizers/${{aws_api_gateway_authorizer.{authorizer}.id}}"
     )
-    assert scopes == expected and len(permissions) == 3
+    assert scopes == expected and len(permissions) == len(ROUTES) + 1
     for permission in env_stack.resources("aws_lambda_permission").values():
         assert permission.get("source_arn"), "a permission without source_arn lets any account's resource invoke"
 
@@ -127,9 +133,9 @@ def test_deployment_triggers_hash_everything_it_serves_and_waits_for_it(env_stac
     kinds = ("resource", "method", "integration", "authorizer", "gateway_response")
     served = {f"aws_api_gateway_{kind}": env_stack.resources(f"aws_api_gateway_{kind}") for kind in kinds}
     assert {kind: len(items) for kind, items in served.items()} == {
-        "aws_api_gateway_resource": 2,
-        "aws_api_gateway_method": 2,
-        "aws_api_gateway_integration": 2,
+        "aws_api_gateway_resource": len(RESOURCE_IDS),
+        "aws_api_gateway_method": len(ROUTES),
+        "aws_api_gateway_integration": len(ROUTES),
         "aws_api_gateway_authorizer": 1,
         "aws_api_gateway_gateway_response": len(GATEWAY_RESPONSES),
     }
@@ -155,7 +161,7 @@ def test_deployment_triggers_hash_everything_it_serves_and_waits_for_it(env_stac
         for n, p in env_stack.resources("aws_lambda_permission").items()
         if p["principal"] == "apigateway.amazonaws.com"
     }
-    assert len(permissions) == 3 and permissions <= set(deployment["depends_on"])
+    assert len(permissions) == len(ROUTES) + 1 and permissions <= set(deployment["depends_on"])
     assert deployment["lifecycle"] == {"create_before_destroy": True}
     (stage,) = api["stage"].values()
     assert refs(stage["deployment_id"]) == {f"aws_api_gateway_deployment.{next(iter(api['deployment']))}"}

@@ -97,3 +97,17 @@ def refs(value: Any) -> set[str]:
 def address(kind: str, name: str) -> str:
     """``type.name``."""
     return f"{kind}.{name}"
+
+
+def resource_path(stack: Stack, resource_id: str) -> str:
+    """The path (``/payments/{id}/capture``) of the REST API resource ``resource_id`` refers to, walking
+    its parents up to the API's root."""
+    resources = stack.resources("aws_api_gateway_resource")
+    parts: list[str] = []
+    while not resource_id.endswith(".root_resource_id}"):
+        (ref,) = refs(resource_id)
+        kind, name = ref.split(".")
+        assert kind == "aws_api_gateway_resource", resource_id
+        parts.append(resources[name]["path_part"])
+        resource_id = resources[name]["parent_id"]
+    return "/" + "/".join(reversed(parts))

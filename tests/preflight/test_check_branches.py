@@ -118,6 +118,20 @@ def test_an_integration_on_an_unresolvable_resource_needs_a_permission_for_every
     assert failing(doc, dev.path, "PF501") == set()
 
 
+def test_a_nested_route_is_covered_by_its_own_permission_or_a_wider_one(dev: Fixture) -> None:
+    doc = dev.document()
+    refunds, _ = _integration(doc, "list-refunds")
+    get, _ = _integration(doc, "get-payment")
+    for part in ("list-refunds", "get-payment"):
+        name, _ = _permission(doc, part)
+        del doc["resource"]["aws_lambda_permission"][name]
+        if part == "list-refunds":
+            # .../GET/payments/* covers GET /payments/{id}/refunds too: in a source_arn, as in IAM's ArnLike,
+            # "*" spans "/".
+            assert failing(doc, dev.path, "PF501") == set()
+    assert failing(doc, dev.path, "PF501") == {refunds, get}
+
+
 def test_a_literal_http_method_is_taken_as_written(dev: Fixture) -> None:
     doc = dev.document()
     get, integration = _integration(doc, "get-payment")
@@ -317,14 +331,13 @@ def test_a_cognito_method_needs_a_cognito_authorizer_and_a_custom_one_a_lambda_a
     authorizer["type"] = "COGNITO_USER_POOLS"
     authorizer["provider_arns"] = ["arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_probe"]
     del authorizer["authorizer_uri"]
-    found = [(f.resource, f.message) for f in findings(doc, dev.path) if f.check_id == "PF504"]
-    assert found == [
-        (
-            get,
-            f"GET /payments/{{id}}: authorization CUSTOM cannot use aws_api_gateway_authorizer.{AUTHORIZER}, an "
-            "authorizer of type COGNITO_USER_POOLS",
-        )
-    ]
+    found = {f.resource: f.message for f in findings(doc, dev.path) if f.check_id == "PF504"}
+    every = {address("aws_api_gateway_method", name) for name in doc["resource"]["aws_api_gateway_method"]}
+    assert found.keys() == every - {post}, "every method still CUSTOM"
+    assert found[get] == (
+        f"GET /payments/{{id}}: authorization CUSTOM cannot use aws_api_gateway_authorizer.{AUTHORIZER}, an "
+        "authorizer of type COGNITO_USER_POOLS"
+    )
     assert failing(doc, dev.path, "PF503") == set(), "both methods still demand a credential"
 
 
@@ -332,7 +345,9 @@ def test_an_authorizer_of_another_api_is_not_usable(dev: Fixture) -> None:
     doc = _authorized(dev)
     _add(doc, "aws_api_gateway_rest_api", "other", {"name": "payment-other-api-dev-pr42"})
     doc["resource"]["aws_api_gateway_authorizer"][AUTHORIZER]["rest_api_id"] = "${aws_api_gateway_rest_api.other.id}"
-    assert failing(doc, dev.path, "PF504") == {_method(doc, "post-payments")[0], _method(doc, "get-payment")[0]}
+    assert failing(doc, dev.path, "PF504") == {
+        address("aws_api_gateway_method", name) for name in doc["resource"]["aws_api_gateway_method"]
+    }
 
 
 @pytest.mark.parametrize(

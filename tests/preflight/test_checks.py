@@ -142,9 +142,10 @@ def _permission(method: str, **changes: object) -> Callable[[Document], set[str]
     return mutate
 
 
-def _delete_permission(method: str) -> Callable[[Document], set[str]]:
+def _delete_permission(part: str) -> Callable[[Document], set[str]]:
+    """Delete the API permission of one route (``post-payments``, ``capture-payment``, ...)."""
+
     def mutate(doc: Document) -> set[str]:
-        part = "post-payments" if method == "POST" else "get-payment"
         name, _ = named(doc, "aws_lambda_permission", f"api/{part}-permission")
         del doc["resource"]["aws_lambda_permission"][name]
         for deployment in doc["resource"]["aws_api_gateway_deployment"].values():
@@ -433,7 +434,9 @@ CASES = [
     ),
     Case("PF403", "handler not in zip", "dev", _bad_handler),
     # Class 5: permissions
-    Case("PF501", "no permission for POST (seed 9)", "dev", _delete_permission("POST")),
+    Case("PF501", "no permission for POST (seed 9)", "dev", _delete_permission("post-payments")),
+    Case("PF501", "no permission for a nested route", "dev", _delete_permission("capture-payment")),
+    Case("PF501", "no permission for a second top-level resource", "dev", _delete_permission("list-events")),
     Case(
         "PF501",
         "GET permission scoped to POST",

@@ -57,6 +57,7 @@ def seed(deployment: LocalDeployment, merchant: str, count: int, monkeypatch: py
             payment_method="tok_visa",
             created_at=datetime.now(UTC),
             authorization_code=f"A{i}",
+            amount_captured=100 + i,
         )
         for i in range(count)
     ]

@@ -152,7 +152,8 @@ def test_413_body_too_large(app: App) -> None:
 
 
 def test_405_and_unknown_route(app: App) -> None:
-    assert app.api.handle(proxy_event("DELETE", "/payments"))["headers"]["Allow"] == "POST"
+    assert app.api.handle(proxy_event("DELETE", "/payments"))["headers"]["Allow"] == "GET, POST"
+    assert app.api.handle(proxy_event("GET", f"/payments/pay_{'a' * 26}/capture"))["headers"]["Allow"] == "POST"
     assert app.api.handle(proxy_event("POST", "/payments/pay_x"))["statusCode"] == 405
     unknown = app.api.handle(proxy_event("GET", "/refunds"))
     assert unknown["statusCode"] == 404 and body_of(unknown)["error"]["code"] == "route_not_found"

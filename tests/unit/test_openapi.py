@@ -16,7 +16,7 @@ from openapi_spec_validator import validate
 from payments_infra.api_responses import GATEWAY_RESPONSES, gateway_response_template
 from payments_infra.environments import get_environment
 from payments_infra.naming import Naming
-from tests.support import body_of, payment_body, post_payment, proxy_event
+from tests.support import body_of, payment_body, post, post_payment, proxy_event
 from tests.unit.conftest import App
 
 SPEC_TEXT = (resources.files("payment_processor") / "openapi.yaml").read_text()
@@ -39,6 +39,7 @@ def check(
         headers=event["headers"],
         data=event["body"],
         view_args=view_args or {},
+        args=event.get("queryStringParameters") or {},
     )
     mock = MockResponse(
         response["body"].encode(),
@@ -80,6 +81,47 @@ def test_every_kind_of_response_matches_the_document(app: App, openapi: OpenAPI)
     assert seen == {200, 201, 400, 402, 404, 422, 503}
 
 
+def test_every_merchant_api_response_matches_the_document(app: App, openapi: OpenAPI) -> None:
+    """Capture, cancel, refunds, lists and the feed: each status each of them answers, checked."""
+    manual = body_of(app.api.handle(post_payment(payment_body(capture_method="manual", amount=900), key="m")))
+    charged = body_of(app.api.handle(post_payment(payment_body(amount=500), key="c")))
+    refusing = payment_body(capture_method="manual", payment_method="tok_captureRefused")
+    refused = body_of(app.api.handle(post_payment(refusing, key="x")))
+    no_refund = body_of(app.api.handle(post_payment(payment_body(payment_method="tok_refundRefused"), key="y")))
+    unknown = "pay_" + "e" * 26
+    cases = [
+        post(f"/payments/{manual['id']}/capture", {"amount": 2000}, key="1"),  # 422
+        post(f"/payments/{manual['id']}/capture", {"amount": 400}, key="2"),  # 200
+        post(f"/payments/{manual['id']}/capture", key="3"),  # 409
+        post(f"/payments/{manual['id']}/cancel", key="4"),  # 409
+        post(f"/payments/{refused['id']}/capture", key="5"),  # 402
+        post(f"/payments/{refused['id']}/cancel", {"cancellation_reason": "abandoned"}, key="6"),  # 200
+        post(f"/payments/{unknown}/cancel", key="7"),  # 404
+        post(f"/payments/{charged['id']}/refunds", {"amount": 100, "reason": "duplicate"}, key="8"),  # 201
+        post(f"/payments/{charged['id']}/refunds", {"amount": 100, "reason": "duplicate"}, key="8"),  # replay
+        post(f"/payments/{charged['id']}/refunds", {"amount": 401}, key="9"),  # 422
+        post(f"/payments/{no_refund['id']}/refunds", key="10"),  # 402
+        post(f"/payments/{charged['id']}/refunds", key=None),  # 400
+        proxy_event("GET", f"/payments/{charged['id']}/refunds", query={"limit": "1"}),  # 200
+        proxy_event("GET", "/payments", query={"limit": "2", "status": "succeeded"}),  # 200
+        proxy_event("GET", "/payments", query={"limit": "0"}),  # 400
+        proxy_event("GET", "/payments", query={"starting_after": unknown}),  # 404
+        proxy_event("GET", "/events", query={"limit": "3"}),  # 200
+        proxy_event("GET", "/events", query={"ending_before": f"{unknown}:0001"}),  # 404
+    ]
+    seen = set()
+    for event in cases:
+        response = app.api.handle(event)
+        seen.add(response["statusCode"])
+        parts = event["path"].split("/")
+        check(openapi, event, response, {"id": parts[2]} if len(parts) > 3 else None)
+    assert seen == {200, 201, 400, 402, 404, 409, 422}
+    feed = body_of(app.api.handle(proxy_event("GET", "/events", query={"limit": "100"})))["data"]
+    assert {"refund.succeeded", "refund.failed", "payment.canceled", "payment.requires_capture"} <= {
+        event["type"] for event in feed
+    }
+
+
 def test_document_rejects_a_response_that_breaks_it(app: App, openapi: OpenAPI) -> None:
     """The check above can fail: a 201 without an id is caught."""
     event = post_payment(payment_body(), key="z")
@@ -90,9 +132,16 @@ def test_document_rejects_a_response_that_breaks_it(app: App, openapi: OpenAPI) 
 
 
 #: One event per operation, for answers given before the processor runs (any valid request will do).
+_ID = "pay_" + "c" * 26
 OPERATIONS = {
     "createPayment": (lambda: post_payment(payment_body(), key="edge"), None),
-    "getPayment": (lambda: proxy_event("GET", "/payments/pay_" + "c" * 26), {"id": "pay_" + "c" * 26}),
+    "listPayments": (lambda: proxy_event("GET", "/payments"), None),
+    "getPayment": (lambda: proxy_event("GET", f"/payments/{_ID}"), {"id": _ID}),
+    "capturePayment": (lambda: post(f"/payments/{_ID}/capture", key="edge"), {"id": _ID}),
+    "cancelPayment": (lambda: post(f"/payments/{_ID}/cancel", key="edge"), {"id": _ID}),
+    "refundPayment": (lambda: post(f"/payments/{_ID}/refunds", key="edge"), {"id": _ID}),
+    "listRefunds": (lambda: proxy_event("GET", f"/payments/{_ID}/refunds"), {"id": _ID}),
+    "listEvents": (lambda: proxy_event("GET", "/events"), None),
 }
 
 

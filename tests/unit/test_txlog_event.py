@@ -43,6 +43,10 @@ def test_event_body_holds_no_free_text() -> None:
             "decline_code": "generic_decline",
             "failure_code": None,
             "authorization_code": None,
+            "capture_method": "automatic",
+            "amount_captured": 0,
+            "amount_refunded": 0,
+            "cancellation_reason": None,
             "created_at": "2025-03-04T05:06:07.000089Z",
         },
     }

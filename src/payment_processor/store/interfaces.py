@@ -9,9 +9,9 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from payment_processor.payment import Payment
+from payment_processor.payment import Payment, PaymentAction, Refund
 
 if TYPE_CHECKING:
     from payment_processor.apikeys import ApiKey
@@ -23,6 +23,41 @@ class StoreUnavailable(Exception):
 
 class IdempotencyKeyBusy(Exception):
     """Another transaction holds this idempotency key and did not finish within the lock timeout."""
+
+
+class CursorNotFound(Exception):
+    """A list's cursor names no object of the merchant's (unknown, or another merchant's)."""
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """One page of a list, newest first: at most ``limit`` objects older than ``starting_after`` or newer
+    than ``ending_before`` (object ids, never both), created in ``[created_gte, created_lt)``."""
+
+    limit: int
+    starting_after: str | None = None
+    ending_before: str | None = None
+    created_gte: datetime | None = None
+    created_lt: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """The page's objects, newest first, and whether more lie beyond it in the direction walked."""
+
+    items: list[T]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    """One transaction-log event as the events feed shows it (``body`` is the logged JSON text)."""
+
+    event_id: str
+    body: str
 
 
 @dataclass(frozen=True)
@@ -42,6 +77,7 @@ class IdempotencyRecord:
     fingerprint: str
     response: StoredResponse | None
     payment_id: str | None = None
+    refund_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +90,8 @@ class OutboxEvent:
     body: str
     id: int | None = None
     attempts: int = 0  # failed deliveries so far
+    merchant_id: str | None = None  # set on every event written (the feed's scope); not read back to deliver
+    event_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +105,8 @@ class OutboxHealth:
 
 @dataclass(frozen=True)
 class ProcessingHealth:
-    """Payments recorded but not yet settled (a crash, or an acquirer that does not answer)."""
+    """Operations recorded but not yet answered by the acquirer (a crash, or an acquirer that does not
+    answer): payments still processing, captures and cancels waiting, refunds pending."""
 
     processing: int
     oldest_processing_age_s: float
@@ -88,16 +127,61 @@ class Transaction(Protocol):
         """Insert a new payment."""
         ...
 
-    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str) -> None:
-        """Record which payment a claimed key created (before it has a response)."""
+    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str, refund_id: str | None = None) -> None:
+        """Record which payment (and refund) a claimed key is about (before it has a response)."""
         ...
 
-    def lock_payment(self, payment_id: str) -> Payment | None:
-        """The payment, locked until this transaction ends (concurrent settlements queue here)."""
+    def lock_payment(self, payment_id: str, merchant_id: str | None = None) -> Payment | None:
+        """The payment (only if it is ``merchant_id``'s, when given), locked until this transaction ends:
+        everything that changes a payment or its refunds queues here."""
         ...
 
     def settle_payment(self, payment: Payment) -> None:
-        """Write a processing payment's final status, codes and ``updated_at``."""
+        """Write a processing payment's settled status, codes and ``updated_at``."""
+        ...
+
+    def update_payment(self, payment: Payment, *, from_status: str) -> None:
+        """Write a locked payment's status, amounts, codes and ``updated_at``; it must still be ``from_status``."""
+        ...
+
+    def next_event_sequence(self, payment_id: str) -> int:
+        """The number of the payment's next transaction-log event (1, 2, ...), taken for this transaction."""
+        ...
+
+    def insert_action(self, action: PaymentAction) -> None:
+        """Record a capture or cancel about to be asked of the acquirer."""
+        ...
+
+    def lock_action(self, payment_id: str) -> PaymentAction | None:
+        """The payment's recorded capture or cancel, if one is waiting for the acquirer's answer."""
+        ...
+
+    def delete_action(self, payment_id: str) -> None:
+        """The acquirer answered: the action is done (its outcome is on the payment and in the log)."""
+        ...
+
+    def record_action_failure(self, payment_id: str, retry_after_s: float) -> None:
+        """Count an attempt at the payment's action that got no answer; the job tries again after the backoff."""
+        ...
+
+    def insert_refund(self, refund: Refund) -> None:
+        """Record a refund about to be asked of the acquirer (status pending)."""
+        ...
+
+    def lock_refund(self, refund_id: str) -> Refund | None:
+        """The refund, locked until this transaction ends (lock its payment first)."""
+        ...
+
+    def settle_refund(self, refund: Refund) -> None:
+        """Write a pending refund's final status, failure code and ``updated_at``."""
+        ...
+
+    def record_refund_failure(self, refund_id: str, retry_after_s: float) -> None:
+        """Count an attempt at the refund that got no answer; the job tries again after the backoff."""
+        ...
+
+    def pending_refund_total(self, payment_id: str) -> int:
+        """Minor units of the payment's refunds still pending (reserved against what is left to refund)."""
         ...
 
     def record_acquirer_failure(self, payment_id: str, retry_after_s: float) -> None:
@@ -143,6 +227,39 @@ class PaymentStore(Protocol):
         """The payment with this id if it is this merchant's, else None (another merchant's is not found)."""
         ...
 
+    def get_refund(self, refund_id: str, merchant_id: str) -> Refund | None:
+        """The refund with this id if it is this merchant's, else None."""
+        ...
+
+    def get_action(self, payment_id: str) -> PaymentAction | None:
+        """The payment's capture or cancel still waiting for the acquirer, if any."""
+        ...
+
+    def list_payments(self, merchant_id: str, page: PageRequest, *, status: str | None = None) -> Page[Payment]:
+        """The merchant's payments, newest first (created_at, then id); CursorNotFound for a foreign cursor."""
+        ...
+
+    def list_refunds(self, merchant_id: str, payment_id: str, page: PageRequest) -> Page[Refund]:
+        """The payment's refunds, newest first."""
+        ...
+
+    def list_events(self, merchant_id: str, page: PageRequest) -> Page[FeedEvent]:
+        """The merchant's transaction-log events, newest first, only of transactions that can no longer
+        be overtaken by one still running (see migration 0007)."""
+        ...
+
+    def due_actions(self, *, limit: int, older_than_s: float) -> list[PaymentAction]:
+        """Captures and cancels waiting for the acquirer, asked longer ago than ``older_than_s`` and due."""
+        ...
+
+    def pending_refunds(self, *, limit: int, older_than_s: float) -> list[Refund]:
+        """Refunds waiting for the acquirer, created longer ago than ``older_than_s`` and due."""
+        ...
+
+    def expired_authorizations(self, *, limit: int, older_than_s: float) -> list[Payment]:
+        """Payments authorized (``requires_capture``) longer ago than ``older_than_s`` with no action waiting."""
+        ...
+
     def processing_payments(self, *, limit: int, older_than_s: float) -> list[Payment]:
         """Payments still processing whose last change is older than ``older_than_s`` and whose next
         resolution attempt is due, oldest first."""
@@ -157,7 +274,7 @@ class PaymentStore(Protocol):
         ...
 
     def processing_health(self) -> ProcessingHealth:
-        """How many payments are still processing, and the oldest one's age."""
+        """How many payments, captures, cancels and refunds wait for the acquirer, and the oldest one's age."""
         ...
 
     def purge_idempotency_keys(self, *, older_than_hours: int) -> int:

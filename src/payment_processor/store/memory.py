@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from payment_processor.payment import Payment, utc_now
+from payment_processor.payment import REFUND_PENDING, REQUIRES_CAPTURE, Payment, PaymentAction, Refund, utc_now
 from payment_processor.store.interfaces import (
+    CursorNotFound,
+    FeedEvent,
     IdempotencyRecord,
     OutboxEvent,
     OutboxHealth,
+    Page,
+    PageRequest,
     ProcessingHealth,
     StoredResponse,
     StoreUnavailable,
@@ -34,6 +38,7 @@ class _Key:
     created_at: datetime
     response: StoredResponse | None = None
     payment_id: str | None = None
+    refund_id: str | None = None
 
 
 @dataclass
@@ -53,6 +58,11 @@ class _State:
     next_resolution_at: dict[str, datetime] = field(default_factory=dict)
     keys: dict[tuple[str, str], _Key] = field(default_factory=dict)
     events: list[_Event] = field(default_factory=list)
+    sequences: dict[str, int] = field(default_factory=dict)
+    actions: dict[str, PaymentAction] = field(default_factory=dict)
+    action_due: dict[str, datetime] = field(default_factory=dict)
+    refunds: dict[str, Refund] = field(default_factory=dict)
+    refund_due: dict[str, datetime] = field(default_factory=dict)
 
 
 class _MemoryTransaction:
@@ -64,7 +74,7 @@ class _MemoryTransaction:
         if existing is None:
             self._state.keys[(merchant_id, key)] = _Key(fingerprint, utc_now())
             return None
-        return IdempotencyRecord(existing.fingerprint, existing.response, existing.payment_id)
+        return IdempotencyRecord(existing.fingerprint, existing.response, existing.payment_id, existing.refund_id)
 
     def insert_payment(self, payment: Payment) -> None:
         if payment.id in self._state.payments:
@@ -73,11 +83,65 @@ class _MemoryTransaction:
         if not payment.is_final:
             self._state.next_resolution_at[payment.id] = payment.created_at
 
-    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str) -> None:
-        self._state.keys[(merchant_id, key)].payment_id = payment_id
+    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str, refund_id: str | None = None) -> None:
+        record = self._state.keys[(merchant_id, key)]
+        record.payment_id, record.refund_id = payment_id, refund_id
 
-    def lock_payment(self, payment_id: str) -> Payment | None:
-        return self._state.payments.get(payment_id)  # transactions are serialized already
+    def lock_payment(self, payment_id: str, merchant_id: str | None = None) -> Payment | None:
+        found = self._state.payments.get(payment_id)  # transactions are serialized already
+        return found if found is not None and merchant_id in (None, found.merchant_id) else None
+
+    def update_payment(self, payment: Payment, *, from_status: str) -> None:
+        if self._state.payments[payment.id].status != from_status:
+            raise RuntimeError(f"payment {payment.id} is no longer {from_status}")
+        self._state.payments[payment.id] = payment
+
+    def next_event_sequence(self, payment_id: str) -> int:
+        self._state.sequences[payment_id] = self._state.sequences.get(payment_id, 0) + 1
+        return self._state.sequences[payment_id]
+
+    def insert_action(self, action: PaymentAction) -> None:
+        if action.payment_id in self._state.actions:
+            raise ValueError(f"payment {action.payment_id} already has an action")
+        self._state.actions[action.payment_id] = action
+        self._state.action_due[action.payment_id] = action.requested_at
+
+    def lock_action(self, payment_id: str) -> PaymentAction | None:
+        return self._state.actions.get(payment_id)
+
+    def delete_action(self, payment_id: str) -> None:
+        self._state.actions.pop(payment_id, None)
+        self._state.action_due.pop(payment_id, None)
+
+    def record_action_failure(self, payment_id: str, retry_after_s: float) -> None:
+        action = self._state.actions.get(payment_id)
+        if action is not None:
+            self._state.actions[payment_id] = replace(action, acquirer_attempts=action.acquirer_attempts + 1)
+            self._state.action_due[payment_id] = utc_now() + timedelta(seconds=retry_after_s)
+
+    def insert_refund(self, refund: Refund) -> None:
+        self._state.refunds[refund.id] = refund
+        self._state.refund_due[refund.id] = refund.created_at
+
+    def lock_refund(self, refund_id: str) -> Refund | None:
+        return self._state.refunds.get(refund_id)
+
+    def settle_refund(self, refund: Refund) -> None:
+        if self._state.refunds[refund.id].is_final:
+            raise RuntimeError(f"refund {refund.id} is no longer pending")
+        self._state.refunds[refund.id] = refund
+        self._state.refund_due.pop(refund.id, None)
+
+    def record_refund_failure(self, refund_id: str, retry_after_s: float) -> None:
+        refund = self._state.refunds[refund_id]
+        if not refund.is_final:
+            self._state.refunds[refund_id] = replace(refund, acquirer_attempts=refund.acquirer_attempts + 1)
+            self._state.refund_due[refund_id] = utc_now() + timedelta(seconds=retry_after_s)
+
+    def pending_refund_total(self, payment_id: str) -> int:
+        return sum(
+            r.amount for r in self._state.refunds.values() if r.payment_id == payment_id and r.status == REFUND_PENDING
+        )
 
     def settle_payment(self, payment: Payment) -> None:
         if self._state.payments[payment.id].is_final:
@@ -155,6 +219,83 @@ class InMemoryStore:
         found = self._state.payments.get(payment_id)
         return found if found is not None and found.merchant_id == merchant_id else None
 
+    def get_refund(self, refund_id: str, merchant_id: str) -> Refund | None:
+        """The refund with this id if it is the merchant's, or None."""
+        self._check()
+        found = self._state.refunds.get(refund_id)
+        return found if found is not None and found.merchant_id == merchant_id else None
+
+    def get_action(self, payment_id: str) -> PaymentAction | None:
+        """The payment's waiting action, if any."""
+        self._check()
+        return self._state.actions.get(payment_id)
+
+    def list_payments(self, merchant_id: str, page: PageRequest, *, status: str | None = None) -> Page[Payment]:
+        """The merchant's payments, newest first."""
+        self._check()
+        mine = [p for p in self._state.payments.values() if p.merchant_id == merchant_id]
+        return _page(mine, page, lambda p: (p.created_at, p.id), lambda p: status in (None, p.status))
+
+    def list_refunds(self, merchant_id: str, payment_id: str, page: PageRequest) -> Page[Refund]:
+        """The payment's refunds, newest first."""
+        self._check()
+        mine = [r for r in self._state.refunds.values() if r.merchant_id == merchant_id and r.payment_id == payment_id]
+        return _page(mine, page, lambda r: (r.created_at, r.id), lambda r: True)
+
+    def list_events(self, merchant_id: str, page: PageRequest) -> Page[FeedEvent]:
+        """The merchant's events, newest first (transactions are serialized: insertion order is commit order)."""
+        self._check()
+        rows = [
+            _Row(
+                row.created_at,
+                (row.event.id or 0, row.event.event_id or ""),
+                FeedEvent(row.event.event_id or "", row.event.body),
+            )
+            for row in self._state.events
+            if row.event.merchant_id == merchant_id
+        ]
+        keys = {row.item.event_id: row.key for row in rows}
+        cursor_id = page.starting_after or page.ending_before
+        if cursor_id is not None and cursor_id not in keys:
+            raise CursorNotFound(cursor_id)
+        found = _page(rows, page, lambda r: r.key, lambda r: True, cursor_key=keys.__getitem__)
+        return Page([row.item for row in found.items], found.has_more)
+
+    def due_actions(self, *, limit: int, older_than_s: float) -> list[PaymentAction]:
+        """Waiting actions due for another try."""
+        self._check()
+        now = utc_now()
+        due = [
+            a
+            for a in self._state.actions.values()
+            if self._state.action_due[a.payment_id] <= now and a.requested_at < now - timedelta(seconds=older_than_s)
+        ]
+        return sorted(due, key=lambda a: self._state.action_due[a.payment_id])[:limit]
+
+    def pending_refunds(self, *, limit: int, older_than_s: float) -> list[Refund]:
+        """Pending refunds due for another try."""
+        self._check()
+        now = utc_now()
+        due = [
+            r
+            for r in self._state.refunds.values()
+            if not r.is_final
+            and self._state.refund_due.get(r.id, now) <= now
+            and r.created_at < now - timedelta(seconds=older_than_s)
+        ]
+        return sorted(due, key=lambda r: self._state.refund_due.get(r.id, now))[:limit]
+
+    def expired_authorizations(self, *, limit: int, older_than_s: float) -> list[Payment]:
+        """Authorizations older than the limit with no action waiting."""
+        self._check()
+        cutoff = utc_now() - timedelta(seconds=older_than_s)
+        old = [
+            p
+            for p in self._state.payments.values()
+            if p.status == REQUIRES_CAPTURE and p.changed_at < cutoff and p.id not in self._state.actions
+        ]
+        return sorted(old, key=lambda p: p.changed_at)[:limit]
+
     def processing_payments(self, *, limit: int, older_than_s: float) -> list[Payment]:
         """Processing payments due for another try, oldest first."""
         self._check()
@@ -196,9 +337,11 @@ class InMemoryStore:
         )
 
     def processing_health(self) -> ProcessingHealth:
-        """Count and oldest age of processing payments."""
+        """Count and oldest age of everything waiting for the acquirer."""
         self._check()
         waiting = [p.created_at for p in self._state.payments.values() if not p.is_final]
+        waiting += [a.requested_at for a in self._state.actions.values()]
+        waiting += [r.created_at for r in self._state.refunds.values() if not r.is_final]
         oldest = min(waiting, default=None)
         return ProcessingHealth(len(waiting), (utc_now() - oldest).total_seconds() if oldest else 0.0)
 
@@ -227,9 +370,10 @@ class InMemoryStore:
             row.next_attempt_at = utc_now() - timedelta(seconds=1)
 
     def make_resolution_due(self) -> None:
-        """Pretend every processing payment's resolution backoff has passed."""
-        for payment_id in self._state.next_resolution_at:
-            self._state.next_resolution_at[payment_id] = utc_now() - timedelta(seconds=1)
+        """Pretend every backoff of a payment, capture, cancel or refund waiting for the acquirer has passed."""
+        for due in (self._state.next_resolution_at, self._state.action_due, self._state.refund_due):
+            for key in due:
+                due[key] = utc_now() - timedelta(seconds=1)
 
     def key_count(self) -> int:
         """How many idempotency keys are stored."""
@@ -239,6 +383,48 @@ class InMemoryStore:
         """Pretend every key was created ``hours`` earlier (for purge tests)."""
         for record in self._state.keys.values():
             record.created_at -= timedelta(hours=hours)
+
+
+@dataclass(frozen=True)
+class _Row:
+    created_at: datetime
+    key: tuple[int, str]
+    item: FeedEvent
+
+
+def _page(
+    items: list[Any],
+    page: PageRequest,
+    key: Callable[[Any], Any],
+    keep: Callable[[Any], bool],
+    cursor_key: Callable[[str], Any] | None = None,
+) -> Page[Any]:
+    """Keyset paging over ``key`` as PostgresStore does it: newest first, cursors exclusive."""
+    by_id = {getattr(item, "id", None): item for item in items}
+    bound = None
+    cursor_id = page.starting_after or page.ending_before
+    if cursor_id is not None:
+        if cursor_key is not None:
+            bound = cursor_key(cursor_id)
+        elif cursor_id in by_id:
+            bound = key(by_id[cursor_id])
+        else:
+            raise CursorNotFound(cursor_id)
+    chosen = [
+        item
+        for item in items
+        if keep(item)
+        and (page.created_gte is None or item.created_at >= page.created_gte)
+        and (page.created_lt is None or item.created_at < page.created_lt)
+        and (bound is None or (key(item) > bound if page.ending_before else key(item) < bound))
+    ]
+    ascending = page.ending_before is not None
+    chosen.sort(key=key, reverse=not ascending)
+    has_more = len(chosen) > page.limit
+    chosen = chosen[: page.limit]
+    if ascending:
+        chosen.reverse()
+    return Page(chosen, has_more)
 
 
 class InMemoryKeyStore:

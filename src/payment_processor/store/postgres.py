@@ -19,13 +19,17 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from payment_processor.apikeys import ApiKey
-from payment_processor.payment import Payment
+from payment_processor.payment import Payment, PaymentAction, Refund
 from payment_processor.store.database import Database
 from payment_processor.store.interfaces import (
+    CursorNotFound,
+    FeedEvent,
     IdempotencyKeyBusy,
     IdempotencyRecord,
     OutboxEvent,
     OutboxHealth,
+    Page,
+    PageRequest,
     ProcessingHealth,
     StoredResponse,
     StoreUnavailable,
@@ -34,7 +38,14 @@ from payment_processor.store.interfaces import (
 _PAYMENT_COLUMNS = (
     "id, merchant_id, amount, currency, status, payment_method, created_at, decline_code, "
     "authorization_code, description, customer_id, metadata, idempotency_key, failure_code, updated_at, "
-    "acquirer_attempts"
+    "acquirer_attempts, capture_method, amount_captured, amount_refunded, cancellation_reason"
+)
+_REFUND_COLUMNS = (
+    "id, payment_id, merchant_id, amount, currency, status, created_at, updated_at, reason, failure_code, "
+    "idempotency_key, acquirer_attempts"
+)
+_ACTION_COLUMNS = (
+    "id, payment_id, action, merchant_id, requested_at, amount, cancellation_reason, idempotency_key, acquirer_attempts"
 )
 
 
@@ -44,10 +55,11 @@ class PostgresTransaction:
     def __init__(self, conn: psycopg.Connection[Any], lock_timeout_ms: int) -> None:
         self._conn = conn
         self._lock_timeout_ms = lock_timeout_ms
+        self._lock_timeout_set = False
 
     def claim_idempotency_key(self, merchant_id: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
         """Insert the key, or wait for its holder and return what it recorded."""
-        self._conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{self._lock_timeout_ms}ms",))
+        self._lock_timeout()
         # Two attempts: the row we conflicted with can vanish between INSERT and SELECT only if it
         # was purged in between; then the key is free and the second insert takes it.
         for _ in range(2):
@@ -59,20 +71,19 @@ class PostgresTransaction:
             if inserted is not None:
                 return None
             row = self._conn.execute(
-                "SELECT request_fingerprint, response_status, response_body, payment_id FROM idempotency_keys "
-                "WHERE merchant_id = %s AND idempotency_key = %s",
+                "SELECT request_fingerprint, response_status, response_body, payment_id, refund_id "
+                "FROM idempotency_keys WHERE merchant_id = %s AND idempotency_key = %s",
                 (merchant_id, key),
             ).fetchone()
             if row is not None:
                 response = None if row[1] is None else StoredResponse(row[1], row[2])
-                return IdempotencyRecord(row[0], response, row[3])
+                return IdempotencyRecord(row[0], response, row[3], row[4])
         raise IdempotencyKeyBusy(key)  # pragma: no cover - needs a purge racing this very key twice
 
     def insert_payment(self, payment: Payment) -> None:
         """Insert the payment row."""
         self._conn.execute(
-            f"INSERT INTO payments ({_PAYMENT_COLUMNS}, next_resolution_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            f"INSERT INTO payments ({_PAYMENT_COLUMNS}, next_resolution_at) VALUES ({', '.join(['%s'] * 21)})",
             (
                 payment.id,
                 payment.merchant_id,
@@ -90,34 +101,141 @@ class PostgresTransaction:
                 payment.failure_code,
                 payment.changed_at,
                 payment.acquirer_attempts,
+                payment.capture_method,
+                payment.amount_captured,
+                payment.amount_refunded,
+                payment.cancellation_reason,
                 payment.created_at,
             ),
         )
 
-    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str) -> None:
-        """Point the claimed key at the payment it created."""
+    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str, refund_id: str | None = None) -> None:
+        """Point the claimed key at the payment (and refund) it is about."""
         self._conn.execute(
-            "UPDATE idempotency_keys SET payment_id = %s WHERE merchant_id = %s AND idempotency_key = %s",
-            (payment_id, merchant_id, key),
+            "UPDATE idempotency_keys SET payment_id = %s, refund_id = %s "
+            "WHERE merchant_id = %s AND idempotency_key = %s",
+            (payment_id, refund_id, merchant_id, key),
         )
 
-    def lock_payment(self, payment_id: str) -> Payment | None:
+    def _lock_timeout(self) -> None:
+        """Bound this transaction's lock waits (set once: it lasts until the transaction ends)."""
+        if not self._lock_timeout_set:
+            self._conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{self._lock_timeout_ms}ms",))
+            self._lock_timeout_set = True
+
+    def lock_payment(self, payment_id: str, merchant_id: str | None = None) -> Payment | None:
         """SELECT .. FOR UPDATE, bounded by the lock timeout like the idempotency claim."""
-        self._conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{self._lock_timeout_ms}ms",))
+        self._lock_timeout()
+        mine, params = ("AND merchant_id = %s", (payment_id, merchant_id)) if merchant_id else ("", (payment_id,))
         row = (
             self._conn.cursor(row_factory=dict_row)
-            .execute(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s FOR UPDATE", (payment_id,))
+            .execute(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s {mine} FOR UPDATE", params)
             .fetchone()
         )
         return None if row is None else Payment(**row)
+
+    def update_payment(self, payment: Payment, *, from_status: str) -> None:
+        """Every column a later state change writes; only a row still in ``from_status`` is changed."""
+        cursor = self._conn.execute(
+            "UPDATE payments SET status = %s, amount_captured = %s, amount_refunded = %s, cancellation_reason = %s, "
+            "updated_at = %s WHERE id = %s AND status = %s",
+            (payment.status, payment.amount_captured, payment.amount_refunded, payment.cancellation_reason,
+             payment.changed_at, payment.id, from_status),
+        )  # fmt: skip
+        if cursor.rowcount != 1:
+            raise RuntimeError(f"payment {payment.id} is no longer {from_status}")
+
+    def next_event_sequence(self, payment_id: str) -> int:
+        """Increment the payment's event counter (its row is locked or new in this transaction)."""
+        row = self._conn.execute(
+            "UPDATE payments SET event_sequence = event_sequence + 1 WHERE id = %s RETURNING event_sequence",
+            (payment_id,),
+        ).fetchone()
+        if row is None:
+            raise RuntimeError(f"payment {payment_id} vanished")
+        return int(row[0])
+
+    def insert_action(self, action: PaymentAction) -> None:
+        """Record the capture or cancel (the primary key refuses a second one for the payment)."""
+        self._conn.execute(
+            f"INSERT INTO payment_actions ({_ACTION_COLUMNS}, next_resolution_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (action.id, action.payment_id, action.action, action.merchant_id, action.requested_at, action.amount,
+             action.cancellation_reason, action.idempotency_key, action.acquirer_attempts, action.requested_at),
+        )  # fmt: skip
+
+    def lock_action(self, payment_id: str) -> PaymentAction | None:
+        """The payment's waiting action, locked (its payment is locked first)."""
+        row = (
+            self._conn.cursor(row_factory=dict_row)
+            .execute(f"SELECT {_ACTION_COLUMNS} FROM payment_actions WHERE payment_id = %s FOR UPDATE", (payment_id,))
+            .fetchone()
+        )
+        return None if row is None else PaymentAction(**row)
+
+    def delete_action(self, payment_id: str) -> None:
+        """Done: the outcome is on the payment and in the log."""
+        self._conn.execute("DELETE FROM payment_actions WHERE payment_id = %s", (payment_id,))
+
+    def record_action_failure(self, payment_id: str, retry_after_s: float) -> None:
+        """One more attempt without an answer; due again after the backoff."""
+        self._conn.execute(
+            "UPDATE payment_actions SET acquirer_attempts = acquirer_attempts + 1, "
+            "next_resolution_at = clock_timestamp() + make_interval(secs => %s) WHERE payment_id = %s",
+            (retry_after_s, payment_id),
+        )
+
+    def insert_refund(self, refund: Refund) -> None:
+        """Record the pending refund; due for the job at once (it leaves young ones to their request)."""
+        self._conn.execute(
+            f"INSERT INTO refunds ({_REFUND_COLUMNS}, next_resolution_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (refund.id, refund.payment_id, refund.merchant_id, refund.amount, refund.currency, refund.status,
+             refund.created_at, refund.updated_at, refund.reason, refund.failure_code, refund.idempotency_key,
+             refund.acquirer_attempts, refund.created_at),
+        )  # fmt: skip
+
+    def lock_refund(self, refund_id: str) -> Refund | None:
+        """The refund, locked."""
+        row = (
+            self._conn.cursor(row_factory=dict_row)
+            .execute(f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE id = %s FOR UPDATE", (refund_id,))
+            .fetchone()
+        )
+        return None if row is None else Refund(**row)
+
+    def settle_refund(self, refund: Refund) -> None:
+        """Final status; only a pending refund is changed."""
+        cursor = self._conn.execute(
+            "UPDATE refunds SET status = %s, failure_code = %s, updated_at = %s, next_resolution_at = NULL "
+            "WHERE id = %s AND status = 'pending'",
+            (refund.status, refund.failure_code, refund.updated_at, refund.id),
+        )
+        if cursor.rowcount != 1:
+            raise RuntimeError(f"refund {refund.id} is no longer pending")
+
+    def record_refund_failure(self, refund_id: str, retry_after_s: float) -> None:
+        """One more attempt without an answer; due again after the backoff."""
+        self._conn.execute(
+            "UPDATE refunds SET acquirer_attempts = acquirer_attempts + 1, "
+            "next_resolution_at = clock_timestamp() + make_interval(secs => %s) WHERE id = %s AND status = 'pending'",
+            (retry_after_s, refund_id),
+        )
+
+    def pending_refund_total(self, payment_id: str) -> int:
+        """Sum of the payment's pending refunds."""
+        row = self._conn.execute(
+            "SELECT coalesce(sum(amount), 0) FROM refunds WHERE payment_id = %s AND status = 'pending'", (payment_id,)
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def settle_payment(self, payment: Payment) -> None:
         """Final status and codes; only a row still processing is changed (the WHERE says so too)."""
         cursor = self._conn.execute(
             "UPDATE payments SET status = %s, decline_code = %s, authorization_code = %s, failure_code = %s, "
-            "updated_at = %s, next_resolution_at = NULL WHERE id = %s AND status = 'processing'",
+            "amount_captured = %s, updated_at = %s, next_resolution_at = NULL WHERE id = %s AND status = 'processing'",
             (payment.status, payment.decline_code, payment.authorization_code, payment.failure_code,
-             payment.changed_at, payment.id),
+             payment.amount_captured, payment.changed_at, payment.id),
         )  # fmt: skip
         if cursor.rowcount != 1:
             raise RuntimeError(f"payment {payment.id} is no longer processing")
@@ -141,10 +259,13 @@ class PostgresTransaction:
         return None if row is None or row[0] is None else StoredResponse(row[0], row[1])
 
     def add_event(self, event: OutboxEvent) -> None:
-        """Queue the event in the outbox table."""
+        """Queue the event in the outbox table (its ``txid`` is this transaction's, by the column default)."""
+        if event.merchant_id is None or event.event_id is None:
+            raise ValueError("an event is written with its merchant and event id")
         self._conn.execute(
-            "INSERT INTO transaction_log_outbox (payment_id, event_type, object_key, body) VALUES (%s, %s, %s, %s)",
-            (event.payment_id, event.event_type, event.object_key, event.body),
+            "INSERT INTO transaction_log_outbox (payment_id, event_type, object_key, body, merchant_id, event_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (event.payment_id, event.event_type, event.object_key, event.body, event.merchant_id, event.event_id),
         )
 
     def complete_idempotency_key(self, merchant_id: str, key: str, response: StoredResponse, payment_id: str) -> None:
@@ -200,6 +321,55 @@ OUTBOX_HEALTH_SQL = (
 )
 
 
+def _page(
+    conn: psycopg.Connection[Any],
+    select: str,
+    where: list[str],
+    params: list[Any],
+    page: PageRequest,
+    order: str,
+    *,
+    cursor_sql: str,
+    merchant_id: str,
+    cursor_cast: str = "",
+) -> Page[dict[str, Any]]:
+    """One keyset page over ``(order, id)``, newest first.
+
+    ``starting_after`` walks older (descending from the cursor), ``ending_before`` newer (ascending from
+    it, then reversed so the page still reads newest first). One row more than asked says ``has_more``.
+    The cursor must be one of the merchant's own objects: another merchant's is not found, like an unknown one.
+    """
+    where, params = list(where), list(params)
+    if page.created_gte is not None:
+        where.append("created_at >= %s")
+        params.append(page.created_gte)
+    if page.created_lt is not None:
+        where.append("created_at < %s")
+        params.append(page.created_lt)
+    cursor_id = page.starting_after or page.ending_before
+    ascending = page.ending_before is not None
+    if cursor_id is not None:
+        found = conn.execute(cursor_sql, (cursor_id, merchant_id)).fetchone()
+        if found is None:
+            raise CursorNotFound(cursor_id)
+        where.append(f"({order}, id) {'>' if ascending else '<'} (%s{cursor_cast}, %s)")
+        params.extend(found)
+    direction = "ASC" if ascending else "DESC"
+    rows = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            f"{select} WHERE {' AND '.join(where)} ORDER BY {order} {direction}, id {direction} LIMIT %s",
+            (*params, page.limit + 1),
+        )
+        .fetchall()
+    )
+    has_more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    if ascending:
+        rows.reverse()
+    return Page(rows, has_more)
+
+
 @contextmanager
 def in_transaction(db: Database) -> Iterator[psycopg.Connection[Any]]:
     """One transaction on the database's connection, with driver failures mapped to the store's errors."""
@@ -243,6 +413,108 @@ class PostgresStore:
             return None
         return Payment(**row)
 
+    def get_refund(self, refund_id: str, merchant_id: str) -> Refund | None:
+        """Read one refund of this merchant."""
+        with self._transaction() as conn:
+            row = (
+                conn.cursor(row_factory=dict_row)
+                .execute(f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE id = %s AND merchant_id = %s",
+                         (refund_id, merchant_id))
+                .fetchone()
+            )  # fmt: skip
+        return None if row is None else Refund(**row)
+
+    def get_action(self, payment_id: str) -> PaymentAction | None:
+        """The payment's waiting action, if any."""
+        with self._transaction() as conn:
+            row = (
+                conn.cursor(row_factory=dict_row)
+                .execute(f"SELECT {_ACTION_COLUMNS} FROM payment_actions WHERE payment_id = %s", (payment_id,))
+                .fetchone()
+            )
+        return None if row is None else PaymentAction(**row)
+
+    def list_payments(self, merchant_id: str, page: PageRequest, *, status: str | None = None) -> Page[Payment]:
+        """Keyset pagination on (created_at, id): a page is one index range scan, and a cursor is exact."""
+        where, params = ["merchant_id = %s"], [merchant_id]
+        if status is not None:
+            where.append("status = %s")
+            params.append(status)
+        with self._transaction() as conn:
+            rows = _page(
+                conn, f"SELECT {_PAYMENT_COLUMNS} FROM payments", where, params, page, "created_at",
+                cursor_sql="SELECT created_at, id FROM payments WHERE id = %s AND merchant_id = %s",
+                merchant_id=merchant_id,
+            )  # fmt: skip
+        return Page([Payment(**row) for row in rows.items], rows.has_more)
+
+    def list_refunds(self, merchant_id: str, payment_id: str, page: PageRequest) -> Page[Refund]:
+        """The payment's refunds, keyset-paginated like payments."""
+        with self._transaction() as conn:
+            rows = _page(
+                conn, f"SELECT {_REFUND_COLUMNS} FROM refunds", ["merchant_id = %s", "payment_id = %s"],
+                [merchant_id, payment_id], page, "created_at",
+                cursor_sql="SELECT created_at, id FROM refunds WHERE id = %s AND merchant_id = %s",
+                merchant_id=merchant_id,
+            )  # fmt: skip
+        return Page([Refund(**row) for row in rows.items], rows.has_more)
+
+    def list_events(self, merchant_id: str, page: PageRequest) -> Page[FeedEvent]:
+        """Events ordered by writing transaction, then id; only transactions older than every one still
+        running (migration 0007 says why), so a cursor walk never skips an event that commits late."""
+        where = ["merchant_id = %s", "txid < pg_snapshot_xmin(pg_current_snapshot())"]
+        with self._transaction() as conn:
+            rows = _page(
+                conn, "SELECT event_id, body FROM transaction_log_outbox", where, [merchant_id], page, "txid",
+                cursor_sql="SELECT txid::text, id FROM transaction_log_outbox WHERE event_id = %s AND merchant_id = %s",
+                merchant_id=merchant_id, cursor_cast="::xid8",
+            )  # fmt: skip
+        return Page([FeedEvent(row["event_id"], row["body"]) for row in rows.items], rows.has_more)
+
+    def due_actions(self, *, limit: int, older_than_s: float) -> list[PaymentAction]:
+        """Waiting captures and cancels due for another try, oldest first."""
+        with self._transaction() as conn:
+            rows = (
+                conn.cursor(row_factory=dict_row)
+                .execute(
+                    f"SELECT {_ACTION_COLUMNS} FROM payment_actions WHERE next_resolution_at <= now() "
+                    "AND requested_at < now() - make_interval(secs => %s) ORDER BY next_resolution_at LIMIT %s",
+                    (older_than_s, limit),
+                )
+                .fetchall()
+            )
+        return [PaymentAction(**row) for row in rows]
+
+    def pending_refunds(self, *, limit: int, older_than_s: float) -> list[Refund]:
+        """Pending refunds due for another try, oldest first (the partial index serves it)."""
+        with self._transaction() as conn:
+            rows = (
+                conn.cursor(row_factory=dict_row)
+                .execute(
+                    f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE status = 'pending' AND next_resolution_at <= now() "
+                    "AND created_at < now() - make_interval(secs => %s) ORDER BY next_resolution_at LIMIT %s",
+                    (older_than_s, limit),
+                )
+                .fetchall()
+            )
+        return [Refund(**row) for row in rows]
+
+    def expired_authorizations(self, *, limit: int, older_than_s: float) -> list[Payment]:
+        """Authorizations older than the limit with no capture or cancel waiting (the partial index serves it)."""
+        with self._transaction() as conn:
+            rows = (
+                conn.cursor(row_factory=dict_row)
+                .execute(
+                    f"SELECT {_PAYMENT_COLUMNS} FROM payments p WHERE status = 'requires_capture' "
+                    "AND updated_at < now() - make_interval(secs => %s) "
+                    "AND NOT EXISTS (SELECT 1 FROM payment_actions a WHERE a.payment_id = p.id) "
+                    "ORDER BY updated_at LIMIT %s",
+                    (older_than_s, limit),
+                )
+                .fetchall()
+            )
+        return [Payment(**row) for row in rows]
+
     def processing_payments(self, *, limit: int, older_than_s: float) -> list[Payment]:
         """Payments a crash or an outage left processing, due for another try (the partial index serves it)."""
         with self._transaction() as conn:
@@ -285,11 +557,14 @@ class PostgresStore:
         return OutboxHealth(int(row[0]), int(row[1]), float(row[2]))
 
     def processing_health(self) -> ProcessingHealth:
-        """Count and oldest age of processing payments (the partial index on status serves it)."""
+        """Count and oldest age of everything waiting for the acquirer: processing payments, captures and
+        cancels, pending refunds (partial indexes serve each part)."""
         with self._transaction() as conn:
             row = conn.execute(
-                "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
-                "FROM payments WHERE status = 'processing'"
+                "SELECT count(*), coalesce(extract(epoch FROM now() - min(since)), 0) FROM ("
+                "SELECT created_at AS since FROM payments WHERE status = 'processing' "
+                "UNION ALL SELECT requested_at FROM payment_actions "
+                "UNION ALL SELECT created_at FROM refunds WHERE status = 'pending') AS waiting"
             ).fetchone()
         assert row is not None
         return ProcessingHealth(int(row[0]), float(row[1]))

@@ -49,8 +49,9 @@ def _request(
 
 def run_smoke(state: StateFolder, environment: str, suffix: str, *, report: Callable[[Check], None]) -> list[Check]:
     """Its own API keys; no key → 401; POST → 201, replay → same payment, GET → 200; another merchant's
-    GET → 404; both transaction-log objects (processing, succeeded) in S3; a decline → 402. The keys are
-    revoked at the end."""
+    GET → 404; both transaction-log objects (processing, succeeded) in S3; a decline → 402; an authorization
+    captured in part, refunded in part, and found in the list and the events feed. The keys are revoked at
+    the end."""
     checks: list[Check] = []
 
     def check(name: str, passed: bool, detail: str) -> bool:
@@ -139,3 +140,44 @@ def _smoke_requests(
     )
     code = declined.get("error", {}).get("decline_code") if isinstance(declined, dict) else None
     check("declined payment → 402", status == 402 and code == "generic_decline", f"{status} {code}")
+    _smoke_follow_ups(base, secret, body, check)
+
+
+def _smoke_follow_ups(base: str, secret: str, body: dict[str, Any], check: Callable[[str, bool, str], bool]) -> None:
+    """Authorize, capture part, refund part of it; then find it in the list and the feed."""
+
+    def post(path: str, payload: Any) -> tuple[int, Any]:
+        status, _, answer = _request(f"{base}{path}", method="POST", body=payload, key=f"smoke-{uuid.uuid4()}",
+                                     secret=secret)  # fmt: skip
+        return status, answer if isinstance(answer, dict) else {}
+
+    status, held = post("/payments", {**body, "capture_method": "manual"})
+    authorized = status == 201 and held.get("status") == "requires_capture"
+    if not check("authorize (capture_method manual) → 201 requires_capture", authorized, f"{status}"):
+        return
+    payment_id = held["id"]
+    status, captured = post(f"/payments/{payment_id}/capture", {"amount": 1500})
+    check("capture 1500 of 1999 → 200 succeeded",
+          status == 200 and captured.get("amount_captured") == 1500, f"{status} {captured.get('status')}")  # fmt: skip
+    status, refund = post(f"/payments/{payment_id}/refunds", {"amount": 500, "reason": "requested_by_customer"})
+    check("refund 500 → 201", status == 201 and refund.get("status") == "succeeded", f"{status} {refund.get('id')}")
+    status, over = post(f"/payments/{payment_id}/refunds", {"amount": 1001})
+    code = over.get("error", {}).get("code")
+    check(
+        "refund past the captured amount → 422", status == 422 and code == "refund_exceeds_captured", f"{status} {code}"
+    )
+    status, _, listed = _request(f"{base}/payments?limit=5", secret=secret)
+    ids = [p.get("id") for p in listed.get("data", [])] if isinstance(listed, dict) else []
+    check(
+        "GET /payments lists it, newest first", status == 200 and ids[:1] == [payment_id], f"{status} {len(ids)} listed"
+    )
+    # The feed shows an event once every transaction that began before it has ended (a delivery run can
+    # hold it back for a moment): poll briefly, as a feed's reader does.
+    deadline = time.monotonic() + 10
+    while True:
+        status, _, feed = _request(f"{base}/events?limit=3", secret=secret)
+        types = [e.get("type") for e in feed.get("data", [])] if isinstance(feed, dict) else []
+        if "refund.succeeded" in types or status != 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    check("GET /events shows the refund", status == 200 and "refund.succeeded" in types, f"{status} {', '.join(types)}")

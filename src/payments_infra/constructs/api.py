@@ -1,12 +1,15 @@
-"""API: the REST API in front of the processor. ``POST /payments`` and ``GET /payments/{id}``, each an
-AWS_PROXY integration with its own scoped invoke permission and the API-key authorizer in front;
-gateway responses that answer in the API's JSON error shape; one deployment whose trigger hashes
-everything it serves; and a stage with access logs and throttling."""
+"""API: the REST API in front of the processor. Its routes (``ROUTES``): ``POST`` and ``GET /payments``,
+``GET /payments/{id}``, ``POST /payments/{id}/capture`` and ``/cancel``, ``POST`` and ``GET
+/payments/{id}/refunds``, and ``GET /events``; each an AWS_PROXY integration to the processor with its
+own scoped invoke permission and the API-key authorizer in front. Gateway responses that answer in the
+API's JSON error shape; one deployment whose trigger hashes everything it serves; and a stage with access
+logs and throttling."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -42,6 +45,29 @@ from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
 STAGE = "v1"
+#: Every route: (construct id, HTTP method, resource path). The ids name Terraform resources: renaming
+#: one replaces its method, integration and permission.
+ROUTES = (
+    ("post-payments", "POST", "/payments"),
+    ("list-payments", "GET", "/payments"),
+    ("get-payment", "GET", "/payments/{id}"),
+    ("capture-payment", "POST", "/payments/{id}/capture"),
+    ("cancel-payment", "POST", "/payments/{id}/cancel"),
+    ("create-refund", "POST", "/payments/{id}/refunds"),
+    ("list-refunds", "GET", "/payments/{id}/refunds"),
+    ("list-events", "GET", "/events"),
+)
+#: Construct ids of the API resources by path; "/payments" and "/payments/{id}" keep the ids they were
+#: first deployed with.
+RESOURCE_IDS = {
+    "/payments": "payments",
+    "/payments/{id}": "payment",
+    "/payments/{id}/capture": "capture",
+    "/payments/{id}/cancel": "cancel",
+    "/payments/{id}/refunds": "refunds",
+    "/events": "events",
+}
+_PARAMETER = re.compile(r"\{(\w+)\}")
 _Served = TypeVar(
     "_Served",
     ApiGatewayResource,
@@ -76,7 +102,7 @@ class Route:
     method: ApiGatewayMethod
     integration: ApiGatewayIntegration
     permission: LambdaPermission
-    path: str
+    path: str  # "/payments/{id}/capture"
 
 
 def configuration_hash(served: Sequence[Mapping[str, object]]) -> str:
@@ -130,16 +156,17 @@ class PaymentsApi(Construct):
         # created with: the deployment's trigger hashes these.
         self._served: list[TerraformResource] = []
         self._served_arguments: list[dict[str, object]] = []
-        payments = self._serve(
-            ApiGatewayResource,
-            "payments",
-            rest_api_id=self.api.id,
-            parent_id=self.api.root_resource_id,
-            path_part="payments",
-        )
-        payment = self._serve(
-            ApiGatewayResource, "payment", rest_api_id=self.api.id, parent_id=payments.id, path_part="{id}"
-        )
+        # Parents first: RESOURCE_IDS lists a path after its parent.
+        resources: dict[str, ApiGatewayResource] = {}
+        for path, resource_id in RESOURCE_IDS.items():
+            parent, _, part = path.rpartition("/")
+            resources[path] = self._serve(
+                ApiGatewayResource,
+                resource_id,
+                rest_api_id=self.api.id,
+                parent_id=resources[parent].id if parent else self.api.root_resource_id,
+                path_part=part,
+            )
         self.authorizer = self._serve(
             ApiGatewayAuthorizer,
             "authorizer",
@@ -171,12 +198,7 @@ class PaymentsApi(Construct):
                 response_templates={"application/json": gateway_response_template(code, message)},
                 response_parameters={f"gatewayresponse.header.{k}": f"'{v}'" for k, v in headers.items()} or None,
             )
-        self.routes = [
-            self._route("post-payments", payments, "POST", "/payments", function),
-            self._route(
-                "get-payment", payment, "GET", "/payments/*", function, parameters={"method.request.path.id": True}
-            ),
-        ]
+        self.routes = [self._route(id_, resources[path], method, path, function) for id_, method, path in ROUTES]
         self.deployment = ApiGatewayDeployment(
             self,
             "deployment",
@@ -233,10 +255,12 @@ class PaymentsApi(Construct):
         id_: str,
         resource: ApiGatewayResource,
         http_method: str,
-        arn_path: str,
+        path: str,
         function: Function,
-        parameters: dict[str, bool] | None = None,
     ) -> Route:
+        # Query strings (limit, starting_after, created[gte], ...) are not declared: an AWS_PROXY integration
+        # hands every one to the function, and nothing here validates or caches by them.
+        parameters = {f"method.request.path.{name}": True for name in _PARAMETER.findall(path)} or None
         method = self._serve(
             ApiGatewayMethod,
             f"{id_}-method",
@@ -271,9 +295,9 @@ class PaymentsApi(Construct):
             action="lambda:InvokeFunction",
             function_name=function.function_name,
             principal="apigateway.amazonaws.com",
-            source_arn=f"{self.api.execution_arn}/*/{http_method}{arn_path}",
+            source_arn=f"{self.api.execution_arn}/*/{http_method}{_PARAMETER.sub('*', path)}",
         )
-        return Route(method, integration, permission, arn_path)
+        return Route(method, integration, permission, path)
 
     def _serve(self, kind: type[_Served], id_: str, **arguments: Any) -> _Served:
         """Create a resource the deployment serves, recording its arguments for the trigger hash."""

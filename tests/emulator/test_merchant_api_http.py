@@ -1,0 +1,211 @@
+"""Capture, cancel, refunds, listing and the events feed over HTTP on the local target: the routes, the
+authorizer and the processor as deployed to the emulator, the database a real PostgreSQL server. Shares
+the session's dev/alpha deployment; every test makes its own keys (so its own merchant)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from payment_processor.payment import new_payment_id
+from tests.emulator.conftest import Cli
+from tests.emulator.test_security_http import Client, new_key, pay
+from tests.local_target import LocalDeployment
+
+pytestmark = [pytest.mark.emulator, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def api(alpha: dict[str, Any]) -> Client:
+    return Client(str(alpha["api"]["url"]))
+
+
+def merchant(cli: Cli, api: Client, name: str) -> tuple[str, Any]:
+    """A fresh merchant's secret key, and a caller bound to it."""
+    secret = str(new_key(cli, f"{name}_{uuid.uuid4().hex[:8]}")["secret"])
+
+    def call(method: str, path: str, body: Any = None, *, key: str | None = None, **query: str) -> tuple[int, Any]:
+        if query:
+            path = f"{path}?{urlencode(query)}"
+        if method == "POST" and key is None:
+            key = str(uuid.uuid4())
+        status, _, answer = api.call(method, path, secret=secret, body=body, key=key)
+        return status, answer
+
+    return secret, call
+
+
+def test_each_transition_and_each_refusal(cli: Cli, api: Client) -> None:
+    _, call = merchant(cli, api, "merch_flow")
+    status, manual = call("POST", "/payments", pay(900, capture_method="manual"))
+    assert (status, manual["status"], manual["amount_captured"]) == (201, "requires_capture", 0)
+    status, over = call("POST", f"/payments/{manual['id']}/capture", {"amount": 901})
+    assert (status, over["error"]["code"]) == (422, "amount_exceeds_authorized")
+    status, captured = call("POST", f"/payments/{manual['id']}/capture", {"amount": 600}, key="cap")
+    assert (status, captured["status"], captured["amount_captured"]) == (200, "succeeded", 600)
+    status, again = call("POST", f"/payments/{manual['id']}/capture", {"amount": 600}, key="cap")
+    assert (status, again) == (200, captured), "a replay answers the same bytes"
+    status, late = call("POST", f"/payments/{manual['id']}/cancel")
+    assert (status, late["error"]["code"], late["error"]["payment_status"]) == (409, "payment_state_conflict",
+                                                                               "succeeded")  # fmt: skip
+    status, refund = call("POST", f"/payments/{manual['id']}/refunds", {"amount": 250, "reason": "duplicate"})
+    assert (status, refund["status"], refund["amount"]) == (201, "succeeded", 250)
+    status, too_much = call("POST", f"/payments/{manual['id']}/refunds", {"amount": 351})
+    assert (status, too_much["error"]["code"]) == (422, "refund_exceeds_captured")
+    status, rest = call("POST", f"/payments/{manual['id']}/refunds")
+    assert (status, rest["amount"]) == (201, 350)
+    status, read = call("GET", f"/payments/{manual['id']}")
+    assert (status, read["status"], read["amount_refunded"]) == (200, "refunded", 600)
+    status, listed = call("GET", f"/payments/{manual['id']}/refunds")
+    assert status == 200 and [r["amount"] for r in listed["data"]] == [350, 250]
+
+    status, held = call("POST", "/payments", pay(300, capture_method="manual"))
+    status, canceled = call("POST", f"/payments/{held['id']}/cancel", {"cancellation_reason": "abandoned"})
+    assert (status, canceled["status"], canceled["cancellation_reason"]) == (200, "canceled", "abandoned")
+    status, no_refund = call("POST", f"/payments/{held['id']}/refunds")
+    assert (status, no_refund["error"]["payment_status"]) == (409, "canceled")
+
+    for token, action, body, code in (
+        ("tok_captureRefused", "capture", None, "capture_refused"),
+        ("tok_partialCaptureRefused", "capture", {"amount": 1}, "partial_capture_unsupported"),
+        ("tok_cancelRefused", "cancel", None, "cancel_refused"),
+    ):
+        status, payment = call("POST", "/payments", {**pay(400, capture_method="manual"), "payment_method": token})
+        status, refused = call("POST", f"/payments/{payment['id']}/{action}", body)
+        assert (status, refused["error"]["code"], refused["status"]) == (402, code, "requires_capture"), token
+    status, charged = call("POST", "/payments", {**pay(400), "payment_method": "tok_refundRefused"})
+    status, failed = call("POST", f"/payments/{charged['id']}/refunds")
+    assert (status, failed["status"], failed["failure_code"]) == (402, "failed", "refund_refused")
+
+
+def test_another_merchants_objects_are_404_on_every_route(cli: Cli, api: Client) -> None:
+    _, mine = merchant(cli, api, "merch_owner")
+    _, theirs = merchant(cli, api, "merch_prober")
+    status, payment = mine("POST", "/payments", pay(500))
+    status, refund = mine("POST", f"/payments/{payment['id']}/refunds", {"amount": 100})
+    status, feed = mine("GET", "/events")
+    assert status == 200 and feed["data"]
+    unknown = "pay_" + "q" * 26
+    answers = []
+    for target in (payment["id"], unknown):
+        answers += [
+            theirs("GET", f"/payments/{target}"),
+            theirs("POST", f"/payments/{target}/capture"),
+            theirs("POST", f"/payments/{target}/cancel"),
+            theirs("POST", f"/payments/{target}/refunds", {"amount": 1}),
+            theirs("GET", f"/payments/{target}/refunds"),
+            theirs("GET", "/payments", starting_after=target),
+        ]
+    assert {status for status, _ in answers} == {404}
+    assert len({str(body) for _, body in answers}) == 1, "another merchant's object answers as an unknown one"
+    assert theirs("GET", "/events", starting_after=feed["data"][0]["id"])[0] == 404
+    assert theirs("GET", "/payments")[1]["data"] == [] and theirs("GET", "/events")[1]["data"] == []
+    assert mine("GET", f"/payments/{payment['id']}")[1]["amount_refunded"] == 100
+    assert refund["payment_id"] == payment["id"]
+
+
+def test_twenty_concurrent_refund_requests_stop_exactly_at_the_captured_amount(
+    cli: Cli, api: Client, alpha: dict[str, Any]
+) -> None:
+    secret, call = merchant(cli, api, "merch_race")
+    status, payment = call("POST", "/payments", pay(1000))
+    assert status == 201
+    barrier = threading.Barrier(20)
+    answers: list[tuple[int, str | None]] = []
+
+    def refund() -> None:
+        own = Client(str(alpha["api"]["url"]))  # one connection per client, as 20 clients would have
+        barrier.wait(timeout=60)
+        status, _, body = own.call("POST", f"/payments/{payment['id']}/refunds", secret=secret,
+                                   body={"amount": 70}, key=str(uuid.uuid4()))  # fmt: skip
+        answers.append((status, body.get("error", {}).get("code")))
+
+    threads = [threading.Thread(target=refund) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert sorted(answers) == [(201, None)] * 14 + [(422, "refund_exceeds_captured")] * 6
+    status, read = call("GET", f"/payments/{payment['id']}")
+    assert (read["amount_refunded"], read["status"]) == (980, "succeeded")
+    status, listed = call("GET", f"/payments/{payment['id']}/refunds", limit="100")
+    assert len(listed["data"]) == 14 and sum(r["amount"] for r in listed["data"]) == 980
+
+
+def test_walks_of_1000_payments_with_inserts_interleaved_never_skip_or_repeat_one(
+    cli: Cli, api: Client, alpha_deployment: LocalDeployment
+) -> None:
+    """1,000 payments on record (written straight to the database, ten at each instant so the id has to break
+    ties), walked over HTTP both ways with a new payment made through the API between every two pages."""
+    name = f"merch_walk_{uuid.uuid4().hex[:8]}"
+    secret = str(new_key(cli, name)["secret"])
+    start = datetime.now(UTC) - timedelta(hours=1)
+    rows = [
+        (new_payment_id(), name, 100 + i, "EUR", "succeeded", "tok_visa", start + timedelta(seconds=i // 10), "A1")
+        for i in range(1000)
+    ]
+    with alpha_deployment.sql() as conn, conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO payments (id, merchant_id, amount, currency, status, payment_method, created_at, updated_at, "
+            "authorization_code, amount_captured) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(*row[:7], row[6], row[7], row[2]) for row in rows],
+        )
+    existing = {row[0] for row in rows}
+    made: list[str] = []
+
+    def page(**query: str) -> dict[str, Any]:
+        status, _, body = api.call("GET", f"/payments?{urlencode(query)}", secret=secret)
+        assert status == 200, body
+        # Between every two pages, a new payment: newer than everything on record.
+        status, _, created = api.call("POST", "/payments", secret=secret, body=pay(5), key=str(uuid.uuid4()))
+        assert status == 201
+        made.append(created["id"])
+        return dict(body)
+
+    older: list[str] = []
+    listed = page(limit="100")
+    while True:
+        older += [p["id"] for p in listed["data"]]
+        if not listed["has_more"]:
+            break
+        listed = page(limit="100", starting_after=older[-1])
+    assert len(older) == len(set(older)) == 1000, "no payment repeated"
+    assert set(older) == existing, "every payment on record, and none made during the walk (they are newer)"
+
+    newer: list[str] = []
+    listed = page(limit="100", ending_before=older[-1])
+    while True:
+        newer = [p["id"] for p in listed["data"]] + newer
+        if not listed["has_more"]:
+            break
+        listed = page(limit="100", ending_before=newer[0])
+    assert len(newer) == len(set(newer)), "no payment repeated"
+    made_meanwhile = set(newer) - existing
+    assert set(newer) & existing == existing - {older[-1]}, "every payment after the oldest, none skipped"
+    assert [p for p in newer if p in existing] == older[:-1], "the same order, newest first"
+    # Walking newer picks up every payment made since, but the one made after its last page.
+    assert len(made_meanwhile) == len(made) - 1
+
+
+def test_the_events_feed_and_its_cursors(cli: Cli, api: Client) -> None:
+    _, call = merchant(cli, api, "merch_feed")
+    status, payment = call("POST", "/payments", pay(800, capture_method="manual"))
+    call("POST", f"/payments/{payment['id']}/capture", {"amount": 500})
+    call("POST", f"/payments/{payment['id']}/refunds", {"amount": 500})
+    status, feed = call("GET", "/events")
+    assert status == 200 and feed["has_more"] is False
+    assert [e["type"] for e in feed["data"]] == ["payment.refunded", "refund.succeeded", "refund.pending",
+                                                 "payment.succeeded", "payment.requires_capture",
+                                                 "payment.processing"]  # fmt: skip
+    assert feed["data"][1]["data"]["refund"]["amount"] == 500 and "description" not in str(feed)
+    status, older = call("GET", "/events", limit="2", starting_after=feed["data"][1]["id"])
+    assert [e["id"] for e in older["data"]] == [e["id"] for e in feed["data"][2:4]] and older["has_more"]
+    status, newer = call("GET", "/events", ending_before=feed["data"][2]["id"])
+    assert [e["id"] for e in newer["data"]] == [e["id"] for e in feed["data"][:2]]
+    status, both = call("GET", "/events", starting_after=feed["data"][0]["id"], ending_before=feed["data"][1]["id"])
+    assert (status, both["error"]["code"]) == (400, "invalid_parameter")
