@@ -285,7 +285,7 @@ class Api:
     def _list_refunds(self, caller: Caller, payment_id: str, event: dict[str, Any]) -> dict[str, Any]:
         from payment_processor.pagination import PAGE_PARAMETERS, page_request
 
-        page = self._service.refunds.list(
+        page = self._service.refunds.list_refunds(
             caller.merchant_id, payment_id, page_request(query_values(event, PAGE_PARAMETERS))
         )
         return list_response([refund.resource() for refund in page.items], page.has_more)

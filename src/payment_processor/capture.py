@@ -22,6 +22,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from payment_processor import operations
 from payment_processor import payment as payments
 from payment_processor.deadlines import Expired, never
 from payment_processor.encoding import compact_json
@@ -46,8 +47,6 @@ CANCEL = "cancel"
 #: An authorization not captured within this long is canceled by the scheduled job (card networks let an
 #: issuer drop an uncaptured authorization after about 7 days: past that, a capture may be refused).
 AUTHORIZATION_TTL_S = 7 * 24 * 3600.0
-#: The job leaves an action younger than this to the request that recorded it.
-RESOLVE_AFTER_S = 30.0
 
 _REFUSALS = {
     "capture_refused": "the acquirer refused the capture; the payment is still authorized: cancel it, or try "
@@ -105,7 +104,7 @@ class PaymentActions:
 
         return self._request(merchant_id, payment_id, CANCEL, material, key, action, expired, settle_by)
 
-    def resolve(self, *, limit: int = 100, older_than_s: float = RESOLVE_AFTER_S,
+    def resolve(self, *, limit: int = 100, older_than_s: float = operations.RESOLVE_AFTER_S,
                 expired: Expired = never) -> tuple[int, int]:  # fmt: skip
         """The job: ask the acquirer again about captures and cancels left waiting; (answered, still waiting)."""
         answered = waiting = 0
@@ -125,12 +124,15 @@ class PaymentActions:
         for payment in self._store.expired_authorizations(limit=limit, older_than_s=AUTHORIZATION_TTL_S):
             if expired():
                 break
-            with self._store.transaction() as tx:
-                current = tx.lock_payment(payment.id)
-                if current is None or current.status != payments.REQUIRES_CAPTURE or tx.lock_action(payment.id):
-                    continue  # captured, canceled or being acted on since it was listed
-                action = self._new_action(current, CANCEL, None, reason=payments.AUTOMATIC_CANCELLATION)
-                tx.insert_action(action)
+            try:
+                with self._store.transaction() as tx:
+                    current = tx.lock_payment(payment.id)
+                    if current is None or current.status != payments.REQUIRES_CAPTURE or tx.lock_action(payment.id):
+                        continue  # captured, canceled or being acted on since it was listed
+                    action = self._new_action(current, CANCEL, None, reason=payments.AUTOMATIC_CANCELLATION)
+                    tx.insert_action(action)
+            except IdempotencyKeyBusy:
+                continue  # a request holds the payment right now: the next run looks again
             try:
                 self._perform(action, expired)
                 canceled += 1
@@ -166,6 +168,8 @@ class PaymentActions:
         if not payments.is_payment_id(payment_id):
             raise NotFound(NO_SUCH_PAYMENT)
         request_fingerprint = fingerprint(f"POST /payments/{payment_id}/{kind}", material)
+        #: The payment as this request's own transaction locked it (None on a retry: read anew).
+        authorized: Payment | None = None
         with answering_store_errors():
             with self._store.transaction() as tx:
                 previous = claim(tx, merchant_id, key, request_fingerprint)
@@ -194,7 +198,7 @@ class PaymentActions:
                     action = new_action(payment)
                     tx.insert_action(action)
                     tx.bind_idempotency_key(merchant_id, key, payment_id)
-            authorized = payment if previous is None else None
+                    authorized = payment
             if action is None:
                 action = self._store.get_action(payment_id)
                 if action is None or action.idempotency_key != key:

@@ -12,7 +12,7 @@ import json
 import sys
 
 from payment_processor import handler
-from payment_processor.service import RESOLVE_AFTER_S
+from payment_processor.operations import RESOLVE_AFTER_S
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,8 @@ from payment_processor.credentials import CredentialsUnavailable, SecretsManager
 from payment_processor.deadlines import deadline
 from payment_processor.errors import InternalError
 from payment_processor.gateway import SimulatedAcquirer
-from payment_processor.service import RESOLVE_AFTER_S, PaymentService, ResolutionReport
+from payment_processor.operations import RESOLVE_AFTER_S
+from payment_processor.service import PaymentService, ResolutionReport
 from payment_processor.store.interfaces import OutboxHealth, ProcessingHealth, StoreUnavailable
 from payment_processor.txlog import DeliveryReport, OutboxDelivery, S3Sink
 

@@ -28,6 +28,10 @@ from payment_processor.txlog import DeliveryReport
 
 #: The one answer for an unknown id and for another merchant's payment.
 NO_SUCH_PAYMENT = "no such payment for this API key's merchant"
+#: The scheduled job leaves an operation younger than this to the request that recorded it: that request is
+#: still within its own time to finish it (the function timeout is 15 s). Finishing it anyway would be safe,
+#: only wasteful: the acquirer call is idempotent and the row lock lets one answer through.
+RESOLVE_AFTER_S = 30.0
 #: Seconds a client is told to wait before retrying an operation still waiting for the acquirer.
 PROCESSING_RETRY_AFTER_S = 2
 MAX_ACQUIRER_BACKOFF_S = 300.0
@@ -116,7 +120,7 @@ def answering_store_errors() -> Iterator[None]:
         yield
     except IdempotencyKeyBusy:
         raise IdempotencyKeyInUse(
-            "a request with this Idempotency-Key is still being processed; retry shortly",
+            "another request with this Idempotency-Key, or on this payment, is still being processed; retry shortly",
             field="Idempotency-Key",
         ) from None
     except StoreUnavailable as exc:

@@ -84,4 +84,7 @@ def _moment(values: Mapping[str, str], name: str) -> datetime | None:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise invalid(name, f"{name} must be an RFC 3339 time with an offset (2026-11-29T15:00:00Z) or Unix seconds")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable moment in UTC
+        raise invalid(name, f"{name} is out of range") from None

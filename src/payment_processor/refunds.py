@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from payment_processor import operations
 from payment_processor import payment as payments
 from payment_processor.deadlines import Expired, never
 from payment_processor.encoding import compact_json
@@ -51,8 +52,6 @@ from payment_processor.txlog import DeliveryReport, payment_event, refund_event
 
 #: The one answer for an unknown refund id used as a cursor, and for another merchant's.
 NO_SUCH_REFUND = "no such refund of this payment for this API key's merchant"
-#: The job leaves a refund younger than this to the request that recorded it.
-RESOLVE_AFTER_S = 30.0
 
 
 class Refunds:
@@ -145,7 +144,7 @@ class Refunds:
         tx.bind_idempotency_key(merchant_id, key, payment_id, refund.id)
         return refund, payment
 
-    def list(self, merchant_id: str, payment_id: str, page: PageRequest) -> Page[Refund]:
+    def list_refunds(self, merchant_id: str, payment_id: str, page: PageRequest) -> Page[Refund]:
         """The refunds of the merchant's payment, newest first; 404 for another merchant's payment."""
         if not payments.is_payment_id(payment_id):
             raise NotFound(NO_SUCH_PAYMENT)
@@ -158,7 +157,7 @@ class Refunds:
         except StoreUnavailable as exc:
             raise unavailable(exc) from None
 
-    def resolve(self, *, limit: int = 100, older_than_s: float = RESOLVE_AFTER_S,
+    def resolve(self, *, limit: int = 100, older_than_s: float = operations.RESOLVE_AFTER_S,
                 expired: Expired = never) -> tuple[int, int]:  # fmt: skip
         """The job: ask the acquirer again about refunds left pending; (answered, still waiting)."""
         answered = waiting = 0

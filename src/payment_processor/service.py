@@ -31,6 +31,7 @@ from payment_processor.errors import NotFound, ServiceUnavailable, ValidationFai
 from payment_processor.gateway import AcquirerUnavailable, Authorization, PaymentGateway, UnknownPaymentMethod
 from payment_processor.operations import (
     NO_SUCH_PAYMENT,
+    RESOLVE_AFTER_S,
     Outcome,
     acquirer_backoff_s,
     answering_store_errors,
@@ -64,10 +65,6 @@ if TYPE_CHECKING:
 NO_SUCH_EVENT = "no such event for this API key's merchant"
 #: Events from earlier failed deliveries retried on each request once the current one went through.
 BACKLOG_PER_REQUEST = 10
-#: The scheduled job leaves alone a payment younger than this: the request that created it is still
-#: within its own time to settle it (the function timeout is 15 s). Settling it anyway would be safe,
-#: only wasteful: the acquirer call is idempotent and the row lock lets one settlement through.
-RESOLVE_AFTER_S = 30.0
 #: The job gives up on a payment (``failed``, ``acquirer_unavailable``) once both hold: this many attempts
 #: got no answer from the acquirer, and the payment is this old. Both, because a client retrying every
 #: 2 s makes ten attempts in twenty seconds, and an outage that short must not fail its payments.

@@ -232,3 +232,20 @@ def test_the_job_cancels_authorizations_older_than_seven_days(lambda_env: Servic
     assert body_of(handle(proxy_event("GET", f"/payments/{young['id']}")))["status"] == "requires_capture"
     events = [e["type"] for e in listing("/events")["data"] if e["data"]["payment"]["id"] == old["id"]]
     assert events[0] == "payment.canceled"
+
+
+def test_the_job_purges_answered_keys_only(lambda_env: Services) -> None:
+    """A key whose refund still waits for the acquirer outlives the retention: its client's retry must find
+    the refund, not make another."""
+    body = payment_body(amount=900, payment_method="tok_followUpsUnavailable")
+    payment_id = body_of(handle(post_payment(body, key="pay")))["id"]
+    waiting = handle(post(f"/payments/{payment_id}/refunds", {"amount": 300}, key="slow"))
+    assert waiting["statusCode"] == 503 and body_of(waiting)["error"]["code"] == "refund_processing"
+    with lambda_env.admin() as conn:
+        conn.execute("UPDATE idempotency_keys SET created_at = now() - interval '2 days'")
+    assert deliver_main(["--resolve-after-s", "0"]) == 0
+    with lambda_env.admin() as conn:
+        keys = conn.execute("SELECT idempotency_key FROM idempotency_keys").fetchall()
+    assert keys == [("slow",)]
+    again = handle(post(f"/payments/{payment_id}/refunds", {"amount": 300}, key="slow"))
+    assert again["statusCode"] == 503 and count(lambda_env, "refunds") == 1

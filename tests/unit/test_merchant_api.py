@@ -303,6 +303,8 @@ def test_listing_filters_by_status_and_creation_time(app: App) -> None:
         ({"created[gte]": "yesterday"}, "created[gte]"),
         ({"created[lt]": "2026-01-01T00:00:00"}, "created[lt]"),
         ({"starting_after": "pay_x", "ending_before": "pay_y"}, "ending_before"),
+        ({"created[gte]": "0001-01-01T00:00:00+01:00"}, "created[gte]"),
+        ({"created[lt]": "99999999999999999999"}, "created[lt]"),
     ],
 )
 def test_bad_list_parameters_are_400_naming_the_parameter(app: App, query: dict[str, str], field: str) -> None:
@@ -332,3 +334,29 @@ def test_events_feed_shows_every_state_change_newest_first(app: App) -> None:
     assert "order 42" not in str(feed) and "tok_visa" not in str(feed)
     page = body_of(get(app, "/events", limit="2", starting_after=feed["data"][1]["id"]))
     assert [e["type"] for e in page["data"]] == types[2:4] and page["has_more"] is True
+
+
+def test_a_key_whose_refund_still_waits_is_never_purged() -> None:
+    """A pending refund's key outlives the 24 h retention: a retry after the purge finds its refund, and
+    never makes a second one."""
+    store, acquirer = InMemoryStore(), Silent()
+    service = PaymentService(store, acquirer, OutboxDelivery(store, MemorySink()))
+    app = App(Api(service, Logger(service="merchant-api-test")), service, store, MemorySink(), io.StringIO())
+    payment = charge(app, amount=2000)
+    waiting = app.api.handle(post(f"/payments/{payment['id']}/refunds", {"amount": 500}, key="slow"))
+    assert waiting["statusCode"] == 503
+    store.age_keys(48)
+    assert service.purge_idempotency_keys(24) == 1, "the payment's own, answered, key goes"
+    acquirer.down = False
+    retried = app.api.handle(post(f"/payments/{payment['id']}/refunds", {"amount": 500}, key="slow"))
+    assert retried["statusCode"] == 201
+    refunds = body_of(get(app, f"/payments/{payment['id']}/refunds"))["data"]
+    assert [r["amount"] for r in refunds] == [500] and body_of(retried)["id"] == refunds[0]["id"]
+
+
+def test_a_refund_cursor_must_be_a_refund_of_that_payment(app: App) -> None:
+    first, second = charge(app, key="a", amount=300), charge(app, key="b", amount=300)
+    refund = body_of(app.api.handle(post(f"/payments/{first['id']}/refunds", {"amount": 100}, key="r")))
+    app.api.handle(post(f"/payments/{second['id']}/refunds", {"amount": 100}, key="r2"))
+    assert get(app, f"/payments/{first['id']}/refunds", starting_after=refund["id"])["statusCode"] == 200
+    assert get(app, f"/payments/{second['id']}/refunds", starting_after=refund["id"])["statusCode"] == 404

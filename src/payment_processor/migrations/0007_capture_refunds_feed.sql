@@ -11,7 +11,10 @@ ALTER TABLE payments
     ADD COLUMN event_sequence      integer NOT NULL DEFAULT 0 CHECK (event_sequence >= 0);
 
 UPDATE payments SET amount_captured = amount WHERE status = 'succeeded';
-UPDATE payments p SET event_sequence = (SELECT count(*) FROM transaction_log_outbox o WHERE o.payment_id = p.id);
+-- One pass over the outbox (grouped), not one scan of it per payment: the outbox has no payment_id index.
+UPDATE payments p SET event_sequence = o.events
+  FROM (SELECT payment_id, count(*) AS events FROM transaction_log_outbox GROUP BY payment_id) AS o
+ WHERE o.payment_id = p.id;
 
 ALTER TABLE payments ADD CONSTRAINT payments_captured_within_authorized
     CHECK (amount_captured >= 0 AND amount_captured <= amount);
@@ -47,7 +50,8 @@ CREATE TABLE payment_actions (
     id                  text NOT NULL UNIQUE CHECK (id ~ '^act_[a-z2-7]{26}$'),
     action              text NOT NULL CHECK (action IN ('capture', 'cancel')),
     amount              bigint CHECK (amount > 0),
-    cancellation_reason text,
+    cancellation_reason text CHECK (cancellation_reason IN
+        ('requested_by_customer', 'duplicate', 'fraudulent', 'abandoned', 'automatic')),
     merchant_id         text NOT NULL,
     idempotency_key     text,
     requested_at        timestamptz NOT NULL,
@@ -86,16 +90,22 @@ ALTER TABLE idempotency_keys ADD COLUMN refund_id text REFERENCES refunds (id);
 -- the transaction that wrote it. The feed lists only events of transactions older than every transaction
 -- still running (pg_snapshot_xmin), ordered by that id: an event that commits late can never appear
 -- behind a cursor a client has already passed, so a feed walked with cursors never skips one.
+-- Within one payment the events' own numbers (the event id's suffix) give their order: a transaction takes
+-- its id at its first write, not at commit, so two transactions of one payment can list the other way round.
+-- The columns are added without defaults (no table rewrite), filled in the one pass that touches every row,
+-- and only then given the default new rows take.
 ALTER TABLE transaction_log_outbox
     ADD COLUMN merchant_id text,
     ADD COLUMN event_id    text,
-    ADD COLUMN txid        xid8 NOT NULL DEFAULT pg_current_xact_id();
+    ADD COLUMN txid        xid8;
 UPDATE transaction_log_outbox o
-   SET merchant_id = p.merchant_id, event_id = o.body::json ->> 'event_id'
+   SET merchant_id = p.merchant_id, event_id = o.body::json ->> 'event_id', txid = pg_current_xact_id()
   FROM payments p WHERE p.id = o.payment_id;
 ALTER TABLE transaction_log_outbox
     ALTER COLUMN merchant_id SET NOT NULL,
     ALTER COLUMN event_id SET NOT NULL,
+    ALTER COLUMN txid SET DEFAULT pg_current_xact_id(),
+    ALTER COLUMN txid SET NOT NULL,
     ADD CONSTRAINT transaction_log_outbox_event_id_key UNIQUE (event_id);
 CREATE INDEX transaction_log_outbox_feed_idx ON transaction_log_outbox (merchant_id, txid DESC, id DESC);
 

@@ -278,7 +278,8 @@ class PaymentStore(Protocol):
         ...
 
     def purge_idempotency_keys(self, *, older_than_hours: int) -> int:
-        """Delete idempotency keys older than the given age; return how many."""
+        """Delete answered idempotency keys older than the given age (a key whose operation still waits for the
+        acquirer stays: its client retries with it); return how many."""
         ...
 
 

@@ -65,6 +65,26 @@ class _State:
     refund_due: dict[str, datetime] = field(default_factory=dict)
 
 
+def _checked(payment: Payment) -> Payment:
+    """The payments table's CHECK constraints (migrations 0001, 0005, 0007), so a state PostgreSQL refuses
+    fails here too instead of passing a unit test."""
+    captured = payment.status in ("succeeded", "refunded")
+    holds = (
+        0 <= payment.amount_captured <= payment.amount
+        and 0 <= payment.amount_refunded <= payment.amount_captured
+        and captured == (payment.amount_captured > 0)
+        and (payment.status != "refunded" or payment.amount_refunded == payment.amount_captured)
+        and (payment.status == "canceled") == (payment.cancellation_reason is not None)
+        and (payment.status == "failed") == (payment.failure_code is not None)
+        and (payment.status == "declined") == (payment.decline_code is not None)
+        and (payment.status in ("requires_capture", "succeeded", "canceled", "refunded"))
+        == (payment.authorization_code is not None)
+    )
+    if not holds:
+        raise ValueError(f"payment {payment.id} violates a check constraint of the payments table")
+    return payment
+
+
 class _MemoryTransaction:
     def __init__(self, state: _State) -> None:
         self._state = state
@@ -79,7 +99,7 @@ class _MemoryTransaction:
     def insert_payment(self, payment: Payment) -> None:
         if payment.id in self._state.payments:
             raise ValueError(f"duplicate payment id {payment.id}")
-        self._state.payments[payment.id] = payment
+        self._state.payments[payment.id] = _checked(payment)
         if not payment.is_final:
             self._state.next_resolution_at[payment.id] = payment.created_at
 
@@ -94,7 +114,7 @@ class _MemoryTransaction:
     def update_payment(self, payment: Payment, *, from_status: str) -> None:
         if self._state.payments[payment.id].status != from_status:
             raise RuntimeError(f"payment {payment.id} is no longer {from_status}")
-        self._state.payments[payment.id] = payment
+        self._state.payments[payment.id] = _checked(payment)
 
     def next_event_sequence(self, payment_id: str) -> int:
         self._state.sequences[payment_id] = self._state.sequences.get(payment_id, 0) + 1
@@ -120,6 +140,8 @@ class _MemoryTransaction:
             self._state.action_due[payment_id] = utc_now() + timedelta(seconds=retry_after_s)
 
     def insert_refund(self, refund: Refund) -> None:
+        if refund.amount <= 0 or refund.id in self._state.refunds:
+            raise ValueError(f"refund {refund.id} violates a constraint of the refunds table")
         self._state.refunds[refund.id] = refund
         self._state.refund_due[refund.id] = refund.created_at
 
@@ -146,7 +168,7 @@ class _MemoryTransaction:
     def settle_payment(self, payment: Payment) -> None:
         if self._state.payments[payment.id].is_final:
             raise RuntimeError(f"payment {payment.id} is no longer processing")
-        self._state.payments[payment.id] = payment
+        self._state.payments[payment.id] = _checked(payment)
         self._state.next_resolution_at.pop(payment.id, None)
 
     def record_acquirer_failure(self, payment_id: str, retry_after_s: float) -> None:
@@ -350,7 +372,7 @@ class InMemoryStore:
         self._check()
         cutoff = utc_now() - timedelta(hours=older_than_hours)
         with self._lock:
-            old = [k for k, v in self._state.keys.items() if v.created_at < cutoff]
+            old = [k for k, v in self._state.keys.items() if v.created_at < cutoff and v.response is not None]
             for k in old:
                 del self._state.keys[k]
             return len(old)

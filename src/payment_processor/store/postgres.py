@@ -126,10 +126,14 @@ class PostgresTransaction:
     def lock_payment(self, payment_id: str, merchant_id: str | None = None) -> Payment | None:
         """SELECT .. FOR UPDATE, bounded by the lock timeout like the idempotency claim."""
         self._lock_timeout()
-        mine, params = ("AND merchant_id = %s", (payment_id, merchant_id)) if merchant_id else ("", (payment_id,))
+        mine, params = (
+            ("AND merchant_id = %s", (payment_id, merchant_id)) if merchant_id is not None else ("", (payment_id,))
+        )
+        # NO KEY UPDATE: it excludes every other locker of the payment as FOR UPDATE would, without blocking
+        # the foreign-key checks of rows that reference it (outbox events, refunds, keys).
         row = (
             self._conn.cursor(row_factory=dict_row)
-            .execute(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s {mine} FOR UPDATE", params)
+            .execute(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s {mine} FOR NO KEY UPDATE", params)
             .fetchone()
         )
         return None if row is None else Payment(**row)
@@ -330,14 +334,15 @@ def _page(
     order: str,
     *,
     cursor_sql: str,
-    merchant_id: str,
+    cursor_scope: tuple[str, ...],
     cursor_cast: str = "",
 ) -> Page[dict[str, Any]]:
     """One keyset page over ``(order, id)``, newest first.
 
     ``starting_after`` walks older (descending from the cursor), ``ending_before`` newer (ascending from
     it, then reversed so the page still reads newest first). One row more than asked says ``has_more``.
-    The cursor must be one of the merchant's own objects: another merchant's is not found, like an unknown one.
+    The cursor must be one of the listed objects (``cursor_sql`` takes its id, then ``cursor_scope``: the
+    merchant, and the payment for its refunds): another merchant's is not found, like an unknown one.
     """
     where, params = list(where), list(params)
     if page.created_gte is not None:
@@ -349,7 +354,7 @@ def _page(
     cursor_id = page.starting_after or page.ending_before
     ascending = page.ending_before is not None
     if cursor_id is not None:
-        found = conn.execute(cursor_sql, (cursor_id, merchant_id)).fetchone()
+        found = conn.execute(cursor_sql, (cursor_id, *cursor_scope)).fetchone()
         if found is None:
             raise CursorNotFound(cursor_id)
         where.append(f"({order}, id) {'>' if ascending else '<'} (%s{cursor_cast}, %s)")
@@ -444,7 +449,7 @@ class PostgresStore:
             rows = _page(
                 conn, f"SELECT {_PAYMENT_COLUMNS} FROM payments", where, params, page, "created_at",
                 cursor_sql="SELECT created_at, id FROM payments WHERE id = %s AND merchant_id = %s",
-                merchant_id=merchant_id,
+                cursor_scope=(merchant_id,),
             )  # fmt: skip
         return Page([Payment(**row) for row in rows.items], rows.has_more)
 
@@ -454,8 +459,8 @@ class PostgresStore:
             rows = _page(
                 conn, f"SELECT {_REFUND_COLUMNS} FROM refunds", ["merchant_id = %s", "payment_id = %s"],
                 [merchant_id, payment_id], page, "created_at",
-                cursor_sql="SELECT created_at, id FROM refunds WHERE id = %s AND merchant_id = %s",
-                merchant_id=merchant_id,
+                cursor_sql="SELECT created_at, id FROM refunds WHERE id = %s AND merchant_id = %s AND payment_id = %s",
+                cursor_scope=(merchant_id, payment_id),
             )  # fmt: skip
         return Page([Refund(**row) for row in rows.items], rows.has_more)
 
@@ -467,7 +472,7 @@ class PostgresStore:
             rows = _page(
                 conn, "SELECT event_id, body FROM transaction_log_outbox", where, [merchant_id], page, "txid",
                 cursor_sql="SELECT txid::text, id FROM transaction_log_outbox WHERE event_id = %s AND merchant_id = %s",
-                merchant_id=merchant_id, cursor_cast="::xid8",
+                cursor_scope=(merchant_id,), cursor_cast="::xid8",
             )  # fmt: skip
         return Page([FeedEvent(row["event_id"], row["body"]) for row in rows.items], rows.has_more)
 
@@ -573,7 +578,10 @@ class PostgresStore:
         """Delete keys older than the given age."""
         with self._transaction() as conn:
             cursor = conn.execute(
-                "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => %s)",
+                # Only answered keys: a key whose payment, capture, cancel or refund still waits for the acquirer
+                # is what its client retries with, and deleting it would let that retry do the operation again.
+                "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => %s) "
+                "AND response_status IS NOT NULL",
                 (older_than_hours,),
             )
             return cursor.rowcount
