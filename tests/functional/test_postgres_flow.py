@@ -165,6 +165,14 @@ def test_s3_down_then_up_payment_kept_and_event_delivered_once(clean: Services) 
     assert rows == [(1, True, None), (0, False, None)]
     down_db.close()
 
+    with clean.admin() as conn:
+        # The failed put's backoff (2 s) is in SQL; stretched here so a slow, loaded machine cannot outlast it
+        # before the next line (test_outbox_delivery.py checks the backoff's length itself).
+        due = conn.execute(
+            "UPDATE transaction_log_outbox SET next_attempt_at = next_attempt_at + interval '1 hour' "
+            "WHERE attempts = 1 RETURNING next_attempt_at > now()"
+        ).fetchall()
+    assert due == [(True,)]
     up, up_db = build_service(clean.settings())
     assert up.deliver_pending().delivered == 1, "the untried event goes; the failed one waits for its backoff"
     with clean.admin() as conn:  # the backoff has passed
