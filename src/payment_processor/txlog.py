@@ -212,9 +212,13 @@ class OutboxDelivery:
             while remaining > 0 and streak < stop_after_failures:
                 if expired():
                     return DeliveryReport(delivered, present, failed, error, dead, stopped_by_deadline=True)
-                with self._store.claim_outbox(limit=min(BATCH_SIZE, remaining), payment_id=payment_id) as batch:
+                asked = min(BATCH_SIZE, remaining)
+                with self._store.claim_outbox(limit=asked, payment_id=payment_id) as batch:
                     if not batch.events:
                         break
+                    # A short batch took every due event no other deliverer holds: asking again would only
+                    # open another transaction to find nothing (one per request, on the request path).
+                    last_batch = len(batch.events) < asked
                     remaining -= len(batch.events)
                     for event in batch.events:
                         if expired() or streak >= stop_after_failures:
@@ -239,6 +243,8 @@ class OutboxDelivery:
                             delivered += 1
                         else:
                             present += 1
+                if last_batch:
+                    break
         except StoreUnavailable as exc:
             return DeliveryReport(delivered, present, failed, str(exc), dead)
         return DeliveryReport(delivered, present, failed, error, dead, stopped_by_deadline=expired())
