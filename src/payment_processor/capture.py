@@ -107,16 +107,8 @@ class PaymentActions:
     def resolve(self, *, limit: int = 100, older_than_s: float = operations.RESOLVE_AFTER_S,
                 expired: Expired = never) -> tuple[int, int]:  # fmt: skip
         """The job: ask the acquirer again about captures and cancels left waiting; (answered, still waiting)."""
-        answered = waiting = 0
-        for action in self._store.due_actions(limit=limit, older_than_s=older_than_s):
-            if expired():
-                break
-            try:
-                self._perform(action, expired)
-                answered += 1
-            except (ServiceUnavailable, IdempotencyKeyBusy):
-                waiting += 1  # no answer from the acquirer yet, or a request is applying one right now
-        return answered, waiting
+        return operations.ask_again(self._store.due_actions(limit=limit, older_than_s=older_than_s),
+                                    self._perform, expired)  # fmt: skip
 
     def expire_authorizations(self, *, limit: int = 100, expired: Expired = never) -> int:
         """The job: cancel (``automatic``) authorizations older than AUTHORIZATION_TTL_S; how many were canceled."""

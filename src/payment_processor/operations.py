@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from payment_processor.deadlines import Expired
 from payment_processor.errors import ApiError, IdempotencyKeyInUse, IdempotencyKeyReused, ServiceUnavailable
 from payment_processor.store.interfaces import (
     IdempotencyKeyBusy,
@@ -25,6 +26,8 @@ from payment_processor.store.interfaces import (
     Transaction,
 )
 from payment_processor.txlog import DeliveryReport
+
+T = TypeVar("T")
 
 #: The one answer for an unknown id and for another merchant's payment.
 NO_SUCH_PAYMENT = "no such payment for this API key's merchant"
@@ -97,6 +100,22 @@ def unavailable(exc: StoreUnavailable) -> ServiceUnavailable:
         "the payment database is unreachable; retry with the same Idempotency-Key",
         code="database_unavailable",
     )
+
+
+def ask_again(waiting: Iterable[T], perform: Callable[[T, Expired], object], expired: Expired) -> tuple[int, int]:
+    """The job's pass over operations left waiting for the acquirer: ``perform`` each (ask again under its own
+    acquirer key and apply the answer) until ``expired``; (answered, still waiting). No answer yet (503), or a
+    request applying one right now (the row is locked), leaves it for the next run."""
+    answered = left = 0
+    for operation in waiting:
+        if expired():
+            break
+        try:
+            perform(operation, expired)
+            answered += 1
+        except (ServiceUnavailable, IdempotencyKeyBusy):
+            left += 1
+    return answered, left
 
 
 def claim(tx: Transaction, merchant_id: str, key: str, request_fingerprint: str) -> IdempotencyRecord | None:

@@ -25,7 +25,7 @@ from payment_processor import operations
 from payment_processor import payment as payments
 from payment_processor.deadlines import Expired, never
 from payment_processor.encoding import compact_json
-from payment_processor.errors import NotFound, ServiceUnavailable, ValidationFailed
+from payment_processor.errors import NotFound, ValidationFailed
 from payment_processor.gateway import AcquirerUnavailable, FollowUp, OperationRefused, PaymentGateway
 from payment_processor.operations import (
     NO_SUCH_PAYMENT,
@@ -41,7 +41,6 @@ from payment_processor.operations import (
 from payment_processor.payment import Payment, Refund
 from payment_processor.store.interfaces import (
     CursorNotFound,
-    IdempotencyKeyBusy,
     Page,
     PageRequest,
     PaymentStore,
@@ -160,16 +159,8 @@ class Refunds:
     def resolve(self, *, limit: int = 100, older_than_s: float = operations.RESOLVE_AFTER_S,
                 expired: Expired = never) -> tuple[int, int]:  # fmt: skip
         """The job: ask the acquirer again about refunds left pending; (answered, still waiting)."""
-        answered = waiting = 0
-        for refund in self._store.pending_refunds(limit=limit, older_than_s=older_than_s):
-            if expired():
-                break
-            try:
-                self._perform(refund, expired)
-                answered += 1
-            except (ServiceUnavailable, IdempotencyKeyBusy):
-                waiting += 1
-        return answered, waiting
+        return operations.ask_again(self._store.pending_refunds(limit=limit, older_than_s=older_than_s),
+                                    self._perform, expired)  # fmt: skip
 
     def _perform(self, refund: Refund, settle_by: Expired, payment: Payment | None = None) -> StoredResponse:
         """Ask the acquirer about a recorded refund and apply its answer; 503 when there is none yet.

@@ -406,38 +406,29 @@ class PostgresStore:
         with self._transaction() as conn:
             yield PostgresTransaction(conn, self._lock_timeout_ms)
 
+    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        """One read statement in its own transaction, its rows as column-name dicts."""
+        with self._transaction() as conn:
+            return conn.cursor(row_factory=dict_row).execute(sql, params).fetchall()
+
     def get_payment(self, payment_id: str, merchant_id: str) -> Payment | None:
         """Read one payment of this merchant (another merchant's is not found, exactly as an unknown id)."""
-        with self._transaction() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            row = cursor.execute(
-                f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s AND merchant_id = %s",
-                (payment_id, merchant_id),
-            ).fetchone()
-        if row is None:
-            return None
-        return Payment(**row)
+        rows = self._rows(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s AND merchant_id = %s", (payment_id, merchant_id)
+        )
+        return Payment(**rows[0]) if rows else None
 
     def get_refund(self, refund_id: str, merchant_id: str) -> Refund | None:
         """Read one refund of this merchant."""
-        with self._transaction() as conn:
-            row = (
-                conn.cursor(row_factory=dict_row)
-                .execute(f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE id = %s AND merchant_id = %s",
-                         (refund_id, merchant_id))
-                .fetchone()
-            )  # fmt: skip
-        return None if row is None else Refund(**row)
+        rows = self._rows(
+            f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE id = %s AND merchant_id = %s", (refund_id, merchant_id)
+        )
+        return Refund(**rows[0]) if rows else None
 
     def get_action(self, payment_id: str) -> PaymentAction | None:
         """The payment's waiting action, if any."""
-        with self._transaction() as conn:
-            row = (
-                conn.cursor(row_factory=dict_row)
-                .execute(f"SELECT {_ACTION_COLUMNS} FROM payment_actions WHERE payment_id = %s", (payment_id,))
-                .fetchone()
-            )
-        return None if row is None else PaymentAction(**row)
+        rows = self._rows(f"SELECT {_ACTION_COLUMNS} FROM payment_actions WHERE payment_id = %s", (payment_id,))
+        return PaymentAction(**rows[0]) if rows else None
 
     def list_payments(self, merchant_id: str, page: PageRequest, *, status: str | None = None) -> Page[Payment]:
         """Keyset pagination on (created_at, id): a page is one index range scan, and a cursor is exact."""
@@ -478,61 +469,41 @@ class PostgresStore:
 
     def due_actions(self, *, limit: int, older_than_s: float) -> list[PaymentAction]:
         """Waiting captures and cancels due for another try, oldest first."""
-        with self._transaction() as conn:
-            rows = (
-                conn.cursor(row_factory=dict_row)
-                .execute(
-                    f"SELECT {_ACTION_COLUMNS} FROM payment_actions WHERE next_resolution_at <= now() "
-                    "AND requested_at < now() - make_interval(secs => %s) ORDER BY next_resolution_at LIMIT %s",
-                    (older_than_s, limit),
-                )
-                .fetchall()
-            )
+        rows = self._rows(
+            f"SELECT {_ACTION_COLUMNS} FROM payment_actions WHERE next_resolution_at <= now() "
+            "AND requested_at < now() - make_interval(secs => %s) ORDER BY next_resolution_at LIMIT %s",
+            (older_than_s, limit),
+        )
         return [PaymentAction(**row) for row in rows]
 
     def pending_refunds(self, *, limit: int, older_than_s: float) -> list[Refund]:
         """Pending refunds due for another try, oldest first (the partial index serves it)."""
-        with self._transaction() as conn:
-            rows = (
-                conn.cursor(row_factory=dict_row)
-                .execute(
-                    f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE status = 'pending' AND next_resolution_at <= now() "
-                    "AND created_at < now() - make_interval(secs => %s) ORDER BY next_resolution_at LIMIT %s",
-                    (older_than_s, limit),
-                )
-                .fetchall()
-            )
+        rows = self._rows(
+            f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE status = 'pending' AND next_resolution_at <= now() "
+            "AND created_at < now() - make_interval(secs => %s) ORDER BY next_resolution_at LIMIT %s",
+            (older_than_s, limit),
+        )
         return [Refund(**row) for row in rows]
 
     def expired_authorizations(self, *, limit: int, older_than_s: float) -> list[Payment]:
         """Authorizations older than the limit with no capture or cancel waiting (the partial index serves it)."""
-        with self._transaction() as conn:
-            rows = (
-                conn.cursor(row_factory=dict_row)
-                .execute(
-                    f"SELECT {_PAYMENT_COLUMNS} FROM payments p WHERE status = 'requires_capture' "
-                    "AND updated_at < now() - make_interval(secs => %s) "
-                    "AND NOT EXISTS (SELECT 1 FROM payment_actions a WHERE a.payment_id = p.id) "
-                    "ORDER BY updated_at LIMIT %s",
-                    (older_than_s, limit),
-                )
-                .fetchall()
-            )
+        rows = self._rows(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments p WHERE status = 'requires_capture' "
+            "AND updated_at < now() - make_interval(secs => %s) "
+            "AND NOT EXISTS (SELECT 1 FROM payment_actions a WHERE a.payment_id = p.id) "
+            "ORDER BY updated_at LIMIT %s",
+            (older_than_s, limit),
+        )
         return [Payment(**row) for row in rows]
 
     def processing_payments(self, *, limit: int, older_than_s: float) -> list[Payment]:
         """Payments a crash or an outage left processing, due for another try (the partial index serves it)."""
-        with self._transaction() as conn:
-            rows = (
-                conn.cursor(row_factory=dict_row)
-                .execute(
-                    f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = 'processing' "
-                    "AND next_resolution_at <= now() AND updated_at < now() - make_interval(secs => %s) "
-                    "ORDER BY next_resolution_at LIMIT %s",
-                    (older_than_s, limit),
-                )
-                .fetchall()
-            )
+        rows = self._rows(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = 'processing' "
+            "AND next_resolution_at <= now() AND updated_at < now() - make_interval(secs => %s) "
+            "ORDER BY next_resolution_at LIMIT %s",
+            (older_than_s, limit),
+        )
         return [Payment(**row) for row in rows]
 
     @contextmanager
