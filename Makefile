@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 # Installs use only the lock files and PyPI, not whatever pip configuration this machine has.
 PIP := PIP_CONFIG_FILE=/dev/null $(BIN)/pip
 
-.PHONY: up down demo test test-fast test-emulator bench bench-authorizer bench-load bench-preflight bench-cold-start lock clean rds-ca-bundle
+.PHONY: up down demo test test-fast test-emulator bench bench-authorizer bench-load bench-preflight bench-cold-start bench-synth lock clean rds-ca-bundle
 
 $(VENV)/.installed: requirements/dev.txt requirements/lambda.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip==26.3
 	$(PIP) install --quiet --require-virtualenv -r requirements/dev.txt
 	$(PIP) install --quiet --no-deps -e .
+	$(BIN)/python -m payments_infra.jsii_cache
 	@touch $@
 
 up: $(VENV)/.installed  ## Main job: deploy dev/local to the local emulator, serve it, then take payments through it.
@@ -50,6 +51,9 @@ bench-cold-start: $(VENV)/.installed  ## Handler import and first request from t
 
 bench-preflight: $(VENV)/.installed  ## Preflight against checkov (installed in .bench/) on the same stacks.
 	$(BIN)/python bench/preflight_bench.py
+
+bench-synth: $(VENV)/.installed  ## `payments synth` against its 3 s goal, its phases, and the AWS bindings side by side (cdktn-provider-aws installed in .bench/).
+	$(BIN)/python bench/synth_bench.py
 
 lock:  ## Re-resolve and pin every dependency.
 	$(PIP) install --quiet pip-tools==7.6.2

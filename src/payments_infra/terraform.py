@@ -1,7 +1,7 @@
 """How this project runs the ``terraform`` binary: which CLI configuration, which versions.
 
 The stacks admit the hashicorp/aws provider 5.100.0 (the only one in this machine's mirror) and 6.x
-(what the cdktn-provider-aws bindings are generated from). The constructs use no argument that
+(what the cdktn-aws bindings are generated from: 6.62.0). The constructs use no argument that
 5.100.0 lacks; the infra tests prove it with an offline ``terraform validate`` against 5.100.0.
 """
 
@@ -34,6 +34,11 @@ def terraform_env(base: dict[str, str] | None = None) -> dict[str, str]:
     if PLUGIN_MIRROR.is_dir():
         env["TF_CLI_CONFIG_FILE"] = str(cli_config_file())
     env["CHECKPOINT_DISABLE"] = "1"
+    # The aws provider spends most of every terraform command building and validating its schema (~4 s of
+    # CPU per provider process, several processes per apply). Go's collector runs less often at 400: ~1/3
+    # less CPU for ~150 MB more per process (a no-change `payments up` 30 s -> 28 s here). A GOGC the caller
+    # set is kept.
+    env.setdefault("GOGC", "400")
     env.setdefault("TF_IN_AUTOMATION", "1")
     return env
 

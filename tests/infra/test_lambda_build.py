@@ -87,6 +87,18 @@ def test_a_code_change_changes_the_hash(lambda_zip: LambdaPackage, tmp_path: Pat
     assert build_lambda_package(tmp_path / "changed.zip", root=other).source_code_hash != lambda_zip.source_code_hash
 
 
+def test_a_package_rewritten_in_place_is_read_again(tmp_path: Path) -> None:
+    # The names are cached per file version (every function of a stack checks the same zip), never per path.
+    package = tmp_path / "payment_processor.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("payment_processor/handler.py", "def handle(event, context): ...")
+    check_package(package)
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("index.js", "exports.handler = async () => ({})")
+    with pytest.raises(BuildError, match=r"payment_processor/handler\.py"):
+        check_package(package)
+
+
 def test_missing_placeholder_or_handlerless_packages_are_refused(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="does not exist"):
         check_package(tmp_path / "lambda-placeholder.zip")

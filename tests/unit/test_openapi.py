@@ -163,13 +163,13 @@ def waf_answer(environment: str) -> dict[str, Any]:
     Imported here, not at the top: the CDK bindings take seconds to load, and only these tests need them.
     """
     from cdktn import TerraformStack, Testing
-    from cdktn_provider_aws.api_gateway_stage import ApiGatewayStage
+    from cdktn_aws import api_gateway
 
     from payments_infra.constructs.rate_limit import CredentialRateLimit
 
     config = get_environment(environment)
     stack = TerraformStack(Testing.app(), "waf")
-    stage = ApiGatewayStage(stack, "stage", rest_api_id="api", deployment_id="deployment", stage_name="v1")
+    stage = api_gateway.AwsStage(stack, "stage", rest_api_id="api", deployment_id="deployment", stage_name="v1")
     acl = CredentialRateLimit(stack, "rate", config=config, naming=Naming(config.name, "pr42"), stage=stage).web_acl
     assert isinstance(acl.custom_response_body_input, list) and isinstance(acl.rule_input, list)
     bodies = {body.key: body for body in acl.custom_response_body_input}

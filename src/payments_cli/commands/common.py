@@ -77,7 +77,19 @@ def synthesize_deployment(
         started = step(f"synthesizing {environment}/{suffix} into {out} with {package}")
         result = synthesize([Deployment(environment, suffix)], out=out, package=package)
     step_done(f"{len(result.stacks)} stacks", started)
+    _index_bindings()
     return result
+
+
+def _index_bindings() -> None:
+    """On a machine's first synth, wait for the jsii runtime to index the AWS bindings (a few seconds,
+    once): every later synth then loads only the services it uses (payments_infra.jsii_cache)."""
+    from payments_infra.jsii_cache import ensure_indexed, indexed
+
+    if not indexed():
+        started = step("indexing the AWS bindings for the jsii runtime (once per machine)")
+        ensure_indexed()
+        step_done("indexed" if indexed() else "no index written; later synths stay correct, only slower", started)
 
 
 def guarded(command: str, action: Callable[[], int]) -> int:

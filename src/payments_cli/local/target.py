@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from payments_cli.local.services import (
     stop_process,
 )
 from payments_cli.local.state import ProcessRecord, StateFolder, read_json, write_json
-from payments_cli.terraform_runner import Summary, Terraform, stderr_progress
+from payments_cli.terraform_runner import Summary, Terraform, TerraformError, stderr_progress
 from payments_infra.lambda_build import LambdaPackage, build_lambda_package
 from payments_infra.naming import Naming
 from payments_infra.synth import Deployment, SynthResult, default_package_path, synthesize
@@ -110,8 +111,8 @@ def prepare(
     return prepared
 
 
-def _terraform(prepared: Prepared, stack_dir: Path, lock_timeout: str) -> Terraform:
-    return Terraform(stack_dir, log=prepared.folder / "logs" / "terraform.log", lock_timeout=lock_timeout)
+def _terraform(prepared: Prepared, stack_dir: Path, lock_timeout: str, *, log: str = "terraform.log") -> Terraform:
+    return Terraform(stack_dir, log=prepared.folder / "logs" / log, lock_timeout=lock_timeout)
 
 
 def _record_path(folder: Path) -> Path:
@@ -135,19 +136,36 @@ def deploy(
         f"    moto server {emulator.endpoint} ({'started' if fresh else 'reused'}), "
         f"PostgreSQL 127.0.0.1:{postgres.port}"
     )
-    bootstrap = _terraform(prepared, prepared.bootstrap_dir, lock_timeout)
+    # The bootstrap stack has its own log: it runs while the platform deploys (see below).
+    bootstrap = _terraform(prepared, prepared.bootstrap_dir, lock_timeout, log="terraform-bootstrap.log")
     deviations.write_local_files(prepared.bootstrap_dir, emulator.endpoint, with_backend=False)
-    started = _step(progress, f"bootstrapping the state bucket {prepared.naming.state_bucket()}")
+    bucket = prepared.naming.state_bucket()
+    bootstrap_started = _step(progress, f"bootstrapping the state bucket {bucket}")
     bootstrap.init()
-    summary = bootstrap.apply(progress=progress)
-    progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
-    platform = _terraform(prepared, prepared.platform_dir, lock_timeout)
-    deviations.write_local_files(prepared.platform_dir, emulator.endpoint, with_backend=True)
-    started = _step(progress, "terraform init")
-    platform.init(backend_config=prepared.platform_dir / deviations.BACKEND_FILE)
-    started = _step(progress, "terraform apply")
-    summary = platform.apply(progress=progress)
-    progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
+    # The platform needs only the state bucket itself, versioned, encrypted and private; the bucket's lifecycle
+    # rules take the aws provider 55 s more (it re-reads them ten times, 5 s apart, for S3's eventual
+    # consistency). So the bootstrap apply goes on in the background while the platform deploys, and the
+    # deploy waits for it before it reports: a no-change run still applies and shows both stacks.
+    background = BackgroundApply(bootstrap)
+    try:
+        _wait_for_state_bucket(emulator, bucket, background)
+        progress(
+            f"    {bucket} is ready: versioned, encrypted, private ({time.monotonic() - bootstrap_started:.1f}s); "
+            "the rest of the bootstrap applies alongside the platform"
+        )
+        platform = _terraform(prepared, prepared.platform_dir, lock_timeout)
+        deviations.write_local_files(prepared.platform_dir, emulator.endpoint, with_backend=True)
+        started = _step(progress, "terraform init")
+        platform.init(backend_config=prepared.platform_dir / deviations.BACKEND_FILE)
+        started = _step(progress, "terraform apply")
+        summary = platform.apply(progress=progress)
+        progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
+    except BaseException:
+        # Never leave terraform running behind a failed deploy; the platform's error is the one to report.
+        background.join()
+        raise
+    bootstrap_summary = background.wait()
+    progress(f"    bootstrap {bootstrap_summary} ({background.seconds:.1f}s, alongside the platform)")
     outputs = platform.output()
     started = _step(progress, "preparing the database the deployment describes")
     database = deviations.local_database_name(environment, suffix)
@@ -251,6 +269,76 @@ def _database_login(emulator: Emulator, secret_arn: str) -> dict[str, str]:
     secrets = emulator.client("secretsmanager")
     value = json.loads(secrets.get_secret_value(SecretId=secret_arn)["SecretString"])  # type: ignore[attr-defined]
     return {"username": str(value["username"]), "password": str(value["password"])}
+
+
+class BackgroundApply:
+    """``terraform apply`` of one stack in a thread; ``wait`` returns its summary or raises its error."""
+
+    def __init__(self, terraform: Terraform) -> None:
+        self._terraform = terraform
+        self._summary: Summary | None = None
+        self._error: BaseException | None = None
+        self._started = time.monotonic()
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name=f"terraform apply in {terraform.workdir.name}")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._summary = self._terraform.apply(progress=lambda _line: None)
+        except BaseException as error:  # noqa: BLE001 - handed to whoever waits
+            self._error = error
+        finally:
+            self.seconds = time.monotonic() - self._started
+
+    @property
+    def finished(self) -> bool:
+        """Whether terraform has exited."""
+        return not self._thread.is_alive()
+
+    def join(self) -> None:
+        """Wait for terraform to exit, whatever it did."""
+        self._thread.join()
+
+    def wait(self) -> Summary:
+        """Wait for terraform to exit: its summary, or its error raised here."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._summary is not None
+        return self._summary
+
+
+#: How long the platform waits for the bootstrap to make the state bucket usable (it takes ~10 s).
+STATE_BUCKET_WAIT_S = 300.0
+
+
+def _wait_for_state_bucket(emulator: Emulator, bucket: str, bootstrap: BackgroundApply) -> None:
+    """Wait until the state bucket exists with versioning on, default encryption and every public access
+    block, as the bootstrap stack configures them; raise the bootstrap's error if it fails first."""
+    deadline = time.monotonic() + STATE_BUCKET_WAIT_S
+    s3 = emulator.client("s3")
+    while True:
+        finished = bootstrap.finished  # read before checking: a bucket made by a finished apply is seen below
+        if _state_bucket_ready(s3, bucket):
+            return
+        if finished:
+            bootstrap.wait()  # raises the bootstrap's error, if that is why
+            raise TerraformError(f"the bootstrap applied, but the state bucket {bucket} is not usable in the emulator")
+        if time.monotonic() > deadline:
+            bootstrap.wait()
+            raise TerraformError(f"the state bucket {bucket} was not usable within {STATE_BUCKET_WAIT_S:.0f}s")
+        time.sleep(0.25)
+
+
+def _state_bucket_ready(s3: Any, bucket: str) -> bool:
+    try:
+        versioning = s3.get_bucket_versioning(Bucket=bucket)
+        s3.get_bucket_encryption(Bucket=bucket)
+        blocks = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    except Exception:  # noqa: BLE001 - not there yet, whatever the emulator says
+        return False
+    return versioning.get("Status") == "Enabled" and all(blocks.values())
 
 
 def _bucket_exists(emulator: Emulator, bucket: str) -> bool:

@@ -15,25 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cdktn import Fn, TerraformResource, TerraformResourceLifecycle
-from cdktn_provider_aws.api_gateway_account import ApiGatewayAccount
-from cdktn_provider_aws.api_gateway_authorizer import ApiGatewayAuthorizer
-from cdktn_provider_aws.api_gateway_deployment import ApiGatewayDeployment
-from cdktn_provider_aws.api_gateway_gateway_response import ApiGatewayGatewayResponse
-from cdktn_provider_aws.api_gateway_integration import ApiGatewayIntegration
-from cdktn_provider_aws.api_gateway_method import ApiGatewayMethod
-from cdktn_provider_aws.api_gateway_method_settings import (
-    ApiGatewayMethodSettings,
-    ApiGatewayMethodSettingsSettings,
-)
-from cdktn_provider_aws.api_gateway_resource import ApiGatewayResource
-from cdktn_provider_aws.api_gateway_rest_api import (
-    ApiGatewayRestApi,
-    ApiGatewayRestApiEndpointConfiguration,
-)
-from cdktn_provider_aws.api_gateway_stage import ApiGatewayStage, ApiGatewayStageAccessLogSettings
-from cdktn_provider_aws.iam_role import IamRole
-from cdktn_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
-from cdktn_provider_aws.lambda_permission import LambdaPermission
+from cdktn_aws import api_gateway, iam, lambda_
 from constructs import Construct
 
 from payments_infra.api_responses import GATEWAY_RESPONSES, gateway_response_template
@@ -70,11 +52,11 @@ RESOURCE_IDS = {
 _PARAMETER = re.compile(r"\{(\w+)\}")
 _Served = TypeVar(
     "_Served",
-    ApiGatewayResource,
-    ApiGatewayMethod,
-    ApiGatewayIntegration,
-    ApiGatewayAuthorizer,
-    ApiGatewayGatewayResponse,
+    api_gateway.AwsResource,
+    api_gateway.AwsMethod,
+    api_gateway.AwsIntegration,
+    api_gateway.AwsAuthorizer,
+    api_gateway.AwsGatewayResponse,
 )
 #: The header the authorizer reads its credential from (the identity source, and the cache key).
 IDENTITY_SOURCE = "method.request.header.Authorization"
@@ -99,9 +81,9 @@ ACCESS_LOG_FORMAT = json.dumps(
 class Route:
     """One method of the API and what it serves."""
 
-    method: ApiGatewayMethod
-    integration: ApiGatewayIntegration
-    permission: LambdaPermission
+    method: api_gateway.AwsMethod
+    integration: api_gateway.AwsIntegration
+    permission: lambda_.AwsPermission
     path: str  # "/payments/{id}/capture"
 
 
@@ -145,30 +127,30 @@ class PaymentsApi(Construct):
         authorizer: Function,
     ) -> None:
         super().__init__(scope, id_)
-        self.api = ApiGatewayRestApi(
+        self.api = api_gateway.AwsRestApi(
             self,
             "rest-api",
             name=naming.api("api"),
             description=f"Payment platform API ({naming.tag})",
-            endpoint_configuration=ApiGatewayRestApiEndpointConfiguration(types=["REGIONAL"]),
+            endpoint_configuration=api_gateway.AwsRestApi.EndpointConfigurationProperty(types=["REGIONAL"]),
         )
         # Every resource, method and integration the deployment serves, with the arguments it was
         # created with: the deployment's trigger hashes these.
         self._served: list[TerraformResource] = []
         self._served_arguments: list[dict[str, object]] = []
         # Parents first: RESOURCE_IDS lists a path after its parent.
-        resources: dict[str, ApiGatewayResource] = {}
+        resources: dict[str, api_gateway.AwsResource] = {}
         for path, resource_id in RESOURCE_IDS.items():
             parent, _, part = path.rpartition("/")
             resources[path] = self._serve(
-                ApiGatewayResource,
+                api_gateway.AwsResource,
                 resource_id,
                 rest_api_id=self.api.id,
                 parent_id=resources[parent].id if parent else self.api.root_resource_id,
                 path_part=part,
             )
         self.authorizer = self._serve(
-            ApiGatewayAuthorizer,
+            api_gateway.AwsAuthorizer,
             "authorizer",
             name=naming.resource("api-keys"),
             rest_api_id=self.api.id,
@@ -179,7 +161,7 @@ class PaymentsApi(Construct):
         )
         # Without it API Gateway cannot call the authorizer, and every request is a 500
         # ("Execution failed due to configuration error: Invalid permissions on Lambda function").
-        self.authorizer_permission = LambdaPermission(
+        self.authorizer_permission = lambda_.AwsPermission(
             self,
             "authorizer-permission",
             statement_id_prefix="AllowApiGatewayAuthorizer-",
@@ -190,7 +172,7 @@ class PaymentsApi(Construct):
         )
         for response_type, (status, code, message, headers) in GATEWAY_RESPONSES.items():
             self._serve(
-                ApiGatewayGatewayResponse,
+                api_gateway.AwsGatewayResponse,
                 f"response-{response_type.lower().replace('_', '-')}",
                 rest_api_id=self.api.id,
                 response_type=response_type,
@@ -199,7 +181,7 @@ class PaymentsApi(Construct):
                 response_parameters={f"gatewayresponse.header.{k}": f"'{v}'" for k, v in headers.items()} or None,
             )
         self.routes = [self._route(id_, resources[path], method, path, function) for id_, method, path in ROUTES]
-        self.deployment = ApiGatewayDeployment(
+        self.deployment = api_gateway.AwsDeployment(
             self,
             "deployment",
             rest_api_id=self.api.id,
@@ -216,14 +198,14 @@ class PaymentsApi(Construct):
             self, "access-logs", name=naming.log_group("/aws/apigateway", "api"), config=config, key=key
         )
         account = self._logging_role(naming, key)
-        self.stage = ApiGatewayStage(
+        self.stage = api_gateway.AwsStage(
             self,
             "stage",
             rest_api_id=self.api.id,
             deployment_id=self.deployment.id,
             stage_name=STAGE,
             description=f"Payments API stage ({naming.tag})",
-            access_log_settings=ApiGatewayStageAccessLogSettings(
+            access_log_settings=api_gateway.AwsStage.AccessLogSettingsProperty(
                 destination_arn=self.access_logs.arn, format=ACCESS_LOG_FORMAT
             ),
             xray_tracing_enabled=False,
@@ -231,13 +213,13 @@ class PaymentsApi(Construct):
             # Logs role ARN must be set in account settings to enable logging").
             depends_on=[account],
         )
-        ApiGatewayMethodSettings(
+        api_gateway.AwsMethodSettings(
             self,
             "throttling",
             rest_api_id=self.api.id,
             stage_name=self.stage.stage_name,
             method_path="*/*",
-            settings=ApiGatewayMethodSettingsSettings(
+            settings=api_gateway.AwsMethodSettings.SettingsProperty(
                 throttling_rate_limit=config.api_throttle_rate_limit,
                 throttling_burst_limit=config.api_throttle_burst_limit,
                 metrics_enabled=True,
@@ -253,7 +235,7 @@ class PaymentsApi(Construct):
     def _route(
         self,
         id_: str,
-        resource: ApiGatewayResource,
+        resource: api_gateway.AwsResource,
         http_method: str,
         path: str,
         function: Function,
@@ -262,7 +244,7 @@ class PaymentsApi(Construct):
         # hands every one to the function, and nothing here validates or caches by them.
         parameters = {f"method.request.path.{name}": True for name in _PARAMETER.findall(path)} or None
         method = self._serve(
-            ApiGatewayMethod,
+            api_gateway.AwsMethod,
             f"{id_}-method",
             rest_api_id=self.api.id,
             resource_id=resource.id,
@@ -273,7 +255,7 @@ class PaymentsApi(Construct):
             request_parameters=parameters,
         )
         integration = self._serve(
-            ApiGatewayIntegration,
+            api_gateway.AwsIntegration,
             f"{id_}-integration",
             rest_api_id=self.api.id,
             resource_id=resource.id,
@@ -285,7 +267,7 @@ class PaymentsApi(Construct):
         )
         # Seed defect 9: without it every call fails ("Execution failed due to configuration error:
         # Invalid permissions on Lambda function"). Scoped to this API, any stage, this method and path.
-        permission = LambdaPermission(
+        permission = lambda_.AwsPermission(
             self,
             f"{id_}-permission",
             # A prefix, not a fixed id: the deployment's create_before_destroy extends to what it depends
@@ -313,7 +295,7 @@ class PaymentsApi(Construct):
         )
         return resource
 
-    def _logging_role(self, naming: Naming, key: EncryptionKey) -> ApiGatewayAccount:
+    def _logging_role(self, naming: Naming, key: EncryptionKey) -> api_gateway.AwsAccount:
         """The account-level role API Gateway writes logs with.
 
         This is a per-account, per-region setting: every deployment sets it to its own role, and the
@@ -322,20 +304,20 @@ class PaymentsApi(Construct):
         another deployment is applied.
         """
         trust = trust_policy(self, "logging-trust", sid="ApiGatewayAssumesRole", service="apigateway.amazonaws.com")
-        role = IamRole(
+        role = iam.AwsRole(
             self,
             "logging-role",
             name=naming.role("apigw-logs"),
             description=f"API Gateway writes access and execution logs ({naming.tag})",
             assume_role_policy=trust.json,
         )
-        attachment = IamRolePolicyAttachment(
+        attachment = iam.AwsRolePolicyAttachment(
             self,
             "logging-policy",
             role=role.name,
             policy_arn=f"arn:{key.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
         )
-        return ApiGatewayAccount(self, "account", cloudwatch_role_arn=role.arn, depends_on=[attachment])
+        return api_gateway.AwsAccount(self, "account", cloudwatch_role_arn=role.arn, depends_on=[attachment])
 
     @property
     def url(self) -> str:

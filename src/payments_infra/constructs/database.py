@@ -3,9 +3,7 @@ environment says, its master credentials generated and held by RDS in Secrets Ma
 
 from __future__ import annotations
 
-from cdktn_provider_aws.db_instance import DbInstance
-from cdktn_provider_aws.db_parameter_group import DbParameterGroup, DbParameterGroupParameter
-from cdktn_provider_aws.db_subnet_group import DbSubnetGroup
+from cdktn_aws import rds
 from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
@@ -33,7 +31,7 @@ class Database(Construct):
         key: EncryptionKey,
     ) -> None:
         super().__init__(scope, id_)
-        self.subnet_group = DbSubnetGroup(
+        self.subnet_group = rds.AwsDbSubnetGroup(
             self,
             "subnets",
             name=naming.db_subnet_group("db"),
@@ -41,22 +39,22 @@ class Database(Construct):
             subnet_ids=network.private_subnet_ids,
         )
         # Refuse unencrypted connections server-side, whatever a client asks for.
-        self.parameters = DbParameterGroup(
+        self.parameters = rds.AwsDbParameterGroup(
             self,
             "parameters",
             name=naming.db_parameter_group("db"),
             family=f"postgres{ENGINE_MAJOR}",
             description=f"Payment database parameters ({naming.tag})",
             parameter=[
-                DbParameterGroupParameter(name="rds.force_ssl", value="1"),
+                rds.AwsDbParameterGroup.ParameterProperty(name="rds.force_ssl", value="1"),
                 # Explicit, so the functions' reserved concurrency can be checked against it (PF305). Static:
                 # RDS applies it at the next reboot ("pending-reboot"); a new instance starts with it.
-                DbParameterGroupParameter(
+                rds.AwsDbParameterGroup.ParameterProperty(
                     name="max_connections", value=str(config.db_max_connections), apply_method="pending-reboot"
                 ),
             ],
         )
-        self.instance = DbInstance(
+        self.instance = rds.AwsDbInstance(
             self,
             "instance",
             identifier=naming.rds_identifier("db"),

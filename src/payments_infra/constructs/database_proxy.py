@@ -29,16 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktn_provider_aws.db_proxy import DbProxy, DbProxyAuth
-from cdktn_provider_aws.db_proxy_default_target_group import (
-    DbProxyDefaultTargetGroup,
-    DbProxyDefaultTargetGroupConnectionPoolConfig,
-)
-from cdktn_provider_aws.db_proxy_target import DbProxyTarget
-from cdktn_provider_aws.iam_policy import IamPolicy
-from cdktn_provider_aws.iam_role import IamRole
-from cdktn_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
-from cdktn_provider_aws.security_group import SecurityGroup
+from cdktn_aws import iam, rds, vpc
 from constructs import Construct
 
 from payments_infra.constructs.database import Database
@@ -82,7 +73,7 @@ class DatabaseProxy(Construct):
         # on the role, which no other account can be given, and the proxy roles of AWS's examples carry none (a
         # condition key RDS did not send would leave the proxy unable to read any secret, found only at login).
         trust = trust_policy(self, "trust", sid="RdsProxyAssumesRole", service="rds.amazonaws.com")
-        self.role = IamRole(
+        self.role = iam.AwsRole(
             self,
             "role",
             name=naming.role("db-proxy"),
@@ -98,16 +89,18 @@ class DatabaseProxy(Construct):
                 key.grant_use_via("DecryptLoginSecrets", services=["secretsmanager"], actions=["kms:Decrypt"]),
             ],
         )
-        self.policy = IamPolicy(
+        self.policy = iam.AwsPolicy(
             self,
             "policy",
             name=naming.policy("db-proxy"),
             description=f"Least privilege: the database proxy reads its logins ({naming.tag})",
             policy=document.json,
         )
-        self.attachment = IamRolePolicyAttachment(self, "attachment", role=self.role.name, policy_arn=self.policy.arn)
+        self.attachment = iam.AwsRolePolicyAttachment(
+            self, "attachment", role=self.role.name, policy_arn=self.policy.arn
+        )
 
-        self.security_group = SecurityGroup(
+        self.security_group = vpc.AwsSecurityGroup(
             self,
             "security-group",
             name=naming.security_group("proxy"),
@@ -117,7 +110,7 @@ class DatabaseProxy(Construct):
         )
         self._connect(network)
 
-        self.proxy = DbProxy(
+        self.proxy = rds.AwsDbProxy(
             self,
             "proxy",
             name=naming.db_proxy("db"),
@@ -132,7 +125,7 @@ class DatabaseProxy(Construct):
             # "ALTER ROLE … PASSWORD '…'" through the proxy.
             debug_logging=False,
             auth=[
-                DbProxyAuth(
+                rds.AwsDbProxy.AuthProperty(
                     description=login.description,
                     auth_scheme="SECRETS",
                     secret_arn=login.secret_arn,
@@ -144,17 +137,17 @@ class DatabaseProxy(Construct):
             # The role must hold its grants before the proxy first reads a secret.
             depends_on=[self.attachment],
         )
-        self.target_group = DbProxyDefaultTargetGroup(
+        self.target_group = rds.AwsDbProxyDefaultTargetGroup(
             self,
             "target-group",
             db_proxy_name=self.proxy.name,
-            connection_pool_config=DbProxyDefaultTargetGroupConnectionPoolConfig(
+            connection_pool_config=rds.AwsDbProxyDefaultTargetGroup.ConnectionPoolConfigProperty(
                 max_connections_percent=config.db_proxy_max_connections_percent,
                 max_idle_connections_percent=config.db_proxy_max_idle_connections_percent,
                 connection_borrow_timeout=config.db_proxy_borrow_timeout_s,
             ),
         )
-        self.target = DbProxyTarget(
+        self.target = rds.AwsDbProxyTarget(
             self,
             "target",
             db_proxy_name=self.proxy.name,

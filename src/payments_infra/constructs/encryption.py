@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cdktn_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
-from cdktn_provider_aws.data_aws_partition import DataAwsPartition
-from cdktn_provider_aws.kms_alias import KmsAlias
-from cdktn_provider_aws.kms_key import KmsKey
+from cdktn_aws import kms, meta_data_sources, sts
 from constructs import Construct
 
 from payments_infra.constructs.policy import Statement, policy_document
@@ -22,8 +19,8 @@ class EncryptionKey(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, config: EnvironmentConfig, naming: Naming) -> None:
         super().__init__(scope, id_)
-        identity = DataAwsCallerIdentity(self, "caller")
-        partition = DataAwsPartition(self, "partition")
+        identity = sts.DataAwsCallerIdentity(self, "caller")
+        partition = meta_data_sources.DataAwsPartition(self, "partition")
         self.account_id = identity.account_id
         self.partition = partition.partition
         self.region = config.region
@@ -63,7 +60,7 @@ class EncryptionKey(Construct):
                 )
             )
         document = policy_document(self, "key-policy", statements)
-        self.key = KmsKey(
+        self.key = kms.AwsKey(
             self,
             "key",
             description=f"Payment platform data key ({naming.tag})",
@@ -71,7 +68,7 @@ class EncryptionKey(Construct):
             deletion_window_in_days=config.kms_deletion_window_days,
             policy=document.json,
         )
-        self.alias = KmsAlias(self, "alias", name=naming.kms_alias("key"), target_key_id=self.key.key_id)
+        self.alias = kms.AwsAlias(self, "alias", name=naming.kms_alias("key"), target_key_id=self.key.key_id)
 
     @property
     def arn(self) -> str:

@@ -8,12 +8,7 @@ from pathlib import Path
 
 import jsii
 from cdktn import TerraformAsset
-from cdktn_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktn_provider_aws.lambda_function import (
-    LambdaFunction,
-    LambdaFunctionEnvironment,
-    LambdaFunctionVpcConfig,
-)
+from cdktn_aws import cloudwatch_logs, lambda_
 from constructs import Construct, IValidation
 
 from payments_infra.constructs.function_role import FunctionRole
@@ -61,7 +56,7 @@ class Function(Construct):
         code: TerraformAsset,
         role: FunctionRole,
         network: Network,
-        log_group: CloudwatchLogGroup,
+        log_group: cloudwatch_logs.AwsGroup,
         environment: Mapping[str, str],
         reserved_concurrency: int,
         timeout_s: int | None = None,
@@ -69,7 +64,7 @@ class Function(Construct):
         super().__init__(scope, id_)
         self.node.add_validation(HandlerInPackage(package.path, handler))
         self.log_group = log_group
-        self.function = LambdaFunction(
+        self.function = lambda_.AwsFunction(
             self,
             "function",
             function_name=name,
@@ -86,10 +81,10 @@ class Function(Construct):
             timeout=timeout_s or config.lambda_timeout_s,
             # Bounded always: each execution environment holds a database connection (environments.py).
             reserved_concurrent_executions=reserved_concurrency,
-            vpc_config=LambdaFunctionVpcConfig(
+            vpc_config=lambda_.AwsFunction.VpcConfigProperty(
                 subnet_ids=network.private_subnet_ids, security_group_ids=[network.function_sg.id]
             ),
-            environment=LambdaFunctionEnvironment(variables=dict(environment)),
+            environment=lambda_.AwsFunction.EnvironmentProperty(variables=dict(environment)),
             # The log group must exist first (else Lambda creates one with no retention and no key), and
             # the role must hold its grants before the first invocation.
             depends_on=[log_group, role.attachment],

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cdktn_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktn_provider_aws.iam_policy import IamPolicy
-from cdktn_provider_aws.iam_role import IamRole
-from cdktn_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from cdktn_aws import cloudwatch_logs, iam
 from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
@@ -48,7 +45,7 @@ class FunctionRole(Construct):
         purpose: str,
         description: str,
         key: EncryptionKey,
-        log_groups: Sequence[CloudwatchLogGroup],
+        log_groups: Sequence[cloudwatch_logs.AwsGroup],
         grants: Sequence[Statement],
     ) -> None:
         super().__init__(scope, id_)
@@ -59,7 +56,7 @@ class FunctionRole(Construct):
             service="lambda.amazonaws.com",
             conditions=[("StringEquals", "aws:SourceAccount", [key.account_id])],
         )
-        self.role = IamRole(
+        self.role = iam.AwsRole(
             self,
             "role",
             name=naming.role(purpose),
@@ -79,14 +76,16 @@ class FunctionRole(Construct):
                 Statement(sid="AttachToPrivateSubnets", actions=list(VPC_ACTIONS), resources=["*"]),
             ],
         )
-        self.policy = IamPolicy(
+        self.policy = iam.AwsPolicy(
             self,
             "policy",
             name=naming.policy(purpose),
             description=f"Least privilege: {description.lower()} ({naming.tag})",
             policy=document.json,
         )
-        self.attachment = IamRolePolicyAttachment(self, "attachment", role=self.role.name, policy_arn=self.policy.arn)
+        self.attachment = iam.AwsRolePolicyAttachment(
+            self, "attachment", role=self.role.name, policy_arn=self.policy.arn
+        )
 
     @property
     def arn(self) -> str:

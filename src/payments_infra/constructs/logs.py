@@ -3,7 +3,7 @@ deployment's KMS key from the start."""
 
 from __future__ import annotations
 
-from cdktn_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktn_aws import cloudwatch_logs
 from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
@@ -12,6 +12,8 @@ from payments_infra.environments import EnvironmentConfig
 
 def log_group(
     scope: Construct, id_: str, *, name: str, config: EnvironmentConfig, key: EncryptionKey
-) -> CloudwatchLogGroup:
+) -> cloudwatch_logs.AwsGroup:
     """A KMS-encrypted log group keeping events for the environment's retention."""
-    return CloudwatchLogGroup(scope, id_, name=name, retention_in_days=config.log_retention_days, kms_key_id=key.arn)
+    return cloudwatch_logs.AwsGroup(
+        scope, id_, name=name, retention_in_days=config.log_retention_days, kms_key_id=key.arn
+    )

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from cdktn_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
-from cdktn_provider_aws.sns_topic import SnsTopic
+from cdktn_aws import cloudwatch, sns
 from constructs import Construct
 
 from payments_infra.constructs.api import PaymentsApi
@@ -46,10 +45,10 @@ class Monitoring(Construct):
         database: Database,
     ) -> None:
         super().__init__(scope, id_)
-        self.alarms: list[CloudwatchMetricAlarm] = []
+        self.alarms: list[cloudwatch.AwsMetricAlarm] = []
         if not config.alarms_enabled:
             return
-        self.topic = SnsTopic(self, "alarms-topic", name=naming.topic("alarms"), kms_master_key_id=key.arn)
+        self.topic = sns.AwsTopic(self, "alarms-topic", name=naming.topic("alarms"), kms_master_key_id=key.arn)
         self._naming = naming
         for function in functions:
             purpose = function.node.id
@@ -143,7 +142,7 @@ class Monitoring(Construct):
         missing: str = "notBreaching",
     ) -> None:
         self.alarms.append(
-            CloudwatchMetricAlarm(
+            cloudwatch.AwsMetricAlarm(
                 self,
                 purpose,
                 alarm_name=self._naming.alarm(purpose),

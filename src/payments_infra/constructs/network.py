@@ -4,14 +4,7 @@ function needs to reach S3 and Secrets Manager without a NAT gateway."""
 from __future__ import annotations
 
 from cdktn import Fn
-from cdktn_provider_aws.data_aws_availability_zones import DataAwsAvailabilityZones
-from cdktn_provider_aws.route_table import RouteTable
-from cdktn_provider_aws.route_table_association import RouteTableAssociation
-from cdktn_provider_aws.security_group import SecurityGroup
-from cdktn_provider_aws.security_group_rule import SecurityGroupRule
-from cdktn_provider_aws.subnet import Subnet
-from cdktn_provider_aws.vpc import Vpc
-from cdktn_provider_aws.vpc_endpoint import VpcEndpoint
+from cdktn_aws import ec2, vpc
 from constructs import Construct
 
 from payments_infra.environments import EnvironmentConfig
@@ -31,7 +24,7 @@ class Network(Construct):
         super().__init__(scope, id_)
         # Interface endpoints with private DNS need both DNS settings on ("enableDnsSupport and
         # enableDnsHostnames must be true to use private DNS", CreateVpcEndpoint InvalidParameter).
-        self.vpc = Vpc(
+        self.vpc = vpc.AwsVpc(
             self,
             "vpc",
             cidr_block=config.vpc_cidr,
@@ -39,10 +32,10 @@ class Network(Construct):
             enable_dns_hostnames=True,
             tags={"Name": naming.resource("vpc")},
         )
-        zones = DataAwsAvailabilityZones(self, "zones", state="available")
+        zones = ec2.DataAwsAvailabilityZones(self, "zones", state="available")
         # A DB subnet group must span at least two AZs ("DBSubnetGroupDoesNotCoverEnoughAZs").
         self.private_subnets = [
-            Subnet(
+            vpc.AwsSubnet(
                 self,
                 f"private-{index}",
                 vpc_id=self.vpc.id,
@@ -54,15 +47,15 @@ class Network(Construct):
             for index in range(SUBNET_COUNT)
         ]
         # No route to an internet or NAT gateway: the only ways out are the endpoints below.
-        self.route_table = RouteTable(
+        self.route_table = vpc.AwsRouteTable(
             self, "private-routes", vpc_id=self.vpc.id, tags={"Name": naming.resource("private")}
         )
         for index, subnet in enumerate(self.private_subnets):
-            RouteTableAssociation(
+            vpc.AwsRouteTableAssociation(
                 self, f"private-{index}-routes", subnet_id=subnet.id, route_table_id=self.route_table.id
             )
 
-        self.function_sg = SecurityGroup(
+        self.function_sg = vpc.AwsSecurityGroup(
             self,
             "function-sg",
             name=naming.security_group("processor"),
@@ -73,7 +66,7 @@ class Network(Construct):
         # The description stays as it was where a proxy stands between (the processor reaches the database
         # through it): a security group's description cannot be changed in place, and replacing the group
         # of a running instance fails ("DependencyViolation: resource sg-… has a dependent object").
-        self.database_sg = SecurityGroup(
+        self.database_sg = vpc.AwsSecurityGroup(
             self,
             "database-sg",
             name=naming.security_group("db"),
@@ -81,7 +74,7 @@ class Network(Construct):
             vpc_id=self.vpc.id,
             tags={"Name": naming.security_group("db")},
         )
-        self.endpoint_sg = SecurityGroup(
+        self.endpoint_sg = vpc.AwsSecurityGroup(
             self,
             "endpoint-sg",
             name=naming.security_group("endpoints"),
@@ -89,7 +82,7 @@ class Network(Construct):
             vpc_id=self.vpc.id,
             tags={"Name": naming.security_group("endpoints")},
         )
-        self.s3_endpoint = VpcEndpoint(
+        self.s3_endpoint = vpc.AwsEndpoint(
             self,
             "s3-endpoint",
             vpc_id=self.vpc.id,
@@ -98,7 +91,7 @@ class Network(Construct):
             route_table_ids=[self.route_table.id],
             tags={"Name": naming.resource("s3")},
         )
-        self.secrets_endpoint = VpcEndpoint(
+        self.secrets_endpoint = vpc.AwsEndpoint(
             self,
             "secretsmanager-endpoint",
             vpc_id=self.vpc.id,
@@ -131,7 +124,7 @@ class Network(Construct):
             egress=("function-to-endpoints", "HTTPS to the Secrets Manager endpoint"),
         )
         # A gateway endpoint has no security group; traffic to it is addressed by S3's prefix list.
-        SecurityGroupRule(
+        vpc.AwsSecurityGroupRule(
             self,
             "function-to-s3",
             type="egress",
@@ -163,7 +156,7 @@ def tcp_path(
     construct id and description."""
     rules = ((ingress, "ingress", target, source), (egress, "egress", source, target))
     for (id_, description), kind, group, other in rules:
-        SecurityGroupRule(
+        vpc.AwsSecurityGroupRule(
             scope,
             id_,
             type=kind,

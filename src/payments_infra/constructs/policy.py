@@ -9,12 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cdktn_provider_aws.data_aws_iam_policy_document import (
-    DataAwsIamPolicyDocument,
-    DataAwsIamPolicyDocumentStatement,
-    DataAwsIamPolicyDocumentStatementCondition,
-    DataAwsIamPolicyDocumentStatementPrincipals,
-)
+from cdktn_aws import iam
 from constructs import Construct
 
 
@@ -31,24 +26,24 @@ class Statement:
     conditions: Sequence[tuple[str, str, Sequence[str]]] = field(default_factory=tuple)
 
 
-def policy_document(scope: Construct, id_: str, statements: Sequence[Statement]) -> DataAwsIamPolicyDocument:
+def policy_document(scope: Construct, id_: str, statements: Sequence[Statement]) -> iam.DataAwsPolicyDocument:
     """A ``data.aws_iam_policy_document`` holding ``statements``."""
-    return DataAwsIamPolicyDocument(
+    return iam.DataAwsPolicyDocument(
         scope,
         id_,
         statement=[
-            DataAwsIamPolicyDocumentStatement(
+            iam.DataAwsPolicyDocument.StatementProperty(
                 sid=s.sid,
                 effect=s.effect,
                 actions=list(s.actions),
                 resources=list(s.resources) or None,
                 principals=[
-                    DataAwsIamPolicyDocumentStatementPrincipals(type=kind, identifiers=list(ids))
+                    iam.DataAwsPolicyDocument.PrincipalsProperty(type=kind, identifiers=list(ids))
                     for kind, ids in s.principals
                 ]
                 or None,
                 condition=[
-                    DataAwsIamPolicyDocumentStatementCondition(test=test, variable=variable, values=list(values))
+                    iam.DataAwsPolicyDocument.ConditionProperty(test=test, variable=variable, values=list(values))
                     for test, variable, values in s.conditions
                 ]
                 or None,
@@ -65,7 +60,7 @@ def trust_policy(
     sid: str,
     service: str,
     conditions: Sequence[tuple[str, str, Sequence[str]]] = (),
-) -> DataAwsIamPolicyDocument:
+) -> iam.DataAwsPolicyDocument:
     """The assume-role policy of a role that the AWS ``service`` (``lambda.amazonaws.com``, …) assumes."""
     return policy_document(
         scope,

@@ -13,21 +13,7 @@ from __future__ import annotations
 
 import json
 
-from cdktn_provider_aws.api_gateway_stage import ApiGatewayStage
-from cdktn_provider_aws.wafv2_web_acl import (
-    Wafv2WebAcl,
-    Wafv2WebAclCustomResponseBody,
-    Wafv2WebAclDefaultAction,
-    Wafv2WebAclDefaultActionAllow,
-    Wafv2WebAclRule,
-    Wafv2WebAclRuleAction,
-    Wafv2WebAclRuleActionBlock,
-    Wafv2WebAclRuleActionBlockCustomResponse,
-    Wafv2WebAclRuleActionBlockCustomResponseResponseHeader,
-    Wafv2WebAclRuleVisibilityConfig,
-    Wafv2WebAclVisibilityConfig,
-)
-from cdktn_provider_aws.wafv2_web_acl_association import Wafv2WebAclAssociation
+from cdktn_aws import api_gateway, waf
 from constructs import Construct
 
 from payments_infra.environments import EnvironmentConfig
@@ -42,19 +28,19 @@ class CredentialRateLimit(Construct):
     """A web ACL with one per-credential rate rule, associated with the API stage."""
 
     def __init__(
-        self, scope: Construct, id_: str, *, config: EnvironmentConfig, naming: Naming, stage: ApiGatewayStage
+        self, scope: Construct, id_: str, *, config: EnvironmentConfig, naming: Naming, stage: api_gateway.AwsStage
     ) -> None:
         super().__init__(scope, id_)
         metric = naming.resource("api-rate").replace("-", "_")
-        self.web_acl = Wafv2WebAcl(
+        self.web_acl = waf.AwsWebAcl(
             self,
             "web-acl",
             name=naming.resource("api-rate"),
             description=f"Per-credential rate limit of the payments API ({naming.tag})",
             scope="REGIONAL",
-            default_action=Wafv2WebAclDefaultAction(allow=Wafv2WebAclDefaultActionAllow()),
+            default_action=waf.AwsWebAcl.DefaultActionProperty(allow=waf.AwsWebAcl.DefaultActionAllowProperty()),
             custom_response_body=[
-                Wafv2WebAclCustomResponseBody(
+                waf.AwsWebAcl.CustomResponseBodyProperty(
                     key=RATE_LIMITED_BODY,
                     content_type="APPLICATION_JSON",
                     content=json.dumps(
@@ -69,16 +55,16 @@ class CredentialRateLimit(Construct):
                 )
             ],
             rule=[
-                Wafv2WebAclRule(
+                waf.AwsWebAcl.RuleProperty(
                     name="per-credential-rate",
                     priority=0,
-                    action=Wafv2WebAclRuleAction(
-                        block=Wafv2WebAclRuleActionBlock(
-                            custom_response=Wafv2WebAclRuleActionBlockCustomResponse(
+                    action=waf.AwsWebAcl.ActionProperty(
+                        block=waf.AwsWebAcl.RuleActionBlockProperty(
+                            custom_response=waf.AwsWebAcl.RuleActionBlockCustomResponseProperty(
                                 response_code=429,
                                 custom_response_body_key=RATE_LIMITED_BODY,
                                 response_header=[
-                                    Wafv2WebAclRuleActionBlockCustomResponseResponseHeader(
+                                    waf.AwsWebAcl.RuleActionBlockCustomResponseResponseHeaderProperty(
                                         name="Retry-After", value=str(config.api_rate_limit_window_s)
                                     )
                                 ],
@@ -102,15 +88,15 @@ class CredentialRateLimit(Construct):
                             ],
                         }
                     },
-                    visibility_config=Wafv2WebAclRuleVisibilityConfig(
+                    visibility_config=waf.AwsWebAcl.RuleVisibilityConfigProperty(
                         cloudwatch_metrics_enabled=True, metric_name=f"{metric}_rule", sampled_requests_enabled=False
                     ),
                 )
             ],
-            visibility_config=Wafv2WebAclVisibilityConfig(
+            visibility_config=waf.AwsWebAcl.VisibilityConfigProperty(
                 cloudwatch_metrics_enabled=True, metric_name=metric, sampled_requests_enabled=False
             ),
         )
-        self.association = Wafv2WebAclAssociation(
+        self.association = waf.AwsWebAclAssociation(
             self, "association", resource_arn=stage.arn, web_acl_arn=self.web_acl.arn
         )

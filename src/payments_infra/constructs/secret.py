@@ -8,7 +8,7 @@ Access is granted from here, as statements the reading or writing function's rol
 
 from __future__ import annotations
 
-from cdktn_provider_aws.secretsmanager_secret import SecretsmanagerSecret
+from cdktn_aws import secrets_manager
 from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
@@ -32,7 +32,7 @@ class Secret(Construct):
         description: str,
     ) -> None:
         super().__init__(scope, id_)
-        self.secret = SecretsmanagerSecret(
+        self.secret = secrets_manager.AwsSecret(
             self,
             "secret",
             name=naming.secret(purpose),

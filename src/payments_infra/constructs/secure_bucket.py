@@ -6,65 +6,45 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cdktn_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
-from cdktn_provider_aws.s3_bucket import S3Bucket
-from cdktn_provider_aws.s3_bucket_lifecycle_configuration import (
-    S3BucketLifecycleConfiguration,
-    S3BucketLifecycleConfigurationRule,
-)
-from cdktn_provider_aws.s3_bucket_ownership_controls import (
-    S3BucketOwnershipControls,
-    S3BucketOwnershipControlsRule,
-)
-from cdktn_provider_aws.s3_bucket_policy import S3BucketPolicy
-from cdktn_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
-from cdktn_provider_aws.s3_bucket_server_side_encryption_configuration import (
-    S3BucketServerSideEncryptionConfigurationA,
-    S3BucketServerSideEncryptionConfigurationRuleA,
-    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA,
-)
-from cdktn_provider_aws.s3_bucket_versioning import (
-    S3BucketVersioningA,
-    S3BucketVersioningVersioningConfiguration,
-)
+from cdktn_aws import iam, s3
 from constructs import Construct
 
 from payments_infra.constructs.policy import Statement, policy_document
 
 
-def version(scope: Construct, bucket: S3Bucket) -> S3BucketVersioningA:
+def version(scope: Construct, bucket: s3.AwsBucket) -> s3.AwsBucketVersioning:
     """Keep every version: an overwrite or delete never loses a record."""
-    return S3BucketVersioningA(
+    return s3.AwsBucketVersioning(
         scope,
         "versioning",
         bucket=bucket.id,
-        versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
+        versioning_configuration=s3.AwsBucketVersioning.VersioningConfigurationProperty(status="Enabled"),
     )
 
 
 def encrypt(
-    scope: Construct, bucket: S3Bucket, *, kms_key_arn: str | None
-) -> S3BucketServerSideEncryptionConfigurationA:
+    scope: Construct, bucket: s3.AwsBucket, *, kms_key_arn: str | None
+) -> s3.AwsBucketServerSideEncryptionConfiguration:
     """Default encryption: the given KMS key (with an S3 bucket key, which cuts KMS calls per object),
     or SSE-S3 when no key is given."""
-    by_default = S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+    by_default = s3.AwsBucketServerSideEncryptionConfiguration.ApplyServerSideEncryptionByDefaultProperty(
         sse_algorithm="aws:kms" if kms_key_arn else "AES256", kms_master_key_id=kms_key_arn
     )
-    return S3BucketServerSideEncryptionConfigurationA(
+    return s3.AwsBucketServerSideEncryptionConfiguration(
         scope,
         "encryption",
         bucket=bucket.id,
         rule=[
-            S3BucketServerSideEncryptionConfigurationRuleA(
+            s3.AwsBucketServerSideEncryptionConfiguration.RuleProperty(
                 apply_server_side_encryption_by_default=by_default, bucket_key_enabled=bool(kms_key_arn)
             )
         ],
     )
 
 
-def block_public_access(scope: Construct, bucket: S3Bucket) -> S3BucketPublicAccessBlock:
+def block_public_access(scope: Construct, bucket: s3.AwsBucket) -> s3.AwsBucketPublicAccessBlock:
     """All four public-access blocks on."""
-    return S3BucketPublicAccessBlock(
+    return s3.AwsBucketPublicAccessBlock(
         scope,
         "public-access-block",
         bucket=bucket.id,
@@ -75,23 +55,25 @@ def block_public_access(scope: Construct, bucket: S3Bucket) -> S3BucketPublicAcc
     )
 
 
-def own_objects(scope: Construct, bucket: S3Bucket) -> S3BucketOwnershipControls:
+def own_objects(scope: Construct, bucket: s3.AwsBucket) -> s3.AwsBucketOwnershipControls:
     """ACLs disabled: the bucket owner owns every object."""
-    return S3BucketOwnershipControls(
+    return s3.AwsBucketOwnershipControls(
         scope,
         "ownership",
         bucket=bucket.id,
-        rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
+        rule=s3.AwsBucketOwnershipControls.RuleProperty(object_ownership="BucketOwnerEnforced"),
     )
 
 
-def require_tls(scope: Construct, bucket: S3Bucket, *, after: S3BucketPublicAccessBlock) -> S3BucketPolicy:
+def require_tls(scope: Construct, bucket: s3.AwsBucket, *, after: s3.AwsBucketPublicAccessBlock) -> s3.AwsBucketPolicy:
     """The bucket's policy: deny any request not made over TLS. Written after the public-access block:
     S3 answers "A conflicting conditional operation is currently in progress" to both at once."""
-    return S3BucketPolicy(scope, "policy", bucket=bucket.id, policy=tls_only(scope, bucket).json, depends_on=[after])
+    return s3.AwsBucketPolicy(
+        scope, "policy", bucket=bucket.id, policy=tls_only(scope, bucket).json, depends_on=[after]
+    )
 
 
-def tls_only(scope: Construct, bucket: S3Bucket) -> DataAwsIamPolicyDocument:
+def tls_only(scope: Construct, bucket: s3.AwsBucket) -> iam.DataAwsPolicyDocument:
     """A bucket policy document denying any request not made over TLS."""
     return policy_document(
         scope,
@@ -125,14 +107,14 @@ class SecureBucket(Construct):
         name: str,
         force_destroy: bool,
         kms_key_arn: str | None,
-        lifecycle: Sequence[S3BucketLifecycleConfigurationRule],
+        lifecycle: Sequence[s3.AwsBucketLifecycleConfiguration.RuleProperty],
         object_lock: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         if not lifecycle:
             raise ValueError(f"bucket {name}: a lifecycle rule is required (noncurrent versions would pile up)")
         # Object lock can only be turned on when a bucket is created.
-        self.bucket = S3Bucket(
+        self.bucket = s3.AwsBucket(
             self, "bucket", bucket=name, force_destroy=force_destroy, object_lock_enabled=object_lock
         )
         versioning = version(self, self.bucket)
@@ -140,7 +122,7 @@ class SecureBucket(Construct):
         public_access = block_public_access(self, self.bucket)
         own_objects(self, self.bucket)
         require_tls(self, self.bucket, after=public_access)
-        self.lifecycle = S3BucketLifecycleConfiguration(
+        self.lifecycle = s3.AwsBucketLifecycleConfiguration(
             self,
             "lifecycle",
             bucket=self.bucket.id,

@@ -10,12 +10,7 @@ the same bucket, so the lock is as unique as the bucket. DynamoDB locking is dep
 from __future__ import annotations
 
 from cdktn import S3Backend, TerraformStack
-from cdktn_provider_aws.s3_bucket_lifecycle_configuration import (
-    S3BucketLifecycleConfigurationRule,
-    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
-    S3BucketLifecycleConfigurationRuleFilter,
-    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
-)
+from cdktn_aws import s3
 from constructs import Construct
 
 from payments_infra.constructs.secure_bucket import SecureBucket
@@ -50,17 +45,19 @@ class StateStore(SecureBucket):
             # SSE-S3: the state must stay readable even if the deployment's own KMS key is being replaced.
             kms_key_arn=None,
             lifecycle=[
-                S3BucketLifecycleConfigurationRule(
+                s3.AwsBucketLifecycleConfiguration.RuleProperty(
                     id="expire-old-state-versions",
                     status="Enabled",
-                    filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+                    filter=[s3.AwsBucketLifecycleConfiguration.FilterProperty(prefix="")],
                     noncurrent_version_expiration=[
-                        S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                        s3.AwsBucketLifecycleConfiguration.NoncurrentVersionExpirationProperty(
                             noncurrent_days=STATE_VERSIONS_KEPT_DAYS
                         )
                     ],
                     abort_incomplete_multipart_upload=[
-                        S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=7)
+                        s3.AwsBucketLifecycleConfiguration.AbortIncompleteMultipartUploadProperty(
+                            days_after_initiation=7
+                        )
                     ],
                 )
             ],

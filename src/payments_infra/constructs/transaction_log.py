@@ -4,18 +4,7 @@ write-once (object lock) where the environment asks for it."""
 
 from __future__ import annotations
 
-from cdktn_provider_aws.s3_bucket_lifecycle_configuration import (
-    S3BucketLifecycleConfigurationRule,
-    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
-    S3BucketLifecycleConfigurationRuleFilter,
-    S3BucketLifecycleConfigurationRuleNoncurrentVersionTransition,
-    S3BucketLifecycleConfigurationRuleTransition,
-)
-from cdktn_provider_aws.s3_bucket_object_lock_configuration import (
-    S3BucketObjectLockConfigurationA,
-    S3BucketObjectLockConfigurationRuleA,
-    S3BucketObjectLockConfigurationRuleDefaultRetentionA,
-)
+from cdktn_aws import s3
 from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
@@ -43,34 +32,36 @@ class TransactionLogBucket(SecureBucket):
             kms_key_arn=key.arn,
             object_lock=config.transaction_log_object_lock,
             lifecycle=[
-                S3BucketLifecycleConfigurationRule(
+                s3.AwsBucketLifecycleConfiguration.RuleProperty(
                     id="archive-transaction-events",
                     status="Enabled",
-                    filter=[S3BucketLifecycleConfigurationRuleFilter(prefix=EVENT_PREFIX)],
+                    filter=[s3.AwsBucketLifecycleConfiguration.FilterProperty(prefix=EVENT_PREFIX)],
                     transition=[
-                        S3BucketLifecycleConfigurationRuleTransition(
+                        s3.AwsBucketLifecycleConfiguration.TransitionProperty(
                             days=config.transaction_log_archive_after_days, storage_class="GLACIER_IR"
                         )
                     ],
                     noncurrent_version_transition=[
-                        S3BucketLifecycleConfigurationRuleNoncurrentVersionTransition(
+                        s3.AwsBucketLifecycleConfiguration.NoncurrentVersionTransitionProperty(
                             noncurrent_days=30, storage_class="GLACIER_IR"
                         )
                     ],
                     abort_incomplete_multipart_upload=[
-                        S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=7)
+                        s3.AwsBucketLifecycleConfiguration.AbortIncompleteMultipartUploadProperty(
+                            days_after_initiation=7
+                        )
                     ],
                 )
             ],
         )
         if config.transaction_log_object_lock:
             # COMPLIANCE: nobody, root included, can delete or overwrite an event before it expires.
-            S3BucketObjectLockConfigurationA(
+            s3.AwsBucketObjectLockConfiguration(
                 self,
                 "object-lock",
                 bucket=self.bucket.id,
-                rule=S3BucketObjectLockConfigurationRuleA(
-                    default_retention=S3BucketObjectLockConfigurationRuleDefaultRetentionA(
+                rule=s3.AwsBucketObjectLockConfiguration.RuleProperty(
+                    default_retention=s3.AwsBucketObjectLockConfiguration.DefaultRetentionProperty(
                         mode="COMPLIANCE", days=config.transaction_log_lock_days
                     )
                 ),

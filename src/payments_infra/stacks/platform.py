@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from cdktn import TerraformAsset, TerraformOutput, TerraformStack
-from cdktn_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
-from cdktn_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
-from cdktn_provider_aws.lambda_permission import LambdaPermission
+from cdktn_aws import eventbridge, lambda_
 from constructs import Construct
 
 from payments_infra.constructs.api import PaymentsApi
@@ -277,15 +275,15 @@ class PlatformStack(TerraformStack):
     def _schedule_delivery(self, naming: Naming, deliver: Function) -> None:
         """Run the scheduled job every minute, so a payment left processing is settled and an event S3 refused
         is retried without new traffic."""
-        rule = CloudwatchEventRule(
+        rule = eventbridge.AwsRule(
             self,
             "deliver-schedule",
             name=naming.event_rule("deliver"),
             description=f"Settle payments left processing, retry undelivered transaction-log events ({naming.tag})",
             schedule_expression=DELIVER_SCHEDULE,
         )
-        CloudwatchEventTarget(self, "deliver-target", rule=rule.name, arn=deliver.arn)
-        LambdaPermission(
+        eventbridge.AwsTarget(self, "deliver-target", rule=rule.name, arn=deliver.arn)
+        lambda_.AwsPermission(
             self,
             "deliver-permission",
             statement_id="AllowEventBridgeSchedule",

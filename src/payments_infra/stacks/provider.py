@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cdktn import TerraformStack
-from cdktn_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
+from cdktn_aws.provider import AwsProvider
 
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
@@ -17,7 +17,7 @@ def aws_provider(stack: TerraformStack, *, config: EnvironmentConfig, naming: Na
         "aws",
         region=config.region,
         default_tags=[
-            AwsProviderDefaultTags(
+            AwsProvider.DefaultTagsProperty(
                 tags={
                     "Project": "payment-platform",
                     "Environment": naming.environment,

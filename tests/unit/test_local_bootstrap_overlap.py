@@ -1,0 +1,127 @@
+"""The local deploy starts the platform as soon as the bootstrap has made the state bucket usable, and never
+before: a failed bootstrap stops the deploy with its own error, and its terraform is always waited for.
+
+A fake terraform (its apply blocks until the test lets it go) and a fake S3 client stand in for the real
+ones here; tests/emulator/test_local_target.py deploys through the real terraform and moto server."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from payments_cli.local import target
+from payments_cli.local.target import BackgroundApply
+from payments_cli.terraform_runner import Summary, TerraformError
+
+
+class FakeTerraform:
+    """A terraform whose apply runs until ``finish`` is called, then returns or raises."""
+
+    def __init__(self) -> None:
+        self.workdir = Path("/stacks/payments-bootstrap-dev-x")
+        self.released = threading.Event()
+        self.result: Summary | Exception = Summary(add=6)
+
+    def apply(self, **_: Any) -> Summary:
+        self.released.wait(10)
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+    def finish(self, result: Summary | Exception | None = None) -> None:
+        if result is not None:
+            self.result = result
+        self.released.set()
+
+
+class FakeS3:
+    """The three reads the readiness check makes; ``ready`` flips what they answer."""
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.polls = 0
+
+    def get_bucket_versioning(self, Bucket: str) -> dict[str, str]:
+        self.polls += 1
+        if not self.ready:
+            raise RuntimeError("NoSuchBucket")
+        return {"Status": "Enabled"}
+
+    def get_bucket_encryption(self, Bucket: str) -> dict[str, Any]:
+        return {"ServerSideEncryptionConfiguration": {}}
+
+    def get_public_access_block(self, Bucket: str) -> dict[str, Any]:
+        return {"PublicAccessBlockConfiguration": dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls"), True)}
+
+
+class FakeEmulator:
+    def __init__(self, s3: FakeS3) -> None:
+        self.s3 = s3
+
+    def client(self, service: str) -> FakeS3:
+        assert service == "s3"
+        return self.s3
+
+
+@pytest.fixture(autouse=True)
+def quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(target.time, "sleep", lambda _s: threading.Event().wait(0.01))
+
+
+def test_the_wait_ends_when_the_bucket_is_usable_while_the_bootstrap_still_runs() -> None:
+    terraform, s3 = FakeTerraform(), FakeS3()
+    background = BackgroundApply(terraform)  # type: ignore[arg-type]
+    threading.Timer(0.2, lambda: setattr(s3, "ready", True)).start()
+    target._wait_for_state_bucket(FakeEmulator(s3), "payment-tfstate-dev-x", background)  # type: ignore[arg-type]
+    assert s3.polls > 1 and not background.finished, "the platform may start before the lifecycle rules settle"
+    terraform.finish()
+    assert background.wait() == Summary(add=6)
+
+
+def test_a_bootstrap_that_fails_first_is_the_error_and_nothing_else_starts() -> None:
+    terraform, s3 = FakeTerraform(), FakeS3()
+    background = BackgroundApply(terraform)  # type: ignore[arg-type]
+    terraform.finish(TerraformError("terraform apply failed:\n  AccessDenied"))
+    with pytest.raises(TerraformError, match="AccessDenied"):
+        target._wait_for_state_bucket(FakeEmulator(s3), "payment-tfstate-dev-x", background)  # type: ignore[arg-type]
+
+
+def test_a_bootstrap_that_succeeds_without_a_usable_bucket_is_an_error() -> None:
+    terraform, s3 = FakeTerraform(), FakeS3()
+    background = BackgroundApply(terraform)  # type: ignore[arg-type]
+    terraform.finish()
+    with pytest.raises(TerraformError, match="not usable"):
+        target._wait_for_state_bucket(FakeEmulator(s3), "payment-tfstate-dev-x", background)  # type: ignore[arg-type]
+
+
+def test_a_bucket_without_versioning_or_with_a_public_access_gap_is_not_ready() -> None:
+    class Partial(FakeS3):
+        def __init__(self, versioning: str, blocks: dict[str, bool]) -> None:
+            super().__init__()
+            self.ready = True
+            self.versioning, self.blocks = versioning, blocks
+
+        def get_bucket_versioning(self, Bucket: str) -> dict[str, str]:
+            return {"Status": self.versioning} if self.versioning else {}
+
+        def get_public_access_block(self, Bucket: str) -> dict[str, Any]:
+            return {"PublicAccessBlockConfiguration": self.blocks}
+
+    assert not target._state_bucket_ready(Partial("", {"BlockPublicAcls": True}), "b")
+    assert not target._state_bucket_ready(Partial("Suspended", {"BlockPublicAcls": True}), "b")
+    assert not target._state_bucket_ready(
+        Partial("Enabled", {"BlockPublicAcls": True, "RestrictPublicBuckets": False}), "b"
+    )
+    assert target._state_bucket_ready(Partial("Enabled", {"BlockPublicAcls": True}), "b")
+
+
+def test_wait_hands_back_the_applys_error_or_its_summary() -> None:
+    failing = FakeTerraform()
+    background = BackgroundApply(failing)  # type: ignore[arg-type]
+    failing.finish(TerraformError("boom"))
+    with pytest.raises(TerraformError, match="boom"):
+        background.wait()
+    assert background.finished and background.seconds >= 0
