@@ -231,7 +231,7 @@ class Naming:
 
     def validate_all(self) -> None:
         """Make every name the stacks use now, so a too-long suffix fails here, before synthesis."""
-        for purpose in ("txlog", "tfstate", "access-logs"):
+        for purpose in ("txlog", "tfstate", "access-logs", "code"):
             self.bucket(purpose)
         self.rds_identifier("db")
         self.db_subnet_group("db")

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import jsii
-from cdktn import TerraformAsset
 from cdktn_aws import cloudwatch_logs, lambda_
 from constructs import Construct, IValidation
 
+from payments_infra.constructs.function_code import FunctionCode
 from payments_infra.constructs.function_role import FunctionRole
 from payments_infra.constructs.network import Network
 from payments_infra.environments import EnvironmentConfig
@@ -53,7 +53,7 @@ class Function(Construct):
         handler: str,
         description: str,
         package: LambdaPackage,
-        code: TerraformAsset,
+        code: FunctionCode,
         role: FunctionRole,
         network: Network,
         log_group: cloudwatch_logs.AwsGroup,
@@ -73,9 +73,10 @@ class Function(Construct):
             runtime=RUNTIME,
             architectures=["x86_64"],  # the zip holds manylinux x86_64 wheels
             handler=handler,
-            # The zip is copied next to cdk.tf.json as a stack asset; the hash is of those exact bytes,
-            # computed at build time (seed defect 8 was "lambda-placeholder.zip" / "placeholder-hash").
-            filename=code.path,
+            # The zip is a stack asset uploaded to the code bucket; the hash is of those exact bytes, computed
+            # at build time (seed defect 8 was "lambda-placeholder.zip" / "placeholder-hash").
+            s3_bucket=code.name,
+            s3_key=code.key,
             source_code_hash=package.source_code_hash,
             memory_size=config.lambda_memory_mb,
             timeout=timeout_s or config.lambda_timeout_s,

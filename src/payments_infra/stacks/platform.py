@@ -11,6 +11,7 @@ from payments_infra.constructs.database import DATABASE_NAME, Database
 from payments_infra.constructs.database_proxy import DatabaseProxy, ProxyLogin
 from payments_infra.constructs.encryption import EncryptionKey
 from payments_infra.constructs.function import Function
+from payments_infra.constructs.function_code import FunctionCode
 from payments_infra.constructs.function_role import FunctionRole
 from payments_infra.constructs.logs import log_group
 from payments_infra.constructs.monitoring import Monitoring
@@ -149,7 +150,15 @@ class PlatformStack(TerraformStack):
             if config.db_proxy
             else None
         )
-        code = TerraformAsset(self, "processor-code", path=str(package.path))
+        code = FunctionCode(
+            self,
+            "function-code",
+            config=config,
+            naming=naming,
+            key=key,
+            package=package,
+            asset=TerraformAsset(self, "processor-code", path=str(package.path)),
+        )
         # What payment_processor.config.Settings reads. AWS_REGION is set by Lambda itself and is a
         # reserved key ("InvalidParameterValueException: Lambda was unable to configure your environment
         # variables because the environment variables you have provided contains reserved keys").

@@ -22,11 +22,21 @@ MIN_REAL_ZIP_BYTES = 100
 
 
 def _package(config: Configuration, function: Resource) -> Path | None:
-    filename = function.get("filename")
-    if not is_literal(filename):
+    """The zip a function deploys: its ``filename``, or the ``source`` of the ``aws_s3_object`` its ``s3_key``
+    names (a package uploaded by the same configuration); None when neither is a file this config names."""
+    source = function.get("filename")
+    if source is None:
+        objects = config.referenced(function.get("s3_key"), "aws_s3_object")
+        source = objects[0][0].get("source") if objects else None
+    if not is_literal(source):
         return None
-    path = Path(str(filename))
+    path = Path(str(source))
     return path if path.is_absolute() else config.folder / path
+
+
+def _field(function: Resource) -> str:
+    """The argument a package finding is about."""
+    return "filename" if function.get("filename") is not None else "s3_key"
 
 
 @functools.lru_cache(maxsize=64)
@@ -73,26 +83,29 @@ def _sha256(path: Path) -> bytes | None:
         "Terraform reads the zip when it plans; a missing file fails the deploy ('InvalidParameterValueException: "
         "Could not find file: lambda-placeholder.zip'), and a placeholder deploys a function that cannot run."
     ),
-    fix="build the package (`payments build`) and point filename at it, relative to the cdk.tf.json folder",
+    fix=(
+        "build the package (`payments build`) and point filename (or the source of the aws_s3_object that s3_key "
+        "names) at it, relative to the cdk.tf.json folder"
+    ),
 )
 def package_missing(config: Configuration) -> Iterator[Issue]:
-    """filename that does not exist, is not a non-empty zip, or is named like a placeholder."""
+    """A package (filename, or the uploaded object's source) that does not exist, is not a non-empty zip, or
+    is named like a placeholder."""
     for function in config.of_type("aws_lambda_function"):
-        if function.get("image_uri") or function.get("s3_bucket"):
+        if function.get("image_uri"):
             continue
         path = _package(config, function)
         if path is None:
-            if function.get("filename") is None:
+            if function.get("filename") is None and function.get("s3_bucket") is None:
                 yield Issue(function.address, "filename", "no filename, s3_bucket or image_uri: no code to deploy")
-            continue
+            continue  # code already in a bucket this configuration does not upload: nothing here to look at
+        field = _field(function)
         if "placeholder" in path.name.lower():
-            yield Issue(function.address, "filename", f"{path.name} is a placeholder name")
+            yield Issue(function.address, field, f"{path.name} is a placeholder name")
         elif not path.is_file():
-            yield Issue(function.address, "filename", f"{path} does not exist")
+            yield Issue(function.address, field, f"{path} does not exist")
         elif path.stat().st_size < MIN_REAL_ZIP_BYTES or not _is_zip(path):
-            yield Issue(
-                function.address, "filename", f"{path} is not a zip with code in it ({path.stat().st_size} bytes)"
-            )
+            yield Issue(function.address, field, f"{path} is not a zip with code in it ({path.stat().st_size} bytes)")
 
 
 def _decoded(value: str) -> bytes | None:
