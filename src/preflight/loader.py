@@ -17,23 +17,31 @@ TOP_LEVEL_KEYS = {"terraform", "provider", "resource", "data", "variable", "outp
 SUFFIX_TAGS = ("Deployment", "DeploymentSuffix", "EnvironmentSuffix", "environment_suffix", "Suffix")
 
 
-def _blocks(section: Any, path: str, file: Path) -> list[tuple[str, str, Mapping[str, Any]]]:
-    """``{"type": {"name": {...}}}`` (or lists of such objects, which the JSON syntax also allows)."""
+Pointer = tuple[str | int, ...]
+
+
+def _blocks(section: Any, path: str, file: Path) -> list[tuple[str, str, Mapping[str, Any], Pointer]]:
+    """``{"type": {"name": {...}}}`` (or lists of such objects, which the JSON syntax also allows), each with
+    its JSON location in the document (``("resource", "aws_s3_bucket", "logs")``) so reports can point at it."""
     items = section if isinstance(section, list) else [section]
     found = []
-    for item in items:
+    for position, item in enumerate(items):
+        at: Pointer = (path, position) if isinstance(section, list) else (path,)
         if not isinstance(item, Mapping):
             raise UnusableInput(f"{file}: '{path}' must be an object of resource types, not {type(item).__name__}")
         for kind, named in item.items():
-            for group in named if isinstance(named, list) else [named]:
+            groups = named if isinstance(named, list) else [named]
+            for index, group in enumerate(groups):
+                group_at: Pointer = (*at, kind, index) if isinstance(named, list) else (*at, kind)
                 if not isinstance(group, Mapping):
                     raise UnusableInput(f"{file}: '{path}.{kind}' must be an object of named blocks")
                 for name, body in group.items():
+                    body_at: Pointer = (*group_at, name)
                     if isinstance(body, list) and len(body) == 1:
-                        body = body[0]
+                        body, body_at = body[0], (*body_at, 0)
                     if not isinstance(body, Mapping):
                         raise UnusableInput(f"{file}: '{path}.{kind}.{name}' must be an object")
-                    found.append((kind, name, body))
+                    found.append((kind, name, body, body_at))
     return found
 
 
@@ -88,8 +96,12 @@ def from_document(document: Any, path: Path, *, suffix: str | None = None) -> Co
             f"{path}: not Terraform JSON (top-level keys {sorted(document)}; expected some of resource, data, "
             "terraform, provider, module)"
         )
-    resources = [Resource(k, n, b) for k, n, b in _blocks(document.get("resource", {}), "resource", path)]
-    data_sources = [Resource(k, n, b, data=True) for k, n, b in _blocks(document.get("data", {}), "data", path)]
+    resources = [
+        Resource(k, n, b, pointer=at) for k, n, b, at in _blocks(document.get("resource", {}), "resource", path)
+    ]
+    data_sources = [
+        Resource(k, n, b, data=True, pointer=at) for k, n, b, at in _blocks(document.get("data", {}), "data", path)
+    ]
     source = "--suffix"
     if suffix is None:
         suffix, source = infer_suffix(document)

@@ -33,6 +33,12 @@ class Finding:
     message: str
     fix: str
     file: str = ""
+    #: Where the fix goes: the construct path for CDK output ("payments-dev-pr42/api/route_payments"), the
+    #: resource address for a plan or HCL-derived JSON. Filled by the registry from the resource.
+    location: str = ""
+    #: The recorded reason when a resource silences this finding; suppressed findings never fail a run but
+    #: are kept for reports (SARIF ``suppressions``).
+    suppression: str | None = None
 
     def as_dict(self) -> dict[str, str]:
         """The JSON form: the six contract fields and the file."""
@@ -83,6 +89,15 @@ def interpolations(text: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class CheckCrash:
+    """A check that raised on a configuration: reported, and the run exits 2 (never 1, which means findings)."""
+
+    check_id: str
+    file: str
+    error: str  # "KeyError: 'x'" - the exception, never the configuration's values
+
+
+@dataclass(frozen=True)
 class Reference:
     """``aws_s3_bucket.logs.arn`` -> address ``aws_s3_bucket.logs``, attribute ``arn``."""
 
@@ -123,6 +138,8 @@ class Resource:
     name: str
     body: Mapping[str, Any]
     data: bool = False
+    #: Where the block is in the file's JSON (keys and list indexes), for reports that point at a line.
+    pointer: tuple[str | int, ...] = ()
 
     @property
     def address(self) -> str:
@@ -148,6 +165,14 @@ class Resource:
         if isinstance(value, list):
             return [dict(v) for v in value if isinstance(v, Mapping)]
         return []
+
+    @property
+    def construct_path(self) -> str | None:
+        """The CDK construct path CDK for Terraform records in ``"//": {"metadata": {"path": ...}}``."""
+        comment = self.body.get("//")
+        metadata = comment.get("metadata") if isinstance(comment, Mapping) else None
+        path = metadata.get("path") if isinstance(metadata, Mapping) else None
+        return path if isinstance(path, str) else None
 
     @property
     def suppressions(self) -> dict[str, Any]:

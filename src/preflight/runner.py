@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from preflight.loader import load
-from preflight.model import Configuration, Finding, Severity
+from preflight.model import CheckCrash, Configuration, Finding, Severity
 from preflight.registry import run
 
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.NOTE: 2}
@@ -21,6 +21,10 @@ class Report:
     configurations: tuple[Configuration, ...]
     findings: tuple[Finding, ...]
     seconds: float
+    #: Findings a resource silenced with a reason (``Finding.suppression`` set); they never fail a run.
+    suppressed: tuple[Finding, ...] = ()
+    #: Checks that raised; any crash makes the run exit 2.
+    crashes: tuple[CheckCrash, ...] = ()
 
     @property
     def errors(self) -> int:
