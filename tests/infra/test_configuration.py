@@ -332,7 +332,7 @@ def test_database_is_reachable_only_from_the_function(env_stack: Stack) -> None:
 def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack: Stack) -> None:
     config = config_of(env_stack)
     db, _ = env_stack.only("aws_db_instance")
-    bucket, _ = env_stack.only("aws_s3_bucket")
+    bucket, _ = env_stack.named("aws_s3_bucket", "transaction-log/bucket")
     master = f"${{aws_db_instance.{db}.master_user_secret[0].secret_arn}}"
     app, auth, pepper = (
         f"${{aws_secretsmanager_secret.{env_stack.named('aws_secretsmanager_secret', f'{c}/secret')[0]}.arn}}"
@@ -380,7 +380,7 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
         literal = {k: f"resolved-{k.lower()}" if "${" in v else v for k, v in variables.items()}
         settings = Settings.from_env({**literal, "AWS_REGION": "us-east-1"}, require=required)
         assert settings.db_sslmode == "verify-full" and settings.db_name == "payments" and settings.db_port == 5432
-        assert RDS_CA_BUNDLE in zipfile.ZipFile(env_stack.folder / body["filename"]).namelist()
+        assert RDS_CA_BUNDLE in zipfile.ZipFile(env_stack.package(body)).namelist()
         if function in ("authorizer", "admin"):  # the two that check or make API keys
             assert settings.api_key_mode == config.api_key_mode
         assert body["handler"] == handler

@@ -64,7 +64,7 @@ def _logs(stack: Stack, *functions: str) -> tuple[str, ...]:
 
 
 def test_each_role_holds_exactly_the_grants_its_code_uses(env_stack: Stack) -> None:
-    bucket, _ = env_stack.only("aws_s3_bucket")
+    bucket, _ = env_stack.named("aws_s3_bucket", "transaction-log/bucket")
     key = f"${{aws_kms_key.{env_stack.only('aws_kms_key')[0]}.arn}}"
     db, _ = env_stack.only("aws_db_instance")
     master = f"${{aws_db_instance.{db}.master_user_secret[0].secret_arn}}"

@@ -94,7 +94,7 @@ def test_defect_8_the_package_is_the_real_zip(synthesized: SynthResult, lambda_z
     stack = platform(synthesized, "dev")
     for function in stack.resources("aws_lambda_function").values():
         assert "placeholder" not in json.dumps(function)
-        assert source_code_hash(stack.folder / function["filename"]) == function["source_code_hash"]
+        assert source_code_hash(stack.package(function)) == function["source_code_hash"]
 
 
 def test_defect_9_api_gateway_may_invoke_the_function(synthesized: SynthResult) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import zipfile
 from pathlib import Path
 
@@ -13,9 +14,20 @@ from tests.infra.tfjson import Stack
 
 
 def test_functions_ship_the_built_zip_with_its_hash(env_stack: Stack, lambda_zip: LambdaPackage) -> None:
+    (code_bucket,) = [
+        name for name, b in env_stack.resources("aws_s3_bucket").items() if b["bucket"].startswith("payment-code-")
+    ]
     for function in env_stack.resources("aws_lambda_function").values():
-        package = env_stack.folder / function["filename"]
-        assert not Path(function["filename"]).is_absolute(), "relative to the stack folder, so it can move"
+        assert "filename" not in function, "from the code bucket: Lambda copies it, every function at once"
+        assert function["s3_bucket"] == f"${{aws_s3_bucket.{code_bucket}.bucket}}"
+        uploaded = env_stack.package_object(function)
+        assert not Path(uploaded["source"]).is_absolute(), "relative to the stack folder, so it can move"
+        assert uploaded["bucket"] == f"${{aws_s3_bucket.{code_bucket}.id}}"
+        # A new build is a new key (its SHA-256), so the functions move to new code together.
+        digest = base64.b64decode(lambda_zip.source_code_hash).hex()
+        assert uploaded["key"] == f"payment_processor/{digest}.zip"
+        assert uploaded["source_hash"] == lambda_zip.source_code_hash
+        package = env_stack.package(function)
         assert package.is_file()
         assert package.read_bytes() == lambda_zip.path.read_bytes()
         assert function["source_code_hash"] == source_code_hash(package) == lambda_zip.source_code_hash
@@ -68,5 +80,5 @@ def test_the_platform_stack_refuses_a_zip_without_the_handler(tmp_path: Path) ->
 
 def test_assets_are_shared_not_duplicated_per_function(synthesized: SynthResult) -> None:
     stack = Stack.load(synthesized.stack("dev", "pr42").path)
-    filenames = {f["filename"] for f in stack.resources("aws_lambda_function").values()}
-    assert len(filenames) == 1
+    keys = {f["s3_key"] for f in stack.resources("aws_lambda_function").values()}
+    assert len(keys) == 1 and len(stack.resources("aws_s3_object")) == 1

@@ -32,6 +32,16 @@ class Stack:
         """Resources of one type, by logical name."""
         return dict(self.doc.get("resource", {}).get(kind, {}))
 
+    def package_object(self, function: dict[str, Any]) -> dict[str, Any]:
+        """The ``aws_s3_object`` a function's ``s3_key`` names (the functions take their code from S3)."""
+        match = re.fullmatch(r"\$\{aws_s3_object\.([A-Za-z0-9_-]+)\.key\}", function["s3_key"])
+        assert match, f"s3_key {function['s3_key']!r} does not name an aws_s3_object of this stack"
+        return self.resources("aws_s3_object")[match.group(1)]
+
+    def package(self, function: dict[str, Any]) -> Path:
+        """The zip a function deploys: the source of its package object, relative to the stack folder."""
+        return self.folder / self.package_object(function)["source"]
+
     def only(self, kind: str) -> tuple[str, dict[str, Any]]:
         """The one resource of ``kind`` (fails if there are several)."""
         found = self.resources(kind)

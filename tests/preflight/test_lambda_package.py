@@ -32,6 +32,13 @@ def _deliver(doc: Document) -> tuple[str, dict[str, Any]]:
     return address("aws_lambda_function", name), body
 
 
+def _uploaded(doc: Document, body: dict[str, Any]) -> dict[str, Any]:
+    """The aws_s3_object a function's s3_key names (the stacks upload the package to their code bucket)."""
+    name = body["s3_key"].removeprefix("${aws_s3_object.").removesuffix(".key}")
+    uploaded: dict[str, Any] = doc["resource"]["aws_s3_object"][name]
+    return uploaded
+
+
 def _failing(doc: Document, fixture: Fixture) -> dict[str, set[str]]:
     return {check_id: failing(doc, fixture.path, check_id) for check_id in PACKAGE_CHECKS}
 
@@ -42,7 +49,7 @@ NOTHING = {check_id: set[str]() for check_id in PACKAGE_CHECKS}
 def test_a_function_without_any_code_is_reported(dev: Fixture) -> None:
     doc = dev.document()
     deliver, body = _deliver(doc)
-    del body["filename"]
+    del body["s3_bucket"], body["s3_key"]
     found = [f for f in findings(doc, dev.path) if f.check_id == "PF401"]
     assert [(f.resource, f.message) for f in found] == [
         (deliver, "no filename, s3_bucket or image_uri: no code to deploy")
@@ -60,7 +67,7 @@ def test_a_function_without_any_code_is_reported(dev: Fixture) -> None:
 def test_code_from_an_image_or_s3_is_not_a_local_package(dev: Fixture, source: dict[str, str]) -> None:
     doc = dev.document()
     _, body = _deliver(doc)
-    for key in ("filename", "source_code_hash", "handler", "runtime"):
+    for key in ("s3_bucket", "s3_key", "source_code_hash", "handler", "runtime"):
         del body[key]
     body.update(source)
     assert _failing(doc, dev) == NOTHING
@@ -79,8 +86,28 @@ def test_a_computed_hash_is_trusted(dev: Fixture) -> None:
     deliver, body = _deliver(doc)
     body["source_code_hash"] = "placeholder-hash"
     assert failing(doc, dev.path, "PF402") == {deliver}
-    body["source_code_hash"] = f'${{filebase64sha256("{body["filename"]}")}}'
+    body["source_code_hash"] = f'${{filebase64sha256("{_uploaded(doc, body)["source"]}")}}'
     assert failing(doc, dev.path, "PF402") == set()
+
+
+def test_the_uploaded_object_is_the_package_judged(dev: Fixture, tmp_path: Path) -> None:
+    """The functions take their code from the aws_s3_object their s3_key names: its source is the package
+    PF401-403 read, and the finding is about s3_key."""
+    doc = dev.document()
+    deliver, body = _deliver(doc)
+    uploaded = _uploaded(doc, body)
+    assert _failing(doc, dev) == NOTHING
+    uploaded["source"] = "assets/lambda-placeholder.zip"
+    every = {f.resource for f in findings(doc, dev.path) if f.check_id == "PF401"}
+    found = [(f.attribute, f.message) for f in findings(doc, dev.path) if f.check_id == "PF401"]
+    assert ("s3_key", "lambda-placeholder.zip is a placeholder name") in found
+    assert deliver in every and len(every) == len(doc["resource"]["aws_lambda_function"]), "all four share it"
+    small = tmp_path / "payment_processor.zip"
+    small.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip: no code in it
+    uploaded["source"] = str(small)
+    assert f"{small} is not a zip with code in it (22 bytes)" in {
+        f.message for f in findings(doc, dev.path) if f.resource == deliver and f.check_id == "PF401"
+    }
 
 
 def test_a_file_that_is_not_a_zip_is_reported(dev: Fixture, tmp_path: Path) -> None:
