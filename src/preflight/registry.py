@@ -1,17 +1,23 @@
 """The one registry of checks, and the runner that applies them with per-resource suppressions.
 
-A check is a pure function ``(Configuration) -> Iterable[Issue]``, registered with ``@check(...)``.
-A check cannot be switched off globally: only a resource can silence a check for itself, with a
-recorded reason (``"//": {"preflight_skip": {"PF101": "why"}}`` in its block); a silence without a
-reason is itself an error, and one for an unknown check id is reported too.
+A check is a pure function ``(Configuration) -> Iterable[Issue]``, registered with ``@check(...)``;
+a check across deployments is ``(Sequence[Configuration]) -> Iterable[CrossIssue]``, registered with
+``@cross_check(...)`` and run once over every file of a run. A check cannot be switched off
+globally: only a resource can silence a check for itself, with a recorded reason
+(``"//": {"preflight_skip": {"PF101": "why"}}`` in its block); a silence without a reason is itself
+an error, and one for an unknown check id is reported too. A silenced finding is kept, with its
+reason, for reports; a check that raises is recorded as a crash and the other checks still run
+(checkov's behaviour: one broken rule must not hide every other finding).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
-from preflight.model import Configuration, Finding, Severity
+from preflight.model import CheckCrash, Configuration, Finding, Resource, Severity
+from preflight.plan import planned_address
 
 #: The seed post-mortem's ten defects, by number.
 SEED_DEFECTS = {
@@ -49,12 +55,21 @@ class Issue:
     fix: str | None = None  # overrides the check's general fix when given
 
 
+@dataclass(frozen=True)
+class CrossIssue:
+    """What a check across configurations reports: an ``Issue`` and the configuration it is filed under."""
+
+    configuration: Configuration
+    issue: Issue
+
+
 CheckFunction = Callable[[Configuration], Iterable[Issue]]
+CrossCheckFunction = Callable[[Sequence[Configuration]], Iterable[CrossIssue]]
 
 
 @dataclass(frozen=True)
-class Check:
-    """A registered check."""
+class Rule:
+    """What every registered check declares about itself."""
 
     id: str
     title: str
@@ -63,10 +78,30 @@ class Check:
     seed_defects: tuple[int, ...]
     rationale: str
     fix: str
+
+
+@dataclass(frozen=True)
+class Check(Rule):
+    """A check of one configuration at a time."""
+
     function: CheckFunction
 
 
-REGISTRY: dict[str, Check] = {}
+@dataclass(frozen=True)
+class CrossCheck(Rule):
+    """A check of every configuration of a run together (names two deployments would both create)."""
+
+    function: CrossCheckFunction
+
+
+REGISTRY: dict[str, Check | CrossCheck] = {}
+
+
+def _validated(id: str, defect_class: int, seed_defects: tuple[int, ...]) -> None:
+    if id in REGISTRY:
+        raise ValueError(f"check id {id} registered twice")
+    if defect_class not in DEFECT_CLASSES or any(d not in SEED_DEFECTS for d in seed_defects):
+        raise ValueError(f"{id}: unknown defect class or seed defect")
 
 
 def check(
@@ -82,70 +117,175 @@ def check(
     """Register a check function under ``id``."""
 
     def register(function: CheckFunction) -> CheckFunction:
-        if id in REGISTRY:
-            raise ValueError(f"check id {id} registered twice")
-        if defect_class not in DEFECT_CLASSES or any(d not in SEED_DEFECTS for d in seed_defects):
-            raise ValueError(f"{id}: unknown defect class or seed defect")
+        _validated(id, defect_class, seed_defects)
         REGISTRY[id] = Check(id, title, severity, defect_class, seed_defects, rationale, fix, function)
         return function
 
     return register
 
 
-def all_checks() -> list[Check]:
+def cross_check(
+    id: str,
+    *,
+    title: str,
+    severity: Severity,
+    defect_class: int,
+    rationale: str,
+    fix: str,
+    seed_defects: tuple[int, ...] = (),
+) -> Callable[[CrossCheckFunction], CrossCheckFunction]:
+    """Register, under ``id``, a check that sees every configuration of a run at once."""
+
+    def register(function: CrossCheckFunction) -> CrossCheckFunction:
+        _validated(id, defect_class, seed_defects)
+        REGISTRY[id] = CrossCheck(id, title, severity, defect_class, seed_defects, rationale, fix, function)
+        return function
+
+    return register
+
+
+def all_checks() -> list[Check | CrossCheck]:
     """Every check, in id order (importing the checks package registers them)."""
     import preflight.checks  # noqa: F401 - registers the checks
 
     return [REGISTRY[key] for key in sorted(REGISTRY)]
 
 
+@dataclass
+class Evaluation:
+    """What running checks produced: active findings, findings a resource silenced, and checks that raised."""
+
+    findings: list[Finding] = field(default_factory=list)
+    suppressed: list[Finding] = field(default_factory=list)
+    crashes: list[CheckCrash] = field(default_factory=list)
+
+
+def evaluate(config: Configuration, *, capture: bool = True) -> Evaluation:
+    """Apply every per-configuration check to one configuration, honouring suppressions that carry a reason.
+    With ``capture`` a check that raises becomes a ``CheckCrash``; without, the exception propagates."""
+    outcome = Evaluation()
+    outcome.findings.extend(_silence_problems(config))
+    filer = _Filer(config)
+    for registered in all_checks():
+        if not isinstance(registered, Check):
+            continue
+        try:
+            issues = list(registered.function(config))
+        except Exception as error:
+            if not capture:
+                raise
+            outcome.crashes.append(_crash(registered, str(config.path), error))
+            continue
+        for issue in issues:
+            filer.file(outcome, registered, issue)
+    return outcome
+
+
+def evaluate_across(configs: Sequence[Configuration], *, capture: bool = True) -> Evaluation:
+    """Apply every check across configurations to the configurations of one run together."""
+    outcome = Evaluation()
+    if len(configs) < 2:
+        return outcome
+    filers: dict[int, _Filer] = {}
+    for registered in all_checks():
+        if not isinstance(registered, CrossCheck):
+            continue
+        try:
+            issues = list(registered.function(configs))
+        except Exception as error:
+            if not capture:
+                raise
+            outcome.crashes.append(_crash(registered, ", ".join(str(c.path) for c in configs), error))
+            continue
+        for filed in issues:
+            filer = filers.setdefault(id(filed.configuration), _Filer(filed.configuration))
+            filer.file(outcome, registered, filed.issue)
+    return outcome
+
+
 def run(config: Configuration) -> list[Finding]:
-    """Apply every check to one configuration, honouring suppressions that carry a reason."""
-    findings: list[Finding] = []
-    checks = all_checks()
-    suppressed: dict[tuple[str, str], str] = {}
+    """The active findings of every check on one configuration; a check that raises propagates its
+    exception here (tests and library callers see the traceback; the runner records crashes instead)."""
+    return evaluate(config, capture=False).findings
+
+
+def _crash(registered: Rule, file: str, error: Exception) -> CheckCrash:
+    # The exception's own text only: a check must not leak configuration values into crash reports.
+    return CheckCrash(registered.id, file, f"{type(error).__name__}: {error}")
+
+
+def location(resource: Resource | None, address: str) -> str:
+    """Where the fix goes: the CDK construct path, else the address Terraform shows (plans), else the address."""
+    if resource is None:
+        return address
+    return resource.construct_path or planned_address(resource) or address
+
+
+class _Filer:
+    """Turns one configuration's issues into findings: suppressed with the resource's reason, located,
+    and with plan resources' internal addresses shown as Terraform shows them."""
+
+    def __init__(self, config: Configuration) -> None:
+        self.config = config
+        self.reasons = {
+            (check_id, resource.address): reason
+            for resource in [*config.resources, *config.data_sources]
+            for check_id, reason in resource.suppressions.items()
+            if check_id in REGISTRY and isinstance(reason, str) and len(reason.strip()) >= MIN_REASON_LENGTH
+        }
+        # A plan resource inside a module or with count/for_each has an internal address (what references
+        # resolve to); findings show Terraform's address (module.x.aws_s3_bucket.b[0]) instead.
+        self.shown = {
+            r.address: shown
+            for r in [*config.resources, *config.data_sources]
+            if (shown := planned_address(r)) is not None and shown != r.address
+        }
+        alternatives = "|".join(re.escape(a) for a in sorted(self.shown, key=len, reverse=True))
+        self.internal = re.compile(rf"(?<![\w.-])(?:{alternatives})(?![\w-])") if self.shown else None
+
+    def file(self, outcome: Evaluation, registered: Rule, issue: Issue) -> None:
+        """Add one issue as a finding: active, or suppressed with the reason its resource gives."""
+        message = issue.message
+        if self.internal is not None:
+            message = self.internal.sub(lambda m: self.shown[m.group(0)], message)
+        finding = Finding(
+            registered.id,
+            registered.severity,
+            self.shown.get(issue.resource, issue.resource),
+            issue.attribute,
+            message,
+            issue.fix or registered.fix,
+            str(self.config.path),
+            location=location(self.config.lookup(issue.resource), issue.resource),
+        )
+        reason = self.reasons.get((registered.id, issue.resource))
+        if reason is None:
+            outcome.findings.append(finding)
+        else:
+            outcome.suppressed.append(replace(finding, suppression=reason))
+
+
+def _silence_problems(config: Configuration) -> Iterable[Finding]:
+    """PF000: silences of unknown checks, and silences without a reason (which are then ignored)."""
+    all_checks()  # the registry must be complete before ids are judged unknown
     for resource in [*config.resources, *config.data_sources]:
         for check_id, reason in resource.suppressions.items():
             if check_id not in REGISTRY:
-                findings.append(
-                    _meta(config, resource.address, f"silences unknown check {check_id!r}", Severity.WARNING)
-                )
+                yield _meta(config, resource, f"silences unknown check {check_id!r}", Severity.WARNING)
             elif not isinstance(reason, str) or len(reason.strip()) < MIN_REASON_LENGTH:
-                findings.append(
-                    _meta(
-                        config,
-                        resource.address,
-                        f"silences {check_id} without a reason; the silence is ignored",
-                        Severity.ERROR,
-                    )
+                yield _meta(
+                    config, resource, f"silences {check_id} without a reason; the silence is ignored", Severity.ERROR
                 )
-            else:
-                suppressed[(check_id, resource.address)] = reason
-    for registered in checks:
-        for issue in registered.function(config):
-            if (registered.id, issue.resource) in suppressed:
-                continue
-            findings.append(
-                Finding(
-                    registered.id,
-                    registered.severity,
-                    issue.resource,
-                    issue.attribute,
-                    issue.message,
-                    issue.fix or registered.fix,
-                    str(config.path),
-                )
-            )
-    return findings
 
 
-def _meta(config: Configuration, resource: str, message: str, severity: Severity) -> Finding:
+def _meta(config: Configuration, resource: Resource, message: str, severity: Severity) -> Finding:
     return Finding(
         "PF000",
         severity,
-        resource,
+        resource.address,
         "//.preflight_skip",
         message,
         f'write "//": {{"preflight_skip": {{"<check id>": "<why, at least {MIN_REASON_LENGTH} characters>"}}}}',
         str(config.path),
+        location=location(resource, resource.address),
     )

@@ -1,4 +1,5 @@
-"""Checking files: load each, run every check, collect findings in a stable order."""
+"""Checking files: load each, run every check on each and the checks across them on all, collect
+findings, silenced findings and crashed checks in a stable order."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from preflight.loader import load
 from preflight.model import CheckCrash, Configuration, Finding, Severity
-from preflight.registry import run
+from preflight.registry import Evaluation, evaluate, evaluate_across
 
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.NOTE: 2}
 
@@ -43,11 +44,30 @@ class Report:
 
 
 def check_files(paths: Sequence[Path], *, suffix: str | None = None) -> Report:
-    """Load and check every file (UnusableInput propagates: nothing is reported for a bad input set)."""
+    """Load and check every file, then check them against each other (names two of them would both
+    create). UnusableInput propagates: nothing is reported for a bad input set."""
     started = time.perf_counter()
     configurations = tuple(load(path, suffix=suffix) for path in paths)
-    findings: list[Finding] = []
-    for configuration in configurations:
-        findings.extend(run(configuration))
-    findings.sort(key=lambda f: (f.file, f.resource, _ORDER[f.severity], f.check_id, f.attribute, f.message))
-    return Report(configurations, tuple(findings), time.perf_counter() - started)
+    total = Evaluation()
+    for outcome in [*(evaluate(c) for c in configurations), evaluate_across(configurations)]:
+        total.findings.extend(outcome.findings)
+        total.suppressed.extend(outcome.suppressed)
+        total.crashes.extend(outcome.crashes)
+    return Report(
+        configurations,
+        tuple(sorted(total.findings, key=_order)),
+        time.perf_counter() - started,
+        suppressed=tuple(sorted(total.suppressed, key=_order)),
+        crashes=tuple(total.crashes),  # in the order they happened: file by file, then across files
+    )
+
+
+def _order(finding: Finding) -> tuple[str, str, int, str, str, str]:
+    return (
+        finding.file,
+        finding.resource,
+        _ORDER[finding.severity],
+        finding.check_id,
+        finding.attribute,
+        finding.message,
+    )

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import jsonschema
 import pytest
 
+from payments_cli import main as cli
+from payments_cli.commands import EXIT_USAGE
 from payments_infra.lambda_build import LambdaPackage
-from preflight.registry import all_checks
+from preflight import registry
+from preflight.model import Configuration, Severity
+from preflight.registry import Issue, all_checks
 from tests.preflight.conftest import Fixture
 from tests.preflight.seed_defects import SEED
 
@@ -47,7 +53,9 @@ def defective(stacks: dict[str, Fixture], tmp_path: Path) -> Path:
 def test_clean_stacks_exit_0_with_a_summary(stacks: dict[str, Fixture]) -> None:
     result = _payments("check", *(str(f.path) for f in stacks.values()))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "preflight passed: 0 error(s), 0 warning(s) in 4 file(s)" in result.stdout
+    assert re.search(
+        r"^preflight passed: 0 error\(s\), 0 warning\(s\), \d+ suppressed in 4 file\(s\)", result.stdout, re.M
+    )
 
 
 def test_text_groups_findings_by_resource_and_exits_1(defective: Path) -> None:
@@ -61,15 +69,21 @@ def test_text_groups_findings_by_resource_and_exits_1(defective: Path) -> None:
     assert "preflight FAILED" in lines[-1]
 
 
-def test_json_is_a_list_of_findings(defective: Path) -> None:
+def test_json_is_wrapped_with_version_files_counts_and_findings(defective: Path) -> None:
     result = _payments("check", "--format", "json", str(defective))
     assert result.returncode == 1
-    findings = json.loads(result.stdout)
-    assert isinstance(findings, list) and findings
+    report = json.loads(result.stdout)
+    assert (report["tool"], report["files"], report["crashes"]) == ("preflight", [str(defective)], [])
+    findings = report["findings"]
+    assert findings
     for finding in findings:
-        assert {"check_id", "severity", "resource", "attribute", "message", "fix"} <= finding.keys()
+        assert {"check_id", "severity", "resource", "attribute", "message", "fix", "file", "location"} <= finding.keys()
         assert finding["severity"] in ("error", "warning", "note")
     assert {f["check_id"] for f in findings} >= {"PF201", "PF501"}
+    counts = report["counts"]
+    assert counts["error"] == sum(f["severity"] == "error" for f in findings) > 0
+    assert counts["suppressed"] == len(report["suppressed"])
+    assert all(len(s["reason"]) >= 10 for s in report["suppressed"])
 
 
 def test_sarif_is_valid_2_1_0(defective: Path) -> None:
@@ -82,17 +96,25 @@ def test_sarif_is_valid_2_1_0(defective: Path) -> None:
     assert {r["ruleId"] for r in run["results"]} <= rules
     located = [r for r in run["results"] if "region" in r["locations"][0]["physicalLocation"]]
     assert located, "results point at the line of their resource"
-    line = located[0]["locations"][0]["physicalLocation"]["region"]["startLine"]
-    name = located[0]["properties"]["resource"].rsplit(".", 1)[1]
-    assert f'"{name}"' in defective.read_text().splitlines()[line - 1]
+    lines = defective.read_text().splitlines()
+    for result in located:
+        region = result["locations"][0]["physicalLocation"]["region"]
+        # The region starts at the key of the resource's block, or of the attribute when the block has it.
+        at = lines[region["startLine"] - 1][region["startColumn"] - 1 :]
+        names = {result["properties"]["resource"].rsplit(".", 1)[1], result["properties"]["attribute"].split(".")[-1]}
+        assert any(at.startswith(f'"{name}":') for name in names), (result["ruleId"], at)
 
 
-def test_sarif_of_a_clean_stack_is_valid_with_no_results(stacks: dict[str, Fixture]) -> None:
+def test_sarif_of_a_clean_stack_is_valid_with_only_suppressed_results(stacks: dict[str, Fixture]) -> None:
     result = _payments("check", "--format", "sarif", str(stacks["prod"].path))
     assert result.returncode == 0
     log = json.loads(result.stdout)
     jsonschema.validate(log, SCHEMA)
-    assert log["runs"][0]["results"] == []
+    results = log["runs"][0]["results"]
+    assert [r for r in results if "suppressions" not in r] == []
+    for result in results:  # what the stack silences stays in the log, dismissed with its reason
+        [suppression] = result["suppressions"]
+        assert suppression["kind"] == "inSource" and len(suppression["justification"]) >= 10
 
 
 def test_the_schema_rejects_a_broken_log() -> None:
@@ -132,7 +154,7 @@ def test_one_unusable_file_among_good_ones_exits_2(stacks: dict[str, Fixture], t
 def test_suffix_flag_overrides_the_inferred_suffix(stacks: dict[str, Fixture]) -> None:
     result = _payments("check", "--format", "json", "--suffix", "pr43", str(stacks["dev"].path))
     assert result.returncode == 1
-    assert {f["check_id"] for f in json.loads(result.stdout)} == {"PF101"}
+    assert {f["check_id"] for f in json.loads(result.stdout)["findings"]} == {"PF101"}
 
 
 def test_without_files_it_synthesizes_then_checks(tmp_path: Path, lambda_zip: LambdaPackage) -> None:
@@ -155,5 +177,41 @@ def test_list_and_help_teach() -> None:
     ]
     helped = _payments("check", "--help")
     assert helped.returncode == 0
-    for words in ("--format", "sarif", "preflight_skip", "Exit status"):
+    for words in ("--format", "sarif", "preflight_skip", "Exit status", "plan JSON", "terraform show -json"):
         assert words in helped.stdout
+    for words in ("--baseline FILE", "--write-baseline FILE", "--reason WHY", "crashed (never 1)"):
+        assert words in " ".join(helped.stdout.split())
+
+
+def _crashing(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Path:
+    """A check that raises, registered for this test only, and a stack with an error finding besides."""
+    all_checks()
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
+
+    def broken(config: Configuration) -> Iterable[Issue]:
+        raise KeyError("Statement")
+
+    registry.check("PF799", title="t", severity=Severity.ERROR, defect_class=7, rationale="r", fix="f")(broken)
+    path = folder / "cdk.tf.json"
+    path.write_text(json.dumps({"resource": {"aws_s3_bucket": {"logs": {"bucket": "logs", "acl": "public-read"}}}}))
+    return path
+
+
+@pytest.mark.parametrize("format", ["text", "json", "sarif"])
+def test_a_crashed_check_exits_2_even_with_error_findings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, format: str
+) -> None:
+    path = _crashing(monkeypatch, tmp_path)
+    assert cli.main(["check", "--format", format, str(path)]) == EXIT_USAGE == 2
+    captured = capsys.readouterr()
+    assert "PF799" in captured.out and "KeyError" in captured.out and "PF702" in captured.out
+    assert "1 check run(s) crashed" in captured.err
+
+
+def test_a_crashed_run_writes_no_baseline(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _crashing(monkeypatch, tmp_path)
+    baseline = tmp_path / "b.json"
+    assert cli.main(["check", str(path), "--write-baseline", str(baseline), "--reason", "accepted for now"]) == 2
+    assert not baseline.exists() and "not written" in capsys.readouterr().err

@@ -110,3 +110,29 @@ SUFFIX_CASES = {
 @pytest.mark.parametrize(("provider", "expected"), SUFFIX_CASES.values(), ids=SUFFIX_CASES.keys())
 def test_the_suffix_a_file_declares_in_its_provider_tags(provider: object, expected: tuple[str | None, str]) -> None:
     assert infer_suffix({"provider": provider}) == expected
+
+
+def _queues(*names: str) -> dict[str, object]:
+    return {"resource": {"aws_sqs_queue": {f"q{i}": {"name": name} for i, name in enumerate(names)}}}
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ({**_queues("a"), "variable": {"suffix": {"default": "pr9"}}}, ("pr9", "variable suffix")),
+        ({**_queues("a"), "variable": {"environment_suffix": {"default": "${var.x}"}}}, (None, "")),
+        (
+            _queues("app-a-pr9", "app-b-pr9", "/app/c/pr9", "app_d_pr9", "app-e"),
+            ("pr9", "the last part of 4 of 5 unique names"),
+        ),
+        (_queues("app-a-pr9", "app-b-pr9", "app-c-pr9", "app-d"), (None, "")),  # 3 of 4: not clear enough
+        (_queues("app-a-pr9", "app-b-pr9"), (None, "")),  # too few names to tell
+        (_queues("app-a-dev", "app-b-dev", "app-c-dev"), (None, "")),  # an environment is not a suffix
+    ],
+    ids=["variable", "computed-variable", "names", "names-disagree", "too-few-names", "environment"],
+)
+def test_the_suffix_a_file_declares_in_variables_or_shows_in_its_names(
+    document: dict[str, object], expected: tuple[str | None, str]
+) -> None:
+    config = from_document(document, Path("x.tf.json"))
+    assert (config.suffix, config.suffix_source) == expected

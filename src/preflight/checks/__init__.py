@@ -3,6 +3,7 @@
 from preflight.checks import (  # noqa: F401 - imported to register
     api_deployment,
     api_permissions,
+    collisions,
     database,
     iam,
     lambda_package,

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from preflight.checks.arguments import entries
 from preflight.model import Configuration, Resource, Severity, references
+from preflight.plan import planned_address
 from preflight.registry import Issue, check
 
 
@@ -26,8 +28,7 @@ def _served(config: Configuration, deployment: Resource) -> list[Resource]:
 
 
 def _trigger_addresses(deployment: Resource) -> set[str]:
-    triggers = deployment.get("triggers")
-    return {ref.address for ref in references(triggers)} if isinstance(triggers, dict) else set()
+    return {ref.address for _, value in entries(deployment.get("triggers")) for ref in references(value)}
 
 
 @check(
@@ -103,6 +104,8 @@ def deployment_before_integrations(config: Configuration) -> Iterator[Issue]:
 def deployment_without_create_before_destroy(config: Configuration) -> Iterator[Issue]:
     """Deployments without lifecycle.create_before_destroy = true."""
     for deployment in config.of_type("aws_api_gateway_deployment"):
+        if planned_address(deployment) is not None:
+            continue  # a plan JSON does not show lifecycle blocks: nothing to judge
         if deployment.block("lifecycle").get("create_before_destroy") is not True:
             yield Issue(deployment.address, "lifecycle.create_before_destroy", "create_before_destroy is not true")
 
@@ -151,6 +154,6 @@ def stage_points_at_nothing(config: Configuration) -> Iterator[Issue]:
 def deployment_redeployed_always(config: Configuration) -> Iterator[Issue]:
     """Triggers built from timestamp() or uuid()."""
     for deployment in config.of_type("aws_api_gateway_deployment"):
-        for key, value in (deployment.get("triggers") or {}).items():
+        for key, value in entries(deployment.get("triggers")):
             if isinstance(value, str) and re.search(r"\b(timestamp|uuid)\(\)", value):
                 yield Issue(deployment.address, f"triggers.{key}", f"{value} changes on every plan")

@@ -29,6 +29,9 @@ def resource_path(config: Configuration, resource_id: object) -> str | None:
         resource, attribute = refs[0]
         if resource.type == "aws_api_gateway_rest_api" and attribute == "root_resource_id":
             return "/" + "/".join(reversed(parts))
+        if resource.type == "aws_api_gateway_method" and attribute == "resource_id":
+            current = resource.get("resource_id")  # HCL often takes an integration's resource from its method
+            continue
         if resource.type != "aws_api_gateway_resource":
             return None
         parts.append(str(resource.get("path_part")))

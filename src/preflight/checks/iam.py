@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from preflight.checks.arguments import environment
 from preflight.model import Configuration, Resource, Severity
 from preflight.policies import (
     ACCOUNT,
@@ -96,9 +97,8 @@ def _kms_key_of_bucket(config: Configuration, bucket: Resource) -> Resource | No
 def needs_of(config: Configuration, function: Resource) -> list[Need]:
     """What the function's environment and configuration say it will touch."""
     needs: list[Need] = []
-    variables = function.block("environment").get("variables", {}) or {}
     region = "us-east-1"
-    for variable, value in sorted(variables.items()):
+    for variable, value in environment(function):
         attribute = f"environment.variables.{variable}"
         for resource, ref_attribute in config.referenced(value):
             label = f"{resource.type} {resource.address} ({variable})"
@@ -387,8 +387,7 @@ def function_uses_master_secret(config: Configuration) -> Iterator[Issue]:
         d for d in config.of_type(*MASTER_SECRET_HOLDERS) if str(d.get("manage_master_user_password")).lower() == "true"
     ]
     for function in config.of_type("aws_lambda_function"):
-        variables = function.block("environment").get("variables", {}) or {}
-        for variable, value in sorted(variables.items()):
+        for variable, value in environment(function):
             for database, attribute in config.referenced(value, *MASTER_SECRET_HOLDERS):
                 if attribute.startswith("master_user_secret"):
                     yield Issue(

@@ -129,7 +129,8 @@ def _named(config: Configuration) -> Iterator[tuple[str, str, object, NameLimit]
         "payment-processor-dev', or 'Secrets Manager can't find the specified secret: payment-db-password-dev'; "
         "a shared state bucket or lock table lets deployments overwrite each other's state."
     ),
-    fix="build the name with the project's naming helper (payment-<purpose>-<env>-<suffix>)",
+    fix="build the name from the deployment suffix like the configuration's other names (or use the *_prefix "
+    "argument, so AWS makes the name unique)",
 )
 def name_without_suffix(config: Configuration) -> Iterator[Issue]:
     """Literal unique names that do not carry the suffix (or, when no suffix is known, any literal name)."""
@@ -165,7 +166,7 @@ def name_without_suffix(config: Configuration) -> Iterator[Issue]:
         "not a valid identifier', 'ValidationException: 1 validation error detected: Value at 'functionName' "
         "failed to satisfy constraint: Member must have length less than or equal to 64'."
     ),
-    fix="use a shorter deployment suffix or purpose; the naming helper checks every limit before synthesis",
+    fix="use a shorter deployment suffix or purpose, and only the characters the service accepts",
 )
 def name_over_limit(config: Configuration) -> Iterator[Issue]:
     """Literal unique names longer than the service allows, or with characters it refuses."""

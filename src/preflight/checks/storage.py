@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from preflight.checks.arguments import environment
 from preflight.model import Configuration, Resource, Severity, is_literal
 from preflight.policies import statements_of
 from preflight.registry import Issue, check
@@ -285,8 +286,7 @@ def key_without_rotation(config: Configuration) -> Iterator[Issue]:
 def secret_in_environment(config: Configuration) -> Iterator[Issue]:
     """Variables named like secrets with a literal value that is not an ARN."""
     for function in config.of_type("aws_lambda_function"):
-        variables = function.block("environment").get("variables", {}) or {}
-        for name, value in variables.items():
+        for name, value in environment(function):
             if SECRET_NAME.search(name) and is_literal(value) and value and not str(value).startswith("arn:"):
                 yield Issue(function.address, f"environment.variables.{name}", f"{name} holds a literal value")
 

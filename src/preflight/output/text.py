@@ -1,4 +1,4 @@
-"""The text report: findings grouped by file and resource, then a one-line summary."""
+"""The text report: findings grouped by file and resource, crashed checks, then a one-line summary."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ def severity_label(severity: Severity, *, color: bool = False) -> str:
     return _paint(f"{severity.upper():7}", SEVERITY_COLORS[severity], color)
 
 
-def render(report: Report, *, color: bool = False) -> str:
-    """A readable table grouped by resource; severities and the verdict coloured when ``color``."""
+def render(report: Report, *, color: bool = False, baselined: int | None = None) -> str:
+    """A readable table grouped by resource, the checks that crashed, and a summary that counts suppressed
+    and (with a baseline) baselined findings; severities and the verdict coloured when ``color``."""
     lines: list[str] = []
     for file, in_file in groupby(report.findings, key=lambda f: f.file):
         lines.append(f"{file}")
@@ -37,10 +38,20 @@ def render(report: Report, *, color: bool = False) -> str:
                     textwrap.wrap(f"fix: {finding.fix}", width=110, initial_indent=" " * 12, subsequent_indent=" " * 17)
                 )
         lines.append("")
+    if report.crashes:
+        lines.append(_paint("checks that crashed (a bug in preflight; what they would find is missing):", _RED, color))
+        lines.extend(f"  {crash.check_id} on {crash.file}: {crash.error}" for crash in report.crashes)
+        lines.append("")
     files = len(report.configurations)
-    verdict = _paint("FAILED", _RED, color) if report.errors else _paint("passed", _GREEN, color)
+    if report.crashes:
+        verdict = _paint("INCOMPLETE", _RED, color) + f" ({len(report.crashes)} check run(s) crashed)"
+    else:
+        verdict = _paint("FAILED", _RED, color) if report.errors else _paint("passed", _GREEN, color)
+    accepted = f", {len(report.suppressed)} suppressed"
+    if baselined is not None:
+        accepted += f", {baselined} baselined"
     lines.append(
-        f"preflight {verdict}: {report.errors} error(s), {report.warnings} warning(s) in {files} file(s), "
+        f"preflight {verdict}: {report.errors} error(s), {report.warnings} warning(s){accepted} in {files} file(s), "
         f"{report.resources} resources, {report.seconds * 1000:.0f} ms"
     )
     return "\n".join(lines) + "\n"
