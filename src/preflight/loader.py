@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from preflight import plan
+from preflight import plan, plan_backend
 from preflight.checks.naming import UNIQUE_NAMES
 from preflight.model import Configuration, Resource, UnusableInput, is_literal
 
@@ -140,6 +140,9 @@ def from_document(document: Any, path: Path, *, suffix: str | None = None) -> Co
             translated, pointers = plan.translate(document, path)
         except (AttributeError, TypeError) as error:  # a member of the wrong JSON type somewhere in it
             raise UnusableInput(f"{path}: a plan JSON of a shape Terraform does not write ({error})") from None
+        backend = plan_backend.recorded_backend(path)
+        if backend:
+            translated["terraform"] = {"backend": backend}
         return _configuration(translated, path, suffix, lambda section, kind, name, _: pointers[(section, kind, name)])
     if plan.is_state(document):
         raise UnusableInput(

@@ -8,8 +8,9 @@ Each is planned once per session (``terraform init`` with its S3 backend on the 
 
 What a plan JSON can show: values known at plan time are in ``planned_values``; a value known only after
 apply (an ARN, an endpoint, a ``jsonencode()`` of one) is absent there and ``configuration`` keeps only the
-list of resources its expression refers to. The backend block is in neither: seed defect 1 (state bucket and
-lock table without the suffix) is in the .tf file and the binary plan, never in the JSON. Defects 2-10 are.
+list of resources its expression refers to. The backend block is in neither: for seed defect 1 (state bucket
+and lock table without the suffix) preflight reads the backend `terraform init` recorded in ``.terraform/``
+beside the plan. Defects 2-10 are in the JSON.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from payments_cli.local.emulator import MotoServer
+from payments_cli.local.emulator import EMULATOR_CREDENTIALS, MotoServer
 from preflight.registry import all_checks
 from tests.cli.command import payments
 from tests.preflight.hcl.planning import (
@@ -43,6 +44,7 @@ pytestmark = pytest.mark.functional
 #: Every error the seed-defect plan must produce, by the seed defect it comes from: (check id, resource).
 #: Defect 3 also leaves the final snapshot's name unsuffixed, and defect 7 the function's log group.
 SEED_FINDINGS: dict[int, set[tuple[str, str]]] = {
+    1: {("PF101", "terraform.backend.s3")},
     2: {("PF101", "aws_secretsmanager_secret.db_password")},
     3: {("PF101", "aws_db_instance.main")},
     4: {("PF301", "aws_db_instance.main"), ("PF302", "aws_db_instance.main")},
@@ -129,7 +131,7 @@ def test_the_plans_are_terraforms_own_json_of_complete_plans(plans: dict[str, Pl
         # The policy document refers to ARNs known only after apply, so terraform reads it then.
         assert actions.pop("data.aws_iam_policy_document.processor") == ("read",), name
         assert set(actions.values()) == {("create",)}, name
-        # The backend is in neither planned_values nor configuration: seed defect 1 cannot be seen here.
+        # The backend is in neither planned_values nor configuration: seed defect 1 is read from .terraform/.
         assert "backend" not in json.dumps(plan["configuration"]), name
 
 
@@ -158,6 +160,29 @@ def test_findings_point_at_the_plan_and_the_resource_address(plans: dict[str, Pl
     assert bucket["location"] == "aws_s3_bucket.transaction_logs"  # for a plan, the address is where the fix goes
     assert bucket["file"] == str(path)
     assert "payment-transaction-logs-dev" in bucket["message"] and SUFFIX in bucket["message"]
+
+
+def test_the_backend_is_read_from_init_s_record_without_its_credentials(
+    plans: dict[str, Planned], seed_check: Checked
+) -> None:
+    """Seed defect 1 through the backend `terraform init` recorded: the bucket and the lock table both named
+    without the suffix; the record also holds the keys and endpoints init was given, which no report shows."""
+    backend = {f["attribute"]: f for f in seed_check.errors if f["resource"] == "terraform.backend.s3"}
+    assert set(backend) == {"bucket", "dynamodb_table"}
+    assert "terraform-state-payment-processing" in backend["bucket"]["message"]
+    recorded = (plans["seed_defects"].folder / ".terraform" / "terraform.tfstate").read_text()
+    assert EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"] in recorded, "the record holds the init's secret key"
+    for fmt in ("json", "sarif", "text"):
+        shown = payments("check", "--format", fmt, str(plans["seed_defects"].plan_json))
+        assert shown.returncode == 1
+        assert EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in shown.stdout + shown.stderr, fmt
+        assert "secret_key" not in shown.stdout + shown.stderr, fmt
+    # Without the record (the plan JSON moved elsewhere) defect 1 is simply not visible, and nothing fails.
+    moved = plans["seed_defects"].folder.parent / "moved-plan.json"
+    moved.write_text(plans["seed_defects"].plan_json.read_text())
+    elsewhere = check(moved)
+    assert not {f for f in elsewhere.pairs() if f[1].startswith("terraform.")}
+    assert elsewhere.pairs() == seed_check.pairs() - SEED_FINDINGS[1]
 
 
 def test_the_fixed_plan_is_clean(plans: dict[str, Planned]) -> None:

@@ -33,9 +33,10 @@ SEED_DEFECTS = HERE / "seed_defects"
 SUFFIX = "pr7"
 #: The state bucket of a deployment whose backend block names none (partial configuration).
 STATE_BUCKET = "terraform-state-payment-processing-{suffix}"
-#: The seed defects a plan can show: `terraform show -json` writes no backend block, so defect 1 (the
-#: state bucket and lock table without the suffix) is in the .tf file and in the plan file, never in its JSON.
-VISIBLE_IN_PLAN_JSON = frozenset(range(2, 11))
+#: The seed defects preflight finds from a plan JSON: 2-10 in the JSON itself; defect 1 (the state bucket and
+#: lock table without the suffix) is in no plan JSON, and preflight reads it from the backend `terraform init`
+#: recorded in .terraform/ beside the plan (preflight/plan_backend.py).
+VISIBLE_IN_PLAN_JSON = frozenset(range(1, 11))
 
 
 class PlanFailed(RuntimeError):
@@ -181,8 +182,8 @@ SEED_HEADER = (
     '# DEFECTS (a test keeps this file equal to that). Every defect is marked "seed defect N".\n'
     "#\n"
     "# tests/preflight/test_hcl_plan.py plans it with the real terraform against a moto server and checks\n"
-    "# the plan JSON with `payments check`. `terraform show -json` writes no backend block, so defect 1 is\n"
-    "# here but cannot be seen through the plan.\n"
+    "# the plan JSON with `payments check`. `terraform show -json` writes no backend block: defect 1 is read\n"
+    "# from the backend `terraform init` recorded in .terraform/ beside the plan.\n"
     "\n"
 )
 

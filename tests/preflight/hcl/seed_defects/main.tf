@@ -3,8 +3,8 @@
 # DEFECTS (a test keeps this file equal to that). Every defect is marked "seed defect N".
 #
 # tests/preflight/test_hcl_plan.py plans it with the real terraform against a moto server and checks
-# the plan JSON with `payments check`. `terraform show -json` writes no backend block, so defect 1 is
-# here but cannot be seen through the plan.
+# the plan JSON with `payments check`. `terraform show -json` writes no backend block: defect 1 is read
+# from the backend `terraform init` recorded in .terraform/ beside the plan.
 
 terraform {
   required_version = ">= 1.10.0"
