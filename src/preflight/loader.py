@@ -142,7 +142,8 @@ def from_document(document: Any, path: Path, *, suffix: str | None = None) -> Co
             raise UnusableInput(f"{path}: a plan JSON of a shape Terraform does not write ({error})") from None
         backend = plan_backend.recorded_backend(path)
         if backend:
-            translated["terraform"] = {"backend": backend}
+            record = str(plan_backend.recorded_file(path).resolve())
+            translated["terraform"] = {"backend": backend, "//": {"recorded_in": record}}
         return _configuration(translated, path, suffix, lambda section, kind, name, _: pointers[(section, kind, name)])
     if plan.is_state(document):
         raise UnusableInput(
@@ -152,7 +153,9 @@ def from_document(document: Any, path: Path, *, suffix: str | None = None) -> Co
     if not isinstance(document, Mapping) or not document:
         raise UnusableInput(f"{path}: not Terraform JSON (the top level must be a non-empty object); {ACCEPTED}")
     unknown = set(document) - TOP_LEVEL_KEYS
-    if unknown or not ({"resource", "data", "terraform", "provider", "module"} & set(document)):
+    # Only Terraform's own top-level keys: a variables.tf.json or outputs.tf.json of a project split over several
+    # files is Terraform JSON with nothing to check, not an unusable input (the pre-commit hook passes them all).
+    if unknown:
         raise UnusableInput(
             f"{path}: not Terraform JSON, nor a plan JSON (top-level keys {sorted(document)}; Terraform JSON has "
             f"some of resource, data, terraform, provider, module, a plan JSON format_version and planned_values); "

@@ -15,6 +15,15 @@ one unknown member is unknown as a whole and shows no keys: the maps the checks 
 variables, a deployment's triggers) are then written with one entry per reference, named after it.
 Lifecycle blocks are not in a plan.
 
+A plan writes sensitive values in plain text; preflight never copies one: every value its sensitivity
+mask (``sensitive_values``, ``after_sensitive``) covers, and the value of a root variable declared
+``sensitive``, becomes ``SENSITIVE`` (``"${sensitive}"``: not literal, and no reference). A nested block
+written with ``dynamic`` is not among a configuration's expressions, so a list of nested blocks the plan
+has values for is kept even when the configuration does not list it (scalar provider defaults are
+still left out). The aws provider blocks hold the region and default tags, as constants or as the root
+variable they name (``region = var.region``); a resource on an aliased provider gets ``"provider":
+"aws.ALIAS"``, and one on a provider block written inside a module an internal alias for it.
+
 Instances inside modules or with count/for_each get an internal name references resolve to
 (``module.net.aws_s3_bucket.b[0]`` is ``aws_s3_bucket.net__b__0``); each block's ``"//": {"plan": …}``
 records the address Terraform shows, which reports use.
@@ -34,10 +43,18 @@ Pointer = tuple[str | int, ...]
 #: Reference roots that are not resources (``data.`` is handled separately).
 _NOT_RESOURCES = {"var", "local", "module", "each", "count", "path", "self", "terraform"}
 _REFERENCE = re.compile(r"(data\.)?([A-Za-z][\w-]*)\.([A-Za-z_][\w-]*)(\[[^\]]*\])?(.*)")
+#: The object a reference starts from: ``var.tags`` of ``var.tags["Env"]``.
+_ROOT = re.compile(r"[^.\[]+(\.[\w-]+)?")
 _STEP = re.compile(r"\.([\w-]+)|\[(\d+)\]|\[\"((?:[^\"\\]|\\.)*)\"\]")
 HOW_TO_PLAN = "terraform plan -out p && terraform show -json p > plan.json"
 #: Map arguments the checks read by entry, which a plan may leave unknown as a whole.
 MAPS = {"variables", "triggers"}
+#: The aws provider arguments checks read (besides alias): where names live, what the suffix may be learnt from.
+PROVIDER_ARGUMENTS = {"region", "default_tags"}
+#: What a sensitive value is written as: not a literal (checks treat it as computed), not a reference.
+SENSITIVE = "${sensitive}"
+#: A value of a nested block the configuration does not list (``dynamic``) known only after apply.
+UNKNOWN = "${unknown}*"
 
 
 def is_plan(document: Any) -> bool:
@@ -104,7 +121,10 @@ def translate(document: Mapping[str, Any], file: Path) -> tuple[dict[str, Any], 
         raise UnusableInput(f"{file}: plan JSON format_version {version!r} is not supported (preflight reads 1.x)")
     instances = list(_instances(document))
     _name(instances)
-    blocks = _configuration_blocks(document.get("configuration", {}).get("root_module", {}) or {}, "")
+    configuration = document.get("configuration", {}) or {}
+    blocks = _configuration_blocks(configuration.get("root_module", {}) or {}, "")
+    configs = configuration.get("provider_config", {}) or {}
+    variables = _variables(document)
     translated: dict[str, Any] = {"resource": {}, "data": {}}
     pointers: dict[tuple[str, str, str], Pointer] = {}
     for instance in instances:
@@ -118,18 +138,55 @@ def translate(document: Mapping[str, Any], file: Path) -> tuple[dict[str, Any], 
         depends = [ref.text for ref in map(scope.resolve, block.get("depends_on", []) or []) if ref.resource]
         if depends:
             body["depends_on"] = depends
+        alias = _alias(str(block.get("provider_config_key") or ""), configs)
+        if alias:
+            body["provider"] = f"aws.{alias}"
         body["//"] = {"plan": {"address": instance.address}}
         translated[instance.section].setdefault(instance.type, {})[instance.internal] = body
         pointers[(instance.section, instance.type, instance.internal)] = instance.pointer
-    provider = _providers(document.get("configuration", {}).get("provider_config", {}) or {}, instances)
+    provider = _providers(configs, variables)
     if provider:
         translated["provider"] = {"aws": provider}
-    variables = document.get("variables")
-    if isinstance(variables, Mapping):
-        translated["variable"] = {
-            name: {"default": item.get("value")} for name, item in variables.items() if isinstance(item, Mapping)
-        }
+    if isinstance(document.get("variables"), Mapping):
+        translated["variable"] = {name: {"default": value} for name, value in variables.items()}
     return translated, pointers
+
+
+def _variables(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The root variables' values the plan was made with; a variable declared sensitive is ``SENSITIVE``."""
+    declared = ((document.get("configuration", {}) or {}).get("root_module", {}) or {}).get("variables", {}) or {}
+    values = document.get("variables")
+    found: dict[str, Any] = {}
+    for name, item in (values if isinstance(values, Mapping) else {}).items():
+        if isinstance(item, Mapping):
+            declaration = declared.get(name) if isinstance(declared, Mapping) else None
+            sensitive = isinstance(declaration, Mapping) and declaration.get("sensitive") is True
+            found[name] = _hidden(item.get("value")) if sensitive else item.get("value")
+    return found
+
+
+def _alias(key: str, configs: Mapping[str, Any]) -> str:
+    """The alias a resource's ``provider_config_key`` names among the translated aws provider blocks ("" for
+    the default one). Keys: ``aws``, ``aws.eu`` (root), ``MODULE:aws.eu`` in a module, where MODULE is its
+    path (``module.net``) or, as older Terraform writes, its bare name (``net``) while the provider_config
+    key has the path. A provider block written inside a module gets an internal alias (see ``_providers``);
+    a module's name for a provider passed in or inherited cannot be followed (the plan leaves out
+    ``providers = {…}``): unaliased it is taken as the default one, aliased as one of unknown region."""
+    module, _, local = key.rpartition(":")
+    if local != "aws" and not local.startswith("aws."):
+        return ""
+    if not module:
+        return local.removeprefix("aws").removeprefix(".")
+    found = [k for k in configs if k == key or k == f"module.{key}" or k.endswith(f".module.{key}")]
+    config = configs.get(found[0]) if len(found) == 1 else None
+    if isinstance(config, Mapping) and config.get("expressions"):
+        return _internal_alias(found[0])
+    # Passed in aliased: no provider block has this alias, so its region is unknown.
+    return "" if local == "aws" else _internal_alias(key)
+
+
+def _internal_alias(key: str) -> str:
+    return re.sub(r"[^\w-]", "_", key)
 
 
 def _modules(
@@ -165,14 +222,41 @@ def _instances(document: Mapping[str, Any]) -> Iterator[_Instance]:
                 continue
             seen.add(address)
             change = changes.get(address, (0, {}))[1].get("change", {}) or {}
-            yield _instance(resource, module, resource.get("values") or {}, change.get("after_unknown"), pointer)
+            values = _masked(
+                _masked(resource.get("values") or {}, resource.get("sensitive_values")), change.get("after_sensitive")
+            )
+            yield _instance(resource, module, values, change.get("after_unknown"), pointer)
     for address, (position, item) in changes.items():
         change = item.get("change", {}) or {}
         if address in seen or not isinstance(change.get("after"), Mapping):
             continue
         seen.add(address)
         module = str(item.get("module_address", ""))
-        yield _instance(item, module, change["after"], change.get("after_unknown"), ("resource_changes", position))
+        values = _masked(change["after"], change.get("after_sensitive"))
+        yield _instance(item, module, values, change.get("after_unknown"), ("resource_changes", position))
+
+
+def _masked(value: Any, mask: Any) -> Any:
+    """A value with what a sensitivity mask (the value's shape, True where sensitive) covers hidden."""
+    if mask is True:
+        return _hidden(value)
+    if isinstance(mask, Mapping) and isinstance(value, Mapping):
+        return {k: _masked(v, mask.get(k)) for k, v in value.items()}
+    if isinstance(mask, list) and isinstance(value, list):
+        return [_masked(v, mask[i] if i < len(mask) else None) for i, v in enumerate(value)]
+    return value
+
+
+def _hidden(value: Any) -> Any:
+    """A sensitive value: ``SENSITIVE``, except that a list keeps its length and nested blocks their
+    argument names (a block's shape is its schema's, not the secret), so checks reading them still can."""
+    if value is None:
+        return None
+    if isinstance(value, list) and all(isinstance(v, Mapping) for v in value):  # nested blocks
+        return [{k: _hidden(v) for k, v in item.items()} for item in value]
+    if isinstance(value, list):
+        return [_hidden(v) for v in value]
+    return SENSITIVE
 
 
 def _instance(item: Mapping[str, Any], module: str, values: Any, unknown: Any, pointer: Pointer) -> _Instance:
@@ -290,16 +374,45 @@ def _is_expression(value: Any) -> bool:
 
 
 def _body(values: Any, unknown: Any, expressions: Mapping[str, Any], scope: _Scope) -> dict[str, Any]:
-    """The arguments a configuration block writes, with their planned values."""
+    """The arguments a configuration block writes, with their planned values, and the nested blocks the
+    plan has values for that the expressions leave out (``dynamic`` blocks)."""
     body: dict[str, Any] = {}
     for key, expression in expressions.items():
         written = _argument(key, _get(values, key), _get(unknown, key), expression, scope)
         if written is not None:
             body[key] = written
+    if isinstance(values, Mapping):
+        for key, value in values.items():
+            if key not in expressions and _are_blocks(value):
+                blocks = _get(unknown, key)
+                body[key] = [_planned(item, _get(blocks, n)) for n, item in enumerate(value)]
     return body
 
 
+def _are_blocks(value: Any) -> bool:
+    """A non-empty list of objects: nested blocks."""
+    return isinstance(value, list) and bool(value) and all(isinstance(item, Mapping) for item in value)
+
+
+def _planned(value: Any, unknown: Any) -> Any:
+    """A value the configuration's expressions do not show, as planned: members not set left out, what is
+    known only after apply ``UNKNOWN``."""
+    if unknown is True:
+        return UNKNOWN
+    if isinstance(value, Mapping) or (value is None and isinstance(unknown, Mapping)):
+        known = value or {}
+        planned = {k: _planned(v, _get(unknown, k)) for k, v in known.items()}
+        if isinstance(unknown, Mapping):
+            planned.update({k: UNKNOWN for k, m in unknown.items() if m is True and k not in known})
+        return {k: v for k, v in planned.items() if v is not None}
+    if isinstance(value, list):
+        return [_planned(item, _get(unknown, n)) for n, item in enumerate(value)]
+    return value
+
+
 def _argument(key: str, value: Any, unknown: Any, expression: Any, scope: _Scope) -> Any:
+    if value == SENSITIVE:  # not the expression's constants either: they are the secret too
+        return SENSITIVE
     if _is_expression(expression):
         refs = scope.references(list(expression.get("references", []) or []))
         if not refs:
@@ -348,22 +461,73 @@ def _filled(value: Any, unknown: Any, refs: list[_Ref], *, in_map: bool) -> Any:
             else:
                 items.append(_filled(item, _get(unknown, position), refs, in_map=in_map))
         return items
-    if isinstance(value, str) and value:
+    if isinstance(value, str) and value and value != SENSITIVE:
         for ref in refs:
             if ref.resource and ref.known and ref.value == value:
                 return f"${{{ref.text}}}"
     return value
 
 
-def _providers(configs: Mapping[str, Any], instances: list[_Instance]) -> list[dict[str, Any]]:
-    """The root module's aws provider blocks, with what their configuration writes as constants
-    (region, alias, default_tags: what the suffix may be learnt from)."""
-    root = _Scope(instances, _Instance("", "", "managed", "", "", None, {}, ()))
+def _providers(configs: Mapping[str, Any], variables: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The aws provider blocks, with what their configuration writes as constants or as a root variable
+    (region, alias, default_tags: what the suffix may be learnt from). One written inside a module gets
+    an internal alias (``_alias``); its ``var.`` references are the module's, so they are not followed."""
     found = []
-    for config in configs.values():
-        if isinstance(config, Mapping) and config.get("name") == "aws" and not config.get("module_address"):
-            block = _body(None, None, config.get("expressions", {}) or {}, root)
+    for key, config in configs.items():
+        if not isinstance(config, Mapping) or config.get("name") != "aws":
+            continue
+        expressions = config.get("expressions", {}) or {}
+        if config.get("module_address"):
+            if not expressions:
+                continue  # passed in or inherited: the block is the parent's
+            block = _provider_body(_read(expressions), {})
+            block["alias"] = _internal_alias(str(key))
+        else:
+            block = _provider_body(_read(expressions), variables)
             if config.get("alias"):
                 block["alias"] = config["alias"]
-            found.append(block)
+        found.append(block)
     return found
+
+
+def _read(expressions: Mapping[str, Any]) -> dict[str, Any]:
+    """The provider arguments preflight reads; the others (credentials among them) are not copied."""
+    return {k: v for k, v in expressions.items() if k in PROVIDER_ARGUMENTS}
+
+
+def _provider_body(expressions: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for key, expression in expressions.items():
+        if isinstance(expression, list):
+            written: Any = [_provider_body(e, variables) for e in expression if isinstance(e, Mapping)]
+        elif _is_expression(expression):
+            written = _provider_value(expression, variables)
+            if key == "tags" and not isinstance(written, Mapping):
+                written = None  # { Suffix = var.suffix } also refers to one variable only
+        elif isinstance(expression, Mapping):
+            written = _provider_body(expression, variables)
+        else:
+            written = None
+        if written is not None:
+            body[key] = written
+    return body
+
+
+def _provider_value(expression: Mapping[str, Any], variables: Mapping[str, Any]) -> Any:
+    """A provider argument's constant, or the value of the one root variable it refers to (a plan does not
+    show an expression's text: ``"${var.a}-x"`` looks like ``var.a``, which is what providers write)."""
+    if "constant_value" in expression:
+        return expression["constant_value"]
+    references = [str(r) for r in expression.get("references", []) or []]
+    roots = {match.group(0) if (match := _ROOT.match(r)) else r for r in references}
+    if len(roots) != 1 or not references:
+        return None
+    [root] = roots
+    if not root.startswith("var.") or root[4:] not in variables:
+        return None
+    value: Any = variables[root[4:]]
+    most = max(references, key=len)  # var.tags["Env"] before var.tags
+    for step in _STEP.finditer(most[len(root) :]):
+        part: str | int = step.group(1) or (int(step.group(2)) if step.group(2) else step.group(3))
+        value = _get(value, part)
+    return value

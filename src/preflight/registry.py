@@ -13,8 +13,10 @@ reason, for reports; a check that raises is recorded as a crash and the other ch
 from __future__ import annotations
 
 import re
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from preflight.model import CheckCrash, Configuration, Finding, Resource, Severity
 from preflight.plan import planned_address
@@ -210,8 +212,11 @@ def run(config: Configuration) -> list[Finding]:
 
 
 def _crash(registered: Rule, file: str, error: Exception) -> CheckCrash:
-    # The exception's own text only: a check must not leak configuration values into crash reports.
-    return CheckCrash(registered.id, file, f"{type(error).__name__}: {error}")
+    # The exception's type and the line that raised it, never its message: a message quotes values
+    # ("invalid literal for int() with base 10: '…'"), and a configuration's values may be secrets.
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return CheckCrash(registered.id, file, f"{type(error).__name__}{where}")
 
 
 def location(resource: Resource | None, address: str) -> str:

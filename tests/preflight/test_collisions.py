@@ -115,8 +115,21 @@ BUCKET = {"aws_s3_bucket": {"logs": {"bucket": "svc-logs"}}}
         (BUCKET, ("us-east-1", "eu-west-1"), True),  # bucket names are global
         ({"aws_api_gateway_rest_api": {"api": {"name": "svc-api"}}}, ("us-east-1", "us-east-1"), False),
         ({"aws_sqs_queue": {"jobs": {"name": "svc-${var.suffix}"}}}, ("us-east-1", "us-east-1"), False),
+        ({"aws_iam_group": {"ops": {"name": "svc-ops"}}}, ("us-east-1", "eu-west-1"), True),  # IAM: per account
+        ({"aws_key_pair": {"k": {"key_name": "svc-deploy"}}}, ("us-east-1", "eu-west-1"), False),
+        ({"aws_key_pair": {"k": {"key_name": "svc-deploy"}}}, ("us-east-1", "us-east-1"), True),
     ],
-    ids=["same-region", "other-region", "unknown-region", "global", "not-enforced", "computed"],
+    ids=[
+        "same-region",
+        "other-region",
+        "unknown-region",
+        "global",
+        "not-enforced",
+        "computed",
+        "iam-group",
+        "key-pair-other-region",
+        "key-pair-same-region",
+    ],
 )
 def test_which_names_collide(
     tmp_path: Path, resources: dict[str, Any], regions: tuple[str, str], collides: bool

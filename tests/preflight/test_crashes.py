@@ -47,14 +47,17 @@ def test_a_crashing_check_is_recorded_and_the_others_still_run(monkeypatch: pyte
     _register(monkeypatch)
     first, second = _file(tmp_path / "a", BUCKET), _file(tmp_path / "b", BUCKET)
     report = check_files([first, second], suffix="pr1")
+    # The type and the line that raised, never the message: messages quote values ("'3²'", a secret's name).
+    raised = _statement_count.__code__.co_firstlineno + 3
+    across = _across.__code__.co_firstlineno + 2
     assert report.crashes == (
-        CheckCrash("PF998", str(first), "KeyError: 'policy'"),
-        CheckCrash("PF998", str(second), "KeyError: 'policy'"),
-        CheckCrash("PF999", f"{first}, {second}", "ValueError: compared 2 configurations and gave up"),
+        CheckCrash("PF998", str(first), f"KeyError at test_crashes.py:{raised}"),
+        CheckCrash("PF998", str(second), f"KeyError at test_crashes.py:{raised}"),
+        CheckCrash("PF999", f"{first}, {second}", f"ValueError at test_crashes.py:{across}"),
     )
     # Every other check ran: the bucket's own defects, and the name both files create.
     assert {f.check_id for f in report.findings} >= {"PF110", "PF701", "PF702", "PF711"}
-    assert all("secret-team" not in crash.error for crash in report.crashes)
+    assert all("secret-team" not in crash.error and "policy" not in crash.error for crash in report.crashes)
 
 
 def test_run_lets_the_exception_through_for_tests_and_library_callers(
@@ -107,3 +110,14 @@ def test_a_map_written_as_one_expression_is_read_not_crashed_on(tmp_path: Path, 
     assert (
         ("PF201", "environment.variables.*") in {(f.check_id, f.attribute) for f in report.findings}
     ) is needs_bucket
+
+
+def test_a_ttl_of_unicode_digits_is_not_judged_and_does_not_crash(tmp_path: Path) -> None:
+    """ "3²".isdigit() is True, and int() refuses it: PF505 must look at decimal strings only."""
+    authorizer = {"rest_api_id": "x", "authorizer_uri": "y", "type": "REQUEST"}
+    for ttl, expected in (("3²", set()), ("301", {"PF505"}), ("300", set())):
+        path = _file(tmp_path / f"ttl-{ttl}", {"resource": {"aws_api_gateway_authorizer": {"a": {
+            **authorizer, "authorizer_result_ttl_in_seconds": ttl}}}})  # fmt: skip
+        report = check_files([path], suffix="pr1")
+        assert report.crashes == ()
+        assert {f.check_id for f in report.findings if f.check_id == "PF505"} == expected, ttl

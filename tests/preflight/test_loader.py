@@ -64,7 +64,6 @@ def test_the_suffix_must_be_a_whole_part_of_the_name() -> None:
     "document",
     [
         {},
-        {"variable": {}},
         {"resource": "x"},
         {"resource": {"aws_s3_bucket": {"a": 3}}},
         {"nonsense": 1, "resource": {}},
@@ -73,6 +72,20 @@ def test_the_suffix_must_be_a_whole_part_of_the_name() -> None:
 def test_shapes_that_are_not_terraform_json_are_refused(document: object) -> None:
     with pytest.raises(UnusableInput):
         from_document(document, Path("x.tf.json"))
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"variable": {"environment_suffix": {"type": "string"}}},
+        {"output": {"url": {"value": "${aws_api_gateway_stage.v1.invoke_url}"}}},
+        {"locals": {"name": "svc"}, "//": "a project split over several files"},
+    ],
+    ids=["variables.tf.json", "outputs.tf.json", "locals.tf.json"],
+)
+def test_a_file_of_a_split_project_with_nothing_to_check_is_accepted(document: object) -> None:
+    config = from_document(document, Path("x.tf.json"))
+    assert config.resources == [] and run(config) == []
 
 
 SUFFIX_CASES = {

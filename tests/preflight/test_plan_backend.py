@@ -81,3 +81,23 @@ def test_tf_data_dir_is_where_init_recorded_it(tmp_path: Path, monkeypatch: pyte
     assert recorded_backend(plan) is None, "not in .terraform/"
     monkeypatch.setenv("TF_DATA_DIR", "tfdata")
     assert recorded_backend(plan) == {"s3": {**_s3(bucket="shared-state")["config"]}}  # type: ignore[dict-item]
+
+
+def test_plans_sharing_one_init_record_are_not_said_to_share_their_state(tmp_path: Path) -> None:
+    """Two workspaces' plans in one folder read the same record (the backend as init last left it), so it
+    cannot tell where each plan's state goes; plans of two folders, each with its own record, can."""
+    from preflight.runner import check_files
+
+    (tmp_path / "one").mkdir()
+    staging = _project(tmp_path / "one", _s3(bucket="acme-tfstate"))
+    prod = tmp_path / "one" / "prod.plan.json"
+    shutil.copy(staging, prod)
+    # (The copy creates every other name the first does: only the state is in question here.)
+    found = check_files([staging, prod]).findings
+    assert [f for f in found if f.check_id == "PF110"] and not [
+        f for f in found if f.check_id == "PF110" and f.resource == "terraform.backend.s3"
+    ]
+    (tmp_path / "two").mkdir()
+    other = _project(tmp_path / "two", _s3(bucket="acme-tfstate"))
+    shared = {(f.file, f.resource) for f in check_files([staging, other]).findings if f.check_id == "PF110"}
+    assert (str(staging), "terraform.backend.s3") in shared and (str(other), "terraform.backend.s3") in shared

@@ -236,3 +236,24 @@ def test_a_finding_whose_file_is_gone_or_lacks_the_resource_has_no_region(
         {"artifactLocation": {"uri": "gone.tf.json", "uriBaseId": "%SRCROOT%"}},
         {"artifactLocation": {"uri": "cdk.tf.json", "uriBaseId": "%SRCROOT%"}},
     ]
+
+
+def test_a_finding_on_a_module_instance_of_a_plan_points_at_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Findings name the address Terraform shows (module.queue.aws_sqs_queue.jobs[1]); the region is found by
+    that address too, not only by the block's internal name."""
+    monkeypatch.chdir(tmp_path)
+    plan = json.loads((Path(__file__).parent / "plans" / "service.plan.json").read_text())
+    [queue] = plan["planned_values"]["root_module"]["child_modules"]
+    queue["resources"][1]["values"]["name"] = "svc-jobs-shared"  # no suffix: PF101 on that instance alone
+    for change in plan["resource_changes"]:
+        if change["address"] == "module.queue.aws_sqs_queue.jobs[1]":
+            change["change"]["after"]["name"] = "svc-jobs-shared"
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan, indent=1))
+    [result] = [r for r in _results(check_files([path])) if r["ruleId"] == "PF101"]
+    assert result["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] == "module.queue.aws_sqs_queue.jobs[1]"
+    start = _region(result)
+    assert start is not None
+    lines = path.read_text().splitlines()
+    assert lines[start["startLine"] - 1].strip() == "{", "the start of the instance's object"
+    assert '"address": "module.queue.aws_sqs_queue.jobs[1]"' in lines[start["startLine"]]

@@ -260,7 +260,7 @@ def authorizer_cached_too_long(config: Configuration) -> Iterator[Issue]:
         if (authorizer.get("type") or "TOKEN") not in ("TOKEN", "REQUEST"):
             continue
         ttl = str(authorizer.get("authorizer_result_ttl_in_seconds", MAX_AUTHORIZER_TTL))
-        if ttl.isdigit() and int(ttl) > MAX_AUTHORIZER_TTL:
+        if ttl.isdecimal() and int(ttl) > MAX_AUTHORIZER_TTL:  # isdigit() admits "3²", which int() refuses
             yield Issue(
                 authorizer.address,
                 "authorizer_result_ttl_in_seconds",

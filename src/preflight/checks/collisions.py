@@ -33,6 +33,17 @@ EXTRA_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
     "aws_cloudwatch_event_bus": (("name", "EventBridge event bus"),),
     "aws_ecs_cluster": (("name", "ECS cluster"),),
     "aws_elasticache_cluster": (("cluster_id", "ElastiCache cluster"),),
+    "aws_elasticache_subnet_group": (("name", "ElastiCache subnet group"),),
+    "aws_elasticache_parameter_group": (("name", "ElastiCache parameter group"),),
+    "aws_rds_cluster_instance": (("identifier", "RDS cluster instance identifier"),),
+    "aws_rds_cluster_parameter_group": (("name", "RDS cluster parameter group"),),
+    "aws_db_option_group": (("name", "RDS option group"),),
+    "aws_iam_group": (("name", "IAM group"),),
+    "aws_lb_target_group": (("name", "load balancer target group"),),
+    "aws_launch_template": (("name", "EC2 launch template"),),
+    "aws_key_pair": (("key_name", "EC2 key pair"),),
+    "aws_kinesis_firehose_delivery_stream": (("name", "Firehose delivery stream"),),
+    "aws_opensearch_domain": (("domain_name", "OpenSearch domain"),),
 }
 #: (attribute, service) of every name two stacks must not share, by resource type.
 NAMES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -44,7 +55,14 @@ NAMES: dict[str, tuple[tuple[str, str], ...]] = {
     **EXTRA_NAMES,
 }
 #: Names unique across regions: S3 bucket names are global, IAM names are per account.
-GLOBAL = {"aws_s3_bucket", "aws_iam_role", "aws_iam_policy", "aws_iam_user", "aws_iam_instance_profile"}
+GLOBAL = {
+    "aws_s3_bucket",
+    "aws_iam_role",
+    "aws_iam_policy",
+    "aws_iam_user",
+    "aws_iam_group",
+    "aws_iam_instance_profile",
+}
 #: Resource types whose ``id`` is their name, so ``${aws_s3_bucket.b.id}`` resolves to the bucket's name.
 ID_IS_NAME = {
     "aws_s3_bucket": "bucket",
@@ -70,6 +88,9 @@ class _Name:
     service: str
     name: str
     region: str | None  # None: not known, so it may be any region
+    #: For a plan's backend: the init record it was read from. Plans sharing one record (workspaces, or an
+    #: init redone between plans) all show the record's current backend, not the one each was planned with.
+    record: str | None = None
 
 
 def resolved(config: Configuration, value: Any, depth: int = 0) -> str | None:
@@ -122,12 +143,23 @@ def names(config: Configuration) -> Iterator[_Name]:
     s3 = backend.get("s3") if isinstance(backend, dict) else None
     if isinstance(s3, dict) and is_literal(s3.get("bucket")) and is_literal(s3.get("key")):
         prefix = f"{s3['workspace_key_prefix']}/" if is_literal(s3.get("workspace_key_prefix")) else ""
+        comment = config.terraform.get("//")
+        record = comment.get("recorded_in") if isinstance(comment, dict) else None
         yield _Name(
-            config, BACKEND, BACKEND, "key", "Terraform state", f"s3://{s3['bucket']}/{prefix}{s3['key']}", None
+            config,
+            BACKEND,
+            BACKEND,
+            "key",
+            "Terraform state",
+            f"s3://{s3['bucket']}/{prefix}{s3['key']}",
+            None,
+            record if isinstance(record, str) else None,
         )
 
 
 def _same_place(a: _Name, b: _Name) -> bool:
+    if a.record is not None and a.record == b.record:
+        return False  # one init record read for both plans: it says nothing about where each one's state goes
     return a.region is None or b.region is None or a.region == b.region
 
 

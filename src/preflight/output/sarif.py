@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from preflight.model import CheckCrash, Finding
 from preflight.output import tool_version
+from preflight.plan import planned_address
 from preflight.positions import Pointer, SourceMap
 from preflight.registry import DEFECT_CLASSES, all_checks
 from preflight.runner import Report
@@ -47,7 +48,7 @@ class _Locator:
 
     def __init__(self, report: Report) -> None:
         self._blocks = {
-            (str(configuration.path), resource.address): resource.pointer
+            (str(configuration.path), planned_address(resource) or resource.address): resource.pointer
             for configuration in report.configurations
             for resource in (*configuration.resources, *configuration.data_sources)
         }
