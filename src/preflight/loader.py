@@ -157,9 +157,9 @@ def from_document(document: Any, path: Path, *, suffix: str | None = None) -> Co
     # files is Terraform JSON with nothing to check, not an unusable input (the pre-commit hook passes them all).
     if unknown:
         raise UnusableInput(
-            f"{path}: not Terraform JSON, nor a plan JSON (top-level keys {sorted(document)}; Terraform JSON has "
-            f"some of resource, data, terraform, provider, module, a plan JSON format_version and planned_values); "
-            f"{ACCEPTED}"
+            f"{path}: not Terraform JSON, nor a plan JSON (unexpected top-level keys {sorted(unknown)}; Terraform "
+            f"JSON has only {', '.join(sorted(TOP_LEVEL_KEYS - {'//'}))}, a plan JSON format_version and "
+            f"planned_values); {ACCEPTED}"
         )
     return _configuration(document, path, suffix, lambda section, kind, name, at: at)
 
