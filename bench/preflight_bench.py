@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -213,25 +214,45 @@ def bench_stacks(checkov: Path, payments: list[str], folder: Path, runs: int) ->
     print("preflight reports 0 errors on all three stacks.")
 
     print("\n## The seed's ten defects, written into the dev stack one at a time\n")
+    dev = result.stack("dev", "bench").path
+    copies = {defect: mutated_copy(dev, defect, folder) for defect in sorted(SEED)}
+    caught = print_catches(
+        {
+            defect: (
+                path,
+                lambda path=path: checkov_failures(checkov, accommodate_checkov(path, path.parent / "checkov"))[0],
+            )
+            for defect, path in copies.items()
+        },
+        clean=preflight_errors(dev),
+        baseline=baseline["dev"],
+    )
+    print(f"\npreflight catches {caught['preflight']}/10, checkov {caught['checkov']}/10.")
+    shutil.rmtree(folder / "cdktf.out", ignore_errors=True)
+
+
+def print_catches(
+    cases: dict[int, tuple[Path, Callable[[], set[tuple[str, str]]]]],
+    *,
+    clean: set[tuple[str, str]],
+    baseline: set[tuple[str, str]],
+) -> dict[str, int]:
+    """One row per seed defect: the file carrying it and how to get checkov's failures on it. A defect is caught
+    by preflight through a new error from a check built for it, by checkov through any new failed check."""
     print("| # | defect | preflight | checkov |")
     print("|---:|---|---|---|")
-    dev = result.stack("dev", "bench").path
-    clean = preflight_errors(dev)
     built_for = {c.id: set(c.seed_defects) for c in all_checks()}
     caught = {"preflight": 0, "checkov": 0}
-    for defect in sorted(SEED):
-        path = mutated_copy(dev, defect, folder)
+    for defect, (path, checkov_failed) in cases.items():
         ours = sorted({cid for cid, _ in preflight_errors(path) - clean if defect in built_for.get(cid, set())})
-        theirs_failed, _ = checkov_failures(checkov, accommodate_checkov(path, path.parent / "checkov"))
-        theirs = sorted({cid for cid, _ in theirs_failed - baseline["dev"]})
+        theirs = sorted({cid for cid, _ in checkov_failed() - baseline})
         caught["preflight"] += bool(ours)
         caught["checkov"] += bool(theirs)
         print(
             f"| {defect} | {SEED_TITLES[defect]} | {'caught: ' + ', '.join(ours) if ours else 'missed'} | "
             f"{'caught: ' + ', '.join(theirs) if theirs else 'missed'} |"
         )
-    print(f"\npreflight catches {caught['preflight']}/10, checkov {caught['checkov']}/10.")
-    shutil.rmtree(folder / "cdktf.out", ignore_errors=True)
+    return caught
 
 
 def plan_projects(folder: Path) -> dict[str, Planned]:
@@ -304,21 +325,15 @@ def bench_plans(checkov: Path, payments: list[str], folder: Path, runs: int) -> 
     )
 
     print("\n## The seed's ten defects, written into the HCL project one at a time, checked through plan JSON\n")
-    print("| # | defect | preflight | checkov |")
-    print("|---:|---|---|---|")
-    built_for = {c.id: set(c.seed_defects) for c in all_checks()}
-    caught = {"preflight": 0, "checkov": 0}
-    for defect in sorted(DEFECTS):
-        path = planned[f"defect-{defect}"].plan_json
-        ours = sorted({cid for cid, _ in preflight_errors(path) - clean if defect in built_for.get(cid, set())})
-        theirs_failed, _ = checkov_failures(checkov, path, *plan_options)
-        theirs = sorted({cid for cid, _ in theirs_failed - baseline})
-        caught["preflight"] += bool(ours)
-        caught["checkov"] += bool(theirs)
-        print(
-            f"| {defect} | {SEED_TITLES[defect]} | {'caught: ' + ', '.join(ours) if ours else 'missed'} | "
-            f"{'caught: ' + ', '.join(theirs) if theirs else 'missed'} |"
-        )
+    plans = {defect: planned[f"defect-{defect}"].plan_json for defect in sorted(DEFECTS)}
+    caught = print_catches(
+        {
+            defect: (path, lambda path=path: checkov_failures(checkov, path, *plan_options)[0])
+            for defect, path in plans.items()
+        },
+        clean=clean,
+        baseline=baseline,
+    )
     print(f"\nThrough plan JSON preflight catches {caught['preflight']}/10, checkov {caught['checkov']}/10.")
 
 
