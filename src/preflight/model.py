@@ -221,6 +221,13 @@ class Configuration:
         return found
 
     @property
+    def s3_backend(self) -> dict[str, Any] | None:
+        """The ``terraform.backend.s3`` block, when the configuration has one (names, locking, encryption)."""
+        backend = self.terraform.get("backend", {})
+        s3 = backend.get("s3") if isinstance(backend, dict) else None
+        return s3 if isinstance(s3, dict) else None
+
+    @property
     def terraform(self) -> Mapping[str, Any]:
         """The ``terraform`` block (merged if written as a list)."""
         block = self.document.get("terraform", {})

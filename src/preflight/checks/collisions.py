@@ -139,9 +139,8 @@ def names(config: Configuration) -> Iterator[_Name]:
                 region = None if resource.type in GLOBAL else _region(config, resource)
                 shown = planned_address(resource) or resource.address
                 yield _Name(config, resource.address, shown, attribute, service, name, region)
-    backend = config.terraform.get("backend", {})
-    s3 = backend.get("s3") if isinstance(backend, dict) else None
-    if isinstance(s3, dict) and is_literal(s3.get("bucket")) and is_literal(s3.get("key")):
+    s3 = config.s3_backend
+    if s3 is not None and is_literal(s3.get("bucket")) and is_literal(s3.get("key")):
         prefix = f"{s3['workspace_key_prefix']}/" if is_literal(s3.get("workspace_key_prefix")) else ""
         comment = config.terraform.get("//")
         record = comment.get("recorded_in") if isinstance(comment, dict) else None

@@ -107,9 +107,8 @@ def _named(config: Configuration) -> Iterator[tuple[str, str, object, NameLimit]
         for limit in limits:
             if limit.attribute in resource.body:
                 yield resource.address, limit.attribute, resource.get(limit.attribute), limit
-    backend = config.terraform.get("backend", {})
-    s3 = backend.get("s3") if isinstance(backend, dict) else None
-    if isinstance(s3, dict):
+    s3 = config.s3_backend
+    if s3 is not None:
         for limit in BACKEND_NAMES:
             if limit.attribute in s3:
                 yield "terraform.backend.s3", limit.attribute, s3[limit.attribute], limit

@@ -154,9 +154,8 @@ def log_group_unencrypted(config: Configuration) -> Iterator[Issue]:
 )
 def state_unprotected(config: Configuration) -> Iterator[Issue]:
     """An S3 backend without encryption or locking."""
-    backend = config.terraform.get("backend", {})
-    s3 = backend.get("s3") if isinstance(backend, dict) else None
-    if not isinstance(s3, dict):
+    s3 = config.s3_backend
+    if s3 is None:
         return
     if s3.get("encrypt") is not True:
         yield Issue("terraform.backend.s3", "encrypt", "state is stored without server-side encryption")
