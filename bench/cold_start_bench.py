@@ -10,7 +10,12 @@ real PostgreSQL and moto's Secrets Manager and S3 on 127.0.0.1, so it pays for t
 clients, the secret and the connection), then a second request (GET of that payment) for reference.
 Also printed: the top ten modules by cumulative import time (``-X importtime``) of both trees.
 
+``--profile`` prints instead where the first request's time goes, in the same setting (the zip as built):
+its phases (wall clock, median of ``--runs`` fresh processes, each with the part spent importing), the
+modules it imports (``-X importtime``, cumulative top 15) and a cProfile of it (cumulative top 25).
+
 Run: make bench-cold-start   (or .venv/bin/python bench/cold_start_bench.py --runs 15)
+     .venv/bin/python bench/cold_start_bench.py --profile --runs 7
 """
 
 from __future__ import annotations
@@ -81,6 +86,126 @@ print("RESULT " + json.dumps({
 """
 
 
+# --profile: runs inside the measured interpreter too. The handler is imported untimed, then the first request
+# (the same POST as CHILD) is measured one way per process: "phases" wraps the functions the first request goes
+# through with wall-clock timers (and builtins.__import__, to say how much of each phase is imports), "importtime"
+# marks on stderr where the request starts (run under -X importtime), "cprofile" runs it under cProfile.
+PROFILE_CHILD = r"""
+import builtins, json, sys, time, uuid
+mode = sys.argv[1]
+import payment_processor.handler as h
+from payment_processor import api, aws, credentials, service, txlog
+
+class Context:
+    aws_request_id = "cold-start-bench"
+    def get_remaining_time_in_millis(self):
+        return 15000
+
+key = str(uuid.uuid4())
+post = {
+    "resource": "/payments", "path": "/payments", "httpMethod": "POST",
+    "headers": {"Idempotency-Key": key, "Content-Type": "application/json"},
+    "requestContext": {"requestId": key, "authorizer": {"merchant_id": "merch_bench", "key_id": "key_bench",
+                                                        "read_only": "false"}},
+    "body": json.dumps({"amount": 1999, "currency": "USD", "payment_method": "tok_visa"}),
+    "isBase64Encoded": False,
+}
+totals, imports, order, stack = {}, {}, [], []
+
+def timed(label, fn, name=None):
+    def wrapper(*args, **kwargs):
+        tag = label(*args, **kwargs) if callable(label) else label
+        if tag not in totals:
+            totals[tag] = imports[tag] = 0.0
+            order.append((len(stack), tag))
+        stack.append(tag)
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            totals[tag] += time.perf_counter() - start
+            stack.pop()
+    return wrapper
+
+def patch(owner, name, label):
+    if hasattr(owner, name):
+        setattr(owner, name, timed(label, getattr(owner, name)))
+
+if mode == "phases":
+    real_import, depth = builtins.__import__, [0]
+    def counted_import(*args, **kwargs):
+        if depth[0] or not stack:
+            return real_import(*args, **kwargs)
+        depth[0] += 1
+        start = time.perf_counter()
+        try:
+            return real_import(*args, **kwargs)
+        finally:
+            depth[0] -= 1
+            for tag in set(stack):
+                imports[tag] += time.perf_counter() - start
+    builtins.__import__ = counted_import
+    gc_ms, gc_count, gc_started = [0.0, 0.0, 0.0], [0, 0, 0], [0.0]
+    def gc_timer(phase, info):
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        elif stack:
+            gc_ms[info["generation"]] += (time.perf_counter() - gc_started[0]) * 1000
+            gc_count[info["generation"]] += 1
+    import gc
+    gc.callbacks.append(gc_timer)
+    h.handler = timed("first request", h.handler)
+    def import_driver():
+        import payment_processor.store.database, payment_processor.store.postgres
+    import_driver = timed("driver import (psycopg)", import_driver)
+    real_build_service = h.build_service
+    def build_service(*args, **kwargs):
+        import_driver()
+        return real_build_service(*args, **kwargs)
+    h.build_service = timed("wiring: build_service", build_service)
+    for owner in (h, aws):
+        patch(owner, "client", lambda service, *a, **k: "client(" + service + ")")
+        patch(owner, "new_session", "SDK session")
+    patch(api.Api, "handle", "Api.handle")
+    patch(api, "read_json_body", "body: read_json_body")
+    patch(credentials.SecretsManagerSecret, "_fetch", "secret fetch (Secrets Manager call)")
+    patch(service.PaymentService, "create_payment", "create_payment (transaction, acquirer, delivery)")
+    patch(service.PaymentService, "_deliver", "delivery to S3 (outbox)")
+    patch(txlog.S3Sink, "put", "S3 put_object")
+    real_build = h.build_service
+    def build_then_patch(*args, **kwargs):
+        result = real_build(*args, **kwargs)
+        from payment_processor.store import database
+        patch(database.Database, "_open", "DB connect (secret, TCP, TLS, auth)")
+        return result
+    h.build_service = build_then_patch
+    def import_validation():
+        import payment_processor.validation
+    import_validation = timed("validation import (pydantic)", import_validation)
+    real_create = api.Api._create
+    def create(*args, **kwargs):
+        import_validation()
+        return real_create(*args, **kwargs)
+    api.Api._create = create
+    answer = h.handler(post, Context())
+    phases = [[level, tag, totals[tag] * 1000, imports[tag] * 1000] for level, tag in order]
+    phases += [[0, "garbage collection, generation %d (%d runs)" % (g, gc_count[g]), gc_ms[g], 0.0] for g in (0, 1, 2)]
+    print("PHASES " + json.dumps({"status": answer["statusCode"], "phases": phases}))
+elif mode == "importtime":
+    sys.stderr.write("FIRST-REQUEST-STARTS\n")
+    sys.stderr.flush()
+    print("STATUS", h.handler(post, Context())["statusCode"])
+else:
+    import cProfile, pstats
+    profile = cProfile.Profile()
+    profile.enable()
+    answer = h.handler(post, Context())
+    profile.disable()
+    print("STATUS", answer["statusCode"])
+    pstats.Stats(profile, stream=sys.stdout).sort_stats("cumulative").print_stats(25)
+"""
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
@@ -135,6 +260,54 @@ def import_profile(python: Path, task: Path, env: dict[str, str], top: int = 10)
     return sorted(rows, key=lambda r: -r[1])[:top]
 
 
+def child_output(python: Path, task: Path, env: dict[str, str], mode: str, *flags: str) -> tuple[str, str]:
+    """Run PROFILE_CHILD in ``mode`` in a fresh process; its stdout and stderr."""
+    out = subprocess.run(
+        [str(python), *flags, "-c", PROFILE_CHILD, mode],
+        cwd=task, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"the profiled process failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return out.stdout, out.stderr
+
+
+def profile_first_request(python: Path, task: Path, env: dict[str, str], runs: int) -> None:
+    """Print where the first request's time goes: phases (median of ``runs`` processes), imports, cProfile."""
+    samples = []
+    for _ in range(runs):
+        stdout, _ = child_output(python, task, env, "phases")
+        line = next(line for line in stdout.splitlines() if line.startswith("PHASES "))
+        samples.append(json.loads(line[len("PHASES ") :]))
+    print(f"\nFirst request (POST /payments), phases: wall clock, median of {runs} fresh processes, ms")
+    print(f"{'phase (nested phases are part of their parent)':60} {'total':>8} {'imports':>8} {'p90':>8}")
+    for index, (level, tag, _, _) in enumerate(samples[0]["phases"]):
+        values = [s["phases"][index] for s in samples if len(s["phases"]) > index]
+        totals = [v[2] for v in values]
+        print(
+            f"{'  ' * level + tag:60} {statistics.median(totals):8.1f} "
+            f"{statistics.median(v[3] for v in values):8.1f} {percentile(totals, 90):8.1f}"
+        )
+
+    _, stderr = child_output(python, task, env, "importtime", "-X", "importtime")
+    rows = []
+    for line in stderr.split("FIRST-REQUEST-STARTS", 1)[1].splitlines():
+        if line.startswith("import time:") and "self [us]" not in line:
+            own, cumulative, module = line[len("import time:") :].split("|")
+            rows.append((module.rstrip(), int(cumulative) / 1000, int(own) / 1000))
+    outermost = sum(c for m, c, _ in rows if len(m) - len(m.lstrip()) == 1)
+    print(
+        f"\nModules imported by the first request (-X importtime, one process; it inflates the times): "
+        f"{len(rows)} modules, {outermost:.1f} ms in all. Top 15 by cumulative ms"
+    )
+    print(f"{'module':>52} {'cumulative':>11} {'self':>8}")
+    for module, cumulative, own in sorted(rows, key=lambda r: -r[1])[:15]:
+        print(f"{module[:52]:>52} {cumulative:11.1f} {own:8.1f}")
+
+    stdout, _ = child_output(python, task, env, "cprofile")
+    print("\nFirst request under cProfile (one process; it inflates the times), cumulative top 25")
+    print("\n".join(line for line in stdout.splitlines() if not line.startswith("{")))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15, help="fresh processes per side (default 15)")
@@ -144,6 +317,12 @@ def main() -> int:
         type=Path,
         default=None,
         help="also measure an older package (e.g. one built before the imports were deferred), .pyc stripped",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of the side-by-side table: where the first request's time goes (phases over --runs "
+        "processes, -X importtime, cProfile), zip as built",
     )
     args = parser.parse_args()
 
@@ -164,6 +343,9 @@ def main() -> int:
         try:
             world = provision(postgres, moto.endpoint, dbname="payments", bucket=BUCKET, name="cold")
             envs = {side: lambda_env(tree, world.processor_env) for side, tree in trees.items()}
+            if args.profile:
+                profile_first_request(python, trees["after"], envs["after"], args.runs)
+                return 0
             files = {side: sum(1 for _ in tree.rglob("*")) for side, tree in trees.items()}
             profiles = {side: import_profile(python, trees[side], envs[side]) for side in trees}
             for _ in range(args.runs):

@@ -11,7 +11,10 @@ Dependencies are built once per container, on first use, and reused across invoc
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -19,7 +22,7 @@ from aws_lambda_powertools import Logger
 from payment_processor.api import Api, json_response
 from payment_processor.apikeys import ApiKeys, pepper_from
 from payment_processor.authorizer import Unauthorized, authorize
-from payment_processor.aws import CALL_BUDGET_S, client
+from payment_processor.aws import CALL_BUDGET_S, client, new_session
 from payment_processor.config import ConfigError, Settings
 from payment_processor.credentials import CredentialsUnavailable, SecretsManagerCredentials, SecretsManagerSecret
 from payment_processor.deadlines import deadline
@@ -46,27 +49,59 @@ METRICS_NAMESPACE = "Payments"
 
 _service: PaymentService | None = None
 _keys: ApiKeys | None = None
+#: True until the process's first request has loaded the code and SDK data it needs (see _first_load).
+_cold = True
+
+
+@contextmanager
+def _first_load() -> Iterator[None]:
+    """Around the process's first request, once: keep CPython's cyclic collector off what it loads.
+
+    That request imports ~400 modules (psycopg, botocore, pydantic) and parses the SDK's service data:
+    ~80,000 objects that live as long as the process. Collections triggered every 700 allocations walk
+    them again and again while they load, ~0.1 s of the first request (bench/cold_start_bench.py
+    --profile counts them), and never find them garbage. So the collector is paused for that request
+    and everything alive after it is moved to the permanent generation (gc.freeze), which no later
+    collection walks either: the work is not deferred, it is not done. Cyclic garbage the request left
+    is frozen with it (a few hundred objects, measured), once per process. Later requests, and the
+    collector's setting when it was already off, are left as they are.
+    """
+    global _cold
+    if not _cold:
+        yield
+        return
+    _cold = False
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def build_service(settings: Settings) -> PaymentService:
     """Wire the real dependencies: PostgreSQL, Secrets Manager, S3, the simulated acquirer.
 
-    The PostgreSQL driver (and boto3, see aws.client) is imported here, on the first request, not at
-    cold start: an import the function can do without until then only lengthens the init phase.
+    The PostgreSQL driver (and botocore, see aws.client) is imported here, on the first request, not at
+    cold start: an import the function can do without until then only lengthens the init phase. Both
+    clients come from one SDK session, which loads the SDK's data once.
     """
     from payment_processor.store.database import Database
     from payment_processor.store.postgres import PostgresStore
 
+    session = new_session()
     database = Database(
         settings,
         SecretsManagerCredentials(
-            client("secretsmanager", settings), settings.db_secret_arn, ttl_s=settings.secret_ttl_s
+            client("secretsmanager", settings, session=session), settings.db_secret_arn, ttl_s=settings.secret_ttl_s
         ),
     )
     store = PostgresStore(database, lock_timeout_ms=settings.idempotency_lock_timeout_ms)
     if settings.transaction_log_bucket is None:
         raise ConfigError("missing environment variable(s): TRANSACTION_LOG_BUCKET; the processor's deployment sets it")
-    sink = S3Sink(client("s3", settings), settings.transaction_log_bucket)
+    sink = S3Sink(client("s3", settings, session=session), settings.transaction_log_bucket)
     return PaymentService(store, SimulatedAcquirer.from_env(), OutboxDelivery(store, sink))
 
 
@@ -113,6 +148,11 @@ def _bind_request(event: dict[str, Any], context: Any) -> None:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """API Gateway REST (proxy v1) entry point."""
+    with _first_load():
+        return _answer(event, context)
+
+
+def _answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _bind_request(event, context)
     try:
         service = _get_service()
@@ -133,6 +173,11 @@ def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     Raises ``Unauthorized`` for a missing or malformed header (API Gateway: 401); a database or
     secret outage raises too, which API Gateway answers as an authorizer failure (503, retry).
     """
+    with _first_load():
+        return _authorize(event, context)
+
+
+def _authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _bind_request(event, context)
     try:
         answer = authorize(event, _get_keys())
@@ -161,7 +206,8 @@ def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
     before the job settles it; the schedule sends no such field.
     """
     _bind_request(event, context)
-    service = _get_service()
+    with _first_load():  # the wiring only: a delivery run may be long
+        service = _get_service()
     expired = deadline(context, reserve_s=DELIVER_RESERVE_S)
     resolve_after = event.get("resolve_after_s") if isinstance(event, dict) else None
     resolution = service.resolve_processing(

@@ -9,6 +9,8 @@ Every module is shipped compiled too: Lambda's ``/var/task`` is read-only, so wi
 the zip every cold start compiles every module it imports again (1.5-2 s for this handler). The ``.pyc``
 are compiled by the runtime's own CPython (bytecode is version-specific) and hash-based (PEP 552): they
 hold no source mtime, so they are as reproducible as the rest of the zip.
+
+botocore's data is shipped for SDK_SERVICES only (the services the processor uses), as botocore has it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ LAMBDA_PLATFORM = "manylinux2014_x86_64"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 # Not needed at run time and not reproducible (console-script shebangs name the build machine's Python).
 _SKIPPED_DIRS = {"bin"}
+#: The AWS services whose botocore data (``botocore/data/<service>/``: models, endpoint rules) the zip carries:
+#: the ones the processor calls (``payment_processor.aws.client``) and the ones botocore's own credential
+#: providers may call. Without the other ~440, the first client no longer lists and stats every service's
+#: folder (twice per session, to check the name it is given: ~40 ms of the first request, measured with
+#: bench/cold_start_bench.py), and the zip is smaller. The files kept are botocore's own, byte for byte;
+#: asking for any other service fails with botocore's UnknownServiceError, at once and by name.
+SDK_SERVICES = ("s3", "secretsmanager", "sso", "sso-oidc", "sts")
+_SDK_DATA = "botocore/data"
 #: The only bytecode the zip carries: what compile_tree wrote for the Lambda runtime's CPython.
 PYC_TAG = f"cpython-{LAMBDA_PYTHON.replace('.', '')}"
 _SKIPPED_FILES = {"INSTALLER", "REQUESTED", "RECORD", "direct_url.json"}
@@ -157,6 +167,8 @@ def write_zip(staging: Path, out: Path) -> None:
     files = []
     for root, dirs, names in os.walk(staging):
         dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
+        if Path(root).relative_to(staging).as_posix() == _SDK_DATA:
+            dirs[:] = [d for d in dirs if d in SDK_SERVICES]
         for name in names:
             if not _ships(Path(root, name)):
                 continue
@@ -199,13 +211,13 @@ def _zip_names(path: Path, size: int, mtime_ns: int) -> frozenset[str]:
 
 
 #: Bump when the zip's layout changes, so packages cached by an older build are not reused.
-BUILD_FORMAT = "2"  # 2: hash-based .pyc for CPython 3.12 in every __pycache__
+BUILD_FORMAT = "3"  # 2: hash-based .pyc for CPython 3.12 in every __pycache__; 3: botocore data of SDK_SERVICES only
 
 
 def inputs_digest(root: Path) -> str:
     """SHA-256 over everything a build depends on: the lock file, the processor's files, the target
     platform. Builds are deterministic, so equal inputs mean an equal zip."""
-    digest = hashlib.sha256(f"{BUILD_FORMAT}|{LAMBDA_PLATFORM}|{LAMBDA_PYTHON}".encode())
+    digest = hashlib.sha256(f"{BUILD_FORMAT}|{LAMBDA_PLATFORM}|{LAMBDA_PYTHON}|{','.join(SDK_SERVICES)}".encode())
     files = [root / "requirements" / "lambda.txt"]
     source = root / "src" / "payment_processor"
     files += sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")

@@ -2,14 +2,16 @@
 
 The zip is unpacked into a read-only folder (Lambda's /var/task is read-only) and imported by a fresh
 CPython 3.12 with PYTHONDONTWRITEBYTECODE=1: the shipped .pyc are used as they are, nothing is written,
-and boto3, botocore's session, psycopg and pydantic are loaded by the first request that needs them, not
-by the import (bench/cold_start_bench.py measures what that saves).
+and botocore's session, psycopg and pydantic are loaded by the first request that needs them, not by the
+import (bench/cold_start_bench.py measures what that saves); boto3 (and s3transfer) not at all: the clients
+are botocore's.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import zipfile
 from pathlib import Path
@@ -17,12 +19,14 @@ from pathlib import Path
 import pytest
 
 from payments_cli.local.runtime import find_python
-from payments_infra.lambda_build import LambdaPackage
+from payments_infra.lambda_build import SDK_SERVICES, LambdaPackage
 from tests.conftest import Services
 from tests.support import payment_body, post_payment
 
 #: Loaded on first use only. (Powertools imports the bare ``botocore`` package, ~1 ms, to tag SDK calls.)
-DEFERRED = ("boto3", "botocore.session", "botocore.client", "psycopg", "pydantic", "payment_processor.validation")
+DEFERRED = ("botocore.session", "botocore.client", "psycopg", "pydantic", "payment_processor.validation")
+#: Never loaded by the processor: its clients are botocore's, so boto3's import (and s3transfer's) is not paid.
+UNUSED = ("boto3", "s3transfer")
 
 _SCRIPT = """
 import json, sys
@@ -52,7 +56,7 @@ def _run(task: Path, events: list[dict[str, object]], env: dict[str, str]) -> tu
         **env,
     }
     result = subprocess.run(
-        [str(find_python("3.12")), "-s", "-c", _SCRIPT, ",".join(DEFERRED)],
+        [str(find_python("3.12")), "-s", "-c", _SCRIPT, ",".join(DEFERRED + UNUSED)],
         input=json.dumps(events),
         env=env,
         capture_output=True,
@@ -87,3 +91,25 @@ def test_the_first_request_loads_what_it_needs_and_is_served(read_only_task: Pat
     assert loaded[0] == []
     assert set(loaded[1]) == set(DEFERRED)
     assert _tree(read_only_task) == before
+
+
+def test_the_zip_carries_botocore_data_for_the_services_in_use_only(lambda_zip: LambdaPackage) -> None:
+    """Every other service's folder is left out (the first client would list them all); botocore's
+    top-level data (endpoints, partitions) and the kept services' files are there."""
+    names = zipfile.ZipFile(lambda_zip.path).namelist()
+    services = {n.split("/")[2] for n in names if n.startswith("botocore/data/") and n.count("/") > 2}
+    assert services == set(SDK_SERVICES)
+    assert "botocore/data/endpoints.json" in names
+    assert any(n.startswith("botocore/data/s3/") and "/service-2.json" in n for n in names)
+
+
+def test_every_service_the_processor_calls_is_in_the_zip() -> None:
+    """A client for a service whose data the zip lacks would fail on Lambda only: none is asked for."""
+    source = Path(__file__).resolve().parents[2] / "src" / "payment_processor"
+    called = {
+        match
+        for path in source.rglob("*.py")
+        for match in re.findall(r"""\bclient\(\s*["']([a-z0-9-]+)["']""", path.read_text())
+    }
+    assert called == {"s3", "secretsmanager"}
+    assert called <= set(SDK_SERVICES)
