@@ -38,6 +38,10 @@ class Summary:
     change: int = 0
     remove: int = 0
     changes: list[tuple[str, str]] = field(default_factory=list)  # (address, action)
+    #: A plan's verdict (``-detailed-exitcode`` 2): an apply would change something, resources or outputs.
+    applyable: bool = False
+    #: An apply's output values (its last ``outputs`` message); None when nothing was applied.
+    outputs: dict[str, Any] | None = None
 
     @property
     def total(self) -> int:
@@ -121,6 +125,11 @@ class Terraform:
             f"{m['diagnostic'].get('summary', '')}: {m['diagnostic'].get('detail', '')}".strip(": ") for m in errors
         ]
         text = "\n  ".join(summaries) or stderr.tail.strip()[-2000:]
+        if any(s.startswith(_STALE_PLAN_ERROR) for s in summaries):
+            return StateLocked(
+                f"{what}: another deploy of this deployment took the state lock and changed the state after this "
+                f"run planned, so nothing was changed.\n  {text}\nRun the command again: it plans afresh."
+            )
         if any("state lock" in s.lower() for s in summaries) or stderr.state_locked:
             return StateLocked(
                 f"{what}: another deploy of this deployment holds its state lock, so nothing was changed.\n  {text}\n"
@@ -138,27 +147,69 @@ class Terraform:
         if code != 0:
             raise self._fail("terraform init", messages, stderr)
 
-    def plan(self) -> Summary:
-        """``terraform plan``: what an apply would change."""
+    def plan(self, *, out: Path | None = None, destroy: bool = False) -> Summary:
+        """``terraform plan`` (``-destroy`` for a destroy): what an apply would change. ``out`` saves the plan
+        (a path inside the working directory) for :meth:`apply` to carry out exactly."""
         summary = Summary()
 
         def on_message(message: dict[str, Any]) -> None:
             _collect(summary, message)
 
-        code, messages, stderr = self._run(
-            ["plan", "-json", "-input=false", "-detailed-exitcode", f"-lock-timeout={self.lock_timeout}"],
-            on_message=on_message,
-        )
+        args = ["plan", "-json", "-input=false", "-detailed-exitcode", f"-lock-timeout={self.lock_timeout}"]
+        if destroy:
+            args.append("-destroy")
+        if out is not None:
+            args.append(f"-out={out.name}")
+        code, messages, stderr = self._run(args, on_message=on_message)
         if code not in (0, 2):
             raise self._fail("terraform plan", messages, stderr)
+        summary.applyable = code == 2
         return summary
 
-    def apply(self, *, progress: Progress = stderr_progress, destroy: bool = False) -> Summary:
-        """``terraform apply`` (or destroy), printing one line per resource done: ``[done/total]``."""
+    def converge(self, *, progress: Progress = stderr_progress, destroy: bool = False) -> Summary:
+        """Plan, then apply that saved plan only if it changes something.
+
+        One refresh and one plan either way, as ``terraform apply`` does; what a run that changes nothing
+        saves is the apply phase (another provider process walking the whole graph, ~2 s of CPU here).
+        The plan still reads every resource back, so "no change" is proven against the real endpoint. The
+        lock is released between the two commands: if another run changes the state in between, terraform
+        refuses the stale plan and nothing is changed (see :meth:`_fail`). The saved plan holds the
+        configuration and the prior state, so it is deleted as soon as it has served.
+        """
+        plan_file = self.workdir / _PLAN_FILE
+        try:
+            planned = self.plan(out=plan_file, destroy=destroy)
+            if not planned.applyable:
+                return planned
+            return self.apply(progress=progress, destroy=destroy, plan_file=plan_file, planned=planned)
+        finally:
+            plan_file.unlink(missing_ok=True)
+
+    def apply(
+        self,
+        *,
+        progress: Progress = stderr_progress,
+        destroy: bool = False,
+        plan_file: Path | None = None,
+        planned: Summary | None = None,
+        changing: Callable[[], None] | None = None,
+        refresh: bool = True,
+    ) -> Summary:
+        """``terraform apply`` (or destroy), printing one line per resource done: ``[done/total]``.
+
+        With ``plan_file`` it applies that saved plan (``planned``, what :meth:`plan` said of it, gives the
+        total: a saved plan's apply prints no plan summary of its own). ``changing`` is called once, when the
+        first resource starts to change: the refresh and the plan, terraform's busiest part, are over.
+        ``refresh=False`` plans from the state as recorded, without reading every resource back first.
+        """
         summary = Summary()
+        if planned is not None:
+            summary.add, summary.change, summary.remove = planned.add, planned.change, planned.remove
         done = 0
         started: dict[str, float] = {}
-        verb = "destroy" if destroy else "apply"
+        changed: list[str] = []  # the first resource to change, once one has
+        verb = "destroy" if destroy and plan_file is None else "apply"
+        pending = "destroying" if destroy else "creating"
 
         def on_message(message: dict[str, Any]) -> None:
             nonlocal done
@@ -167,6 +218,10 @@ class Terraform:
             hook = message.get("hook", {})
             address = hook.get("resource", {}).get("addr", "")
             if kind == "apply_start":
+                if not changed and hook.get("action") != "read":  # data sources are read in this phase too
+                    changed.append(address)
+                    if changing is not None:
+                        changing()
                 started[address] = time.monotonic()
             elif kind == "apply_complete" and hook.get("action") != "read":  # data sources are not counted
                 done += 1
@@ -182,12 +237,28 @@ class Terraform:
                 and int(hook.get("elapsed_seconds", 0)) % 30 == 0
                 and hook.get("elapsed_seconds")
             ):
-                progress(f"          still creating {address} ({hook.get('elapsed_seconds')}s)")
+                doing = {"delete": "destroying", "update": "updating", "create": "creating"}
+                progress(
+                    f"          still {doing.get(hook.get('action', ''), pending)} {address} "
+                    f"({hook.get('elapsed_seconds')}s)"
+                )
+            elif kind == "outputs" and verb == "apply":
+                summary.outputs = {name: value.get("value") for name, value in message.get("outputs", {}).items()}
 
-        args = [verb, "-json", "-input=false", "-auto-approve", f"-lock-timeout={self.lock_timeout}"]
+        args = [verb, "-json", "-input=false"] + ([] if refresh else ["-refresh=false"])
+        args += (
+            [f"-lock-timeout={self.lock_timeout}", plan_file.name]
+            if plan_file is not None
+            else [
+                "-auto-approve",
+                f"-lock-timeout={self.lock_timeout}",
+            ]
+        )
         code, messages, stderr = self._run(args, on_message=on_message)
         if code != 0:
             raise self._fail(f"terraform {verb}", messages, stderr)
+        if planned is not None:
+            summary.changes = summary.changes or list(planned.changes)
         return summary
 
     def output(self) -> dict[str, Any]:
@@ -206,6 +277,9 @@ class Terraform:
 
 
 _STATE_LOCK_ERROR = "Error acquiring the state lock"
+_STALE_PLAN_ERROR = "Saved plan is stale"
+#: Where :meth:`Terraform.converge` saves its plan, inside the stack's working directory.
+_PLAN_FILE = "payments.tfplan"
 # The error message shows the last 2,000 characters; keep a little more so stripping trailing noise still
 # leaves them. Everything else is only in the log file.
 _STDERR_TAIL_CHARS = 16 * 1024

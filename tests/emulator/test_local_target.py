@@ -42,9 +42,16 @@ def test_up_deploys_serves_and_a_payment_goes_through(cli: Cli) -> None:
 
 
 def test_up_again_changes_nothing(cli: Cli) -> None:
+    served = cli.record("alpha")["api"]
     result = cli.run("up", "--suffix", "alpha")
     assert result.returncode == 0, result.stderr[-4000:]
-    assert result.stderr.count(ZERO) == 2, "bootstrap and platform both apply no change"
+    assert result.stderr.count(ZERO) == 2, "bootstrap and platform both plan no change"
+    assert "==> terraform plan and apply" in result.stderr and "  [" not in result.stderr, "nothing applied"
+    kept = cli.record("alpha")["api"]
+    assert f"kept the running API server (pid {served['pid']})" in result.stderr  # type: ignore[index]
+    assert kept["pid"] == served["pid"] and kept["url"] == served["url"]  # type: ignore[index]
+    smoke = cli.run("smoke", "--suffix", "alpha")
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
     plan = cli.run("plan", "--suffix", "alpha")
     assert plan.returncode == 0, plan.stderr[-3000:]
     assert f"plan dev/alpha: {ZERO}" in plan.stdout

@@ -63,6 +63,15 @@ if scenario == "apply-ok":
     emit({{"type": "apply_start", "hook": hook}})
     emit({{"type": "apply_complete", "hook": hook}})
     sys.exit(0)
+if scenario == "apply-reads-first":
+    # A destroy's apply phase reads data sources before the first resource goes.
+    read = {{"resource": {{"addr": "data.aws_partition.current"}}, "action": "read"}}
+    emit({{"type": "change_summary", "changes": {{"add": 1, "change": 0, "remove": 0}}}})
+    emit({{"type": "apply_start", "hook": read}})
+    emit({{"type": "apply_complete", "hook": read}})
+    emit({{"type": "apply_start", "hook": hook}})
+    emit({{"type": "apply_complete", "hook": hook}})
+    sys.exit(0)
 if scenario == "apply-fails":
     flood("FIRST-STDERR-LINE\\n")
     emit({{"type": "change_summary", "changes": {{"add": 1, "change": 0, "remove": 0}}}})
@@ -178,3 +187,15 @@ def test_only_a_bounded_tail_of_stderr_is_kept_in_memory(fake_terraform: Callabl
     limit = terraform_runner._STDERR_TAIL_CHARS + terraform_runner._STDERR_CHUNK_CHARS
     assert terraform_runner._STDERR_TAIL_CHARS <= len(stderr.tail) <= limit
     assert stderr.tail.endswith("LAST-STDERR-LINE\n")
+
+
+def test_changing_is_called_at_the_first_resource_change_not_at_a_data_source_read(
+    fake_terraform: Callable[[str], Terraform],
+) -> None:
+    terraform = fake_terraform("apply-reads-first")
+    events: list[str] = []
+
+    within_deadline(lambda: terraform.apply(progress=events.append, changing=lambda: events.append("changing")))
+
+    assert events[0] == "changing" and len(events) == 2
+    assert events[1].startswith("  [  1/1] created   aws_s3_bucket.receipts")

@@ -125,3 +125,41 @@ def test_wait_hands_back_the_applys_error_or_its_summary() -> None:
     with pytest.raises(TerraformError, match="boom"):
         background.wait()
     assert background.finished and background.seconds >= 0
+
+
+def test_a_re_run_inits_and_plans_first_in_the_background() -> None:
+    class Recording(FakeTerraform):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[str] = []
+
+        def init(self, **_: Any) -> None:
+            self.calls.append("init")
+
+        def converge(self, **_: Any) -> Summary:
+            self.calls.append("converge")
+            return Summary()
+
+    terraform = Recording()
+    assert BackgroundApply(terraform, plan_first=True, init=True).wait() == Summary()  # type: ignore[arg-type]
+    assert terraform.calls == ["init", "converge"], "the plan is applied only when it changes something"
+    first = Recording()
+    first.finish()
+    assert BackgroundApply(first).wait() == Summary(add=6)  # type: ignore[arg-type]
+    assert first.calls == [], "a first deploy applies at once: everything changes"
+
+
+def test_a_kept_api_server_is_one_started_from_the_same_outputs_emulator_and_postgresql(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Postgres:
+        port = 5432
+
+    monkeypatch.setattr(target, "postgres_for", lambda _state: Postgres())
+    record = {"emulator": "http://127.0.0.1:1", "outputs": {"rest_api_id": "a1"}}
+    same = target._serving_fingerprint(None, dict(record))  # type: ignore[arg-type]
+    assert target._serving_fingerprint(None, dict(record)) == same  # type: ignore[arg-type]
+    assert target._serving_fingerprint(None, {**record, "outputs": {"rest_api_id": "b2"}}) != same  # type: ignore[arg-type]
+    assert target._serving_fingerprint(None, {**record, "emulator": "http://127.0.0.1:2"}) != same  # type: ignore[arg-type]
+    Postgres.port = 5433
+    assert target._serving_fingerprint(None, dict(record)) != same  # type: ignore[arg-type]

@@ -48,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
         state = StateFolder()
         record = target.deploy(state, args.env, args.suffix, lock_timeout=args.lock_timeout)
         print("==> serving the API", file=sys.stderr)
-        api = target.start_api(state, args.env, args.suffix, port=args.port)
+        # A run that changed nothing keeps the server it left running (started from the same code and outputs).
+        api = target.start_api(state, args.env, args.suffix, port=args.port, keep_unchanged=not record["changed"])
+        if api.get("kept"):
+            print(f"    kept the running API server (pid {api['pid']}): nothing it serves changed", file=sys.stderr)
         emulator = running_emulator(state)
         postgres = postgres_for(state)
         print(f"\n{args.env}/{args.suffix} is up in {time.monotonic() - started:.0f}s.\n")

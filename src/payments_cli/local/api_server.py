@@ -132,10 +132,14 @@ class Worker:
             text=True,
             bufsize=1,
         )
-        ready = self._read(timeout_s=60)
-        if ready is None:
+        self._log_path = log
+
+    def started(self) -> Worker:
+        """This worker, once its runtime has imported the handler (a cold start)."""
+        if self._read(timeout_s=60) is None:
             self.close()
-            raise ServeError(f"the function's runtime did not start; see {log}")
+            raise ServeError(f"the function's runtime did not start; see {self._log_path}")
+        return self
 
     def _read(self, *, timeout_s: float) -> dict[str, Any] | None:
         assert self.process.stdout is not None
@@ -185,16 +189,29 @@ class FunctionRuntime:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._all: list[Worker] = []
         self._lock = threading.Lock()
-        self._idle.put(self._new())  # the first cold start happens before serving
+        # The first cold start happens before serving: started here, waited for in `warm`, so the
+        # functions of one API start side by side.
+        self._warming = threading.Lock()
+        self._first: Worker | None = self._spawn()
+        self._all.append(self._first)
+
+    def warm(self) -> FunctionRuntime:
+        """This runtime, once its first worker has started (before the first request is served)."""
+        with self._warming:
+            if self._first is not None:
+                first, self._first = self._first, None
+                self._idle.put(first.started())
+        return self
 
     def _new(self) -> Worker:
         worker = self._spawn()
         with self._lock:
             self._all.append(worker)
-        return worker
+        return worker.started()
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         """Run the handler on an event: {"result": …} or {"error": …}."""
+        self.warm()
         with self._slots:
             try:
                 worker = self._idle.get_nowait()

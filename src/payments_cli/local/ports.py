@@ -13,6 +13,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_taken(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port right now (one attempt, no waiting)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def wait_for_port(port: int, *, timeout_s: float, what: str) -> None:
     """Block until 127.0.0.1:port accepts connections; TimeoutError naming ``what`` otherwise."""
     deadline = time.monotonic() + timeout_s

@@ -45,6 +45,8 @@ def build_api(
         functions[name] = function_runtime(
             state, environment, suffix, name, record=record, emulator=functions_emulator, postgres_port=postgres_port
         )
+    for runtime in functions.values():
+        runtime.warm()  # each one's first worker started as it was built: their cold starts overlap
     stage_limits = {
         stage: read_rate_limit(emulator.client("wafv2"), stage_resource_arn(rest_api_id, stage)) for stage in stages
     }

@@ -21,7 +21,7 @@ from psycopg import sql
 from payments_cli.errors import PaymentsError
 from payments_cli.local import deviations
 from payments_cli.local.functions import invoke_admin
-from payments_cli.local.ports import free_port, wait_for_port
+from payments_cli.local.ports import free_port, port_taken, wait_for_port
 from payments_cli.local.provision import prepare_database
 from payments_cli.local.services import (
     Emulator,
@@ -141,12 +141,16 @@ def deploy(
     deviations.write_local_files(prepared.bootstrap_dir, emulator.endpoint, with_backend=False)
     bucket = prepared.naming.state_bucket()
     bootstrap_started = _step(progress, f"bootstrapping the state bucket {bucket}")
-    bootstrap.init()
     # The platform needs only the state bucket itself, versioned, encrypted and private; the bucket's lifecycle
     # rules take the aws provider 55 s more (it re-reads them ten times, 5 s apart, for S3's eventual
     # consistency). So the bootstrap apply goes on in the background while the platform deploys, and the
     # deploy waits for it before it reports: a no-change run still applies and shows both stacks.
-    background = BackgroundApply(bootstrap)
+    # A first deploy changes everything: one `terraform apply` each is quicker than a plan and then its
+    # apply. A deployment already recorded here plans first, and applies only what changes.
+    first = read_json(_record_path(prepared.folder)) is None
+    # Its init is in the background too: on a re-run the bucket is usable already and the platform's init
+    # starts at once.
+    background = BackgroundApply(bootstrap, plan_first=not first, init=True)
     try:
         _wait_for_state_bucket(emulator, bucket, background)
         progress(
@@ -157,8 +161,10 @@ def deploy(
         deviations.write_local_files(prepared.platform_dir, emulator.endpoint, with_backend=True)
         started = _step(progress, "terraform init")
         platform.init(backend_config=prepared.platform_dir / deviations.BACKEND_FILE)
-        started = _step(progress, "terraform apply")
-        summary = platform.apply(progress=progress)
+        # Plan, then apply only a plan that changes something: a no-change run proves it against the
+        # emulator with one refresh and skips the apply phase.
+        started = _step(progress, "terraform plan and apply")
+        summary = platform.apply(progress=progress) if first else platform.converge(progress=progress)
         progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
     except BaseException:
         # Never leave terraform running behind a failed deploy; the platform's error is the one to report.
@@ -166,7 +172,7 @@ def deploy(
         raise
     bootstrap_summary = background.wait()
     progress(f"    bootstrap {bootstrap_summary} ({background.seconds:.1f}s, alongside the platform)")
-    outputs = platform.output()
+    outputs = summary.outputs if summary.outputs is not None else platform.output()
     started = _step(progress, "preparing the database the deployment describes")
     database = deviations.local_database_name(environment, suffix)
     login = _database_login(emulator, str(outputs["database_secret_arn"]))
@@ -184,6 +190,8 @@ def deploy(
         "outputs": outputs,
         "last_apply": {"add": summary.add, "change": summary.change, "destroy": summary.remove},
     }
+    # Whether this run changed anything the served API reads: a first deploy, a plan either stack applied.
+    changed = first or summary.applyable or bootstrap_summary.applyable
     previous = read_json(_record_path(prepared.folder)) or {}
     record["api"] = previous.get("api", {})
     write_json(_record_path(prepared.folder), record)
@@ -194,6 +202,7 @@ def deploy(
         f"roles {', '.join(setup['roles'])}; API-key pepper {setup['pepper']} ({time.monotonic() - started:.1f}s)"
     )
     _prune_runs(prepared.folder, keep=prepared.run_dir)
+    record["changed"] = changed or bool(setup["migrations_applied"])
     return record
 
 
@@ -240,16 +249,7 @@ def destroy(
     stop_api(state, environment, suffix)
     emulator = running_emulator(state)
     if record is not None and emulator is not None and record.get("emulator_generation") == emulator.generation:
-        for key, backend in (("stack_dir", True), ("bootstrap_dir", False)):
-            stack_dir = Path(record[key])
-            if not (stack_dir / "cdk.tf.json").exists():
-                continue
-            terraform = Terraform(stack_dir, log=folder / "logs" / "terraform.log", lock_timeout=lock_timeout)
-            deviations.write_local_files(stack_dir, emulator.endpoint, with_backend=backend)
-            started = _step(progress, f"terraform destroy ({stack_dir.name})")
-            terraform.init(backend_config=stack_dir / deviations.BACKEND_FILE if backend else None)
-            summary = terraform.apply(progress=progress, destroy=True)
-            progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
+        _destroy_stacks(record, folder, emulator, progress=progress, lock_timeout=lock_timeout)
     elif record is not None:
         progress("    the emulator that held this deployment is gone: nothing left to destroy there")
     postgres = postgres_for(state)
@@ -265,27 +265,84 @@ def destroy(
         shutil.rmtree(folder)
 
 
+def _destroy_stacks(
+    record: dict[str, Any], folder: Path, emulator: Emulator, *, progress: Progress, lock_timeout: str
+) -> None:
+    """``terraform destroy`` the platform, then the bootstrap (its bucket holds the platform's state).
+
+    The bootstrap's destroy is planned while the platform's resources go (the aws provider waits ~60 s for
+    the RDS instance's deletion, the CPU idle), and that saved plan is applied once the platform is gone:
+    the bootstrap's state is local to this folder and nothing else changes it in between.
+    """
+
+    def stack(key: str, *, backend: bool, log: str) -> Terraform | None:
+        stack_dir = Path(record[key])
+        if not (stack_dir / "cdk.tf.json").exists():
+            return None
+        deviations.write_local_files(stack_dir, emulator.endpoint, with_backend=backend)
+        return Terraform(stack_dir, log=folder / "logs" / log, lock_timeout=lock_timeout)
+
+    platform = stack("stack_dir", backend=True, log="terraform.log")
+    bootstrap = stack("bootstrap_dir", backend=False, log="terraform-bootstrap.log")
+    plan_file = Path(record["bootstrap_dir"]) / "payments-destroy.tfplan"
+    planning: list[BackgroundStep] = []
+
+    def plan_bootstrap() -> None:
+        # Started once the platform's resources start to go, not before: the platform's own refresh and plan
+        # need the CPU, and the RDS instance's deletion comes later still.
+        def step(terraform: Terraform | None = bootstrap) -> Summary:
+            assert terraform is not None
+            terraform.init()
+            return terraform.plan(out=plan_file, destroy=True)
+
+        if bootstrap is not None and not planning:
+            planning.append(BackgroundStep(f"terraform plan -destroy in {bootstrap.workdir.name}", step))
+
+    try:
+        if platform is not None:
+            started = _step(progress, f"terraform destroy ({platform.workdir.name})")
+            platform.init(backend_config=platform.workdir / deviations.BACKEND_FILE)
+            # Without a refresh: `terraform destroy` would first read all ~100 resources back in a walk of
+            # its own (~5 s) only to delete them, and the aws provider takes a resource already gone as deleted.
+            summary = platform.apply(progress=progress, destroy=True, changing=plan_bootstrap, refresh=False)
+            progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
+        if bootstrap is not None:
+            started = _step(progress, f"terraform destroy ({bootstrap.workdir.name})")
+            if planning:
+                planned = planning[0].wait()
+                progress(f"    planned while the platform's resources went ({planning[0].seconds:.1f}s)")
+                summary = bootstrap.apply(progress=progress, destroy=True, plan_file=plan_file, planned=planned)
+            else:  # nothing of the platform was left to destroy
+                bootstrap.init()
+                summary = bootstrap.apply(progress=progress, destroy=True)
+            progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
+    finally:
+        for step in planning:
+            step.join()  # never leave terraform running behind a failed destroy
+        plan_file.unlink(missing_ok=True)
+
+
 def _database_login(emulator: Emulator, secret_arn: str) -> dict[str, str]:
     secrets = emulator.client("secretsmanager")
     value = json.loads(secrets.get_secret_value(SecretId=secret_arn)["SecretString"])  # type: ignore[attr-defined]
     return {"username": str(value["username"]), "password": str(value["password"])}
 
 
-class BackgroundApply:
-    """``terraform apply`` of one stack in a thread; ``wait`` returns its summary or raises its error."""
+class BackgroundStep:
+    """One terraform step of a stack, run in a thread; ``wait`` returns its summary or raises its error."""
 
-    def __init__(self, terraform: Terraform) -> None:
-        self._terraform = terraform
+    def __init__(self, what: str, step: Callable[[], Summary]) -> None:
+        self._step = step
         self._summary: Summary | None = None
         self._error: BaseException | None = None
         self._started = time.monotonic()
         self.seconds = 0.0
-        self._thread = threading.Thread(target=self._run, name=f"terraform apply in {terraform.workdir.name}")
+        self._thread = threading.Thread(target=self._run, name=what)
         self._thread.start()
 
     def _run(self) -> None:
         try:
-            self._summary = self._terraform.apply(progress=lambda _line: None)
+            self._summary = self._step()
         except BaseException as error:  # noqa: BLE001 - handed to whoever waits
             self._error = error
         finally:
@@ -307,6 +364,23 @@ class BackgroundApply:
             raise self._error
         assert self._summary is not None
         return self._summary
+
+
+def _quiet(_line: str) -> None:
+    """A background stack's progress: its lines would interleave with the platform's."""
+
+
+class BackgroundApply(BackgroundStep):
+    """``terraform apply`` of one stack in a thread; with ``plan_first``, a plan applied only if it changes
+    something (:meth:`Terraform.converge`)."""
+
+    def __init__(self, terraform: Terraform, *, plan_first: bool = False, init: bool = False) -> None:
+        def step() -> Summary:
+            if init:
+                terraform.init()
+            return terraform.converge(progress=_quiet) if plan_first else terraform.apply(progress=_quiet)
+
+        super().__init__(f"terraform apply in {terraform.workdir.name}", step)
 
 
 #: How long the platform waits for the bootstrap to make the state bucket usable (it takes ~10 s).
@@ -365,22 +439,55 @@ def api_record(state: StateFolder, environment: str, suffix: str) -> dict[str, A
     return dict(record.get("api", {}))
 
 
+def _serving_fingerprint(state: StateFolder, record: dict[str, Any]) -> str:
+    """What a running API server was started from, beyond the deployment itself: the local target's own
+    code, the emulator and PostgreSQL it talks to, and the deployment's outputs."""
+    import hashlib
+
+    import payments_cli
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(payments_cli.__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    postgres = postgres_for(state)
+    digest.update(json.dumps([record.get("emulator"), postgres.port, record.get("outputs")], sort_keys=True).encode())
+    return digest.hexdigest()
+
+
 def start_api(
-    state: StateFolder, environment: str, suffix: str, *, port: int = 0, timeout_s: float = 90
+    state: StateFolder,
+    environment: str,
+    suffix: str,
+    *,
+    port: int = 0,
+    timeout_s: float = 90,
+    keep_unchanged: bool = False,
 ) -> dict[str, Any]:
-    """(Re)start the deployment's API server in the background; its record once it answers."""
+    """(Re)start the deployment's API server in the background; its record once it answers.
+
+    ``keep_unchanged``: after a deploy that changed nothing, the running server is kept if it was started
+    from the same code, emulator, PostgreSQL and outputs (what it read at start is then what it would read
+    again); its record says ``"kept": true``.
+    """
     folder = state.deployment_dir(environment, suffix)
     record = read_json(_record_path(folder))
     if record is None:
         raise NotDeployed(f"{environment}/{suffix} is not deployed on this machine: run `payments up` first")
     previous = record.get("api", {})
+    fingerprint = _serving_fingerprint(state, record)
+    running = state.read(f"api-{environment}-{suffix}")
+    if (
+        keep_unchanged
+        and running is not None
+        and running.alive
+        and previous.get("fingerprint") == fingerprint
+        and port in (0, previous.get("port"))
+    ):
+        return {**previous, "kept": True}
     stop_api(state, environment, suffix)
     port = port or int(previous.get("port") or 0) or free_port()
-    try:
-        wait_for_port(port, timeout_s=0.2, what="")
+    if port_taken(port):
         port = free_port()  # the old port is taken by something else now
-    except TimeoutError:
-        pass
     log = folder / "logs" / "api.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
@@ -418,7 +525,13 @@ def start_api(
             f"the API server for {environment}/{suffix} did not answer within {timeout_s:.0f}s; see {log}"
         )
     stage = record["outputs"].get("stage", "v1")
-    api = {"pid": process.pid, "port": port, "url": f"http://127.0.0.1:{port}/{stage}", "log": str(log)}
+    api = {
+        "pid": process.pid,
+        "port": port,
+        "url": f"http://127.0.0.1:{port}/{stage}",
+        "log": str(log),
+        "fingerprint": fingerprint,
+    }
     record["api"] = api
     write_json(_record_path(folder), record)
     state.write(ProcessRecord(f"api-{environment}-{suffix}", process.pid, port, str(log)))
