@@ -224,7 +224,14 @@ def extract(package: Path, into: Path, *, with_pyc: bool) -> Path:
 def lambda_env(task: Path, extra: dict[str, str]) -> dict[str, str]:
     """The function's environment: its settings, /var/task on the path, no bytecode written."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ")}
-    return {**keep, **extra, "PYTHONPATH": str(task), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
+    return {
+        **keep,
+        **extra,
+        "AWS_LAMBDA_FUNCTION_NAME": "payment-processor-bench",  # as the Lambda runtime sets it
+        "PYTHONPATH": str(task),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+    }
 
 
 def sample(python: Path, task: Path, env: dict[str, str]) -> dict[str, Any]:

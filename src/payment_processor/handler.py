@@ -49,8 +49,10 @@ METRICS_NAMESPACE = "Payments"
 
 _service: PaymentService | None = None
 _keys: ApiKeys | None = None
-#: True until the process's first request has loaded the code and SDK data it needs (see _first_load).
-_cold = True
+#: True until the process's first request has loaded the code and SDK data it needs (see _first_load). Only
+#: in a Lambda execution environment (the runtime sets AWS_LAMBDA_FUNCTION_NAME, as the local target's
+#: workers do): a process that imports the handler for something else (a test run) keeps its collector.
+_cold = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
 @contextmanager

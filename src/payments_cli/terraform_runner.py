@@ -38,9 +38,11 @@ class Summary:
     change: int = 0
     remove: int = 0
     changes: list[tuple[str, str]] = field(default_factory=list)  # (address, action)
-    #: A plan's verdict (``-detailed-exitcode`` 2): an apply would change something, resources or outputs.
+    #: A plan's verdict (``-detailed-exitcode`` 2): an apply would change something, resources or outputs;
+    #: after :meth:`Terraform.converge`, whether it applied one.
     applyable: bool = False
-    #: An apply's output values (its last ``outputs`` message); None when nothing was applied.
+    #: An apply's output values (its last ``outputs`` message); None when nothing was applied, or when an
+    #: output is sensitive (``-json`` leaves those values out).
     outputs: dict[str, Any] | None = None
 
     @property
@@ -181,7 +183,9 @@ class Terraform:
             planned = self.plan(out=plan_file, destroy=destroy)
             if not planned.applyable:
                 return planned
-            return self.apply(progress=progress, destroy=destroy, plan_file=plan_file, planned=planned)
+            applied = self.apply(progress=progress, destroy=destroy, plan_file=plan_file, planned=planned)
+            applied.applyable = True  # what callers ask of a converge: did it change something
+            return applied
         finally:
             plan_file.unlink(missing_ok=True)
 
@@ -243,7 +247,10 @@ class Terraform:
                     f"({hook.get('elapsed_seconds')}s)"
                 )
             elif kind == "outputs" and verb == "apply":
-                summary.outputs = {name: value.get("value") for name, value in message.get("outputs", {}).items()}
+                outputs = message.get("outputs", {})
+                # -json leaves a sensitive output's value out: then the caller asks `terraform output`.
+                if not any(value.get("sensitive") for value in outputs.values()):
+                    summary.outputs = {name: value.get("value") for name, value in outputs.items()}
 
         args = [verb, "-json", "-input=false"] + ([] if refresh else ["-refresh=false"])
         args += (

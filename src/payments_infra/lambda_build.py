@@ -37,10 +37,12 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 # Not needed at run time and not reproducible (console-script shebangs name the build machine's Python).
 _SKIPPED_DIRS = {"bin"}
 #: The AWS services whose botocore data (``botocore/data/<service>/``: models, endpoint rules) the zip carries:
-#: the ones the processor calls (``payment_processor.aws.client``) and the ones botocore's own credential
-#: providers may call. Without the other ~440, the first client no longer lists and stats every service's
-#: folder (twice per session, to check the name it is given: ~40 ms of the first request, measured with
-#: bench/cold_start_bench.py), and the zip is smaller. The files kept are botocore's own, byte for byte;
+#: the ones the processor calls (``payment_processor.aws.client``) and the ones botocore's credential
+#: providers use for role, web-identity and SSO profiles (on Lambda the credentials are environment
+#: variables, which need none; a ``login_session`` profile's ``signin`` is left out). Without the other
+#: ~440, the first client no longer lists and stats every service's folder (twice per session, to check the
+#: name it is given: ~40 ms of the first request, measured with bench/cold_start_bench.py), and the zip is
+#: smaller. The files kept are botocore's own, byte for byte;
 #: asking for any other service fails with botocore's UnknownServiceError, at once and by name.
 SDK_SERVICES = ("s3", "secretsmanager", "sso", "sso-oidc", "sts")
 _SDK_DATA = "botocore/data"

@@ -48,6 +48,7 @@ def test_a_first_converge_plans_then_applies_that_plan(stack: Terraform, tmp_pat
     summary = stack.converge(progress=lines.append)
     assert (summary.add, summary.change, summary.remove) == (2, 0, 0)
     assert summary.outputs == {"first": "one"}, "the apply's output values come with its summary"
+    assert summary.applyable, "a converge that applied says so (the local target restarts what it serves)"
     assert sorted(address for address, _ in summary.changes) == ["terraform_data.a", "terraform_data.b"]
     assert [line.split("]")[0] for line in lines] == ["  [  1/2", "  [  2/2"], "progress counts to the plan's total"
     assert commands(tmp_path) == ["init", "plan", "apply"]
@@ -72,7 +73,7 @@ def test_a_change_to_an_output_alone_is_applied(stack: Terraform, tmp_path: Path
     config["output"]["second"] = {"value": "${terraform_data.b.output}"}
     (stack.workdir / "main.tf.json").write_text(json.dumps(config), encoding="utf-8")
     summary = stack.converge(progress=lambda _line: None)
-    assert summary.total == 0 and summary.outputs == {"first": "one", "second": "two"}
+    assert summary.total == 0 and summary.outputs == {"first": "one", "second": "two"} and summary.applyable
     assert commands(tmp_path)[-2:] == ["plan", "apply"]
 
 

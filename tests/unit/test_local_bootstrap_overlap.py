@@ -163,3 +163,15 @@ def test_a_kept_api_server_is_one_started_from_the_same_outputs_emulator_and_pos
     assert target._serving_fingerprint(None, {**record, "emulator": "http://127.0.0.1:2"}) != same  # type: ignore[arg-type]
     Postgres.port = 5433
     assert target._serving_fingerprint(None, dict(record)) != same  # type: ignore[arg-type]
+
+
+def test_the_fingerprint_is_withdrawn_from_the_record_on_disk_before_terraform_runs(tmp_path: Path) -> None:
+    """A run that applies and then fails must leave the running API server marked stale for the next run."""
+    from payments_cli.local.state import read_json, write_json
+
+    write_json(tmp_path / "deployment.json", {"api": {"pid": 7, "fingerprint": "abc"}, "outputs": {}})
+    recorded = read_json(tmp_path / "deployment.json")
+    assert target._withdraw_fingerprint(tmp_path, recorded) == "abc"
+    assert read_json(tmp_path / "deployment.json") == {"api": {"pid": 7}, "outputs": {}}
+    assert target._withdraw_fingerprint(tmp_path, read_json(tmp_path / "deployment.json")) is None
+    assert target._withdraw_fingerprint(tmp_path, None) is None

@@ -147,7 +147,12 @@ def deploy(
     # deploy waits for it before it reports: a no-change run still applies and shows both stacks.
     # A first deploy changes everything: one `terraform apply` each is quicker than a plan and then its
     # apply. A deployment already recorded here plans first, and applies only what changes.
-    first = read_json(_record_path(prepared.folder)) is None
+    recorded = read_json(_record_path(prepared.folder))
+    first = recorded is None
+    # The running API server is kept by a later `up` only if its record still holds the fingerprint it was
+    # started with. Withdrawn here, before terraform may change what it serves, and put back below only if
+    # nothing changed: a run that applies and then fails leaves the server marked stale for the next one.
+    served_from = _withdraw_fingerprint(prepared.folder, recorded)
     # Its init is in the background too: on a re-run the bucket is usable already and the platform's init
     # starts at once.
     background = BackgroundApply(bootstrap, plan_first=not first, init=True)
@@ -163,7 +168,7 @@ def deploy(
         platform.init(backend_config=prepared.platform_dir / deviations.BACKEND_FILE)
         # Plan, then apply only a plan that changes something: a no-change run proves it against the
         # emulator with one refresh and skips the apply phase.
-        started = _step(progress, "terraform plan and apply")
+        started = _step(progress, "terraform apply" if first else "terraform plan and apply")
         summary = platform.apply(progress=progress) if first else platform.converge(progress=progress)
         progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
     except BaseException:
@@ -193,7 +198,10 @@ def deploy(
     # Whether this run changed anything the served API reads: a first deploy, a plan either stack applied.
     changed = first or summary.applyable or bootstrap_summary.applyable
     previous = read_json(_record_path(prepared.folder)) or {}
-    record["api"] = previous.get("api", {})
+    api = dict(previous.get("api", {}))
+    if served_from is not None and not changed:
+        api["fingerprint"] = served_from
+    record["api"] = api
     write_json(_record_path(prepared.folder), record)
     # What the admin function does after every deploy on AWS too: migrations, role logins, the pepper.
     setup = invoke_admin(state, environment, suffix, {"action": "setup"})
@@ -204,6 +212,26 @@ def deploy(
     _prune_runs(prepared.folder, keep=prepared.run_dir)
     record["changed"] = changed or bool(setup["migrations_applied"])
     return record
+
+
+def _planned(planning: BackgroundStep, progress: Progress) -> Summary | None:
+    """The bootstrap's destroy plan made alongside the platform's destroy; None if making it failed."""
+    try:
+        planned = planning.wait()
+    except TerraformError as error:
+        progress(f"    planning it alongside the platform failed; planning it again:\n    {error}")
+        return None
+    progress(f"    planned while the platform's resources went ({planning.seconds:.1f}s)")
+    return planned
+
+
+def _withdraw_fingerprint(folder: Path, recorded: dict[str, Any] | None) -> str | None:
+    """Remove the API server's fingerprint from the deployment's record on disk; the one removed."""
+    if recorded is None or "fingerprint" not in recorded.get("api", {}):
+        return None
+    fingerprint = str(recorded["api"].pop("fingerprint"))
+    write_json(_record_path(folder), recorded)
+    return fingerprint
 
 
 def plan(
@@ -308,11 +336,10 @@ def _destroy_stacks(
             progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
         if bootstrap is not None:
             started = _step(progress, f"terraform destroy ({bootstrap.workdir.name})")
-            if planning:
-                planned = planning[0].wait()
-                progress(f"    planned while the platform's resources went ({planning[0].seconds:.1f}s)")
+            planned = _planned(planning[0], progress) if planning else None
+            if planned is not None:
                 summary = bootstrap.apply(progress=progress, destroy=True, plan_file=plan_file, planned=planned)
-            else:  # nothing of the platform was left to destroy
+            else:  # nothing of the platform was left to destroy, or the early plan failed: plan it now
                 bootstrap.init()
                 summary = bootstrap.apply(progress=progress, destroy=True)
             progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
