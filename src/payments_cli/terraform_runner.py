@@ -211,19 +211,19 @@ class Terraform:
             summary.add, summary.change, summary.remove = planned.add, planned.change, planned.remove
         done = 0
         started: dict[str, float] = {}
-        changed: list[str] = []  # the first resource to change, once one has
+        changing_called = False
         verb = "destroy" if destroy and plan_file is None else "apply"
         pending = "destroying" if destroy else "creating"
 
         def on_message(message: dict[str, Any]) -> None:
-            nonlocal done
+            nonlocal done, changing_called
             _collect(summary, message)
             kind = message.get("type")
             hook = message.get("hook", {})
             address = hook.get("resource", {}).get("addr", "")
             if kind == "apply_start":
-                if not changed and hook.get("action") != "read":  # data sources are read in this phase too
-                    changed.append(address)
+                if not changing_called and hook.get("action") != "read":  # data sources are read here too
+                    changing_called = True
                     if changing is not None:
                         changing()
                 started[address] = time.monotonic()
@@ -241,9 +241,8 @@ class Terraform:
                 and int(hook.get("elapsed_seconds", 0)) % 30 == 0
                 and hook.get("elapsed_seconds")
             ):
-                doing = {"delete": "destroying", "update": "updating", "create": "creating"}
                 progress(
-                    f"          still {doing.get(hook.get('action', ''), pending)} {address} "
+                    f"          still {_DOING.get(hook.get('action', ''), pending)} {address} "
                     f"({hook.get('elapsed_seconds')}s)"
                 )
             elif kind == "outputs" and verb == "apply":
@@ -252,15 +251,15 @@ class Terraform:
                 if not any(value.get("sensitive") for value in outputs.values()):
                     summary.outputs = {name: value.get("value") for name, value in outputs.items()}
 
-        args = [verb, "-json", "-input=false"] + ([] if refresh else ["-refresh=false"])
-        args += (
-            [f"-lock-timeout={self.lock_timeout}", plan_file.name]
-            if plan_file is not None
-            else [
-                "-auto-approve",
-                f"-lock-timeout={self.lock_timeout}",
-            ]
-        )
+        args = [
+            verb,
+            "-json",
+            "-input=false",
+            *([] if refresh else ["-refresh=false"]),
+            *([] if plan_file is not None else ["-auto-approve"]),  # a saved plan is its own approval
+            f"-lock-timeout={self.lock_timeout}",
+            *([] if plan_file is None else [plan_file.name]),
+        ]
         code, messages, stderr = self._run(args, on_message=on_message)
         if code != 0:
             raise self._fail(f"terraform {verb}", messages, stderr)
@@ -285,6 +284,8 @@ class Terraform:
 
 _STATE_LOCK_ERROR = "Error acquiring the state lock"
 _STALE_PLAN_ERROR = "Saved plan is stale"
+#: How a progress line names a resource terraform is still working on, by the hook's action.
+_DOING = {"delete": "destroying", "update": "updating", "create": "creating"}
 #: Where :meth:`Terraform.converge` saves its plan, inside the stack's working directory.
 _PLAN_FILE = "payments.tfplan"
 # The error message shows the last 2,000 characters; keep a little more so stripping trailing noise still

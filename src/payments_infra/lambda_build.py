@@ -42,8 +42,8 @@ _SKIPPED_DIRS = {"bin"}
 #: variables, which need none; a ``login_session`` profile's ``signin`` is left out). Without the other
 #: ~440, the first client no longer lists and stats every service's folder (twice per session, to check the
 #: name it is given: ~40 ms of the first request, measured with bench/cold_start_bench.py), and the zip is
-#: smaller. The files kept are botocore's own, byte for byte;
-#: asking for any other service fails with botocore's UnknownServiceError, at once and by name.
+#: smaller. The files kept are botocore's own, byte for byte; asking for any other service fails with
+#: botocore's UnknownServiceError, at once and by name.
 SDK_SERVICES = ("s3", "secretsmanager", "sso", "sso-oidc", "sts")
 _SDK_DATA = "botocore/data"
 #: The only bytecode the zip carries: what compile_tree wrote for the Lambda runtime's CPython.

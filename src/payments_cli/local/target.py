@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,7 @@ def deploy(
     # The platform needs only the state bucket itself, versioned, encrypted and private; the bucket's lifecycle
     # rules take the aws provider 55 s more (it re-reads them ten times, 5 s apart, for S3's eventual
     # consistency). So the bootstrap apply goes on in the background while the platform deploys, and the
-    # deploy waits for it before it reports: a no-change run still applies and shows both stacks.
+    # deploy waits for it before it reports: a no-change run still plans and shows both stacks.
     # A first deploy changes everything: one `terraform apply` each is quicker than a plan and then its
     # apply. A deployment already recorded here plans first, and applies only what changes.
     recorded = read_json(_record_path(prepared.folder))
@@ -313,18 +314,16 @@ def _destroy_stacks(
     platform = stack("stack_dir", backend=True, log="terraform.log")
     bootstrap = stack("bootstrap_dir", backend=False, log="terraform-bootstrap.log")
     plan_file = Path(record["bootstrap_dir"]) / "payments-destroy.tfplan"
-    planning: list[BackgroundStep] = []
+    planning: BackgroundStep | None = None
 
     def plan_bootstrap() -> None:
         # Started once the platform's resources start to go, not before: the platform's own refresh and plan
         # need the CPU, and the RDS instance's deletion comes later still.
-        def step(terraform: Terraform | None = bootstrap) -> Summary:
-            assert terraform is not None
-            terraform.init()
-            return terraform.plan(out=plan_file, destroy=True)
-
-        if bootstrap is not None and not planning:
-            planning.append(BackgroundStep(f"terraform plan -destroy in {bootstrap.workdir.name}", step))
+        nonlocal planning
+        if bootstrap is not None and planning is None:
+            planning = BackgroundStep(
+                f"terraform plan -destroy in {bootstrap.workdir.name}", partial(_plan_destroy, bootstrap, plan_file)
+            )
 
     try:
         if platform is not None:
@@ -336,7 +335,7 @@ def _destroy_stacks(
             progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
         if bootstrap is not None:
             started = _step(progress, f"terraform destroy ({bootstrap.workdir.name})")
-            planned = _planned(planning[0], progress) if planning else None
+            planned = _planned(planning, progress) if planning is not None else None
             if planned is not None:
                 summary = bootstrap.apply(progress=progress, destroy=True, plan_file=plan_file, planned=planned)
             else:  # nothing of the platform was left to destroy, or the early plan failed: plan it now
@@ -344,9 +343,14 @@ def _destroy_stacks(
                 summary = bootstrap.apply(progress=progress, destroy=True)
             progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
     finally:
-        for step in planning:
-            step.join()  # never leave terraform running behind a failed destroy
+        if planning is not None:
+            planning.join()  # never leave terraform running behind a failed destroy
         plan_file.unlink(missing_ok=True)
+
+
+def _plan_destroy(terraform: Terraform, plan_file: Path) -> Summary:
+    terraform.init()
+    return terraform.plan(out=plan_file, destroy=True)
 
 
 def _database_login(emulator: Emulator, secret_arn: str) -> dict[str, str]:
