@@ -90,10 +90,14 @@ def run(
     account = check_credentials(profile)
     prepared = _prepared(state, environment, suffix, progress)
     bootstrap_stack, platform = _stacks(prepared, profile, lock_timeout)
+    # A deploy plans each stack and applies that saved plan only if it changes something: what is applied
+    # is exactly what was planned (a plan made stale by another run is refused, changing nothing), and a
+    # re-run with nothing to change skips the apply phase. A destroy reads every resource back first: an
+    # account, unlike the emulator, is changed by other hands.
     if action == "deploy":
         progress(f"==> bootstrapping {prepared.naming.state_bucket()} in account {account}")
         bootstrap_stack.init()
-        bootstrap_stack.apply(progress=progress)
+        progress(f"    bootstrap {bootstrap_stack.converge(progress=progress)}")
     started = time.monotonic()
     progress(f"==> terraform init ({prepared.naming.state_bucket()}/{prepared.naming.state_key()})")
     platform.init()
@@ -101,8 +105,10 @@ def run(
         summary = platform.plan()
         for address, change in summary.changes:
             progress(f"    {change:8} {address}")
+    elif action == "deploy":
+        summary = platform.converge(progress=progress)
     else:
-        summary = platform.apply(progress=progress, destroy=action == "destroy")
+        summary = platform.apply(progress=progress, destroy=True)
     progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
     if action == "deploy":
         progress("==> setting up the database (the admin function: migrations, role logins, API-key pepper)")

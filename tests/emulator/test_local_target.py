@@ -57,6 +57,26 @@ def test_up_again_changes_nothing(cli: Cli) -> None:
     assert f"plan dev/alpha: {ZERO}" in plan.stdout
 
 
+def test_up_puts_back_a_change_made_behind_its_back_and_restarts_the_api_server(cli: Cli) -> None:
+    """The no-change re-run above proves nothing unless the same re-run catches a real difference: here the
+    processor's memory is changed in the emulator directly, and `up` plans it, applies it back, and starts the
+    API server again (it read the function's configuration at start)."""
+    served = cli.record("alpha")["api"]
+    function = str(cli.record("alpha")["outputs"]["function_name"])  # type: ignore[index]
+    functions = _client(cli, "lambda")
+    deployed = functions.get_function_configuration(FunctionName=function)["MemorySize"]
+    functions.update_function_configuration(FunctionName=function, MemorySize=deployed + 128)
+    result = cli.run("up", "--suffix", "alpha")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "0 to add, 1 to change, 0 to destroy" in result.stderr, result.stderr[-3000:]
+    assert functions.get_function_configuration(FunctionName=function)["MemorySize"] == deployed
+    restarted = cli.record("alpha")["api"]
+    assert restarted["pid"] != served["pid"] and "kept the running API server" not in result.stderr  # type: ignore[index]
+    assert restarted["url"] == served["url"], "the server comes back on its port"  # type: ignore[index]
+    smoke = cli.run("smoke", "--suffix", "alpha")
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+
+
 def test_two_deploys_of_one_suffix_at_once_one_waits_for_the_lock(cli: Cli) -> None:
     first, second = cli.start("deploy", "--suffix", "beta"), cli.start("deploy", "--suffix", "beta")
     outcomes = []

@@ -149,7 +149,7 @@ def test_a_re_run_inits_and_plans_first_in_the_background() -> None:
     assert first.calls == [], "a first deploy applies at once: everything changes"
 
 
-def test_a_kept_api_server_is_one_started_from_the_same_outputs_emulator_and_postgresql(
+def test_a_kept_api_server_is_one_started_from_the_same_outputs_emulator_postgresql_and_schedules(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     class Postgres:
@@ -163,6 +163,11 @@ def test_a_kept_api_server_is_one_started_from_the_same_outputs_emulator_and_pos
     assert target._serving_fingerprint(None, {**record, "emulator": "http://127.0.0.1:2"}) != same  # type: ignore[arg-type]
     Postgres.port = 5433
     assert target._serving_fingerprint(None, dict(record)) != same  # type: ignore[arg-type]
+    Postgres.port = 5432
+    monkeypatch.setenv("PAYMENTS_LOCAL_SCHEDULES", "0")
+    assert target._serving_fingerprint(None, dict(record)) != same, "a server without schedules is not kept"  # type: ignore[arg-type]
+    monkeypatch.setenv("PAYMENTS_LOCAL_SCHEDULES", "on")
+    assert target._serving_fingerprint(None, dict(record)) == same  # type: ignore[arg-type]
 
 
 def test_the_fingerprint_is_withdrawn_from_the_record_on_disk_before_terraform_runs(tmp_path: Path) -> None:

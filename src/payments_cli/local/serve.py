@@ -79,9 +79,14 @@ def build_api(
 SCHEDULES_VARIABLE = "PAYMENTS_LOCAL_SCHEDULES"
 
 
+def schedules_enabled() -> bool:
+    """Whether this environment asks the API server to run the schedules (the default) or not."""
+    return os.environ.get(SCHEDULES_VARIABLE, "1").strip().lower() not in ("0", "off", "false", "no")
+
+
 def start_schedules(state: StateFolder, environment: str, suffix: str) -> Scheduler | None:
     """Run the deployment's scheduled functions (EventBridge rate rules) as AWS would; None if it has none."""
-    if os.environ.get(SCHEDULES_VARIABLE, "1").strip().lower() in ("0", "off", "false", "no"):
+    if not schedules_enabled():
         print(f"  schedules: off ({SCHEDULES_VARIABLE}={os.environ[SCHEDULES_VARIABLE]})", file=sys.stderr, flush=True)
         return None
     record, emulator, postgres_port = deployment_context(state, environment, suffix)

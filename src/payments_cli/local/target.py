@@ -472,16 +472,20 @@ def api_record(state: StateFolder, environment: str, suffix: str) -> dict[str, A
 
 def _serving_fingerprint(state: StateFolder, record: dict[str, Any]) -> str:
     """What a running API server was started from, beyond the deployment itself: the local target's own
-    code, the emulator and PostgreSQL it talks to, and the deployment's outputs."""
+    code, the emulator and PostgreSQL it talks to, the deployment's outputs, and the one setting the server
+    reads from its environment (whether it runs the schedules; the functions' environment is the deployed
+    one, not the caller's)."""
     import hashlib
 
     import payments_cli
+    from payments_cli.local.serve import schedules_enabled
 
     digest = hashlib.sha256()
     for path in sorted(Path(payments_cli.__file__).parent.rglob("*.py")):
         digest.update(path.read_bytes())
     postgres = postgres_for(state)
-    digest.update(json.dumps([record.get("emulator"), postgres.port, record.get("outputs")], sort_keys=True).encode())
+    serving = [record.get("emulator"), postgres.port, record.get("outputs"), schedules_enabled()]
+    digest.update(json.dumps(serving, sort_keys=True).encode())
     return digest.hexdigest()
 
 
