@@ -187,7 +187,8 @@ def authenticated_caller(event: dict[str, Any]) -> Caller:
         raise AuthenticationRequired(
             "send your secret API key as `Authorization: Bearer sk_test_...` (create one with `payments keys create`)"
         )
-    return Caller(merchant, key_id, str(context.get("read_only", "false")).lower() == "true")
+    # Fails closed: a context without the flag (the authorizer always sets it) is read-only, never write-capable.
+    return Caller(merchant, key_id, str(context.get("read_only", "true")).lower() != "false")
 
 
 class Api:

@@ -40,6 +40,9 @@ class Settings:
     # before it is answered 409 idempotency_key_in_use.
     idempotency_lock_timeout_ms: int = 10_000
     secret_ttl_s: int = 300
+    # How long a deliverer holds the outbox events it claimed (txlog.LEASE_S); a shorter one only in tests
+    # that kill deliverers and want their events back at once.
+    outbox_lease_s: int = 60
     aws_region: str | None = None
     aws_endpoint_url: str | None = None
     # Authentication: the secret holding the API-key pepper, and which keys this deployment takes.
@@ -81,6 +84,7 @@ class Settings:
             db_connect_timeout_s=_int(env, "DB_CONNECT_TIMEOUT", 3),
             idempotency_lock_timeout_ms=_int(env, "IDEMPOTENCY_LOCK_TIMEOUT_MS", 10_000),
             secret_ttl_s=_int(env, "DB_SECRET_TTL", 300),
+            outbox_lease_s=_int(env, "OUTBOX_LEASE_S", 60),
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             api_key_pepper_secret_arn=env.get("API_KEY_PEPPER_SECRET_ARN") or None,

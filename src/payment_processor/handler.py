@@ -104,7 +104,9 @@ def build_service(settings: Settings) -> PaymentService:
     if settings.transaction_log_bucket is None:
         raise ConfigError("missing environment variable(s): TRANSACTION_LOG_BUCKET; the processor's deployment sets it")
     sink = S3Sink(client("s3", settings, session=session), settings.transaction_log_bucket)
-    return PaymentService(store, SimulatedAcquirer.from_env(), OutboxDelivery(store, sink))
+    return PaymentService(
+        store, SimulatedAcquirer.from_env(), OutboxDelivery(store, sink, lease_s=settings.outbox_lease_s)
+    )
 
 
 def build_keys(settings: Settings) -> ApiKeys:

@@ -128,6 +128,13 @@ class PaymentService:
         payments are invisible to another (a probe with another merchant's key just makes a new claim).
         """
         request_fingerprint = request_fingerprint_of(request)
+        # Asked before the transaction opens (an acquirer's lookup must not hold the new key's row lock), and
+        # answered only for a new key: a token the acquirer will never take records nothing, a replay replays.
+        unknown_method: ValidationFailed | None = None
+        try:
+            self._check_payment_method(request.payment_method)
+        except ValidationFailed as refused:
+            unknown_method = refused
         with answering_store_errors():
             with self._store.transaction() as tx:
                 previous = claim(tx, merchant_id, idempotency_key, request_fingerprint)
@@ -139,8 +146,8 @@ class PaymentService:
                     payment = None
                     payment_id = previous.payment_id
                 else:
-                    # Asked before anything is written: a token the acquirer will never take records nothing.
-                    self._check_payment_method(request.payment_method)
+                    if unknown_method is not None:
+                        raise unknown_method
                     payment = self._new_payment(merchant_id, request, idempotency_key)
                     tx.insert_payment(payment)
                     tx.add_event(payment_event(payment, tx.next_event_sequence(payment.id)))

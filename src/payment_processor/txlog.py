@@ -153,9 +153,13 @@ class MemorySink:
         return True
 
 
-#: Events claimed, put and marked per transaction: a run killed mid-batch redoes at most this many puts
-#: (each finds its object there, 412, and is marked), and every batch that ends keeps its marks.
+#: Events claimed per batch: each is put, then marked in a transaction of its own, so a run killed
+#: mid-batch redoes at most the one put it was making (it finds its object there, 412, and is marked).
 BATCH_SIZE = 10
+#: How long a batch's events are held for the deliverer that claimed them (a queue's visibility timeout):
+#: long enough for a whole batch of puts at CALL_BUDGET_S each. The events of a deliverer that died are due
+#: again when it ends; those it let go of (deadline, failing sink) are due again at once.
+LEASE_S = 60
 #: Failed attempts after which an event is set aside (dead-lettered): counted, alarmed on, not retried.
 MAX_ATTEMPTS = 10
 #: Consecutive sink failures after which a run stops: the sink is down, and each try costs its timeout.
@@ -184,9 +188,10 @@ class DeliveryReport:
 class OutboxDelivery:
     """Moves due outbox events into the sink, batch by batch, until none are due or time is up."""
 
-    def __init__(self, store: PaymentStore, sink: TransactionLogSink) -> None:
+    def __init__(self, store: PaymentStore, sink: TransactionLogSink, *, lease_s: float = LEASE_S) -> None:
         self._store = store
         self._sink = sink
+        self._lease_s = lease_s
 
     def deliver(
         self,
@@ -213,7 +218,7 @@ class OutboxDelivery:
                 if expired():
                     return DeliveryReport(delivered, present, failed, error, dead, stopped_by_deadline=True)
                 asked = min(BATCH_SIZE, remaining)
-                with self._store.claim_outbox(limit=asked, payment_id=payment_id) as batch:
+                with self._store.claim_outbox(limit=asked, lease_s=self._lease_s, payment_id=payment_id) as batch:
                     if not batch.events:
                         break
                     # A short batch took every due event no other deliverer holds: asking again would only
@@ -222,7 +227,7 @@ class OutboxDelivery:
                     remaining -= len(batch.events)
                     for event in batch.events:
                         if expired() or streak >= stop_after_failures:
-                            break  # the rest stay due; this batch's marks commit now
+                            break  # the rest are given back, due at once
                         assert event.id is not None
                         try:
                             wrote = self._sink.put(event.object_key, event.body)

@@ -8,15 +8,19 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
 
 from payment_processor import handler as handler_module
 from payment_processor.payment import Payment, new_payment_id
-from payment_processor.txlog import MAX_ATTEMPTS, payment_event
+from payment_processor.store.interfaces import PageRequest
+from payment_processor.txlog import MAX_ATTEMPTS, MemorySink, OutboxDelivery, payment_event
 from tests.conftest import BUCKET, MERCHANT, Services
 from tests.functional.test_postgres_flow import build_service, objects
+from tests.support import payment_body
 
 pytestmark = pytest.mark.functional
 
@@ -140,3 +144,76 @@ def test_concurrent_deliverer_processes_never_put_one_event_twice(clean: Service
     assert all(r["already_present"] == 0 for r in reports), "no event was put twice (a second put would be 412)"
     assert outbox(clean) == {"pending": 0, "delivered": 400, "dead": 0}
     assert set(keys) <= set(objects(clean)) and BUCKET
+
+
+class BlockingSink(MemorySink):
+    """A sink whose first put waits until the test lets it go, as a slow S3 would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.putting = threading.Event()
+        self.go_on = threading.Event()
+
+    def put(self, key: str, body: str) -> bool:
+        self.putting.set()
+        self.go_on.wait(30)
+        return super().put(key, body)
+
+
+def test_a_slow_delivery_holds_back_no_event_of_the_feed(clean: Services) -> None:
+    """While a deliverer waits on S3, a payment made meanwhile is in GET /events at once: no transaction is
+    open across the put (an open writing transaction holds back every merchant's feed until it ends)."""
+    queue(clean, 3)
+    slow, slow_db = build_service(clean.settings())
+    sink = BlockingSink()
+    store = slow._store
+    delivery = OutboxDelivery(store, sink)
+    deliverer = threading.Thread(target=lambda: delivery.deliver(limit=100))
+    deliverer.start()
+    try:
+        assert sink.putting.wait(30), "the deliverer reached its first put"
+        service, database = build_service(clean.settings())
+        from payment_processor.validation import parse_payment_request
+
+        made = service.create_payment(MERCHANT, parse_payment_request(payment_body()), "made-meanwhile")
+        payment_id = json.loads(made.response.body)["id"]
+        feed = service.list_events(MERCHANT, PageRequest(limit=100))
+        assert any(e.event_id.startswith(payment_id + ":") for e in feed.items), (
+            "the new payment's events are in the feed"
+        )
+        assert deliverer.is_alive() and len(sink.objects) == 0, "the first put is still waiting"
+        database.close()
+    finally:
+        sink.go_on.set()
+        deliverer.join(30)
+    slow_db.close()
+    assert len(sink.objects) == 3 and outbox(clean)["pending"] == 0
+
+
+#: A deliverer that claims the due events for a 2 s lease, says how many, and waits to be killed.
+DYING_DELIVERER = """
+import time
+from payment_processor.config import Settings
+from tests.functional.test_postgres_flow import build_service
+service, _ = build_service(Settings.from_env())
+with service._store.claim_outbox(limit=10, lease_s=2) as batch:
+    print(len(batch.events), flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_deliverer_killed_holding_events_holds_them_for_its_lease_only(clean: Services) -> None:
+    """A deliverer process killed (SIGKILL) between its claim and its marks gives nothing back: its events
+    wait out the lease, then the next run delivers them."""
+    queue(clean, 2)
+    env = {**os.environ, **clean.env(), "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    dying = subprocess.Popen([sys.executable, "-c", DYING_DELIVERER], env=env, stdout=subprocess.PIPE, text=True)
+    assert dying.stdout is not None and dying.stdout.readline().strip() == "2"
+    dying.kill()
+    dying.wait(30)
+    up, up_db = build_service(clean.settings())
+    assert up.deliver_pending().delivered == 0, "leased to the dead deliverer"
+    time.sleep(2.5)
+    assert up.deliver_pending().delivered == 2, "due again once the lease is over"
+    up_db.close()
+    assert outbox(clean) == {"pending": 0, "delivered": 2, "dead": 0}

@@ -181,9 +181,10 @@ def test_s3_down_then_up_payment_kept_and_event_delivered_once(clean: Services) 
     second = up.deliver_pending()
     assert (first.delivered, second.delivered) == (1, 0)
     assert len(objects(clean)) == 2
-    # A crash between the S3 put and marking the row delivered: redelivery finds the object and writes nothing.
+    # A crash between the S3 put and marking the row delivered, then its lease running out: redelivery finds
+    # the object and writes nothing.
     with clean.admin() as conn:
-        conn.execute("UPDATE transaction_log_outbox SET delivered_at = NULL")
+        conn.execute("UPDATE transaction_log_outbox SET delivered_at = NULL, next_attempt_at = now()")
     third = up.deliver_pending()
     assert (third.delivered, third.already_present) == (0, 2)
     versions = clean.s3().list_object_versions(Bucket=BUCKET)  # type: ignore[attr-defined]

@@ -171,6 +171,17 @@ def test_a_read_only_key_reads_but_cannot_create(app: App) -> None:
     assert read["statusCode"] == 200
 
 
+def test_a_context_without_the_read_only_flag_is_read_only(app: App) -> None:
+    """Fails closed: the authorizer always sets the flag, and a context that lacks it can read but not write."""
+    event = post_payment(payment_body(), key="k3")
+    del event["requestContext"]["authorizer"]["read_only"]
+    refused = app.api.handle(event)
+    assert refused["statusCode"] == 403 and app.store.payment_count() == 0
+    get = proxy_event("GET", "/payments")
+    del get["requestContext"]["authorizer"]["read_only"]
+    assert app.api.handle(get)["statusCode"] == 200
+
+
 def test_the_merchant_is_the_keys_never_the_bodys(app: App) -> None:
     response = app.api.handle(post_payment({**payment_body(), "merchant_id": "someone_else"}))
     assert response["statusCode"] == 422

@@ -42,11 +42,19 @@ class ScriptedAcquirer:
     #: Run after the acquirer answered and before the caller gets the answer (an interleaving under test).
     meanwhile: Callable[[], object] | None = None
 
+    #: For each call the acquirer got, whether the store had a transaction open (set by the world fixture).
+    open_transactions: Callable[[], int] = lambda: 0
+    inside_transaction: list[str] = field(default_factory=list)
+
     def check_payment_method(self, payment_method: str) -> None:
+        if self.open_transactions():
+            self.inside_transaction.append("check_payment_method")
         SimulatedAcquirer().check_payment_method(payment_method)
 
     def authorize(self, *, amount: int, currency: str, payment_method: str, idempotency_key: str) -> Authorization:
         self.calls.append(idempotency_key)
+        if self.open_transactions():
+            self.inside_transaction.append("authorize")
         if self.crash_before:
             raise Crash("before the acquirer")
         if self.unavailable:
@@ -205,6 +213,16 @@ def test_an_unknown_token_records_nothing(world: World) -> None:
         create(world, token="tok_neverHeardOf")
     assert refused.value.code == "payment_method_unknown"
     assert world.store.payment_count() == 0 and world.store.key_count() == 0 and not world.acquirer.calls
+
+
+def test_the_acquirer_is_never_asked_inside_a_transaction(world: World) -> None:
+    """No network call may hold a row lock: the token check and the authorization both run between
+    transactions (the first before the key is claimed, the second after the record is committed)."""
+    world.acquirer.open_transactions = lambda: world.store.open_transactions
+    with pytest.raises(ValidationFailed):
+        create(world, token="tok_neverHeardOf")
+    assert create(world)[0] == 201
+    assert world.acquirer.calls and world.acquirer.inside_transaction == []
 
 
 def test_no_time_left_before_the_acquirer_answers_503_and_asks_nothing(world: World) -> None:

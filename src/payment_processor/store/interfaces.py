@@ -202,8 +202,11 @@ class Transaction(Protocol):
 
 
 class OutboxBatch(Protocol):
-    """Undelivered events that are due, claimed by one deliverer; other deliverers skip them until its
-    transaction ends (each batch is its own transaction, so every batch that ends keeps its marks)."""
+    """Undelivered events that were due, claimed by one deliverer for a lease, as a queue's visibility
+    timeout: other deliverers skip them until the lease ends. No transaction stays open while the events
+    are put (an open writing transaction would hold back the events feed of every merchant: see
+    ``list_events``). Each mark is committed as it is made; events left unmarked when the batch ends are
+    due again at once, and those of a deliverer that died are due again when its lease ends."""
 
     events: list[OutboxEvent]
 
@@ -265,8 +268,11 @@ class PaymentStore(Protocol):
         resolution attempt is due, oldest first."""
         ...
 
-    def claim_outbox(self, *, limit: int, payment_id: str | None = None) -> AbstractContextManager[OutboxBatch]:
-        """Claim up to ``limit`` due, undelivered, not dead-lettered events (oldest first, or ``payment_id``'s)."""
+    def claim_outbox(
+        self, *, limit: int, lease_s: float, payment_id: str | None = None
+    ) -> AbstractContextManager[OutboxBatch]:
+        """Claim up to ``limit`` due, undelivered, not dead-lettered events (oldest first, or ``payment_id``'s)
+        for ``lease_s`` seconds: long enough to put them all."""
         ...
 
     def outbox_health(self) -> OutboxHealth:

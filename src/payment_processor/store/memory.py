@@ -194,21 +194,43 @@ class _MemoryTransaction:
 
 
 class _MemoryBatch:
-    def __init__(self, rows: list[_Event]) -> None:
+    """Leased events, as the PostgreSQL store's batch: each mark made at once, unmarked ones given back."""
+
+    def __init__(self, rows: list[_Event], due: list[datetime], leased_until: datetime, lock: Any) -> None:
+        self._lock = lock
         self._rows = {row.event.id: row for row in rows}
+        self._due = {row.event.id: at for row, at in zip(rows, due, strict=True)}
+        self._leased_until = leased_until
+        self._marked: set[int] = set()
         self.events = [replace(row.event, attempts=row.attempts) for row in rows]
 
     def mark_delivered(self, event_id: int) -> None:
-        self._rows[event_id].delivered = True
+        with self._lock:
+            row = self._rows[event_id]
+            if not row.delivered:
+                row.delivered = True
+                row.attempts += 1
+                row.last_error = None
+            self._marked.add(event_id)
 
     def mark_failed(self, event_id: int, error: str, *, retry_after_s: float | None) -> None:
-        row = self._rows[event_id]
-        row.attempts += 1
-        row.last_error = error
-        if retry_after_s is None:
-            row.dead_lettered = True
-        else:
-            row.next_attempt_at = utc_now() + timedelta(seconds=retry_after_s)
+        with self._lock:
+            row = self._rows[event_id]
+            self._marked.add(event_id)
+            if row.delivered:
+                return  # another deliverer put it meanwhile: a late failure never undoes a delivery
+            row.attempts += 1
+            row.last_error = error
+            if retry_after_s is None:
+                row.dead_lettered = True
+            else:
+                row.next_attempt_at = utc_now() + timedelta(seconds=retry_after_s)
+
+    def release(self) -> None:
+        """Give back the unmarked events still under this lease (call with the store's lock held)."""
+        for event_id, row in self._rows.items():
+            if event_id not in self._marked and not row.delivered and row.next_attempt_at == self._leased_until:
+                row.next_attempt_at = self._due[event_id]
 
 
 class InMemoryStore:
@@ -217,6 +239,8 @@ class InMemoryStore:
     def __init__(self) -> None:
         self._state = _State()
         self._lock = threading.RLock()
+        #: Transactions open right now: a test asks it what an outside call (the acquirer) was made inside.
+        self.open_transactions = 0
         self.available = True
 
     def _check(self) -> None:
@@ -229,11 +253,14 @@ class InMemoryStore:
         self._check()
         with self._lock:
             snapshot = copy.deepcopy(self._state)
+            self.open_transactions += 1
             try:
                 yield _MemoryTransaction(self._state)
             except BaseException:
                 self._state = snapshot
                 raise
+            finally:
+                self.open_transactions -= 1
 
     def get_payment(self, payment_id: str, merchant_id: str) -> Payment | None:
         """The payment with this id if it is the merchant's, or None."""
@@ -332,20 +359,32 @@ class InMemoryStore:
         return sorted(due, key=lambda p: self._state.next_resolution_at.get(p.id, now))[:limit]
 
     @contextmanager
-    def claim_outbox(self, *, limit: int, payment_id: str | None = None) -> Iterator[_MemoryBatch]:
-        """Claim pending events, oldest first."""
+    def claim_outbox(self, *, limit: int, lease_s: float, payment_id: str | None = None) -> Iterator[_MemoryBatch]:
+        """Lease due events, oldest first; the unmarked ones are given back when the block ends."""
         self._check()
         with self._lock:
             now = utc_now()
-            rows = [
-                row
-                for row in self._state.events
-                if not row.delivered
-                and not row.dead_lettered
-                and row.next_attempt_at <= now
-                and (payment_id is None or row.event.payment_id == payment_id)
-            ][:limit]
-            yield _MemoryBatch(rows)
+            rows = sorted(
+                (
+                    row
+                    for row in self._state.events
+                    if not row.delivered
+                    and not row.dead_lettered
+                    and row.next_attempt_at <= now
+                    and (payment_id is None or row.event.payment_id == payment_id)
+                ),
+                key=lambda row: (row.next_attempt_at, row.event.id or 0),
+            )[:limit]
+            due = [row.next_attempt_at for row in rows]
+            leased_until = now + timedelta(seconds=lease_s)
+            for row in rows:
+                row.next_attempt_at = leased_until
+        batch = _MemoryBatch(rows, due, leased_until, self._lock)
+        try:
+            yield batch
+        finally:
+            with self._lock:
+                batch.release()
 
     def outbox_health(self) -> OutboxHealth:
         """Counts and the oldest waiting event's age."""

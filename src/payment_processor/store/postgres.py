@@ -9,7 +9,7 @@ wait is bounded by ``lock_timeout``; past it the client gets 409 idempotency_key
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
@@ -282,36 +282,60 @@ class PostgresTransaction:
 
 
 class PostgresOutboxBatch:
-    """Outbox rows locked ``FOR UPDATE SKIP LOCKED`` by this deliverer's open transaction."""
+    """Outbox rows leased to this deliverer (their ``next_attempt_at`` pushed to the lease's end, committed).
 
-    def __init__(self, conn: psycopg.Connection[Any], events: list[OutboxEvent]) -> None:
-        self._conn = conn
+    Every mark is its own short transaction, so no transaction is open while an event is put. A mark never
+    undoes a delivery: a deliverer whose lease ran out may put an event another one has since delivered
+    (S3's conditional put refuses the second write), and whichever marks it delivered first stands.
+    """
+
+    def __init__(
+        self, db: Database, events: list[OutboxEvent], due: dict[int, datetime], leased_until: datetime | None
+    ) -> None:
+        self._db = db
         self.events = events
+        self._due = due  # each event's due time before the lease, to give unmarked ones back as they were
+        self._leased_until = leased_until
+        self._marked: set[int] = set()
 
     def mark_delivered(self, event_id: int) -> None:
         """Record delivery."""
-        self._conn.execute(
-            "UPDATE transaction_log_outbox SET delivered_at = now(), attempts = attempts + 1, "
-            "last_error = NULL WHERE id = %s",
-            (event_id,),
-        )
+        with in_transaction(self._db) as conn:
+            conn.execute(
+                "UPDATE transaction_log_outbox SET delivered_at = now(), attempts = attempts + 1, "
+                "last_error = NULL WHERE id = %s AND delivered_at IS NULL",
+                (event_id,),
+            )
+        self._marked.add(event_id)
 
     def mark_failed(self, event_id: int, error: str, *, retry_after_s: float | None) -> None:
         """Record a failed attempt: due again after the backoff, or dead-lettered."""
+        params: tuple[Any, ...]
         if retry_after_s is None:
-            self._conn.execute(
-                "UPDATE transaction_log_outbox SET attempts = attempts + 1, last_error = %s, "
-                "dead_lettered_at = now() WHERE id = %s",
-                (error[:1000], event_id),
+            sql, params = "dead_lettered_at = now()", (error[:1000], event_id)
+        else:
+            sql, params = "next_attempt_at = now() + make_interval(secs => %s)", (error[:1000], retry_after_s, event_id)
+        with in_transaction(self._db) as conn:
+            conn.execute(
+                f"UPDATE transaction_log_outbox SET attempts = attempts + 1, last_error = %s, {sql} "
+                "WHERE id = %s AND delivered_at IS NULL",
+                params,
             )
+        self._marked.add(event_id)
+
+    def release(self) -> None:
+        """Give back the events this batch did not mark (a deadline or a failing sink stopped it first): due
+        again as they were, unless the lease already ran out and another deliverer holds them now."""
+        unmarked = [event.id for event in self.events if event.id is not None and event.id not in self._marked]
+        if not unmarked:
             return
-        self._conn.execute(
-            "UPDATE transaction_log_outbox SET attempts = attempts + 1, last_error = %s, "
-            # clock_timestamp(), not now(): now() is when this batch's transaction began, before the put
-            # that just failed, so the backoff would already be over when the batch commits.
-            "next_attempt_at = clock_timestamp() + make_interval(secs => %s) WHERE id = %s",
-            (error[:1000], retry_after_s, event_id),
-        )
+        with in_transaction(self._db) as conn:
+            conn.execute(
+                "UPDATE transaction_log_outbox o SET next_attempt_at = u.due "
+                "FROM unnest(%s::bigint[], %s::timestamptz[]) AS u(id, due) "
+                "WHERE o.id = u.id AND o.next_attempt_at = %s AND o.delivered_at IS NULL",
+                (unmarked, [self._due[i] for i in unmarked], self._leased_until),
+            )
 
 
 #: Waiting events, dead-lettered ones, and the oldest waiting event's age in seconds (also read by
@@ -507,23 +531,37 @@ class PostgresStore:
         return [Payment(**row) for row in rows]
 
     @contextmanager
-    def claim_outbox(self, *, limit: int, payment_id: str | None = None) -> Iterator[PostgresOutboxBatch]:
-        """Lock up to ``limit`` undelivered rows (skipping rows another deliverer holds)."""
+    def claim_outbox(
+        self, *, limit: int, lease_s: float, payment_id: str | None = None
+    ) -> Iterator[PostgresOutboxBatch]:
+        """Lease up to ``limit`` due rows (skipping rows another deliverer is leasing this instant) in one
+        short transaction; the batch's unmarked rows are given back when the block ends."""
+        where = "delivered_at IS NULL AND dead_lettered_at IS NULL AND next_attempt_at <= now()" + (
+            " AND payment_id = %(payment_id)s" if payment_id else ""
+        )
         with self._transaction() as conn:
-            where = "delivered_at IS NULL AND dead_lettered_at IS NULL AND next_attempt_at <= now()" + (
-                " AND payment_id = %s" if payment_id else ""
-            )
-            params: tuple[Any, ...] = (payment_id, limit) if payment_id else (limit,)
             rows = conn.execute(
-                "SELECT id, payment_id, event_type, object_key, body, attempts FROM transaction_log_outbox "
-                f"WHERE {where} ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
-                params,
+                f"WITH due AS (SELECT id, next_attempt_at FROM transaction_log_outbox WHERE {where} "
+                "ORDER BY next_attempt_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
+                "UPDATE transaction_log_outbox o SET next_attempt_at = now() + make_interval(secs => %(lease)s) "
+                "FROM due WHERE o.id = due.id "
+                "RETURNING o.id, o.payment_id, o.event_type, o.object_key, o.body, o.attempts, due.next_attempt_at, "
+                "o.next_attempt_at",
+                {"payment_id": payment_id, "limit": limit, "lease": lease_s},
             ).fetchall()
-            events = [
-                OutboxEvent(id=r[0], payment_id=r[1], event_type=r[2], object_key=r[3], body=r[4], attempts=r[5])
-                for r in rows
-            ]
-            yield PostgresOutboxBatch(conn, events)
+        rows.sort(key=lambda r: (r[6], r[0]))  # RETURNING keeps no order: oldest due first, as claimed
+        events = [
+            OutboxEvent(id=r[0], payment_id=r[1], event_type=r[2], object_key=r[3], body=r[4], attempts=r[5])
+            for r in rows
+        ]
+        batch = PostgresOutboxBatch(self._db, events, {r[0]: r[6] for r in rows}, rows[0][7] if rows else None)
+        try:
+            yield batch
+        finally:
+            if rows:
+                # Best effort: if the database is gone now, the lease's end gives them back instead.
+                with suppress(StoreUnavailable):
+                    batch.release()
 
     def outbox_health(self) -> OutboxHealth:
         """Counts and the oldest waiting event's age, in one statement."""
