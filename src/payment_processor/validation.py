@@ -109,12 +109,28 @@ class PaymentRequest(BaseModel):
 Amount = Annotated[int, Field(gt=0, le=MAX_AMOUNT)]
 
 
+def _omitted_not_null(value: Any) -> Any:
+    """An optional amount is left out to mean "all"; ``null`` is not a spelling of that.
+
+    A client that sends ``null`` most likely lost a number on the way (an unset variable serialised), and
+    reading it as "all" would move the whole amount. The default applies only when the field is absent:
+    pydantic does not validate defaults, so this runs for an explicit ``null`` alone.
+    """
+    if value is None:
+        raise PydanticCustomError(
+            "amount_null", "must be an integer of minor units; leave amount out to mean all of it, never null"
+        )
+    return value
+
+
 class CaptureRequest(BaseModel):
     """``POST /payments/{id}/capture``: ``amount`` to capture (default: all that was authorized)."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     amount: Amount | None = None
+
+    _amount_not_null = field_validator("amount", mode="before")(_omitted_not_null)
 
 
 class CancelRequest(BaseModel):
@@ -132,6 +148,8 @@ class RefundRequest(BaseModel):
 
     amount: Amount | None = None
     reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None
+
+    _amount_not_null = field_validator("amount", mode="before")(_omitted_not_null)
 
 
 # Codes of our own custom errors pass through to the client; pydantic's built-in ones become

@@ -73,6 +73,20 @@ def test_capture_over_the_authorized_amount_is_422_and_records_nothing(app: App)
     assert app.api.handle(post(f"/payments/{payment['id']}/capture", {"amount": 500}, key="cap"))["statusCode"] == 200
 
 
+@pytest.mark.parametrize("route", ["capture", "refunds"])
+def test_a_null_amount_is_422_and_moves_nothing(app: App, route: str) -> None:
+    payment = authorize(app) if route == "capture" else charge(app)
+    refused = app.api.handle(post(f"/payments/{payment['id']}/{route}", {"amount": None}, key="null"))
+    assert refused["statusCode"] == 422, refused["body"]
+    assert (body_of(refused)["error"]["code"], body_of(refused)["error"]["field"]) == ("validation_error", "amount")
+    after = body_of(get(app, f"/payments/{payment['id']}"))
+    assert (after["status"], after["amount_captured"], after["amount_refunded"]) == (
+        payment["status"], payment["amount_captured"], 0)  # fmt: skip
+    # Nothing was kept under the key either: the same key with the amount left out is a new request.
+    whole = app.api.handle(post(f"/payments/{payment['id']}/{route}", None, key="null"))
+    assert whole["statusCode"] in (200, 201), whole["body"]
+
+
 def test_cancel_before_capture_and_conflicts_after(app: App) -> None:
     payment = authorize(app)
     canceled = app.api.handle(post(f"/payments/{payment['id']}/cancel", {"cancellation_reason": "duplicate"}))
