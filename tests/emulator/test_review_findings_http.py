@@ -41,3 +41,15 @@ def test_a_null_amount_on_capture_or_refund_is_422_and_moves_nothing(cli: Cli, a
     # The refusal kept nothing under its key: the same key with the amount left out does the whole amount.
     status, _, whole = api.call("POST", f"/payments/{payment['id']}/{route}", secret=secret, key=key, body={})
     assert status in (200, 201) and whole["amount"] == 10000, whole
+
+
+def test_iso_4217_funds_are_refused(cli: Cli, api: Client) -> None:
+    """Finding 7: the fund codes were accepted although the README says funds are refused."""
+    secret = str(new_key(cli, f"merch_fund_{uuid.uuid4().hex[:8]}")["secret"])
+    for code in ("BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW"):
+        status, _, refused = api.call("POST", "/payments", secret=secret, key=str(uuid.uuid4()),
+                                      body={**pay(500), "currency": code})  # fmt: skip
+        assert (status, refused["error"]["code"], refused["error"]["field"]) == (422, "currency_unsupported",
+                                                                                 "currency"), code  # fmt: skip
+    status, _, listed = api.call("GET", "/payments", secret=secret)
+    assert (status, listed["data"]) == (200, [])

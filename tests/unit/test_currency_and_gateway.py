@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import iso4217
 import pytest
 
 from payment_processor import currency
@@ -15,6 +16,18 @@ def test_real_currency_list_with_exponents() -> None:
     assert currency.lookup("KWD").exponent == 3  # type: ignore[union-attr]
     assert currency.lookup("XAU") is None and currency.lookup("ABC") is None
     assert len(currency.payable_codes()) > 150
+
+
+def test_funds_and_index_units_are_not_payable() -> None:
+    for code in ("BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW"):
+        assert currency.lookup(code) is None, code
+    # The table ISO publishes marks its funds: every one it marks must be in the refused set, so a fund
+    # added by a later table (a new iso4217 release) fails here instead of becoming payable.
+    table = iso4217.raw_xml
+    marked = {e.findtext("Ccy") for e in table.iter("CcyNtry") if e.find("CcyNm").get("IsFund") == "true"}
+    assert marked and marked <= currency.NOT_PAYABLE, marked - currency.NOT_PAYABLE
+    # A currency that shares a country with a fund stays payable.
+    assert {"BOB", "CHF", "CLP", "COP", "MXN", "USD", "UYU"} <= currency.payable_codes()
 
 
 def test_acquirer_is_deterministic() -> None:

@@ -50,7 +50,9 @@ def test_max_amount_is_accepted() -> None:
     assert parse_payment_request(payment_body(amount=MAX_AMOUNT)).amount == MAX_AMOUNT
 
 
-@pytest.mark.parametrize("code", ["XYZ", "US", "USDD", "XAU", "XTS", "123"])
+@pytest.mark.parametrize(
+    "code", ["XYZ", "US", "USDD", "XAU", "XTS", "123", "BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW"]
+)
 def test_currency_must_be_payable_iso4217(code: str) -> None:
     error = error_of(payment_body(currency=code))
     assert error.field == "currency"
