@@ -134,25 +134,6 @@ class S3Sink:
         return True
 
 
-class MemorySink:
-    """An in-memory sink for unit tests; ``available = False`` makes it fail like an S3 outage."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, str] = {}
-        self.available = True
-        self.puts = 0
-
-    def put(self, key: str, body: str) -> bool:
-        """Store the object unless present."""
-        if not self.available:
-            raise SinkUnavailable("memory sink switched off")
-        self.puts += 1
-        if key in self.objects:
-            return False
-        self.objects[key] = body
-        return True
-
-
 #: Events claimed per batch: each is put, then marked in a transaction of its own, so a run killed
 #: mid-batch redoes at most the one put it was making (it finds its object there, 412, and is marked).
 BATCH_SIZE = 10

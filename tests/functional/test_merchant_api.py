@@ -20,9 +20,10 @@ from payment_processor.payment import STATUSES
 from payment_processor.service import PaymentService
 from payment_processor.store.database import Database
 from payment_processor.store.postgres import PostgresStore
-from payment_processor.txlog import MemorySink, OutboxDelivery
+from payment_processor.txlog import OutboxDelivery
 from payment_processor.validation import parse_payment_request
 from tests.conftest import MERCHANT, Services
+from tests.fakes.memory_sink import MemorySink
 from tests.functional.test_payment_states import app_connection
 from tests.functional.test_postgres_flow import build_service, count
 from tests.support import body_of, payment_body, post, post_payment, proxy_event

@@ -17,8 +17,9 @@ import pytest
 from payment_processor import handler as handler_module
 from payment_processor.payment import Payment, new_payment_id
 from payment_processor.store.interfaces import PageRequest
-from payment_processor.txlog import MAX_ATTEMPTS, MemorySink, OutboxDelivery, payment_event
+from payment_processor.txlog import MAX_ATTEMPTS, OutboxDelivery, payment_event
 from tests.conftest import BUCKET, MERCHANT, Services
+from tests.fakes.memory_sink import MemorySink
 from tests.functional.test_postgres_flow import build_service, objects
 from tests.support import payment_body
 

@@ -13,8 +13,9 @@ from aws_lambda_powertools import Logger
 from payment_processor.api import Api
 from payment_processor.gateway import SimulatedAcquirer
 from payment_processor.service import PaymentService
-from payment_processor.store.memory import InMemoryStore
-from payment_processor.txlog import MemorySink, OutboxDelivery
+from payment_processor.txlog import OutboxDelivery
+from tests.fakes.memory_sink import MemorySink
+from tests.fakes.memory_store import InMemoryStore
 
 
 @dataclass

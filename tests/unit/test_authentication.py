@@ -9,7 +9,7 @@ import pytest
 
 from payment_processor.apikeys import SECRET_LENGTH, ApiKeys, KeyError_, KeyNotFound, hash_secret, secret_shape
 from payment_processor.authorizer import Unauthorized, authorize, bearer_token, stage_arn
-from payment_processor.store.memory import InMemoryKeyStore
+from tests.fakes.memory_store import InMemoryKeyStore
 from tests.support import body_of, payment_body, post_payment, proxy_event
 from tests.unit.conftest import App
 

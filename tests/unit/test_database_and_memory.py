@@ -11,7 +11,7 @@ from payment_processor.config import Settings
 from payment_processor.credentials import CredentialsUnavailable, DatabaseCredentials, StaticCredentials
 from payment_processor.store.database import IDLE_CHECK_AFTER_S, Database
 from payment_processor.store.interfaces import StoreUnavailable
-from payment_processor.store.memory import InMemoryStore
+from tests.fakes.memory_store import InMemoryStore
 
 SETTINGS = Settings("arn", "db", 5432, "payments", "bucket", db_sslmode="verify-full", db_sslrootcert="/ca.pem")
 
@@ -75,8 +75,9 @@ def test_unreadable_secret_is_store_unavailable() -> None:
 def test_memory_store_purges_old_keys_and_fails_when_off() -> None:
     from payment_processor.gateway import SimulatedAcquirer
     from payment_processor.service import PaymentService
-    from payment_processor.txlog import MemorySink, OutboxDelivery
+    from payment_processor.txlog import OutboxDelivery
     from payment_processor.validation import parse_payment_request
+    from tests.fakes.memory_sink import MemorySink
     from tests.support import payment_body
 
     store = InMemoryStore()

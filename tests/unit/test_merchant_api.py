@@ -13,8 +13,9 @@ from payment_processor.api import Api
 from payment_processor.gateway import AcquirerUnavailable, FollowUp, SimulatedAcquirer
 from payment_processor.payment import utc_now
 from payment_processor.service import PaymentService
-from payment_processor.store.memory import InMemoryStore
-from payment_processor.txlog import MemorySink, OutboxDelivery
+from payment_processor.txlog import OutboxDelivery
+from tests.fakes.memory_sink import MemorySink
+from tests.fakes.memory_store import InMemoryStore
 from tests.support import body_of, payment_body, post, post_payment, proxy_event
 from tests.unit.conftest import App
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 import pytest
 
 from payment_processor.store.interfaces import OutboxEvent
-from payment_processor.store.memory import InMemoryStore
 from payment_processor.txlog import (
     BATCH_SIZE,
     FAILURES_BEFORE_STOPPING,
     MAX_ATTEMPTS,
     MAX_BACKOFF_S,
-    MemorySink,
     OutboxDelivery,
     SinkUnavailable,
     backoff_s,
 )
+from tests.fakes.memory_sink import MemorySink
+from tests.fakes.memory_store import InMemoryStore
 
 
 class PickySink(MemorySink):

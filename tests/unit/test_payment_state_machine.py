@@ -19,9 +19,10 @@ from payment_processor import service as service_module
 from payment_processor.errors import ServiceUnavailable, ValidationFailed
 from payment_processor.gateway import AcquirerUnavailable, Authorization, SimulatedAcquirer
 from payment_processor.service import MAX_ACQUIRER_ATTEMPTS, PaymentService
-from payment_processor.store.memory import InMemoryStore
-from payment_processor.txlog import MemorySink, OutboxDelivery
+from payment_processor.txlog import OutboxDelivery
 from payment_processor.validation import parse_payment_request
+from tests.fakes.memory_sink import MemorySink
+from tests.fakes.memory_store import InMemoryStore
 
 MERCHANT = "merch_123"
 
