@@ -8,22 +8,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-#: Payment statuses. A payment is recorded as PROCESSING before the acquirer is asked, then settled once by
-#: the acquirer's answer: SUCCEEDED (authorized and captured), REQUIRES_CAPTURE (authorized, ``manual``
-#: capture), DECLINED (the acquirer said no, with a decline code) or FAILED (no answer could be had, or the
-#: acquirer refused the request, with a failure code). After that:
-#:   REQUIRES_CAPTURE -> SUCCEEDED (captured, all or part) or CANCELED (canceled, or 7 days uncaptured);
-#:   SUCCEEDED -> REFUNDED (once refunds add up to the captured amount).
-PROCESSING = "processing"
-REQUIRES_CAPTURE = "requires_capture"
-SUCCEEDED = "succeeded"
-DECLINED = "declined"
-FAILED = "failed"
-CANCELED = "canceled"
-REFUNDED = "refunded"
-STATUSES = (PROCESSING, REQUIRES_CAPTURE, SUCCEEDED, DECLINED, FAILED, CANCELED, REFUNDED)
+from payment_processor.states import SETTLED, PaymentStatus, RefundStatus
+
+# The statuses and the moves between them are in payment_processor.states; these names stay for readers of
+# the resources below.
+PROCESSING = PaymentStatus.PROCESSING
+REQUIRES_CAPTURE = PaymentStatus.REQUIRES_CAPTURE
+SUCCEEDED = PaymentStatus.SUCCEEDED
+DECLINED = PaymentStatus.DECLINED
+FAILED = PaymentStatus.FAILED
+CANCELED = PaymentStatus.CANCELED
+REFUNDED = PaymentStatus.REFUNDED
+STATUSES = tuple(str(status) for status in PaymentStatus)
 #: Statuses a payment can be in once the acquirer answered its authorization.
-SETTLED_STATUSES = frozenset(STATUSES) - {PROCESSING}
+SETTLED_STATUSES = SETTLED
 
 AUTOMATIC = "automatic"
 MANUAL = "manual"
@@ -33,10 +31,9 @@ CANCELLATION_REASONS = ("requested_by_customer", "duplicate", "fraudulent", "aba
 AUTOMATIC_CANCELLATION = "automatic"
 #: Why a refund was asked for.
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
-#: Refund statuses: recorded PENDING before the acquirer is asked, then SUCCEEDED or FAILED once.
-REFUND_PENDING = "pending"
-REFUND_SUCCEEDED = "succeeded"
-REFUND_FAILED = "failed"
+REFUND_PENDING = RefundStatus.PENDING
+REFUND_SUCCEEDED = RefundStatus.SUCCEEDED
+REFUND_FAILED = RefundStatus.FAILED
 
 
 def new_id(prefix: str) -> str:
@@ -87,7 +84,7 @@ class Payment:
     merchant_id: str
     amount: int
     currency: str
-    status: str
+    status: PaymentStatus
     payment_method: str
     created_at: datetime
     decline_code: str | None = None
@@ -106,6 +103,10 @@ class Payment:
     amount_captured: int = 0
     amount_refunded: int = 0
     cancellation_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        # Rows come back from the database as text: held as the type from here on.
+        object.__setattr__(self, "status", PaymentStatus(self.status))
 
     @property
     def is_final(self) -> bool:
@@ -156,13 +157,16 @@ class Refund:
     merchant_id: str
     amount: int
     currency: str
-    status: str
+    status: RefundStatus
     created_at: datetime
     updated_at: datetime
     reason: str | None = None
     failure_code: str | None = None
     idempotency_key: str | None = None
     acquirer_attempts: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", RefundStatus(self.status))
 
     @property
     def is_final(self) -> bool:

@@ -203,11 +203,11 @@ class Refunds:
             now = self._clock()
             if failure is not None:
                 final = replace(current, status=payments.REFUND_FAILED, failure_code=failure, updated_at=now)
-                tx.settle_refund(final)
+                tx.update_refund(final, from_status=current.status)
                 tx.add_event(refund_event(payment, final, tx.next_event_sequence(payment.id)))
             else:
                 final = replace(current, status=payments.REFUND_SUCCEEDED, updated_at=now)
-                tx.settle_refund(final)
+                tx.update_refund(final, from_status=current.status)
                 refunded = payment.amount_refunded + final.amount
                 whole = refunded == payment.amount_captured
                 after = replace(

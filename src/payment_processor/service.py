@@ -281,7 +281,7 @@ class PaymentService:
                 amount_captured=current.amount if status == payments.SUCCEEDED else 0,
             )
             response = StoredResponse(_status_code(final), compact_json(_response_body(final)))
-            tx.settle_payment(final)
+            tx.update_payment(final, from_status=current.status)
             tx.add_event(payment_event(final, tx.next_event_sequence(final.id)))
             if final.idempotency_key is not None:
                 tx.complete_idempotency_key(final.merchant_id, final.idempotency_key, response, final.id)

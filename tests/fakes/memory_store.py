@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from payment_processor.payment import REFUND_PENDING, REQUIRES_CAPTURE, Payment, PaymentAction, Refund, utc_now
+from payment_processor.states import PaymentStatus, RefundStatus, payment_transition, refund_transition
 from payment_processor.store.interfaces import (
     CursorNotFound,
     FeedEvent,
@@ -111,10 +112,13 @@ class _MemoryTransaction:
         found = self._state.payments.get(payment_id)  # transactions are serialized already
         return found if found is not None and merchant_id in (None, found.merchant_id) else None
 
-    def update_payment(self, payment: Payment, *, from_status: str) -> None:
+    def update_payment(self, payment: Payment, *, from_status: PaymentStatus) -> None:
+        payment_transition(from_status, payment.status)
         if self._state.payments[payment.id].status != from_status:
             raise RuntimeError(f"payment {payment.id} is no longer {from_status}")
         self._state.payments[payment.id] = _checked(payment)
+        if payment.status != PaymentStatus.PROCESSING:
+            self._state.next_resolution_at.pop(payment.id, None)
 
     def next_event_sequence(self, payment_id: str) -> int:
         self._state.sequences[payment_id] = self._state.sequences.get(payment_id, 0) + 1
@@ -148,11 +152,13 @@ class _MemoryTransaction:
     def lock_refund(self, refund_id: str) -> Refund | None:
         return self._state.refunds.get(refund_id)
 
-    def settle_refund(self, refund: Refund) -> None:
-        if self._state.refunds[refund.id].is_final:
-            raise RuntimeError(f"refund {refund.id} is no longer pending")
+    def update_refund(self, refund: Refund, *, from_status: RefundStatus) -> None:
+        refund_transition(from_status, refund.status)
+        if self._state.refunds[refund.id].status != from_status:
+            raise RuntimeError(f"refund {refund.id} is no longer {from_status}")
         self._state.refunds[refund.id] = refund
-        self._state.refund_due.pop(refund.id, None)
+        if refund.is_final:
+            self._state.refund_due.pop(refund.id, None)
 
     def record_refund_failure(self, refund_id: str, retry_after_s: float) -> None:
         refund = self._state.refunds[refund_id]
@@ -164,12 +170,6 @@ class _MemoryTransaction:
         return sum(
             r.amount for r in self._state.refunds.values() if r.payment_id == payment_id and r.status == REFUND_PENDING
         )
-
-    def settle_payment(self, payment: Payment) -> None:
-        if self._state.payments[payment.id].is_final:
-            raise RuntimeError(f"payment {payment.id} is no longer processing")
-        self._state.payments[payment.id] = _checked(payment)
-        self._state.next_resolution_at.pop(payment.id, None)
 
     def record_acquirer_failure(self, payment_id: str, retry_after_s: float) -> None:
         current = self._state.payments[payment_id]

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from payment_processor.payment import Payment, PaymentAction, Refund
+from payment_processor.states import PaymentStatus, RefundStatus
 
 if TYPE_CHECKING:
     from payment_processor.apikeys import ApiKey
@@ -136,12 +137,10 @@ class Transaction(Protocol):
         everything that changes a payment or its refunds queues here."""
         ...
 
-    def settle_payment(self, payment: Payment) -> None:
-        """Write a processing payment's settled status, codes and ``updated_at``."""
-        ...
-
-    def update_payment(self, payment: Payment, *, from_status: str) -> None:
-        """Write a locked payment's status, amounts, codes and ``updated_at``; it must still be ``from_status``."""
+    def update_payment(self, payment: Payment, *, from_status: PaymentStatus) -> None:
+        """Write a locked payment's status, codes, amounts and ``updated_at``: the one way a payment's state
+        changes. The move from ``from_status`` must be in the table (``states.payment_transition``, checked
+        before anything is written), and the row must still be in ``from_status``."""
         ...
 
     def next_event_sequence(self, payment_id: str) -> int:
@@ -172,8 +171,8 @@ class Transaction(Protocol):
         """The refund, locked until this transaction ends (lock its payment first)."""
         ...
 
-    def settle_refund(self, refund: Refund) -> None:
-        """Write a pending refund's final status, failure code and ``updated_at``."""
+    def update_refund(self, refund: Refund, *, from_status: RefundStatus) -> None:
+        """Write a locked refund's status, failure code and ``updated_at``, the move checked as update_payment's."""
         ...
 
     def record_refund_failure(self, refund_id: str, retry_after_s: float) -> None:

@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from payment_processor.apikeys import ApiKey
 from payment_processor.payment import Payment, PaymentAction, Refund
+from payment_processor.states import PaymentStatus, RefundStatus, payment_transition, refund_transition
 from payment_processor.store.database import Database
 from payment_processor.store.interfaces import (
     CursorNotFound,
@@ -138,13 +139,18 @@ class PostgresTransaction:
         )
         return None if row is None else Payment(**row)
 
-    def update_payment(self, payment: Payment, *, from_status: str) -> None:
-        """Every column a later state change writes; only a row still in ``from_status`` is changed."""
+    def update_payment(self, payment: Payment, *, from_status: PaymentStatus) -> None:
+        """Every column a state change writes; only a row still in ``from_status`` is changed. A payment that
+        left ``processing`` is no longer due for the job."""
+        payment_transition(from_status, payment.status)
         cursor = self._conn.execute(
-            "UPDATE payments SET status = %s, amount_captured = %s, amount_refunded = %s, cancellation_reason = %s, "
-            "updated_at = %s WHERE id = %s AND status = %s",
-            (payment.status, payment.amount_captured, payment.amount_refunded, payment.cancellation_reason,
-             payment.changed_at, payment.id, from_status),
+            "UPDATE payments SET status = %s, decline_code = %s, authorization_code = %s, failure_code = %s, "
+            "amount_captured = %s, amount_refunded = %s, cancellation_reason = %s, updated_at = %s, "
+            "next_resolution_at = CASE WHEN %s = 'processing' THEN next_resolution_at END "
+            "WHERE id = %s AND status = %s",
+            (payment.status, payment.decline_code, payment.authorization_code, payment.failure_code,
+             payment.amount_captured, payment.amount_refunded, payment.cancellation_reason, payment.changed_at,
+             payment.status, payment.id, from_status),
         )  # fmt: skip
         if cursor.rowcount != 1:
             raise RuntimeError(f"payment {payment.id} is no longer {from_status}")
@@ -208,15 +214,17 @@ class PostgresTransaction:
         )
         return None if row is None else Refund(**row)
 
-    def settle_refund(self, refund: Refund) -> None:
-        """Final status; only a pending refund is changed."""
+    def update_refund(self, refund: Refund, *, from_status: RefundStatus) -> None:
+        """The refund's new status; only a row still in ``from_status`` is changed (a final one is not due)."""
+        refund_transition(from_status, refund.status)
         cursor = self._conn.execute(
-            "UPDATE refunds SET status = %s, failure_code = %s, updated_at = %s, next_resolution_at = NULL "
-            "WHERE id = %s AND status = 'pending'",
-            (refund.status, refund.failure_code, refund.updated_at, refund.id),
+            "UPDATE refunds SET status = %s, failure_code = %s, updated_at = %s, "
+            "next_resolution_at = CASE WHEN %s = 'pending' THEN next_resolution_at END "
+            "WHERE id = %s AND status = %s",
+            (refund.status, refund.failure_code, refund.updated_at, refund.status, refund.id, from_status),
         )
         if cursor.rowcount != 1:
-            raise RuntimeError(f"refund {refund.id} is no longer pending")
+            raise RuntimeError(f"refund {refund.id} is no longer {from_status}")
 
     def record_refund_failure(self, refund_id: str, retry_after_s: float) -> None:
         """One more attempt without an answer; due again after the backoff."""
@@ -232,17 +240,6 @@ class PostgresTransaction:
             "SELECT coalesce(sum(amount), 0) FROM refunds WHERE payment_id = %s AND status = 'pending'", (payment_id,)
         ).fetchone()
         return int(row[0]) if row else 0
-
-    def settle_payment(self, payment: Payment) -> None:
-        """Final status and codes; only a row still processing is changed (the WHERE says so too)."""
-        cursor = self._conn.execute(
-            "UPDATE payments SET status = %s, decline_code = %s, authorization_code = %s, failure_code = %s, "
-            "amount_captured = %s, updated_at = %s, next_resolution_at = NULL WHERE id = %s AND status = 'processing'",
-            (payment.status, payment.decline_code, payment.authorization_code, payment.failure_code,
-             payment.amount_captured, payment.changed_at, payment.id),
-        )  # fmt: skip
-        if cursor.rowcount != 1:
-            raise RuntimeError(f"payment {payment.id} is no longer processing")
 
     def record_acquirer_failure(self, payment_id: str, retry_after_s: float) -> None:
         """One more attempt without an answer; due again after the backoff."""
