@@ -286,7 +286,7 @@ class Api:
     def _list_refunds(self, caller: Caller, payment_id: str, event: dict[str, Any]) -> dict[str, Any]:
         from payment_processor.pagination import PAGE_PARAMETERS, page_request
 
-        page = self._service.refunds.list_refunds(
+        page = self._service.list_refunds(
             caller.merchant_id, payment_id, page_request(query_values(event, PAGE_PARAMETERS))
         )
         return list_response([refund.resource() for refund in page.items], page.has_more)
@@ -316,17 +316,17 @@ class Api:
         merchant = caller.merchant_id
         if action == "capture":
             capture = parse_body(CaptureRequest, body)
-            outcome = self._service.actions.capture(
+            outcome = self._service.capture_payment(
                 merchant, payment_id, capture.amount, key, expired=expired, settle_by=settle_by
             )
         elif action == "cancel":
             cancel = parse_body(CancelRequest, body)
-            outcome = self._service.actions.cancel(
+            outcome = self._service.cancel_payment(
                 merchant, payment_id, cancel.cancellation_reason, key, expired=expired, settle_by=settle_by
             )
         else:
             refund = parse_body(RefundRequest, body)
-            outcome = self._service.refunds.create(
+            outcome = self._service.refund_payment(
                 merchant, payment_id, refund.amount, refund.reason, key, expired=expired, settle_by=settle_by
             )
             context["refund_id"] = outcome.refund_id

@@ -97,6 +97,47 @@ class ServiceUnavailable(ApiError):
         super().__init__(message, code=code, headers={"Retry-After": str(retry_after_s)})
 
 
+class StillProcessing(ServiceUnavailable):
+    """503: the operation is recorded but the acquirer has not answered yet; the same key finishes it."""
+
+    #: Seconds a client is told to wait before retrying.
+    RETRY_AFTER_S = 2
+
+    def __init__(self, what: str, *, code: str = "payment_processing") -> None:
+        super().__init__(
+            f"{what} is recorded and still processing (the acquirer has not answered yet); "
+            "retry with the same Idempotency-Key to get its result",
+            code=code,
+            retry_after_s=self.RETRY_AFTER_S,
+        )
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """503: the payment database is unreachable (the detail goes to the log, never to the client)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the payment database is unreachable; retry with the same Idempotency-Key", code="database_unavailable"
+        )
+
+
+class PaymentStateConflict(ApiError):
+    """409: the payment is not in a state this operation applies to; ``payment_status`` says which it is in."""
+
+    status = 409
+    code = "payment_state_conflict"
+
+    def __init__(self, message: str, *, payment_status: str) -> None:
+        super().__init__(message)
+        self.payment_status = payment_status
+
+    def body(self) -> dict[str, Any]:
+        """The error envelope plus the payment's current status."""
+        body = super().body()
+        body["error"]["payment_status"] = self.payment_status
+        return body
+
+
 class InternalError(ApiError):
     """500: a bug. The body says nothing about it; the log has the details."""
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from payment_processor.backoff import backoff_s
 from payment_processor.deadlines import Expired, never
 from payment_processor.payment import Payment, Refund, isoformat
 from payment_processor.store.interfaces import OutboxEvent, PaymentStore, StoreUnavailable
@@ -145,13 +146,6 @@ LEASE_S = 60
 MAX_ATTEMPTS = 10
 #: Consecutive sink failures after which a run stops: the sink is down, and each try costs its timeout.
 FAILURES_BEFORE_STOPPING = 3
-#: The longest wait between two attempts at one event.
-MAX_BACKOFF_S = 300.0
-
-
-def backoff_s(attempts: int) -> float:
-    """Seconds to wait after the ``attempts``-th failure: 2, 4, 8, ... up to MAX_BACKOFF_S."""
-    return min(float(2**attempts), MAX_BACKOFF_S)
 
 
 @dataclass(frozen=True)

@@ -203,18 +203,20 @@ def test_a_crash_between_the_acquirer_and_the_record_is_settled_by_the_same_key(
     service, database = build_service(lambda_env.settings())
     barrier = threading.Event()
 
+    acquirer = service.context.gateway
+
     class Crashing:
         def __getattr__(self, name: str) -> Any:
-            return getattr(service._gateway, name)
+            return getattr(acquirer, name)
 
         def capture(self, *args: Any, **kwargs: Any) -> None:
-            service._gateway.capture(*args, **kwargs)
+            acquirer.capture(*args, **kwargs)
             barrier.set()
             raise SystemExit("...and the process dies before recording it")
 
-    service.actions._gateway = Crashing()  # type: ignore[assignment]
+    service.context.gateway = Crashing()  # type: ignore[assignment]
     with pytest.raises(SystemExit):
-        service.actions.capture(MERCHANT, payment_id, 400, "cap")
+        service.capture_payment(MERCHANT, payment_id, 400, "cap")
     assert barrier.is_set() and count(lambda_env, "payment_actions") == 1
     database.close()
     retried = handle(post(f"/payments/{payment_id}/capture", {"amount": 400}, key="cap"))

@@ -12,7 +12,7 @@ import pytest
 from payment_processor import handler as handler_module
 from payment_processor.deliver import main as deliver_main
 from payment_processor.gateway import Authorization, SimulatedAcquirer
-from payment_processor.service import MAX_ACQUIRER_ATTEMPTS
+from payment_processor.operations.create import MAX_ACQUIRER_ATTEMPTS
 from tests.conftest import DB_NAME, DB_USER, MERCHANT, Services
 from tests.functional.test_postgres_flow import build_service, count, objects
 from tests.support import body_of, payment_body, post_payment, proxy_event
@@ -113,7 +113,7 @@ def test_a_retry_and_the_job_settling_one_payment_at_once_write_one_final_state(
 
     first, first_db = build_service(clean.settings())
     # The first attempt records the payment and dies before the acquirer answers.
-    crashed = first._gateway = _Dying()  # type: ignore[attr-defined]
+    crashed = first.context.gateway = _Dying()  # type: ignore[assignment]
     with pytest.raises(_Died):
         first.create_payment(MERCHANT, parse_payment_request(payment_body()), "race")
     assert crashed.asked and count(clean, "payments") == 1
@@ -123,7 +123,7 @@ def test_a_retry_and_the_job_settling_one_payment_at_once_write_one_final_state(
     job, job_db = build_service(clean.settings())
     barrier = threading.Barrier(2)
     for instance in (retry, job):
-        instance._gateway = _Waiting(barrier)  # type: ignore[attr-defined]
+        instance.context.gateway = _Waiting(barrier)  # type: ignore[assignment]
     results: dict[str, object] = {}
 
     def by_retry() -> None:

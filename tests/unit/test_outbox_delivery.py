@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from payment_processor.backoff import MAX_BACKOFF_S, backoff_s
 from payment_processor.store.interfaces import OutboxEvent
 from payment_processor.txlog import (
     BATCH_SIZE,
     FAILURES_BEFORE_STOPPING,
     MAX_ATTEMPTS,
-    MAX_BACKOFF_S,
     OutboxDelivery,
     SinkUnavailable,
-    backoff_s,
 )
 from tests.fakes.memory_sink import MemorySink
 from tests.fakes.memory_store import InMemoryStore

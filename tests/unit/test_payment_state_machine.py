@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from payment_processor import service as service_module
+from payment_processor import backoff
 from payment_processor.errors import ServiceUnavailable, ValidationFailed
 from payment_processor.gateway import AcquirerUnavailable, Authorization, SimulatedAcquirer
-from payment_processor.service import MAX_ACQUIRER_ATTEMPTS, PaymentService
+from payment_processor.operations import create as create_module
+from payment_processor.operations.create import MAX_ACQUIRER_ATTEMPTS
+from payment_processor.service import PaymentService
 from payment_processor.txlog import OutboxDelivery
 from payment_processor.validation import parse_payment_request
 from tests.fakes.memory_sink import MemorySink
@@ -171,8 +173,8 @@ def test_the_scheduled_job_settles_what_a_crash_left_and_the_retry_replays_it(wo
 def test_an_unreachable_acquirer_answers_503_processing_and_the_job_gives_up_after_its_attempts(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service_module, "acquirer_backoff_s", lambda attempts: 0.0)
-    monkeypatch.setattr(service_module, "GIVE_UP_AFTER_S", 0.0)  # the attempts are what this test counts
+    monkeypatch.setattr(backoff, "backoff_s", lambda attempts: 0.0)
+    monkeypatch.setattr(create_module, "GIVE_UP_AFTER_S", 0.0)  # the attempts are what this test counts
     world.acquirer.unavailable = True
     with pytest.raises(ServiceUnavailable) as refused:
         create(world)

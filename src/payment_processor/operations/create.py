@@ -1,0 +1,210 @@
+"""``POST /payments``: take a payment (logic layer).
+
+Recorded as ``processing`` with its first event before the acquirer hears of it; the payment id is the
+acquirer's idempotency key, so one charge per recorded payment, whoever asks. The answer moves it once to
+``succeeded`` (captured now), ``requires_capture`` (``capture_method: manual``), ``declined`` or ``failed``.
+The job gives up on one the acquirer never answered (``failed``, ``acquirer_unavailable``) after
+:data:`MAX_ACQUIRER_ATTEMPTS` attempts and :data:`GIVE_UP_AFTER_S`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from payment_processor import payment as payments
+from payment_processor.encoding import compact_json
+from payment_processor.errors import ApiError, ValidationFailed
+from payment_processor.gateway import Authorization, UnknownPaymentMethod
+from payment_processor.operations.driver import Applied, Context, GiveUp, Operation, Pending, fingerprint
+from payment_processor.payment import Payment
+from payment_processor.states import PaymentStatus
+from payment_processor.store.interfaces import IdempotencyRecord, StoredResponse, Transaction
+from payment_processor.txlog import payment_event
+
+if TYPE_CHECKING:
+    # Annotations only: validation builds pydantic models at import (~0.2 s of a cold start); the API layer
+    # imports it on the first request that has a body to parse.
+    from payment_processor.validation import PaymentRequest
+
+ROUTE = "POST /payments"
+#: The job gives up on a payment the acquirer never answered once both hold (see driver.GiveUp).
+MAX_ACQUIRER_ATTEMPTS = 10
+GIVE_UP_AFTER_S = 1800.0
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The acquirer's answer to an authorization, or a definite failure to get one (``failure_code``)."""
+
+    authorization: Authorization
+    failure_code: str | None = None
+
+
+def request_fingerprint_of(request: PaymentRequest) -> str:
+    """The create request's idempotency fingerprint (see driver.fingerprint)."""
+    return fingerprint(ROUTE, request.fingerprint_material())
+
+
+class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
+    """Authorize (and, unless ``manual``, capture) a new payment."""
+
+    def __init__(self, context: Context, new_id: Callable[[], str] = payments.new_payment_id) -> None:
+        super().__init__(context)
+        self._new_id = new_id
+
+    @property
+    def give_up(self) -> GiveUp:  # type: ignore[override]
+        # Read at each pass, so an operator's (or a test's) setting of the module's bounds applies at once.
+        return GiveUp(MAX_ACQUIRER_ATTEMPTS, GIVE_UP_AFTER_S)
+
+    def route(self, request: PaymentRequest) -> str:
+        return ROUTE
+
+    def material(self, request: PaymentRequest) -> dict[str, Any]:
+        return request.fingerprint_material()
+
+    def refusal(self, request: PaymentRequest) -> ApiError | None:
+        # A token the acquirer will never take records nothing.
+        try:
+            self.context.gateway.check_payment_method(request.payment_method)
+        except UnknownPaymentMethod:
+            return ValidationFailed(
+                "payment_method is not a token the acquirer knows; see the documented test tokens",
+                code="payment_method_unknown",
+                field="payment_method",
+            )
+        return None
+
+    def record(self, tx: Transaction, merchant_id: str, key: str, request: PaymentRequest) -> Pending[Payment]:
+        now = self.context.clock()
+        payment = Payment(
+            id=self._new_id(),
+            merchant_id=merchant_id,
+            amount=request.amount,
+            currency=request.currency,
+            status=PaymentStatus.PROCESSING,
+            payment_method=request.payment_method,
+            created_at=now,
+            updated_at=now,
+            description=request.description,
+            customer_id=request.customer_id,
+            metadata=dict(request.metadata or {}),
+            idempotency_key=key,
+            capture_method=request.capture_method,
+        )
+        tx.insert_payment(payment)
+        tx.add_event(payment_event(payment, tx.next_event_sequence(payment.id)))
+        tx.bind_idempotency_key(merchant_id, key, payment.id)
+        return Pending(payment)
+
+    def resume(self, merchant_id: str, key: str, previous: IdempotencyRecord) -> Pending[Payment]:
+        if previous.payment_id is None:  # pragma: no cover - a claim is bound in its own transaction
+            raise RuntimeError("an idempotency key was committed without its payment")
+        payment = self.context.store.get_payment(previous.payment_id, merchant_id)
+        if payment is None:  # pragma: no cover - the key's foreign key keeps the payment
+            raise RuntimeError("an idempotency key points at a missing payment")
+        return Pending(payment)
+
+    def answered(self, pending: Pending[Payment]) -> StoredResponse | None:
+        payment = pending.record
+        if not payment.is_final:
+            return None
+        with self.context.store.transaction() as tx:
+            return _final_response(tx, payment)
+
+    def describe(self, record: Payment) -> str:
+        return f"the payment {record.id}"
+
+    def ask(self, pending: Pending[Payment]) -> Settlement:
+        payment = pending.record
+        try:
+            return Settlement(
+                self.context.gateway.authorize(
+                    amount=payment.amount,
+                    currency=payment.currency,
+                    payment_method=payment.payment_method,
+                    idempotency_key=payment.id,
+                )
+            )
+        except UnknownPaymentMethod:
+            # Checked before recording, so only a token withdrawn since: a definite refusal, nothing charged.
+            return Settlement(Authorization(approved=False), failure_code="payment_method_unknown")
+
+    def no_answer(self, tx: Transaction, record: Payment, retry_after_s: float) -> None:
+        tx.record_acquirer_failure(record.id, retry_after_s)
+
+    def apply(self, tx: Transaction, record: Payment, answer: Settlement) -> Applied:
+        # A concurrent settlement waits on the row lock, then finds the payment final and answers what it recorded.
+        current = tx.lock_payment(record.id)
+        if current is None:  # pragma: no cover - payments are never deleted
+            raise RuntimeError(f"payment {record.id} vanished")
+        if current.is_final:
+            return Applied(_final_response(tx, current), now=False)
+        authorization, failure_code = answer.authorization, answer.failure_code
+        if failure_code is not None:
+            status = PaymentStatus.FAILED
+        elif not authorization.approved:
+            status = PaymentStatus.DECLINED
+        else:
+            # Authorized: captured now (automatic), or held for a capture or cancel (manual).
+            manual = current.capture_method == payments.MANUAL
+            status = PaymentStatus.REQUIRES_CAPTURE if manual else PaymentStatus.SUCCEEDED
+        final = replace(
+            current,
+            status=status,
+            updated_at=self.context.clock(),
+            failure_code=failure_code,
+            authorization_code=authorization.authorization_code if status not in _UNAUTHORIZED else None,
+            decline_code=authorization.decline_code if status == PaymentStatus.DECLINED else None,
+            amount_captured=current.amount if status == PaymentStatus.SUCCEEDED else 0,
+        )
+        tx.update_payment(final, from_status=current.status)
+        tx.add_event(payment_event(final, tx.next_event_sequence(final.id)))
+        return Applied(StoredResponse(_status_code(final), compact_json(_response_body(final))))
+
+    def payment_id(self, record: Payment) -> str:
+        return record.id
+
+    def recorded_at(self, record: Payment) -> datetime:
+        return record.created_at
+
+    def abandoned(self, record: Payment) -> Settlement:
+        return Settlement(Authorization(approved=False), failure_code="acquirer_unavailable")
+
+
+_UNAUTHORIZED = frozenset({PaymentStatus.DECLINED, PaymentStatus.FAILED})
+
+
+def _final_response(tx: Transaction, payment: Payment) -> StoredResponse:
+    """What a final payment answered: the bytes recorded under its key (rebuilt only if the key was purged)."""
+    recorded = tx.stored_response(payment.merchant_id, payment.idempotency_key) if payment.idempotency_key else None
+    return recorded or StoredResponse(_status_code(payment), compact_json(_response_body(payment)))
+
+
+def _status_code(payment: Payment) -> int:
+    """201 for an authorized payment (whatever became of it since); 402 (payment required) for one declined
+    or failed."""
+    return 402 if payment.status in _UNAUTHORIZED else 201
+
+
+def _response_body(payment: Payment) -> dict[str, Any]:
+    body = payment.resource()
+    if payment.status == PaymentStatus.FAILED:
+        body["error"] = {
+            "code": "payment_failed",
+            "message": f"the payment failed ({payment.failure_code}); use a new Idempotency-Key to try again",
+            "failure_code": payment.failure_code,
+            "payment_id": payment.id,
+        }
+    if payment.status == PaymentStatus.DECLINED:
+        # A decline is a 402 carrying the recorded payment plus the error envelope every error has.
+        body["error"] = {
+            "code": "card_declined",
+            "message": f"the card was declined ({payment.decline_code})",
+            "decline_code": payment.decline_code,
+            "payment_id": payment.id,
+        }
+    return body
