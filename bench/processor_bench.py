@@ -40,6 +40,10 @@ process), conditional puts and marking outbox rows delivered. Its outbox rows ar
 marked delivered (it puts them itself right away), so the handler's backlog drain never delivers them.
 The payments that list, capture and refund need are made through the handler before the timed blocks.
 
+Round trips: each operation is also run once on each side with libpq's protocol trace on the connection it
+uses (the processor's own, reached through its store), and the server's ReadyForQuery messages counted:
+one per round trip the client waited for, whatever the statements were.
+
 Each round runs, for every operation, one block of the handler and one of the baseline, which one first
 alternating round by round, so drift on the machine hits both alike. Also reported: the handler's import
 time in a fresh interpreter and the size of the Lambda runtime dependencies.
@@ -66,6 +70,7 @@ from typing import Any
 import boto3
 import psycopg
 from aws_lambda_powertools import Logger
+from psycopg import pq
 from psycopg.rows import dict_row
 
 from payment_processor.api import Api
@@ -142,6 +147,19 @@ def log_body(payment_id: str, sequence: int, event_type: str, **fields: Any) -> 
     return json.dumps({"event_id": event_id, "event_type": event_type, "payment_id": payment_id, **fields})
 
 
+def round_trips(conn: psycopg.Connection[Any], fn: Callable[[], None]) -> int:
+    """Round trips ``fn`` makes on ``conn``: libpq's trace of the protocol, ReadyForQuery messages counted."""
+    with tempfile.TemporaryFile("w+") as trace:
+        conn.pgconn.trace(trace.fileno())
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            fn()
+        finally:
+            conn.pgconn.untrace()
+        trace.seek(0)
+        return sum(1 for line in trace if "\tReadyForQuery\t" in line)
+
+
 def import_time_ms(runs: int = 5) -> tuple[float, float]:
     """Median wall time of a fresh interpreter importing the handler, and of an empty one."""
 
@@ -171,8 +189,10 @@ def runtime_dependency_size() -> dict[str, int]:
 class Bench:
     """Both sides of every operation, over one processor and one raw connection."""
 
-    def __init__(self, api: Api, raw: psycopg.Connection[Any], s3: Any) -> None:
+    def __init__(self, api: Api, raw: psycopg.Connection[Any], s3: Any, processor: Callable[[], Any]) -> None:
         self.api = api
+        #: The processor's own connection, as its store holds it now.
+        self.processor_connection = processor
         self.raw = raw
         self.s3 = s3
         #: Payments made beforehand, consumed one per capture / refund, per side.
@@ -348,7 +368,8 @@ def main() -> int:
                     SecretId=world.app_secret_arn
                 )["SecretString"]
             )
-            api = Api(build_service(settings), Logger(service="bench", level="WARNING"))
+            service = build_service(settings)
+            api = Api(service, Logger(service="bench", level="WARNING"))
             # Opened as the processor opens its own (store/database.py): autocommit with explicit
             # transactions, and no server-side prepared statements.
             raw = psycopg.connect(
@@ -360,16 +381,21 @@ def main() -> int:
                 autocommit=True,
                 prepare_threshold=None,
             )
-            bench = Bench(api, raw, s3)
+            bench = Bench(api, raw, s3, lambda: service._store._db.connection())  # type: ignore[attr-defined]
             started = time.perf_counter()
             for _ in range(LIST_PAYMENTS):
                 bench.make_payment(merchant=LIST_MERCHANT)
-            bench.prepare(args.requests + WARMUP)
+            bench.prepare(args.requests + WARMUP + 1)
             setup_s = time.perf_counter() - started
             for op in OPERATIONS:  # warm both paths (connections, code paths)
                 for fn in bench.sides(op).values():
                     for _ in range(WARMUP):
                         fn()
+            trips = {
+                (op, side): round_trips(bench.processor_connection() if side == "handler" else raw, fn)
+                for op in OPERATIONS
+                for side, fn in bench.sides(op).items()
+            }
             done = rounds = 0
             while done < args.requests:
                 n = min(args.block, args.requests - done)
@@ -416,6 +442,9 @@ def main() -> int:
             (percentile(h, 99), percentile(b, 99)),
         )
         print(f"{op:10}" + "".join(f"   {x:9.2f}{y:10.2f}{x / y:8.2f}" for x, y in figures))
+    print("\ndatabase round trips per request (libpq trace; goal: create, capture <= 10, refund <= 12, list 1)")
+    for op in OPERATIONS:
+        print(f"{op:10}   handler {trips[op, 'handler']:3d}   baseline {trips[op, 'baseline']:3d}")
     if undelivered:
         print(f"\nwarning: {undelivered} transaction-log events left undelivered in the outbox (S3 puts failed?)")
     print(

@@ -1,16 +1,8 @@
 """HTTP concerns of the processor: API Gateway proxy event v1 in, proxy response out.
 
 Routing, header, query and body handling, the JSON error envelope, and one structured log line per
-request. Eight routes on three paths do not need a web framework; keeping this small keeps the cold
-start small:
-
-===========================================  =======================================================
-``POST /payments`` / ``GET /payments``        take a payment / list payments, newest first
-``GET /payments/{id}``                        one payment
-``POST /payments/{id}/capture`` / ``cancel``  capture or cancel an authorization (capture_method manual)
-``POST|GET /payments/{id}/refunds``           refund a captured payment / list its refunds
-``GET /events``                               the feed of every state change of payments and refunds
-===========================================  =======================================================
+request. The routes are declared once, in :mod:`payment_processor.routes`; nine routes on four paths do not
+need a web framework, and keeping this small keeps the cold start small.
 """
 
 from __future__ import annotations
@@ -18,13 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from payment_processor import routes
 from payment_processor.deadlines import Expired, never
 from payment_processor.encoding import compact_json
 from payment_processor.errors import (
@@ -47,7 +39,6 @@ from payment_processor.service import PaymentService
 #: Largest request body accepted, in bytes (a payment with full metadata is well under 16 KiB).
 MAX_BODY_BYTES = 16 * 1024
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
-_PAYMENT_PATH = re.compile(r"^/payments/([^/]+)(?:/(capture|cancel|refunds))?/?$")
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -239,38 +230,30 @@ class Api:
         path = str(event.get("path") or "")
         caller = authenticated_caller(event)
         context.update(merchant_id=caller.merchant_id, key_id=caller.key_id)
-        if path.rstrip("/") == "/payments":
-            _allow(method, "/payments", "GET", "POST")
-            if method == "GET":
-                return self._list_payments(caller, event)
-            caller.require_write()
-            return self._create(caller, event, context, expired, settle_by)
-        if path.rstrip("/") == "/events":
-            _allow(method, "/events", "GET")
+        found = routes.match(path)
+        if found is None:
+            raise NotFound(routes.NO_SUCH_ROUTE, code="route_not_found")
+        template, parameters = found
+        route = routes.find(method, template)
+        if route is None:
+            allowed = ", ".join(sorted(routes.paths()[template]))
+            raise MethodNotAllowed(f"{method} is not allowed on {template}; use {allowed}", headers={"Allow": allowed})
+        # Logged only in the shape of an id: the path is the caller's text and could hold anything.
+        if parameters and is_payment_id(parameters[0]):
+            context["payment_id"] = parameters[0]
+        operation = route.operation
+        if operation == "listPayments":
+            return self._list_payments(caller, event)
+        if operation == "listEvents":
             return self._list_events(caller, event)
-        match = _PAYMENT_PATH.match(path)
-        if match:
-            payment_id, action = match.group(1), match.group(2)
-            # Logged only in the shape of an id: the path is the caller's text and could hold anything.
-            if is_payment_id(payment_id):
-                context["payment_id"] = payment_id
-            if action is None:
-                _allow(method, "/payments/{id}", "GET")
-                payment = self._service.get_payment(caller.merchant_id, payment_id)
-                return json_response(200, payment.resource())
-            if action == "refunds":
-                _allow(method, "/payments/{id}/refunds", "GET", "POST")
-                if method == "GET":
-                    return self._list_refunds(caller, payment_id, event)
-            else:
-                _allow(method, f"/payments/{{id}}/{action}", "POST")
-            caller.require_write()
-            return self._follow_up(caller, payment_id, action, event, context, expired, settle_by)
-        raise NotFound(
-            "no such route or method; the API serves GET and POST /payments, GET /payments/{id}, POST "
-            "/payments/{id}/capture and /cancel, GET and POST /payments/{id}/refunds, and GET /events",
-            code="route_not_found",
-        )
+        if operation == "getPayment":
+            return json_response(200, self._service.get_payment(caller.merchant_id, parameters[0]).resource())
+        if operation == "listRefunds":
+            return self._list_refunds(caller, parameters[0], event)
+        caller.require_write()  # every other route is a POST
+        if operation == "createPayment":
+            return self._create(caller, event, context, expired, settle_by)
+        return self._follow_up(caller, parameters[0], operation, event, context, expired, settle_by)
 
     def _list_payments(self, caller: Caller, event: dict[str, Any]) -> dict[str, Any]:
         from payment_processor.pagination import PAGE_PARAMETERS, invalid, page_request
@@ -302,27 +285,38 @@ class Api:
         self,
         caller: Caller,
         payment_id: str,
-        action: str,
+        operation: str,
         event: dict[str, Any],
         context: dict[str, Any],
         expired: Expired,
         settle_by: Expired,
     ) -> dict[str, Any]:
-        """Capture, cancel or refund: the body (optional), the key, then the operation."""
-        from payment_processor.validation import CancelRequest, CaptureRequest, RefundRequest, parse_body
+        """Capture, cancel, increment or refund: the body, the key, then the operation."""
+        from payment_processor.validation import (
+            CancelRequest,
+            CaptureRequest,
+            IncrementAuthorizationRequest,
+            RefundRequest,
+            parse_body,
+        )
 
         body = read_json_body(event, optional=True)
         key = idempotency_key(event)
         merchant = caller.merchant_id
-        if action == "capture":
+        if operation == "capturePayment":
             capture = parse_body(CaptureRequest, body)
             outcome = self._service.capture_payment(
                 merchant, payment_id, capture.amount, key, expired=expired, settle_by=settle_by
             )
-        elif action == "cancel":
+        elif operation == "cancelPayment":
             cancel = parse_body(CancelRequest, body)
             outcome = self._service.cancel_payment(
                 merchant, payment_id, cancel.cancellation_reason, key, expired=expired, settle_by=settle_by
+            )
+        elif operation == "incrementAuthorization":
+            increment = parse_body(IncrementAuthorizationRequest, body)
+            outcome = self._service.increment_authorization(
+                merchant, payment_id, increment.amount, key, expired=expired, settle_by=settle_by
             )
         else:
             refund = parse_body(RefundRequest, body)
@@ -357,10 +351,3 @@ class Api:
         if outcome.payment_id:
             headers["Location"] = f"/payments/{outcome.payment_id}"
         return json_response(outcome.response.status, outcome.response.body, headers)
-
-
-def _allow(method: str, path: str, *methods: str) -> None:
-    """405 with ``Allow`` unless ``method`` is one the path serves."""
-    if method not in methods:
-        allowed = ", ".join(methods)
-        raise MethodNotAllowed(f"{method} is not allowed on {path}; use {allowed}", headers={"Allow": allowed})

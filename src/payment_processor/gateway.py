@@ -14,7 +14,7 @@ token                                       outcome    decline_code
 ``tok_acquirerUnavailable``                 no answer  - (the acquirer cannot be reached)
 ==========================================  =========  ==========================
 
-After an authorization, the follow-ups (capture, cancel, refund) succeed for every approved token above,
+After an authorization, the follow-ups (capture, cancel, increment, refund) succeed for every approved token above,
 and fail as a real acquirer's can for these (each authorizes normally first):
 
 =============================================  ==============================================================
@@ -26,8 +26,11 @@ token                                          follow-ups
                                                (``partial_capture_unsupported``); a full capture succeeds
 ``tok_cancelRefused``                          cancel refused (``cancel_refused``); the payment stays
                                                ``requires_capture``
+``tok_incrementRefused``                       every increment of the authorization refused (``increment_refused``);
+                                               the payment stays authorized for its amount
 ``tok_refundRefused``                          every refund refused (``refund_refused``): the refund is ``failed``
-``tok_followUpsUnavailable``                   no answer to a capture, cancel or refund: it stays pending (503),
+``tok_followUpsUnavailable``                   no answer to a capture, cancel, increment or refund: it stays
+                                               pending (503),
                                                and the same Idempotency-Key or the scheduled job asks again
 =============================================  ==============================================================
 
@@ -114,6 +117,10 @@ class PaymentGateway(Protocol):
         """Release (void) an uncaptured authorization; raises as ``capture`` does."""
         ...
 
+    def increment_authorization(self, authorization: FollowUp, *, amount: int, idempotency_key: str) -> None:
+        """Raise an uncaptured authorization to ``amount`` minor units in all; raises as ``capture`` does."""
+        ...
+
     def refund(self, authorization: FollowUp, *, amount: int, idempotency_key: str) -> None:
         """Return ``amount`` captured minor units to the card; raises as ``capture`` does."""
         ...
@@ -134,6 +141,7 @@ FOLLOW_UP_FAILURES = {
     "tok_captureRefused": {"capture": "capture_refused"},
     "tok_partialCaptureRefused": {"partial_capture": "partial_capture_unsupported"},
     "tok_cancelRefused": {"cancel": "cancel_refused"},
+    "tok_incrementRefused": {"increment": "increment_refused"},
     "tok_refundRefused": {"refund": "refund_refused"},
 }
 FOLLOW_UPS_UNAVAILABLE = frozenset({"tok_followUpsUnavailable"})
@@ -178,6 +186,10 @@ class SimulatedAcquirer:
     def cancel(self, authorization: FollowUp, *, idempotency_key: str) -> None:
         """Void, or fail as the token says."""
         self._follow_up(authorization, "cancel", 0, idempotency_key)
+
+    def increment_authorization(self, authorization: FollowUp, *, amount: int, idempotency_key: str) -> None:
+        """Raise the authorization, or fail as the token says."""
+        self._follow_up(authorization, "increment", amount, idempotency_key)
 
     def refund(self, authorization: FollowUp, *, amount: int, idempotency_key: str) -> None:
         """Refund, or fail as the token says."""

@@ -18,11 +18,12 @@ from payment_processor import payment as payments
 from payment_processor.deadlines import Expired, never
 from payment_processor.errors import DatabaseUnavailable, NotFound
 from payment_processor.gateway import PaymentGateway
-from payment_processor.operations.actions import CAPTURE, ActionRequest
+from payment_processor.operations.actions import CANCEL, CAPTURE, ActionOperation, ActionRequest
 from payment_processor.operations.cancel import Cancel, expire_authorizations
 from payment_processor.operations.capture import Capture
 from payment_processor.operations.create import CreatePayment
 from payment_processor.operations.driver import NO_SUCH_PAYMENT, RESOLVE_AFTER_S, Context, Driver, Outcome
+from payment_processor.operations.increment import IncrementAuthorization
 from payment_processor.operations.refund import CreateRefund, RefundRequest
 from payment_processor.payment import Payment, PaymentAction, Refund
 from payment_processor.store.interfaces import (
@@ -81,6 +82,10 @@ class PaymentService:
         self.capture = Capture(self.context)
         self.cancel = Cancel(self.context)
         self.refund = CreateRefund(self.context)
+        self.increment = IncrementAuthorization(self.context)
+        #: The operation each kind of waiting payment action is asked again through.
+        self._actions: dict[str, ActionOperation] = {CAPTURE: self.capture, CANCEL: self.cancel,
+                                                     self.increment.kind: self.increment}  # fmt: skip
 
     def create_payment(
         self, merchant_id: str, request: PaymentRequest, idempotency_key: str, *,
@@ -106,6 +111,14 @@ class PaymentService:
         return self._driver.run(self.cancel, merchant_id, key, ActionRequest(payment_id, cancellation_reason=reason),
                                 expired=expired, settle_by=settle_by)  # fmt: skip
 
+    def increment_authorization(
+        self, merchant_id: str, payment_id: str, amount: int, key: str, *,
+        expired: Expired = never, settle_by: Expired = never,
+    ) -> Outcome:  # fmt: skip
+        """Raise an authorized payment's authorization to ``amount`` minor units in all."""
+        return self._driver.run(self.increment, merchant_id, key, ActionRequest(payment_id, amount=amount),
+                                expired=expired, settle_by=settle_by)  # fmt: skip
+
     def refund_payment(
         self, merchant_id: str, payment_id: str, amount: int | None, reason: str | None, key: str, *,
         expired: Expired = never, settle_by: Expired = never,
@@ -122,8 +135,8 @@ class PaymentService:
         settled = failed = waiting = expired_count = 0
         store, driver = self._store, self._driver
 
-        def action_operation(action: PaymentAction) -> Capture | Cancel:
-            return self.capture if action.action == CAPTURE else self.cancel
+        def action_operation(action: PaymentAction) -> ActionOperation:
+            return self._actions[action.action]
 
         try:
             passes = (

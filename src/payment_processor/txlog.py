@@ -55,15 +55,19 @@ LOGGED_PAYMENT_FIELDS = (
 #: A refund's resource has no free text (its reason is one of a fixed list): it is logged whole.
 
 
-def payment_event(payment: Payment, sequence: int = 1) -> OutboxEvent:
+def payment_event(
+    payment: Payment, sequence: int = 1, event_type: str | None = None, occurred: datetime | None = None
+) -> OutboxEvent:
     """The outbox event recording that ``payment`` reached its current status.
 
     ``sequence`` is the payment's event number (1 for ``processing``, 2 for the acquirer's answer, then one
     per later change, refunds' included: ``Transaction.next_event_sequence``). With the event type it makes
     the object key, so an event written twice lands at one key.
-    The body holds only :data:`LOGGED_PAYMENT_FIELDS` of the payment, never caller free text.
+    The body holds only :data:`LOGGED_PAYMENT_FIELDS` of the payment, never caller free text. ``event_type``
+    names a change that keeps the status (``payment.authorization_incremented``, which happened at ``occurred``);
+    the default is the status's, reached at the payment's ``changed_at``.
     """
-    return _event(payment, f"payment.{payment.status}", sequence, payment.changed_at, {})
+    return _event(payment, event_type or f"payment.{payment.status}", sequence, occurred or payment.changed_at, {})
 
 
 def refund_event(payment: Payment, refund: Refund, sequence: int) -> OutboxEvent:

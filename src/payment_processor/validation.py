@@ -133,6 +133,14 @@ class CaptureRequest(BaseModel):
     _amount_not_null = field_validator("amount", mode="before")(_omitted_not_null)
 
 
+class IncrementAuthorizationRequest(BaseModel):
+    """``POST /payments/{id}/increment_authorization``: the new authorized ``amount`` (above the current one)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    amount: Amount
+
+
 class CancelRequest(BaseModel):
     """``POST /payments/{id}/cancel``: why, from a fixed list (default ``requested_by_customer``)."""
 
@@ -162,6 +170,7 @@ PUBLISHED_FIELDS = (
     | frozenset(CaptureRequest.model_fields)
     | frozenset(CancelRequest.model_fields)
     | frozenset(RefundRequest.model_fields)
+    | frozenset(IncrementAuthorizationRequest.model_fields)
     | frozenset(RETIRED_FIELDS)
 )
 Model = TypeVar("Model", bound=BaseModel)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+from payment_processor.routes import NO_SUCH_ROUTE
+
 #: Response type → (status, code, message, headers), in the API's error shape ``{"error": {"code", "message"}}``.
 #: ``$context.requestId`` lets a caller quote the request; nothing the caller sent is echoed.
 GATEWAY_RESPONSES: dict[str, tuple[int, str, str, dict[str, str]]] = {
@@ -43,8 +45,7 @@ GATEWAY_RESPONSES: dict[str, tuple[int, str, str, dict[str, str]]] = {
     "MISSING_AUTHENTICATION_TOKEN": (
         404,
         "route_not_found",
-        "no such route or method; the API serves GET and POST /payments, GET /payments/{id}, POST "
-        "/payments/{id}/capture and /cancel, GET and POST /payments/{id}/refunds, and GET /events",
+        NO_SUCH_ROUTE,
         {},
     ),
 }

@@ -40,6 +40,38 @@ def merchant(cli: Cli, api: Client, name: str) -> tuple[str, Any]:
     return secret, call
 
 
+def test_an_authorization_is_incremented_through_the_deployed_route(cli: Cli, api: Client) -> None:
+    """The operation written only through the driver, end to end: the route API Gateway was given from the
+    one route table, the authorizer in front, the app role raising the amount through its function."""
+    _, call = merchant(cli, api, "merch_increment")
+    status, held = call("POST", "/payments", pay(1000, capture_method="manual"))
+    assert status == 201
+    path = f"/payments/{held['id']}/increment_authorization"
+    status, low = call("POST", path, {"amount": 1000})
+    assert (status, low["error"]["code"]) == (422, "amount_not_above_authorized")
+    status, raised = call("POST", path, {"amount": 1800}, key="grow")
+    assert (status, raised["status"], raised["amount"]) == (200, "requires_capture", 1800)
+    status, again = call("POST", path, {"amount": 1800}, key="grow")
+    assert (status, again) == (200, raised)
+    status, captured = call("POST", f"/payments/{held['id']}/capture")
+    assert (status, captured["amount_captured"]) == (200, 1800)
+    status, late = call("POST", path, {"amount": 2000})
+    assert (status, late["error"]["code"], late["error"]["payment_status"]) == (409, "payment_state_conflict",
+                                                                               "succeeded")  # fmt: skip
+    status, refusing = call("POST", "/payments", {**pay(500, capture_method="manual"),
+                                                  "payment_method": "tok_incrementRefused"})  # fmt: skip
+    status, refused = call("POST", f"/payments/{refusing['id']}/increment_authorization", {"amount": 900})
+    assert (status, refused["error"]["code"], refused["amount"]) == (402, "increment_refused", 500)
+    status, events = call("GET", "/events", limit="100")
+    assert status == 200
+    # One payment's events are in the order of the number in their ids.
+    mine = [
+        e["type"] for e in sorted(events["data"], key=lambda e: e["id"]) if e["data"]["payment"]["id"] == held["id"]
+    ]
+    assert mine == ["payment.processing", "payment.requires_capture", "payment.authorization_incremented",
+                    "payment.succeeded"]  # fmt: skip
+
+
 def test_each_transition_and_each_refusal(cli: Cli, api: Client) -> None:
     _, call = merchant(cli, api, "merch_flow")
     status, manual = call("POST", "/payments", pay(900, capture_method="manual"))

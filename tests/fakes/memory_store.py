@@ -120,6 +120,12 @@ class _MemoryTransaction:
         if payment.status != PaymentStatus.PROCESSING:
             self._state.next_resolution_at.pop(payment.id, None)
 
+    def increment_amount(self, payment_id: str, *, from_amount: int, to_amount: int) -> None:
+        current = self._state.payments[payment_id]
+        if current.status != REQUIRES_CAPTURE or current.amount != from_amount or to_amount <= from_amount:
+            raise RuntimeError(f"payment {payment_id} is no longer authorized for {from_amount}")
+        self._state.payments[payment_id] = _checked(replace(current, amount=to_amount))
+
     def next_event_sequence(self, payment_id: str) -> int:
         self._state.sequences[payment_id] = self._state.sequences.get(payment_id, 0) + 1
         return self._state.sequences[payment_id]

@@ -21,6 +21,7 @@ ROUTE_TABLE = {
     ("GET", "/payments/{id}"): "/*/GET/payments/*",
     ("POST", "/payments/{id}/capture"): "/*/POST/payments/*/capture",
     ("POST", "/payments/{id}/cancel"): "/*/POST/payments/*/cancel",
+    ("POST", "/payments/{id}/increment_authorization"): "/*/POST/payments/*/increment_authorization",
     ("POST", "/payments/{id}/refunds"): "/*/POST/payments/*/refunds",
     ("GET", "/payments/{id}/refunds"): "/*/GET/payments/*/refunds",
     ("GET", "/events"): "/*/GET/events",

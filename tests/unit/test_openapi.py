@@ -305,3 +305,42 @@ def test_document_rejects_authentication_answers_that_break_it(
     event, response, view_args = breaks(app)
     with pytest.raises(Exception, match=message):
         check(openapi, event, response, view_args)
+
+
+def test_the_route_table_is_the_documents_paths_and_methods() -> None:
+    # One table (payment_processor.routes) feeds the router, the 404's message and the infrastructure; this
+    # holds it to the document, operation ids included.
+    from payment_processor.routes import ROUTES
+
+    spec = yaml.safe_load(SPEC_TEXT)
+    documented = {
+        (method.upper(), path, operation["operationId"])
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+    assert {(route.method, route.path, route.operation) for route in ROUTES} == documented
+    assert len(ROUTES) == len(documented) == len({(route.method, route.path) for route in ROUTES})
+
+
+def test_every_increment_authorization_answer_matches_the_document(app: App, openapi: OpenAPI) -> None:
+    manual = body_of(app.api.handle(post_payment(payment_body(capture_method="manual", amount=900), key="m")))
+    refusing = payment_body(capture_method="manual", payment_method="tok_incrementRefused")
+    refused = body_of(app.api.handle(post_payment(refusing, key="x")))
+    charged = body_of(app.api.handle(post_payment(payment_body(amount=500), key="c")))
+    path = "/payments/{}/increment_authorization"
+    cases = [
+        post(path.format(manual["id"]), {"amount": 1200}, key="1"),  # 200
+        post(path.format(manual["id"]), {"amount": 1200}, key="1"),  # replay
+        post(path.format(manual["id"]), {"amount": 1100}, key="2"),  # 422: not above 1200
+        post(path.format(refused["id"]), {"amount": 5000}, key="3"),  # 402
+        post(path.format(charged["id"]), {"amount": 5000}, key="4"),  # 409
+        post(path.format("pay_" + "e" * 26), {"amount": 5000}, key="5"),  # 404
+        post(path.format(manual["id"]), {"amount": 5000}, key=None),  # 400
+    ]
+    seen = set()
+    for event in cases:
+        response = app.api.handle(event)
+        seen.add(response["statusCode"])
+        check(openapi, event, response, {"id": event["path"].split("/")[2]})
+    assert seen == {200, 400, 402, 404, 409, 422}

@@ -25,6 +25,7 @@ from payment_processor.txlog import payment_event
 
 CAPTURE = "capture"
 CANCEL = "cancel"
+INCREMENT_AUTHORIZATION = "increment_authorization"
 
 _REFUSALS = {
     "capture_refused": "the acquirer refused the capture; the payment is still authorized: cancel it, or try "
@@ -32,6 +33,8 @@ _REFUSALS = {
     "partial_capture_unsupported": "the acquirer does not capture less than the authorized amount for this card; "
     "capture the full amount or cancel, with a new Idempotency-Key",
     "cancel_refused": "the acquirer refused to cancel the authorization; the payment is still authorized",
+    "increment_refused": "the acquirer refused to increment the authorization; the payment is still authorized for "
+    "its amount: capture or cancel it, or try again with a new Idempotency-Key",
 }
 
 
@@ -107,8 +110,7 @@ class ActionOperation(OnPayment[ActionRequest, PaymentAction]):
             return Applied(stored or StoredResponse(200, compact_json(current.resource())), now=False)
         changed = self.applied(current, record, answer, self.context.clock())
         if changed is not None:
-            tx.update_payment(changed, from_status=current.status)
-            tx.add_event(payment_event(changed, tx.next_event_sequence(changed.id)))
+            self.write(tx, current, changed)
             response = StoredResponse(200, compact_json(changed.resource()))
         else:
             assert answer is not None
@@ -117,6 +119,11 @@ class ActionOperation(OnPayment[ActionRequest, PaymentAction]):
             response = StoredResponse(402, compact_json(body))
         tx.delete_action(record.payment_id)
         return Applied(response)
+
+    def write(self, tx: Transaction, current: Payment, changed: Payment) -> None:
+        """Write the payment the answer made, and its event (a state change, by default)."""
+        tx.update_payment(changed, from_status=current.status)
+        tx.add_event(payment_event(changed, tx.next_event_sequence(changed.id)))
 
     def payment_id(self, record: PaymentAction) -> str:
         return record.payment_id

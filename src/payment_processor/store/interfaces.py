@@ -143,6 +143,10 @@ class Transaction(Protocol):
         before anything is written), and the row must still be in ``from_status``."""
         ...
 
+    def increment_amount(self, payment_id: str, *, from_amount: int, to_amount: int) -> None:
+        """Raise a locked, authorized payment's amount from ``from_amount`` (as read) to ``to_amount``."""
+        ...
+
     def next_event_sequence(self, payment_id: str) -> int:
         """The number of the payment's next transaction-log event (1, 2, ...), taken for this transaction."""
         ...

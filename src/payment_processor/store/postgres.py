@@ -155,6 +155,14 @@ class PostgresTransaction:
         if cursor.rowcount != 1:
             raise RuntimeError(f"payment {payment.id} is no longer {from_status}")
 
+    def increment_amount(self, payment_id: str, *, from_amount: int, to_amount: int) -> None:
+        """Through the one function that may change an amount (migration 0009): the role has no UPDATE on it."""
+        row = self._conn.execute(
+            "SELECT increment_authorized_amount(%s, %s, %s)", (payment_id, from_amount, to_amount)
+        ).fetchone()
+        if row is None or row[0] is not True:
+            raise RuntimeError(f"payment {payment_id} is no longer authorized for {from_amount}")
+
     def next_event_sequence(self, payment_id: str) -> int:
         """Increment the payment's event counter (its row is locked or new in this transaction)."""
         row = self._conn.execute(

@@ -1,6 +1,5 @@
-"""API: the REST API in front of the processor. Its routes (``ROUTES``): ``POST`` and ``GET /payments``,
-``GET /payments/{id}``, ``POST /payments/{id}/capture`` and ``/cancel``, ``POST`` and ``GET
-/payments/{id}/refunds``, and ``GET /events``; each an AWS_PROXY integration to the processor with its
+"""API: the REST API in front of the processor. Its routes (``ROUTES``) are the processor's
+(``payment_processor.routes``), each an AWS_PROXY integration to the processor with its
 own scoped invoke permission and the API-key authorizer in front. Gateway responses that answer in the
 API's JSON error shape; one deployment whose trigger hashes everything it serves; and a stage with access
 logs and throttling."""
@@ -18,6 +17,7 @@ from cdktn import Fn, TerraformResource, TerraformResourceLifecycle
 from cdktn_aws import api_gateway, iam, lambda_
 from constructs import Construct
 
+from payment_processor import routes as processor_routes
 from payments_infra.api_responses import GATEWAY_RESPONSES, gateway_response_template
 from payments_infra.constructs.encryption import EncryptionKey
 from payments_infra.constructs.function import Function
@@ -27,28 +27,14 @@ from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
 STAGE = "v1"
-#: Every route: (construct id, HTTP method, resource path). The ids name Terraform resources: renaming
-#: one replaces its method, integration and permission.
-ROUTES = (
-    ("post-payments", "POST", "/payments"),
-    ("list-payments", "GET", "/payments"),
-    ("get-payment", "GET", "/payments/{id}"),
-    ("capture-payment", "POST", "/payments/{id}/capture"),
-    ("cancel-payment", "POST", "/payments/{id}/cancel"),
-    ("create-refund", "POST", "/payments/{id}/refunds"),
-    ("list-refunds", "GET", "/payments/{id}/refunds"),
-    ("list-events", "GET", "/events"),
-)
-#: Construct ids of the API resources by path; "/payments" and "/payments/{id}" keep the ids they were
-#: first deployed with.
-RESOURCE_IDS = {
-    "/payments": "payments",
-    "/payments/{id}": "payment",
-    "/payments/{id}/capture": "capture",
-    "/payments/{id}/cancel": "cancel",
-    "/payments/{id}/refunds": "refunds",
-    "/events": "events",
-}
+#: Every route: (construct id, HTTP method, resource path), from the processor's one table
+#: (payment_processor.routes). The ids name Terraform resources: renaming one replaces its method, integration
+#: and permission.
+ROUTES = tuple((route.name, route.method, route.path) for route in processor_routes.ROUTES)
+#: Construct ids of the API resources by path, parents first; "/payments" and "/payments/{id}" keep the ids
+#: they were first deployed with, the others are named by their last segment.
+_FIRST_IDS = {"/payments": "payments", "/payments/{id}": "payment"}
+RESOURCE_IDS = {path: _FIRST_IDS.get(path, path.rsplit("/", 1)[1]) for path in processor_routes.paths()}
 _PARAMETER = re.compile(r"\{(\w+)\}")
 _Served = TypeVar(
     "_Served",
