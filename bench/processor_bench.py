@@ -41,8 +41,8 @@ marked delivered (it puts them itself right away), so the handler's backlog drai
 The payments that list, capture and refund need are made through the handler before the timed blocks.
 
 Round trips: each operation is also run once on each side with libpq's protocol trace on the connection it
-uses (the processor's own, reached through its store), and the server's ReadyForQuery messages counted:
-one per round trip the client waited for, whatever the statements were.
+uses (the processor's own, reached through its store), and the times the client waited for the server
+counted (each Sync, or Flush in pipeline mode, that ends what was sent), whatever the statements were.
 
 Each round runs, for every operation, one block of the handler and one of the baseline, which one first
 alternating round by round, so drift on the machine hits both alike. Also reported: the handler's import
@@ -148,7 +148,9 @@ def log_body(payment_id: str, sequence: int, event_type: str, **fields: Any) -> 
 
 
 def round_trips(conn: psycopg.Connection[Any], fn: Callable[[], None]) -> int:
-    """Round trips ``fn`` makes on ``conn``: libpq's trace of the protocol, ReadyForQuery messages counted."""
+    """Round trips ``fn`` makes on ``conn``, from libpq's trace of the protocol: each time the client asks the
+    server to answer what it has sent (a simple Query; a Sync; in pipeline mode, a Flush to read a row early)
+    and so waits. A Sync and a Flush sent back to back are one wait."""
     with tempfile.TemporaryFile("w+") as trace:
         conn.pgconn.trace(trace.fileno())
         conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
@@ -157,7 +159,10 @@ def round_trips(conn: psycopg.Connection[Any], fn: Callable[[], None]) -> int:
         finally:
             conn.pgconn.untrace()
         trace.seek(0)
-        return sum(1 for line in trace if "\tReadyForQuery\t" in line)
+        sent = [fields[2] for fields in (line.rstrip("\n").split("\t") for line in trace) if fields[0] == "F"]
+    # A simple Query waits for its answer; in the extended protocol a Sync does, or a Flush to read a row early.
+    waits = [name in ("Query", "Sync", "Flush") for name in sent]
+    return sum(1 for i, wait in enumerate(waits) if wait and not (i and waits[i - 1] and sent[i] != "Query"))
 
 
 def import_time_ms(runs: int = 5) -> tuple[float, float]:
@@ -245,6 +250,11 @@ class Bench:
         response = self.api.handle(proxy_event("GET", "/payments", merchant=LIST_MERCHANT, query={"limit": "10"}))
         assert response["statusCode"] == 200, response
         assert len(json.loads(response["body"])["data"]) == 10, response
+
+    def handler_get(self) -> None:
+        payment_id = self.ready["refund", "handler"][-1]
+        response = self.api.handle(proxy_event("GET", f"/payments/{payment_id}"))
+        assert response["statusCode"] == 200, response
 
     # The baseline side: the same durable steps by hand.
 
@@ -339,6 +349,17 @@ class Bench:
         text = json.dumps({"object": "list", "data": rows[:10], "has_more": len(rows) > 10}, default=str)
         assert len(rows) == 11 and text
 
+    def baseline_get(self) -> None:
+        payment_id = self.ready["refund", "baseline"][-1]
+        row = (
+            self.raw.cursor(row_factory=dict_row)
+            .execute(
+                f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = %s AND merchant_id = %s", (payment_id, MERCHANT)
+            )
+            .fetchone()
+        )
+        assert row is not None and json.dumps(row, default=str)
+
     def sides(self, operation: str) -> dict[str, Callable[[], None]]:
         return {"handler": getattr(self, f"handler_{operation}"), "baseline": getattr(self, f"baseline_{operation}")}
 
@@ -393,7 +414,7 @@ def main() -> int:
                         fn()
             trips = {
                 (op, side): round_trips(bench.processor_connection() if side == "handler" else raw, fn)
-                for op in OPERATIONS
+                for op in (*OPERATIONS, "get")
                 for side, fn in bench.sides(op).items()
             }
             done = rounds = 0
@@ -442,8 +463,8 @@ def main() -> int:
             (percentile(h, 99), percentile(b, 99)),
         )
         print(f"{op:10}" + "".join(f"   {x:9.2f}{y:10.2f}{x / y:8.2f}" for x, y in figures))
-    print("\ndatabase round trips per request (libpq trace; goal: create, capture <= 10, refund <= 12, list 1)")
-    for op in OPERATIONS:
+    print("\ndatabase round trips per request (libpq trace; goal: create, capture <= 10, refund <= 12, list and get 1)")
+    for op in (*OPERATIONS, "get"):
         print(f"{op:10}   handler {trips[op, 'handler']:3d}   baseline {trips[op, 'baseline']:3d}")
     if undelivered:
         print(f"\nwarning: {undelivered} transaction-log events left undelivered in the outbox (S3 puts failed?)")

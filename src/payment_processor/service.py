@@ -9,6 +9,7 @@ never fails the operation (the outbox keeps them for the scheduled delivery).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,8 +46,11 @@ if TYPE_CHECKING:
 NO_SUCH_EVENT = "no such event for this API key's merchant"
 #: The one answer for an unknown refund id used as a cursor, and for another merchant's.
 NO_SUCH_REFUND = "no such refund of this payment for this API key's merchant"
-#: Events from earlier failed deliveries retried on each request once the current one went through.
+#: Events from earlier failed deliveries retried on a request once its own went through.
 BACKLOG_PER_REQUEST = 10
+#: Once a request found no backlog, the process's requests look again only after this long, or after a
+#: delivery of theirs failed.
+BACKLOG_RECHECK_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,9 @@ class PaymentService:
     ) -> None:
         self._store = store
         self._delivery = delivery
+        self._monotonic = time.monotonic
+        #: When a request of this process last found the outbox's backlog drained (None: look on the next one).
+        self._backlog_checked_at: float | None = None
         #: The store, acquirer and clock every operation works with (one object: swapping the acquirer here
         #: swaps it for all of them).
         self.context = Context(store, gateway, clock)
@@ -221,9 +228,16 @@ class PaymentService:
         # deadline, so every put is started only while ``expired`` says there is time for it.
         # One failed put is enough to know S3 is not answering: the client is not kept waiting for more.
         report = self._delivery.deliver(payment_id=payment_id, expired=expired, stop_after_failures=1)
-        if report.error is None and not report.stopped_by_deadline:
+        if report.error is not None or report.stopped_by_deadline:
+            self._backlog_checked_at = None  # this request's own events are left: a backlog there is
+            return report
+        if self._backlog_checked_at is None or self._monotonic() - self._backlog_checked_at >= BACKLOG_RECHECK_S:
             # The sink works: take the chance to drain a little of any backlog from an outage.
             backlog = self._delivery.deliver(limit=BACKLOG_PER_REQUEST, expired=expired, stop_after_failures=1)
+            found = backlog.delivered + backlog.already_present + backlog.failed
+            # Nothing was due: no request of this process looks again for a while (the scheduled job drains
+            # what comes due meanwhile), which saves every request a round trip.
+            self._backlog_checked_at = self._monotonic() if found == 0 and backlog.error is None else None
             return DeliveryReport(
                 report.delivered + backlog.delivered,
                 report.already_present + backlog.already_present,

@@ -103,3 +103,36 @@ def test_a_change_that_keeps_the_status_is_no_move(clean: Services) -> None:
         conn.execute("UPDATE payments SET status = 'refunded', acquirer_attempts = 3 WHERE id = %s", (payment_id,))
         row = conn.execute("SELECT status, acquirer_attempts FROM payments WHERE id = %s", (payment_id,)).fetchone()
     assert row == ("refunded", 3)
+
+
+def test_a_write_whose_precondition_no_longer_holds_aborts_its_whole_transaction(clean: Services) -> None:
+    # The store sends a state change without waiting for its row count (one pipeline per transaction); the
+    # server checks it (expect_one_row, migration 0010). Shown here: the row moved behind the store's back,
+    # and nothing of the transaction (its event, the key's answer) is committed.
+    from dataclasses import replace
+
+    from payment_processor.txlog import payment_event
+    from tests.functional.test_postgres_flow import build_service
+
+    with clean.admin() as conn:
+        payment_id = _insert_payment(conn, PaymentStatus.REQUIRES_CAPTURE)
+    service, database = build_service(clean.settings())
+    store = service.context.store
+    try:
+        payment = store.get_payment(payment_id, "merch_walk")
+        assert payment is not None
+        captured = replace(payment, status=PaymentStatus.SUCCEEDED, amount_captured=AMOUNT)
+        with clean.admin() as conn:  # canceled meanwhile
+            conn.execute("UPDATE payments SET status = 'canceled', cancellation_reason = 'abandoned' WHERE id = %s",
+                         (payment_id,))  # fmt: skip
+        refused = pytest.raises(psycopg.errors.NoDataFound, match=f"payment {payment_id} is no longer requires_capture")
+        with refused, store.transaction() as tx:
+            tx.update_payment(captured, from_status=PaymentStatus.REQUIRES_CAPTURE)
+            tx.add_event(payment_event(captured, tx.next_event_sequence(payment_id)))
+    finally:
+        database.close()
+    with clean.admin() as conn:
+        row = conn.execute("SELECT status, event_sequence FROM payments WHERE id = %s", (payment_id,)).fetchone()
+        events = conn.execute("SELECT count(*) FROM transaction_log_outbox WHERE payment_id = %s",
+                              (payment_id,)).fetchone()  # fmt: skip
+    assert row == ("canceled", 0) and events == (0,)

@@ -4,6 +4,13 @@ Idempotency relies on PostgreSQL's unique-index behaviour: ``INSERT .. ON CONFLI
 a key another open transaction has inserted *waits* for that transaction. If it commits, we see its
 finished record and replay it; if it rolls back, our insert goes through and we own the key. The
 wait is bounded by ``lock_timeout``; past it the client gets 409 idempotency_key_in_use.
+
+Round trips are what a request's time is mostly made of, so a transaction is one pipeline (psycopg's pipeline
+mode): BEGIN, the lock timeout and every statement whose result is not needed yet are sent without waiting,
+and the client waits only where it reads a row (the key's claim, a lock) and once at the end, for COMMIT.
+A write that must change exactly one row says so to the server (``expect_one_row``, migration 0010), so a
+stale precondition aborts the transaction there instead of needing a wait to check a row count. A statement
+on its own runs without BEGIN and COMMIT (autocommit): one round trip.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import pq
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -55,12 +63,16 @@ class PostgresTransaction:
 
     def __init__(self, conn: psycopg.Connection[Any], lock_timeout_ms: int) -> None:
         self._conn = conn
-        self._lock_timeout_ms = lock_timeout_ms
-        self._lock_timeout_set = False
+        # Bound every lock wait of this transaction (SET LOCAL: it ends with the transaction; sent ahead of the
+        # first statement in the pipeline, so it costs no wait).
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
+        #: Event numbers of the payments this transaction inserted or locked: the next one is known without
+        #: asking, and each payment's last is written once, before COMMIT (``flush``).
+        self._sequences: dict[str, int] = {}
+        self._sequences_written: dict[str, int] = {}
 
     def claim_idempotency_key(self, merchant_id: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
         """Insert the key, or wait for its holder and return what it recorded."""
-        self._lock_timeout()
         # Two attempts: the row we conflicted with can vanish between INSERT and SELECT only if it
         # was purged in between; then the key is free and the second insert takes it.
         for _ in range(2):
@@ -82,7 +94,8 @@ class PostgresTransaction:
         raise IdempotencyKeyBusy(key)  # pragma: no cover - needs a purge racing this very key twice
 
     def insert_payment(self, payment: Payment) -> None:
-        """Insert the payment row."""
+        """Insert the payment row (its events are numbered from 1)."""
+        self._sequences[payment.id] = self._sequences_written[payment.id] = 0
         self._conn.execute(
             f"INSERT INTO payments ({_PAYMENT_COLUMNS}, next_resolution_at) VALUES ({', '.join(['%s'] * 21)})",
             (
@@ -118,15 +131,8 @@ class PostgresTransaction:
             (payment_id, refund_id, merchant_id, key),
         )
 
-    def _lock_timeout(self) -> None:
-        """Bound this transaction's lock waits (set once: it lasts until the transaction ends)."""
-        if not self._lock_timeout_set:
-            self._conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{self._lock_timeout_ms}ms",))
-            self._lock_timeout_set = True
-
     def lock_payment(self, payment_id: str, merchant_id: str | None = None) -> Payment | None:
         """SELECT .. FOR UPDATE, bounded by the lock timeout like the idempotency claim."""
-        self._lock_timeout()
         mine, params = (
             ("AND merchant_id = %s", (payment_id, merchant_id)) if merchant_id is not None else ("", (payment_id,))
         )
@@ -134,44 +140,59 @@ class PostgresTransaction:
         # the foreign-key checks of rows that reference it (outbox events, refunds, keys).
         row = (
             self._conn.cursor(row_factory=dict_row)
-            .execute(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s {mine} FOR NO KEY UPDATE", params)
+            .execute(
+                f"SELECT {_PAYMENT_COLUMNS}, event_sequence FROM payments WHERE id = %s {mine} FOR NO KEY UPDATE",
+                params,
+            )
             .fetchone()
         )
-        return None if row is None else Payment(**row)
+        if row is None:
+            return None
+        self._sequences[payment_id] = self._sequences_written[payment_id] = int(row.pop("event_sequence"))
+        return Payment(**row)
 
     def update_payment(self, payment: Payment, *, from_status: PaymentStatus) -> None:
         """Every column a state change writes; only a row still in ``from_status`` is changed. A payment that
         left ``processing`` is no longer due for the job."""
         payment_transition(from_status, payment.status)
-        cursor = self._conn.execute(
-            "UPDATE payments SET status = %s, decline_code = %s, authorization_code = %s, failure_code = %s, "
-            "amount_captured = %s, amount_refunded = %s, cancellation_reason = %s, updated_at = %s, "
+        self._conn.execute(
+            "WITH changed AS (UPDATE payments SET status = %s, decline_code = %s, authorization_code = %s, "
+            "failure_code = %s, amount_captured = %s, amount_refunded = %s, cancellation_reason = %s, updated_at = %s, "
             "next_resolution_at = CASE WHEN %s = 'processing' THEN next_resolution_at END "
-            "WHERE id = %s AND status = %s",
+            "WHERE id = %s AND status = %s RETURNING 1) SELECT expect_one_row(count(*), %s) FROM changed",
             (payment.status, payment.decline_code, payment.authorization_code, payment.failure_code,
              payment.amount_captured, payment.amount_refunded, payment.cancellation_reason, payment.changed_at,
-             payment.status, payment.id, from_status),
+             payment.status, payment.id, from_status, f"payment {payment.id} is no longer {from_status}"),
         )  # fmt: skip
-        if cursor.rowcount != 1:
-            raise RuntimeError(f"payment {payment.id} is no longer {from_status}")
 
     def increment_amount(self, payment_id: str, *, from_amount: int, to_amount: int) -> None:
         """Through the one function that may change an amount (migration 0009): the role has no UPDATE on it."""
-        row = self._conn.execute(
-            "SELECT increment_authorized_amount(%s, %s, %s)", (payment_id, from_amount, to_amount)
-        ).fetchone()
-        if row is None or row[0] is not True:
-            raise RuntimeError(f"payment {payment_id} is no longer authorized for {from_amount}")
+        self._conn.execute(
+            "SELECT expect_one_row(count(*), %s) FROM increment_authorized_amount(%s, %s, %s) AS raised WHERE raised",
+            (f"payment {payment_id} is no longer authorized for {from_amount}", payment_id, from_amount, to_amount),
+        )
 
     def next_event_sequence(self, payment_id: str) -> int:
-        """Increment the payment's event counter (its row is locked or new in this transaction)."""
+        """The payment's next event number: counted here for a payment this transaction inserted or locked
+        (written by ``flush``), else taken from the row (which locks it)."""
+        if payment_id in self._sequences:
+            self._sequences[payment_id] += 1
+            return self._sequences[payment_id]
         row = self._conn.execute(
             "UPDATE payments SET event_sequence = event_sequence + 1 WHERE id = %s RETURNING event_sequence",
             (payment_id,),
         ).fetchone()
         if row is None:
             raise RuntimeError(f"payment {payment_id} vanished")
+        self._sequences[payment_id] = self._sequences_written[payment_id] = int(row[0])
         return int(row[0])
+
+    def flush(self) -> None:
+        """Write each payment's last event number taken in this transaction (before COMMIT, without a wait)."""
+        for payment_id, sequence in self._sequences.items():
+            if sequence != self._sequences_written.get(payment_id):
+                self._conn.execute("UPDATE payments SET event_sequence = %s WHERE id = %s", (sequence, payment_id))
+                self._sequences_written[payment_id] = sequence
 
     def insert_action(self, action: PaymentAction) -> None:
         """Record the capture or cancel (the primary key refuses a second one for the payment)."""
@@ -225,14 +246,13 @@ class PostgresTransaction:
     def update_refund(self, refund: Refund, *, from_status: RefundStatus) -> None:
         """The refund's new status; only a row still in ``from_status`` is changed (a final one is not due)."""
         refund_transition(from_status, refund.status)
-        cursor = self._conn.execute(
-            "UPDATE refunds SET status = %s, failure_code = %s, updated_at = %s, "
+        self._conn.execute(
+            "WITH changed AS (UPDATE refunds SET status = %s, failure_code = %s, updated_at = %s, "
             "next_resolution_at = CASE WHEN %s = 'pending' THEN next_resolution_at END "
-            "WHERE id = %s AND status = %s",
-            (refund.status, refund.failure_code, refund.updated_at, refund.status, refund.id, from_status),
-        )
-        if cursor.rowcount != 1:
-            raise RuntimeError(f"refund {refund.id} is no longer {from_status}")
+            "WHERE id = %s AND status = %s RETURNING 1) SELECT expect_one_row(count(*), %s) FROM changed",
+            (refund.status, refund.failure_code, refund.updated_at, refund.status, refund.id, from_status,
+             f"refund {refund.id} is no longer {from_status}"),
+        )  # fmt: skip
 
     def record_refund_failure(self, refund_id: str, retry_after_s: float) -> None:
         """One more attempt without an answer; due again after the backoff."""
@@ -305,7 +325,7 @@ class PostgresOutboxBatch:
 
     def mark_delivered(self, event_id: int) -> None:
         """Record delivery."""
-        with in_transaction(self._db) as conn:
+        with in_statement(self._db) as conn:
             conn.execute(
                 "UPDATE transaction_log_outbox SET delivered_at = now(), attempts = attempts + 1, "
                 "last_error = NULL WHERE id = %s AND delivered_at IS NULL",
@@ -320,7 +340,7 @@ class PostgresOutboxBatch:
             sql, params = "dead_lettered_at = now()", (error[:1000], event_id)
         else:
             sql, params = "next_attempt_at = now() + make_interval(secs => %s)", (error[:1000], retry_after_s, event_id)
-        with in_transaction(self._db) as conn:
+        with in_statement(self._db) as conn:
             conn.execute(
                 f"UPDATE transaction_log_outbox SET attempts = attempts + 1, last_error = %s, {sql} "
                 "WHERE id = %s AND delivered_at IS NULL",
@@ -334,7 +354,7 @@ class PostgresOutboxBatch:
         unmarked = [event.id for event in self.events if event.id is not None and event.id not in self._marked]
         if not unmarked:
             return
-        with in_transaction(self._db) as conn:
+        with in_statement(self._db) as conn:
             conn.execute(
                 "UPDATE transaction_log_outbox o SET next_attempt_at = u.due "
                 "FROM unnest(%s::bigint[], %s::timestamptz[]) AS u(id, due) "
@@ -406,11 +426,36 @@ def _page(
 
 @contextmanager
 def in_transaction(db: Database) -> Iterator[psycopg.Connection[Any]]:
-    """One transaction on the database's connection, with driver failures mapped to the store's errors."""
+    """One transaction on the database's connection, as one pipeline: BEGIN and the statements are sent
+    without waiting until a row is read, COMMIT with the last of them; driver failures mapped to the store's
+    errors. An exception in the block, or a statement the server refused, rolls it back."""
     conn = db.connection()
+    with _store_errors(db, conn):
+        try:
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+        except BaseException:
+            if not conn.broken and conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                with suppress(psycopg.Error):
+                    conn.execute("ROLLBACK")
+            raise
+
+
+@contextmanager
+def in_statement(db: Database) -> Iterator[psycopg.Connection[Any]]:
+    """A statement on its own (autocommit: the server runs it as its own transaction, one round trip), with
+    driver failures mapped to the store's errors."""
+    conn = db.connection()
+    with _store_errors(db, conn):
+        yield conn
+
+
+@contextmanager
+def _store_errors(db: Database, conn: psycopg.Connection[Any]) -> Iterator[None]:
     try:
-        with conn.transaction():
-            yield conn
+        yield
     except pg_errors.LockNotAvailable:
         raise IdempotencyKeyBusy("lock timeout") from None
     except psycopg.OperationalError as exc:
@@ -433,11 +478,16 @@ class PostgresStore:
     def transaction(self) -> Iterator[PostgresTransaction]:
         """One transaction; rolled back if the block raises."""
         with self._transaction() as conn:
-            yield PostgresTransaction(conn, self._lock_timeout_ms)
+            tx = PostgresTransaction(conn, self._lock_timeout_ms)
+            yield tx
+            tx.flush()
+
+    def _statement(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return in_statement(self._db)
 
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-        """One read statement in its own transaction, its rows as column-name dicts."""
-        with self._transaction() as conn:
+        """One read statement on its own (no BEGIN, no COMMIT), its rows as column-name dicts."""
+        with self._statement() as conn:
             return conn.cursor(row_factory=dict_row).execute(sql, params).fetchall()
 
     def get_payment(self, payment_id: str, merchant_id: str) -> Payment | None:
@@ -465,7 +515,7 @@ class PostgresStore:
         if status is not None:
             where.append("status = %s")
             params.append(status)
-        with self._transaction() as conn:
+        with self._statement() as conn:
             rows = _page(
                 conn, f"SELECT {_PAYMENT_COLUMNS} FROM payments", where, params, page, "created_at",
                 cursor_sql="SELECT created_at, id FROM payments WHERE id = %s AND merchant_id = %s",
@@ -475,7 +525,7 @@ class PostgresStore:
 
     def list_refunds(self, merchant_id: str, payment_id: str, page: PageRequest) -> Page[Refund]:
         """The payment's refunds, keyset-paginated like payments."""
-        with self._transaction() as conn:
+        with self._statement() as conn:
             rows = _page(
                 conn, f"SELECT {_REFUND_COLUMNS} FROM refunds", ["merchant_id = %s", "payment_id = %s"],
                 [merchant_id, payment_id], page, "created_at",
@@ -488,7 +538,7 @@ class PostgresStore:
         """Events ordered by writing transaction, then id; only transactions older than every one still
         running (migration 0007 says why), so a cursor walk never skips an event that commits late."""
         where = ["merchant_id = %s", "txid < pg_snapshot_xmin(pg_current_snapshot())"]
-        with self._transaction() as conn:
+        with self._statement() as conn:
             rows = _page(
                 conn, "SELECT event_id, body FROM transaction_log_outbox", where, [merchant_id], page, "txid",
                 cursor_sql="SELECT txid::text, id FROM transaction_log_outbox WHERE event_id = %s AND merchant_id = %s",
@@ -544,7 +594,7 @@ class PostgresStore:
         where = "delivered_at IS NULL AND dead_lettered_at IS NULL AND next_attempt_at <= now()" + (
             " AND payment_id = %(payment_id)s" if payment_id else ""
         )
-        with self._transaction() as conn:
+        with self._statement() as conn:
             rows = conn.execute(
                 f"WITH due AS (SELECT id, next_attempt_at FROM transaction_log_outbox WHERE {where} "
                 "ORDER BY next_attempt_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
@@ -570,7 +620,7 @@ class PostgresStore:
 
     def outbox_health(self) -> OutboxHealth:
         """Counts and the oldest waiting event's age, in one statement."""
-        with self._transaction() as conn:
+        with self._statement() as conn:
             row = conn.execute(OUTBOX_HEALTH_SQL).fetchone()
         assert row is not None
         return OutboxHealth(int(row[0]), int(row[1]), float(row[2]))
@@ -578,7 +628,7 @@ class PostgresStore:
     def processing_health(self) -> ProcessingHealth:
         """Count and oldest age of everything waiting for the acquirer: processing payments, captures and
         cancels, pending refunds (partial indexes serve each part)."""
-        with self._transaction() as conn:
+        with self._statement() as conn:
             row = conn.execute(
                 "SELECT count(*), coalesce(extract(epoch FROM now() - min(since)), 0) FROM ("
                 "SELECT created_at AS since FROM payments WHERE status = 'processing' "
@@ -590,7 +640,7 @@ class PostgresStore:
 
     def purge_idempotency_keys(self, *, older_than_hours: int) -> int:
         """Delete keys older than the given age."""
-        with self._transaction() as conn:
+        with self._statement() as conn:
             cursor = conn.execute(
                 # Only answered keys: a key whose payment, capture, cancel or refund still waits for the acquirer
                 # is what its client retries with, and deleting it would let that retry do the operation again.
@@ -612,7 +662,7 @@ class PostgresKeyStore:
 
     def insert_key(self, key: ApiKey, secret_hash: bytes) -> None:
         """Store a new key and its hash."""
-        with in_transaction(self._db) as conn:
+        with in_statement(self._db) as conn:
             conn.execute(
                 f"INSERT INTO api_keys ({_KEY_COLUMNS}, secret_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 (key.id, key.merchant_id, key.mode, key.read_only, key.hint, key.created_at, key.revoked_at,
@@ -621,7 +671,7 @@ class PostgresKeyStore:
 
     def find_key(self, secret_hash: bytes) -> tuple[ApiKey, bytes] | None:
         """The key with this hash, and the stored hash."""
-        with in_transaction(self._db) as conn:
+        with in_statement(self._db) as conn:
             row = (
                 conn.cursor(row_factory=dict_row)
                 .execute(f"SELECT {_KEY_COLUMNS}, secret_hash FROM api_keys WHERE secret_hash = %s", (secret_hash,))
@@ -635,7 +685,7 @@ class PostgresKeyStore:
     def list_keys(self, merchant_id: str | None) -> list[ApiKey]:
         """Keys newest first."""
         where, params = ("WHERE merchant_id = %s", (merchant_id,)) if merchant_id else ("", ())
-        with in_transaction(self._db) as conn:
+        with in_statement(self._db) as conn:
             rows = (
                 conn.cursor(row_factory=dict_row)
                 .execute(f"SELECT {_KEY_COLUMNS} FROM api_keys {where} ORDER BY created_at DESC, id", params)
