@@ -150,7 +150,7 @@ class LocalDeployment:
         return str(self.record["outputs"]["transaction_log_bucket"])
 
     def function_name(self, purpose: str) -> str:
-        """A function's deployed name: processor, deliver, authorizer or admin."""
+        """A function's deployed name: processor, reconcile, authorizer or admin."""
         return Naming(self.environment, self.suffix).function(purpose)
 
     def emulator(self) -> Emulator:

@@ -1,7 +1,7 @@
 """Lambda entry points (handler layer).
 
 ``payment_processor.handler.handler``: the API function behind API Gateway (proxy event v1).
-``payment_processor.handler.deliver``: the scheduled function that settles payments a crash or an
+``payment_processor.handler.reconcile``: the scheduled function that settles payments a crash or an
 acquirer outage left processing, drains the transaction-log outbox and purges expired idempotency keys.
 ``payment_processor.handler.authorizer``: the API Gateway request authorizer (API keys).
 The operator-only admin function is ``payment_processor.admin.handler``.
@@ -44,8 +44,8 @@ DELIVER_RESERVE_S = CALL_BUDGET_S + 2.0
 #: Time kept back before the deadline when the acquirer is to be asked: its answer must still be committed
 #: and returned (the simulated acquirer answers in-process; a real one's client gets a timeout under this).
 SETTLE_RESERVE_S = 2.0
-#: The CloudWatch namespace of the platform's own metrics (the alarms in payments_infra name it too).
-METRICS_NAMESPACE = "Payments"
+#: The CloudWatch namespace of the metrics the reconcile job publishes (the alarms in payments_infra name it too).
+METRICS_NAMESPACE = "Payments/Reconcile"
 
 _service: PaymentService | None = None
 _keys: ApiKeys | None = None
@@ -201,10 +201,17 @@ def _authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return answer
 
 
-def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Scheduled entry point: settle payments left processing, then deliver due transaction-log events
-    until none are due or the deadline is near, purge expired keys, and publish the outbox's health as
-    metrics (alarmed on in staging/prod).
+def reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Scheduled entry point: bring what requests left unfinished to its end, one named step after another,
+    each with its counts in the run's log line (``steps``):
+
+    - ``settle_payments``, ``finish_payment_actions``, ``finish_refunds``: ask the acquirer again about
+      payments, captures / cancels / increments and refunds left without an answer (or give up on a payment);
+    - ``expire_authorizations``: cancel authorizations nobody captured in 7 days;
+    - ``deliver_outbox``: put due transaction-log events until none are due or the deadline is near;
+    - ``purge_idempotency_keys``: delete answered keys past their 24 hours;
+    - ``health``: publish the outbox's and the waiting operations' health as metrics (alarmed on in
+      staging/prod).
 
     ``event["resolve_after_s"]`` (operators and tests) overrides how old a processing payment must be
     before the job settles it; the schedule sends no such field.
@@ -230,7 +237,7 @@ def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
         processing = service.processing_health()
     except StoreUnavailable as exc:
         error = error or str(exc)
-    result = {
+    result: dict[str, Any] = {
         "payments_settled": resolution.settled,
         "payments_failed": resolution.failed_permanently,
         "payments_still_processing": resolution.still_processing,
@@ -248,10 +255,22 @@ def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "processing": processing.processing if processing else None,
         "oldest_processing_age_s": round(processing.oldest_processing_age_s, 1) if processing else None,
     }
-    logger.info("outbox delivery", extra=result)
+    result["steps"] = {
+        **resolution.steps(),
+        "deliver_outbox": {"delivered": report.delivered, "already_present": report.already_present,
+                           "failed": report.failed, "dead_lettered": report.dead_lettered},
+        "purge_idempotency_keys": {"purged": purged},
+        "health": {"pending": result["pending"], "processing": result["processing"]},
+    }  # fmt: skip
+    logger.info("reconcile", extra=result)
     if health is not None and processing is not None:
         publish_outbox_metrics(report, health, resolution, processing)
     return result
+
+
+#: The handler path the scheduled function had before it was named for what it does; kept for one release so
+#: a deployment made before then keeps working until it is applied again.
+deliver = reconcile
 
 
 def publish_outbox_metrics(
@@ -259,8 +278,8 @@ def publish_outbox_metrics(
 ) -> None:
     """CloudWatch metrics in the embedded metric format (a log line, no API call), one set per run.
 
-    Dimensions: ``service`` and ``function`` (this deployment's deliver function), which the
-    deployment's alarms name. Imported here: only the deliver function pays for the metrics module.
+    Dimensions: ``service`` and ``function`` (this deployment's reconcile function), which the
+    deployment's alarms name. Imported here: only the reconcile function pays for the metrics module.
     """
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.metrics import MetricUnit

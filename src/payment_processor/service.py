@@ -9,6 +9,7 @@ never fails the operation (the outbox keeps them for the scheduled delivery).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from payment_processor.operations.actions import CANCEL, CAPTURE, ActionOperatio
 from payment_processor.operations.cancel import Cancel, expire_authorizations
 from payment_processor.operations.capture import Capture
 from payment_processor.operations.create import CreatePayment
-from payment_processor.operations.driver import NO_SUCH_PAYMENT, RESOLVE_AFTER_S, Context, Driver, Outcome
+from payment_processor.operations.driver import NO_SUCH_PAYMENT, RESOLVE_AFTER_S, Context, Driver, JobCounts, Outcome
 from payment_processor.operations.increment import IncrementAuthorization
 from payment_processor.operations.refund import CreateRefund, RefundRequest
 from payment_processor.payment import Payment, PaymentAction, Refund
@@ -55,13 +56,36 @@ BACKLOG_RECHECK_S = 30.0
 
 @dataclass(frozen=True)
 class ResolutionReport:
-    """What one pass of the scheduled job did with payments, captures, cancels and refunds left waiting."""
+    """What one pass of the scheduled job did, step by step: payments, payment actions (captures, cancels,
+    increments) and refunds left waiting for the acquirer, then authorizations past their time."""
 
-    settled: int = 0
-    failed_permanently: int = 0
-    still_processing: int = 0
-    error: str | None = None
+    payments: JobCounts = dataclasses.field(default_factory=JobCounts)
+    actions: JobCounts = dataclasses.field(default_factory=JobCounts)
+    refunds: JobCounts = dataclasses.field(default_factory=JobCounts)
     canceled_expired: int = 0
+    error: str | None = None
+
+    @property
+    def settled(self) -> int:
+        """Operations the acquirer answered in this pass."""
+        return self.payments.answered + self.actions.answered + self.refunds.answered
+
+    @property
+    def failed_permanently(self) -> int:
+        """Payments given up on (``failed``, ``acquirer_unavailable``)."""
+        return self.payments.gave_up + self.actions.gave_up + self.refunds.gave_up
+
+    @property
+    def still_processing(self) -> int:
+        """Operations still without an answer, left for the next pass."""
+        return self.payments.still_waiting + self.actions.still_waiting + self.refunds.still_waiting
+
+    def steps(self) -> dict[str, dict[str, int]]:
+        """Each step's counts, as the job's log line shows them."""
+        passes = {"settle_payments": self.payments, "finish_payment_actions": self.actions,
+                  "finish_refunds": self.refunds}  # fmt: skip
+        counts = {name: dataclasses.asdict(found) for name, found in passes.items()}
+        return {**counts, "expire_authorizations": {"canceled": self.canceled_expired}}
 
 
 class PaymentService:
@@ -139,27 +163,27 @@ class PaymentService:
         """The scheduled job's half of the protocol: ask the acquirer again about payments, captures, cancels
         and refunds a crash or an acquirer outage left waiting (the driver's one backoff and give-up policy),
         then cancel authorizations nobody captured in time."""
-        settled = failed = waiting = expired_count = 0
         store, driver = self._store, self._driver
+        found: dict[str, JobCounts] = {}
 
         def action_operation(action: PaymentAction) -> ActionOperation:
             return self._actions[action.action]
 
         try:
-            passes = (
-                driver.ask_again(store.processing_payments(limit=limit, older_than_s=older_than_s),
-                                 lambda _: self.create, expired),
-                driver.ask_again(store.due_actions(limit=limit, older_than_s=older_than_s), action_operation, expired),
-                driver.ask_again(store.pending_refunds(limit=limit, older_than_s=older_than_s),
-                                 lambda _: self.refund, expired),
-            )  # fmt: skip
-            for counts in passes:
-                settled, failed, waiting = (settled + counts.answered, failed + counts.gave_up,
-                                            waiting + counts.still_waiting)  # fmt: skip
-            expired_count = expire_authorizations(driver, self.cancel, limit=limit, expired=expired)
+            found["payments"] = driver.ask_again(
+                store.processing_payments(limit=limit, older_than_s=older_than_s), lambda _: self.create, expired
+            )
+            found["actions"] = driver.ask_again(
+                store.due_actions(limit=limit, older_than_s=older_than_s), action_operation, expired
+            )
+            found["refunds"] = driver.ask_again(
+                store.pending_refunds(limit=limit, older_than_s=older_than_s), lambda _: self.refund, expired
+            )
+            canceled = expire_authorizations(driver, self.cancel, limit=limit, expired=expired)
         except StoreUnavailable as exc:
-            return ResolutionReport(settled, failed, waiting, str(exc), expired_count)
-        return ResolutionReport(settled, failed, waiting, canceled_expired=expired_count)
+            return ResolutionReport(found.get("payments", JobCounts()), found.get("actions", JobCounts()),
+                                    found.get("refunds", JobCounts()), error=str(exc))  # fmt: skip
+        return ResolutionReport(found["payments"], found["actions"], found["refunds"], canceled)
 
     def get_payment(self, merchant_id: str, payment_id: str) -> Payment:
         """The merchant's payment, or NotFound: an unknown id and another merchant's payment answer the same.

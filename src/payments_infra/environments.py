@@ -52,7 +52,7 @@ class EnvironmentConfig:
     # stack, by preflight PF305). Each environment's figures show the sum.
     processor_concurrency: int
     authorizer_concurrency: int
-    deliver_concurrency: int
+    reconcile_concurrency: int
     admin_concurrency: int
     # API
     api_throttle_rate_limit: float
@@ -87,9 +87,10 @@ class EnvironmentConfig:
 
     def function_connections(self) -> int:
         """Database connections the functions can hold at once: one per execution environment."""
-        return (
-            self.processor_concurrency + self.authorizer_concurrency + self.deliver_concurrency + self.admin_concurrency
-        )
+        return sum(
+            (self.processor_concurrency, self.authorizer_concurrency, self.reconcile_concurrency,
+             self.admin_concurrency)
+        )  # fmt: skip
 
     def proxy_pool_connections(self) -> int:
         """The most connections the proxy opens to the instance (0 without a proxy). Rounded down, as a
@@ -192,7 +193,7 @@ DEV = EnvironmentConfig(
     # db.t4g.micro (1 GiB): RDS would allow ~80; 80 - 10 reserved = 70 >= 40 + 20 + 2 + 2 = 64.
     processor_concurrency=40,
     authorizer_concurrency=20,
-    deliver_concurrency=2,
+    reconcile_concurrency=2,
     admin_concurrency=2,
     api_throttle_rate_limit=50,
     api_throttle_burst_limit=100,
@@ -241,7 +242,7 @@ STAGING = EnvironmentConfig(
     # db.t4g.small (2 GiB): RDS would allow ~170; the proxy's 135 (above) >= 80 + 40 + 2 + 2 = 124.
     processor_concurrency=80,
     authorizer_concurrency=40,
-    deliver_concurrency=2,
+    reconcile_concurrency=2,
     admin_concurrency=2,
     api_throttle_rate_limit=200,
     api_throttle_burst_limit=400,
@@ -291,7 +292,7 @@ PROD = EnvironmentConfig(
     # db.r6g.large (16 GiB): RDS would allow ~1,700; the proxy's 400 (above) >= 200 + 100 + 4 + 2 = 306.
     processor_concurrency=200,
     authorizer_concurrency=100,
-    deliver_concurrency=4,
+    reconcile_concurrency=4,
     admin_concurrency=2,
     api_throttle_rate_limit=1000,
     api_throttle_burst_limit=2000,

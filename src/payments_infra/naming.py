@@ -242,7 +242,7 @@ class Naming:
         self.policy("db-proxy")
         self.security_group("proxy")
         self.function("processor")
-        self.function("deliver")
+        self.function("reconcile")
         self.role("processor")
         self.policy("processor")
         self.log_group("/aws/lambda", "processor")
@@ -253,10 +253,10 @@ class Naming:
         self.security_group("endpoints")
         self.role("apigw-logs")
         self.topic("alarms")
-        for purpose in ("processor", "deliver"):
+        for purpose in ("processor", "reconcile"):
             for alarm in ("errors", "throttles"):
                 self.alarm(f"{purpose}-{alarm}")
         for alarm in ("api-5xx", "db-cpu", "db-free-storage"):
             self.alarm(alarm)
         self.api("api")
-        self.event_rule("deliver")
+        self.event_rule("reconcile")

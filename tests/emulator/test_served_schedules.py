@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.emulator, pytest.mark.timeout(900)]
 
 
 def test_payments_serve_runs_the_deployments_scheduled_job(cli: Cli, alpha: dict[str, object]) -> None:
-    deliver = next(str(n) for n in alpha["outputs"]["function_names"] if "-deliver-" in str(n))  # type: ignore[index]
+    deliver = next(str(n) for n in alpha["outputs"]["function_names"] if "-reconcile-" in str(n))  # type: ignore[index]
     env = {**cli.env}
     env.pop("PAYMENTS_LOCAL_SCHEDULES")  # the session's own server runs without them
     process = subprocess.Popen(

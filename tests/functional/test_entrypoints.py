@@ -12,9 +12,9 @@ import pytest
 
 from payment_processor import handler as handler_module
 from payment_processor.credentials import DatabaseCredentials
-from payment_processor.deliver import main as deliver_main
 from payment_processor.migrate import Migration, MigrationError, available, migrate
 from payment_processor.migrate import main as migrate_main
+from payment_processor.reconcile import main as reconcile_main
 from payment_processor.store.database import Database
 from payment_processor.store.interfaces import StoreUnavailable
 from tests.conftest import DB_USER, MERCHANT, Services
@@ -86,7 +86,7 @@ def test_new_migration_applies_once_and_edited_one_is_refused(clean: Services) -
             migrate(conn, [*available(), edited])
 
 
-def test_deliver_entry_point_drains_the_outbox(
+def test_reconcile_entry_point_drains_the_outbox(
     clean: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from payments_cli.local.ports import free_port
@@ -99,24 +99,24 @@ def test_deliver_entry_point_drains_the_outbox(
     db.close()
     assert objects(clean) == []
     use_env(monkeypatch, clean)
-    assert deliver_main([]) == 0
+    assert reconcile_main([]) == 0
     report = json.loads(capsys.readouterr().out.splitlines()[-1])
     # Each request stopped at its first failed put: the untried events go now, the failed ones wait.
     assert (report["delivered"], report["pending"]) == (2, 2), "failed events not retried before their backoff"
     with clean.admin() as conn:  # the backoff has passed
         conn.execute("UPDATE transaction_log_outbox SET next_attempt_at = now()")
-    assert deliver_main([]) == 0
+    assert reconcile_main([]) == 0
     report = json.loads(capsys.readouterr().out.splitlines()[-1])  # earlier lines: the function's JSON logs
     assert report["delivered"] == 2 and report["error"] is None
     assert len(objects(clean)) == 4
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setattr(handler_module, "_service", None)
     capsys.readouterr()
-    assert deliver_main([]) == 1  # AWS unreachable: the secret cannot be read, and the report says so
+    assert reconcile_main([]) == 1  # AWS unreachable: the secret cannot be read, and the report says so
     assert "cannot read database secret" in json.loads(capsys.readouterr().out.splitlines()[-1])["error"]
 
 
-def test_scheduled_deliver_purges_old_keys(clean: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scheduled_reconcile_purges_old_keys(clean: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     use_env(monkeypatch, clean)
     handler_module.handler(post_payment(payment_body(), key="old"), None)
     handler_module.handler(post_payment(payment_body(), key="new"), None)
@@ -124,10 +124,30 @@ def test_scheduled_deliver_purges_old_keys(clean: Services, monkeypatch: pytest.
         conn.execute(
             "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE idempotency_key = 'old'"
         )
-    result = handler_module.deliver({}, None)
+    result = handler_module.reconcile({}, None)
     assert result["idempotency_keys_purged"] == 1
     with clean.admin() as conn:
         assert conn.execute("SELECT idempotency_key FROM idempotency_keys").fetchall() == [("new",)]
+    # Each duty is a named step with its own counts.
+    assert list(result["steps"]) == [
+        "settle_payments",
+        "finish_payment_actions",
+        "finish_refunds",
+        "expire_authorizations",
+        "deliver_outbox",
+        "purge_idempotency_keys",
+        "health",
+    ]
+    assert result["steps"]["purge_idempotency_keys"] == {"purged": 1}
+    assert result["steps"]["settle_payments"] == {"answered": 0, "gave_up": 0, "still_waiting": 0}
+
+
+def test_the_old_names_of_the_job_still_run_it_for_one_release() -> None:
+    from payment_processor import deliver as old_module
+    from payment_processor import reconcile as new_module
+
+    assert handler_module.deliver is handler_module.reconcile
+    assert old_module.main is new_module.main
 
 
 class RotatingCredentials:

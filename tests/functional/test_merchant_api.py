@@ -14,9 +14,9 @@ import pytest
 from payment_processor import handler as handler_module
 from payment_processor.aws import client
 from payment_processor.credentials import SecretsManagerCredentials
-from payment_processor.deliver import main as deliver_main
 from payment_processor.gateway import SimulatedAcquirer
 from payment_processor.payment import STATUSES
+from payment_processor.reconcile import main as reconcile_main
 from payment_processor.service import PaymentService
 from payment_processor.store.database import Database
 from payment_processor.store.postgres import PostgresStore
@@ -229,7 +229,7 @@ def test_the_job_cancels_authorizations_older_than_seven_days(lambda_env: Servic
     young = body_of(handle(post_payment(payment_body(capture_method="manual"), key="young")))
     with lambda_env.admin() as conn:
         conn.execute("UPDATE payments SET updated_at = now() - interval '7 days 1 minute' WHERE id = %s", (old["id"],))
-    assert deliver_main(["--resolve-after-s", "0"]) == 0
+    assert reconcile_main(["--resolve-after-s", "0"]) == 0
     canceled = body_of(handle(proxy_event("GET", f"/payments/{old['id']}")))
     assert (canceled["status"], canceled["cancellation_reason"]) == ("canceled", "automatic")
     assert body_of(handle(proxy_event("GET", f"/payments/{young['id']}")))["status"] == "requires_capture"
@@ -246,7 +246,7 @@ def test_the_job_purges_answered_keys_only(lambda_env: Services) -> None:
     assert waiting["statusCode"] == 503 and body_of(waiting)["error"]["code"] == "refund_processing"
     with lambda_env.admin() as conn:
         conn.execute("UPDATE idempotency_keys SET created_at = now() - interval '2 days'")
-    assert deliver_main(["--resolve-after-s", "0"]) == 0
+    assert reconcile_main(["--resolve-after-s", "0"]) == 0
     with lambda_env.admin() as conn:
         keys = conn.execute("SELECT idempotency_key FROM idempotency_keys").fetchall()
     assert keys == [("slow",)]

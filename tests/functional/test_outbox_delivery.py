@@ -78,20 +78,20 @@ def test_the_deliver_entry_point_reports_health_and_publishes_metrics(
     queue(clean, 3)
     for name, value in clean.env().items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "payment-deliver-dev-test")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "payment-reconcile-dev-test")
     monkeypatch.setattr(handler_module, "_service", None)
 
     class Context:
         def get_remaining_time_in_millis(self) -> int:
             return 60_000
 
-    result = handler_module.deliver({}, Context())
+    result = handler_module.reconcile({}, Context())
     assert (result["delivered"], result["pending"], result["dead_lettered"]) == (3, 0, 0)
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert emf, "metrics in the embedded metric format"
     metrics = emf[-1]
     dead = metrics["OutboxDeadLettered"]
-    assert metrics["function"] == "payment-deliver-dev-test" and (dead[0] if isinstance(dead, list) else dead) == 0
+    assert metrics["function"] == "payment-reconcile-dev-test" and (dead[0] if isinstance(dead, list) else dead) == 0
     names = {m["Name"] for m in metrics["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert {"OutboxOldestPendingAge", "OutboxDeadLettered", "OutboxPending"} <= names
     # The metric the processing-age alarm watches (payments_infra.constructs.monitoring).
@@ -113,7 +113,7 @@ def test_a_run_near_its_deadline_commits_what_it_did_and_stops(
         def get_remaining_time_in_millis(self) -> int:
             return int((handler_module.DELIVER_RESERVE_S + 0.5) * 1000)
 
-    result = handler_module.deliver({}, Context())
+    result = handler_module.reconcile({}, Context())
     assert result["stopped_by_deadline"] is True and result["delivered"] > 0
     state = outbox(clean)
     assert state["delivered"] == result["delivered"], "every put this run made is marked, nothing lost"
@@ -126,7 +126,7 @@ def test_concurrent_deliverer_processes_never_put_one_event_twice(clean: Service
     env = {**os.environ, **clean.env(), "POWERTOOLS_LOG_LEVEL": "WARNING"}
     runs = [
         subprocess.Popen(
-            [sys.executable, "-m", "payment_processor.deliver"],
+            [sys.executable, "-m", "payment_processor.reconcile"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

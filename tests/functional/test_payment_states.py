@@ -10,9 +10,9 @@ import psycopg
 import pytest
 
 from payment_processor import handler as handler_module
-from payment_processor.deliver import main as deliver_main
 from payment_processor.gateway import Authorization, SimulatedAcquirer
 from payment_processor.operations.create import MAX_ACQUIRER_ATTEMPTS
+from payment_processor.reconcile import main as reconcile_main
 from tests.conftest import DB_NAME, DB_USER, MERCHANT, Services
 from tests.functional.test_postgres_flow import build_service, count, objects
 from tests.support import body_of, payment_body, post_payment, proxy_event
@@ -78,21 +78,21 @@ def test_an_acquirer_outage_is_503_then_the_job_retries_and_finally_fails_the_pa
     for attempt in range(2, MAX_ACQUIRER_ATTEMPTS):
         with lambda_env.admin() as conn:  # the backoff has passed
             conn.execute("UPDATE payments SET next_resolution_at = now() - interval '1 second'")
-        assert deliver_main(["--resolve-after-s", "0"]) == 0
+        assert reconcile_main(["--resolve-after-s", "0"]) == 0
         with lambda_env.admin() as conn:
             attempts = conn.execute("SELECT acquirer_attempts FROM payments").fetchone()
         assert attempts == (attempt + 1,)
     # Ten attempts without an answer: still asked again while the payment is younger than half an hour.
     with lambda_env.admin() as conn:
         conn.execute("UPDATE payments SET next_resolution_at = now() - interval '1 second'")
-    assert deliver_main(["--resolve-after-s", "0"]) == 0
+    assert reconcile_main(["--resolve-after-s", "0"]) == 0
     assert count(lambda_env, "payments WHERE status = 'processing'") == 1
     with lambda_env.admin() as conn:
         conn.execute(
             "UPDATE payments SET next_resolution_at = now() - interval '1 second', "
             "created_at = created_at - interval '31 minutes'"
         )
-    assert deliver_main(["--resolve-after-s", "0"]) == 0
+    assert reconcile_main(["--resolve-after-s", "0"]) == 0
 
     final = handler_module.handler(post_payment(body, key="outage"), None)
     assert final["statusCode"] == 402 and final["headers"]["Idempotent-Replayed"] == "true"

@@ -53,7 +53,7 @@ def test_prod_differs_from_dev_only_through_config(synthesized: SynthResult) -> 
     # operator, who reads its answer), API 5xx, database CPU and free storage.
     alarms = {a["alarm_name"] for a in prod.resources("aws_cloudwatch_metric_alarm").values()}
     assert alarms == {
-        *(f"payment-{function}-{kind}-prod-pr42" for function in ("processor", "deliver", "authorizer")
+        *(f"payment-{function}-{kind}-prod-pr42" for function in ("processor", "reconcile", "authorizer")
           for kind in ("errors", "throttles")),
         "payment-api-5xx-prod-pr42", "payment-db-cpu-prod-pr42", "payment-db-free-storage-prod-pr42",
         "payment-outbox-oldest-age-prod-pr42", "payment-outbox-dead-lettered-prod-pr42",
@@ -69,7 +69,7 @@ def test_the_outbox_alarms_watch_what_the_deliver_function_publishes(synthesized
     prod = platform(synthesized, "prod")
     alarms = {a["alarm_name"]: a for a in prod.resources("aws_cloudwatch_metric_alarm").values()}
     name, deliver = next(
-        (n, f) for n, f in prod.resources("aws_lambda_function").items() if f["handler"].endswith(".deliver")
+        (n, f) for n, f in prod.resources("aws_lambda_function").items() if f["handler"].endswith(".reconcile")
     )
     age, dead = alarms["payment-outbox-oldest-age-prod-pr42"], alarms["payment-outbox-dead-lettered-prod-pr42"]
     processing = alarms["payment-processing-age-prod-pr42"]
@@ -83,7 +83,7 @@ def test_the_outbox_alarms_watch_what_the_deliver_function_publishes(synthesized
             "service": deliver["environment"]["variables"]["POWERTOOLS_SERVICE_NAME"],
             "function": f"${{aws_lambda_function.{name}.function_name}}",
         }
-        assert deliver["function_name"] == "payment-deliver-prod-pr42"
+        assert deliver["function_name"] == "payment-reconcile-prod-pr42"
         assert alarm["statistic"] == "Maximum" and alarm["comparison_operator"] == "GreaterThanOrEqualToThreshold"
     assert age["threshold"] == 600 and age["treat_missing_data"] == "breaching", "no report is an alarm too"
     assert dead["threshold"] == 1
@@ -358,7 +358,7 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
     # function -> (handler, what its entry point requires beyond the database's, its whole environment)
     expected: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
         "processor": ("payment_processor.handler.handler", ("TRANSACTION_LOG_BUCKET",), processor),
-        "deliver": ("payment_processor.handler.deliver", ("TRANSACTION_LOG_BUCKET",), processor),
+        "reconcile": ("payment_processor.handler.reconcile", ("TRANSACTION_LOG_BUCKET",), processor),
         "authorizer": (
             "payment_processor.handler.authorizer",
             ("API_KEY_PEPPER_SECRET_ARN",),

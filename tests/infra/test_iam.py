@@ -14,7 +14,7 @@ from payments_infra.constructs.function_role import VPC_ACTIONS
 from tests.infra.tfjson import Stack, refs
 
 #: Each execution role (by construct id) and the functions (by construct id) that run as it.
-ROLES = {"function-role": ("processor", "deliver"), "authorizer-role": ("authorizer",), "admin-role": ("admin",)}
+ROLES = {"function-role": ("processor", "reconcile"), "authorizer-role": ("authorizer",), "admin-role": ("admin",)}
 REGION = "us-east-1"
 Grant = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
@@ -77,7 +77,7 @@ def test_each_role_holds_exactly_the_grants_its_code_uses(env_stack: Stack) -> N
         (("s3:PutObject",), (f"${{aws_s3_bucket.{bucket}.arn}}/transactions/*",), ()),
         (read, (app,), ()),
         (("kms:GenerateDataKey", "kms:Decrypt"), (key,), (s3, secretsmanager)),
-        (logs, _logs(env_stack, "processor", "deliver"), ()),
+        (logs, _logs(env_stack, "processor", "reconcile"), ()),
         vpc,
     }
     assert _grants(env_stack, "authorizer-role") == {

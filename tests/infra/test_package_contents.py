@@ -10,14 +10,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from payments_infra.lambda_build import HANDLER, LambdaPackage
-from payments_infra.stacks.platform import ADMIN_HANDLER, AUTHORIZER_HANDLER, DELIVER_HANDLER
+from payments_infra.stacks.platform import ADMIN_HANDLER, AUTHORIZER_HANDLER, RECONCILE_HANDLER
 
 PACKAGE = "payment_processor"
 #: The modules a deployed function or an operator starts in: the four handlers, and the package's
-#: ``python -m`` commands.
+#: ``python -m`` commands (deliver: the old name of reconcile, for one release).
 ENTRY_MODULES = frozenset(
-    handler.rsplit(".", 1)[0] for handler in (HANDLER, DELIVER_HANDLER, AUTHORIZER_HANDLER, ADMIN_HANDLER)
-) | {"payment_processor.deliver", "payment_processor.migrate"}
+    handler.rsplit(".", 1)[0] for handler in (HANDLER, RECONCILE_HANDLER, AUTHORIZER_HANDLER, ADMIN_HANDLER)
+) | {"payment_processor.reconcile", "payment_processor.deliver", "payment_processor.migrate"}
 
 
 def imported_modules(source: str, module: str) -> set[str]:

@@ -70,7 +70,7 @@ def test_the_platform_stack_refuses_a_zip_without_the_handler(tmp_path: Path) ->
         f"[payments-dev-pr42/{function}] Lambda package {wrong} has no {module}: the handler {handler} cannot load"
         for function, module, handler in (
             ("processor", "payment_processor/handler.py", "payment_processor.handler.handler"),
-            ("deliver", "payment_processor/handler.py", "payment_processor.handler.deliver"),
+            ("reconcile", "payment_processor/handler.py", "payment_processor.handler.reconcile"),
             ("authorizer", "payment_processor/handler.py", "payment_processor.handler.authorizer"),
             ("admin", "payment_processor/admin.py", "payment_processor.admin.handler"),
         )

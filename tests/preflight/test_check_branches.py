@@ -37,7 +37,7 @@ def dev(stacks: dict[str, Fixture]) -> Fixture:
 
 
 def _function(doc: Document, which: str) -> tuple[str, dict[str, Any]]:
-    """``which`` is "processor", "deliver", "authorizer" or "admin"; returns (address, body)."""
+    """``which`` is "processor", "reconcile", "authorizer" or "admin"; returns (address, body)."""
     name, body = named(doc, "aws_lambda_function", f"{which}/function")
     return address("aws_lambda_function", name), body
 
@@ -60,7 +60,7 @@ def _grants(doc: Document) -> dict[str, Any]:
 
 def _both(doc: Document) -> set[str]:
     """The processor and its delivery job: the functions running as the processor's role."""
-    return {_function(doc, "processor")[0], _function(doc, "deliver")[0]}
+    return {_function(doc, "processor")[0], _function(doc, "reconcile")[0]}
 
 
 # --- Class 5: API Gateway invoke permissions ---------------------------------------------------
@@ -174,7 +174,7 @@ def test_a_permission_may_name_its_function_literally(dev: Fixture, form: str) -
     post, _ = _integration(doc, "post-payments")
     _, permission = _permission(doc, "post-payments")
     _, processor = _function(doc, "processor")
-    _, deliver = _function(doc, "deliver")
+    _, deliver = _function(doc, "reconcile")
 
     def literal(name: str) -> str:
         return name if form == "name" else f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
@@ -439,7 +439,7 @@ def test_a_function_whose_role_is_outside_the_configuration_is_not_judged(
     assert failing(doc, dev.path, check_id) == _both(doc)
     _, processor = _function(doc, "processor")
     processor["role"] = "arn:aws:iam::123456789012:role/shared-lambda-role"  # its policies cannot be seen
-    assert failing(doc, dev.path, check_id) == {_function(doc, "deliver")[0]}
+    assert failing(doc, dev.path, check_id) == {_function(doc, "reconcile")[0]}
 
 
 # The database master secret (PF206): each test first gives the functions an application user's
@@ -551,7 +551,7 @@ def test_a_function_whose_role_is_outside_the_configuration_is_judged_by_its_env
     assert failing(doc, dev.path, "PF206") == _both(doc)
     _, processor = _function(doc, "processor")
     processor["role"] = "arn:aws:iam::123456789012:role/shared-lambda-role"  # its policies cannot be seen
-    assert failing(doc, dev.path, "PF206") == {_function(doc, "deliver")[0]}
+    assert failing(doc, dev.path, "PF206") == {_function(doc, "reconcile")[0]}
     processor["environment"]["variables"]["DB_SECRET_ARN"] = master_secret(doc)
     assert failing(doc, dev.path, "PF206") == _both(doc)
 
@@ -825,7 +825,7 @@ def test_a_function_outside_a_vpc_needs_no_eni_actions(dev: Fixture) -> None:
     assert failing(doc, dev.path, "PF203") == _both(doc)
     _, processor = _function(doc, "processor")
     del processor["vpc_config"]
-    assert failing(doc, dev.path, "PF203") == {_function(doc, "deliver")[0]}
+    assert failing(doc, dev.path, "PF203") == {_function(doc, "reconcile")[0]}
 
 
 # --- Class 7: storage and exposure -------------------------------------------------------------

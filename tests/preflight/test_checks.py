@@ -225,7 +225,7 @@ def _secret_in_env(doc: Document) -> set[str]:
 
 
 def _bad_handler(doc: Document) -> set[str]:
-    return _set(doc, "aws_lambda_function", "deliver/function", handler="index.handler", runtime="nodejs20.x")
+    return _set(doc, "aws_lambda_function", "reconcile/function", handler="index.handler", runtime="nodejs20.x")
 
 
 def _grant_elsewhere(doc: Document) -> set[str]:
@@ -303,7 +303,7 @@ CASES = [
     Case("PF101", "KMS alias", "dev", _strip_suffix("aws_kms_alias", "encryption/alias", "name")),
     Case("PF101", "security group", "dev", _strip_suffix("aws_security_group", "network/database-sg", "name")),
     Case("PF101", "REST API", "dev", _strip_suffix("aws_api_gateway_rest_api", "api/rest-api", "name")),
-    Case("PF101", "event rule", "dev", _strip_suffix("aws_cloudwatch_event_rule", "deliver-schedule", "name")),
+    Case("PF101", "event rule", "dev", _strip_suffix("aws_cloudwatch_event_rule", "reconcile-schedule", "name")),
     Case("PF101", "DB subnet group", "dev", _strip_suffix("aws_db_subnet_group", "database/subnets", "name")),
     Case("PF101", "DB proxy", "staging", _strip_suffix("aws_db_proxy", "database-proxy/proxy", "name")),
     Case("PF101", "alarm", "staging", _strip_suffix("aws_cloudwatch_metric_alarm", "monitoring/db-cpu", "alarm_name")),
@@ -407,7 +407,7 @@ CASES = [
         "PF401",
         "missing zip",
         "dev",
-        lambda d: _set(d, "aws_lambda_function", "deliver/function", filename="assets/nowhere/code.zip"),
+        lambda d: _set(d, "aws_lambda_function", "reconcile/function", filename="assets/nowhere/code.zip"),
     ),
     Case(
         "PF402",
@@ -428,7 +428,7 @@ CASES = [
         lambda d: _set(
             d,
             "aws_lambda_function",
-            "deliver/function",
+            "reconcile/function",
             source_code_hash="47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
         ),
     ),
@@ -453,7 +453,7 @@ CASES = [
         "PF502",
         "permission without source_arn",
         "dev",
-        lambda d: _set(d, "aws_lambda_permission", "deliver-permission", source_arn=DELETE),
+        lambda d: _set(d, "aws_lambda_permission", "reconcile-permission", source_arn=DELETE),
     ),
     Case(
         "PF503",

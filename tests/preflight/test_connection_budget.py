@@ -104,7 +104,7 @@ def test_a_pool_left_at_the_default_may_not_take_the_reserved_connections(stacks
 def test_an_unbounded_function_through_the_proxy_is_named(stacks: dict[str, Fixture]) -> None:
     fixture = stacks["prod"]
     doc = fixture.document()
-    name, body = named(doc, "aws_lambda_function", "deliver/function")
+    name, body = named(doc, "aws_lambda_function", "reconcile/function")
     del body["reserved_concurrent_executions"]
     assert failing(doc, fixture.path, "PF305") == {address("aws_lambda_function", name)}
 

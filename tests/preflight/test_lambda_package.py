@@ -27,8 +27,8 @@ def dev(stacks: dict[str, Fixture]) -> Fixture:
     return stacks["dev"]
 
 
-def _deliver(doc: Document) -> tuple[str, dict[str, Any]]:
-    name, body = named(doc, "aws_lambda_function", "deliver/function")
+def _reconcile(doc: Document) -> tuple[str, dict[str, Any]]:
+    name, body = named(doc, "aws_lambda_function", "reconcile/function")
     return address("aws_lambda_function", name), body
 
 
@@ -48,7 +48,7 @@ NOTHING = {check_id: set[str]() for check_id in PACKAGE_CHECKS}
 
 def test_a_function_without_any_code_is_reported(dev: Fixture) -> None:
     doc = dev.document()
-    deliver, body = _deliver(doc)
+    deliver, body = _reconcile(doc)
     del body["s3_bucket"], body["s3_key"]
     found = [f for f in findings(doc, dev.path) if f.check_id == "PF401"]
     assert [(f.resource, f.message) for f in found] == [
@@ -66,7 +66,7 @@ def test_a_function_without_any_code_is_reported(dev: Fixture) -> None:
 )
 def test_code_from_an_image_or_s3_is_not_a_local_package(dev: Fixture, source: dict[str, str]) -> None:
     doc = dev.document()
-    _, body = _deliver(doc)
+    _, body = _reconcile(doc)
     for key in ("s3_bucket", "s3_key", "source_code_hash", "handler", "runtime"):
         del body[key]
     body.update(source)
@@ -75,15 +75,15 @@ def test_code_from_an_image_or_s3_is_not_a_local_package(dev: Fixture, source: d
 
 def test_a_computed_filename_is_not_judged(dev: Fixture) -> None:
     doc = dev.document()
-    _, body = _deliver(doc)
-    body["filename"] = "${data.archive_file.deliver.output_path}"
+    _, body = _reconcile(doc)
+    body["filename"] = "${data.archive_file.reconcile.output_path}"
     body["source_code_hash"] = "placeholder-hash"  # would be PF402 for a file preflight can read
     assert _failing(doc, dev) == NOTHING
 
 
 def test_a_computed_hash_is_trusted(dev: Fixture) -> None:
     doc = dev.document()
-    deliver, body = _deliver(doc)
+    deliver, body = _reconcile(doc)
     body["source_code_hash"] = "placeholder-hash"
     assert failing(doc, dev.path, "PF402") == {deliver}
     body["source_code_hash"] = f'${{filebase64sha256("{_uploaded(doc, body)["source"]}")}}'
@@ -94,7 +94,7 @@ def test_the_uploaded_object_is_the_package_judged(dev: Fixture, tmp_path: Path)
     """The functions take their code from the aws_s3_object their s3_key names: its source is the package
     PF401-403 read, and the finding is about s3_key."""
     doc = dev.document()
-    deliver, body = _deliver(doc)
+    deliver, body = _reconcile(doc)
     uploaded = _uploaded(doc, body)
     assert _failing(doc, dev) == NOTHING
     uploaded["source"] = "assets/lambda-placeholder.zip"
@@ -112,7 +112,7 @@ def test_the_uploaded_object_is_the_package_judged(dev: Fixture, tmp_path: Path)
 
 def test_a_file_that_is_not_a_zip_is_reported(dev: Fixture, tmp_path: Path) -> None:
     doc = dev.document()
-    deliver, body = _deliver(doc)
+    deliver, body = _reconcile(doc)
     fake = tmp_path / "payment_processor.zip"
     fake.write_text("not a zip, but long enough to pass the size test " * 4)
     body["filename"] = str(fake)  # absolute: used as is
@@ -129,12 +129,12 @@ def test_a_file_that_is_not_a_zip_is_reported(dev: Fixture, tmp_path: Path) -> N
         ("com.example.payments.Handler::handleRequest", "java21"),
         ("bootstrap", "provided.al2023"),
         ("${var.handler}", "python3.12"),
-        ("payment_processor.handler.deliver", "${var.runtime}"),
+        ("payment_processor.handler.reconcile", "${var.runtime}"),
     ],
 )
 def test_a_handler_preflight_cannot_map_to_a_file_is_not_judged(dev: Fixture, handler: str, runtime: str) -> None:
     doc = dev.document()
-    deliver, body = _deliver(doc)
+    deliver, body = _reconcile(doc)
     body["handler"] = "missing.handler"
     assert failing(doc, dev.path, "PF403") == {deliver}
     body["handler"], body["runtime"] = handler, runtime
@@ -170,7 +170,7 @@ def test_an_unreadable_package_is_reported_not_a_crash(dev: Fixture, tmp_path: P
     """A CI runner's user may not be able to read the zip: PF401 must say so, and PF402 must not
     die with PermissionError reading it for its hash."""
     doc = dev.document()
-    deliver, body = _deliver(doc)
+    deliver, body = _reconcile(doc)
     package = tmp_path / "payment_processor.zip"
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("payment_processor/handler.py", "def deliver(event, context):\n    return None\n" * 8)

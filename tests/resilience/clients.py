@@ -120,7 +120,7 @@ def drain(
     """Run the deployment's deliver function (from its zip; its AWS calls to ``aws_endpoint``, default the
     emulator) until every event of these payments is delivered or dead-lettered; its reports. Waits for
     events still backing off."""
-    runtime = deployment.runtime("deliver", aws_endpoint=aws_endpoint)
+    runtime = deployment.runtime("reconcile", aws_endpoint=aws_endpoint)
     reports = []
     try:
         give_up = time.monotonic() + within_s

@@ -122,7 +122,7 @@ def run_job(services: Services, ledger: Path) -> dict[str, object]:
         "OUTBOX_LEASE_S": str(LEASE_S),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "payment_processor.deliver", "--resolve-after-s", "0"],
+        [sys.executable, "-m", "payment_processor.reconcile", "--resolve-after-s", "0"],
         env=env,
         capture_output=True,
         text=True,

@@ -79,7 +79,7 @@ def test_concurrent_deliver_runs_with_a_deadline_drain_the_outbox_once(
     deployment = alpha_deployment
     rounds: list[list[dict[str, Any]]] = []
     with AwsFaultProxy(deployment.emulator().port) as proxy:
-        runtime = deployment.runtime("deliver", aws_endpoint=proxy.endpoint, concurrency=runs, timeout_s=DEADLINE_S)
+        runtime = deployment.runtime("reconcile", aws_endpoint=proxy.endpoint, concurrency=runs, timeout_s=DEADLINE_S)
         try:
             with ThreadPoolExecutor(runs) as pool:
                 # Warm: RUNS execution environments started and their first invocation (which builds the

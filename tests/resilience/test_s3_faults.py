@@ -115,7 +115,7 @@ def _phases(
         with proxy.mode_for(Mode.RESET):
             phases["S3 reset"] = _payments(url, secret)
 
-        deliver = deployment.runtime("deliver", aws_endpoint=proxy.endpoint)
+        deliver = deployment.runtime("reconcile", aws_endpoint=proxy.endpoint)
         try:
             delivery: dict[str, Any] = {}
 

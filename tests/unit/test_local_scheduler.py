@@ -39,7 +39,7 @@ class Runtime:
         return {"result": {"delivered": 0}}
 
 
-SCHEDULE = Schedule("payment-deliver-dev-local", "rate(1 minute)", 0.05, "payment-deliver-dev-local")
+SCHEDULE = Schedule("payment-reconcile-dev-local", "rate(1 minute)", 0.05, "payment-reconcile-dev-local")
 
 
 def test_each_run_gets_the_event_eventbridge_sends_and_is_reported() -> None:
@@ -87,4 +87,4 @@ def test_a_failing_run_is_reported_and_the_schedule_keeps_running() -> None:
 
 
 def test_scheduled_event_names_the_rule() -> None:
-    assert scheduled_event(SCHEDULE)["resources"][0].endswith(":rule/payment-deliver-dev-local")
+    assert scheduled_event(SCHEDULE)["resources"][0].endswith(":rule/payment-reconcile-dev-local")

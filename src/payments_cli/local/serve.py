@@ -106,7 +106,7 @@ def start_schedules(state: StateFolder, environment: str, suffix: str) -> Schedu
 
     def report(schedule: Schedule, reply: dict[str, Any], elapsed_s: float) -> None:
         # A crash or timeout is the function's error; a run that went through but met an outage says so in
-        # its own result's "error" (the deliver job's report), which is worth a line too.
+        # its own result's "error" (the reconcile job's report), which is worth a line too.
         error = reply.get("error")
         result = reply.get("result")
         if error:

@@ -18,9 +18,10 @@ from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
 PERIOD_S = 300
-#: Where the delivery function publishes the outbox's health (payment_processor.handler.METRICS_NAMESPACE,
-#: dimensions service = POWERTOOLS_SERVICE_NAME and function = the deliver function's name).
-METRICS_NAMESPACE = "Payments"
+#: Where the reconcile function publishes the outbox's and the waiting operations' health
+#: (payment_processor.handler.METRICS_NAMESPACE, dimensions service = POWERTOOLS_SERVICE_NAME and function =
+#: the reconcile function's name).
+METRICS_NAMESPACE = "Payments/Reconcile"
 SERVICE = "payments"
 #: A payment still processing this long means the acquirer has stopped answering (or the job stopped
 #: settling): the request path settles within its 15 s, the job within a minute of a crash. The job gives
@@ -40,7 +41,7 @@ class Monitoring(Construct):
         naming: Naming,
         key: EncryptionKey,
         functions: Sequence[Function],
-        deliver: Function,
+        reconcile: Function,
         api: PaymentsApi,
         database: Database,
     ) -> None:
@@ -70,8 +71,8 @@ class Monitoring(Construct):
                 1,
                 "GreaterThanOrEqualToThreshold",
             )
-        outbox = {"service": SERVICE, "function": deliver.function_name}
-        # No data means the delivery job stopped reporting: as alarming as an old event.
+        outbox = {"service": SERVICE, "function": reconcile.function_name}
+        # No data means the reconcile job stopped reporting: as alarming as an old event.
         self._alarm(
             "outbox-oldest-age",
             METRICS_NAMESPACE,

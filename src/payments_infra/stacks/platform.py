@@ -28,9 +28,9 @@ from payments_infra.stacks.provider import aws_provider
 #: The CA bundle inside the zip the functions verify the database with (payment_processor.config resolves
 #: it against the unpacked zip; the lambda build and the package check ship it).
 RDS_CA_BUNDLE = "payment_processor/certs/rds-ca-bundle.pem"
-#: The scheduled entry point (payment_processor.handler.deliver): settles payments a crash or an acquirer
-#: outage left processing, then drains the transaction-log outbox.
-DELIVER_HANDLER = "payment_processor.handler.deliver"
+#: The scheduled entry point (payment_processor.handler.reconcile): finishes what requests left unanswered by
+#: the acquirer, cancels expired authorizations, drains the transaction-log outbox, purges old keys.
+RECONCILE_HANDLER = "payment_processor.handler.reconcile"
 #: The API Gateway request authorizer, and the operator-only admin function.
 AUTHORIZER_HANDLER = "payment_processor.handler.authorizer"
 ADMIN_HANDLER = "payment_processor.admin.handler"
@@ -38,7 +38,7 @@ ADMIN_HANDLER = "payment_processor.admin.handler"
 ADMIN_TIMEOUT_S = 60
 #: The preflight check the admin function is exempt from, with its reason (it must use the master login).
 ADMIN_LOGIN_CHECK = "PF206"
-DELIVER_SCHEDULE = "rate(1 minute)"
+RECONCILE_SCHEDULE = "rate(1 minute)"
 
 
 def platform_stack_name(naming: Naming) -> str:
@@ -76,18 +76,18 @@ class PlatformStack(TerraformStack):
             purpose: log_group(
                 self, f"{purpose}-logs", name=naming.log_group("/aws/lambda", purpose), config=config, key=key
             )
-            for purpose in ("processor", "deliver", "authorizer", "admin")
+            for purpose in ("processor", "reconcile", "authorizer", "admin")
         }
         read_secrets = key.grant_use_via("DecryptSecrets", services=["secretsmanager"], actions=["kms:Decrypt"])
-        # The processor and the delivery job run the same code on the same data: one role.
+        # The processor and the reconcile job run the same code on the same data: one role.
         processor_role = FunctionRole(
             self,
             "function-role",
             naming=naming,
             purpose="processor",
-            description="Runs the payment processor and its delivery job",
+            description="Runs the payment processor and its reconcile job",
             key=key,
-            log_groups=[logs["processor"], logs["deliver"]],
+            log_groups=[logs["processor"], logs["reconcile"]],
             grants=[
                 transaction_log.grant_put_events("WriteTransactionEvents"),
                 app_login.grant_read("ReadDatabaseLogin"),
@@ -191,16 +191,16 @@ class PlatformStack(TerraformStack):
             reserved_concurrency=config.processor_concurrency,
             **common,  # type: ignore[arg-type]
         )
-        deliver = Function(
+        reconcile = Function(
             self,
-            "deliver",
-            name=naming.function("deliver"),
-            handler=DELIVER_HANDLER,
-            description=f"Delivers transaction-log events S3 refused earlier ({naming.tag})",
+            "reconcile",
+            name=naming.function("reconcile"),
+            handler=RECONCILE_HANDLER,
+            description=f"Finishes what requests left unanswered, delivers the transaction log ({naming.tag})",
             role=processor_role,
-            log_group=logs["deliver"],
+            log_group=logs["reconcile"],
             environment=processor_environment,
-            reserved_concurrency=config.deliver_concurrency,
+            reserved_concurrency=config.reconcile_concurrency,
             **common,  # type: ignore[arg-type]
         )
         authorizer = Function(
@@ -249,7 +249,7 @@ class PlatformStack(TerraformStack):
                 }
             },
         )
-        self._schedule_delivery(naming, deliver)
+        self._schedule_reconcile(naming, reconcile)
         api = PaymentsApi(self, "api", config=config, naming=naming, key=key, function=processor, authorizer=authorizer)
         CredentialRateLimit(self, "rate-limit", config=config, naming=naming, stage=api.stage)
         Monitoring(
@@ -258,8 +258,8 @@ class PlatformStack(TerraformStack):
             config=config,
             naming=naming,
             key=key,
-            functions=[processor, deliver, authorizer],
-            deliver=deliver,
+            functions=[processor, reconcile, authorizer],
+            reconcile=reconcile,
             api=api,
             database=database,
         )
@@ -276,28 +276,28 @@ class PlatformStack(TerraformStack):
         TerraformOutput(
             self,
             "function_names",
-            value=[f.function_name for f in (processor, deliver, authorizer, admin)],
+            value=[f.function_name for f in (processor, reconcile, authorizer, admin)],
         )
         if proxy:
             TerraformOutput(self, "database_proxy_endpoint", value=proxy.endpoint)
 
-    def _schedule_delivery(self, naming: Naming, deliver: Function) -> None:
+    def _schedule_reconcile(self, naming: Naming, reconcile: Function) -> None:
         """Run the scheduled job every minute, so a payment left processing is settled and an event S3 refused
         is retried without new traffic."""
         rule = eventbridge.AwsRule(
             self,
-            "deliver-schedule",
-            name=naming.event_rule("deliver"),
-            description=f"Settle payments left processing, retry undelivered transaction-log events ({naming.tag})",
-            schedule_expression=DELIVER_SCHEDULE,
+            "reconcile-schedule",
+            name=naming.event_rule("reconcile"),
+            description=f"Finish unanswered operations, expire authorizations, deliver the log ({naming.tag})",
+            schedule_expression=RECONCILE_SCHEDULE,
         )
-        eventbridge.AwsTarget(self, "deliver-target", rule=rule.name, arn=deliver.arn)
+        eventbridge.AwsTarget(self, "reconcile-target", rule=rule.name, arn=reconcile.arn)
         lambda_.AwsPermission(
             self,
-            "deliver-permission",
+            "reconcile-permission",
             statement_id="AllowEventBridgeSchedule",
             action="lambda:InvokeFunction",
-            function_name=deliver.function_name,
+            function_name=reconcile.function_name,
             principal="events.amazonaws.com",
             source_arn=rule.arn,
         )
