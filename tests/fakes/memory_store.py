@@ -136,8 +136,11 @@ class _MemoryTransaction:
         self._state.actions[action.payment_id] = action
         self._state.action_due[action.payment_id] = action.requested_at
 
-    def lock_action(self, payment_id: str) -> PaymentAction | None:
-        return self._state.actions.get(payment_id)
+    def lock_payment_and_action(
+        self, payment_id: str, merchant_id: str | None = None
+    ) -> tuple[Payment | None, PaymentAction | None]:
+        payment = self.lock_payment(payment_id, merchant_id)
+        return payment, (None if payment is None else self._state.actions.get(payment_id))
 
     def delete_action(self, payment_id: str) -> None:
         self._state.actions.pop(payment_id, None)

@@ -66,10 +66,9 @@ class ActionOperation(OnPayment[ActionRequest, PaymentAction]):
         """The payment after the answer, or None when the answer changes nothing (a refusal)."""
 
     def record(self, tx: Transaction, merchant_id: str, key: str, request: ActionRequest) -> Pending[PaymentAction]:
-        payment = tx.lock_payment(request.payment_id, merchant_id)
+        payment, waiting = tx.lock_payment_and_action(request.payment_id, merchant_id)
         if payment is None:
             raise NotFound(NO_SUCH_PAYMENT)
-        waiting = tx.lock_action(payment.id)
         if waiting is not None:
             raise PaymentStateConflict(
                 f"a {waiting.action} of this payment is already waiting for the acquirer; retry that "
@@ -99,8 +98,7 @@ class ActionOperation(OnPayment[ActionRequest, PaymentAction]):
         tx.record_action_failure(record.payment_id, retry_after_s)
 
     def apply(self, tx: Transaction, record: PaymentAction, answer: str | None) -> Applied:
-        current = tx.lock_payment(record.payment_id)
-        waiting = tx.lock_action(record.payment_id)
+        current, waiting = tx.lock_payment_and_action(record.payment_id)
         if current is None:  # pragma: no cover - payments are never deleted
             raise RuntimeError(f"payment {record.payment_id} vanished")
         if waiting is None or waiting.id != record.id:

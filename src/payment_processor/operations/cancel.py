@@ -57,8 +57,8 @@ def expire_authorizations(driver: Driver, cancel: Cancel, *, limit: int, expired
             break
         try:
             with store.transaction() as tx:
-                current = tx.lock_payment(payment.id)
-                if current is None or current.status != PaymentStatus.REQUIRES_CAPTURE or tx.lock_action(payment.id):
+                current, waiting = tx.lock_payment_and_action(payment.id)
+                if current is None or current.status != PaymentStatus.REQUIRES_CAPTURE or waiting is not None:
                     continue  # captured, canceled or being acted on since it was listed
                 action = cancel.new_action(
                     current, None, ActionRequest(current.id, cancellation_reason=AUTOMATIC_CANCELLATION)

@@ -137,6 +137,13 @@ class Transaction(Protocol):
         everything that changes a payment or its refunds queues here."""
         ...
 
+    def lock_payment_and_action(
+        self, payment_id: str, merchant_id: str | None = None
+    ) -> tuple[Payment | None, PaymentAction | None]:
+        """``lock_payment``, and the payment's recorded action (capture, cancel, increment) waiting for the
+        acquirer's answer if there is one, locked after it (None when the payment is not found)."""
+        ...
+
     def update_payment(self, payment: Payment, *, from_status: PaymentStatus) -> None:
         """Write a locked payment's status, codes, amounts and ``updated_at``: the one way a payment's state
         changes. The move from ``from_status`` must be in the table (``states.payment_transition``, checked
@@ -153,10 +160,6 @@ class Transaction(Protocol):
 
     def insert_action(self, action: PaymentAction) -> None:
         """Record a capture or cancel about to be asked of the acquirer."""
-        ...
-
-    def lock_action(self, payment_id: str) -> PaymentAction | None:
-        """The payment's recorded capture or cancel, if one is waiting for the acquirer's answer."""
         ...
 
     def delete_action(self, payment_id: str) -> None:

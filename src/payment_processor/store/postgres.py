@@ -133,19 +133,36 @@ class PostgresTransaction:
 
     def lock_payment(self, payment_id: str, merchant_id: str | None = None) -> Payment | None:
         """SELECT .. FOR UPDATE, bounded by the lock timeout like the idempotency claim."""
+        return self._locked_payment(self._send_lock_payment(payment_id, merchant_id), payment_id)
+
+    def lock_payment_and_action(
+        self, payment_id: str, merchant_id: str | None = None
+    ) -> tuple[Payment | None, PaymentAction | None]:
+        """Both locks sent together (one wait), the payment's first as always; the action is looked for only
+        among the merchant's payments, so another merchant's id locks nothing of theirs but a missing row."""
+        payment = self._send_lock_payment(payment_id, merchant_id)
+        scope, params = ("AND p.merchant_id = %s", (payment_id, merchant_id)) if merchant_id else ("", (payment_id,))
+        action = self._conn.cursor(row_factory=dict_row).execute(
+            f"SELECT {', '.join('a.' + c for c in _ACTION_COLUMNS.split(', '))} FROM payment_actions a "
+            f"JOIN payments p ON p.id = a.payment_id WHERE a.payment_id = %s {scope} FOR UPDATE OF a",
+            params,
+        )
+        locked = self._locked_payment(payment, payment_id)
+        row = action.fetchone()
+        return locked, (None if row is None or locked is None else PaymentAction(**row))
+
+    def _send_lock_payment(self, payment_id: str, merchant_id: str | None) -> psycopg.Cursor[dict[str, Any]]:
         mine, params = (
             ("AND merchant_id = %s", (payment_id, merchant_id)) if merchant_id is not None else ("", (payment_id,))
         )
         # NO KEY UPDATE: it excludes every other locker of the payment as FOR UPDATE would, without blocking
         # the foreign-key checks of rows that reference it (outbox events, refunds, keys).
-        row = (
-            self._conn.cursor(row_factory=dict_row)
-            .execute(
-                f"SELECT {_PAYMENT_COLUMNS}, event_sequence FROM payments WHERE id = %s {mine} FOR NO KEY UPDATE",
-                params,
-            )
-            .fetchone()
+        return self._conn.cursor(row_factory=dict_row).execute(
+            f"SELECT {_PAYMENT_COLUMNS}, event_sequence FROM payments WHERE id = %s {mine} FOR NO KEY UPDATE", params
         )
+
+    def _locked_payment(self, sent: psycopg.Cursor[dict[str, Any]], payment_id: str) -> Payment | None:
+        row = sent.fetchone()
         if row is None:
             return None
         self._sequences[payment_id] = self._sequences_written[payment_id] = int(row.pop("event_sequence"))
@@ -202,15 +219,6 @@ class PostgresTransaction:
             (action.id, action.payment_id, action.action, action.merchant_id, action.requested_at, action.amount,
              action.cancellation_reason, action.idempotency_key, action.acquirer_attempts, action.requested_at),
         )  # fmt: skip
-
-    def lock_action(self, payment_id: str) -> PaymentAction | None:
-        """The payment's waiting action, locked (its payment is locked first)."""
-        row = (
-            self._conn.cursor(row_factory=dict_row)
-            .execute(f"SELECT {_ACTION_COLUMNS} FROM payment_actions WHERE payment_id = %s FOR UPDATE", (payment_id,))
-            .fetchone()
-        )
-        return None if row is None else PaymentAction(**row)
 
     def delete_action(self, payment_id: str) -> None:
         """Done: the outcome is on the payment and in the log."""
