@@ -12,7 +12,7 @@ import binascii
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
@@ -34,7 +34,9 @@ from payment_processor.errors import (
 from payment_processor.payment import is_payment_id
 from payment_processor.redaction import describe_exception
 from payment_processor.screening import contains_card_number, has_unstorable_character
-from payment_processor.service import PaymentService
+
+if TYPE_CHECKING:
+    from payment_processor.service import PaymentService
 
 #: Largest request body accepted, in bytes (a payment with full metadata is well under 16 KiB).
 MAX_BODY_BYTES = 16 * 1024

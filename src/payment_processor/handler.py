@@ -15,7 +15,7 @@ import gc
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
@@ -28,10 +28,13 @@ from payment_processor.credentials import CredentialsUnavailable, SecretsManager
 from payment_processor.deadlines import deadline
 from payment_processor.errors import InternalError
 from payment_processor.gateway import SimulatedAcquirer
-from payment_processor.operations import RESOLVE_AFTER_S
-from payment_processor.service import PaymentService, ResolutionReport
 from payment_processor.store.interfaces import OutboxHealth, ProcessingHealth, StoreUnavailable
 from payment_processor.txlog import DeliveryReport, OutboxDelivery, S3Sink
+
+if TYPE_CHECKING:
+    # The payment service and its operations are imported on the first request (build_service), not at
+    # cold start; the authorizer, which imports this module too, never needs them.
+    from payment_processor.service import PaymentService, ResolutionReport
 
 logger = Logger(service="payment-processor")
 
@@ -90,6 +93,7 @@ def build_service(settings: Settings) -> PaymentService:
     cold start: an import the function can do without until then only lengthens the init phase. Both
     clients come from one SDK session, which loads the SDK's data once.
     """
+    from payment_processor.service import PaymentService
     from payment_processor.store.database import Database
     from payment_processor.store.postgres import PostgresStore
 
@@ -221,10 +225,11 @@ def reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
         service = _get_service()
     expired = deadline(context, reserve_s=DELIVER_RESERVE_S)
     resolve_after = event.get("resolve_after_s") if isinstance(event, dict) else None
-    resolution = service.resolve_processing(
-        older_than_s=float(resolve_after) if isinstance(resolve_after, int | float) else RESOLVE_AFTER_S,
-        expired=expired,
-    )
+    # Unless told, the service's own default (operations.driver.RESOLVE_AFTER_S) applies.
+    if isinstance(resolve_after, int | float):
+        resolution = service.resolve_processing(older_than_s=float(resolve_after), expired=expired)
+    else:
+        resolution = service.resolve_processing(expired=expired)
     # Settling wrote new events: deliver them in the same run.
     report = service.deliver_pending(expired=expired)
     error = report.error or resolution.error

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         emulator = running_emulator(state)
         postgres = postgres_for(state)
         print(f"\n{args.env}/{args.suffix} is up in {time.monotonic() - started:.0f}s.\n")
-        print(f"  API          {api['url']}   (payments, capture, cancel, refunds, events: openapi.yaml)")
+        print(f"  API          {api['url']}   (routes: openapi.yaml)")
         print(f"  API server   pid {api['pid']}, log {api['log']}")
         print(
             f"  emulator     {emulator.endpoint if emulator else '?'} (moto, pid {emulator.pid if emulator else '?'})"
