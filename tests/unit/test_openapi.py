@@ -344,3 +344,8 @@ def test_every_increment_authorization_answer_matches_the_document(app: App, ope
         seen.add(response["statusCode"])
         check(openapi, event, response, {"id": event["path"].split("/")[2]})
     assert seen == {200, 400, 402, 404, 409, 422}
+    # The feed shows the increment's event, as the document describes it.
+    feed = proxy_event("GET", "/events", query={"limit": "100"})
+    answer = app.api.handle(feed)
+    check(openapi, feed, answer)
+    assert "payment.authorization_incremented" in {event["type"] for event in body_of(answer)["data"]}
