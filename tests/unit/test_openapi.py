@@ -349,3 +349,15 @@ def test_every_increment_authorization_answer_matches_the_document(app: App, ope
     answer = app.api.handle(feed)
     check(openapi, feed, answer)
     assert "payment.authorization_incremented" in {event["type"] for event in body_of(answer)["data"]}
+
+
+def test_every_event_the_code_writes_is_a_documented_type() -> None:
+    # The states' first events, every move of the transition table, and the changes that keep a status: a
+    # new operation's event must be added to the document too (the feed answers it).
+    from payment_processor.operations.increment import EVENT as INCREMENTED
+    from payment_processor.states import PAYMENT_INITIAL, PAYMENT_TRANSITIONS, REFUND_INITIAL, REFUND_TRANSITIONS
+
+    written = {f"payment.{PAYMENT_INITIAL}", f"refund.{REFUND_INITIAL}", INCREMENTED,
+               *PAYMENT_TRANSITIONS.values(), *REFUND_TRANSITIONS.values()}  # fmt: skip
+    documented = set(yaml.safe_load(SPEC_TEXT)["components"]["schemas"]["Event"]["properties"]["type"]["enum"])
+    assert written == documented
