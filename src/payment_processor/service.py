@@ -1,7 +1,7 @@
 """The payment service: the operations, the reads, and the scheduled job's passes, wired to one store,
 acquirer and transaction log (logic layer).
 
-Every money-moving operation (create, capture, cancel, refund) runs through the one protocol in
+Every money-moving operation (create, capture, cancel, increment, refund) runs through the one protocol in
 :mod:`payment_processor.operations.driver`: recorded before the acquirer hears of it, settled once, replayed
 for a retry. After commit the events are delivered to S3 within the request's time budget; a failure there
 never fails the operation (the outbox keeps them for the scheduled delivery).
