@@ -17,7 +17,7 @@ from typing import Any
 from payment_processor import payment as payments
 from payment_processor.encoding import compact_json
 from payment_processor.errors import NotFound, PaymentStateConflict
-from payment_processor.operations.driver import NO_SUCH_PAYMENT, Applied, OnPayment, Pending
+from payment_processor.operations.driver import NO_SUCH_PAYMENT, Applied, OnPayment, Pending, recorded_answer
 from payment_processor.payment import Payment, PaymentAction
 from payment_processor.states import PaymentStatus
 from payment_processor.store.interfaces import IdempotencyRecord, StoredResponse, Transaction
@@ -103,9 +103,8 @@ class ActionOperation(OnPayment[ActionRequest, PaymentAction]):
             raise RuntimeError(f"payment {record.payment_id} vanished")
         if waiting is None or waiting.id != record.id:
             # Another request or the job applied this answer first: answer what it recorded.
-            key = record.idempotency_key
-            stored = tx.stored_response(record.merchant_id, key) if key else None
-            return Applied(stored or StoredResponse(200, compact_json(current.resource())), now=False)
+            return Applied(recorded_answer(tx, record, lambda: StoredResponse(200, compact_json(current.resource()))),
+                           now=False)  # fmt: skip
         changed = self.applied(current, record, answer, self.context.clock())
         if changed is not None:
             self.write(tx, current, changed)

@@ -18,7 +18,15 @@ from payment_processor import payment as payments
 from payment_processor.encoding import compact_json
 from payment_processor.errors import ApiError, ValidationFailed
 from payment_processor.gateway import Authorization, UnknownPaymentMethod
-from payment_processor.operations.driver import Applied, Context, GiveUp, Operation, Pending, fingerprint
+from payment_processor.operations.driver import (
+    Applied,
+    Context,
+    GiveUp,
+    Operation,
+    Pending,
+    fingerprint,
+    recorded_answer,
+)
 from payment_processor.payment import Payment
 from payment_processor.states import PaymentStatus
 from payment_processor.store.interfaces import IdempotencyRecord, StoredResponse, Transaction
@@ -180,8 +188,9 @@ _UNAUTHORIZED = frozenset({PaymentStatus.DECLINED, PaymentStatus.FAILED})
 
 def _final_response(tx: Transaction, payment: Payment) -> StoredResponse:
     """What a final payment answered: the bytes recorded under its key (rebuilt only if the key was purged)."""
-    recorded = tx.stored_response(payment.merchant_id, payment.idempotency_key) if payment.idempotency_key else None
-    return recorded or StoredResponse(_status_code(payment), compact_json(_response_body(payment)))
+    return recorded_answer(
+        tx, payment, lambda: StoredResponse(_status_code(payment), compact_json(_response_body(payment)))
+    )
 
 
 def _status_code(payment: Payment) -> int:

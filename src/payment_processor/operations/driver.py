@@ -382,6 +382,13 @@ class JobCounts:
     still_waiting: int = 0
 
 
+def recorded_answer(tx: Transaction, record: Recorded, rebuilt: Callable[[], StoredResponse]) -> StoredResponse:
+    """What an applied operation answered: the exact bytes stored under its key, or ``rebuilt()`` when it has
+    no key (the job asked) or the key was purged since."""
+    key = record.idempotency_key
+    return (tx.stored_response(record.merchant_id, key) if key else None) or rebuilt()
+
+
 def fingerprint(route: str, material: dict[str, Any]) -> str:
     """SHA-256 over the route and the canonical request: equal for the same request however its JSON was
     spelled, and different for the same body sent to another route (a key reused across operations).

@@ -18,7 +18,7 @@ from payment_processor import payment as payments
 from payment_processor.encoding import compact_json
 from payment_processor.errors import NotFound, PaymentStateConflict, ValidationFailed
 from payment_processor.gateway import FollowUp
-from payment_processor.operations.driver import NO_SUCH_PAYMENT, Applied, OnPayment, Pending
+from payment_processor.operations.driver import NO_SUCH_PAYMENT, Applied, OnPayment, Pending, recorded_answer
 from payment_processor.payment import Payment, Refund
 from payment_processor.states import PaymentStatus, RefundStatus
 from payment_processor.store.interfaces import IdempotencyRecord, StoredResponse, Transaction
@@ -142,8 +142,7 @@ class CreateRefund(OnPayment[RefundRequest, Refund]):
 
 def _answered(tx: Transaction, refund: Refund) -> StoredResponse:
     """What a final refund answered: the bytes recorded under its key (rebuilt only if the key was purged)."""
-    key = refund.idempotency_key
-    return (tx.stored_response(refund.merchant_id, key) if key else None) or _response(refund)
+    return recorded_answer(tx, refund, lambda: _response(refund))
 
 
 def _response(refund: Refund) -> StoredResponse:

@@ -67,9 +67,9 @@ class PostgresTransaction:
         # first statement in the pipeline, so it costs no wait).
         conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
         #: Event numbers of the payments this transaction inserted or locked: the next one is known without
-        #: asking, and each payment's last is written once, before COMMIT (``flush``).
+        #: asking; those taken here (``_unwritten``) are written once, before COMMIT (``flush``).
         self._sequences: dict[str, int] = {}
-        self._sequences_written: dict[str, int] = {}
+        self._unwritten: set[str] = set()
 
     def claim_idempotency_key(self, merchant_id: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
         """Insert the key, or wait for its holder and return what it recorded."""
@@ -95,7 +95,7 @@ class PostgresTransaction:
 
     def insert_payment(self, payment: Payment) -> None:
         """Insert the payment row (its events are numbered from 1)."""
-        self._sequences[payment.id] = self._sequences_written[payment.id] = 0
+        self._sequences[payment.id] = 0
         self._conn.execute(
             f"INSERT INTO payments ({_PAYMENT_COLUMNS}, next_resolution_at) VALUES ({', '.join(['%s'] * 21)})",
             (
@@ -141,7 +141,9 @@ class PostgresTransaction:
         """Both locks sent together (one wait), the payment's first as always; the action is looked for only
         among the merchant's payments, so another merchant's id locks nothing of theirs but a missing row."""
         payment = self._send_lock_payment(payment_id, merchant_id)
-        scope, params = ("AND p.merchant_id = %s", (payment_id, merchant_id)) if merchant_id else ("", (payment_id,))
+        scope, params = (
+            ("AND p.merchant_id = %s", (payment_id, merchant_id)) if merchant_id is not None else ("", (payment_id,))
+        )
         action = self._conn.cursor(row_factory=dict_row).execute(
             f"SELECT {', '.join('a.' + c for c in _ACTION_COLUMNS.split(', '))} FROM payment_actions a "
             f"JOIN payments p ON p.id = a.payment_id WHERE a.payment_id = %s {scope} FOR UPDATE OF a",
@@ -165,22 +167,30 @@ class PostgresTransaction:
         row = sent.fetchone()
         if row is None:
             return None
-        self._sequences[payment_id] = self._sequences_written[payment_id] = int(row.pop("event_sequence"))
+        self._sequences[payment_id] = int(row.pop("event_sequence"))
         return Payment(**row)
 
     def update_payment(self, payment: Payment, *, from_status: PaymentStatus) -> None:
         """Every column a state change writes; only a row still in ``from_status`` is changed. A payment that
         left ``processing`` is no longer due for the job."""
         payment_transition(from_status, payment.status)
-        self._conn.execute(
-            "WITH changed AS (UPDATE payments SET status = %s, decline_code = %s, authorization_code = %s, "
-            "failure_code = %s, amount_captured = %s, amount_refunded = %s, cancellation_reason = %s, updated_at = %s, "
+        self._update_one_row(
+            "UPDATE payments SET status = %s, decline_code = %s, authorization_code = %s, failure_code = %s, "
+            "amount_captured = %s, amount_refunded = %s, cancellation_reason = %s, updated_at = %s, "
             "next_resolution_at = CASE WHEN %s = 'processing' THEN next_resolution_at END "
-            "WHERE id = %s AND status = %s RETURNING 1) SELECT expect_one_row(count(*), %s) FROM changed",
+            "WHERE id = %s AND status = %s",
             (payment.status, payment.decline_code, payment.authorization_code, payment.failure_code,
              payment.amount_captured, payment.amount_refunded, payment.cancellation_reason, payment.changed_at,
-             payment.status, payment.id, from_status, f"payment {payment.id} is no longer {from_status}"),
+             payment.status, payment.id, from_status),
+            f"payment {payment.id} is no longer {from_status}",
         )  # fmt: skip
+
+    def _update_one_row(self, update: str, params: tuple[Any, ...], stale: str) -> None:
+        """Send ``update`` without waiting; the server aborts the transaction with ``stale`` unless it changed
+        exactly one row (``expect_one_row``, migration 0010)."""
+        self._conn.execute(
+            f"WITH changed AS ({update} RETURNING 1) SELECT expect_one_row(count(*), %s) FROM changed", (*params, stale)
+        )
 
     def increment_amount(self, payment_id: str, *, from_amount: int, to_amount: int) -> None:
         """Through the one function that may change an amount (migration 0009): the role has no UPDATE on it."""
@@ -194,6 +204,7 @@ class PostgresTransaction:
         (written by ``flush``), else taken from the row (which locks it)."""
         if payment_id in self._sequences:
             self._sequences[payment_id] += 1
+            self._unwritten.add(payment_id)
             return self._sequences[payment_id]
         row = self._conn.execute(
             "UPDATE payments SET event_sequence = event_sequence + 1 WHERE id = %s RETURNING event_sequence",
@@ -201,15 +212,16 @@ class PostgresTransaction:
         ).fetchone()
         if row is None:
             raise RuntimeError(f"payment {payment_id} vanished")
-        self._sequences[payment_id] = self._sequences_written[payment_id] = int(row[0])
+        self._sequences[payment_id] = int(row[0])
         return int(row[0])
 
     def flush(self) -> None:
         """Write each payment's last event number taken in this transaction (before COMMIT, without a wait)."""
-        for payment_id, sequence in self._sequences.items():
-            if sequence != self._sequences_written.get(payment_id):
-                self._conn.execute("UPDATE payments SET event_sequence = %s WHERE id = %s", (sequence, payment_id))
-                self._sequences_written[payment_id] = sequence
+        for payment_id in self._unwritten:
+            self._conn.execute(
+                "UPDATE payments SET event_sequence = %s WHERE id = %s", (self._sequences[payment_id], payment_id)
+            )
+        self._unwritten.clear()
 
     def insert_action(self, action: PaymentAction) -> None:
         """Record the capture or cancel (the primary key refuses a second one for the payment)."""
@@ -254,13 +266,12 @@ class PostgresTransaction:
     def update_refund(self, refund: Refund, *, from_status: RefundStatus) -> None:
         """The refund's new status; only a row still in ``from_status`` is changed (a final one is not due)."""
         refund_transition(from_status, refund.status)
-        self._conn.execute(
-            "WITH changed AS (UPDATE refunds SET status = %s, failure_code = %s, updated_at = %s, "
-            "next_resolution_at = CASE WHEN %s = 'pending' THEN next_resolution_at END "
-            "WHERE id = %s AND status = %s RETURNING 1) SELECT expect_one_row(count(*), %s) FROM changed",
-            (refund.status, refund.failure_code, refund.updated_at, refund.status, refund.id, from_status,
-             f"refund {refund.id} is no longer {from_status}"),
-        )  # fmt: skip
+        self._update_one_row(
+            "UPDATE refunds SET status = %s, failure_code = %s, updated_at = %s, "
+            "next_resolution_at = CASE WHEN %s = 'pending' THEN next_resolution_at END WHERE id = %s AND status = %s",
+            (refund.status, refund.failure_code, refund.updated_at, refund.status, refund.id, from_status),
+            f"refund {refund.id} is no longer {from_status}",
+        )
 
     def record_refund_failure(self, refund_id: str, retry_after_s: float) -> None:
         """One more attempt without an answer; due again after the backoff."""
