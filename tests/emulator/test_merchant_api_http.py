@@ -4,11 +4,13 @@ the session's dev/alpha deployment; every test makes its own keys (so its own me
 
 from __future__ import annotations
 
+import json
+import multiprocessing
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 
@@ -241,3 +243,65 @@ def test_the_events_feed_and_its_cursors(cli: Cli, api: Client) -> None:
     assert [e["id"] for e in newer["data"]] == [e["id"] for e in feed["data"][:2]]
     status, both = call("GET", "/events", starting_after=feed["data"][0]["id"], ending_before=feed["data"][1]["id"])
     assert (status, both["error"]["code"]) == (400, "invalid_parameter")
+
+
+def _increment_raw(api: Client, path: str, secret: str, body: bytes, key: bytes) -> tuple[int, Any]:
+    """A POST with the header and body bytes as given (http.client would refuse non-Latin-1 text in a header)."""
+    api.conn.putrequest("POST", api.stage + path)
+    api.conn.putheader("Authorization", f"Bearer {secret}")
+    api.conn.putheader("Content-Type", "application/json")
+    api.conn.putheader("Idempotency-Key", key)
+    api.conn.putheader("Content-Length", str(len(body)))
+    api.conn.endheaders(body)
+    response = api.conn.getresponse()
+    return response.status, json.loads(response.read() or b"null")
+
+
+def _increment_in_a_process(url: str, secret: str, payment_id: str, barrier: Any) -> tuple[int, str]:
+    api = Client(url)
+    barrier.wait()
+    status, _, body = api.call("POST", f"/payments/{payment_id}/increment_authorization", secret=secret,
+                               body={"amount": 3000}, key="raced")  # fmt: skip
+    return status, json.dumps(body, sort_keys=True)
+
+
+def test_the_increment_route_holds_against_hostile_input(cli: Cli, api: Client, alpha: dict[str, Any]) -> None:
+    """Null, floats, strings and 2^63 for the amount; NUL and invisible characters in the body, the key and the
+    path; another merchant's payment; a card number in the path; one key raced from eight processes."""
+    secret, call = merchant(cli, api, "merch_increment_hostile")
+    _, other = merchant(cli, api, "merch_increment_other")
+    status, held = call("POST", "/payments", pay(1000, capture_method="manual"))
+    assert status == 201
+    path = f"/payments/{held['id']}/increment_authorization"
+    for amount in (None, 1500.0, 1500.5, "1500", 2**63, -(2**63), True, [1500], {"value": 1500}):
+        status, refused = call("POST", path, {"amount": amount})
+        assert (status, refused["error"]["field"]) == (422, "amount"), amount
+    for text in ("\u0000", "\u200b", "\u00ad"):
+        status, refused = call("POST", path, {"amount": 1500, "note": f"a{text}b"})
+        assert status == 422, (text, refused)
+        status, refused = _increment_raw(api, path, secret, b'{"amount": 1500}', f"k{text}ey".encode())
+        assert 400 <= status < 500, (text, status, refused)
+        status, refused = call("POST", f"/payments/{held['id']}{quote(text)}/increment_authorization",
+                               {"amount": 1500})  # fmt: skip
+        assert status == 404, (text, status, refused)
+    status, card = call("POST", "/payments/4000056655665556/increment_authorization", {"amount": 1500})
+    assert status == 404 and "4000056655665556" not in json.dumps(card)
+    status, theirs = other("POST", path, {"amount": 1500})
+    status_unknown, unknown = other("POST", f"/payments/{new_payment_id()}/increment_authorization", {"amount": 1500})
+    assert status == status_unknown == 404 and theirs == unknown, "another merchant's payment is an unknown one"
+    status, read = call("GET", f"/payments/{held['id']}")
+    assert (status, read["amount"]) == (200, 1000), "nothing above changed the payment"
+
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Manager().Barrier(8)
+    with context.Pool(8) as pool:
+        answers = pool.starmap(_increment_in_a_process,
+                               [(str(alpha["api"]["url"]), secret, held["id"], barrier)] * 8)  # fmt: skip
+    statuses = sorted(status for status, _ in answers)
+    assert set(statuses) <= {200, 409} and 200 in statuses, statuses
+    assert len({body for status, body in answers if status == 200}) == 1, "every 200 is the same answer"
+    status, read = call("GET", f"/payments/{held['id']}")
+    assert (status, read["amount"]) == (200, 3000)
+    status, events = call("GET", "/events", limit="100")
+    increments = [e for e in events["data"] if e["type"] == "payment.authorization_incremented"]
+    assert len(increments) == 1, "one increment for one key, however many processes raced it"
