@@ -4,30 +4,30 @@ Both sides run against the same real PostgreSQL server and the same moto S3 on 1
 in as the processor's app role (the one the admin setup made), so the baseline may do exactly what the
 processor may. Each operation is measured on both sides:
 
-- create  handler:  POST /payments through payment_processor (validation, idempotency claim, the payment
-                    recorded as processing with its first event, commit; the acquirer; the row locked and
-                    settled with its second event and the stored answer, commit; two conditional S3 puts
-                    and their outbox updates).
+- create  handler:  POST /payments through payment_processor (validation, the idempotency claim; the payment
+                    recorded as processing with its first event and the key bound to it, commit; the acquirer;
+                    the row locked and settled with its second event, the stored answer and the events leased
+                    to this request, commit; two conditional S3 puts and their outbox updates).
           baseline: the row inserted as processing, commit; updated to succeeded, commit; two S3 puts
                     (no outbox rows: this baseline predates them and is kept comparable with earlier runs).
 - capture handler:  POST /payments/{id}/capture of a manual payment (requires_capture) made beforehand
-                    (claim the key, lock the payment and any waiting action, record the action, commit;
-                    read the payment again; the acquirer; lock payment and action, succeeded with its
-                    event, delete the action, store the answer, commit; one conditional S3 put and its
-                    outbox update).
+                    (claim the key, lock the payment and any waiting action, record the action and bind the
+                    key, commit; the acquirer; lock payment and action, succeeded with its event, delete the
+                    action, store the answer, lease the event, commit; one conditional S3 put and its outbox
+                    update).
           baseline: the action row inserted, commit; the payment locked, updated to succeeded with
                     amount_captured and its event number bumped, one outbox row, the action deleted,
                     commit; one S3 put.
 - refund  handler:  POST /payments/{id}/refunds for part of a captured payment made beforehand (claim the
                     key, lock the payment, sum its pending refunds, insert the refund as pending with its
-                    event, commit; read the payment again; the acquirer; lock payment and refund, settle
-                    it, amount_refunded, its event, store the answer, commit; two conditional S3 puts and
-                    their outbox updates).
+                    event and bind the key, commit; the acquirer; lock payment and refund, settle it,
+                    amount_refunded, its event, store the answer, lease both events, commit; two conditional
+                    S3 puts and their outbox updates).
           baseline: the payment's event number bumped (which also locks it), the refund inserted as
                     pending with one outbox row, commit; the payment locked, the refund settled,
                     amount_refunded and the event number bumped, one outbox row, commit; two S3 puts.
 - list    handler:  GET /payments?limit=10 for a merchant with a few hundred payments (query parsing, one
-                    keyset page in a transaction, each row to a Payment and its JSON resource).
+                    keyset page as one autocommit statement, each row to a Payment and its JSON resource).
           baseline: the same keyset SELECT (payment columns, merchant, created_at DESC, id DESC,
                     LIMIT 11) as one autocommit statement (a single read needs no BEGIN / COMMIT), the
                     rows json-encoded.

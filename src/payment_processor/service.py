@@ -31,6 +31,7 @@ from payment_processor.payment import Payment, PaymentAction, Refund
 from payment_processor.store.interfaces import (
     CursorNotFound,
     FeedEvent,
+    LeasedOutbox,
     OutboxHealth,
     Page,
     PageRequest,
@@ -108,7 +109,7 @@ class PaymentService:
         #: The store, acquirer and clock every operation works with (one object: swapping the acquirer here
         #: swaps it for all of them).
         self.context = Context(store, gateway, clock)
-        self._driver = Driver(self.context, self._deliver)
+        self._driver = Driver(self.context, self._deliver, self._delivery.lease)
         self.create = CreatePayment(self.context, new_id)
         self.capture = Capture(self.context)
         self.cancel = Cancel(self.context)
@@ -247,11 +248,11 @@ class PaymentService:
         """Delete idempotency keys past their retention; return how many."""
         return self._store.purge_idempotency_keys(older_than_hours=older_than_hours)
 
-    def _deliver(self, payment_id: str, expired: Expired) -> DeliveryReport:
+    def _deliver(self, payment_id: str, expired: Expired, leased: LeasedOutbox | None = None) -> DeliveryReport:
         # The payment is committed: whatever S3 does now, the answer must go out before the function's
         # deadline, so every put is started only while ``expired`` says there is time for it.
         # One failed put is enough to know S3 is not answering: the client is not kept waiting for more.
-        report = self._delivery.deliver(payment_id=payment_id, expired=expired, stop_after_failures=1)
+        report = self._delivery.deliver(payment_id=payment_id, expired=expired, stop_after_failures=1, leased=leased)
         if report.error is not None or report.stopped_by_deadline:
             self._backlog_checked_at = None  # this request's own events are left: a backlog there is
             return report

@@ -11,6 +11,7 @@ and writes nothing: each event lands exactly once, even in a versioned bucket.
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -18,7 +19,14 @@ from typing import Any, Protocol
 from payment_processor.backoff import backoff_s
 from payment_processor.deadlines import Expired, never
 from payment_processor.payment import Payment, Refund, isoformat
-from payment_processor.store.interfaces import OutboxEvent, PaymentStore, StoreUnavailable
+from payment_processor.store.interfaces import (
+    LeasedOutbox,
+    OutboxBatch,
+    OutboxEvent,
+    PaymentStore,
+    StoreUnavailable,
+    Transaction,
+)
 
 
 class SinkUnavailable(Exception):
@@ -172,6 +180,11 @@ class OutboxDelivery:
         self._sink = sink
         self._lease_s = lease_s
 
+    def lease(self, tx: Transaction, payment_id: str) -> LeasedOutbox:
+        """Lease a batch of the payment's due events in ``tx`` (the one that wrote them): pass it to
+        :meth:`deliver` after commit, which then needs no claim of its own."""
+        return tx.lease_outbox(payment_id, limit=BATCH_SIZE, lease_s=self._lease_s)
+
     def deliver(
         self,
         *,
@@ -179,6 +192,7 @@ class OutboxDelivery:
         payment_id: str | None = None,
         expired: Expired = never,
         stop_after_failures: int = FAILURES_BEFORE_STOPPING,
+        leased: LeasedOutbox | None = None,
     ) -> DeliveryReport:
         """Deliver up to ``limit`` due events (oldest first), committing every batch.
 
@@ -186,7 +200,8 @@ class OutboxDelivery:
         MAX_ATTEMPTS it is dead-lettered. ``expired`` is checked before every put: a run stops in time
         to commit what it did (on Lambda, before the function's deadline), so it always makes progress.
         A run stops after ``stop_after_failures`` consecutive sink failures (a request stops at the first:
-        its client waits).
+        its client waits). ``leased`` (from :meth:`lease`) is the first batch; it is given back, not left to
+        its lease's end, whatever stops the run.
         """
         delivered = present = failed = dead = 0
         error: str | None = None
@@ -194,10 +209,15 @@ class OutboxDelivery:
         remaining = limit
         try:
             while remaining > 0 and streak < stop_after_failures:
-                if expired():
+                claimed: AbstractContextManager[OutboxBatch]
+                if leased is not None:
+                    asked, claimed, leased = BATCH_SIZE, leased.batch(), None
+                elif expired():
                     return DeliveryReport(delivered, present, failed, error, dead, stopped_by_deadline=True)
-                asked = min(BATCH_SIZE, remaining)
-                with self._store.claim_outbox(limit=asked, lease_s=self._lease_s, payment_id=payment_id) as batch:
+                else:
+                    asked = min(BATCH_SIZE, remaining)
+                    claimed = self._store.claim_outbox(limit=asked, lease_s=self._lease_s, payment_id=payment_id)
+                with claimed as batch:
                     if not batch.events:
                         break
                     # A short batch took every due event no other deliverer holds: asking again would only

@@ -87,8 +87,9 @@ def _checked(payment: Payment) -> Payment:
 
 
 class _MemoryTransaction:
-    def __init__(self, state: _State) -> None:
+    def __init__(self, state: _State, lock: Any) -> None:
         self._state = state
+        self._lock = lock
 
     def claim_idempotency_key(self, merchant_id: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
         existing = self._state.keys.get((merchant_id, key))
@@ -103,10 +104,12 @@ class _MemoryTransaction:
         self._state.payments[payment.id] = _checked(payment)
         if not payment.is_final:
             self._state.next_resolution_at[payment.id] = payment.created_at
+        self._bind(payment.merchant_id, payment.idempotency_key, payment.id)
 
-    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str, refund_id: str | None = None) -> None:
-        record = self._state.keys[(merchant_id, key)]
-        record.payment_id, record.refund_id = payment_id, refund_id
+    def _bind(self, merchant_id: str, key: str | None, payment_id: str, refund_id: str | None = None) -> None:
+        if key is not None:
+            record = self._state.keys[(merchant_id, key)]
+            record.payment_id, record.refund_id = payment_id, refund_id
 
     def lock_payment(self, payment_id: str, merchant_id: str | None = None) -> Payment | None:
         found = self._state.payments.get(payment_id)  # transactions are serialized already
@@ -135,6 +138,7 @@ class _MemoryTransaction:
             raise ValueError(f"payment {action.payment_id} already has an action")
         self._state.actions[action.payment_id] = action
         self._state.action_due[action.payment_id] = action.requested_at
+        self._bind(action.merchant_id, action.idempotency_key, action.payment_id)
 
     def lock_payment_and_action(
         self, payment_id: str, merchant_id: str | None = None
@@ -157,6 +161,7 @@ class _MemoryTransaction:
             raise ValueError(f"refund {refund.id} violates a constraint of the refunds table")
         self._state.refunds[refund.id] = refund
         self._state.refund_due[refund.id] = refund.created_at
+        self._bind(refund.merchant_id, refund.idempotency_key, refund.payment_id, refund.id)
 
     def lock_refund(self, refund_id: str) -> Refund | None:
         return self._state.refunds.get(refund_id)
@@ -201,12 +206,15 @@ class _MemoryTransaction:
         record.response = response
         record.payment_id = payment_id
 
+    def lease_outbox(self, payment_id: str, *, limit: int, lease_s: float) -> _MemoryLeased:
+        return _MemoryLeased(_lease(self._state, self._lock, limit=limit, lease_s=lease_s, payment_id=payment_id))
+
 
 class _MemoryBatch:
     """Leased events, as the PostgreSQL store's batch: each mark made at once, unmarked ones given back."""
 
     def __init__(self, rows: list[_Event], due: list[datetime], leased_until: datetime, lock: Any) -> None:
-        self._lock = lock
+        self.lock = lock
         self._rows = {row.event.id: row for row in rows}
         self._due = {row.event.id: at for row, at in zip(rows, due, strict=True)}
         self._leased_until = leased_until
@@ -214,7 +222,7 @@ class _MemoryBatch:
         self.events = [replace(row.event, attempts=row.attempts) for row in rows]
 
     def mark_delivered(self, event_id: int) -> None:
-        with self._lock:
+        with self.lock:
             row = self._rows[event_id]
             if not row.delivered:
                 row.delivered = True
@@ -223,7 +231,7 @@ class _MemoryBatch:
             self._marked.add(event_id)
 
     def mark_failed(self, event_id: int, error: str, *, retry_after_s: float | None) -> None:
-        with self._lock:
+        with self.lock:
             row = self._rows[event_id]
             self._marked.add(event_id)
             if row.delivered:
@@ -240,6 +248,42 @@ class _MemoryBatch:
         for event_id, row in self._rows.items():
             if event_id not in self._marked and not row.delivered and row.next_attempt_at == self._leased_until:
                 row.next_attempt_at = self._due[event_id]
+
+
+def _lease(state: _State, lock: Any, *, limit: int, lease_s: float, payment_id: str | None) -> _MemoryBatch:
+    """Lease due events, oldest first (call with the store's lock held)."""
+    now = utc_now()
+    rows = sorted(
+        (
+            row
+            for row in state.events
+            if not row.delivered
+            and not row.dead_lettered
+            and row.next_attempt_at <= now
+            and (payment_id is None or row.event.payment_id == payment_id)
+        ),
+        key=lambda row: (row.next_attempt_at, row.event.id or 0),
+    )[:limit]
+    due = [row.next_attempt_at for row in rows]
+    leased_until = now + timedelta(seconds=lease_s)
+    for row in rows:
+        row.next_attempt_at = leased_until
+    return _MemoryBatch(rows, due, leased_until, lock)
+
+
+class _MemoryLeased:
+    """Events a transaction leased; the batch gives back its unmarked ones when its block ends."""
+
+    def __init__(self, batch: _MemoryBatch) -> None:
+        self._batch = batch
+
+    @contextmanager
+    def batch(self) -> Iterator[_MemoryBatch]:
+        try:
+            yield self._batch
+        finally:
+            with self._batch.lock:
+                self._batch.release()
 
 
 class InMemoryStore:
@@ -264,7 +308,7 @@ class InMemoryStore:
             snapshot = copy.deepcopy(self._state)
             self.open_transactions += 1
             try:
-                yield _MemoryTransaction(self._state)
+                yield _MemoryTransaction(self._state, self._lock)
             except BaseException:
                 self._state = snapshot
                 raise
@@ -372,23 +416,7 @@ class InMemoryStore:
         """Lease due events, oldest first; the unmarked ones are given back when the block ends."""
         self._check()
         with self._lock:
-            now = utc_now()
-            rows = sorted(
-                (
-                    row
-                    for row in self._state.events
-                    if not row.delivered
-                    and not row.dead_lettered
-                    and row.next_attempt_at <= now
-                    and (payment_id is None or row.event.payment_id == payment_id)
-                ),
-                key=lambda row: (row.next_attempt_at, row.event.id or 0),
-            )[:limit]
-            due = [row.next_attempt_at for row in rows]
-            leased_until = now + timedelta(seconds=lease_s)
-            for row in rows:
-                row.next_attempt_at = leased_until
-        batch = _MemoryBatch(rows, due, leased_until, self._lock)
+            batch = _lease(self._state, self._lock, limit=limit, lease_s=lease_s, payment_id=payment_id)
         try:
             yield batch
         finally:

@@ -18,7 +18,7 @@ from payment_processor.credentials import SecretsManagerCredentials
 from payment_processor.gateway import SimulatedAcquirer
 from payment_processor.service import PaymentService
 from payment_processor.store.database import Database
-from payment_processor.store.postgres import PostgresStore
+from payment_processor.store.postgres import ROLE_LOCK_TIMEOUT_MS, PostgresStore
 from payment_processor.txlog import LOGGED_PAYMENT_FIELDS, OutboxDelivery, S3Sink
 from payments_cli.local.ports import free_port
 from tests.conftest import BUCKET, MERCHANT, Services
@@ -147,6 +147,18 @@ def test_second_request_waits_then_gets_409_past_lock_timeout(clean: Services) -
             service.create_payment(MERCHANT, parse_payment_request(payment_body()), "held")
     assert count(clean, "payments") == 0
     database.close()
+
+
+def test_transactions_take_the_roles_lock_timeout_and_set_another_only_when_configured(clean: Services) -> None:
+    """The default costs no statement (migration 0011 sets it on the role); another value is set per transaction."""
+    for configured, expected in ((ROLE_LOCK_TIMEOUT_MS, "10s"), (300, "300ms")):
+        service, database = build_service(clean.settings(idempotency_lock_timeout_ms=configured))
+        with service.context.store.transaction():
+            row = database.connection().execute("SHOW lock_timeout").fetchone()
+        assert row == (expected,), configured
+        database.close()
+    required = {"DB_SECRET_ARN": "arn", "DB_HOST": "h", "DB_NAME": "d"}
+    assert Settings.from_env(required).idempotency_lock_timeout_ms == ROLE_LOCK_TIMEOUT_MS
 
 
 def test_s3_down_then_up_payment_kept_and_event_delivered_once(clean: Services) -> None:

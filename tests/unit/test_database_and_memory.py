@@ -90,3 +90,15 @@ def test_memory_store_purges_old_keys_and_fails_when_off() -> None:
     store.available = False
     report = service.deliver_pending()
     assert report.error is not None
+
+
+def test_the_stores_column_lists_are_in_the_order_of_the_fields_they_are_read_into() -> None:
+    """Payments and refunds are read positionally into their dataclasses (no dict per row): a column added to
+    one and not the other, or in another place, fails here rather than shifting every value after it."""
+    from dataclasses import fields
+
+    from payment_processor.payment import Payment, Refund
+    from payment_processor.store import postgres
+
+    assert postgres._PAYMENT_COLUMNS.split(", ") == [f.name for f in fields(Payment)]
+    assert postgres._REFUND_COLUMNS.split(", ") == [f.name for f in fields(Refund)]

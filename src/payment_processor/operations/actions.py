@@ -83,7 +83,6 @@ class ActionOperation(OnPayment[ActionRequest, PaymentAction]):
             )
         action = self.new_action(payment, key, request)
         tx.insert_action(action)
-        tx.bind_idempotency_key(merchant_id, key, payment.id)
         return Pending(action, payment)
 
     def resume(self, merchant_id: str, key: str, previous: IdempotencyRecord) -> Pending[PaymentAction] | None:

@@ -105,7 +105,6 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
         )
         tx.insert_payment(payment)
         tx.add_event(payment_event(payment, tx.next_event_sequence(payment.id)))
-        tx.bind_idempotency_key(merchant_id, key, payment.id)
         return Pending(payment)
 
     def resume(self, merchant_id: str, key: str, previous: IdempotencyRecord) -> Pending[Payment]:

@@ -46,6 +46,7 @@ from payment_processor.payment import Payment, utc_now
 from payment_processor.store.interfaces import (
     IdempotencyKeyBusy,
     IdempotencyRecord,
+    LeasedOutbox,
     PaymentStore,
     StoredResponse,
     StoreUnavailable,
@@ -247,11 +248,21 @@ class OnPayment(Operation[AboutPaymentT, Record, "str | None"]):
 
 
 class Driver:
-    """Runs operations through the protocol (requests) and asks again about those left waiting (the job)."""
+    """Runs operations through the protocol (requests) and asks again about those left waiting (the job).
 
-    def __init__(self, context: Context, deliver: Callable[[str, Expired], DeliveryReport]) -> None:
+    A request delivers its payment's events to the transaction log after its last commit: ``lease`` takes
+    them in the transaction that applies the answer (no statement of their own), and ``deliver`` puts them.
+    """
+
+    def __init__(
+        self,
+        context: Context,
+        deliver: Callable[[str, Expired, LeasedOutbox | None], DeliveryReport],
+        lease: Callable[[Transaction, str], LeasedOutbox],
+    ) -> None:
         self._context = context
         self._deliver = deliver
+        self._lease = lease
 
     def run(
         self,
@@ -288,13 +299,13 @@ class Driver:
                 if pending is None:
                     return Outcome(self._recorded(merchant_id, key), True, previous.payment_id)
             assert pending is not None
-            response = self.settle(operation, pending, settle_by)
-        payment_id = operation.payment_id(pending.record)
+            payment_id = operation.payment_id(pending.record)
+            response, leased = self._settle(operation, pending, settle_by, lease_events_of=payment_id)
         return Outcome(
             response,
             replayed=previous is not None,
             payment_id=payment_id,
-            delivery=self._deliver(payment_id, expired),
+            delivery=self._deliver(payment_id, expired, leased),
             refund_id=operation.refund_id(pending.record),
         )
 
@@ -306,9 +317,21 @@ class Driver:
         Raises StillProcessing (503, retry with the same key) when there is no answer to apply: the acquirer
         is unreachable, or the deadline leaves no time to ask it.
         """
+        return self._settle(operation, pending, settle_by)[0]
+
+    def _settle(
+        self,
+        operation: Operation[Request, Record, Answer],
+        pending: Pending[Record],
+        settle_by: Expired,
+        *,
+        lease_events_of: str | None = None,
+    ) -> tuple[StoredResponse, LeasedOutbox | None]:
+        """:meth:`settle`, also leasing ``lease_events_of``'s events in the transaction that applies the answer
+        (None when it was applied before)."""
         done = operation.answered(pending)
         if done is not None:
-            return done
+            return done, None
         record = pending.record
         if settle_by():
             raise StillProcessing(operation.describe(record), code=operation.processing_code)
@@ -319,7 +342,9 @@ class Driver:
                 operation.no_answer(tx, record, backoff.backoff_s(record.acquirer_attempts + 1))
             raise StillProcessing(operation.describe(record), code=operation.processing_code) from None
         with self._context.store.transaction() as tx:
-            return self._apply(tx, operation, record, answer)
+            response = self._apply(tx, operation, record, answer)
+            leased = None if lease_events_of is None else self._lease(tx, lease_events_of)
+        return response, leased
 
     def ask_again(
         self,

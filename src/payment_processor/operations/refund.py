@@ -77,7 +77,6 @@ class CreateRefund(OnPayment[RefundRequest, Refund]):
         )
         tx.insert_refund(refund)
         tx.add_event(refund_event(payment, refund, tx.next_event_sequence(payment.id)))
-        tx.bind_idempotency_key(merchant_id, key, payment.id, refund.id)
         return Pending(refund, payment)
 
     def resume(self, merchant_id: str, key: str, previous: IdempotencyRecord) -> Pending[Refund]:

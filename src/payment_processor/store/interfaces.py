@@ -125,11 +125,7 @@ class Transaction(Protocol):
         ...
 
     def insert_payment(self, payment: Payment) -> None:
-        """Insert a new payment."""
-        ...
-
-    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str, refund_id: str | None = None) -> None:
-        """Record which payment (and refund) a claimed key is about (before it has a response)."""
+        """Insert a new payment; the key it was asked with (claimed in this transaction) is bound to it."""
         ...
 
     def lock_payment(self, payment_id: str, merchant_id: str | None = None) -> Payment | None:
@@ -159,7 +155,8 @@ class Transaction(Protocol):
         ...
 
     def insert_action(self, action: PaymentAction) -> None:
-        """Record a capture or cancel about to be asked of the acquirer."""
+        """Record a capture or cancel about to be asked of the acquirer; the key it was asked with (claimed in
+        this transaction) is bound to its payment."""
         ...
 
     def delete_action(self, payment_id: str) -> None:
@@ -171,7 +168,8 @@ class Transaction(Protocol):
         ...
 
     def insert_refund(self, refund: Refund) -> None:
-        """Record a refund about to be asked of the acquirer (status pending)."""
+        """Record a refund about to be asked of the acquirer (status pending); the key it was asked with
+        (claimed in this transaction) is bound to it and its payment."""
         ...
 
     def lock_refund(self, refund_id: str) -> Refund | None:
@@ -204,6 +202,20 @@ class Transaction(Protocol):
 
     def complete_idempotency_key(self, merchant_id: str, key: str, response: StoredResponse, payment_id: str) -> None:
         """Record the response a claimed key answered with."""
+        ...
+
+    def lease_outbox(self, payment_id: str, *, limit: int, lease_s: float) -> LeasedOutbox:
+        """Lease the payment's due events, this transaction's own among them, as ``claim_outbox`` would, in
+        this transaction: they are the caller's when it commits (others skip them until the lease ends), with
+        no transaction of their own. Call it last; read the batch after commit."""
+        ...
+
+
+class LeasedOutbox(Protocol):
+    """Events a committed transaction leased (``Transaction.lease_outbox``)."""
+
+    def batch(self) -> AbstractContextManager[OutboxBatch]:
+        """The leased events as a batch, the unmarked ones given back when the block ends."""
         ...
 
 

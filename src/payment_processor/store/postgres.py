@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import pq
-from psycopg.rows import dict_row
+from psycopg.rows import BaseRowFactory, args_row, dict_row
 from psycopg.types.json import Jsonb
 
 from payment_processor.apikeys import ApiKey
@@ -44,6 +44,9 @@ from payment_processor.store.interfaces import (
     StoreUnavailable,
 )
 
+#: The app role's own lock_timeout (migration 0011), in milliseconds.
+ROLE_LOCK_TIMEOUT_MS = 10_000
+
 _PAYMENT_COLUMNS = (
     "id, merchant_id, amount, currency, status, payment_method, created_at, decline_code, "
     "authorization_code, description, customer_id, metadata, idempotency_key, failure_code, updated_at, "
@@ -56,16 +59,25 @@ _REFUND_COLUMNS = (
 _ACTION_COLUMNS = (
     "id, payment_id, action, merchant_id, requested_at, amount, cancellation_reason, idempotency_key, acquirer_attempts"
 )
+#: Reads of these columns made straight into the objects, positionally (no dict per row: a page of payments is
+#: most of a list request's time in Python): the column lists above are in the dataclasses' field order, which
+#: a unit test holds.
+_AS_PAYMENT = args_row(Payment)
+_AS_REFUND = args_row(Refund)
+R = TypeVar("R")
 
 
 class PostgresTransaction:
     """Statements run inside one open transaction on ``conn``."""
 
-    def __init__(self, conn: psycopg.Connection[Any], lock_timeout_ms: int) -> None:
+    def __init__(self, db: Database, conn: psycopg.Connection[Any], lock_timeout_ms: int) -> None:
+        self._db = db
         self._conn = conn
-        # Bound every lock wait of this transaction (SET LOCAL: it ends with the transaction; sent ahead of the
-        # first statement in the pipeline, so it costs no wait).
-        conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
+        # Every lock wait is bounded by the role's lock_timeout (migration 0011); another configured value is set
+        # for this transaction only (SET LOCAL: it ends with the transaction; sent ahead of the first statement
+        # in the pipeline, so it costs no wait).
+        if lock_timeout_ms != ROLE_LOCK_TIMEOUT_MS:
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
         #: Event numbers of the payments this transaction inserted or locked: the next one is known without
         #: asking; those taken here (``_unwritten``) are written once, before COMMIT (``flush``).
         self._sequences: dict[str, int] = {}
@@ -94,9 +106,9 @@ class PostgresTransaction:
         raise IdempotencyKeyBusy(key)  # pragma: no cover - needs a purge racing this very key twice
 
     def insert_payment(self, payment: Payment) -> None:
-        """Insert the payment row (its events are numbered from 1)."""
+        """Insert the payment row (its events are numbered from 1), binding the key it was asked with."""
         self._sequences[payment.id] = 0
-        self._conn.execute(
+        self._insert_binding_key(
             f"INSERT INTO payments ({_PAYMENT_COLUMNS}, next_resolution_at) VALUES ({', '.join(['%s'] * 21)})",
             (
                 payment.id,
@@ -121,14 +133,24 @@ class PostgresTransaction:
                 payment.cancellation_reason,
                 payment.created_at,
             ),
+            (payment.merchant_id, payment.idempotency_key, payment.id, None),
         )
 
-    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str, refund_id: str | None = None) -> None:
-        """Point the claimed key at the payment (and refund) it is about."""
+    def _insert_binding_key(
+        self, insert: str, params: tuple[Any, ...], key: tuple[str, str | None, str, str | None]
+    ) -> None:
+        """Send ``insert`` of an operation's record; in the same statement, point the key it was asked with
+        (``merchant, key, payment, refund``; none when the job records) at what it recorded."""
+        merchant_id, idempotency_key, payment_id, refund_id = key
+        if idempotency_key is None:
+            self._conn.execute(insert, params)
+            return
+        # A statement, not a round trip, saved per operation: the key's foreign keys are checked at the end of
+        # the whole statement, so the payment or refund inserted by it is there to be referenced.
         self._conn.execute(
-            "UPDATE idempotency_keys SET payment_id = %s, refund_id = %s "
-            "WHERE merchant_id = %s AND idempotency_key = %s",
-            (payment_id, refund_id, merchant_id, key),
+            "WITH bound AS (UPDATE idempotency_keys SET payment_id = %s, refund_id = %s "
+            f"WHERE merchant_id = %s AND idempotency_key = %s) {insert}",
+            (payment_id, refund_id, merchant_id, idempotency_key, *params),
         )
 
     def lock_payment(self, payment_id: str, merchant_id: str | None = None) -> Payment | None:
@@ -216,7 +238,8 @@ class PostgresTransaction:
         return int(row[0])
 
     def flush(self) -> None:
-        """Write each payment's last event number taken in this transaction (before COMMIT, without a wait)."""
+        """Write each payment's last event number taken in this transaction and not yet written with its event
+        (before COMMIT, without a wait)."""
         for payment_id in self._unwritten:
             self._conn.execute(
                 "UPDATE payments SET event_sequence = %s WHERE id = %s", (self._sequences[payment_id], payment_id)
@@ -224,12 +247,13 @@ class PostgresTransaction:
         self._unwritten.clear()
 
     def insert_action(self, action: PaymentAction) -> None:
-        """Record the capture or cancel (the primary key refuses a second one for the payment)."""
-        self._conn.execute(
+        """Record the capture or cancel (the primary key refuses a second one for the payment), binding its key."""
+        self._insert_binding_key(
             f"INSERT INTO payment_actions ({_ACTION_COLUMNS}, next_resolution_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (action.id, action.payment_id, action.action, action.merchant_id, action.requested_at, action.amount,
              action.cancellation_reason, action.idempotency_key, action.acquirer_attempts, action.requested_at),
+            (action.merchant_id, action.idempotency_key, action.payment_id, None),
         )  # fmt: skip
 
     def delete_action(self, payment_id: str) -> None:
@@ -245,13 +269,15 @@ class PostgresTransaction:
         )
 
     def insert_refund(self, refund: Refund) -> None:
-        """Record the pending refund; due for the job at once (it leaves young ones to their request)."""
-        self._conn.execute(
+        """Record the pending refund, binding its key; due for the job at once (it leaves young ones to their
+        request)."""
+        self._insert_binding_key(
             f"INSERT INTO refunds ({_REFUND_COLUMNS}, next_resolution_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (refund.id, refund.payment_id, refund.merchant_id, refund.amount, refund.currency, refund.status,
              refund.created_at, refund.updated_at, refund.reason, refund.failure_code, refund.idempotency_key,
              refund.acquirer_attempts, refund.created_at),
+            (refund.merchant_id, refund.idempotency_key, refund.payment_id, refund.id),
         )  # fmt: skip
 
     def lock_refund(self, refund_id: str) -> Refund | None:
@@ -307,14 +333,23 @@ class PostgresTransaction:
         return None if row is None or row[0] is None else StoredResponse(row[0], row[1])
 
     def add_event(self, event: OutboxEvent) -> None:
-        """Queue the event in the outbox table (its ``txid`` is this transaction's, by the column default)."""
+        """Queue the event in the outbox table (its ``txid`` is this transaction's, by the column default); the
+        payment's event number taken for it is written by the same statement."""
         if event.merchant_id is None or event.event_id is None:
             raise ValueError("an event is written with its merchant and event id")
-        self._conn.execute(
+        insert = (
             "INSERT INTO transaction_log_outbox (payment_id, event_type, object_key, body, merchant_id, event_id) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            (event.payment_id, event.event_type, event.object_key, event.body, event.merchant_id, event.event_id),
+            "VALUES (%s, %s, %s, %s, %s, %s)"
         )
+        params = (event.payment_id, event.event_type, event.object_key, event.body, event.merchant_id, event.event_id)
+        if event.payment_id in self._unwritten:
+            self._unwritten.discard(event.payment_id)
+            self._conn.execute(
+                f"WITH numbered AS (UPDATE payments SET event_sequence = %s WHERE id = %s) {insert}",
+                (self._sequences[event.payment_id], event.payment_id, *params),
+            )
+        else:
+            self._conn.execute(insert, params)
 
     def complete_idempotency_key(self, merchant_id: str, key: str, response: StoredResponse, payment_id: str) -> None:
         """Store the response under the claimed key."""
@@ -322,6 +357,13 @@ class PostgresTransaction:
             "UPDATE idempotency_keys SET response_status = %s, response_body = %s, payment_id = %s "
             "WHERE merchant_id = %s AND idempotency_key = %s",
             (response.status, response.body, payment_id, merchant_id, key),
+        )
+
+    def lease_outbox(self, payment_id: str, *, limit: int, lease_s: float) -> PostgresLeasedOutbox:
+        """Sent in the pipeline ahead of COMMIT, without a wait: the request that wrote the events needs no
+        statement, and no transaction, of its own to claim them."""
+        return PostgresLeasedOutbox(
+            self._db, self._conn.execute(*_lease_outbox(limit=limit, lease_s=lease_s, payment_id=payment_id))
         )
 
 
@@ -401,10 +443,11 @@ def _page(
     page: PageRequest,
     order: str,
     *,
+    rows_as: BaseRowFactory[R],
     cursor_sql: str,
     cursor_scope: tuple[str, ...],
     cursor_cast: str = "",
-) -> Page[dict[str, Any]]:
+) -> Page[R]:
     """One keyset page over ``(order, id)``, newest first.
 
     ``starting_after`` walks older (descending from the cursor), ``ending_before`` newer (ascending from
@@ -429,7 +472,7 @@ def _page(
         params.extend(found)
     direction = "ASC" if ascending else "DESC"
     rows = (
-        conn.cursor(row_factory=dict_row)
+        conn.cursor(row_factory=rows_as)
         .execute(
             f"{select} WHERE {' AND '.join(where)} ORDER BY {order} {direction}, id {direction} LIMIT %s",
             (*params, page.limit + 1),
@@ -441,6 +484,52 @@ def _page(
     if ascending:
         rows.reverse()
     return Page(rows, has_more)
+
+
+def _lease_outbox(*, limit: int, lease_s: float, payment_id: str | None) -> tuple[str, dict[str, Any]]:
+    """The statement that leases up to ``limit`` due outbox rows (oldest first, or ``payment_id``'s), skipping
+    rows another deliverer is leasing this instant, and returns them with the time each was due before."""
+    where = "delivered_at IS NULL AND dead_lettered_at IS NULL AND next_attempt_at <= now()" + (
+        " AND payment_id = %(payment_id)s" if payment_id else ""
+    )
+    return (
+        f"WITH due AS (SELECT id, next_attempt_at FROM transaction_log_outbox WHERE {where} "
+        "ORDER BY next_attempt_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
+        "UPDATE transaction_log_outbox o SET next_attempt_at = now() + make_interval(secs => %(lease)s) "
+        "FROM due WHERE o.id = due.id "
+        "RETURNING o.id, o.payment_id, o.event_type, o.object_key, o.body, o.attempts, due.next_attempt_at, "
+        "o.next_attempt_at",
+        {"payment_id": payment_id, "limit": limit, "lease": lease_s},
+    )
+
+
+@contextmanager
+def _leased_batch(db: Database, rows: list[tuple[Any, ...]]) -> Iterator[PostgresOutboxBatch]:
+    """The rows ``_lease_outbox`` returned as a batch; its unmarked rows are given back when the block ends."""
+    rows = sorted(rows, key=lambda r: (r[6], r[0]))  # RETURNING keeps no order: oldest due first, as claimed
+    events = [
+        OutboxEvent(id=r[0], payment_id=r[1], event_type=r[2], object_key=r[3], body=r[4], attempts=r[5]) for r in rows
+    ]
+    batch = PostgresOutboxBatch(db, events, {r[0]: r[6] for r in rows}, rows[0][7] if rows else None)
+    try:
+        yield batch
+    finally:
+        if rows:
+            # Best effort: if the database is gone now, the lease's end gives them back instead.
+            with suppress(StoreUnavailable):
+                batch.release()
+
+
+class PostgresLeasedOutbox:
+    """What ``PostgresTransaction.lease_outbox`` sent: its rows are read once the transaction committed."""
+
+    def __init__(self, db: Database, sent: psycopg.Cursor[Any]) -> None:
+        self._db = db
+        self._sent = sent
+
+    def batch(self) -> AbstractContextManager[PostgresOutboxBatch]:
+        """The leased rows as a batch (the pipeline's results are in the cursor after COMMIT)."""
+        return _leased_batch(self._db, self._sent.fetchall())
 
 
 @contextmanager
@@ -486,7 +575,7 @@ def _store_errors(db: Database, conn: psycopg.Connection[Any]) -> Iterator[None]
 class PostgresStore:
     """PaymentStore on a Database connection."""
 
-    def __init__(self, database: Database, *, lock_timeout_ms: int = 10_000) -> None:
+    def __init__(self, database: Database, *, lock_timeout_ms: int = ROLE_LOCK_TIMEOUT_MS) -> None:
         self._db = database
         self._lock_timeout_ms = lock_timeout_ms
 
@@ -497,7 +586,7 @@ class PostgresStore:
     def transaction(self) -> Iterator[PostgresTransaction]:
         """One transaction; rolled back if the block raises."""
         with self._transaction() as conn:
-            tx = PostgresTransaction(conn, self._lock_timeout_ms)
+            tx = PostgresTransaction(self._db, conn, self._lock_timeout_ms)
             yield tx
             tx.flush()
 
@@ -511,10 +600,13 @@ class PostgresStore:
 
     def get_payment(self, payment_id: str, merchant_id: str) -> Payment | None:
         """Read one payment of this merchant (another merchant's is not found, exactly as an unknown id)."""
-        rows = self._rows(
-            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s AND merchant_id = %s", (payment_id, merchant_id)
-        )
-        return Payment(**rows[0]) if rows else None
+        with self._statement() as conn:
+            return (
+                conn.cursor(row_factory=_AS_PAYMENT)
+                .execute(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s AND merchant_id = %s",
+                         (payment_id, merchant_id))
+                .fetchone()
+            )  # fmt: skip
 
     def get_refund(self, refund_id: str, merchant_id: str) -> Refund | None:
         """Read one refund of this merchant."""
@@ -537,21 +629,22 @@ class PostgresStore:
         with self._statement() as conn:
             rows = _page(
                 conn, f"SELECT {_PAYMENT_COLUMNS} FROM payments", where, params, page, "created_at",
+                rows_as=_AS_PAYMENT,
                 cursor_sql="SELECT created_at, id FROM payments WHERE id = %s AND merchant_id = %s",
                 cursor_scope=(merchant_id,),
             )  # fmt: skip
-        return Page([Payment(**row) for row in rows.items], rows.has_more)
+        return rows
 
     def list_refunds(self, merchant_id: str, payment_id: str, page: PageRequest) -> Page[Refund]:
         """The payment's refunds, keyset-paginated like payments."""
         with self._statement() as conn:
             rows = _page(
                 conn, f"SELECT {_REFUND_COLUMNS} FROM refunds", ["merchant_id = %s", "payment_id = %s"],
-                [merchant_id, payment_id], page, "created_at",
+                [merchant_id, payment_id], page, "created_at", rows_as=_AS_REFUND,
                 cursor_sql="SELECT created_at, id FROM refunds WHERE id = %s AND merchant_id = %s AND payment_id = %s",
                 cursor_scope=(merchant_id, payment_id),
             )  # fmt: skip
-        return Page([Refund(**row) for row in rows.items], rows.has_more)
+        return rows
 
     def list_events(self, merchant_id: str, page: PageRequest) -> Page[FeedEvent]:
         """Events ordered by writing transaction, then id; only transactions older than every one still
@@ -560,10 +653,11 @@ class PostgresStore:
         with self._statement() as conn:
             rows = _page(
                 conn, "SELECT event_id, body FROM transaction_log_outbox", where, [merchant_id], page, "txid",
+                rows_as=args_row(FeedEvent),
                 cursor_sql="SELECT txid::text, id FROM transaction_log_outbox WHERE event_id = %s AND merchant_id = %s",
                 cursor_scope=(merchant_id,), cursor_cast="::xid8",
             )  # fmt: skip
-        return Page([FeedEvent(row["event_id"], row["body"]) for row in rows.items], rows.has_more)
+        return rows
 
     def due_actions(self, *, limit: int, older_than_s: float) -> list[PaymentAction]:
         """Waiting captures and cancels due for another try, oldest first."""
@@ -610,32 +704,10 @@ class PostgresStore:
     ) -> Iterator[PostgresOutboxBatch]:
         """Lease up to ``limit`` due rows (skipping rows another deliverer is leasing this instant) in one
         short transaction; the batch's unmarked rows are given back when the block ends."""
-        where = "delivered_at IS NULL AND dead_lettered_at IS NULL AND next_attempt_at <= now()" + (
-            " AND payment_id = %(payment_id)s" if payment_id else ""
-        )
         with self._statement() as conn:
-            rows = conn.execute(
-                f"WITH due AS (SELECT id, next_attempt_at FROM transaction_log_outbox WHERE {where} "
-                "ORDER BY next_attempt_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
-                "UPDATE transaction_log_outbox o SET next_attempt_at = now() + make_interval(secs => %(lease)s) "
-                "FROM due WHERE o.id = due.id "
-                "RETURNING o.id, o.payment_id, o.event_type, o.object_key, o.body, o.attempts, due.next_attempt_at, "
-                "o.next_attempt_at",
-                {"payment_id": payment_id, "limit": limit, "lease": lease_s},
-            ).fetchall()
-        rows.sort(key=lambda r: (r[6], r[0]))  # RETURNING keeps no order: oldest due first, as claimed
-        events = [
-            OutboxEvent(id=r[0], payment_id=r[1], event_type=r[2], object_key=r[3], body=r[4], attempts=r[5])
-            for r in rows
-        ]
-        batch = PostgresOutboxBatch(self._db, events, {r[0]: r[6] for r in rows}, rows[0][7] if rows else None)
-        try:
+            rows = conn.execute(*_lease_outbox(limit=limit, lease_s=lease_s, payment_id=payment_id)).fetchall()
+        with _leased_batch(self._db, rows) as batch:
             yield batch
-        finally:
-            if rows:
-                # Best effort: if the database is gone now, the lease's end gives them back instead.
-                with suppress(StoreUnavailable):
-                    batch.release()
 
     def outbox_health(self) -> OutboxHealth:
         """Counts and the oldest waiting event's age, in one statement."""
