@@ -218,3 +218,27 @@ def test_a_deliverer_killed_holding_events_holds_them_for_its_lease_only(clean: 
     assert up.deliver_pending().delivered == 2, "due again once the lease is over"
     up_db.close()
     assert outbox(clean) == {"pending": 0, "delivered": 2, "dead": 0}
+
+
+def test_a_request_leases_its_events_as_it_commits_and_gives_back_those_it_had_no_time_to_put(
+    clean: Services,
+) -> None:
+    """The request's events are claimed in the transaction that applies the answer (no claim of their own);
+    past its deadline it puts none of them and gives them back due at once, not held for the lease."""
+    from payment_processor.validation import parse_payment_request
+
+    service, database = build_service(clean.settings())
+    outcome = service.create_payment(MERCHANT, parse_payment_request(payment_body()), "late", expired=lambda: True)
+    assert outcome.response.status == 201 and outcome.delivery is not None
+    assert outcome.delivery.stopped_by_deadline and outcome.delivery.delivered == 0
+    with clean.admin() as conn:
+        due = conn.execute(
+            "SELECT count(*) FILTER (WHERE next_attempt_at <= now()), count(*) FROM transaction_log_outbox"
+        ).fetchone()
+    assert due == (2, 2), "both events are due again at once for the job"
+    assert objects(clean) == []
+    outcome = service.create_payment(MERCHANT, parse_payment_request(payment_body()), "in-time")
+    # Its own two, then (S3 answering again after a request of this process left some) the two given back.
+    assert outcome.delivery is not None and outcome.delivery.delivered == 4
+    assert len(objects(clean)) == 4 and outbox(clean) == {"pending": 0, "delivered": 4, "dead": 0}
+    database.close()
