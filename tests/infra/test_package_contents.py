@@ -20,6 +20,21 @@ ENTRY_MODULES = frozenset(
 ) | {"payment_processor.reconcile", "payment_processor.deliver", "payment_processor.migrate"}
 
 
+#: Production modules whose function is not deployed yet: the webhook sender's parts (signing, the SSRF rules, the
+#: retry schedule, one attempt), built and tested ahead of the function and queue that will run them. Each must
+#: still be unreachable (the test below fails once a function imports one, so this list cannot go stale), and
+#: none may be imported by a test fake.
+AWAITING_A_FUNCTION = frozenset(
+    {
+        "payment_processor.webhooks.__init__",
+        "payment_processor.webhooks.signing",
+        "payment_processor.webhooks.addresses",
+        "payment_processor.webhooks.schedule",
+        "payment_processor.webhooks.sender",
+    }
+)
+
+
 def imported_modules(source: str, module: str) -> set[str]:
     """Every ``payment_processor`` module ``source`` imports, at the top or inside a function (lazy imports
     count: they run on a first request)."""
@@ -74,7 +89,7 @@ def test_the_zip_carries_no_module_its_entry_points_do_not_import(lambda_zip: La
     archive = zipfile.ZipFile(lambda_zip.path)
     sources = package_sources(archive.namelist(), lambda name: archive.read(name).decode())
     assert set(ENTRY_MODULES) <= set(sources), ENTRY_MODULES - set(sources)
-    assert unreachable_modules(sources, ENTRY_MODULES) == set()
+    assert unreachable_modules(sources, ENTRY_MODULES) == AWAITING_A_FUNCTION
 
 
 def test_a_module_only_tests_import_is_caught(tmp_path: Path) -> None:
