@@ -12,7 +12,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -111,6 +111,18 @@ def black_hole() -> Iterator[int]:
 @contextmanager
 def garbage_server(reply: bytes) -> Iterator[int]:
     """A port that answers any connection with ``reply`` (not HTTP) and closes it."""
+
+    def answer(conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.sendall(reply)
+
+    with streaming_server(answer) as port:
+        yield port
+
+
+@contextmanager
+def streaming_server(serve_one: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A port whose every connection is handed to ``serve_one`` (raw bytes, no HTTP) and closed after it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(8)
@@ -124,12 +136,9 @@ def garbage_server(reply: bytes) -> Iterator[int]:
             except OSError:
                 continue
             with conn:
-                conn.settimeout(1)
-                try:
-                    conn.recv(65536)
-                    conn.sendall(reply)
-                except OSError:
-                    pass
+                conn.settimeout(5)
+                with suppress(OSError):
+                    serve_one(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

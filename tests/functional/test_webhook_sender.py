@@ -18,7 +18,7 @@ from payment_processor.webhooks import signing
 from payment_processor.webhooks.addresses import LOCAL, PUBLIC_ONLY
 from payment_processor.webhooks.sender import EXCERPT_CHARS, send
 from payments_cli.local.ports import free_port
-from tests.receivers import Answer, Received, black_hole, garbage_server, receiver
+from tests.receivers import Answer, Received, black_hole, garbage_server, receiver, streaming_server
 
 pytestmark = pytest.mark.functional
 
@@ -54,6 +54,11 @@ def test_a_delivery_reaches_the_receiver_signed_and_verifiable_and_counts_as_a_s
         (Answer(503, {"Retry-After": "120"}), 503, False, 120.0),
         (Answer(429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}), 429, False, 0.0),
         (Answer(503, {"Retry-After": "soon"}), 503, False, None),
+        # Found by review: each of these made send() raise instead of answering.
+        (Answer(503, {"Retry-After": "\u00b2"}), 503, False, None),
+        (Answer(503, {"Retry-After": "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"}), 503, False, None),
+        (Answer(503, {"Retry-After": "9" * 400}), 503, False, None),
+        (Answer(503, {"Retry-After": "31536000"}), 503, False, 86400.0),
     ],
 )
 def test_a_non_2xx_answer_is_a_failure_with_its_status_and_retry_after(
@@ -100,6 +105,53 @@ def test_an_answer_that_is_not_http_is_invalid_response() -> None:
     with garbage_server(b"SSH-2.0-OpenSSH_9.6\r\n") as port:
         attempt = send(f"http://127.0.0.1:{port}/", BODY, signed(), reach=LOCAL)
     assert (attempt.status_code, attempt.error) == (None, "invalid_response")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Found by review: the whole text holds no card (a 20-digit order number; a UUID), its first 200
+        # characters do (the order number cut to 16 digits; the UUID's tail is Amex 378282246310005).
+        "x" * 184 + "4111111111111111" + "0000",
+        "x" * 165 + "aaaaaaaa-aaaa-aaaa-3782-822463100050 ",
+    ],
+)
+def test_an_excerpt_is_screened_after_it_is_cut(body: str) -> None:
+    with receiver(lambda _: Answer(400, body=body.encode())) as hooks:
+        attempt = send(hooks.url(), BODY, signed(), reach=LOCAL)
+    assert attempt.excerpt == "[redacted: the response held a card number]", attempt.excerpt
+
+
+def test_a_chunk_size_of_minus_one_does_not_make_the_sender_read_without_bound() -> None:
+    """Found by review: ``read(1024)`` on CPython 3.11 reads to the end of the stream after a chunk size of -1
+    (650 MB in 1.5 s). The receiver here can send 64 MiB; the sender takes no more than it must."""
+    sent = [0]
+
+    def flood(conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n")
+        block = b"z" * 65536
+        try:
+            for _ in range(1024):
+                conn.sendall(block)
+                sent[0] += len(block)
+        except OSError:
+            pass
+
+    with streaming_server(flood) as port:
+        attempt = send(f"http://127.0.0.1:{port}/", BODY, signed(), reach=LOCAL, timeout_s=5)
+    assert not attempt.succeeded and attempt.error in ("invalid_response", "connection_failed"), attempt
+    assert sent[0] < 16 * 1024 * 1024, f"the receiver got {sent[0]} bytes taken off it"
+
+
+def test_a_slow_dns_answer_counts_against_the_attempts_deadline() -> None:
+    def slow(host: str, port: int, **_: object) -> list[tuple[object, ...]]:
+        time.sleep(2)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    started = time.monotonic()
+    attempt = send("http://hooks.merchant.example/", BODY, signed(), reach=LOCAL, timeout_s=0.5, resolver=slow)
+    assert (attempt.error, attempt.status_code) == ("timeout", None) and time.monotonic() - started < 1.5
 
 
 def test_at_most_a_short_redacted_excerpt_of_the_body_is_kept() -> None:

@@ -30,6 +30,10 @@ REFUSED_EVERYWHERE = [
     "64:ff9b::a9fe:a9fe", "64:ff9b::a00:1",  # NAT64 of the metadata endpoint and of 10.0.0.1
     "2002:a9fe:a9fe::1", "2002:a00:1::1",  # 6to4 of the same
     "::169.254.169.254",  # IPv4-compatible (deprecated, still parsed)
+    # Found by review: ranges the standard library's flags let through on some Python releases.
+    "64:ff9b:1::a9fe:a9fe",  # NAT64's local-use prefix (RFC 8215), to the metadata endpoint
+    "::ffff:0:a9fe:a9fe",  # SIIT's IPv4-translated form
+    "fec0::1", "5f00::1", "3fff::1", "192.0.0.100", "192.88.99.1",
 ]  # fmt: skip
 LOOPBACK = ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1", "64:ff9b::7f00:1"]
 PUBLIC = ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"]
@@ -89,6 +93,9 @@ def test_a_url_naming_a_refused_address_is_refused_when_saved(url: str) -> None:
         ("https://bücher.example/", "xn--"),
         ("https://example.com/" + "a" * 2100, "longer than"),
         ("", "as a string"),
+        ("https://[::1/hooks", "not a name or an address"),
+        ("https://[127.0.0.1]/", "not a name or an address"),
+        ("https://[zz]/", "not a name or an address"),
     ],
 )
 def test_a_url_of_the_wrong_form_is_refused_with_the_fix_in_the_message(url: str, fragment: str) -> None:

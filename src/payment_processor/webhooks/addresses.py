@@ -32,8 +32,23 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[..., Sequence[tuple[Any, ...]]]
 
 MAX_URL_LENGTH = 2048
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_COMPATIBLE = ipaddress.IPv6Network("::/96")
+#: IPv6 prefixes whose last 32 bits are an IPv4 address a translator connects to: NAT64's well-known prefix
+#: (RFC 6052) and its local-use prefix (RFC 8215), SIIT's IPv4-translated form, and the deprecated compatible one.
+_CARRIES_IPV4_IN_LAST_32_BITS = tuple(
+    ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::ffff:0:0:0/96", "::/96")
+)
+#: Refused whatever the standard library's flags say (they change between Python releases): the IANA
+#: special-purpose ranges that are not public unicast.
+_NOT_PUBLIC = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+        "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "::/128", "::1/128", "100::/64", "2001::/23", "2001:db8::/32", "3fff::/20", "5f00::/16", "fc00::/7",
+        "fe80::/10", "fec0::/10", "ff00::/8",
+    )
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -88,7 +103,11 @@ def parse_url(url: str, reach: Reach) -> Target:
             "the URL holds whitespace, control or non-ASCII characters; percent-encode them, and give an "
             "internationalized host in its xn-- form"
         )
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # an unbalanced or unparsable [...] host
+        raise InvalidUrl("the URL's host is not a name or an address (an IPv6 address goes in [ ])") from None
     schemes = ("https", "http") if reach.allow_http else ("https",)
     if parts.scheme.lower() not in schemes:
         raise InvalidUrl(f"the URL's scheme must be {' or '.join(schemes)}")
@@ -96,7 +115,6 @@ def parse_url(url: str, reach: Reach) -> Target:
         raise InvalidUrl("the URL has a fragment (#...); a fragment is never sent, remove it")
     if "@" in parts.netloc:
         raise InvalidUrl("the URL carries credentials (user:password@); authenticate deliveries by their signature")
-    host = parts.hostname
     if not host:
         raise InvalidUrl("the URL has no host")
     try:
@@ -106,6 +124,8 @@ def parse_url(url: str, reach: Reach) -> Target:
     if port == 0:
         raise InvalidUrl("the URL's port is not a number from 1 to 65535")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if "[" in parts.netloc and ":" not in host:
+        raise InvalidUrl("only an IPv6 address goes in [ ]; write an IPv4 address or a name without them")
     target = Target(parts.scheme.lower(), host.rstrip(".").lower(), port or _default_port(parts.scheme), path)
     literal = target.literal
     if literal is not None:
@@ -134,8 +154,8 @@ def refusal(address: IPAddress, reach: Reach) -> str | None:
         return "carrier-grade NAT (100.64.0.0/10)"
     if address.is_private:
         return "private"
-    if not address.is_global:
-        return "not globally routable (reserved or documentation range)"
+    if not address.is_global or any(address in network for network in _NOT_PUBLIC):
+        return "not globally routable (a reserved, documentation or special-purpose range)"
     return None
 
 
@@ -176,7 +196,7 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
         return address.sixtofour
     if address.teredo is not None:
         return address.teredo[1]
-    if address in _NAT64 or (address in _COMPATIBLE and int(address) > 1):
+    if any(address in prefix for prefix in _CARRIES_IPV4_IN_LAST_32_BITS) and int(address) > 1:
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 

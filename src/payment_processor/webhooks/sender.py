@@ -20,9 +20,11 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
 from payment_processor.screening import contains_card_number
 from payment_processor.webhooks.addresses import (
@@ -92,12 +94,15 @@ def send(
 
     try:
         target = parse_url(url, reach)
-        addresses = resolve(target, reach, resolver)
-    except RefusedAddress as exc:
-        return ended(None, "refused_address", str(exc))
     except ValueError as exc:  # the URL's form: checked when the endpoint was saved, so only if rules tightened
         return ended(None, "refused_address", str(exc))
-    except OSError as exc:
+    try:
+        addresses = _within(deadline, lambda: resolve(target, reach, resolver))
+    except RefusedAddress as exc:
+        return ended(None, "refused_address", str(exc))
+    except TimeoutError:
+        return ended(None, "timeout", f"{target.host} did not resolve within {timeout_s:g} s")
+    except (OSError, ValueError, UnicodeError) as exc:
         return ended(None, "connection_failed", f"{target.host} did not resolve: {exc}")
     connection = _PinnedConnection(target, str(addresses[0]), deadline, tls)
     try:
@@ -106,7 +111,10 @@ def send(
         status = response.status
         if 300 <= status < 400:
             return ended(status, "redirect", f"answered {status}; redirects are not followed")
-        excerpt = _excerpt(response.read(MAX_BODY_READ))
+        # Into a buffer of fixed size: read(n) can be made to read without bound (a chunk size of -1 on
+        # CPython 3.11 reads to the end of the stream).
+        buffer = bytearray(MAX_BODY_READ)
+        excerpt = _excerpt(bytes(buffer[: response.readinto(buffer)]))
         if deadline.fired:  # the answer was cut off at the deadline (a receiver trickling it): not in time
             return ended(None, "timeout", f"no whole answer within {timeout_s:g} s")
         return ended(status, None, f"answered {status}", retry_after_s=_retry_after(response), excerpt=excerpt)
@@ -195,24 +203,56 @@ def _request_headers(signed: dict[str, str], length: int) -> dict[str, str]:
 
 
 def _excerpt(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="replace")
-    text = "".join(c if c.isprintable() else " " for c in text)
-    if contains_card_number(text):
+    text = "".join(c if c.isprintable() else " " for c in raw.decode("utf-8", errors="replace"))
+    excerpt = _SECRET_SHAPED.sub(r"\1[redacted]", text)[:EXCERPT_CHARS]
+    # Both: cutting can make a card number of what the whole text shows is not one (the end of an order number,
+    # a UUID's tail), and the whole text can hold one the cut leaves half of.
+    if contains_card_number(text) or contains_card_number(excerpt):
         return "[redacted: the response held a card number]"
-    return _SECRET_SHAPED.sub(r"\1[redacted]", text)[:EXCERPT_CHARS]
+    return excerpt
+
+
+T = TypeVar("T")
+
+
+def _within(deadline: _Deadline, work: Callable[[], T]) -> T:
+    """``work()`` (a DNS lookup: the timer has no socket to shut yet) given only the attempt's time left;
+    TimeoutError past it. The lookup left running ends on its own (the resolver's own timeouts)."""
+    done: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(work())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller as it was raised
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(deadline.left())
+    if failed:
+        raise failed[0]
+    if not done:
+        raise TimeoutError
+    return done[0]
+
+
+#: The longest ``Retry-After`` kept as sent (a day: the schedule's longest step); longer ones are cut to it.
+MAX_RETRY_AFTER_S = 86400.0
 
 
 def _retry_after(response: http.client.HTTPResponse) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date, at most a day); None when absent or unreadable."""
     value = (response.getheader("Retry-After") or "").strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
+    if re.fullmatch(r"[0-9]{1,12}", value):  # ASCII digits only: str.isdigit() also takes "²", float() does not
+        return min(float(value), MAX_RETRY_AFTER_S)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a date in year 10^20
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
