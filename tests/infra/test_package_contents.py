@@ -20,10 +20,10 @@ ENTRY_MODULES = frozenset(
 ) | {"payment_processor.reconcile", "payment_processor.deliver", "payment_processor.migrate"}
 
 
-#: Production modules whose function is not deployed yet: the webhook sender's parts (signing, the SSRF rules, the
-#: retry schedule, one attempt), built and tested ahead of the function and queue that will run them. Each must
-#: still be unreachable (the test below fails once a function imports one, so this list cannot go stale), and
-#: none may be imported by a test fake.
+#: Production modules whose function is not deployed yet: the webhook sender's parts (signing, the SSRF rules,
+#: the retry schedule, one attempt, what an attempt does to its delivery), built and tested ahead of the function
+#: and queue that will run them. Each must still be unreachable (the test below fails once a function imports
+#: one, so this list cannot go stale), and none may be imported by a test fake.
 AWAITING_A_FUNCTION = frozenset(
     {
         "payment_processor.webhooks.__init__",
@@ -31,6 +31,7 @@ AWAITING_A_FUNCTION = frozenset(
         "payment_processor.webhooks.addresses",
         "payment_processor.webhooks.schedule",
         "payment_processor.webhooks.sender",
+        "payment_processor.webhooks.deliveries",
     }
 )
 
