@@ -6,8 +6,9 @@ stops working within that time). What it answers, and what the client then sees:
 
 - no ``Authorization`` header: API Gateway answers 401 itself (gateway response UNAUTHORIZED,
   ``authentication_required``) and never calls the authorizer;
-- a header that is not ``Bearer <token>``: raise ``Unauthorized`` (message exactly "Unauthorized",
-  which API Gateway maps to that same 401);
+- anything but exactly one ``Authorization`` header whose value is exactly ``Bearer <token>`` (see
+  :func:`bearer_token`): raise ``Unauthorized`` (message exactly "Unauthorized", which API Gateway maps to
+  that same 401), before any database lookup;
 - an unknown, revoked or other-mode key: a Deny policy (gateway response ACCESS_DENIED, answered as
   401 ``invalid_api_key``);
 - a valid key: an Allow policy for every method of this API's stage (the cached result serves every
@@ -17,6 +18,7 @@ stops working within that time). What it answers, and what the client then sees:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from payment_processor.apikeys import ApiKeys
@@ -29,16 +31,40 @@ class Unauthorized(Exception):
         super().__init__("Unauthorized")
 
 
-def bearer_token(headers: dict[str, Any] | None) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive), else None."""
-    for name, value in (headers or {}).items():
-        if name.lower() == "authorization" and isinstance(value, str):
-            scheme, _, token = value.strip().partition(" ")
-            token = token.strip()
-            if scheme.lower() == "bearer" and token and " " not in token:
-                return token
-            return None
-    return None
+#: The one form of a credential: the scheme in any case, one space, and a token of visible ASCII characters.
+_CANONICAL = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([!-~]+)")
+
+
+def bearer_token(event: dict[str, Any]) -> str | None:
+    """The token of the request's one ``Authorization`` header, when its value is exactly ``Bearer <token>``.
+
+    One canonical credential, so the value checked here is the value API Gateway caches this answer under
+    and the value WAF counts the rate limit by. Refused (None): no header, or two of them in any mix of
+    name cases or as a multi-value header (API Gateway would cache under one while this checked the other,
+    and a later client sending the other, ``Bearer undefined`` say, would be answered as the key's
+    merchant); any other scheme; a missing token; spaces, tabs or anything invisible around or inside it.
+    """
+    values = _authorization_values(event)
+    if len(values) != 1 or not isinstance(values[0], str):
+        return None
+    match = _CANONICAL.fullmatch(values[0])
+    return match.group(1) if match else None
+
+
+def _authorization_values(event: dict[str, Any]) -> list[Any]:
+    """Every ``Authorization`` value the event carries, whatever the case of the name: all of the multi-value
+    map's, or (without one) the single map's; more than one entry in the single map counts as two."""
+    single = [v for k, v in (event.get("headers") or {}).items() if str(k).lower() == "authorization"]
+    multi = [
+        value
+        for k, values in (event.get("multiValueHeaders") or {}).items()
+        if str(k).lower() == "authorization"
+        for value in (values if isinstance(values, list) else [values])
+    ]
+    if not multi:
+        return single
+    # Both maps describe one request: they must agree on there being exactly one value, the same.
+    return multi if len(single) == 1 and multi == single else [*multi, *single]
 
 
 def stage_arn(method_arn: str) -> str:
@@ -66,7 +92,7 @@ def policy(principal: str, effect: str, method_arn: str, context: dict[str, str]
 def authorize(event: dict[str, Any], keys: ApiKeys) -> dict[str, Any]:
     """Answer one REQUEST authorizer event."""
     method_arn = str(event.get("methodArn") or "")
-    token = bearer_token(event.get("headers"))
+    token = bearer_token(event)
     if token is None:
         raise Unauthorized
     key = keys.authenticate(token)

@@ -4,6 +4,7 @@ deployment; every test makes its own merchant."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -53,3 +54,63 @@ def test_iso_4217_funds_are_refused(cli: Cli, api: Client) -> None:
                                                                                  "currency"), code  # fmt: skip
     status, _, listed = api.call("GET", "/payments", secret=secret)
     assert (status, listed["data"]) == (200, [])
+
+
+def raw_call(api: Client, method: str, path: str, headers: list[tuple[str, str]], body: str = "") -> tuple[int, Any]:
+    """A request with exactly these header lines, duplicates and name cases as given (http.client's
+    ``request`` would merge nothing, but its dict of headers cannot hold two spellings of one name's case)."""
+    api.conn.putrequest(method, api.stage + path, skip_accept_encoding=True)
+    for name, value in [*headers, ("Content-Length", str(len(body.encode())))]:
+        api.conn.putheader(name, value)
+    api.conn.endheaders(body.encode() or None)
+    response = api.conn.getresponse()
+    return response.status, json.loads(response.read() or b"null")
+
+
+JUNK_CREDENTIALS = ["Bearer undefined", "Bearer null", "Bearer None", "Bearer x"]
+
+
+@pytest.mark.parametrize("junk", JUNK_CREDENTIALS)
+def test_two_authorization_headers_never_authenticate_nor_lend_a_key_to_a_later_client(
+    cli: Cli, api: Client, junk: str
+) -> None:
+    """Finding 1: ``authorization: Bearer <B's key>`` plus ``Authorization: Bearer undefined`` was checked on
+    the first and cached under the second; a later client sending only ``Bearer undefined`` then paid as B."""
+    merchant = f"merch_dup_{uuid.uuid4().hex[:8]}"
+    secret = str(new_key(cli, merchant)["secret"])
+    body = json.dumps(pay(700))
+    for pair in ([("authorization", f"Bearer {secret}"), ("Authorization", junk)],
+                 [("Authorization", junk), ("authorization", f"Bearer {secret}")],
+                 [("Authorization", f"Bearer {secret}"), ("Authorization", f"Bearer {secret}")],
+                 [("Authorization", f"Bearer {secret}, {junk}")]):  # fmt: skip
+        headers = [*pair, ("Content-Type", "application/json"), ("Idempotency-Key", str(uuid.uuid4()))]
+        status, answer = raw_call(api, "POST", "/payments", headers, body)
+        assert status == 401, (pair, answer)
+    # The later client with the junk credential alone is nobody.
+    status, _, answer = api.call("POST", "/payments", authorization=junk, key=str(uuid.uuid4()), body=pay(700))
+    assert status == 401, answer
+    status, _, listed = api.call("GET", "/payments", secret=secret)
+    assert (status, listed["data"]) == (200, []), "nothing was paid in the merchant's name"
+
+
+def test_every_spelling_of_one_key_shares_its_one_rate_limit(cli: Cli, api: Client) -> None:
+    """Finding 2: varying the spaces after ``Bearer`` or its case got 463 of 464 requests past a key's limit.
+    Now WAF counts every spelling as one key, and only ``Bearer``'s case variants authenticate."""
+    api.conn.request("GET", "/__payments/health")
+    limit = int(json.loads(api.conn.getresponse().read())["rate_limits"]["v1"].split()[0])
+    secret = str(new_key(cli, f"merch_spell_{uuid.uuid4().hex[:8]}")["secret"])
+    spellings = [f"Bearer {secret}", f"bearer {secret}", f"BEARER {secret}", f"Bearer  {secret}", f"bEaReR \t {secret}"]
+    answered: dict[int, int] = {}
+    passed = 0
+    for i in range(limit + 2 * len(spellings)):
+        status, _, _ = api.call("GET", "/payments/pay_" + "d" * 26, authorization=spellings[i % len(spellings)])
+        answered[status] = answered.get(status, 0) + 1
+        passed += status != 429
+        if i < limit:
+            # Within the limit: the canonical spellings reach the processor (404: no such payment); the others
+            # are refused by the authorizer before any lookup.
+            assert status == (404 if i % len(spellings) < 3 else 401), (i, status)
+        else:
+            assert status == 429, (i, status)
+    assert passed == limit, answered
+    print(f"rate limit over {len(spellings)} spellings of one key: {answered}")

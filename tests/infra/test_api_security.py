@@ -161,9 +161,9 @@ def test_the_edge_limits_each_credential_on_its_authorization_header(env_stack: 
     (rule,) = acl["rule"]
     statement = rule["statement"]["rate_based_statement"]
     assert statement["aggregate_key_type"] == "CUSTOM_KEYS"
-    assert statement["custom_key"] == [
-        {"header": {"name": "authorization", "text_transformation": [{"priority": 0, "type": "NONE"}]}}
-    ]
+    # Every spelling of one key is one count: whitespace compressed, then lower-cased (issue 24, finding 2).
+    transformations = [{"priority": 0, "type": "COMPRESS_WHITE_SPACE"}, {"priority": 1, "type": "LOWERCASE"}]
+    assert statement["custom_key"] == [{"header": {"name": "authorization", "text_transformation": transformations}}]
     assert statement["limit"] == config.api_rate_limit_per_credential
     assert statement["evaluation_window_sec"] == config.api_rate_limit_window_s
     response = rule["action"]["block"]["custom_response"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -110,22 +111,47 @@ def test_listing_is_newest_first_and_per_merchant() -> None:
     assert {k.id for k in api_keys.list()} == {a1.key.id, b1.key.id, a2.key.id}
 
 
+KEY = "sk_test_abc"
+
+
 @pytest.mark.parametrize(
-    ("headers", "token"),
+    ("event", "token"),
     [
-        ({"Authorization": "Bearer sk_test_abc"}, "sk_test_abc"),
-        ({"authorization": "bearer  sk_test_abc "}, "sk_test_abc"),
-        ({"AUTHORIZATION": "BEARER sk_test_abc"}, "sk_test_abc"),
-        ({"Authorization": "Basic dXNlcjpwYXNz"}, None),
-        ({"Authorization": "Bearer"}, None),
-        ({"Authorization": "Bearer a b"}, None),
-        ({"Authorization": ""}, None),
+        ({"headers": {"Authorization": f"Bearer {KEY}"}}, KEY),
+        ({"headers": {"authorization": f"bearer {KEY}"}}, KEY),
+        ({"headers": {"AUTHORIZATION": f"BEARER {KEY}"}}, KEY),
+        ({"headers": {"Authorization": f"Bearer {KEY}"}, "multiValueHeaders": {"Authorization": [f"Bearer {KEY}"]}},
+         KEY),
+        # Not exactly one header: the finding's duplicate, case-variant pair, and its multi-value forms.
+        ({"headers": {"authorization": f"Bearer {KEY}", "Authorization": "Bearer undefined"}}, None),
+        ({"headers": {"Authorization": "Bearer undefined"},
+          "multiValueHeaders": {"authorization": [f"Bearer {KEY}"], "Authorization": ["Bearer undefined"]}}, None),
+        ({"headers": {"Authorization": f"Bearer {KEY}"},
+          "multiValueHeaders": {"Authorization": [f"Bearer {KEY}", f"Bearer {KEY}"]}}, None),
+        ({"headers": {"Authorization": f"Bearer {KEY}"}, "multiValueHeaders": {"Authorization": ["Bearer other"]}},
+         None),
+        # Not exactly ``Bearer <token>``: every other spelling is refused, not repaired.
+        ({"headers": {"Authorization": f"bearer  {KEY}"}}, None),
+        ({"headers": {"Authorization": f"Bearer {KEY} "}}, None),
+        ({"headers": {"Authorization": f" Bearer {KEY}"}}, None),
+        ({"headers": {"Authorization": f"Bearer\t{KEY}"}}, None),
+        ({"headers": {"Authorization": f"Bearer {KEY}\u200b"}}, None),
+        ({"headers": {"Authorization": f"Bearer {KEY}\x00"}}, None),
+        ({"headers": {"Authorization": "Basic dXNlcjpwYXNz"}}, None),
+        ({"headers": {"Authorization": "Bearer"}}, None),
+        ({"headers": {"Authorization": "Bearer "}}, None),
+        ({"headers": {"Authorization": "Bearer a b"}}, None),
+        ({"headers": {"Authorization": ""}}, None),
+        ({"headers": {"Authorization": None}}, None),
+        ({"headers": {}}, None),
+        ({"headers": None}, None),
         ({}, None),
-        (None, None),
     ],
-)
-def test_bearer_token(headers: dict[str, str] | None, token: str | None) -> None:
-    assert bearer_token(headers) == token
+)  # fmt: skip
+def test_only_one_authorization_header_of_exactly_bearer_and_a_token_is_a_credential(
+    event: dict[str, Any], token: str | None
+) -> None:
+    assert bearer_token(event) == token
 
 
 def test_the_authorizer_allows_a_valid_key_for_the_whole_stage_with_its_merchant() -> None:

@@ -129,6 +129,32 @@ def test_the_rate_rule_is_read_back_as_deployed() -> None:
     assert read_rate_limit(FakeWaf({"Rules": []}), "arn") is None
 
 
+def test_the_rate_rules_text_transformations_make_every_spelling_of_a_key_one_count() -> None:
+    rule = _rate_acl([{"Priority": 1, "Type": "LOWERCASE"}, {"Priority": 0, "Type": "COMPRESS_WHITE_SPACE"}])
+    limit = read_rate_limit(FakeWaf(rule), "arn")
+    assert limit is not None and limit.transformations == ("COMPRESS_WHITE_SPACE", "LOWERCASE")
+    spellings = ["Bearer sk_AbC", "bearer sk_AbC", "BEARER  sk_AbC", "Bearer\tsk_AbC", "Bearer\xa0\xa0sk_abc"]
+    assert {limit.key(s) for s in spellings} == {"bearer sk_abc"}
+    with pytest.raises(ValueError, match="URL_DECODE, which the local edge does not emulate"):
+        read_rate_limit(FakeWaf(_rate_acl([{"Priority": 0, "Type": "URL_DECODE"}])), "arn")
+
+
+def _rate_acl(transformations: list[dict[str, object]]) -> dict[str, object]:
+    return {
+        "Rules": [
+            {
+                "Statement": {
+                    "RateBasedStatement": {
+                        "Limit": 10,
+                        "CustomKeys": [{"Header": {"Name": "Authorization", "TextTransformations": transformations}}],
+                    }
+                },
+                "Action": {"Block": {"CustomResponse": {"ResponseCode": 429}}},
+            }
+        ],
+    }
+
+
 class FakeApiGateway:
     def get_gateway_responses(self, restApiId: str) -> dict[str, object]:
         return {

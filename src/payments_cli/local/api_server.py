@@ -370,7 +370,11 @@ class LocalApi:
         lowered = {k.lower(): v for k, v in headers}
         # WAF runs first, before API Gateway matches a route; a request without the key is not counted.
         limiter = self._limiters.get(stage)
-        if limiter is not None and limiter.rule.header in lowered and not limiter.allow(lowered[limiter.rule.header]):
+        if (
+            limiter is not None
+            and limiter.rule.header in lowered
+            and not limiter.allow(limiter.rule.key(lowered[limiter.rule.header]))
+        ):
             rule = limiter.rule
             return rule.status, [("Content-Type", rule.content_type), *rule.headers], rule.body, None
         resource_path = "/" + rest

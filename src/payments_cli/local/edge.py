@@ -10,6 +10,7 @@ import collections
 import fnmatch
 import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -59,6 +60,14 @@ class RateLimit:
     headers: tuple[tuple[str, str], ...]
     body: bytes
     content_type: str = "application/json"
+    #: The WAF text transformations applied to the header's value before counting, in priority order.
+    transformations: tuple[str, ...] = ()
+
+    def key(self, value: str) -> str:
+        """What WAF counts a request under: the header's value through the rule's transformations."""
+        for kind in self.transformations:
+            value = _TRANSFORMATIONS[kind](value)
+        return value
 
     def describe(self) -> str:
         """For the health document and logs."""
@@ -77,21 +86,42 @@ def read_rate_limit(wafv2: Any, resource_arn: str) -> RateLimit | None:
     for rule in acl.get("Rules") or []:
         statement = (rule.get("Statement") or {}).get("RateBasedStatement")
         keys = (statement or {}).get("CustomKeys") or []
-        headers = [k["Header"]["Name"] for k in keys if "Header" in k]
+        headers = [k["Header"] for k in keys if "Header" in k]
         block = ((rule.get("Action") or {}).get("Block") or {}).get("CustomResponse")
         if not statement or len(headers) != 1 or block is None:
             continue
         body = bodies.get(block.get("CustomResponseBodyKey"), {})
+        steps = sorted(headers[0].get("TextTransformations") or [], key=lambda t: int(t.get("Priority", 0)))
+        unknown = [str(t.get("Type")) for t in steps if t.get("Type") not in _TRANSFORMATIONS]
+        if unknown:
+            raise ValueError(
+                f"the WAF rate rule uses text transformation(s) {', '.join(unknown)}, which the local edge does not "
+                "emulate: add them to payments_cli/local/edge.py (_TRANSFORMATIONS)"
+            )
         return RateLimit(
             limit=int(statement["Limit"]),
             window_s=int(statement.get("EvaluationWindowSec", 300)),
-            header=headers[0].lower(),
+            header=str(headers[0]["Name"]).lower(),
             status=int(block.get("ResponseCode", 403)),
             headers=tuple((h["Name"], h["Value"]) for h in block.get("ResponseHeaders") or []),
             body=str(body.get("Content", "")).encode(),
             content_type="application/json" if body.get("ContentType") == "APPLICATION_JSON" else "text/plain",
+            transformations=tuple(str(t["Type"]) for t in steps if t["Type"] != "NONE"),
         )
     return None
+
+
+def _compress_white_space(value: str) -> str:
+    # WAF: \f \t \n \r \v and NBSP (decimal 160) become spaces, then each run of spaces one space.
+    return re.sub(" {2,}", " ", re.sub("[\f\t\n\r\v\xa0]", " ", value))
+
+
+#: The WAF text transformations the local edge applies as WAF does (the rate rule uses these).
+_TRANSFORMATIONS: dict[str, Callable[[str], str]] = {
+    "NONE": lambda value: value,
+    "LOWERCASE": str.lower,
+    "COMPRESS_WHITE_SPACE": _compress_white_space,
+}
 
 
 class SlidingWindowLimiter:

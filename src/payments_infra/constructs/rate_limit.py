@@ -1,7 +1,8 @@
 """Rate limit: a WAF web ACL on the API stage that limits each credential, so one client cannot use up
 what the others need.
 
-A rate-based rule aggregates on the ``Authorization`` header: each API key has its own count, and a
+A rate-based rule aggregates on the ``Authorization`` header, its whitespace compressed and lower-cased
+(every spelling of one key shares its count): each API key has its own count, and a
 key over ``api_rate_limit_per_credential`` requests in ``api_rate_limit_window_s`` seconds is answered
 429 with ``Retry-After`` and the API's JSON error body until it slows down. The stage's own throttle
 (``aws_api_gateway_method_settings``) stays as the overall ceiling. Sampled requests are off: WAF would
@@ -21,6 +22,10 @@ from payments_infra.naming import Naming
 
 #: The header each credential is counted by (WAF matches header names case-insensitively).
 CREDENTIAL_HEADER = "authorization"
+#: Applied to the header's value before counting, in this order, so every spelling of one key is one count:
+#: ``bearer  sk_…`` and ``BEARER sk_…`` are the same client as ``Bearer sk_…``. The authorizer accepts only the
+#: last form's scheme-case variants; the others are refused, but still counted here, before any lookup.
+CREDENTIAL_TRANSFORMATIONS = ("COMPRESS_WHITE_SPACE", "LOWERCASE")
 RATE_LIMITED_BODY = "rate_limited"
 
 
@@ -82,7 +87,10 @@ class CredentialRateLimit(Construct):
                                 {
                                     "header": {
                                         "name": CREDENTIAL_HEADER,
-                                        "text_transformation": [{"priority": 0, "type": "NONE"}],
+                                        "text_transformation": [
+                                            {"priority": priority, "type": kind}
+                                            for priority, kind in enumerate(CREDENTIAL_TRANSFORMATIONS)
+                                        ],
                                     }
                                 }
                             ],
