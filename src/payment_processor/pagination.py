@@ -9,6 +9,7 @@ a parameter the list does not take is refused without naming it (it is the calle
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
@@ -19,6 +20,7 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 PAGE_PARAMETERS = ("limit", "starting_after", "ending_before", "created[gte]", "created[lt]")
 _MAX_VALUE_LENGTH = 100
+_ID_SHAPED = re.compile(r"[!-~]+")
 
 
 def invalid(field: str, message: str) -> BadRequest:
@@ -58,7 +60,9 @@ def page_request(values: Mapping[str, str]) -> PageRequest:
     if after is not None and before is not None:
         raise invalid("ending_before", "give starting_after (older objects) or ending_before (newer), not both")
     for name, value in (("starting_after", after), ("ending_before", before)):
-        if value == "":
+        # Ids are visible ASCII: anything else (empty, a NUL PostgreSQL cannot take, spaces, invisible
+        # characters) cannot name an object, and is refused here rather than by the database (a 500).
+        if value is not None and not _ID_SHAPED.fullmatch(value):
             raise invalid(name, f"{name} must be the id of an object from an earlier page")
     return PageRequest(
         limit=limit,

@@ -114,3 +114,16 @@ def test_every_spelling_of_one_key_shares_its_one_rate_limit(cli: Cli, api: Clie
             assert status == 429, (i, status)
     assert passed == limit, answered
     print(f"rate limit over {len(spellings)} spellings of one key: {answered}")
+
+
+def test_a_nul_or_invisible_character_in_a_list_cursor_is_400_not_500(cli: Cli, api: Client) -> None:
+    """Finding 6: ``starting_after=%00`` was a 500 on all three lists (any client could raise 5xx alarms)."""
+    secret = str(new_key(cli, f"merch_nul_{uuid.uuid4().hex[:8]}")["secret"])
+    status, _, payment = api.call("POST", "/payments", secret=secret, key=str(uuid.uuid4()), body=pay(900))
+    assert status == 201
+    for path in ("/payments", f"/payments/{payment['id']}/refunds", "/events"):
+        for cursor in ("%00", "pay_%00", "%E2%80%8B", "pay%20x"):
+            for name in ("starting_after", "ending_before"):
+                status, _, answer = api.call("GET", f"{path}?{name}={cursor}", secret=secret)
+                assert (status, answer["error"]["code"], answer["error"]["field"]) == (
+                    400, "invalid_parameter", name), (path, cursor)  # fmt: skip

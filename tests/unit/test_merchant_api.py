@@ -320,6 +320,12 @@ def test_listing_filters_by_status_and_creation_time(app: App) -> None:
         ({"starting_after": "pay_x", "ending_before": "pay_y"}, "ending_before"),
         ({"created[gte]": "0001-01-01T00:00:00+01:00"}, "created[gte]"),
         ({"created[lt]": "99999999999999999999"}, "created[lt]"),
+        # Security review, finding 6: a NUL in a cursor was a 500 on every list.
+        ({"starting_after": "\x00"}, "starting_after"),
+        ({"ending_before": "pay_\x00"}, "ending_before"),
+        ({"starting_after": "pay_ab\u200bcd"}, "starting_after"),
+        ({"starting_after": "pay x"}, "starting_after"),
+        ({"starting_after": ""}, "starting_after"),
     ],
 )
 def test_bad_list_parameters_are_400_naming_the_parameter(app: App, query: dict[str, str], field: str) -> None:
