@@ -43,6 +43,17 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
+def base_path(event: dict[str, Any]) -> str:
+    """What the client's URL has before the route's path: ``/v1`` (the stage) on API Gateway's own domain,
+    a mapping's base path on a custom domain, nothing when called directly. A ``Location`` built on it can be
+    followed as it is."""
+    requested = str((event.get("requestContext") or {}).get("path") or "")
+    path = str(event.get("path") or "")
+    if path and requested.endswith(path) and requested != path:
+        return requested[: -len(path)].rstrip("/")
+    return ""
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """An API Gateway proxy response with a JSON body (``str``: JSON text already encoded, sent as is)."""
     return {
@@ -351,5 +362,5 @@ class Api:
         self._log_deferred(outcome.delivery, outcome.payment_id)
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
         if outcome.payment_id:
-            headers["Location"] = f"/payments/{outcome.payment_id}"
+            headers["Location"] = f"{base_path(event)}/payments/{outcome.payment_id}"
         return json_response(outcome.response.status, outcome.response.body, headers)

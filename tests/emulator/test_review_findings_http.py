@@ -127,3 +127,14 @@ def test_a_nul_or_invisible_character_in_a_list_cursor_is_400_not_500(cli: Cli, 
                 status, _, answer = api.call("GET", f"{path}?{name}={cursor}", secret=secret)
                 assert (status, answer["error"]["code"], answer["error"]["field"]) == (
                     400, "invalid_parameter", name), (path, cursor)  # fmt: skip
+
+
+def test_the_location_of_a_new_payment_can_be_followed(cli: Cli, api: Client) -> None:
+    """Finding 9: ``Location`` lacked the stage (``/payments/pay_…`` instead of ``/v1/payments/…``), so following
+    it answered 403."""
+    secret = str(new_key(cli, f"merch_loc_{uuid.uuid4().hex[:8]}")["secret"])
+    status, headers, payment = api.call("POST", "/payments", secret=secret, key=str(uuid.uuid4()), body=pay(300))
+    assert status == 201 and headers["location"] == f"{api.stage}/payments/{payment['id']}"
+    api.conn.request("GET", headers["location"], headers={"Authorization": f"Bearer {secret}"})
+    followed = api.conn.getresponse()
+    assert followed.status == 200 and json.loads(followed.read()) == payment

@@ -27,6 +27,11 @@ def test_201_returns_the_payment_resource(app: App) -> None:
         "0001-payment.processing.json",
         "0002-payment.succeeded.json",
     ]
+    # Security review, finding 9: behind a stage the Location carries it, so following it works.
+    staged = post_payment(payment_body(), key="staged")
+    staged["requestContext"]["path"] = "/v1/payments"
+    again = app.api.handle(staged)
+    assert again["headers"]["Location"] == f"/v1/payments/{body_of(again)['id']}"
 
 
 @pytest.mark.parametrize(
