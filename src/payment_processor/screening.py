@@ -10,8 +10,11 @@ Card numbers (PAN)
 ------------------
 A PAN is 13 to 19 digits passing the Luhn checksum. People write them with separators, so the text
 is read as *groups* of digits (maximal runs of decimal digits, any script) joined by *separator
-runs*: any mix of whitespace (spaces, tabs, no-break spaces), dashes, dots, slashes and
-underscores. ``4111.1111.1111.1111``, ``4111  1111  1111  1111``, ``4111/1111/1111/1111``,
+runs*: any mix of whitespace (spaces, tabs, no-break spaces), dashes, dots, slashes, underscores,
+bullets and middle dots (``•``, ``·``, ``∙``, ``⋅``, ``‧``, ``・``), fullwidth dots and slashes, and the
+invisible format characters (Unicode category Cf: zero-width space and joiners, the soft hyphen, the word
+joiner), which a copy from a web page or a card image's text leaves between digits.
+``4111.1111.1111.1111``, ``4111  1111  1111  1111``, ``4111/1111/1111/1111``,
 ``4111 - 1111 - 1111 - 1111`` and ``4111_1111_1111_1111`` all read as ``4111111111111111``. Any
 other character (a letter, ``:``, ``,``, ``+``, ``#``) ends a chain of groups.
 
@@ -84,7 +87,7 @@ _FIRST_DIGITS_BY_LENGTH = {13: "456"}
 
 _DIGIT_RUN = re.compile(r"\d+")  # str patterns: \d is any Unicode decimal digit
 _UUID = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f])")
-_SEPARATORS = frozenset("-./_")
+_SEPARATORS = frozenset("-./_\u2022\u00b7\u2219\u22c5\u2027\u30fb\uff0e\uff0f\u2215\u2044")
 _SMALLEST_20_DIGIT_NUMBER: int = 10**MAX_PAN_DIGITS
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -109,8 +112,9 @@ class _Group:
 
 
 def _is_separator(char: str) -> bool:
-    # Category Pd covers every dash (-, the hyphen, en and em dashes, ...) a text editor may insert.
-    return char in _SEPARATORS or char.isspace() or unicodedata.category(char) == "Pd"
+    # Category Pd covers every dash (-, the hyphen, en and em dashes, ...) a text editor may insert; Cf the
+    # invisible ones (U+200B zero-width space, U+00AD soft hyphen, U+2060 word joiner, U+200C/D, U+FEFF).
+    return char in _SEPARATORS or char.isspace() or unicodedata.category(char) in ("Pd", "Cf")
 
 
 def _ascii_digits(run: str) -> str:

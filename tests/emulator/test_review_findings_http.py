@@ -138,3 +138,17 @@ def test_the_location_of_a_new_payment_can_be_followed(cli: Cli, api: Client) ->
     api.conn.request("GET", headers["location"], headers={"Authorization": f"Bearer {secret}"})
     followed = api.conn.getresponse()
     assert followed.status == 200 and json.loads(followed.read()) == payment
+
+
+@pytest.mark.parametrize("separator", ["\u200b", "\u00ad", "\u2060", "\u200c", "\u2022", "\u00b7"])
+def test_a_card_number_joined_by_invisible_or_bullet_separators_is_refused(
+    cli: Cli, api: Client, separator: str
+) -> None:
+    """Finding 5: these six separators let a card number through the screen into description and metadata."""
+    secret = str(new_key(cli, f"merch_sep_{uuid.uuid4().hex[:8]}")["secret"])
+    card = separator.join(["4111", "1111", "1111", "1111"])
+    for body, field in ((pay(description=f"card {card}"), "description"), (pay(metadata={"note": card}), "metadata")):
+        status, _, refused = api.call("POST", "/payments", secret=secret, key=str(uuid.uuid4()), body=body)
+        assert (status, refused["error"]["code"], refused["error"]["field"]) == (422, "card_number_refused", field)
+    status, _, listed = api.call("GET", "/payments", secret=secret)
+    assert (status, listed["data"]) == (200, []), "nothing was stored"
