@@ -152,3 +152,19 @@ def test_a_card_number_joined_by_invisible_or_bullet_separators_is_refused(
         assert (status, refused["error"]["code"], refused["error"]["field"]) == (422, "card_number_refused", field)
     status, _, listed = api.call("GET", "/payments", secret=secret)
     assert (status, listed["data"]) == (200, []), "nothing was stored"
+
+
+def test_a_card_number_in_the_url_path_is_not_written_to_the_access_log(cli: Cli, api: Client) -> None:
+    """Finding 4: ``GET /payments/4000056655665556`` (404) was logged with its path in full; the deployed access
+    log keeps only the route's template, and the local one now does the same."""
+    secret = str(new_key(cli, f"merch_log_{uuid.uuid4().hex[:8]}")["secret"])
+    card = "4000056655665556"
+    for path in (f"/payments/{card}", f"/payments/{card}/refunds", f"/nowhere/{card}"):
+        status, _, _ = api.call("GET", path, secret=secret)
+        assert status in (403, 404), (path, status)
+    logs = cli.state_dir / "deployments" / "dev-alpha" / "logs"
+    access = (logs / "access.log").read_text()
+    assert '"resourcePath": "/payments/{id}"' in access, "the requests were logged, by their route"
+    for log in logs.rglob("*"):
+        if log.is_file():
+            assert card not in log.read_text(errors="replace"), f"the card number is in {log.name}"

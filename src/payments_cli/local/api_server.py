@@ -344,8 +344,9 @@ class LocalApi:
                         "requestTime": datetime.now(UTC).isoformat(),
                         "ip": source_ip,
                         "httpMethod": method,
+                        # The route's template only, as the deployed format logs it (ACCESS_LOG_FORMAT): the
+                        # path itself is the caller's text, and may hold a card number or a secret.
                         "resourcePath": route.resource if route else None,
-                        "path": url.path,
                         "status": status,
                         "responseLength": len(out_body),
                         "latencyMs": round((time.monotonic() - started) * 1000, 1),
