@@ -174,3 +174,30 @@ def test_gateway_responses_as_configured_and_defaults_for_the_rest() -> None:
     status, headers, body = responses["UNAUTHORIZED"].render("req-1")
     assert (status, body) == (401, b'{"id":"req-1"}') and ("WWW-Authenticate", "Bearer") in headers
     assert responses["ACCESS_DENIED"].render("r")[0] == 403, "API Gateway's own default"
+
+
+def test_the_authorizer_cache_and_the_rate_counts_do_not_grow_without_bound() -> None:
+    """Finding 8: 2.7 KiB per distinct credential, forever. Expired answers go as new ones come, at most MAX_KEPT
+    are kept; a credential still counting is never dropped (flooding with others cannot reset its count)."""
+    from payments_cli.local import edge
+
+    now = [0.0]
+    cache = edge.AuthorizerCache(clock=lambda: now[0])
+    authorizer = edge.Authorizer("a1", "fn", "authorization", 10)
+    for i in range(edge.MAX_KEPT + 500):
+        cache.put(authorizer, f"Bearer junk{i}", {"principalId": "x"})
+    assert len(cache) == edge.MAX_KEPT and cache.get(authorizer, "Bearer junk0") is None
+    assert cache.get(authorizer, f"Bearer junk{edge.MAX_KEPT + 499}") is not None
+    now[0] = 11.0
+    cache.put(authorizer, "Bearer fresh", {"principalId": "y"})
+    assert len(cache) == 1, "every expired answer went"
+
+    limiter = edge.SlidingWindowLimiter(RateLimit(3, 60, "authorization", 429, (), b""), clock=lambda: now[0])
+    for _ in range(3):
+        assert limiter.allow("Bearer busy")
+    for i in range(edge.MAX_KEPT + 10):
+        limiter.allow(f"Bearer junk{i}")
+    assert not limiter.allow("Bearer busy"), "the busy key's count survived the flood"
+    now[0] += 61
+    limiter.allow("Bearer later")
+    assert len(limiter) == 1

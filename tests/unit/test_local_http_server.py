@@ -351,3 +351,30 @@ def test_serve_forever_stops_on_sigterm_and_closes_the_runtimes() -> None:
         "exit 0",
     ]
     assert err.startswith(f"serving dev/test on http://127.0.0.1:{port}/v1\n")
+
+
+# Resources held by clients (security review, finding 8) ------------------------------------------
+
+
+def test_a_client_that_stops_sending_is_dropped_after_the_read_timeout() -> None:
+    api = RecordingApi()
+    server = ApiHttpServer(0, api, HEALTH, read_timeout_s=0.3)  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        stalled = []
+        for partial in (b"GET /v1/pay", b"POST /v1/payments HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            sock.sendall(partial)
+            stalled.append(sock)
+        started = time.monotonic()
+        for sock in stalled:
+            while sock.recv(65536):  # whatever is answered, the server closes the connection
+                pass
+            sock.close()
+        assert time.monotonic() - started < 3
+        assert api.calls == [], "a request never sent whole reached nothing"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -473,6 +473,11 @@ _RAW_TARGET = "payments.raw_target"
 _RAW_HEADERS = "payments.raw_headers"
 
 
+#: How long the server waits for the next bytes of a request before dropping the connection (API Gateway's own
+#: client timeouts are its business; this one keeps a stalled client from holding a thread).
+READ_TIMEOUT_S = 10.0
+
+
 class _Handler(WSGIRequestHandler):
     """werkzeug's request handler (it decodes chunked bodies), keeping the request as sent, logging nothing."""
 
@@ -484,6 +489,12 @@ class _Handler(WSGIRequestHandler):
     # delayed ACK of the headers: 40 ms added to every keep-alive request (measured by
     # bench/authorizer_bench.py: p50 44 ms with it, 1.3 ms without, on the http.server this replaced).
     disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        # Every read of the connection (the request line, headers, body) waits at most this long: a client that
+        # stops sending gives its thread back instead of holding it (the security review held 16 for 152 s).
+        super().setup()
+        self.connection.settimeout(self.server.read_timeout_s)
 
     def make_environ(self) -> WSGIEnvironment:
         """The WSGI environ, plus the raw request target and headers.
@@ -503,8 +514,11 @@ class _Handler(WSGIRequestHandler):
 class ApiHttpServer(ThreadedWSGIServer):
     """HTTP on 127.0.0.1 in front of a LocalApi (werkzeug's threaded server, a thread per connection)."""
 
-    def __init__(self, port: int, api: LocalApi, health: dict[str, Any]) -> None:
+    def __init__(
+        self, port: int, api: LocalApi, health: dict[str, Any], *, read_timeout_s: float = READ_TIMEOUT_S
+    ) -> None:
         self.api, self.health = api, health
+        self.read_timeout_s = read_timeout_s
         super().__init__("127.0.0.1", port, self._application, handler=_Handler)
 
     def server_bind(self) -> None:

@@ -124,6 +124,11 @@ _TRANSFORMATIONS: dict[str, Callable[[str], str]] = {
 }
 
 
+#: The most credentials the local edge keeps an answer or a count for at once (API Gateway's and WAF's own
+#: memory is theirs; this process's is not unbounded).
+MAX_KEPT = 10_000
+
+
 class SlidingWindowLimiter:
     """Counts each key's requests over the last ``window_s`` seconds, as a WAF rate-based rule does."""
 
@@ -134,14 +139,23 @@ class SlidingWindowLimiter:
         self._lock = threading.Lock()
 
     def allow(self, key: str) -> bool:
-        """Count one request for ``key``; False when it is over the limit."""
+        """Count one request for ``key``; False when it is over the limit. Keys with nothing left in their
+        window are dropped once MAX_KEPT are held (junk credentials would otherwise be kept forever); a key
+        still counting is never dropped, so flooding with other keys cannot reset one's count."""
         now = self._clock()
         with self._lock:
+            if len(self._seen) >= MAX_KEPT:
+                horizon = now - self.rule.window_s
+                for stale in [k for k, times in self._seen.items() if not times or times[-1] <= horizon]:
+                    del self._seen[stale]
             seen = self._seen.setdefault(fingerprint(key), collections.deque())
             while seen and seen[0] <= now - self.rule.window_s:
                 seen.popleft()
             seen.append(now)
             return len(seen) <= self.rule.limit
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
 
 # --- API Gateway authorizers ---------------------------------------------------------------------------
@@ -190,10 +204,22 @@ class AuthorizerCache:
             return entry[1]
 
     def put(self, authorizer: Authorizer, identity: str, answer: dict[str, Any]) -> None:
-        """Keep an answer (only policies are kept; failures are not)."""
+        """Keep an answer (only policies are kept; failures are not). Expired answers are dropped as new ones
+        come, and at most MAX_KEPT are kept (the oldest go first), so distinct junk credentials cannot grow it
+        without bound."""
         if authorizer.ttl_s > 0:
             with self._lock:
-                self._entries[(authorizer.id, fingerprint(identity))] = (self.clock() + authorizer.ttl_s, answer)
+                now = self.clock()
+                if len(self._entries) >= MAX_KEPT:
+                    for key in [k for k, (ends, _) in self._entries.items() if ends <= now]:
+                        del self._entries[key]
+                    while len(self._entries) >= MAX_KEPT:
+                        del self._entries[next(iter(self._entries))]  # the oldest kept (insertion order)
+                self._entries.pop((authorizer.id, fingerprint(identity)), None)
+                self._entries[(authorizer.id, fingerprint(identity))] = (now + authorizer.ttl_s, answer)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def policy_effect(answer: Any, arn: str) -> str | None:
