@@ -121,7 +121,10 @@ def lambda_zip(tmp_path_factory: pytest.TempPathFactory) -> LambdaPackage:
 def clean(services: Services) -> Services:
     """Empty tables and bucket before a functional test."""
     with services.admin() as conn:
-        conn.execute("TRUNCATE transaction_log_outbox, idempotency_keys, payment_actions, refunds, payments, api_keys")
+        conn.execute(
+            "TRUNCATE transaction_log_outbox, idempotency_keys, payment_actions, refunds, payments, api_keys, "
+            "webhook_endpoints"
+        )
     s3 = services.s3()
     listed = s3.list_object_versions(Bucket=BUCKET)  # type: ignore[attr-defined]
     for version in listed.get("Versions", []) + listed.get("DeleteMarkers", []):

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ from payment_processor.screening import contains_card_number, has_unstorable_cha
 
 if TYPE_CHECKING:
     from payment_processor.service import PaymentService
+    from payment_processor.webhooks.service import WebhookEndpoints
 
 #: Largest request body accepted, in bytes (a payment with full metadata is well under 16 KiB).
 MAX_BODY_BYTES = 16 * 1024
@@ -174,7 +176,7 @@ class Caller:
         if self.read_only:
             raise InsufficientPermissions(
                 "this API key is read-only (rk_…): use a secret key (sk_…) to create, capture, cancel or "
-                "refund payments"
+                "refund payments, or to make or change webhook endpoints"
             )
 
 
@@ -198,9 +200,13 @@ def authenticated_caller(event: dict[str, Any]) -> Caller:
 class Api:
     """Routes proxy events to the payment service and shapes its answers."""
 
-    def __init__(self, service: PaymentService, logger: Logger) -> None:
+    def __init__(
+        self, service: PaymentService, logger: Logger, webhooks: Callable[[], WebhookEndpoints] | None = None
+    ) -> None:
         self._service = service
         self._log = logger
+        #: Built on the first webhook endpoint request (it needs a KMS client, the payment routes do not).
+        self._webhooks = webhooks
 
     def handle(
         self, event: dict[str, Any], *, expired: Expired | None = None, settle_by: Expired | None = None
@@ -255,6 +261,8 @@ class Api:
         if parameters and is_payment_id(parameters[0]):
             context["payment_id"] = parameters[0]
         operation = route.operation
+        if template.startswith("/webhook_endpoints"):
+            return self._webhook_endpoints(caller, operation, parameters, event, context)
         if operation == "listPayments":
             return self._list_payments(caller, event)
         if operation == "listEvents":
@@ -341,6 +349,51 @@ class Api:
         self._log_deferred(outcome.delivery, outcome.payment_id)
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
         return json_response(outcome.response.status, outcome.response.body, headers)
+
+    def _webhook_endpoints(
+        self, caller: Caller, operation: str, parameters: tuple[str, ...], event: dict[str, Any],
+        context: dict[str, Any],
+    ) -> dict[str, Any]:  # fmt: skip
+        """The webhook endpoint routes: reads for any key, changes for a secret key, each POST idempotent."""
+        from payment_processor.webhooks.endpoints import (
+            CreateEndpointRequest,
+            RollSecretRequest,
+            UpdateEndpointRequest,
+            is_endpoint_id,
+        )
+
+        if self._webhooks is None:
+            raise InternalError("webhook endpoints are not configured on this deployment")
+        webhooks = self._webhooks()
+        merchant = caller.merchant_id
+        endpoint_id = parameters[0] if parameters else ""
+        if is_endpoint_id(endpoint_id):
+            context["webhook_endpoint_id"] = endpoint_id
+        if operation == "listWebhookEndpoints":
+            from payment_processor.pagination import PAGE_PARAMETERS, page_request
+
+            page = webhooks.list(merchant, page_request(query_values(event, PAGE_PARAMETERS)))
+            return list_response([endpoint.resource() for endpoint in page.items], page.has_more)
+        if operation == "getWebhookEndpoint":
+            return json_response(200, webhooks.get(merchant, endpoint_id).resource())
+        caller.require_write()
+        if operation == "deleteWebhookEndpoint":
+            return json_response(200, webhooks.delete(merchant, endpoint_id))
+        from payment_processor.validation import parse_body
+
+        body = read_json_body(event, optional=operation != "createWebhookEndpoint")
+        key = idempotency_key(event)
+        if operation == "createWebhookEndpoint":
+            answer = webhooks.create(merchant, parse_body(CreateEndpointRequest, body), key)
+        elif operation == "updateWebhookEndpoint":
+            answer = webhooks.update(merchant, endpoint_id, parse_body(UpdateEndpointRequest, body), key)
+        else:
+            answer = webhooks.roll_secret(merchant, endpoint_id, parse_body(RollSecretRequest, body), key)
+        context.update(webhook_endpoint_id=answer.endpoint_id, replayed=answer.replayed)
+        headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
+        if operation == "createWebhookEndpoint":
+            headers["Location"] = f"{base_path(event)}/webhook_endpoints/{answer.endpoint_id}"
+        return json_response(answer.response.status, answer.response.body, headers)
 
     def _log_deferred(self, delivery: Any, payment_id: str | None) -> None:
         if delivery is not None and delivery.error is not None:

@@ -52,6 +52,11 @@ class Settings:
     # application roles' generated passwords.
     app_db_secret_arn: str | None = None
     auth_db_secret_arn: str | None = None
+    # Webhooks: the KMS key their signing secrets are sealed with, and what a merchant's URL may reach beyond
+    # public HTTPS addresses (plain http and this machine: only dev and the local target, never staging or prod).
+    webhook_secrets_key_id: str | None = None
+    webhooks_allow_http: bool = False
+    webhooks_allow_loopback: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
@@ -91,6 +96,9 @@ class Settings:
             api_key_mode=mode,
             app_db_secret_arn=env.get("APP_DB_SECRET_ARN") or None,
             auth_db_secret_arn=env.get("AUTH_DB_SECRET_ARN") or None,
+            webhook_secrets_key_id=env.get("WEBHOOK_SECRETS_KEY_ID") or None,
+            webhooks_allow_http=_flag(env, "WEBHOOKS_ALLOW_HTTP"),
+            webhooks_allow_loopback=_flag(env, "WEBHOOKS_ALLOW_LOOPBACK"),
         )
 
 
@@ -104,6 +112,16 @@ def _ca_bundle(path: str | None) -> str | None:
     if not resolved.is_file():
         raise ConfigError(f"DB_SSLROOTCERT={path!r}: no such CA bundle ({resolved})")
     return str(resolved)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """A true/false variable (unset: false); anything else is a configuration error, not a guess."""
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "false"):
+        return False
+    if raw == "true":
+        return True
+    raise ConfigError(f"{name}={raw!r} must be true or false")
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     # The payment service and its operations are imported on the first request (build_service), not at
     # cold start; the authorizer, which imports this module too, never needs them.
     from payment_processor.service import PaymentService, ResolutionReport
+    from payment_processor.webhooks.service import WebhookEndpoints
 
 logger = Logger(service="payment-processor")
 
@@ -51,6 +52,7 @@ SETTLE_RESERVE_S = 2.0
 METRICS_NAMESPACE = "Payments/Reconcile"
 
 _service: PaymentService | None = None
+_webhooks: WebhookEndpoints | None = None
 _keys: ApiKeys | None = None
 #: True until the process's first request has loaded the code and SDK data it needs (see _first_load). Only
 #: in a Lambda execution environment (the runtime sets AWS_LAMBDA_FUNCTION_NAME, as the local target's
@@ -113,6 +115,22 @@ def build_service(settings: Settings) -> PaymentService:
     )
 
 
+def build_webhooks(settings: Settings, service: PaymentService) -> WebhookEndpoints:
+    """Wire the webhook endpoints API on the service's database connection (one per execution environment:
+    the connection budget counts one) and a KMS client for the endpoints' secrets."""
+    from payment_processor.store.webhook_endpoints import PostgresWebhookEndpoints
+    from payment_processor.webhooks.addresses import Reach
+    from payment_processor.webhooks.secrets import KmsSecretBox
+    from payment_processor.webhooks.service import WebhookEndpoints
+
+    if settings.webhook_secrets_key_id is None:
+        raise ConfigError("missing environment variable(s): WEBHOOK_SECRETS_KEY_ID; the processor's deployment sets it")
+    store = PostgresWebhookEndpoints(service.database, lock_timeout_ms=settings.idempotency_lock_timeout_ms)
+    box = KmsSecretBox(client("kms", settings), settings.webhook_secrets_key_id)
+    reach = Reach(allow_http=settings.webhooks_allow_http, allow_loopback=settings.webhooks_allow_loopback)
+    return WebhookEndpoints(store, box, reach)
+
+
 def build_keys(settings: Settings) -> ApiKeys:
     """Wire the authorizer's dependencies: its read-only database login and the pepper (the driver is
     imported here, on first use, as in build_service)."""
@@ -136,6 +154,13 @@ def _get_service() -> PaymentService:
     if _service is None:
         _service = build_service(Settings.from_env(require=("TRANSACTION_LOG_BUCKET",)))
     return _service
+
+
+def _get_webhooks() -> WebhookEndpoints:
+    global _webhooks
+    if _webhooks is None:
+        _webhooks = build_webhooks(Settings.from_env(require=("WEBHOOK_SECRETS_KEY_ID",)), _get_service())
+    return _webhooks
 
 
 def _get_keys() -> ApiKeys:
@@ -168,7 +193,7 @@ def _answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.error("function is misconfigured", extra={"reason": str(exc)})
         error = InternalError("the payment service is misconfigured; the operator has the details in the logs")
         return json_response(error.status, error.body())
-    return Api(service, logger).handle(
+    return Api(service, logger, _get_webhooks).handle(
         event,
         expired=deadline(context, reserve_s=REQUEST_RESERVE_S),
         settle_by=deadline(context, reserve_s=SETTLE_RESERVE_S),

@@ -32,6 +32,12 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/payments/{id}/refunds", "create-refund", "refundPayment"),
     Route("GET", "/payments/{id}/refunds", "list-refunds", "listRefunds"),
     Route("GET", "/events", "list-events", "listEvents"),
+    Route("POST", "/webhook_endpoints", "create-webhook-endpoint", "createWebhookEndpoint"),
+    Route("GET", "/webhook_endpoints", "list-webhook-endpoints", "listWebhookEndpoints"),
+    Route("GET", "/webhook_endpoints/{id}", "get-webhook-endpoint", "getWebhookEndpoint"),
+    Route("POST", "/webhook_endpoints/{id}", "update-webhook-endpoint", "updateWebhookEndpoint"),
+    Route("DELETE", "/webhook_endpoints/{id}", "delete-webhook-endpoint", "deleteWebhookEndpoint"),
+    Route("POST", "/webhook_endpoints/{id}/roll_secret", "roll-webhook-endpoint-secret", "rollWebhookEndpointSecret"),
 )
 
 
@@ -64,8 +70,12 @@ def find(method: str, path: str) -> Route | None:
 
 def served_summary() -> str:
     """What the API serves, in words: "GET and POST /payments, GET /payments/{id}, ..., and GET /events"."""
-    parts = [f"{' and '.join(sorted(methods))} {path}" for path, methods in paths().items()]
+    parts = [f"{_in_words(sorted(methods))} {path}" for path, methods in paths().items()]
     return ", ".join(parts[:-1]) + ", and " + parts[-1]
+
+
+def _in_words(methods: list[str]) -> str:
+    return methods[0] if len(methods) == 1 else ", ".join(methods[:-1]) + " and " + methods[-1]
 
 
 #: The 404 for a path or method the API does not serve (the processor's and API Gateway's alike).

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from payment_processor import payment as payments
 from payment_processor.deadlines import Expired, never
@@ -185,6 +185,11 @@ class PaymentService:
             return ResolutionReport(found.get("payments", JobCounts()), found.get("actions", JobCounts()),
                                     found.get("refunds", JobCounts()), error=str(exc))  # fmt: skip
         return ResolutionReport(found["payments"], found["actions"], found["refunds"], canceled)
+
+    @property
+    def database(self) -> Any:
+        """The store's database connection, for what else the processor keeps there (webhook endpoints)."""
+        return self._store.database  # type: ignore[attr-defined]
 
     def get_payment(self, merchant_id: str, payment_id: str) -> Payment:
         """The merchant's payment, or NotFound: an unknown id and another merchant's payment answer the same.

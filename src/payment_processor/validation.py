@@ -176,13 +176,18 @@ PUBLISHED_FIELDS = (
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def field_of(path: Path) -> str | None:
-    """The published field ``path`` lies in, or None: a caller's own key is never named back.
+def field_of(path: Path, model: type[BaseModel] | None = None) -> str | None:
+    """The published field ``path`` lies in (one of ours, or of ``model``), or None: a caller's own key is
+    never named back.
 
     ``("metadata", "note")`` is ``metadata``; ``("payment_method",)`` is ``payment_method``; the
     body itself ``()`` and an unknown field ``("surprise",)`` are None.
     """
-    if path and isinstance(path[0], str) and path[0] in PUBLISHED_FIELDS:
+    if (
+        path
+        and isinstance(path[0], str)
+        and (path[0] in PUBLISHED_FIELDS or (model is not None and path[0] in model.model_fields))
+    ):
         return path[0]
     return None
 
@@ -205,10 +210,10 @@ def parse_body(model: type[Model], body: Any) -> Model:
     # any error that might be logged or answered is built from the body.
     found = find_card_number(body)
     if found is not None:
-        raise CardNumberRefused(field=field_of(found))
+        raise CardNumberRefused(field=field_of(found, model))
     found = find_unstorable_character(body)
     if found is not None:
-        raise InvalidCharacter(field=field_of(found))
+        raise InvalidCharacter(field=field_of(found, model))
     if not isinstance(body, dict):
         raise ValidationFailed("the request body must be a JSON object", field=None)
     for name, why in RETIRED_FIELDS.items():
@@ -225,7 +230,7 @@ def _first_error(exc: ValidationError, model: type[BaseModel]) -> ValidationFail
     # include_input=False: the offending value may be a card number and must never be echoed.
     error = exc.errors(include_url=False, include_input=False, include_context=False)[0]
     loc = error["loc"]
-    field = field_of(loc)
+    field = field_of(loc, model)
     kind = error["type"]
     if kind in _OWN_CODES:
         return ValidationFailed(error["msg"], code=kind, field=field)

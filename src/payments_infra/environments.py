@@ -84,6 +84,11 @@ class EnvironmentConfig:
     # The oldest transaction-log event still waiting for S3, in seconds, before it alarms (an S3 outage,
     # or delivery not running). Dead-lettered events alarm from the first one.
     alarm_outbox_oldest_age_s: int
+    # Webhooks: what a merchant's endpoint URL may reach beyond public HTTPS addresses. Plain http and this
+    # machine's receivers (loopback) are for dev and the local target only; staging and prod deliver to public
+    # HTTPS addresses alone.
+    webhooks_allow_http: bool
+    webhooks_allow_loopback: bool
 
     def function_connections(self) -> int:
         """Database connections the functions can hold at once: one per execution environment."""
@@ -214,6 +219,8 @@ DEV = EnvironmentConfig(
     alarm_db_cpu_percent=90,
     alarm_db_free_storage_bytes=2 * 1024**3,
     alarm_outbox_oldest_age_s=900,
+    webhooks_allow_http=True,
+    webhooks_allow_loopback=True,
 )
 
 STAGING = EnvironmentConfig(
@@ -263,6 +270,8 @@ STAGING = EnvironmentConfig(
     alarm_db_cpu_percent=80,
     alarm_db_free_storage_bytes=5 * 1024**3,
     alarm_outbox_oldest_age_s=900,
+    webhooks_allow_http=False,
+    webhooks_allow_loopback=False,
 )
 
 PROD = EnvironmentConfig(
@@ -313,6 +322,8 @@ PROD = EnvironmentConfig(
     alarm_db_cpu_percent=75,
     alarm_db_free_storage_bytes=20 * 1024**3,
     alarm_outbox_oldest_age_s=600,
+    webhooks_allow_http=False,
+    webhooks_allow_loopback=False,
 )
 
 ENVIRONMENTS: dict[str, EnvironmentConfig] = {env.name: env for env in (DEV, STAGING, PROD)}

@@ -6,8 +6,9 @@ describes them.
 
 The run is deterministic (a fixed seed, no example database) and bounded (a fixed number of examples per
 operation). Generated ids mostly name nothing, so half of the path ids and cursors are swapped for those of
-payments and refunds made for the run, in each state the tokens of the sandbox acquirer lead to, and half
-of the payment bodies use those tokens: the success answers (captures, cancels, refunds, pages) are
+payments and refunds made for the run, in each state the tokens of the sandbox acquirer lead to (and of a
+webhook endpoint), and half of the payment bodies use those tokens (and half of the webhook endpoint bodies
+a URL the local target takes): the success answers (captures, cancels, refunds, pages, endpoints) are
 checked too. The tokens whose acquirer never answers are left out: they get a 503 by design, which the
 `made` fixture checks against the document on its own. Requests go out with a secret key of the run's
 merchant, a new key every `KEY_BUDGET` requests, so the run stays under the per-key rate limit (a 429
@@ -84,7 +85,8 @@ schema = schemathesis.openapi.from_path(SPEC_PATH, config=config())
 #: The document as loaded, for the broken copy of `test_the_checks_catch_a_defect`.
 SPEC: dict[str, Any] = copy.deepcopy(schema.raw_schema)
 
-#: Ids of objects the run made (payments and refunds), filled by the `made` fixture before any generation.
+#: Ids of objects the run made (payments, refunds, a webhook endpoint), filled by the `made` fixture before any
+#: generation.
 MADE: list[str] = []
 #: Tokens of the sandbox acquirer (payment_processor.gateway) the generated bodies use half the time:
 #: approved, declined, and those whose captures, cancels or refunds the acquirer refuses.
@@ -133,8 +135,11 @@ def flatmap_query(
 
 @schema.hook
 def flatmap_body(context: schemathesis.HookContext, body: Any) -> st.SearchStrategy[Any]:
-    if context.operation is None or context.operation.label != "POST /payments" or not isinstance(body, dict):
+    label = None if context.operation is None else context.operation.label
+    if not isinstance(body, dict) or label not in ("POST /payments", "POST /webhook_endpoints"):
         return st.just(body)
+    if label == "POST /webhook_endpoints":  # a URL the local target takes, so that some are made (up to 16)
+        return st.one_of(st.just(body), st.just({**body, "url": "http://127.0.0.1:9/fuzz"}))
     tokens = st.sampled_from(TOKENS).map(lambda token: {**body, "currency": "EUR", "payment_method": token})
     return st.one_of(st.just(body), tokens)
 
@@ -222,6 +227,10 @@ def made(run: Run) -> list[str]:
     follow_up(refunded, "refunds", {}, 201)
     MADE.append(follow_up(partly, "refunds", {"amount": 1000, "reason": "duplicate"}, 201)["id"])
     MADE.append(follow_up(refused, "refunds", {}, 402)["error"]["refund_id"])
+    # A webhook endpoint, for the generated requests on /webhook_endpoints/{id} to read, change and delete.
+    endpoint = run.act("POST /webhook_endpoints", {"url": "http://127.0.0.1:9/fuzz", "enabled_events": ["*"]})
+    assert endpoint.status_code == 201, endpoint.text
+    MADE.append(str(endpoint.json()["id"]))
     # The acquirer's silence: 503s by design, not acted on by the generated requests.
     unanswered, follow_ups_unanswered = UNANSWERED
     pay(unanswered, status=503)

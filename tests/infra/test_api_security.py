@@ -25,6 +25,12 @@ ROUTE_TABLE = {
     ("POST", "/payments/{id}/refunds"): "/*/POST/payments/*/refunds",
     ("GET", "/payments/{id}/refunds"): "/*/GET/payments/*/refunds",
     ("GET", "/events"): "/*/GET/events",
+    ("POST", "/webhook_endpoints"): "/*/POST/webhook_endpoints",
+    ("GET", "/webhook_endpoints"): "/*/GET/webhook_endpoints",
+    ("GET", "/webhook_endpoints/{id}"): "/*/GET/webhook_endpoints/*",
+    ("POST", "/webhook_endpoints/{id}"): "/*/POST/webhook_endpoints/*",
+    ("DELETE", "/webhook_endpoints/{id}"): "/*/DELETE/webhook_endpoints/*",
+    ("POST", "/webhook_endpoints/{id}/roll_secret"): "/*/POST/webhook_endpoints/*/roll_secret",
 }
 
 
@@ -36,7 +42,7 @@ def _authorizer(stack: Stack) -> str:
 def test_every_method_needs_the_stacks_authorizer(env_stack: Stack) -> None:
     authorizer = _authorizer(env_stack)
     methods = env_stack.resources("aws_api_gateway_method")
-    assert {m["http_method"] for m in methods.values()} == {"POST", "GET"}
+    assert {m["http_method"] for m in methods.values()} == {"POST", "GET", "DELETE"}
     for method in methods.values():
         assert method["authorization"] == "CUSTOM"
         assert method["authorizer_id"] == f"${{aws_api_gateway_authorizer.{authorizer}.id}}"

@@ -353,12 +353,24 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
         "DB_SSLROOTCERT": RDS_CA_BUNDLE,
         "POWERTOOLS_SERVICE_NAME": "payments",
     }
-    processor = {**database, "DB_SECRET_ARN": app, "TRANSACTION_LOG_BUCKET": f"${{aws_s3_bucket.{bucket}.bucket}}"}
+    reconcile = {**database, "DB_SECRET_ARN": app, "TRANSACTION_LOG_BUCKET": f"${{aws_s3_bucket.{bucket}.bucket}}"}
+    # The webhook endpoints API: the key sealing their secrets, and the URLs the environment lets them reach.
+    flag = {True: "true", False: "false"}
+    processor = {
+        **reconcile,
+        "WEBHOOK_SECRETS_KEY_ID": f"${{aws_kms_key.{env_stack.only('aws_kms_key')[0]}.arn}}",
+        "WEBHOOKS_ALLOW_HTTP": flag[config.webhooks_allow_http],
+        "WEBHOOKS_ALLOW_LOOPBACK": flag[config.webhooks_allow_loopback],
+    }
     keys = {"API_KEY_PEPPER_SECRET_ARN": pepper, "PAYMENTS_MODE": config.api_key_mode}
     # function -> (handler, what its entry point requires beyond the database's, its whole environment)
     expected: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
-        "processor": ("payment_processor.handler.handler", ("TRANSACTION_LOG_BUCKET",), processor),
-        "reconcile": ("payment_processor.handler.reconcile", ("TRANSACTION_LOG_BUCKET",), processor),
+        "processor": (
+            "payment_processor.handler.handler",
+            ("TRANSACTION_LOG_BUCKET", "WEBHOOK_SECRETS_KEY_ID"),
+            processor,
+        ),
+        "reconcile": ("payment_processor.handler.reconcile", ("TRANSACTION_LOG_BUCKET",), reconcile),
         "authorizer": (
             "payment_processor.handler.authorizer",
             ("API_KEY_PEPPER_SECRET_ARN",),
@@ -383,6 +395,8 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
         assert RDS_CA_BUNDLE in zipfile.ZipFile(env_stack.package(body)).namelist()
         if function in ("authorizer", "admin"):  # the two that check or make API keys
             assert settings.api_key_mode == config.api_key_mode
+        if function == "processor":  # staging and prod deliver to public HTTPS addresses only
+            assert (settings.webhooks_allow_http, settings.webhooks_allow_loopback) == (config.name == "dev",) * 2
         assert body["handler"] == handler
         assert body["runtime"] == "python3.12" and body["architectures"] == ["x86_64"]
         assert len(body["vpc_config"]["subnet_ids"]) == 2

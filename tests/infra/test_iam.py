@@ -77,6 +77,7 @@ def test_each_role_holds_exactly_the_grants_its_code_uses(env_stack: Stack) -> N
         (("s3:PutObject",), (f"${{aws_s3_bucket.{bucket}.arn}}/transactions/*",), ()),
         (read, (app,), ()),
         (("kms:GenerateDataKey", "kms:Decrypt"), (key,), (s3, secretsmanager)),
+        (("kms:Encrypt", "kms:Decrypt"), (key,), ()),  # webhook secrets: the purpose is held below
         (logs, _logs(env_stack, "processor", "reconcile"), ()),
         vpc,
     }
@@ -122,19 +123,25 @@ def test_no_wildcard_action_and_wildcard_resource_only_for_lambda_enis(env_stack
                 assert tuple(statement["actions"]) == VPC_ACTIONS
 
 
-def test_kms_use_is_limited_to_s3_and_secrets_manager(env_stack: Stack) -> None:
-    """The key is usable only through the services that encrypt with it on the function's behalf."""
+def test_kms_use_is_limited_to_its_services_and_the_webhook_secret_purpose(env_stack: Stack) -> None:
+    """The key is usable only through the services that encrypt with it on the function's behalf, and by the
+    processor directly only for webhook secrets (their encryption context's purpose): it cannot open the data
+    keys of the database, the bucket or the secrets with it."""
 
     def via(*services: str) -> list[list[dict[str, object]]]:
         values = [f"{service}.{REGION}.amazonaws.com" for service in services]
         return [[{"test": "StringEquals", "variable": "kms:ViaService", "values": values}]]
+
+    webhook_secrets = [
+        [{"test": "StringEquals", "variable": "kms:EncryptionContext:purpose", "values": ["webhook-secret"]}]
+    ]
 
     kms = {
         role: [s["condition"] for s in _statements(env_stack, role) if any(a.startswith("kms:") for a in s["actions"])]
         for role in ROLES
     }
     assert kms == {
-        "function-role": via("s3", "secretsmanager"),
+        "function-role": via("s3", "secretsmanager") + webhook_secrets,
         "authorizer-role": via("secretsmanager"),
         "admin-role": via("secretsmanager"),
     }

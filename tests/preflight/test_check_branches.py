@@ -673,6 +673,14 @@ def test_a_bucket_without_a_kms_key_needs_no_kms_grant(dev: Fixture, rule: dict[
     assert failing(doc, dev.path, "PF201") == set()
 
 
+def test_a_decrypt_grant_for_another_purpose_does_not_cover_a_buckets_key(dev: Fixture) -> None:
+    """S3 needs kms:GenerateDataKey for every SSE-KMS put: the webhook secrets' kms:Encrypt and kms:Decrypt on
+    the same key do not make up for the S3 grant's absence."""
+    doc = dev.document()
+    drop_statement(doc, "UseDataKeyThroughS3AndSecretsManager")
+    assert failing(doc, dev.path, "PF201") == _both(doc)
+
+
 def test_the_kms_key_of_a_bucket_is_found_in_the_list_form_of_the_rule(dev: Fixture) -> None:
     doc = dev.document()
     _, sse = named(doc, "aws_s3_bucket_server_side_encryption_configuration", "transaction-log/encryption")

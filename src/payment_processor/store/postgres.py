@@ -435,7 +435,7 @@ OUTBOX_HEALTH_SQL = (
 )
 
 
-def _page(
+def keyset_page(
     conn: psycopg.Connection[Any],
     select: str,
     where: list[str],
@@ -579,6 +579,11 @@ class PostgresStore:
         self._db = database
         self._lock_timeout_ms = lock_timeout_ms
 
+    @property
+    def database(self) -> Database:
+        """The connection this store works on."""
+        return self._db
+
     def _transaction(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         return in_transaction(self._db)
 
@@ -627,7 +632,7 @@ class PostgresStore:
             where.append("status = %s")
             params.append(status)
         with self._statement() as conn:
-            rows = _page(
+            rows = keyset_page(
                 conn, f"SELECT {_PAYMENT_COLUMNS} FROM payments", where, params, page, "created_at",
                 rows_as=_AS_PAYMENT,
                 cursor_sql="SELECT created_at, id FROM payments WHERE id = %s AND merchant_id = %s",
@@ -638,7 +643,7 @@ class PostgresStore:
     def list_refunds(self, merchant_id: str, payment_id: str, page: PageRequest) -> Page[Refund]:
         """The payment's refunds, keyset-paginated like payments."""
         with self._statement() as conn:
-            rows = _page(
+            rows = keyset_page(
                 conn, f"SELECT {_REFUND_COLUMNS} FROM refunds", ["merchant_id = %s", "payment_id = %s"],
                 [merchant_id, payment_id], page, "created_at", rows_as=_AS_REFUND,
                 cursor_sql="SELECT created_at, id FROM refunds WHERE id = %s AND merchant_id = %s AND payment_id = %s",
@@ -651,7 +656,7 @@ class PostgresStore:
         running (migration 0007 says why), so a cursor walk never skips an event that commits late."""
         where = ["merchant_id = %s", "txid < pg_snapshot_xmin(pg_current_snapshot())"]
         with self._statement() as conn:
-            rows = _page(
+            rows = keyset_page(
                 conn, "SELECT event_id, body FROM transaction_log_outbox", where, [merchant_id], page, "txid",
                 rows_as=args_row(FeedEvent),
                 cursor_sql="SELECT txid::text, id FROM transaction_log_outbox WHERE event_id = %s AND merchant_id = %s",

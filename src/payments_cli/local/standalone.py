@@ -1,9 +1,9 @@
 """The processor's world without a deployment: what ``payments demo`` and the functional tests run on.
 
 It stands up, on a PostgreSQL server and a moto server already running, what a deployment would
-create (the admin login and database as RDS makes them, the four secrets, the transaction-log bucket)
-and then runs the admin function's setup in this process. The three environments it returns are the
-ones the deployed functions get: processor, authorizer and admin.
+create (the admin login and database as RDS makes them, the four secrets, the transaction-log bucket, the
+KMS key webhook secrets are sealed with) and then runs the admin function's setup in this process. The
+three environments it returns are the ones the deployed functions get: processor, authorizer and admin.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ def provision(postgres: LocalPostgres, endpoint: str, *, dbname: str, bucket: st
     prepare_database(postgres, username=ADMIN_USER, password=admin_password, dbname=dbname)
     secretsmanager = emulator_client(endpoint, "secretsmanager")
     emulator_client(endpoint, "s3").create_bucket(Bucket=bucket)
+    webhook_key = str(
+        emulator_client(endpoint, "kms").create_key(Description=f"{name} webhook secrets")["KeyMetadata"]["Arn"]
+    )
 
     def secret(purpose: str, value: dict[str, str] | None = None) -> str:
         extra = {"SecretString": json.dumps(value)} if value else {}
@@ -70,7 +73,15 @@ def provision(postgres: LocalPostgres, endpoint: str, *, dbname: str, bucket: st
     finally:
         admin.close()
     return Standalone(
-        processor_env={**database, "DB_SECRET_ARN": app_arn, "TRANSACTION_LOG_BUCKET": bucket},
+        processor_env={
+            **database,
+            "DB_SECRET_ARN": app_arn,
+            "TRANSACTION_LOG_BUCKET": bucket,
+            # Webhook secrets are sealed with a key of the emulator's; receivers are on this machine.
+            "WEBHOOK_SECRETS_KEY_ID": webhook_key,
+            "WEBHOOKS_ALLOW_HTTP": "true",
+            "WEBHOOKS_ALLOW_LOOPBACK": "true",
+        },
         authorizer_env={**database, "DB_SECRET_ARN": auth_arn, "API_KEY_PEPPER_SECRET_ARN": pepper_arn},
         admin_env=admin_env,
         admin_secret_arn=admin_arn,

@@ -32,8 +32,8 @@ STAGE = "v1"
 #: and permission.
 ROUTES = tuple((route.name, route.method, route.path) for route in processor_routes.ROUTES)
 #: Construct ids of the API resources by path, parents first; "/payments" and "/payments/{id}" keep the ids
-#: they were first deployed with, the others are named by their last segment.
-_FIRST_IDS = {"/payments": "payments", "/payments/{id}": "payment"}
+#: they were first deployed with, one endpoint is "webhook_endpoint", the others are named by their last segment.
+_FIRST_IDS = {"/payments": "payments", "/payments/{id}": "payment", "/webhook_endpoints/{id}": "webhook_endpoint"}
 RESOURCE_IDS = {path: _FIRST_IDS.get(path, path.rsplit("/", 1)[1]) for path in processor_routes.paths()}
 _PARAMETER = re.compile(r"\{(\w+)\}")
 _Served = TypeVar(

@@ -86,3 +86,14 @@ class EncryptionKey(Construct):
                 ("StringEquals", "kms:ViaService", [f"{service}.{self.region}.amazonaws.com" for service in services])
             ],
         )
+
+    def grant_use_for(self, sid: str, *, purpose: str, actions: Sequence[str]) -> Statement:
+        """Use the key directly (``kms:Encrypt``, ``kms:Decrypt``), only with the encryption context
+        ``purpose`` (``kms:EncryptionContext:purpose``): the role can seal and open what it sealed for that
+        purpose, and nothing sealed for another (the database's, the bucket's or the secrets' data keys)."""
+        return Statement(
+            sid=sid,
+            actions=list(actions),
+            resources=[self.arn],
+            conditions=[("StringEquals", "kms:EncryptionContext:purpose", [purpose])],
+        )

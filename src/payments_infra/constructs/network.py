@@ -91,17 +91,9 @@ class Network(Construct):
             route_table_ids=[self.route_table.id],
             tags={"Name": naming.resource("s3")},
         )
-        self.secrets_endpoint = vpc.AwsEndpoint(
-            self,
-            "secretsmanager-endpoint",
-            vpc_id=self.vpc.id,
-            service_name=f"com.amazonaws.{config.region}.secretsmanager",
-            vpc_endpoint_type="Interface",
-            private_dns_enabled=True,
-            subnet_ids=[subnet.id for subnet in self.private_subnets],
-            security_group_ids=[self.endpoint_sg.id],
-            tags={"Name": naming.resource("secretsmanager")},
-        )
+        self.secrets_endpoint = self._interface_endpoint("secretsmanager", config=config, naming=naming)
+        # The processor seals webhook signing secrets with KMS (payment_processor.webhooks.secrets).
+        self.kms_endpoint = self._interface_endpoint("kms", config=config, naming=naming)
 
         # Separate rule resources (not inline blocks) so each rule is one reviewable, diffable resource.
         if not config.db_proxy:
@@ -121,7 +113,7 @@ class Network(Construct):
             target=self.endpoint_sg.id,
             port=HTTPS,
             ingress=("endpoints-from-function", "HTTPS to the interface endpoints from the payment processor"),
-            egress=("function-to-endpoints", "HTTPS to the Secrets Manager endpoint"),
+            egress=("function-to-endpoints", "HTTPS to the Secrets Manager and KMS endpoints"),
         )
         # A gateway endpoint has no security group; traffic to it is addressed by S3's prefix list.
         vpc.AwsSecurityGroupRule(
@@ -140,6 +132,21 @@ class Network(Construct):
     def private_subnet_ids(self) -> list[str]:
         """IDs of the private subnets (one per AZ)."""
         return [subnet.id for subnet in self.private_subnets]
+
+    def _interface_endpoint(self, service: str, *, config: EnvironmentConfig, naming: Naming) -> vpc.AwsEndpoint:
+        """An interface endpoint for ``service`` in the private subnets, behind the endpoints' security group,
+        with private DNS (the SDK's default host name resolves to it)."""
+        return vpc.AwsEndpoint(
+            self,
+            f"{service}-endpoint",
+            vpc_id=self.vpc.id,
+            service_name=f"com.amazonaws.{config.region}.{service}",
+            vpc_endpoint_type="Interface",
+            private_dns_enabled=True,
+            subnet_ids=[subnet.id for subnet in self.private_subnets],
+            security_group_ids=[self.endpoint_sg.id],
+            tags={"Name": naming.resource(service)},
+        )
 
 
 def tcp_path(

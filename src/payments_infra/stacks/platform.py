@@ -6,6 +6,7 @@ from cdktn import TerraformAsset, TerraformOutput, TerraformStack
 from cdktn_aws import eventbridge, lambda_
 from constructs import Construct
 
+from payment_processor.webhooks.secrets import PURPOSE as WEBHOOK_SECRET_PURPOSE
 from payments_infra.constructs.api import PaymentsApi
 from payments_infra.constructs.database import DATABASE_NAME, Database
 from payments_infra.constructs.database_proxy import DatabaseProxy, ProxyLogin
@@ -96,6 +97,11 @@ class PlatformStack(TerraformStack):
                     services=["s3", "secretsmanager"],
                     actions=["kms:GenerateDataKey", "kms:Decrypt"],
                 ),
+                # Seals a webhook endpoint's signing secret when it is made or rolled, and opens it again for
+                # the idempotent replay of that answer (payment_processor.webhooks.secrets).
+                key.grant_use_for(
+                    "SealWebhookSecrets", purpose=WEBHOOK_SECRET_PURPOSE, actions=["kms:Encrypt", "kms:Decrypt"]
+                ),
             ],
         )
         authorizer_role = FunctionRole(
@@ -178,6 +184,13 @@ class PlatformStack(TerraformStack):
             "DB_SECRET_ARN": app_login.arn,
             "TRANSACTION_LOG_BUCKET": transaction_log.name,
         }
+        # The webhook endpoints API (the processor's alone): the key their secrets are sealed with, and what
+        # their URLs may reach.
+        webhook_environment = {
+            "WEBHOOK_SECRETS_KEY_ID": key.arn,
+            "WEBHOOKS_ALLOW_HTTP": str(config.webhooks_allow_http).lower(),
+            "WEBHOOKS_ALLOW_LOOPBACK": str(config.webhooks_allow_loopback).lower(),
+        }
         common = {"config": config, "package": package, "code": code, "network": network}
         processor = Function(
             self,
@@ -187,7 +200,7 @@ class PlatformStack(TerraformStack):
             description=f"Payments API: POST /payments, GET /payments/{{id}} ({naming.tag})",
             role=processor_role,
             log_group=logs["processor"],
-            environment=processor_environment,
+            environment={**processor_environment, **webhook_environment},
             reserved_concurrency=config.processor_concurrency,
             **common,  # type: ignore[arg-type]
         )

@@ -108,10 +108,12 @@ def needs_of(config: Configuration, function: Resource) -> list[Need]:
                 )
                 key = _kms_key_of_bucket(config, resource)
                 if key is not None:
+                    # S3 asks KMS for a data key on every SSE-KMS put: without kms:GenerateDataKey no write works,
+                    # whatever else the role may do with the key (kms:Decrypt for another purpose is no help).
                     needs.append(
                         Need(
                             f"KMS key {key.address} encrypting bucket {resource.address} ({variable})",
-                            ("kms:GenerateDataKey", "kms:Decrypt"),
+                            ("kms:GenerateDataKey",),
                             _arn_target(key, "arn"),
                             attribute,
                         )
