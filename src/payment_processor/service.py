@@ -18,18 +18,25 @@ from typing import TYPE_CHECKING, Any
 
 from payment_processor import payment as payments
 from payment_processor.deadlines import Expired, never
-from payment_processor.errors import DatabaseUnavailable, NotFound
+from payment_processor.errors import NotFound
 from payment_processor.gateway import PaymentGateway
 from payment_processor.operations.actions import CANCEL, CAPTURE, ActionOperation, ActionRequest
 from payment_processor.operations.cancel import Cancel, expire_authorizations
 from payment_processor.operations.capture import Capture
 from payment_processor.operations.create import CreatePayment
-from payment_processor.operations.driver import NO_SUCH_PAYMENT, RESOLVE_AFTER_S, Context, Driver, JobCounts, Outcome
+from payment_processor.operations.driver import (
+    NO_SUCH_PAYMENT,
+    RESOLVE_AFTER_S,
+    Context,
+    Driver,
+    JobCounts,
+    Outcome,
+    answering_read_errors,
+)
 from payment_processor.operations.increment import IncrementAuthorization
 from payment_processor.operations.refund import CreateRefund, RefundRequest
 from payment_processor.payment import Payment, PaymentAction, Refund
 from payment_processor.store.interfaces import (
-    CursorNotFound,
     FeedEvent,
     LeasedOutbox,
     OutboxHealth,
@@ -198,44 +205,30 @@ class PaymentService:
         """
         if not payments.is_payment_id(payment_id):
             raise NotFound(NO_SUCH_PAYMENT)
-        try:
+        with answering_read_errors(NO_SUCH_PAYMENT):
             found = self._store.get_payment(payment_id, merchant_id)
-        except StoreUnavailable:
-            raise DatabaseUnavailable() from None
         if found is None:
             raise NotFound(NO_SUCH_PAYMENT)
         return found
 
     def list_payments(self, merchant_id: str, page: PageRequest, *, status: str | None = None) -> Page[Payment]:
         """The merchant's payments, newest first; a cursor that is not one of them is 404 like an unknown id."""
-        try:
+        with answering_read_errors(NO_SUCH_PAYMENT):
             return self._store.list_payments(merchant_id, page, status=status)
-        except CursorNotFound:
-            raise NotFound(NO_SUCH_PAYMENT) from None
-        except StoreUnavailable:
-            raise DatabaseUnavailable() from None
 
     def list_refunds(self, merchant_id: str, payment_id: str, page: PageRequest) -> Page[Refund]:
         """The refunds of the merchant's payment, newest first; 404 for another merchant's payment."""
         if not payments.is_payment_id(payment_id):
             raise NotFound(NO_SUCH_PAYMENT)
-        try:
+        with answering_read_errors(NO_SUCH_REFUND):
             if self._store.get_payment(payment_id, merchant_id) is None:
                 raise NotFound(NO_SUCH_PAYMENT)
             return self._store.list_refunds(merchant_id, payment_id, page)
-        except CursorNotFound:
-            raise NotFound(NO_SUCH_REFUND) from None
-        except StoreUnavailable:
-            raise DatabaseUnavailable() from None
 
     def list_events(self, merchant_id: str, page: PageRequest) -> Page[FeedEvent]:
         """The merchant's transaction-log events, newest first (see ``PaymentStore.list_events``)."""
-        try:
+        with answering_read_errors(NO_SUCH_EVENT):
             return self._store.list_events(merchant_id, page)
-        except CursorNotFound:
-            raise NotFound(NO_SUCH_EVENT) from None
-        except StoreUnavailable:
-            raise DatabaseUnavailable() from None
 
     def deliver_pending(self, limit: int = 1000, *, expired: Expired = never) -> DeliveryReport:
         """Deliver the outbox backlog (the explicit delivery entry point), stopping when ``expired``."""

@@ -201,7 +201,9 @@ class _MemoryTransaction:
             raise ValueError(f"duplicate object key {event.object_key}")
         self._state.events.append(_Event(replace(event, id=len(self._state.events) + 1)))
 
-    def complete_idempotency_key(self, merchant_id: str, key: str, response: StoredResponse, payment_id: str) -> None:
+    def complete_idempotency_key(
+        self, merchant_id: str, key: str, response: StoredResponse, payment_id: str | None
+    ) -> None:
         record = self._state.keys[(merchant_id, key)]
         record.response = response
         record.payment_id = payment_id

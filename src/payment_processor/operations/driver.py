@@ -44,6 +44,7 @@ from payment_processor.errors import (
 from payment_processor.gateway import AcquirerUnavailable, FollowUp, OperationRefused, PaymentGateway
 from payment_processor.payment import Payment, utc_now
 from payment_processor.store.interfaces import (
+    CursorNotFound,
     IdempotencyKeyBusy,
     IdempotencyRecord,
     LeasedOutbox,
@@ -435,6 +436,18 @@ def claim(tx: Transaction, merchant_id: str, key: str, request_fingerprint: str)
             field="Idempotency-Key",
         )
     return previous
+
+
+@contextmanager
+def answering_read_errors(no_such: str) -> Iterator[None]:
+    """A read's store failures as the client gets them: a cursor that is not one of the merchant's objects is
+    404 ``no_such`` (like an unknown id), a database outage 503."""
+    try:
+        yield
+    except CursorNotFound:
+        raise NotFound(no_such) from None
+    except StoreUnavailable:
+        raise DatabaseUnavailable() from None
 
 
 @contextmanager

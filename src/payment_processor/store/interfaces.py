@@ -200,8 +200,10 @@ class Transaction(Protocol):
         """Queue a transaction-log event for delivery after commit."""
         ...
 
-    def complete_idempotency_key(self, merchant_id: str, key: str, response: StoredResponse, payment_id: str) -> None:
-        """Record the response a claimed key answered with."""
+    def complete_idempotency_key(
+        self, merchant_id: str, key: str, response: StoredResponse, payment_id: str | None
+    ) -> None:
+        """Record the response a claimed key answered with (and its payment; None for a webhook endpoint)."""
         ...
 
     def lease_outbox(self, payment_id: str, *, limit: int, lease_s: float) -> LeasedOutbox:

@@ -351,8 +351,10 @@ class PostgresTransaction:
         else:
             self._conn.execute(insert, params)
 
-    def complete_idempotency_key(self, merchant_id: str, key: str, response: StoredResponse, payment_id: str) -> None:
-        """Store the response under the claimed key."""
+    def complete_idempotency_key(
+        self, merchant_id: str, key: str, response: StoredResponse, payment_id: str | None
+    ) -> None:
+        """Store the response under the claimed key (and the payment it is about; None for a webhook endpoint)."""
         self._conn.execute(
             "UPDATE idempotency_keys SET response_status = %s, response_body = %s, payment_id = %s "
             "WHERE merchant_id = %s AND idempotency_key = %s",

@@ -50,12 +50,8 @@ class EndpointTransaction:
         return self._keys.claim_idempotency_key(merchant_id, key, fingerprint)
 
     def complete_idempotency_key(self, merchant_id: str, key: str, response: StoredResponse) -> None:
-        """Keep the answer under the claimed key."""
-        self._conn.execute(
-            "UPDATE idempotency_keys SET response_status = %s, response_body = %s "
-            "WHERE merchant_id = %s AND idempotency_key = %s",
-            (response.status, response.body, merchant_id, key),
-        )
+        """Keep the answer under the claimed key (about no payment)."""
+        self._keys.complete_idempotency_key(merchant_id, key, response, None)
 
     def lock_merchant(self, merchant_id: str) -> int:
         """Take the merchant's endpoint lock for this transaction (two creates cannot both see 15 and make 17);

@@ -10,17 +10,16 @@ holds the merchant's rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from payment_processor.encoding import compact_json
-from payment_processor.errors import DatabaseUnavailable, NotFound, ValidationFailed
-from payment_processor.operations.driver import answering_store_errors, claim, fingerprint
+from payment_processor.errors import NotFound, ValidationFailed
+from payment_processor.operations.driver import answering_read_errors, answering_store_errors, claim, fingerprint
 from payment_processor.payment import utc_now
-from payment_processor.store.interfaces import CursorNotFound, Page, PageRequest, StoredResponse, StoreUnavailable
+from payment_processor.store.interfaces import Page, PageRequest, StoredResponse
 from payment_processor.store.webhook_endpoints import EndpointTransaction
 from payment_processor.webhooks.addresses import Reach
 from payment_processor.webhooks.endpoints import (
@@ -53,12 +52,9 @@ class Answer:
     """What an operation answered, and whether it is the replay of an earlier request's answer."""
 
     response: StoredResponse
+    #: The endpoint the answer is about.
+    endpoint_id: str
     replayed: bool = False
-
-    @property
-    def endpoint_id(self) -> str:
-        """The endpoint the answer is about."""
-        return str(json.loads(self.response.body)["id"])
 
 
 class WebhookEndpoints:
@@ -105,7 +101,7 @@ class WebhookEndpoints:
         """The merchant's endpoint; 404 for an unknown id and another merchant's alike."""
         if not is_endpoint_id(endpoint_id):
             raise NotFound(NO_SUCH_ENDPOINT)
-        with _reading():
+        with answering_read_errors(NO_SUCH_ENDPOINT):
             found = self._store.get(merchant_id, endpoint_id)
         if found is None:
             raise NotFound(NO_SUCH_ENDPOINT)
@@ -113,7 +109,7 @@ class WebhookEndpoints:
 
     def list(self, merchant_id: str, page: PageRequest) -> Page[WebhookEndpoint]:
         """The merchant's endpoints, newest first."""
-        with _reading():
+        with answering_read_errors(NO_SUCH_ENDPOINT):
             return self._store.list(merchant_id, page)
 
     def update(self, merchant_id: str, endpoint_id: str, request: UpdateEndpointRequest, key: str) -> Answer:
@@ -173,14 +169,18 @@ class WebhookEndpoints:
         """``work`` once per key, its answer kept under the key (a secret in it sealed); a retry's replay."""
         with answering_store_errors(), self._store.transaction() as tx:
             previous = claim(tx, merchant_id, key, fingerprint(route, material))
-            if previous is not None and previous.response is not None:
-                stored = previous.response
-                endpoint_id = str(json.loads(stored.body)["id"])
-                return Answer(StoredResponse(stored.status, opened_answer(stored.body, endpoint_id, self._box)), True)
-            body = compact_json(work(tx))
-            kept = body if secret is None else sealed_answer(body, *secret)
-            tx.complete_idempotency_key(merchant_id, key, StoredResponse(status, kept))
-        return Answer(StoredResponse(status, body))
+            stored = None if previous is None else previous.response
+            if stored is None:
+                answer = work(tx)
+                body = compact_json(answer)
+                kept = body if secret is None else sealed_answer(body, *secret)
+                tx.complete_idempotency_key(merchant_id, key, StoredResponse(status, kept))
+        if stored is None:
+            return Answer(StoredResponse(status, body), str(answer["id"]))
+        # A retry: the first answer, its secret opened once the transaction has ended (no KMS call inside one).
+        endpoint_id = str(json.loads(stored.body)["id"])
+        return Answer(StoredResponse(stored.status, opened_answer(stored.body, endpoint_id, self._box)), endpoint_id,
+                      replayed=True)  # fmt: skip
 
     def _locked(self, tx: EndpointTransaction, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
         found = tx.lock(merchant_id, endpoint_id)
@@ -192,14 +192,3 @@ class WebhookEndpoints:
     def _known_shape(endpoint_id: str) -> None:
         if not is_endpoint_id(endpoint_id):
             raise NotFound(NO_SUCH_ENDPOINT)
-
-
-@contextmanager
-def _reading() -> Iterator[None]:
-    """A read's store failures as the client gets them: a foreign cursor 404, an outage 503."""
-    try:
-        yield
-    except CursorNotFound:
-        raise NotFound(NO_SUCH_ENDPOINT) from None
-    except StoreUnavailable:
-        raise DatabaseUnavailable() from None
