@@ -245,7 +245,7 @@ def test_the_events_feed_and_its_cursors(cli: Cli, api: Client) -> None:
     assert (status, both["error"]["code"]) == (400, "invalid_parameter")
 
 
-def _increment_raw(api: Client, path: str, secret: str, body: bytes, key: bytes) -> tuple[int, Any]:
+def raw_post(api: Client, path: str, secret: str, body: bytes, key: bytes) -> tuple[int, Any]:
     """A POST with the header and body bytes as given (http.client would refuse non-Latin-1 text in a header)."""
     api.conn.putrequest("POST", api.stage + path)
     api.conn.putheader("Authorization", f"Bearer {secret}")
@@ -279,7 +279,7 @@ def test_the_increment_route_holds_against_hostile_input(cli: Cli, api: Client, 
     for text in ("\u0000", "\u200b", "\u00ad"):
         status, refused = call("POST", path, {"amount": 1500, "note": f"a{text}b"})
         assert status == 422, (text, refused)
-        status, refused = _increment_raw(api, path, secret, b'{"amount": 1500}', f"k{text}ey".encode())
+        status, refused = raw_post(api, path, secret, b'{"amount": 1500}', f"k{text}ey".encode())
         assert 400 <= status < 500, (text, status, refused)
         status, refused = call("POST", f"/payments/{held['id']}{quote(text)}/increment_authorization",
                                {"amount": 1500})  # fmt: skip

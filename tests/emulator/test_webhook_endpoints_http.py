@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import base64
 import json
+import multiprocessing
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from tests.emulator.conftest import Cli
+from tests.emulator.test_merchant_api_http import raw_post
 from tests.emulator.test_review_findings_http import raw_call
 from tests.emulator.test_security_http import Client, new_key
 
@@ -210,3 +213,74 @@ def test_concurrent_creates_over_http_stop_at_sixteen(cli: Cli, api: Client, alp
     assert (status, len(page["data"]), page["has_more"]) == (200, 16, False)
     status, _, refused = make(api, secret)
     assert (status, refused["error"]["code"]) == (422, "too_many_endpoints")
+
+
+INVISIBLE = ("\u0000", "\u200b", "\u00ad")
+CARD = "4000056655665556"
+
+
+def test_nul_invisible_characters_and_card_numbers_in_every_part_change_nothing(cli: Cli, api: Client) -> None:
+    """In the body's strings, the Idempotency-Key, the query and the path of every endpoint route: a clear 4xx,
+    nothing made or changed, nothing echoed, no card number in any log."""
+    secret = merchant(cli, "hostile")
+    status, _, made = make(api, secret)
+    assert status == 201
+    path = f"/webhook_endpoints/{made['id']}"
+    for text in INVISIBLE:
+        for body in ({**HOOK, "description": f"a{text}b"}, {**HOOK, "url": f"http://127.0.0.1:9/a{text}b"}):
+            status, _, refused = make(api, secret, body)
+            # NUL: invalid_character; U+200B, U+00AD in a URL: invalid_url; in a description they are text.
+            assert status in (201, 422), (text, body, refused)
+            if status == 201:
+                assert body["description"] == f"a{text}b" and text != "\u0000"
+                assert api.call("DELETE", f"/webhook_endpoints/{refused['id']}", secret=secret)[0] == 200
+        for route in ("/webhook_endpoints", path, f"{path}/roll_secret"):
+            status, refused = raw_post(api, route, secret, json.dumps(HOOK if route == "/webhook_endpoints" else {})
+                                       .encode(), f"k{text}ey".encode())  # fmt: skip
+            assert 400 <= status < 500, (text, route, status, refused)
+        for query in (f"limit=1{quote(text)}", f"starting_after={quote(made['id'] + text)}",
+                      f"ending_before={quote(text)}"):  # fmt: skip
+            status, _, refused = api.call("GET", f"/webhook_endpoints?{query}", secret=secret)
+            assert (status, refused["error"]["code"]) == (400, "invalid_parameter"), (query, refused)
+        for method in ("GET", "POST", "DELETE"):
+            status, _, refused = api.call(method, f"{path}{quote(text)}", secret=secret,
+                                          key=str(uuid.uuid4()) if method == "POST" else None,
+                                          body={} if method == "POST" else None)  # fmt: skip
+            assert status == 404, (text, method, refused)
+    for value in ("null", "1.5", str(2**63), "-1", "0"):
+        status, _, refused = api.call("GET", f"/webhook_endpoints?limit={value}", secret=secret)
+        assert (status, refused["error"]["field"]) == (400, "limit"), value
+    for method, route in (("GET", f"/webhook_endpoints/{CARD}"), ("POST", f"/webhook_endpoints/{CARD}"),
+                          ("DELETE", f"/webhook_endpoints/{CARD}"), ("POST", f"/webhook_endpoints/{CARD}/roll_secret"),
+                          ("GET", f"/webhook_endpoints?starting_after={CARD}")):  # fmt: skip
+        status, _, refused = api.call(method, route, secret=secret, key=str(uuid.uuid4()) if method == "POST" else None,
+                                      body={} if method == "POST" else None)  # fmt: skip
+        assert status in (404, 422) and CARD not in json.dumps(refused), (method, route, status)
+    status, _, listed = api.call("GET", "/webhook_endpoints", secret=secret)
+    assert [e["id"] for e in listed["data"]] == [made["id"]]
+    assert {k: v for k, v in listed["data"][0].items()} == {k: v for k, v in made.items() if k != "secret"}
+    logs = cli.state_dir / "deployments" / "dev-alpha" / "logs"
+    for log in logs.rglob("*"):
+        if log.is_file():
+            assert CARD not in log.read_text(errors="replace"), f"the card number is in {log.name}"
+
+
+def _create_in_a_process(url: str, secret: str, key: str, barrier: Any) -> tuple[int, str]:
+    api = Client(url)
+    barrier.wait()
+    status, _, body = api.call("POST", "/webhook_endpoints", secret=secret, key=key, body=HOOK)
+    return status, json.dumps(body, sort_keys=True)
+
+
+def test_one_key_raced_from_eight_processes_makes_one_endpoint(cli: Cli, api: Client, alpha: dict[str, Any]) -> None:
+    secret = merchant(cli, "race")
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Manager().Barrier(8)
+    with context.Pool(8) as pool:
+        answers = pool.starmap(_create_in_a_process, [(str(alpha["api"]["url"]), secret, "raced", barrier)] * 8)
+    statuses = sorted(status for status, _ in answers)
+    assert set(statuses) <= {201, 409} and 201 in statuses, statuses
+    made = {body for status, body in answers if status == 201}
+    assert len(made) == 1, "every 201 is the same answer, the same secret in it"
+    status, _, listed = api.call("GET", "/webhook_endpoints", secret=secret)
+    assert (status, [e["id"] for e in listed["data"]]) == (200, [json.loads(made.pop())["id"]])
