@@ -123,7 +123,7 @@ def clean(services: Services) -> Services:
     with services.admin() as conn:
         conn.execute(
             "TRUNCATE transaction_log_outbox, idempotency_keys, payment_actions, refunds, payments, api_keys, "
-            "webhook_endpoints"
+            "webhook_attempts, webhook_deliveries, webhook_endpoints"
         )
     s3 = services.s3()
     listed = s3.list_object_versions(Bucket=BUCKET)  # type: ignore[attr-defined]

@@ -52,9 +52,10 @@ class Receiver:
 
 @contextmanager
 def receiver(
-    answer: Callable[[Received], Answer] = lambda _: Answer(), *, tls: ssl.SSLContext | None = None
+    answer: Callable[[Received], Answer] = lambda _: Answer(), *, tls: ssl.SSLContext | None = None, port: int = 0
 ) -> Iterator[Receiver]:
-    """A receiver answering ``answer(request)``; HTTPS when ``tls`` (a server context) is given."""
+    """A receiver answering ``answer(request)``; HTTPS when ``tls`` (a server context) is given; on ``port`` when
+    given (a receiver back up where a stopped one was)."""
     holder: list[Receiver] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -82,7 +83,7 @@ def receiver(
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)

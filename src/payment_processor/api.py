@@ -261,12 +261,16 @@ class Api:
         if parameters and is_payment_id(parameters[0]):
             context["payment_id"] = parameters[0]
         operation = route.operation
-        if template.startswith("/webhook_endpoints"):
+        if template.startswith("/webhook_endpoints") or operation == "redeliverEvent":
             return self._webhook_endpoints(caller, operation, parameters, event, context)
         if operation == "listPayments":
             return self._list_payments(caller, event)
         if operation == "listEvents":
             return self._list_events(caller, event)
+        if operation == "getEvent":
+            from payment_processor.txlog import feed_resource
+
+            return json_response(200, feed_resource(self._service.get_event(caller.merchant_id, parameters[0]).body))
         if operation == "getPayment":
             return json_response(200, self._service.get_payment(caller.merchant_id, parameters[0]).resource())
         if operation == "listRefunds":
@@ -366,7 +370,7 @@ class Api:
             raise InternalError("webhook endpoints are not configured on this deployment")
         webhooks = self._webhooks()
         merchant = caller.merchant_id
-        endpoint_id = parameters[0] if parameters else ""
+        endpoint_id = parameters[0] if parameters and operation != "redeliverEvent" else ""
         if is_endpoint_id(endpoint_id):
             context["webhook_endpoint_id"] = endpoint_id
         if operation == "listWebhookEndpoints":
@@ -376,7 +380,18 @@ class Api:
             return list_response([endpoint.resource() for endpoint in page.items], page.has_more)
         if operation == "getWebhookEndpoint":
             return json_response(200, webhooks.get(merchant, endpoint_id).resource())
+        if operation == "listWebhookDeliveries":
+            from payment_processor.pagination import PAGE_PARAMETERS, page_request
+
+            attempts = webhooks.attempts(merchant, endpoint_id, page_request(query_values(event, PAGE_PARAMETERS)))
+            return list_response([attempt.resource() for attempt in attempts.items], attempts.has_more)
         caller.require_write()
+        if operation == "redeliverEvent":
+            from payment_processor.validation import parse_body
+            from payment_processor.webhooks.endpoints import RedeliverRequest
+
+            request = parse_body(RedeliverRequest, read_json_body(event))
+            return json_response(202, webhooks.redeliver(merchant, parameters[0], request))
         if operation == "deleteWebhookEndpoint":
             return json_response(200, webhooks.delete(merchant, endpoint_id))
         from payment_processor.validation import parse_body

@@ -57,16 +57,23 @@ class Settings:
     webhook_secrets_key_id: str | None = None
     webhooks_allow_http: bool = False
     webhooks_allow_loopback: bool = False
+    # The queues between the webhook dispatcher (the reconcile job) and the courier (outside the VPC).
+    webhook_attempts_queue_url: str | None = None
+    webhook_results_queue_url: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = (), database: bool = True
+    ) -> Settings:
         """Build settings from ``env`` (default: ``os.environ``); raise ConfigError naming what is wrong.
 
         ``require`` names the variables this entry point needs beyond the database's (each function is
-        deployed with only what it uses: the authorizer has no bucket, the processor no pepper).
+        deployed with only what it uses: the authorizer has no bucket, the processor no pepper). Without
+        ``database`` (the webhook courier, which has no path to it) the database's are not asked for.
         """
         env = os.environ if env is None else env
-        missing = [name for name in ("DB_SECRET_ARN", "DB_HOST", "DB_NAME", *require) if not env.get(name)]
+        needed = ("DB_SECRET_ARN", "DB_HOST", "DB_NAME") if database else ()
+        missing = [name for name in (*needed, *require) if not env.get(name)]
         if missing:
             raise ConfigError(
                 f"missing environment variable(s): {', '.join(missing)}; the function's deployment "
@@ -79,10 +86,10 @@ class Settings:
         if mode not in PAYMENTS_MODES:
             raise ConfigError(f"PAYMENTS_MODE={mode!r} is not one of {', '.join(PAYMENTS_MODES)}")
         return cls(
-            db_secret_arn=env["DB_SECRET_ARN"],
-            db_host=env["DB_HOST"],
+            db_secret_arn=env.get("DB_SECRET_ARN", ""),
+            db_host=env.get("DB_HOST", ""),
             db_port=_int(env, "DB_PORT", 5432),
-            db_name=env["DB_NAME"],
+            db_name=env.get("DB_NAME", ""),
             transaction_log_bucket=env.get("TRANSACTION_LOG_BUCKET") or None,
             db_sslmode=sslmode,
             db_sslrootcert=_ca_bundle(env.get("DB_SSLROOTCERT") or None),
@@ -99,6 +106,8 @@ class Settings:
             webhook_secrets_key_id=env.get("WEBHOOK_SECRETS_KEY_ID") or None,
             webhooks_allow_http=_flag(env, "WEBHOOKS_ALLOW_HTTP"),
             webhooks_allow_loopback=_flag(env, "WEBHOOKS_ALLOW_LOOPBACK"),
+            webhook_attempts_queue_url=env.get("WEBHOOK_ATTEMPTS_QUEUE_URL") or None,
+            webhook_results_queue_url=env.get("WEBHOOK_RESULTS_QUEUE_URL") or None,
         )
 
 

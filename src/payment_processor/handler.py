@@ -4,6 +4,7 @@
 ``payment_processor.handler.reconcile``: the scheduled function that settles payments a crash or an
 acquirer outage left processing, drains the transaction-log outbox and purges expired idempotency keys.
 ``payment_processor.handler.authorizer``: the API Gateway request authorizer (API keys).
+``payment_processor.handler.send_webhooks``: the webhook courier, fed by SQS, outside the VPC.
 The operator-only admin function is ``payment_processor.admin.handler``.
 
 Dependencies are built once per container, on first use, and reused across invocations.
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     # The payment service and its operations are imported on the first request (build_service), not at
     # cold start; the authorizer, which imports this module too, never needs them.
     from payment_processor.service import PaymentService, ResolutionReport
+    from payment_processor.webhooks.dispatcher import Dispatcher, DispatchReport
     from payment_processor.webhooks.service import WebhookEndpoints
 
 logger = Logger(service="payment-processor")
@@ -50,9 +52,15 @@ DELIVER_RESERVE_S = CALL_BUDGET_S + 2.0
 SETTLE_RESERVE_S = 2.0
 #: The CloudWatch namespace of the metrics the reconcile job publishes (the alarms in payments_infra name it too).
 METRICS_NAMESPACE = "Payments/Reconcile"
+#: The most of a reconcile run spent dispatching webhooks (rounds stop sooner when nothing is due or in flight).
+WEBHOOK_DISPATCH_BUDGET_S = 40.0
+#: The courier starts no attempt with less time than this left: the attempt's 10 s and its result's SQS send.
+COURIER_RESERVE_S = 10.0 + CALL_BUDGET_S + 1.0
 
 _service: PaymentService | None = None
 _webhooks: WebhookEndpoints | None = None
+_dispatcher: Dispatcher | None = None
+_courier: dict[str, Any] | None = None
 _keys: ApiKeys | None = None
 #: True until the process's first request has loaded the code and SDK data it needs (see _first_load). Only
 #: in a Lambda execution environment (the runtime sets AWS_LAMBDA_FUNCTION_NAME, as the local target's
@@ -118,6 +126,7 @@ def build_service(settings: Settings) -> PaymentService:
 def build_webhooks(settings: Settings, service: PaymentService) -> WebhookEndpoints:
     """Wire the webhook endpoints API on the service's database connection (one per execution environment:
     the connection budget counts one) and a KMS client for the endpoints' secrets."""
+    from payment_processor.store.webhook_deliveries import PostgresWebhookDeliveries
     from payment_processor.store.webhook_endpoints import PostgresWebhookEndpoints
     from payment_processor.webhooks.addresses import Reach
     from payment_processor.webhooks.secrets import KmsSecretBox
@@ -128,7 +137,7 @@ def build_webhooks(settings: Settings, service: PaymentService) -> WebhookEndpoi
     store = PostgresWebhookEndpoints(service.database, lock_timeout_ms=settings.idempotency_lock_timeout_ms)
     box = KmsSecretBox(client("kms", settings), settings.webhook_secrets_key_id)
     reach = Reach(allow_http=settings.webhooks_allow_http, allow_loopback=settings.webhooks_allow_loopback)
-    return WebhookEndpoints(store, box, reach)
+    return WebhookEndpoints(store, box, reach, deliveries=PostgresWebhookDeliveries(service.database))
 
 
 def build_keys(settings: Settings) -> ApiKeys:
@@ -161,6 +170,29 @@ def _get_webhooks() -> WebhookEndpoints:
     if _webhooks is None:
         _webhooks = build_webhooks(Settings.from_env(require=("WEBHOOK_SECRETS_KEY_ID",)), _get_service())
     return _webhooks
+
+
+def build_dispatcher(settings: Settings, service: PaymentService) -> Dispatcher | None:
+    """The webhook dispatcher on the service's database connection; None where the deployment has no queues."""
+    from payment_processor.store.webhook_deliveries import PostgresWebhookDeliveries
+    from payment_processor.webhooks.dispatcher import Dispatcher
+    from payment_processor.webhooks.queues import SqsQueue
+
+    if settings.webhook_attempts_queue_url is None or settings.webhook_results_queue_url is None:
+        return None
+    sqs = client("sqs", settings)
+    return Dispatcher(
+        PostgresWebhookDeliveries(service.database),
+        SqsQueue(sqs, settings.webhook_attempts_queue_url),
+        SqsQueue(sqs, settings.webhook_results_queue_url),
+    )
+
+
+def _get_dispatcher() -> Dispatcher | None:
+    global _dispatcher
+    if _dispatcher is None:
+        _dispatcher = build_dispatcher(Settings.from_env(), _get_service())
+    return _dispatcher
 
 
 def _get_keys() -> ApiKeys:
@@ -258,6 +290,8 @@ def reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Settling wrote new events: deliver them in the same run.
     report = service.deliver_pending(expired=expired)
     error = report.error or resolution.error
+    webhooks = _dispatch_webhooks(expired)
+    error = error or webhooks.error
     purged = 0
     health = None
     processing = None
@@ -289,6 +323,7 @@ def reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
         **resolution.steps(),
         "deliver_outbox": {"delivered": report.delivered, "already_present": report.already_present,
                            "failed": report.failed, "dead_lettered": report.dead_lettered},
+        "dispatch_webhooks": webhooks.step(),
         "purge_idempotency_keys": {"purged": purged},
         "health": {"pending": result["pending"], "processing": result["processing"]},
     }  # fmt: skip
@@ -296,6 +331,79 @@ def reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if health is not None and processing is not None:
         publish_outbox_metrics(report, health, resolution, processing)
     return result
+
+
+def _dispatch_webhooks(expired: Any) -> DispatchReport:
+    """The reconcile job's webhook step: record the courier's results, queue due attempts (see dispatcher)."""
+    from payment_processor.webhooks.dispatcher import DispatchReport
+
+    try:
+        dispatcher = _get_dispatcher()
+        if dispatcher is None:
+            return DispatchReport()
+        return dispatcher.run(expired=expired, budget_s=WEBHOOK_DISPATCH_BUDGET_S)
+    except (StoreUnavailable, ConfigError) as exc:
+        return DispatchReport(error=str(exc))
+    except Exception as exc:  # an SQS outage must not stop the rest of the job: logged, retried next run
+        logger.exception("webhook dispatch failed")
+        return DispatchReport(error=f"webhook dispatch failed: {type(exc).__name__}")
+
+
+def send_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS entry point of the webhook courier: one attempt per message (see webhooks.courier).
+
+    Answers the messages it could not finish as ``batchItemFailures`` (the event source mapping reports them):
+    SQS makes them visible again, and after the queue's receive limit moves them to its dead-letter queue.
+    """
+    from payment_processor.webhooks.courier import attempt
+    from payment_processor.webhooks.messages import AttemptMessage, BadMessage
+
+    _bind_request(event, context)
+    courier = _get_courier()
+    failures: list[dict[str, str]] = []
+    for record in event.get("Records", []):
+        message_id = str(record.get("messageId", ""))
+        if context is not None and context.get_remaining_time_in_millis() < COURIER_RESERVE_S * 1000:
+            failures.append({"itemIdentifier": message_id})  # no time for a whole attempt: left to the queue
+            continue
+        try:
+            message = AttemptMessage.decode(str(record.get("body", "")))
+            result = attempt(message, box=courier["box"], reach=courier["reach"])
+            courier["results"].send([result.encode()])
+        except BadMessage as exc:
+            logger.error("webhook attempt message refused", extra={"message_id": message_id, "reason": str(exc)})
+            failures.append({"itemIdentifier": message_id})
+            continue
+        except Exception as exc:  # noqa: BLE001 - KMS or SQS failing: this message is retried by the queue
+            logger.error("webhook attempt failed", extra={"message_id": message_id, "reason": type(exc).__name__})
+            failures.append({"itemIdentifier": message_id})
+            continue
+        found = result.attempt
+        logger.info(
+            "webhook attempt",
+            extra={"event_id": message.event_id, "webhook_endpoint_id": message.endpoint_id,
+                   "attempt": message.attempt, "status_code": found.status_code, "error": found.error,
+                   "latency_ms": found.latency_ms},
+        )  # fmt: skip
+    return {"batchItemFailures": failures}
+
+
+def _get_courier() -> dict[str, Any]:
+    """The courier's clients, once per execution environment: KMS (the secrets) and the results queue."""
+    global _courier
+    if _courier is None:
+        from payment_processor.webhooks.addresses import Reach
+        from payment_processor.webhooks.queues import SqsQueue
+        from payment_processor.webhooks.secrets import KmsSecretBox
+
+        settings = Settings.from_env(require=("WEBHOOK_SECRETS_KEY_ID", "WEBHOOK_RESULTS_QUEUE_URL"), database=False)
+        session = new_session()
+        _courier = {
+            "box": KmsSecretBox(client("kms", settings, session=session), settings.webhook_secrets_key_id or ""),
+            "results": SqsQueue(client("sqs", settings, session=session), settings.webhook_results_queue_url or ""),
+            "reach": Reach(allow_http=settings.webhooks_allow_http, allow_loopback=settings.webhooks_allow_loopback),
+        }
+    return _courier
 
 
 #: The handler path the scheduled function had before it was named for what it does; kept for one release so

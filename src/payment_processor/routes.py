@@ -32,12 +32,15 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/payments/{id}/refunds", "create-refund", "refundPayment"),
     Route("GET", "/payments/{id}/refunds", "list-refunds", "listRefunds"),
     Route("GET", "/events", "list-events", "listEvents"),
+    Route("GET", "/events/{id}", "get-event", "getEvent"),
     Route("POST", "/webhook_endpoints", "create-webhook-endpoint", "createWebhookEndpoint"),
     Route("GET", "/webhook_endpoints", "list-webhook-endpoints", "listWebhookEndpoints"),
     Route("GET", "/webhook_endpoints/{id}", "get-webhook-endpoint", "getWebhookEndpoint"),
     Route("POST", "/webhook_endpoints/{id}", "update-webhook-endpoint", "updateWebhookEndpoint"),
     Route("DELETE", "/webhook_endpoints/{id}", "delete-webhook-endpoint", "deleteWebhookEndpoint"),
     Route("POST", "/webhook_endpoints/{id}/roll_secret", "roll-webhook-endpoint-secret", "rollWebhookEndpointSecret"),
+    Route("GET", "/webhook_endpoints/{id}/deliveries", "list-webhook-deliveries", "listWebhookDeliveries"),
+    Route("POST", "/events/{id}/redeliver", "redeliver-event", "redeliverEvent"),
 )
 
 

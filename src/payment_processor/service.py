@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from payment_processor import payment as payments
+from payment_processor import txlog
 from payment_processor.deadlines import Expired, never
 from payment_processor.errors import NotFound
 from payment_processor.gateway import PaymentGateway
@@ -224,6 +225,16 @@ class PaymentService:
             if self._store.get_payment(payment_id, merchant_id) is None:
                 raise NotFound(NO_SUCH_PAYMENT)
             return self._store.list_refunds(merchant_id, payment_id, page)
+
+    def get_event(self, merchant_id: str, event_id: str) -> FeedEvent:
+        """The merchant's event; 404 for an unknown id and another merchant's alike."""
+        if not txlog.is_event_id(event_id):
+            raise NotFound(NO_SUCH_EVENT)
+        with answering_read_errors(NO_SUCH_EVENT):
+            found = self._store.get_event(merchant_id, event_id)
+        if found is None:
+            raise NotFound(NO_SUCH_EVENT)
+        return found
 
     def list_events(self, merchant_id: str, page: PageRequest) -> Page[FeedEvent]:
         """The merchant's transaction-log events, newest first (see ``PaymentStore.list_events``)."""

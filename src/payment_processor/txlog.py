@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from payment_processor.backoff import backoff_s
 from payment_processor.deadlines import Expired, never
-from payment_processor.payment import Payment, Refund, isoformat
+from payment_processor.payment import Payment, Refund, has_id_shape, isoformat
 from payment_processor.store.interfaces import (
     LeasedOutbox,
     OutboxBatch,
@@ -106,6 +106,18 @@ def _event(payment: Payment, event_type: str, sequence: int, occurred: datetime,
     )
 
 
+def is_event_id(value: str) -> bool:
+    """The shape of an event id (checked before touching the database): a payment's id and its event number,
+    or a webhook endpoint's id and a hex suffix (``webhooks.events``)."""
+    head, colon, tail = value.partition(":")
+    return (
+        colon == ":"
+        and (has_id_shape(head, "pay") or has_id_shape(head, "we"))
+        and 4 <= len(tail) <= 12
+        and all(c in "0123456789abcdef" for c in tail)
+    )
+
+
 def feed_resource(body: str) -> dict[str, Any]:
     """A logged event as ``GET /events`` shows it: the same ids, amounts, statuses, codes and times."""
     logged = json.loads(body)
@@ -114,7 +126,7 @@ def feed_resource(body: str) -> dict[str, Any]:
         "object": "event",
         "type": logged["event_type"],
         "created_at": logged["occurred_at"],
-        "data": {name: logged[name] for name in ("payment", "refund") if name in logged},
+        "data": {name: logged[name] for name in ("payment", "refund", "webhook_endpoint") if name in logged},
     }
 
 

@@ -31,6 +31,7 @@ from payments_cli.commands import (
     status,
     synth,
     up,
+    webhooks,
 )
 from payments_cli.errors import PaymentsError
 
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.register(commands)
     smoke.register(commands)
     keys.register(commands)
+    webhooks.register(commands)
     status.register(commands)
     down.register(commands)
     lifecycle.register(commands)

@@ -89,6 +89,9 @@ class EnvironmentConfig:
     # HTTPS addresses alone.
     webhooks_allow_http: bool
     webhooks_allow_loopback: bool
+    # Webhook courier executions at once (it holds no database connection: outside the connection budget).
+    # A dead receiver holds at most two of them (webhooks.dispatcher.PER_FAILING_ENDPOINT).
+    webhook_courier_concurrency: int = 10
 
     def function_connections(self) -> int:
         """Database connections the functions can hold at once: one per execution environment."""

@@ -44,7 +44,7 @@ _SKIPPED_DIRS = {"bin"}
 #: name it is given: ~40 ms of the first request, measured with bench/cold_start_bench.py), and the zip is
 #: smaller. The files kept are botocore's own, byte for byte; asking for any other service fails with
 #: botocore's UnknownServiceError, at once and by name.
-SDK_SERVICES = ("kms", "s3", "secretsmanager", "sso", "sso-oidc", "sts")
+SDK_SERVICES = ("kms", "s3", "secretsmanager", "sqs", "sso", "sso-oidc", "sts")
 _SDK_DATA = "botocore/data"
 #: The only bytecode the zip carries: what compile_tree wrote for the Lambda runtime's CPython.
 PYC_TAG = f"cpython-{LAMBDA_PYTHON.replace('.', '')}"

@@ -14,7 +14,7 @@ from typing import Any
 
 from preflight import plan, plan_backend
 from preflight.checks.naming import UNIQUE_NAMES
-from preflight.model import Configuration, Resource, UnusableInput, is_literal
+from preflight.model import Configuration, Resource, UnusableInput, is_literal, provider_default_tags
 
 # Top-level keys of Terraform's JSON syntax (https://developer.hashicorp.com/terraform/language/syntax/json).
 TOP_LEVEL_KEYS = {"terraform", "provider", "resource", "data", "variable", "output", "locals", "module", "moved",
@@ -67,24 +67,11 @@ def _blocks(section: Any, path: str, file: Path) -> list[tuple[str, str, Mapping
 
 def infer_suffix(document: Mapping[str, Any]) -> tuple[str | None, str]:
     """The deployment suffix the configuration declares about itself, and where it was found."""
-    providers = document.get("provider", {})
-    aws: list[Any] = []
-    for item in providers if isinstance(providers, list) else [providers]:  # [{"aws": …}] is allowed too
-        found = item.get("aws", []) if isinstance(item, Mapping) else []
-        aws.extend(found if isinstance(found, list) else [found])
-    for block in aws:
-        if not isinstance(block, Mapping):
-            continue
-        for default_tags in (
-            block.get("default_tags", [])
-            if isinstance(block.get("default_tags"), list)
-            else [block.get("default_tags") or {}]
-        ):
-            tags = default_tags.get("tags", {}) if isinstance(default_tags, Mapping) else {}
-            for tag in SUFFIX_TAGS:
-                value = tags.get(tag) if isinstance(tags, Mapping) else None
-                if isinstance(value, str) and _SUFFIX.fullmatch(value):
-                    return value, f"provider default tag {tag}"
+    for tags in provider_default_tags(document):
+        for tag in SUFFIX_TAGS:
+            value = tags.get(tag)
+            if isinstance(value, str) and _SUFFIX.fullmatch(value):
+                return value, f"provider default tag {tag}"
     variables = document.get("variable", {})
     for name in SUFFIX_VARIABLES:
         variable = variables.get(name) if isinstance(variables, Mapping) else None

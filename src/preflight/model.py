@@ -237,3 +237,26 @@ class Configuration:
                 merged.update(item)
             return merged
         return block if isinstance(block, Mapping) else {}
+
+
+def provider_default_tags(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The ``default_tags`` tag maps of every aws provider block, in order (each written form: a provider list,
+    a default_tags list or object)."""
+    providers = document.get("provider", {})
+    aws: list[Any] = []
+    for item in providers if isinstance(providers, list) else [providers]:  # [{"aws": …}] is allowed too
+        found = item.get("aws", []) if isinstance(item, Mapping) else []
+        aws.extend(found if isinstance(found, list) else [found])
+    tag_maps: list[Mapping[str, Any]] = []
+    for block in aws:
+        if not isinstance(block, Mapping):
+            continue
+        for default_tags in (
+            block.get("default_tags", [])
+            if isinstance(block.get("default_tags"), list)
+            else [block.get("default_tags") or {}]
+        ):
+            tags = default_tags.get("tags", {}) if isinstance(default_tags, Mapping) else {}
+            if isinstance(tags, Mapping):
+                tag_maps.append(tags)
+    return tag_maps

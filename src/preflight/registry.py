@@ -43,6 +43,7 @@ DEFECT_CLASSES = {
     5: "API Gateway may not invoke the function, permissions without source_arn, methods anyone may call",
     6: "API deployment without triggers or create_before_destroy; stage pointing at nothing",
     7: "unencrypted storage, public buckets, open database ports, missing log retention",
+    8: "webhook deliveries allowed to reach loopback or plain http where merchants' real URLs are called",
 }
 MIN_REASON_LENGTH = 10
 

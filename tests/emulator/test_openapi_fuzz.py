@@ -136,8 +136,12 @@ def flatmap_query(
 @schema.hook
 def flatmap_body(context: schemathesis.HookContext, body: Any) -> st.SearchStrategy[Any]:
     label = None if context.operation is None else context.operation.label
-    if not isinstance(body, dict) or label not in ("POST /payments", "POST /webhook_endpoints"):
+    if not isinstance(body, dict) or label not in ("POST /payments", "POST /webhook_endpoints",
+                                                   "POST /events/{id}/redeliver"):  # fmt: skip
         return st.just(body)
+    if label == "POST /events/{id}/redeliver":  # the endpoint the run made, so that some are queued
+        endpoints = [made for made in MADE if made.startswith("we_")]
+        return st.one_of(st.just(body), st.sampled_from(endpoints).map(lambda we: {**body, "endpoint": we}))
     if label == "POST /webhook_endpoints":  # a URL the local target takes, so that some are made (up to 16)
         return st.one_of(st.just(body), st.just({**body, "url": "http://127.0.0.1:9/fuzz"}))
     tokens = st.sampled_from(TOKENS).map(lambda token: {**body, "currency": "EUR", "payment_method": token})
@@ -231,6 +235,8 @@ def made(run: Run) -> list[str]:
     endpoint = run.act("POST /webhook_endpoints", {"url": "http://127.0.0.1:9/fuzz", "enabled_events": ["*"]})
     assert endpoint.status_code == 201, endpoint.text
     MADE.append(str(endpoint.json()["id"]))
+    # Events, for GET /events/{id} and POST /events/{id}/redeliver.
+    MADE.extend([f"{captured}:0001", f"{refunded}:0003"])
     # The acquirer's silence: 503s by design, not acted on by the generated requests.
     unanswered, follow_ups_unanswered = UNANSWERED
     pay(unanswered, status=503)

@@ -346,6 +346,14 @@ class InMemoryStore:
         mine = [r for r in self._state.refunds.values() if r.merchant_id == merchant_id and r.payment_id == payment_id]
         return _page(mine, page, lambda r: (r.created_at, r.id), lambda r: True)
 
+    def get_event(self, merchant_id: str, event_id: str) -> FeedEvent | None:
+        """The merchant's event (another merchant's is None, as an unknown one)."""
+        self._check()
+        for row in self._state.events:
+            if row.event.merchant_id == merchant_id and row.event.event_id == event_id:
+                return FeedEvent(event_id, row.event.body)
+        return None
+
     def list_events(self, merchant_id: str, page: PageRequest) -> Page[FeedEvent]:
         """The merchant's events, newest first (transactions are serialized: insertion order is commit order)."""
         self._check()

@@ -111,5 +111,5 @@ def test_every_service_the_processor_calls_is_in_the_zip() -> None:
         for path in source.rglob("*.py")
         for match in re.findall(r"""\bclient\(\s*["']([a-z0-9-]+)["']""", path.read_text())
     }
-    assert called == {"kms", "s3", "secretsmanager"}
+    assert called == {"kms", "s3", "secretsmanager", "sqs"}
     assert called <= set(SDK_SERVICES)

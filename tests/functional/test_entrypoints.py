@@ -135,6 +135,7 @@ def test_scheduled_reconcile_purges_old_keys(clean: Services, monkeypatch: pytes
         "finish_refunds",
         "expire_authorizations",
         "deliver_outbox",
+        "dispatch_webhooks",
         "purge_idempotency_keys",
         "health",
     ]

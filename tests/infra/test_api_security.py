@@ -25,12 +25,15 @@ ROUTE_TABLE = {
     ("POST", "/payments/{id}/refunds"): "/*/POST/payments/*/refunds",
     ("GET", "/payments/{id}/refunds"): "/*/GET/payments/*/refunds",
     ("GET", "/events"): "/*/GET/events",
+    ("GET", "/events/{id}"): "/*/GET/events/*",
+    ("POST", "/events/{id}/redeliver"): "/*/POST/events/*/redeliver",
     ("POST", "/webhook_endpoints"): "/*/POST/webhook_endpoints",
     ("GET", "/webhook_endpoints"): "/*/GET/webhook_endpoints",
     ("GET", "/webhook_endpoints/{id}"): "/*/GET/webhook_endpoints/*",
     ("POST", "/webhook_endpoints/{id}"): "/*/POST/webhook_endpoints/*",
     ("DELETE", "/webhook_endpoints/{id}"): "/*/DELETE/webhook_endpoints/*",
     ("POST", "/webhook_endpoints/{id}/roll_secret"): "/*/POST/webhook_endpoints/*/roll_secret",
+    ("GET", "/webhook_endpoints/{id}/deliveries"): "/*/GET/webhook_endpoints/*/deliveries",
 }
 
 

@@ -18,7 +18,9 @@ from payments_infra.constructs.api import (
     _literal_digest,
     configuration_hash,
 )
+from payments_infra.constructs.webhook_queues import COURIER_TIMEOUT_S
 from payments_infra.environments import get_environment
+from payments_infra.stacks.platform import RECONCILE_TIMEOUT_S
 from payments_infra.synth import SynthResult
 from tests.infra.conftest import ENVIRONMENTS, config_of, platform, stacks_of
 from tests.infra.tfjson import Stack, refs, resource_path
@@ -53,7 +55,7 @@ def test_prod_differs_from_dev_only_through_config(synthesized: SynthResult) -> 
     # operator, who reads its answer), API 5xx, database CPU and free storage.
     alarms = {a["alarm_name"] for a in prod.resources("aws_cloudwatch_metric_alarm").values()}
     assert alarms == {
-        *(f"payment-{function}-{kind}-prod-pr42" for function in ("processor", "reconcile", "authorizer")
+        *(f"payment-{function}-{kind}-prod-pr42" for function in ("processor", "reconcile", "authorizer", "webhooks")
           for kind in ("errors", "throttles")),
         "payment-api-5xx-prod-pr42", "payment-db-cpu-prod-pr42", "payment-db-free-storage-prod-pr42",
         "payment-outbox-oldest-age-prod-pr42", "payment-outbox-dead-lettered-prod-pr42",
@@ -353,15 +355,24 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
         "DB_SSLROOTCERT": RDS_CA_BUNDLE,
         "POWERTOOLS_SERVICE_NAME": "payments",
     }
-    reconcile = {**database, "DB_SECRET_ARN": app, "TRANSACTION_LOG_BUCKET": f"${{aws_s3_bucket.{bucket}.bucket}}"}
+    common = {**database, "DB_SECRET_ARN": app, "TRANSACTION_LOG_BUCKET": f"${{aws_s3_bucket.{bucket}.bucket}}"}
+    queue = {
+        purpose: f"${{aws_sqs_queue.{env_stack.named('aws_sqs_queue', f'webhook-queues/{purpose}/queue')[0]}.url}}"
+        for purpose in ("attempts", "results")
+    }
+    # The reconcile job dispatches webhook attempts and reads their results.
+    queues = {"WEBHOOK_ATTEMPTS_QUEUE_URL": queue["attempts"], "WEBHOOK_RESULTS_QUEUE_URL": queue["results"]}
+    reconcile = {**common, **queues}
     # The webhook endpoints API: the key sealing their secrets, and the URLs the environment lets them reach.
     flag = {True: "true", False: "false"}
-    processor = {
-        **reconcile,
+    reach = {
         "WEBHOOK_SECRETS_KEY_ID": f"${{aws_kms_key.{env_stack.only('aws_kms_key')[0]}.arn}}",
         "WEBHOOKS_ALLOW_HTTP": flag[config.webhooks_allow_http],
         "WEBHOOKS_ALLOW_LOOPBACK": flag[config.webhooks_allow_loopback],
     }
+    processor = {**common, **reach}
+    # The courier: no database at all, the secrets' key, the results queue, the same reach.
+    courier = {"POWERTOOLS_SERVICE_NAME": "payments", "WEBHOOK_RESULTS_QUEUE_URL": queue["results"], **reach}
     keys = {"API_KEY_PEPPER_SECRET_ARN": pepper, "PAYMENTS_MODE": config.api_key_mode}
     # function -> (handler, what its entry point requires beyond the database's, its whole environment)
     expected: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
@@ -381,6 +392,11 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
             ("APP_DB_SECRET_ARN", "AUTH_DB_SECRET_ARN", "API_KEY_PEPPER_SECRET_ARN"),
             {**database, "DB_SECRET_ARN": master, "APP_DB_SECRET_ARN": app, "AUTH_DB_SECRET_ARN": auth, **keys},
         ),
+        "webhooks": (
+            "payment_processor.handler.send_webhooks",
+            ("WEBHOOK_SECRETS_KEY_ID", "WEBHOOK_RESULTS_QUEUE_URL"),
+            courier,
+        ),
     }
     assert len(env_stack.resources("aws_lambda_function")) == len(expected)
     for function, (handler, required, environment) in expected.items():
@@ -390,19 +406,26 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
         assert "AWS_REGION" not in variables, "a reserved key: Lambda refuses it"
         # What the entry point's Settings make of it (Terraform fills in the references).
         literal = {k: f"resolved-{k.lower()}" if "${" in v else v for k, v in variables.items()}
-        settings = Settings.from_env({**literal, "AWS_REGION": "us-east-1"}, require=required)
-        assert settings.db_sslmode == "verify-full" and settings.db_name == "payments" and settings.db_port == 5432
+        in_vpc = function != "webhooks"  # the courier: outside the VPC, no database
+        settings = Settings.from_env({**literal, "AWS_REGION": "us-east-1"}, require=required, database=in_vpc)
+        assert bool(body.get("vpc_config")) is in_vpc, function
+        if in_vpc:
+            assert settings.db_sslmode == "verify-full" and settings.db_name == "payments" and settings.db_port == 5432
         assert RDS_CA_BUNDLE in zipfile.ZipFile(env_stack.package(body)).namelist()
         if function in ("authorizer", "admin"):  # the two that check or make API keys
             assert settings.api_key_mode == config.api_key_mode
-        if function == "processor":  # staging and prod deliver to public HTTPS addresses only
+        if function in ("processor", "webhooks"):  # staging and prod deliver to public HTTPS addresses only
             assert (settings.webhooks_allow_http, settings.webhooks_allow_loopback) == (config.name == "dev",) * 2
         assert body["handler"] == handler
         assert body["runtime"] == "python3.12" and body["architectures"] == ["x86_64"]
-        assert len(body["vpc_config"]["subnet_ids"]) == 2
-        assert body["timeout"] == (60 if function == "admin" else config.lambda_timeout_s)
-        # Every function is bounded: each execution environment holds a database connection.
-        assert body["reserved_concurrent_executions"] == getattr(config, f"{function}_concurrency") > 0
+        if in_vpc:
+            assert len(body["vpc_config"]["subnet_ids"]) == 2
+        # The admin's migrations, the reconcile job's webhook rounds and the courier's 10 s attempt have their own.
+        timeouts = {"admin": 60, "reconcile": RECONCILE_TIMEOUT_S, "webhooks": COURIER_TIMEOUT_S}
+        assert body["timeout"] == timeouts.get(function, config.lambda_timeout_s)
+        # Every function is bounded: each execution environment holds a database connection (but the courier's).
+        concurrency = "webhook_courier" if function == "webhooks" else function
+        assert body["reserved_concurrent_executions"] == getattr(config, f"{concurrency}_concurrency") > 0
 
 
 def test_the_deliver_function_is_scheduled_with_a_scoped_permission(env_stack: Stack) -> None:

@@ -14,7 +14,10 @@ from payments_infra.constructs.function_role import VPC_ACTIONS
 from tests.infra.tfjson import Stack, refs
 
 #: Each execution role (by construct id) and the functions (by construct id) that run as it.
-ROLES = {"function-role": ("processor", "reconcile"), "authorizer-role": ("authorizer",), "admin-role": ("admin",)}
+ROLES = {
+    "function-role": ("processor", "reconcile"), "authorizer-role": ("authorizer",), "admin-role": ("admin",),
+    "webhooks-role": ("webhooks",),
+}  # fmt: skip
 REGION = "us-east-1"
 Grant = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
@@ -73,13 +76,28 @@ def test_each_role_holds_exactly_the_grants_its_code_uses(env_stack: Stack) -> N
     read, write = ("secretsmanager:GetSecretValue",), ("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue")
     vpc: Grant = (VPC_ACTIONS, ("*",), ())
     logs = ("logs:CreateLogStream", "logs:PutLogEvents")
+    attempts, results = (
+        f"${{aws_sqs_queue.{env_stack.named('aws_sqs_queue', f'webhook-queues/{purpose}/queue')[0]}.arn}}"
+        for purpose in ("attempts", "results")
+    )
+    consume = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
     assert _grants(env_stack, "function-role") == {
         (("s3:PutObject",), (f"${{aws_s3_bucket.{bucket}.arn}}/transactions/*",), ()),
         (read, (app,), ()),
         (("kms:GenerateDataKey", "kms:Decrypt"), (key,), (s3, secretsmanager)),
         (("kms:Encrypt", "kms:Decrypt"), (key,), ()),  # webhook secrets: the purpose is held below
+        (("sqs:SendMessage",), (attempts,), ()),  # the dispatcher queues attempts ...
+        (consume, (results,), ()),  # ... and reads back their results
         (logs, _logs(env_stack, "processor", "reconcile"), ()),
         vpc,
+    }
+    # The courier: the mirror image of the dispatcher's queues, opening secrets only, and no network interfaces
+    # (outside the VPC), no database login, no bucket.
+    assert _grants(env_stack, "webhooks-role") == {
+        (consume, (attempts,), ()),
+        (("sqs:SendMessage",), (results,), ()),
+        (("kms:Decrypt",), (key,), ()),  # webhook secrets: the purpose is held below
+        (logs, _logs(env_stack, "webhooks"), ()),
     }
     assert _grants(env_stack, "authorizer-role") == {
         (read, (auth,), ()),
@@ -144,6 +162,7 @@ def test_kms_use_is_limited_to_its_services_and_the_webhook_secret_purpose(env_s
         "function-role": via("s3", "secretsmanager") + webhook_secrets,
         "authorizer-role": via("secretsmanager"),
         "admin-role": via("secretsmanager"),
+        "webhooks-role": webhook_secrets,
     }
 
 

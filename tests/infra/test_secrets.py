@@ -45,7 +45,10 @@ def test_no_service_may_invoke_the_admin_function(env_stack: Stack) -> None:
     # No integration, authorizer, schedule, event source or alarm refers to it: nothing in the stack does.
     referring = [f"{kind}.{name}" for kind, name, body in env_stack.all_resources() if address in refs(body)]
     assert referring == []
-    assert not env_stack.resources("aws_lambda_event_source_mapping")
+    # The one event source feeds the webhook courier, never the admin function.
+    (source,) = env_stack.resources("aws_lambda_event_source_mapping").values()
+    courier, _ = env_stack.named("aws_lambda_function", "webhooks/function")
+    assert refs(source["function_name"]) == {f"aws_lambda_function.{courier}"}
     assert not env_stack.resources("aws_lambda_function_url")
 
 

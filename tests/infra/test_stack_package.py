@@ -71,6 +71,7 @@ def test_the_platform_stack_refuses_a_zip_without_the_handler(tmp_path: Path) ->
         for function, module, handler in (
             ("processor", "payment_processor/handler.py", "payment_processor.handler.handler"),
             ("reconcile", "payment_processor/handler.py", "payment_processor.handler.reconcile"),
+            ("webhooks", "payment_processor/handler.py", "payment_processor.handler.send_webhooks"),
             ("authorizer", "payment_processor/handler.py", "payment_processor.handler.authorizer"),
             ("admin", "payment_processor/admin.py", "payment_processor.admin.handler"),
         )

@@ -263,6 +263,20 @@ def _sharing_the_role_of(doc: Document, path_end: str) -> set[str]:
     }
 
 
+def _webhook_widening(variable: str, value: str = "true") -> Callable[[Document], set[str]]:
+    """A staging/prod stack whose processor and courier were given a dev-only webhook setting."""
+
+    def mutate(doc: Document) -> set[str]:
+        failed = set()
+        for path in ("processor/function", "webhooks/function"):
+            name, body = named(doc, "aws_lambda_function", path)
+            body["environment"]["variables"][variable] = value
+            failed.add(address("aws_lambda_function", name))
+        return failed
+
+    return mutate
+
+
 def _master_secret_in_env(doc: Document) -> set[str]:
     name, body = named(doc, "aws_lambda_function", "processor/function")
     body["environment"]["variables"]["DB_SECRET_ARN"] = master_secret(doc)
@@ -499,6 +513,10 @@ CASES = [
         _bucket_child_removed("aws_s3_bucket_public_access_block", "transaction-log/public-access-block"),
     ),
     Case("PF702", "public policy not blocked", "dev", _public_access),
+    # Class 8: webhooks
+    Case("PF801", "loopback allowed in staging", "staging", _webhook_widening("WEBHOOKS_ALLOW_LOOPBACK")),
+    Case("PF801", "plain http allowed in prod", "prod", _webhook_widening("WEBHOOKS_ALLOW_HTTP", "TRUE")),
+    Case("PF801", "dev allows both", "dev", lambda d: set()),
     Case("PF702", "public ACL", "dev", lambda d: _set(d, "aws_s3_bucket", "transaction-log/bucket", acl="public-read")),
     Case(
         "PF703",
@@ -589,4 +607,4 @@ def test_registry_entries_are_complete() -> None:
         assert check.function.__doc__, f"{check.id} needs a docstring"
     covered = {d for c in checks for d in c.seed_defects}
     assert covered == set(range(1, 11))
-    assert {c.defect_class for c in checks} == set(range(1, 8))
+    assert {c.defect_class for c in checks} == set(range(1, 9))  # the issue's seven, and 8: webhooks' reach

@@ -306,8 +306,16 @@ SERVE = textwrap.dedent(
         def close(self):
             print("closed schedules", flush=True)
 
+    class Queues:
+        def stop(self):
+            print("stopped queues", flush=True)
+
+        def close(self):
+            print("closed queues", flush=True)
+
     serve.build_api = lambda state, environment, suffix: (Api(), {"routes": []})
     serve.start_schedules = lambda state, environment, suffix: Schedules()
+    serve.start_queue_sources = lambda state, environment, suffix: Queues()
     print("exit", serve.serve_forever(None, "dev", "test", int(sys.argv[1])), flush=True)
     """
 )
@@ -346,6 +354,8 @@ def test_serve_forever_stops_on_sigterm_and_closes_the_runtimes() -> None:
     assert out.splitlines() == [
         "stopped schedules",
         "closed schedules",
+        "stopped queues",
+        "closed queues",
         "closed processor",
         "closed authorizer",
         "exit 0",

@@ -85,7 +85,7 @@ class IdempotencyRecord:
 class OutboxEvent:
     """One transaction-log object waiting to be written to S3 (``body`` is its exact bytes as text)."""
 
-    payment_id: str
+    payment_id: str | None  # None: an event of the merchant's, not a payment's (webhook_endpoint.disabled)
     event_type: str
     object_key: str
     body: str
@@ -264,6 +264,10 @@ class PaymentStore(Protocol):
 
     def list_refunds(self, merchant_id: str, payment_id: str, page: PageRequest) -> Page[Refund]:
         """The payment's refunds, newest first."""
+        ...
+
+    def get_event(self, merchant_id: str, event_id: str) -> FeedEvent | None:
+        """The merchant's event (another merchant's is None, as an unknown one)."""
         ...
 
     def list_events(self, merchant_id: str, page: PageRequest) -> Page[FeedEvent]:

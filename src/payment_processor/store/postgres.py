@@ -67,6 +67,15 @@ _AS_REFUND = args_row(Refund)
 R = TypeVar("R")
 
 
+#: The start of the statement writing an event (parameters: event id, merchant, event type): a pending webhook
+#: delivery of it for each of the merchant's enabled endpoints subscribed to its type (webhooks.deliveries.subscribed).
+FAN_OUT = (
+    "WITH fan_out AS (INSERT INTO webhook_deliveries (event_id, endpoint_id, merchant_id) "
+    "SELECT %s, id, merchant_id FROM webhook_endpoints "
+    "WHERE merchant_id = %s AND status = 'enabled' AND enabled_events && ARRAY['*', %s]::text[])"
+)
+
+
 class PostgresTransaction:
     """Statements run inside one open transaction on ``conn``."""
 
@@ -337,15 +346,19 @@ class PostgresTransaction:
         payment's event number taken for it is written by the same statement."""
         if event.merchant_id is None or event.event_id is None:
             raise ValueError("an event is written with its merchant and event id")
+        # The event and the webhook deliveries it owes are one statement: never one without the other.
         insert = (
-            "INSERT INTO transaction_log_outbox (payment_id, event_type, object_key, body, merchant_id, event_id) "
-            "VALUES (%s, %s, %s, %s, %s, %s)"
+            f"{FAN_OUT} INSERT INTO transaction_log_outbox "
+            "(payment_id, event_type, object_key, body, merchant_id, event_id) VALUES (%s, %s, %s, %s, %s, %s)"
         )
-        params = (event.payment_id, event.event_type, event.object_key, event.body, event.merchant_id, event.event_id)
+        params = (
+            event.event_id, event.merchant_id, event.event_type,
+            event.payment_id, event.event_type, event.object_key, event.body, event.merchant_id, event.event_id,
+        )  # fmt: skip
         if event.payment_id in self._unwritten:
             self._unwritten.discard(event.payment_id)
             self._conn.execute(
-                f"WITH numbered AS (UPDATE payments SET event_sequence = %s WHERE id = %s) {insert}",
+                f"WITH numbered AS (UPDATE payments SET event_sequence = %s WHERE id = %s), {insert[5:]}",
                 (self._sequences[event.payment_id], event.payment_id, *params),
             )
         else:
@@ -652,6 +665,18 @@ class PostgresStore:
                 cursor_scope=(merchant_id, payment_id),
             )  # fmt: skip
         return rows
+
+    def get_event(self, merchant_id: str, event_id: str) -> FeedEvent | None:
+        """The merchant's event (another merchant's is None, as an unknown one)."""
+        with self._statement() as conn:
+            return (
+                conn.cursor(row_factory=args_row(FeedEvent))
+                .execute(
+                    "SELECT event_id, body FROM transaction_log_outbox WHERE event_id = %s AND merchant_id = %s",
+                    (event_id, merchant_id),
+                )
+                .fetchone()
+            )
 
     def list_events(self, merchant_id: str, page: PageRequest) -> Page[FeedEvent]:
         """Events ordered by writing transaction, then id; only transactions older than every one still

@@ -112,9 +112,11 @@ def after_attempt(
     *,
     at: datetime,
     failing_since: datetime | None,
+    retries: bool = True,
     uniform: Callable[[float, float], float] = random.uniform,
 ) -> AfterAttempt:
-    """The delivery after ``attempt`` (made ``at``), given when its endpoint started failing."""
+    """The delivery after ``attempt`` (made ``at``), given when its endpoint started failing. Without
+    ``retries`` (a redelivery the merchant asked for: tried once) a failure is the delivery's end."""
     number = delivery.attempts + 1
     disable = None
     next_at: datetime | None = None
@@ -127,7 +129,7 @@ def after_attempt(
             status, disable = DeliveryStatus.ABANDONED, DISABLED_GONE
         elif (at - failing_since).total_seconds() >= DISABLE_AFTER_S:
             status, disable = DeliveryStatus.ABANDONED, DISABLED_FAILING
-        elif delay is None:
+        elif delay is None or not retries:
             status = DeliveryStatus.ABANDONED
         else:
             status, next_at = DeliveryStatus.RETRYING, at + timedelta(seconds=delay)

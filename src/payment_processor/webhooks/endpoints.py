@@ -143,6 +143,14 @@ class RollSecretRequest(BaseModel):
     expires_in_s: Annotated[int, Field(ge=0, le=MAX_SECRET_OVERLAP_S)] = DEFAULT_SECRET_OVERLAP_S
 
 
+class RedeliverRequest(BaseModel):
+    """``POST /events/{id}/redeliver``: the endpoint (``we_…``) to send the event to once more."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    endpoint: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
 def checked_url(url: str, reach: Reach) -> str:
     """``url`` if the sender may deliver to it as far as can be told without resolving its name: 422
     ``invalid_url`` for its form, ``url_not_allowed`` for an address (or ``localhost``) it may not reach."""

@@ -16,15 +16,18 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from payment_processor.encoding import compact_json
-from payment_processor.errors import NotFound, ValidationFailed
+from payment_processor.errors import InternalError, NotFound, ValidationFailed
 from payment_processor.operations.driver import answering_read_errors, answering_store_errors, claim, fingerprint
 from payment_processor.payment import utc_now
 from payment_processor.store.interfaces import Page, PageRequest, StoredResponse
 from payment_processor.store.webhook_endpoints import EndpointTransaction
+from payment_processor.txlog import is_event_id
 from payment_processor.webhooks.addresses import Reach
+from payment_processor.webhooks.deliveries import AttemptRecord
 from payment_processor.webhooks.endpoints import (
     MAX_ENDPOINTS,
     CreateEndpointRequest,
+    RedeliverRequest,
     RollSecretRequest,
     UpdateEndpointRequest,
     WebhookEndpoint,
@@ -37,6 +40,16 @@ from payment_processor.webhooks.signing import new_secret
 
 #: The one answer for an unknown endpoint id, another merchant's, and a cursor that is neither.
 NO_SUCH_ENDPOINT = "no such webhook endpoint for this API key's merchant"
+#: The same for an event (another merchant's is unknown too) and for an attempt used as a cursor.
+NO_SUCH_EVENT = "no such event for this API key's merchant"
+NO_SUCH_ATTEMPT = "no such delivery attempt of this webhook endpoint"
+
+
+class DeliveryStore(Protocol):
+    """What the deliveries' routes need of the store (``store.webhook_deliveries.PostgresWebhookDeliveries``)."""
+
+    def list_attempts(self, endpoint_id: str, page: PageRequest) -> Page[AttemptRecord]: ...
+    def redeliver(self, merchant_id: str, event_id: str, endpoint_id: str) -> str | None: ...
 
 
 class EndpointStore(Protocol):
@@ -68,7 +81,9 @@ class WebhookEndpoints:
         *,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = new_endpoint_id,
+        deliveries: DeliveryStore | None = None,
     ) -> None:
+        self._deliveries = deliveries
         self._store = store
         self._box = box
         self._reach = reach
@@ -111,6 +126,40 @@ class WebhookEndpoints:
         """The merchant's endpoints, newest first."""
         with answering_read_errors(NO_SUCH_ENDPOINT):
             return self._store.list(merchant_id, page)
+
+    def attempts(self, merchant_id: str, endpoint_id: str, page: PageRequest) -> Page[AttemptRecord]:
+        """The endpoint's delivery attempts, newest first; 404 for another merchant's endpoint as for an unknown."""
+        self.get(merchant_id, endpoint_id)
+        with answering_read_errors(NO_SUCH_ATTEMPT):
+            return self._delivery_store().list_attempts(endpoint_id, page)
+
+    def redeliver(self, merchant_id: str, event_id: str, request: RedeliverRequest) -> dict[str, Any]:
+        """Queue one more delivery of the merchant's event to one of its enabled endpoints, due now (tried once:
+        a failure is shown in the endpoint's attempts, not retried). While one is queued, asking again queues
+        no other (the receiver would drop it by its ``webhook-id`` anyway)."""
+        if not is_event_id(event_id):
+            raise NotFound(NO_SUCH_EVENT)
+        if not is_endpoint_id(request.endpoint):
+            raise ValidationFailed(NO_SUCH_ENDPOINT, field="endpoint")
+        with answering_store_errors():
+            missing = self._delivery_store().redeliver(merchant_id, event_id, request.endpoint)
+        if missing == "event":
+            raise NotFound(NO_SUCH_EVENT)
+        if missing == "endpoint":
+            raise ValidationFailed(NO_SUCH_ENDPOINT, field="endpoint")
+        if missing == "disabled":
+            raise ValidationFailed(
+                "the webhook endpoint is disabled: enable it (POST /webhook_endpoints/{id} with status enabled) "
+                "and ask again",
+                code="webhook_endpoint_disabled",
+                field="endpoint",
+            )
+        return {"object": "redelivery", "event_id": event_id, "endpoint": request.endpoint, "status": "queued"}
+
+    def _delivery_store(self) -> DeliveryStore:
+        if self._deliveries is None:
+            raise InternalError("webhook deliveries are not configured on this deployment")
+        return self._deliveries
 
     def update(self, merchant_id: str, endpoint_id: str, request: UpdateEndpointRequest, key: str) -> Answer:
         """Change the fields the request gives."""

@@ -40,6 +40,12 @@ maps the function's environment when it executes the handler itself.
    the deployment's enabled ``rate(...)`` rules itself (``scheduler.py``): the target function from the
    zip, with the event EventBridge sends, at the rule's rate; the first run comes 5 s after the server
    starts rather than one period later. Cron rules are listed as not run.
+9. Queue event sources. moto stores an SQS event source mapping and, while it is enabled, tries to invoke the
+   function with Docker on every SendMessage (failing, and making the message visible again each time). So
+   locally the mappings are created disabled (``enabled = false`` in the override) and the serving process
+   polls each mapped queue itself (``queues.py``), as Lambda's pollers do: a batch of the mapping's size to
+   the function from the zip, the messages it does not report failed (``batchItemFailures``) deleted, the
+   others left to become visible again, and to the queue's dead-letter queue after its receive limit.
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ from payments_cli.local.emulator import EMULATOR_CREDENTIALS, EMULATOR_REGION
 REGION = EMULATOR_REGION
 #: Services the stacks use; each gets the emulator as its endpoint.
 SERVICES = ("apigateway", "cloudwatch", "cloudwatchlogs", "ec2", "events", "iam", "kms", "lambda", "rds", "s3",
-            "secretsmanager", "sns", "sts", "wafv2")  # fmt: skip
+            "secretsmanager", "sns", "sqs", "sts", "wafv2")  # fmt: skip
 OVERRIDE_FILE = "local_override.tf.json"
 BACKEND_FILE = "local.s3.tfbackend"
 #: (resource type, attribute) pairs moto does not round-trip (gap 2).
@@ -81,6 +87,8 @@ def provider_override(endpoint: str, document: Mapping[str, Any]) -> dict[str, A
     resources: dict[str, dict[str, Any]] = {}
     for name in document.get("resource", {}).get("aws_s3_bucket_policy", {}):
         resources.setdefault("aws_s3_bucket_policy", {})[name] = {"count": 0}  # gap 5
+    for name in document.get("resource", {}).get("aws_lambda_event_source_mapping", {}):
+        resources.setdefault("aws_lambda_event_source_mapping", {})[name] = {"enabled": False}  # gap 9
     for kind, attributes in IGNORED_ATTRIBUTES.items():
         for name in document.get("resource", {}).get(kind, {}):
             resources.setdefault(kind, {})[name] = {"lifecycle": {"ignore_changes": attributes}}

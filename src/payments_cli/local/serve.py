@@ -18,6 +18,7 @@ from payments_cli.local.api_server import (
 )
 from payments_cli.local.edge import read_authorizers, read_gateway_responses, read_rate_limit, stage_resource_arn
 from payments_cli.local.functions import deployment_context, function_runtime
+from payments_cli.local.queues import QueuePoller, QueueSource, read_queue_sources
 from payments_cli.local.scheduler import Schedule, Scheduler, read_schedules
 from payments_cli.local.state import StateFolder
 
@@ -126,10 +127,49 @@ def start_schedules(state: StateFolder, environment: str, suffix: str) -> Schedu
     return scheduler
 
 
+def start_queue_sources(
+    state: StateFolder, environment: str, suffix: str, *, aws_endpoint: str | None = None
+) -> QueuePoller | None:
+    """Run the functions fed by SQS (the webhook courier) as Lambda's pollers would; None if there are none.
+
+    Not switched off with the schedules: nothing reaches these queues unless a scheduled job (or a test acting
+    as one) puts it there. ``aws_endpoint`` is where the functions' AWS calls go (default: the emulator).
+    """
+    record, emulator, postgres_port = deployment_context(state, environment, suffix)
+    names = [str(n) for n in record["outputs"].get("function_names") or []]
+    sqs = emulator.client("sqs")
+    sources = read_queue_sources(emulator.client("lambda"), sqs, names)
+    if not sources:
+        return None
+    functions_emulator = emulator if aws_endpoint is None else dataclasses.replace(emulator, endpoint=aws_endpoint)
+    runtimes = {
+        source.function: function_runtime(
+            state, environment, suffix, source.function, record=record, emulator=functions_emulator,
+            postgres_port=postgres_port, concurrency=source.pollers,
+        )
+        for source in sources
+    }  # fmt: skip
+
+    def report(source: QueueSource, reply: dict[str, Any], taken: int) -> None:
+        error = reply.get("error")
+        failed = len((reply.get("result") or {}).get("batchItemFailures", [])) if not error else taken
+        if error or failed:
+            detail = error.get("errorMessage") if isinstance(error, dict) else f"{failed} of {taken} failed"
+            print(f"queue -> {source.function}: {detail}", file=sys.stderr, flush=True)
+
+    poller = QueuePoller(sources, runtimes, sqs, report=report)
+    for source in sources:
+        line = f"  queue {source.queue_arn.rsplit(':', 1)[-1]} -> {source.function} ({source.pollers} pollers)"
+        print(line, file=sys.stderr, flush=True)
+    poller.start()
+    return poller
+
+
 def serve_forever(state: StateFolder, environment: str, suffix: str, port: int) -> int:
     """Serve, and run the deployment's schedules, until SIGTERM/SIGINT."""
     api, health = build_api(state, environment, suffix)
     scheduler: Scheduler | None = None
+    poller: QueuePoller | None = None
     try:
         server = ApiHttpServer(port, api, health)  # ServeError when the port was taken meanwhile
 
@@ -145,6 +185,7 @@ def serve_forever(state: StateFolder, environment: str, suffix: str, port: int) 
         for route in health["routes"]:
             print(f"  {route}", file=sys.stderr, flush=True)
         scheduler = start_schedules(state, environment, suffix)
+        poller = start_queue_sources(state, environment, suffix)
         try:
             # werkzeug's serve_forever returns on KeyboardInterrupt itself; catching it here too keeps the stop
             # clean whichever part of the loop the signal lands in.
@@ -157,6 +198,9 @@ def serve_forever(state: StateFolder, environment: str, suffix: str, port: int) 
         if scheduler is not None:
             scheduler.stop()
             scheduler.close()
+        if poller is not None:
+            poller.stop()
+            poller.close()
         for function in api.functions.values():
             function.close()
     return 0

@@ -76,10 +76,53 @@ def run_smoke(state: StateFolder, environment: str, suffix: str, *, report: Call
     check("API keys created", True, f"{mine['id']} ({merchant}), {other['id']} (another merchant)")
     try:
         _smoke_requests(state, record, base, mine["secret"], other["secret"], check)
+        _smoke_webhook(state, environment, suffix, base, mine["secret"], check)
     finally:
         for key in (mine, other):
             invoke_admin(state, environment, suffix, {"action": "revoke_key", "key_id": key["id"]})
     return checks
+
+
+def _smoke_webhook(
+    state: StateFolder, environment: str, suffix: str, base: str, secret: str, check: Callable[[str, bool, str], bool]
+) -> None:
+    """An endpoint on a receiver here gets ``payment.succeeded`` for a new payment (dispatched by a run of the
+    deployed reconcile job, sent by the deployed courier), and its signature verifies with the Standard Webhooks
+    reference library. The endpoint is deleted at the end."""
+    from payments_cli.local.functions import deployment_context, function_runtime
+    from payments_cli.local.webhook_receiver import VerifyingReceiver
+
+    with VerifyingReceiver() as receiver:
+        wanted = {"url": receiver.url, "enabled_events": ["payment.succeeded"]}
+        status, _, made = _request(f"{base}/webhook_endpoints", method="POST", key=f"smoke-{uuid.uuid4()}",
+                                   secret=secret, body=wanted)  # fmt: skip
+        if not check("POST /webhook_endpoints → 201", status == 201, f"{status}"):
+            return
+        receiver.secret = made["secret"]
+        try:
+            body = {"amount": 1999, "currency": "EUR", "payment_method": "tok_visa"}
+            status, _, paid = _request(f"{base}/payments", method="POST", body=body, key=f"smoke-{uuid.uuid4()}",
+                                       secret=secret)  # fmt: skip
+            payment_id = paid.get("id") if isinstance(paid, dict) else None
+            record, emulator, port = deployment_context(state, environment, suffix)
+            name = next(str(n) for n in record["outputs"]["function_names"] if "-reconcile-" in str(n))
+            reconcile = function_runtime(state, environment, suffix, name, record=record, emulator=emulator,
+                                         postgres_port=port, concurrency=1)  # fmt: skip
+            try:
+                deadline = time.monotonic() + 30
+                while not receiver.got(payment_id) and time.monotonic() < deadline:
+                    reconcile.invoke({})  # what the schedule does every minute: dispatch the due deliveries
+                    receiver.wait(payment_id, timeout_s=2)
+            finally:
+                reconcile.close()
+            delivered = receiver.got(payment_id)
+            check(
+                "webhook payment.succeeded delivered, signature verifies (standardwebhooks)",
+                delivered is not None and delivered.verified,
+                "nothing received in 30 s" if delivered is None else delivered.detail,
+            )
+        finally:
+            _request(f"{base}/webhook_endpoints/{made['id']}", method="DELETE", secret=secret)
 
 
 def _smoke_requests(

@@ -44,6 +44,10 @@ def provision(postgres: LocalPostgres, endpoint: str, *, dbname: str, bucket: st
     webhook_key = str(
         emulator_client(endpoint, "kms").create_key(Description=f"{name} webhook secrets")["KeyMetadata"]["Arn"]
     )
+    sqs = emulator_client(endpoint, "sqs")
+    attempts_queue, results_queue = (
+        str(sqs.create_queue(QueueName=f"{name}-webhook-{purpose}")["QueueUrl"]) for purpose in ("attempts", "results")
+    )
 
     def secret(purpose: str, value: dict[str, str] | None = None) -> str:
         extra = {"SecretString": json.dumps(value)} if value else {}
@@ -81,6 +85,9 @@ def provision(postgres: LocalPostgres, endpoint: str, *, dbname: str, bucket: st
             "WEBHOOK_SECRETS_KEY_ID": webhook_key,
             "WEBHOOKS_ALLOW_HTTP": "true",
             "WEBHOOKS_ALLOW_LOOPBACK": "true",
+            # The queues between the webhook dispatcher and the courier (which the caller runs, if it wants one).
+            "WEBHOOK_ATTEMPTS_QUEUE_URL": attempts_queue,
+            "WEBHOOK_RESULTS_QUEUE_URL": results_queue,
         },
         authorizer_env={**database, "DB_SECRET_ARN": auth_arn, "API_KEY_PEPPER_SECRET_ARN": pepper_arn},
         admin_env=admin_env,

@@ -1,5 +1,6 @@
 """Function: a Lambda function running the processor from the real, deterministic zip, inside the
-VPC's private subnets, configured through the environment variables the processor reads."""
+VPC's private subnets (all but the webhook courier, which must not reach them), configured through the
+environment variables the processor reads."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ class Function(Construct):
         package: LambdaPackage,
         code: FunctionCode,
         role: FunctionRole,
-        network: Network,
+        network: Network | None,
         log_group: cloudwatch_logs.AwsGroup,
         environment: Mapping[str, str],
         reserved_concurrency: int,
@@ -82,7 +83,10 @@ class Function(Construct):
             timeout=timeout_s or config.lambda_timeout_s,
             # Bounded always: each execution environment holds a database connection (environments.py).
             reserved_concurrent_executions=reserved_concurrency,
-            vpc_config=lambda_.AwsFunction.VpcConfigProperty(
+            # None: outside the VPC (the webhook courier: the internet, and no path to the database).
+            vpc_config=None
+            if network is None
+            else lambda_.AwsFunction.VpcConfigProperty(
                 subnet_ids=network.private_subnet_ids, security_group_ids=[network.function_sg.id]
             ),
             environment=lambda_.AwsFunction.EnvironmentProperty(variables=dict(environment)),

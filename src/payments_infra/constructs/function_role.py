@@ -47,6 +47,7 @@ class FunctionRole(Construct):
         key: EncryptionKey,
         log_groups: Sequence[cloudwatch_logs.AwsGroup],
         grants: Sequence[Statement],
+        in_vpc: bool = True,
     ) -> None:
         super().__init__(scope, id_)
         trust = trust_policy(
@@ -63,6 +64,7 @@ class FunctionRole(Construct):
             description=f"{description} ({naming.tag})",
             assume_role_policy=trust.json,
         )
+        attach = Statement(sid="AttachToPrivateSubnets", actions=list(VPC_ACTIONS), resources=["*"])
         document = policy_document(
             self,
             "grants",
@@ -73,7 +75,8 @@ class FunctionRole(Construct):
                     actions=["logs:CreateLogStream", "logs:PutLogEvents"],
                     resources=[f"{group.arn}:*" for group in log_groups],
                 ),
-                Statement(sid="AttachToPrivateSubnets", actions=list(VPC_ACTIONS), resources=["*"]),
+                # Only for a function in the VPC: one outside it has no use for network interfaces.
+                *([attach] if in_vpc else []),
             ],
         )
         self.policy = iam.AwsPolicy(

@@ -94,6 +94,8 @@ class Network(Construct):
         self.secrets_endpoint = self._interface_endpoint("secretsmanager", config=config, naming=naming)
         # The processor seals webhook signing secrets with KMS (payment_processor.webhooks.secrets).
         self.kms_endpoint = self._interface_endpoint("kms", config=config, naming=naming)
+        # The reconcile job queues webhook attempts and reads their results (payment_processor.webhooks.dispatcher).
+        self.sqs_endpoint = self._interface_endpoint("sqs", config=config, naming=naming)
 
         # Separate rule resources (not inline blocks) so each rule is one reviewable, diffable resource.
         if not config.db_proxy:
@@ -113,7 +115,7 @@ class Network(Construct):
             target=self.endpoint_sg.id,
             port=HTTPS,
             ingress=("endpoints-from-function", "HTTPS to the interface endpoints from the payment processor"),
-            egress=("function-to-endpoints", "HTTPS to the Secrets Manager and KMS endpoints"),
+            egress=("function-to-endpoints", "HTTPS to the Secrets Manager, KMS and SQS endpoints"),
         )
         # A gateway endpoint has no security group; traffic to it is addressed by S3's prefix list.
         vpc.AwsSecurityGroupRule(

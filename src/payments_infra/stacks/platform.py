@@ -21,6 +21,7 @@ from payments_infra.constructs.rate_limit import CredentialRateLimit
 from payments_infra.constructs.secret import Secret
 from payments_infra.constructs.state_backend import use_state_backend
 from payments_infra.constructs.transaction_log import TransactionLogBucket
+from payments_infra.constructs.webhook_queues import COURIER_TIMEOUT_S, WebhookQueues
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.lambda_build import HANDLER, LambdaPackage
 from payments_infra.naming import Naming
@@ -34,6 +35,11 @@ RDS_CA_BUNDLE = "payment_processor/certs/rds-ca-bundle.pem"
 RECONCILE_HANDLER = "payment_processor.handler.reconcile"
 #: The API Gateway request authorizer, and the operator-only admin function.
 AUTHORIZER_HANDLER = "payment_processor.handler.authorizer"
+#: The webhook courier: takes attempts from SQS, makes them from outside the VPC, sends back their results.
+COURIER_HANDLER = "payment_processor.handler.send_webhooks"
+#: The reconcile job's timeout: long enough for a burst of webhook attempts to drain within one run
+#: (handler.WEBHOOK_DISPATCH_BUDGET_S), short of the schedule's minute.
+RECONCILE_TIMEOUT_S = 55
 ADMIN_HANDLER = "payment_processor.admin.handler"
 #: Migrations on a fresh database take seconds; key management milliseconds.
 ADMIN_TIMEOUT_S = 60
@@ -77,8 +83,9 @@ class PlatformStack(TerraformStack):
             purpose: log_group(
                 self, f"{purpose}-logs", name=naming.log_group("/aws/lambda", purpose), config=config, key=key
             )
-            for purpose in ("processor", "reconcile", "authorizer", "admin")
+            for purpose in ("processor", "reconcile", "authorizer", "admin", "webhooks")
         }
+        queues = WebhookQueues(self, "webhook-queues", config=config, naming=naming)
         read_secrets = key.grant_use_via("DecryptSecrets", services=["secretsmanager"], actions=["kms:Decrypt"])
         # The processor and the reconcile job run the same code on the same data: one role.
         processor_role = FunctionRole(
@@ -102,7 +109,27 @@ class PlatformStack(TerraformStack):
                 key.grant_use_for(
                     "SealWebhookSecrets", purpose=WEBHOOK_SECRET_PURPOSE, actions=["kms:Encrypt", "kms:Decrypt"]
                 ),
+                # The reconcile job dispatches webhook attempts and reads back what they found.
+                queues.attempts.grant_send("QueueWebhookAttempts"),
+                queues.results.grant_consume("ReadWebhookResults"),
             ],
+        )
+        # The courier: outside the VPC, no database login; it opens the secrets the processor sealed (decrypt
+        # only, that purpose only), takes attempts and sends back results.
+        courier_role = FunctionRole(
+            self,
+            "webhooks-role",
+            naming=naming,
+            purpose="webhooks",
+            description="Runs the webhook courier (outside the VPC)",
+            key=key,
+            log_groups=[logs["webhooks"]],
+            grants=[
+                queues.attempts.grant_consume("TakeWebhookAttempts"),
+                queues.results.grant_send("ReturnWebhookResults"),
+                key.grant_use_for("OpenWebhookSecrets", purpose=WEBHOOK_SECRET_PURPOSE, actions=["kms:Decrypt"]),
+            ],
+            in_vpc=False,
         )
         authorizer_role = FunctionRole(
             self,
@@ -209,12 +236,52 @@ class PlatformStack(TerraformStack):
             "reconcile",
             name=naming.function("reconcile"),
             handler=RECONCILE_HANDLER,
-            description=f"Finishes what requests left unanswered, delivers the transaction log ({naming.tag})",
+            description=f"Finishes what requests left unanswered, delivers the log and webhooks ({naming.tag})",
             role=processor_role,
             log_group=logs["reconcile"],
-            environment=processor_environment,
+            environment={
+                **processor_environment,
+                "WEBHOOK_ATTEMPTS_QUEUE_URL": queues.attempts.url,
+                "WEBHOOK_RESULTS_QUEUE_URL": queues.results.url,
+            },
             reserved_concurrency=config.reconcile_concurrency,
+            timeout_s=RECONCILE_TIMEOUT_S,
             **common,  # type: ignore[arg-type]
+        )
+        courier = Function(
+            self,
+            "webhooks",
+            name=naming.function("webhooks"),
+            handler=COURIER_HANDLER,
+            description=f"Delivers webhooks from outside the VPC, fed by SQS ({naming.tag})",
+            role=courier_role,
+            log_group=logs["webhooks"],
+            environment={
+                "POWERTOOLS_SERVICE_NAME": "payments",
+                "WEBHOOK_SECRETS_KEY_ID": key.arn,
+                "WEBHOOK_RESULTS_QUEUE_URL": queues.results.url,
+                "WEBHOOKS_ALLOW_HTTP": str(config.webhooks_allow_http).lower(),
+                "WEBHOOKS_ALLOW_LOOPBACK": str(config.webhooks_allow_loopback).lower(),
+            },
+            reserved_concurrency=config.webhook_courier_concurrency,
+            timeout_s=COURIER_TIMEOUT_S,
+            config=config,
+            package=package,
+            code=code,
+            network=None,
+        )
+        lambda_.AwsEventSourceMapping(
+            self,
+            "webhook-attempts-source",
+            event_source_arn=queues.attempts.arn,
+            function_name=courier.arn,
+            # One attempt per invocation: a slow receiver delays no other endpoint's attempt in its batch.
+            batch_size=1,
+            function_response_types=["ReportBatchItemFailures"],
+            scaling_config=lambda_.AwsEventSourceMapping.ScalingConfigProperty(
+                maximum_concurrency=config.webhook_courier_concurrency
+            ),
+            depends_on=[courier_role.attachment],
         )
         authorizer = Function(
             self,
@@ -271,7 +338,7 @@ class PlatformStack(TerraformStack):
             config=config,
             naming=naming,
             key=key,
-            functions=[processor, reconcile, authorizer],
+            functions=[processor, reconcile, authorizer, courier],
             reconcile=reconcile,
             api=api,
             database=database,
@@ -289,7 +356,7 @@ class PlatformStack(TerraformStack):
         TerraformOutput(
             self,
             "function_names",
-            value=[f.function_name for f in (processor, reconcile, authorizer, admin)],
+            value=[f.function_name for f in (processor, reconcile, authorizer, admin, courier)],
         )
         if proxy:
             TerraformOutput(self, "database_proxy_endpoint", value=proxy.endpoint)

@@ -9,4 +9,5 @@ from preflight.checks import (  # noqa: F401 - imported to register
     lambda_package,
     naming,
     storage,
+    webhooks,
 )
