@@ -350,34 +350,23 @@ def _dispatch_webhooks(expired: Any) -> DispatchReport:
 
 
 def send_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """SQS entry point of the webhook courier: one attempt per message (see webhooks.courier).
+    """SQS entry point of the webhook courier: a batch of attempts, made concurrently (see webhooks.courier).
 
     Answers the messages it could not finish as ``batchItemFailures`` (the event source mapping reports them):
     SQS makes them visible again, and after the queue's receive limit moves them to its dead-letter queue.
     """
-    from payment_processor.webhooks.courier import attempt
-    from payment_processor.webhooks.messages import AttemptMessage, BadMessage
+    from payment_processor.webhooks.courier import deliver_batch
 
     _bind_request(event, context)
     courier = _get_courier()
-    failures: list[dict[str, str]] = []
-    for record in event.get("Records", []):
-        message_id = str(record.get("messageId", ""))
-        if context is not None and context.get_remaining_time_in_millis() < COURIER_RESERVE_S * 1000:
-            failures.append({"itemIdentifier": message_id})  # no time for a whole attempt: left to the queue
-            continue
-        try:
-            message = AttemptMessage.decode(str(record.get("body", "")))
-            result = attempt(message, box=courier["box"], reach=courier["reach"])
-            courier["results"].send([result.encode()])
-        except BadMessage as exc:
-            logger.error("webhook attempt message refused", extra={"message_id": message_id, "reason": str(exc)})
-            failures.append({"itemIdentifier": message_id})
-            continue
-        except Exception as exc:  # noqa: BLE001 - KMS or SQS failing: this message is retried by the queue
-            logger.error("webhook attempt failed", extra={"message_id": message_id, "reason": type(exc).__name__})
-            failures.append({"itemIdentifier": message_id})
-            continue
+    outcome = deliver_batch(
+        list(event.get("Records", [])), box=courier["box"], reach=courier["reach"], results=courier["results"],
+        # No attempt starts without time for its 10 s and its result's send: left to the queue instead.
+        has_time=lambda: context is None or context.get_remaining_time_in_millis() >= COURIER_RESERVE_S * 1000,
+    )  # fmt: skip
+    for message_id, reason in outcome.refused:
+        logger.error("webhook attempt message refused", extra={"message_id": message_id, "reason": reason})
+    for message, result in outcome.made:
         found = result.attempt
         logger.info(
             "webhook attempt",
@@ -385,7 +374,9 @@ def send_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
                    "attempt": message.attempt, "status_code": found.status_code, "error": found.error,
                    "latency_ms": found.latency_ms},
         )  # fmt: skip
-    return {"batchItemFailures": failures}
+    if outcome.failed:
+        logger.warning("webhook attempts left to the queue", extra={"count": len(outcome.failed)})
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in outcome.failed]}
 
 
 def _get_courier() -> dict[str, Any]:

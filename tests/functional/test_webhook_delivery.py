@@ -33,7 +33,7 @@ from payment_processor.store.webhook_deliveries import PostgresWebhookDeliveries
 from payment_processor.txlog import feed_resource
 from payment_processor.validation import parse_payment_request
 from payment_processor.webhooks.dispatcher import PER_FAILING_ENDPOINT, Dispatcher, DispatchReport
-from payment_processor.webhooks.endpoints import CreateEndpointRequest, RedeliverRequest
+from payment_processor.webhooks.endpoints import CreateEndpointRequest, RedeliverRequest, UpdateEndpointRequest
 from payment_processor.webhooks.queues import SqsQueue
 from payment_processor.webhooks.service import WebhookEndpoints
 from tests.conftest import MERCHANT, REGION, Services
@@ -383,3 +383,48 @@ def test_a_receiver_that_is_down_gets_the_event_when_it_is_back(world: World) ->
         assert world.pump().recorded == 1
     assert len(back.received) == 1
     assert [(a["attempt"], a["status_code"]) for a in world.attempts_of(endpoint)] == [(2, 200), (1, None)]
+
+
+def test_an_endpoint_enabled_again_starts_its_three_days_afresh(world: World) -> None:
+    with receiver(lambda _: Answer(500)) as dead:
+        endpoint, _ = world.endpoint(dead.url(), ["payment.succeeded"])
+        world.pay()
+        world.pump()  # failing from now
+        world.webhooks.update(MERCHANT, endpoint, UpdateEndpointRequest(status="disabled"), str(uuid.uuid4()))
+        world.clock.advance(days=4)
+        world.webhooks.update(MERCHANT, endpoint, UpdateEndpointRequest(status="enabled"), str(uuid.uuid4()))
+        world.pay()
+        world.pump()  # a failure 4 days after the first: not 3 days of failing, the endpoint was off meanwhile
+    assert world.webhooks.get(MERCHANT, endpoint).status == "enabled"
+    assert len(dead.received) == 2  # the first event's retry was given up with the disabling; the new one sent
+
+
+def test_a_receiver_slower_than_the_deadline_is_a_timeout_retried_on_schedule(world: World) -> None:
+    """The courier's deadline is the sender's (10 s deployed); here 0.5 s, so the test waits half a second, not
+    ten, for the same code path: the socket shut at the deadline, the attempt a timeout, the retry scheduled."""
+    from payment_processor.webhooks.courier import attempt
+    from payment_processor.webhooks.messages import AttemptMessage
+
+    calls: list[Received] = []
+
+    def slow_then_fast(request: Received) -> Answer:
+        calls.append(request)
+        return Answer(200, delay_s=2) if len(calls) == 1 else verifying(secret)(request)
+
+    courier = handler_module._get_courier()
+    with receiver(slow_then_fast) as hooks:
+        endpoint, secret = world.endpoint(hooks.url(), ["payment.succeeded"])
+        world.pay()
+        world.dispatcher.dispatch(DispatchReport())
+        (message,) = world.sqs.receive_message(QueueUrl=world.attempts, MaxNumberOfMessages=10)["Messages"]
+        found = attempt(AttemptMessage.decode(message["Body"]), box=courier["box"], reach=courier["reach"],
+                        timeout_s=0.5)  # fmt: skip
+        courier["results"].send([found.encode()])
+        world.sqs.delete_message(QueueUrl=world.attempts, ReceiptHandle=message["ReceiptHandle"])
+        world.dispatcher.collect(DispatchReport())
+        (late,) = world.attempts_of(endpoint)
+        assert (late["status_code"], late["error"]) == (None, "timeout") and late["next_attempt_at"]
+        assert 400 <= late["latency_ms"] < 2000
+        world.clock.advance(seconds=6)
+        assert world.pump().recorded == 1
+    assert [a["status_code"] for a in world.attempts_of(endpoint)] == [200, None]

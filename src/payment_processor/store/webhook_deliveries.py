@@ -52,6 +52,12 @@ class Recorded:
     event_id: str | None = None
 
 
+#: Give up on what an endpoint is owed (parameter: its id): it was disabled, by the sender or the merchant.
+ABANDON_OWED = (
+    "UPDATE webhook_deliveries SET status = 'abandoned', next_attempt_at = NULL, leased_until = NULL "
+    "WHERE endpoint_id = %s AND status IN ('pending', 'retrying')"
+)
+
 _DUE = """
 WITH disabled AS (
     -- Nothing is sent to a disabled endpoint: what it was owed is given up on when it comes due.
@@ -219,11 +225,7 @@ def _disable(conn: psycopg.Connection[Any], merchant_id: str, endpoint_id: str, 
         "UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = %s, updated_at = %s WHERE id = %s",
         (reason, at, endpoint_id),
     )
-    conn.execute(
-        "UPDATE webhook_deliveries SET status = 'abandoned', next_attempt_at = NULL, leased_until = NULL "
-        "WHERE endpoint_id = %s AND status IN ('pending', 'retrying')",
-        (endpoint_id,),
-    )
+    conn.execute(ABANDON_OWED, (endpoint_id,))
     event = endpoint_disabled_event(merchant_id, endpoint_id, reason, at, suffix=secrets.token_hex(6))
     # The disabled endpoint is not among those it fans out to: its status changed in the statement before.
     conn.execute(

@@ -23,6 +23,7 @@ from payment_processor.store.postgres import (
     in_transaction,
     keyset_page,
 )
+from payment_processor.store.webhook_deliveries import ABANDON_OWED
 from payment_processor.webhooks.endpoints import WebhookEndpoint
 
 _COLUMNS = "id, merchant_id, url, enabled_events, description, status, created_at, updated_at"
@@ -87,12 +88,17 @@ class EndpointTransaction:
 
     def update(self, endpoint: WebhookEndpoint) -> None:
         """Write a locked endpoint's URL, events, description, status and ``updated_at``."""
+        # Enabled again by the merchant: its failures so far no longer count towards the 3 days that disable it.
         self._conn.execute(
             "UPDATE webhook_endpoints SET url = %s, enabled_events = %s, description = %s, status = %s, "
-            "updated_at = %s WHERE id = %s",
+            "updated_at = %s, "
+            "failing_since = CASE WHEN %s = 'enabled' AND status <> 'enabled' THEN NULL ELSE failing_since END, "
+            "disabled_reason = CASE WHEN %s = 'enabled' THEN NULL ELSE disabled_reason END WHERE id = %s",
             (endpoint.url, list(endpoint.enabled_events), endpoint.description, endpoint.status,
-             endpoint.updated_at, endpoint.id),
+             endpoint.updated_at, endpoint.status, endpoint.status, endpoint.id),
         )  # fmt: skip
+        if endpoint.status == "disabled":  # nothing more is sent to it: what it was owed is given up on now
+            self._conn.execute(ABANDON_OWED, (endpoint.id,))
 
     def replace_secret(self, endpoint_id: str, sealed: bytes, old_until: datetime | None, at: datetime) -> None:
         """Roll a locked endpoint's secret to ``sealed``: the one it had keeps signing until ``old_until``

@@ -92,8 +92,8 @@ class ResultMessage:
             raise BadMessage("a result has a status code or an error")
         if retry_after is not None and (type(retry_after) not in (int, float) or not 0 <= retry_after <= 86400):
             raise BadMessage("retry_after_s is null or 0..86400 seconds")
-        if not isinstance(excerpt, str) or len(excerpt) > 200:
-            raise BadMessage("excerpt is at most 200 characters")
+        if not isinstance(excerpt, str) or len(excerpt) > 200 or not excerpt.isprintable():
+            raise BadMessage("excerpt is at most 200 printable characters")
         latency = _int(data, "latency_ms")
         attempt = Attempt(status, error, latency, retry_after_s=retry_after, excerpt=excerpt)
         return cls(_int(data, "delivery_id"), _int(data, "attempt"), attempt)

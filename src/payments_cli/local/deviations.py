@@ -34,8 +34,10 @@ maps the function's environment when it executes the handler itself.
    service invokes, is run from the zip by ``payments up`` (setup) and ``payments keys``.
 7. moto fixes, in ``moto_server.py``, which the local target runs instead of ``moto.server``: moto gives
    every DB instance one and the same DbiResourceId, which the aws provider reads instances back by (with
-   two suffixes on one emulator neither could be read), and it fails to delete a key whose history holds
-   a delete marker (a state bucket could never be destroyed). Each fix makes moto answer as AWS does.
+   two suffixes on one emulator neither could be read), it fails to delete a key whose history holds
+   a delete marker (a state bucket could never be destroyed), and it answers a queue's RedrivePolicy with
+   spaces SQS does not put there (every plan would change both webhook queues). Each fix makes moto answer
+   as AWS does.
 8. Schedules. moto stores EventBridge rules but never fires them, so the local API server's process runs
    the deployment's enabled ``rate(...)`` rules itself (``scheduler.py``): the target function from the
    zip, with the event EventBridge sends, at the rule's rate; the first run comes 5 s after the server

@@ -21,9 +21,10 @@ def unique_dbi_resource_id() -> str:
 
 
 def apply_fixes() -> None:
-    """Both fixes below, before the server starts."""
+    """The fixes below, before the server starts."""
     _unique_dbi_resource_ids()
     _disposable_delete_markers()
+    _compact_redrive_policies()
 
 
 def _unique_dbi_resource_ids() -> None:
@@ -54,6 +55,25 @@ def _disposable_delete_markers() -> None:
             del self, garbage
 
         models.FakeDeleteMarker.dispose = dispose  # type: ignore[attr-defined]
+
+
+def _compact_redrive_policies() -> None:
+    """moto 5.x gives a queue's RedrivePolicy back as ``json.dumps`` writes it (``{"a": 1, "b": 2}``); SQS gives
+    it back compact (``{"a":1,"b":2}``), as Terraform's configuration writes it. The aws provider compares the
+    strings, so every plan would update both webhook queues for a whitespace change. Answer it compact."""
+    import json
+
+    from moto.sqs import models
+
+    original: Any = models.Queue.attributes
+
+    def attributes(self: Any) -> dict[str, Any]:
+        result = dict(original.fget(self))
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        return result
+
+    models.Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -52,7 +52,10 @@ class Queue(Construct):
             message_retention_seconds=RETENTION_S,
             visibility_timeout_seconds=visibility_timeout_s,
             sqs_managed_sse_enabled=True,
-            redrive_policy=json.dumps({"deadLetterTargetArn": self.dead_letters.arn, "maxReceiveCount": MAX_RECEIVES}),
+            # Compact, as SQS gives it back: with json.dumps' spaces every plan would show a (whitespace) change.
+            redrive_policy=json.dumps(
+                {"deadLetterTargetArn": self.dead_letters.arn, "maxReceiveCount": MAX_RECEIVES}, separators=(",", ":")
+            ),
         )
 
     @property

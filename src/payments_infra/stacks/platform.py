@@ -275,8 +275,9 @@ class PlatformStack(TerraformStack):
             "webhook-attempts-source",
             event_source_arn=queues.attempts.arn,
             function_name=courier.arn,
-            # One attempt per invocation: a slow receiver delays no other endpoint's attempt in its batch.
-            batch_size=1,
+            # Up to 10 attempts an invocation, made concurrently (a slow receiver delays no other's delivery),
+            # their results sent back in one call.
+            batch_size=10,
             function_response_types=["ReportBatchItemFailures"],
             scaling_config=lambda_.AwsEventSourceMapping.ScalingConfigProperty(
                 maximum_concurrency=config.webhook_courier_concurrency
