@@ -33,6 +33,7 @@ from payment_processor.operations.driver import (
     JobCounts,
     Outcome,
     answering_read_errors,
+    read_one,
 )
 from payment_processor.operations.increment import IncrementAuthorization
 from payment_processor.operations.refund import CreateRefund, RefundRequest
@@ -204,13 +205,11 @@ class PaymentService:
 
         The message never repeats the id: what the caller sent is not echoed.
         """
-        if not payments.is_payment_id(payment_id):
-            raise NotFound(NO_SUCH_PAYMENT)
-        with answering_read_errors(NO_SUCH_PAYMENT):
-            found = self._store.get_payment(payment_id, merchant_id)
-        if found is None:
-            raise NotFound(NO_SUCH_PAYMENT)
-        return found
+        return read_one(
+            payments.is_payment_id(payment_id),
+            NO_SUCH_PAYMENT,
+            lambda: self._store.get_payment(payment_id, merchant_id),
+        )
 
     def list_payments(self, merchant_id: str, page: PageRequest, *, status: str | None = None) -> Page[Payment]:
         """The merchant's payments, newest first; a cursor that is not one of them is 404 like an unknown id."""
@@ -228,13 +227,9 @@ class PaymentService:
 
     def get_event(self, merchant_id: str, event_id: str) -> FeedEvent:
         """The merchant's event; 404 for an unknown id and another merchant's alike."""
-        if not txlog.is_event_id(event_id):
-            raise NotFound(NO_SUCH_EVENT)
-        with answering_read_errors(NO_SUCH_EVENT):
-            found = self._store.get_event(merchant_id, event_id)
-        if found is None:
-            raise NotFound(NO_SUCH_EVENT)
-        return found
+        return read_one(
+            txlog.is_event_id(event_id), NO_SUCH_EVENT, lambda: self._store.get_event(merchant_id, event_id)
+        )
 
     def list_events(self, merchant_id: str, page: PageRequest) -> Page[FeedEvent]:
         """The merchant's transaction-log events, newest first (see ``PaymentStore.list_events``)."""

@@ -73,6 +73,7 @@ class Recorded(Protocol):
 Request = TypeVar("Request")
 Record = TypeVar("Record", bound=Recorded)
 Answer = TypeVar("Answer")
+Found = TypeVar("Found")
 
 #: The one answer for an unknown id and for another merchant's payment.
 NO_SUCH_PAYMENT = "no such payment for this API key's merchant"
@@ -448,6 +449,18 @@ def answering_read_errors(no_such: str) -> Iterator[None]:
         raise NotFound(no_such) from None
     except StoreUnavailable:
         raise DatabaseUnavailable() from None
+
+
+def read_one(shaped: bool, no_such: str, lookup: Callable[[], Found | None]) -> Found:
+    """One of the merchant's objects by id: 404 ``no_such`` for an id of the wrong shape (the database is not
+    asked), an unknown one and another merchant's alike; a database outage 503."""
+    if not shaped:
+        raise NotFound(no_such)
+    with answering_read_errors(no_such):
+        found = lookup()
+    if found is None:
+        raise NotFound(no_such)
+    return found
 
 
 @contextmanager

@@ -17,7 +17,13 @@ from typing import Any, Protocol
 
 from payment_processor.encoding import compact_json
 from payment_processor.errors import InternalError, NotFound, ValidationFailed
-from payment_processor.operations.driver import answering_read_errors, answering_store_errors, claim, fingerprint
+from payment_processor.operations.driver import (
+    answering_read_errors,
+    answering_store_errors,
+    claim,
+    fingerprint,
+    read_one,
+)
 from payment_processor.payment import utc_now
 from payment_processor.store.interfaces import Page, PageRequest, StoredResponse
 from payment_processor.store.webhook_endpoints import EndpointTransaction
@@ -114,13 +120,9 @@ class WebhookEndpoints:
 
     def get(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
         """The merchant's endpoint; 404 for an unknown id and another merchant's alike."""
-        if not is_endpoint_id(endpoint_id):
-            raise NotFound(NO_SUCH_ENDPOINT)
-        with answering_read_errors(NO_SUCH_ENDPOINT):
-            found = self._store.get(merchant_id, endpoint_id)
-        if found is None:
-            raise NotFound(NO_SUCH_ENDPOINT)
-        return found
+        return read_one(
+            is_endpoint_id(endpoint_id), NO_SUCH_ENDPOINT, lambda: self._store.get(merchant_id, endpoint_id)
+        )
 
     def list(self, merchant_id: str, page: PageRequest) -> Page[WebhookEndpoint]:
         """The merchant's endpoints, newest first."""
