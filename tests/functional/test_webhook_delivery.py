@@ -428,3 +428,24 @@ def test_a_receiver_slower_than_the_deadline_is_a_timeout_retried_on_schedule(wo
         world.clock.advance(seconds=6)
         assert world.pump().recorded == 1
     assert [a["status_code"] for a in world.attempts_of(endpoint)] == [200, None]
+
+
+def test_deleting_an_endpoint_takes_its_deliveries_and_attempts_and_a_late_result_is_dropped(world: World) -> None:
+    """The processor's role deletes the endpoint (the cascade runs as the tables' owner); the courier's result
+    for a deleted endpoint's attempt, arriving after, changes nothing."""
+    with receiver(lambda r: verifying(secret)(r)) as hooks:
+        endpoint, secret = world.endpoint(hooks.url(), ["payment.succeeded"])
+        world.pay()
+        world.pump()
+        world.pay()
+        world.dispatcher.dispatch(DispatchReport())
+        world.courier()  # its result waits on the queue
+    world.webhooks.delete(MERCHANT, endpoint)
+    report = DispatchReport()
+    world.dispatcher.collect(report)
+    assert (report.recorded, report.duplicates) == (0, 1)
+    with world.services.admin() as conn:
+        left = conn.execute(
+            "SELECT (SELECT count(*) FROM webhook_deliveries), (SELECT count(*) FROM webhook_attempts)"
+        ).fetchone()
+    assert left == (0, 0)
