@@ -449,3 +449,13 @@ def test_deleting_an_endpoint_takes_its_deliveries_and_attempts_and_a_late_resul
             "SELECT (SELECT count(*) FROM webhook_deliveries), (SELECT count(*) FROM webhook_attempts)"
         ).fetchone()
     assert left == (0, 0)
+
+
+def test_a_cursor_that_is_not_one_of_the_endpoints_attempts_is_404_like_every_lists(world: World) -> None:
+    """Found over HTTP: another merchant's event or endpoint id as ``starting_after`` was a 500 (cast to bigint)."""
+    endpoint, _ = world.endpoint("https://example.com/hooks", ["*"])
+    other = world.pay("merch_other")
+    for cursor in (f"{other}:0001", endpoint, "x", "9" * 30, "-1"):
+        for page in (PageRequest(limit=10, starting_after=cursor), PageRequest(limit=10, ending_before=cursor)):
+            with pytest.raises(NotFound):
+                world.webhooks.attempts(MERCHANT, endpoint, page)

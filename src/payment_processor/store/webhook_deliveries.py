@@ -188,7 +188,9 @@ class PostgresWebhookDeliveries:
                 "SELECT event_id, attempt, attempted_at, status_code, error, latency_ms, next_attempt_at FROM "
                 "(SELECT *, attempted_at AS created_at FROM webhook_attempts) a",
                 ["endpoint_id = %s"], [endpoint_id], page, "created_at", rows_as=args_row(_record),
-                cursor_sql="SELECT attempted_at, id FROM webhook_attempts WHERE id = %s AND endpoint_id = %s",
+                # Compared as text: a cursor is the caller's string (another list's id, any text), never cast, so
+                # one that is not an attempt of this endpoint is 404 like every list's, not a database error.
+                cursor_sql="SELECT attempted_at, id FROM webhook_attempts WHERE id::text = %s AND endpoint_id = %s",
                 cursor_scope=(endpoint_id,),
             )  # fmt: skip
 
