@@ -25,10 +25,10 @@ from payment_processor.apikeys import ApiKeys, pepper_from
 from payment_processor.authorizer import Unauthorized, authorize
 from payment_processor.aws import CALL_BUDGET_S, client, new_session
 from payment_processor.config import ConfigError, Settings
+from payment_processor.connectors.simulated import SimulatedAcquirer
 from payment_processor.credentials import CredentialsUnavailable, SecretsManagerCredentials, SecretsManagerSecret
 from payment_processor.deadlines import deadline
 from payment_processor.errors import InternalError
-from payment_processor.gateway import SimulatedAcquirer
 from payment_processor.store.interfaces import OutboxHealth, ProcessingHealth, StoreUnavailable
 from payment_processor.txlog import DeliveryReport, OutboxDelivery, S3Sink
 

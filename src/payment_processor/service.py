@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from payment_processor import payment as payments
 from payment_processor import txlog
+from payment_processor.connectors.base import Connector
 from payment_processor.deadlines import Expired, never
 from payment_processor.errors import NotFound
-from payment_processor.gateway import PaymentGateway
 from payment_processor.operations.actions import CANCEL, CAPTURE, ActionOperation, ActionRequest
 from payment_processor.operations.cancel import Cancel, expire_authorizations
 from payment_processor.operations.capture import Capture
@@ -104,7 +104,7 @@ class PaymentService:
     def __init__(
         self,
         store: PaymentStore,
-        gateway: PaymentGateway,
+        connector: Connector,
         delivery: OutboxDelivery,
         *,
         clock: Callable[[], datetime] = payments.utc_now,
@@ -117,7 +117,7 @@ class PaymentService:
         self._backlog_checked_at: float | None = None
         #: The store, acquirer and clock every operation works with (one object: swapping the acquirer here
         #: swaps it for all of them).
-        self.context = Context(store, gateway, clock)
+        self.context = Context(store, connector, clock)
         self._driver = Driver(self.context, self._deliver, self._delivery.lease)
         self.create = CreatePayment(self.context, new_id)
         self.capture = Capture(self.context)

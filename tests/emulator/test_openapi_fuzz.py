@@ -88,7 +88,7 @@ SPEC: dict[str, Any] = copy.deepcopy(schema.raw_schema)
 #: Ids of objects the run made (payments, refunds, a webhook endpoint), filled by the `made` fixture before any
 #: generation.
 MADE: list[str] = []
-#: Tokens of the sandbox acquirer (payment_processor.gateway) the generated bodies use half the time:
+#: Tokens of the sandbox acquirer (payment_processor.connectors.simulated) the generated bodies use half the time:
 #: approved, declined, and those whose captures, cancels or refunds the acquirer refuses.
 TOKENS = (
     "tok_visa",

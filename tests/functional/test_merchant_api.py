@@ -13,8 +13,8 @@ import pytest
 
 from payment_processor import handler as handler_module
 from payment_processor.aws import client
+from payment_processor.connectors.simulated import SimulatedAcquirer
 from payment_processor.credentials import SecretsManagerCredentials
-from payment_processor.gateway import SimulatedAcquirer
 from payment_processor.payment import STATUSES
 from payment_processor.reconcile import main as reconcile_main
 from payment_processor.service import PaymentService
@@ -203,7 +203,7 @@ def test_a_crash_between_the_acquirer_and_the_record_is_settled_by_the_same_key(
     service, database = build_service(lambda_env.settings())
     barrier = threading.Event()
 
-    acquirer = service.context.gateway
+    acquirer = service.context.connector
 
     class Crashing:
         def __getattr__(self, name: str) -> Any:
@@ -214,7 +214,7 @@ def test_a_crash_between_the_acquirer_and_the_record_is_settled_by_the_same_key(
             barrier.set()
             raise SystemExit("...and the process dies before recording it")
 
-    service.context.gateway = Crashing()  # type: ignore[assignment]
+    service.context.connector = Crashing()  # type: ignore[assignment]
     with pytest.raises(SystemExit):
         service.capture_payment(MERCHANT, payment_id, 400, "cap")
     assert barrier.is_set() and count(lambda_env, "payment_actions") == 1

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from typing import Any
 
 import psycopg
 import pytest
 
 from payment_processor import handler as handler_module
-from payment_processor.gateway import Authorization, SimulatedAcquirer
+from payment_processor.connectors.outcomes import AuthorizeOutcome
+from payment_processor.connectors.simulated import SimulatedAcquirer
 from payment_processor.operations.create import MAX_ACQUIRER_ATTEMPTS
 from payment_processor.reconcile import main as reconcile_main
 from tests.conftest import DB_NAME, DB_USER, MERCHANT, Services
@@ -113,7 +115,7 @@ def test_a_retry_and_the_job_settling_one_payment_at_once_write_one_final_state(
 
     first, first_db = build_service(clean.settings())
     # The first attempt records the payment and dies before the acquirer answers.
-    crashed = first.context.gateway = _Dying()  # type: ignore[assignment]
+    crashed = first.context.connector = _Dying()  # type: ignore[assignment]
     with pytest.raises(_Died):
         first.create_payment(MERCHANT, parse_payment_request(payment_body()), "race")
     assert crashed.asked and count(clean, "payments") == 1
@@ -123,7 +125,7 @@ def test_a_retry_and_the_job_settling_one_payment_at_once_write_one_final_state(
     job, job_db = build_service(clean.settings())
     barrier = threading.Barrier(2)
     for instance in (retry, job):
-        instance.context.gateway = _Waiting(barrier)  # type: ignore[assignment]
+        instance.context.connector = _Waiting(barrier)  # type: ignore[assignment]
     results: dict[str, object] = {}
 
     def by_retry() -> None:
@@ -155,7 +157,7 @@ class _Died(BaseException):
 class _Dying(SimulatedAcquirer):
     asked = False
 
-    def authorize(self, **kwargs: object) -> Authorization:  # type: ignore[override]
+    def authorize(self, *args: Any, **kwargs: Any) -> AuthorizeOutcome:
         self.asked = True
         raise _Died
 
@@ -167,6 +169,6 @@ class _Waiting(SimulatedAcquirer):
         super().__init__()
         self._barrier = barrier
 
-    def authorize(self, **kwargs: object) -> Authorization:  # type: ignore[override]
+    def authorize(self, *args: Any, **kwargs: Any) -> AuthorizeOutcome:
         self._barrier.wait(timeout=30)
-        return super().authorize(**kwargs)  # type: ignore[arg-type]
+        return super().authorize(*args, **kwargs)

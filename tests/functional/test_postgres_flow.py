@@ -14,8 +14,8 @@ import pytest
 from payment_processor import handler as handler_module
 from payment_processor.aws import client
 from payment_processor.config import Settings
+from payment_processor.connectors.simulated import SimulatedAcquirer
 from payment_processor.credentials import SecretsManagerCredentials
-from payment_processor.gateway import SimulatedAcquirer
 from payment_processor.service import PaymentService
 from payment_processor.store.database import Database
 from payment_processor.store.postgres import ROLE_LOCK_TIMEOUT_MS, PostgresStore

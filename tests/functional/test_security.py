@@ -147,7 +147,7 @@ def test_a_value_postgres_cannot_store_is_422_and_changes_nothing(
     monkeypatch.setattr(handler_module, "_service", None)
     calls: list[object] = []
     monkeypatch.setattr(
-        "payment_processor.gateway.SimulatedAcquirer.authorize", lambda *a, **k: calls.append(k) or None
+        "payment_processor.connectors.simulated.SimulatedAcquirer.authorize", lambda *a, **k: calls.append(k) or None
     )
     response = handler_module.handler(post_payment(body), None)
     assert response["statusCode"] == 422 and body_of(response)["error"]["code"] == "invalid_character"

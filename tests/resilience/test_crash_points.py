@@ -32,9 +32,9 @@ pytestmark = [pytest.mark.functional, pytest.mark.timeout(600)]
 #: Where the child dies. Each wraps the function named, in the child only.
 CRASH_POINTS = {
     # The payment is committed as processing; the acquirer has not been asked.
-    "before the acquirer": ("payment_processor.gateway", "SimulatedAcquirer", "authorize", "before"),
+    "before the acquirer": ("payment_processor.connectors.simulated", "SimulatedAcquirer", "authorize", "before"),
     # The acquirer answered (and recorded its charge); nothing of its answer is committed.
-    "after the acquirer": ("payment_processor.gateway", "SimulatedAcquirer", "authorize", "after"),
+    "after the acquirer": ("payment_processor.connectors.simulated", "SimulatedAcquirer", "authorize", "after"),
     # The final state, its event and the stored answer are written but the transaction is not committed.
     "before commit": ("payment_processor.store.postgres", "PostgresTransaction", "complete_idempotency_key", "after"),
     # The final state is committed; the answer never leaves and the events are not yet in S3.

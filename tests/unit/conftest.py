@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools import Logger
 
 from payment_processor.api import Api
-from payment_processor.gateway import SimulatedAcquirer
+from payment_processor.connectors.simulated import SimulatedAcquirer
 from payment_processor.service import PaymentService
 from payment_processor.txlog import OutboxDelivery
 from tests.fakes.memory_sink import MemorySink

@@ -73,7 +73,7 @@ def test_unreadable_secret_is_store_unavailable() -> None:
 
 
 def test_memory_store_purges_old_keys_and_fails_when_off() -> None:
-    from payment_processor.gateway import SimulatedAcquirer
+    from payment_processor.connectors.simulated import SimulatedAcquirer
     from payment_processor.service import PaymentService
     from payment_processor.txlog import OutboxDelivery
     from payment_processor.validation import parse_payment_request

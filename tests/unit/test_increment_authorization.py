@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from payment_processor.gateway import AcquirerUnavailable, FollowUp, SimulatedAcquirer
+from payment_processor.connectors.base import Authorization
+from payment_processor.connectors.outcomes import FollowUpOutcome, Unknown
+from payment_processor.connectors.simulated import SimulatedAcquirer
 from tests.support import body_of, payment_body, post, post_payment
 from tests.unit.conftest import App
 from tests.unit.test_merchant_api import OTHER, authorize, charge, get
@@ -124,16 +126,18 @@ class Silent(SimulatedAcquirer):
     down = True
     asked: int = 0
 
-    def increment_authorization(self, authorization: FollowUp, *, amount: int, idempotency_key: str) -> None:
+    def increment_authorization(
+        self, authorization: Authorization, *, amount: int, key: str, timeout_s: float
+    ) -> FollowUpOutcome:
         self.asked += 1
         if self.down:
-            raise AcquirerUnavailable("no route to the acquirer")
-        super().increment_authorization(authorization, amount=amount, idempotency_key=idempotency_key)
+            return Unknown("no route to the acquirer")
+        return super().increment_authorization(authorization, amount=amount, key=key, timeout_s=timeout_s)
 
 
 def test_recorded_before_the_acquirer_is_asked_then_finished_by_the_job(app: App) -> None:
     acquirer = Silent()
-    app.service.context.gateway = acquirer
+    app.service.context.connector = acquirer
     payment = authorize(app, amount=1000)
     waiting = increment(app, payment["id"], {"amount": 3000}, key="grow")
     assert (waiting["statusCode"], body_of(waiting)["error"]["code"]) == (503, "payment_processing")

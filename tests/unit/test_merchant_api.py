@@ -10,7 +10,9 @@ import pytest
 from aws_lambda_powertools import Logger
 
 from payment_processor.api import Api
-from payment_processor.gateway import AcquirerUnavailable, FollowUp, SimulatedAcquirer
+from payment_processor.connectors.base import Authorization
+from payment_processor.connectors.outcomes import FollowUpOutcome, Unknown
+from payment_processor.connectors.simulated import SimulatedAcquirer
 from payment_processor.payment import utc_now
 from payment_processor.service import PaymentService
 from payment_processor.txlog import OutboxDelivery
@@ -199,10 +201,10 @@ class Silent(SimulatedAcquirer):
 
     down = True
 
-    def _follow_up(self, authorization: FollowUp, kind: str, amount: int, idempotency_key: str) -> None:
+    def _follow_up(self, authorization: Authorization, kind: str, amount: int, key: str) -> FollowUpOutcome:
         if self.down:
-            raise AcquirerUnavailable("no route to the acquirer")
-        super()._follow_up(authorization, kind, amount, idempotency_key)
+            return Unknown("no route to the acquirer")
+        return super()._follow_up(authorization, kind, amount, key)
 
 
 def test_unanswered_follow_ups_wait_and_the_job_finishes_them() -> None:

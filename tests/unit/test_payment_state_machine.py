@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from payment_processor import backoff
+from payment_processor.connectors.base import AuthorizeRequest, Journal
+from payment_processor.connectors.outcomes import AuthorizeOutcome, Unknown
+from payment_processor.connectors.simulated import SimulatedAcquirer
 from payment_processor.errors import ServiceUnavailable, ValidationFailed
-from payment_processor.gateway import AcquirerUnavailable, Authorization, SimulatedAcquirer
 from payment_processor.operations import create as create_module
 from payment_processor.operations.create import MAX_ACQUIRER_ATTEMPTS
 from payment_processor.service import PaymentService
@@ -54,17 +56,17 @@ class ScriptedAcquirer:
             self.inside_transaction.append("check_payment_method")
         SimulatedAcquirer().check_payment_method(payment_method)
 
-    def authorize(self, *, amount: int, currency: str, payment_method: str, idempotency_key: str) -> Authorization:
-        self.calls.append(idempotency_key)
+    name = "scripted"
+
+    def authorize(self, request: AuthorizeRequest, journal: Journal, *, timeout_s: float) -> AuthorizeOutcome:
+        self.calls.append(request.key)
         if self.open_transactions():
             self.inside_transaction.append("authorize")
         if self.crash_before:
             raise Crash("before the acquirer")
         if self.unavailable:
-            raise AcquirerUnavailable("no route to the acquirer")
-        answer = SimulatedAcquirer(ledger=str(self.ledger)).authorize(
-            amount=amount, currency=currency, payment_method=payment_method, idempotency_key=idempotency_key
-        )
+            return Unknown("no route to the acquirer")
+        answer = SimulatedAcquirer(ledger=str(self.ledger)).authorize(request, journal, timeout_s=timeout_s)
         if self.crash_after:
             raise Crash("after the acquirer answered")
         if self.meanwhile is not None:

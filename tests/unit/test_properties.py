@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from payment_processor.api import Api
-from payment_processor.gateway import SimulatedAcquirer
+from payment_processor.connectors.simulated import SimulatedAcquirer
 from payment_processor.service import PaymentService
 from payment_processor.txlog import OutboxDelivery
 from tests.fakes.memory_sink import MemorySink

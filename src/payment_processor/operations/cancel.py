@@ -8,9 +8,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from payment_processor.connectors.base import Authorization
+from payment_processor.connectors.outcomes import FollowUpOutcome
 from payment_processor.deadlines import Expired
 from payment_processor.errors import ServiceUnavailable
-from payment_processor.gateway import FollowUp
 from payment_processor.operations.actions import CANCEL, ActionOperation, ActionRequest
 from payment_processor.operations.driver import Driver, Pending
 from payment_processor.payment import AUTOMATIC_CANCELLATION, Payment, PaymentAction
@@ -33,8 +34,8 @@ class Cancel(ActionOperation):
     def new_action(self, payment: Payment, key: str | None, request: ActionRequest) -> PaymentAction:
         return self._action(payment, key, cancellation_reason=request.cancellation_reason or "requested_by_customer")
 
-    def call(self, authorization: FollowUp, record: PaymentAction, payment: Payment) -> None:
-        self.context.gateway.cancel(authorization, idempotency_key=record.id)
+    def call(self, authorization: Authorization, record: PaymentAction, timeout_s: float) -> FollowUpOutcome:
+        return self.context.connector.cancel(authorization, key=record.id, timeout_s=timeout_s)
 
     def applied(self, payment: Payment, action: PaymentAction, refused: str | None, now: datetime) -> Payment | None:
         # The job's cancel of an expired authorization stands even if the void is refused: the issuer has

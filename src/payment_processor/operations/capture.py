@@ -7,8 +7,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from payment_processor.connectors.base import Authorization
+from payment_processor.connectors.outcomes import FollowUpOutcome
 from payment_processor.errors import ValidationFailed
-from payment_processor.gateway import FollowUp
 from payment_processor.operations.actions import CAPTURE, ActionOperation, ActionRequest
 from payment_processor.payment import Payment, PaymentAction
 from payment_processor.states import PaymentStatus
@@ -32,10 +33,9 @@ class Capture(ActionOperation):
             )
         return self._action(payment, key, amount=wanted)
 
-    def call(self, authorization: FollowUp, record: PaymentAction, payment: Payment) -> None:
+    def call(self, authorization: Authorization, record: PaymentAction, timeout_s: float) -> FollowUpOutcome:
         assert record.amount is not None
-        self.context.gateway.capture(authorization, amount=record.amount, authorized=payment.amount,
-                                     idempotency_key=record.id)  # fmt: skip
+        return self.context.connector.capture(authorization, amount=record.amount, key=record.id, timeout_s=timeout_s)
 
     def applied(self, payment: Payment, action: PaymentAction, refused: str | None, now: datetime) -> Payment | None:
         if refused is not None:

@@ -15,13 +15,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from payment_processor import payment as payments
+from payment_processor.connectors.base import AuthorizeRequest, Forgetful, UnknownPaymentMethod
+from payment_processor.connectors.outcomes import Approved, Declined, RequiresAction
 from payment_processor.encoding import compact_json
 from payment_processor.errors import ApiError, ValidationFailed
-from payment_processor.gateway import Authorization, UnknownPaymentMethod
 from payment_processor.operations.driver import (
     Applied,
     Context,
     GiveUp,
+    NoAnswer,
     Operation,
     Pending,
     fingerprint,
@@ -45,9 +47,10 @@ GIVE_UP_AFTER_S = 1800.0
 
 @dataclass(frozen=True)
 class Settlement:
-    """The acquirer's answer to an authorization, or a definite failure to get one (``failure_code``)."""
+    """The acquirer's answer to an authorization (approved or declined), or a definite failure to get one
+    (``failure_code``)."""
 
-    authorization: Authorization
+    outcome: Approved | Declined | None = None
     failure_code: str | None = None
 
 
@@ -77,7 +80,7 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
     def refusal(self, request: PaymentRequest) -> ApiError | None:
         # A token the acquirer will never take records nothing.
         try:
-            self.context.gateway.check_payment_method(request.payment_method)
+            self.context.connector.check_payment_method(request.payment_method)
         except UnknownPaymentMethod:
             return ValidationFailed(
                 "payment_method is not a token the acquirer knows; see the documented test tokens",
@@ -125,20 +128,28 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
     def describe(self, record: Payment) -> str:
         return f"the payment {record.id}"
 
-    def ask(self, pending: Pending[Payment]) -> Settlement:
+    def ask(self, pending: Pending[Payment], timeout_s: float) -> Settlement:
         payment = pending.record
+        request = AuthorizeRequest(
+            key=payment.id,
+            payment_id=payment.id,
+            amount=payment.amount,
+            currency=payment.currency,
+            payment_method=payment.payment_method,
+            capture=payment.capture_method != payments.MANUAL,
+        )
         try:
-            return Settlement(
-                self.context.gateway.authorize(
-                    amount=payment.amount,
-                    currency=payment.currency,
-                    payment_method=payment.payment_method,
-                    idempotency_key=payment.id,
-                )
-            )
+            outcome = self.context.connector.authorize(request, Forgetful(), timeout_s=timeout_s)
         except UnknownPaymentMethod:
             # Checked before recording, so only a token withdrawn since: a definite refusal, nothing charged.
-            return Settlement(Authorization(approved=False), failure_code="payment_method_unknown")
+            return Settlement(failure_code="payment_method_unknown")
+        if isinstance(outcome, RequiresAction):
+            # The card asks for 3-D Secure, which the payment states do not hold yet: nothing was charged (an
+            # authorization waiting for its cardholder moves no money), so the payment fails definitely.
+            return Settlement(failure_code="authentication_required")
+        if isinstance(outcome, Approved | Declined):
+            return Settlement(outcome)
+        raise NoAnswer(outcome.reason)
 
     def no_answer(self, tx: Transaction, record: Payment, retry_after_s: float) -> None:
         tx.record_acquirer_failure(record.id, retry_after_s)
@@ -150,10 +161,10 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
             raise RuntimeError(f"payment {record.id} vanished")
         if current.is_final:
             return Applied(_final_response(tx, current), now=False)
-        authorization, failure_code = answer.authorization, answer.failure_code
-        if failure_code is not None:
+        outcome, failure_code = answer.outcome, answer.failure_code
+        if failure_code is not None or outcome is None:
             status = PaymentStatus.FAILED
-        elif not authorization.approved:
+        elif isinstance(outcome, Declined):
             status = PaymentStatus.DECLINED
         else:
             # Authorized: captured now (automatic), or held for a capture or cancel (manual).
@@ -164,8 +175,8 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
             status=status,
             updated_at=self.context.clock(),
             failure_code=failure_code,
-            authorization_code=authorization.authorization_code if status not in _UNAUTHORIZED else None,
-            decline_code=authorization.decline_code if status == PaymentStatus.DECLINED else None,
+            authorization_code=outcome.reference if isinstance(outcome, Approved) else None,
+            decline_code=outcome.code if isinstance(outcome, Declined) else None,
             amount_captured=current.amount if status == PaymentStatus.SUCCEEDED else 0,
         )
         tx.update_payment(final, from_status=current.status)
@@ -179,7 +190,7 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
         return record.created_at
 
     def abandoned(self, record: Payment) -> Settlement:
-        return Settlement(Authorization(approved=False), failure_code="acquirer_unavailable")
+        return Settlement(failure_code="acquirer_unavailable")
 
 
 _UNAUTHORIZED = frozenset({PaymentStatus.DECLINED, PaymentStatus.FAILED})

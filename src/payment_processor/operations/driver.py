@@ -31,7 +31,9 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from payment_processor import backoff
 from payment_processor import payment as payments
-from payment_processor.deadlines import Expired, never
+from payment_processor.connectors.base import Authorization, Connector
+from payment_processor.connectors.outcomes import Approved, Declined, FollowUpOutcome
+from payment_processor.deadlines import Expired, never, time_left_s
 from payment_processor.errors import (
     ApiError,
     DatabaseUnavailable,
@@ -41,7 +43,6 @@ from payment_processor.errors import (
     ServiceUnavailable,
     StillProcessing,
 )
-from payment_processor.gateway import AcquirerUnavailable, FollowUp, OperationRefused, PaymentGateway
 from payment_processor.payment import Payment, utc_now
 from payment_processor.store.interfaces import (
     CursorNotFound,
@@ -81,14 +82,22 @@ NO_SUCH_PAYMENT = "no such payment for this API key's merchant"
 #: still within its own time to finish it (the function timeout is 15 s). Finishing it anyway would be safe,
 #: only wasteful: the acquirer call is idempotent and the row lock lets one answer through.
 RESOLVE_AFTER_S = 30.0
+#: The longest one acquirer call may take, however much of the function's time is left: an acquirer that
+#: has not answered by then is asked again later under the same key (the function timeout is 15 s).
+ACQUIRER_TIMEOUT_S = 10.0
+
+
+class NoAnswer(Exception):
+    """The acquirer's outcome does not settle the operation (refused: nothing happened; unknown: something may
+    have): it stays recorded and is asked again, under the same key, by the same key's retry or by the job."""
 
 
 @dataclass
 class Context:
-    """What every operation works with: the store, the acquirer, the clock (one per service)."""
+    """What every operation works with: the store, the acquirer's connector, the clock (one per service)."""
 
     store: PaymentStore
-    gateway: PaymentGateway
+    connector: Connector
     clock: Callable[[], datetime] = utc_now
 
 
@@ -180,8 +189,9 @@ class Operation(ABC, Generic[Request, Record, Answer]):
         """The operation as the 503 names it ("the refund re_…")."""
 
     @abstractmethod
-    def ask(self, pending: Pending[Record]) -> Answer:
-        """Ask the acquirer, under the record's own acquirer idempotency key. AcquirerUnavailable: no answer."""
+    def ask(self, pending: Pending[Record], timeout_s: float) -> Answer:
+        """Ask the acquirer, under the record's own acquirer idempotency key, for at most ``timeout_s``.
+        NoAnswer: its outcome does not settle the operation."""
 
     @abstractmethod
     def no_answer(self, tx: Transaction, record: Record, retry_after_s: float) -> None:
@@ -234,19 +244,22 @@ class OnPayment(Operation[AboutPaymentT, Record, "str | None"]):
         return f"POST /payments/{request.payment_id}/{self.segment}"
 
     @abstractmethod
-    def call(self, authorization: FollowUp, record: Record, payment: Payment) -> None:
-        """Ask the acquirer about ``payment``'s authorization; OperationRefused for a definite no."""
+    def call(self, authorization: Authorization, record: Record, timeout_s: float) -> FollowUpOutcome:
+        """Ask the acquirer about the payment's authorization."""
 
-    def ask(self, pending: Pending[Record]) -> str | None:
+    def ask(self, pending: Pending[Record], timeout_s: float) -> str | None:
         record = pending.record
         payment = pending.payment or self.context.store.get_payment(self.payment_id(record), record.merchant_id)
         if payment is None or payment.authorization_code is None:  # pragma: no cover - follow-ups need one
             raise RuntimeError(f"{self.describe(record)} has no authorized payment")
-        try:
-            self.call(FollowUp(payment.payment_method, payment.authorization_code, payment.currency), record, payment)
-        except OperationRefused as exc:
-            return exc.code
-        return None
+        authorization = Authorization(payment.authorization_code, payment.payment_method, payment.currency,
+                                      payment.amount)  # fmt: skip
+        outcome = self.call(authorization, record, timeout_s)
+        if isinstance(outcome, Approved):
+            return None
+        if isinstance(outcome, Declined):
+            return outcome.code
+        raise NoAnswer(outcome.reason)
 
 
 class Driver:
@@ -338,8 +351,8 @@ class Driver:
         if settle_by():
             raise StillProcessing(operation.describe(record), code=operation.processing_code)
         try:
-            answer = operation.ask(pending)
-        except AcquirerUnavailable:
+            answer = operation.ask(pending, time_left_s(settle_by, at_most=ACQUIRER_TIMEOUT_S))
+        except NoAnswer:
             with self._context.store.transaction() as tx:
                 operation.no_answer(tx, record, backoff.backoff_s(record.acquirer_attempts + 1))
             raise StillProcessing(operation.describe(record), code=operation.processing_code) from None

@@ -10,8 +10,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from payment_processor.connectors.base import Authorization
+from payment_processor.connectors.outcomes import FollowUpOutcome
 from payment_processor.errors import ValidationFailed
-from payment_processor.gateway import FollowUp
 from payment_processor.operations.actions import INCREMENT_AUTHORIZATION, ActionOperation, ActionRequest
 from payment_processor.payment import Payment, PaymentAction
 from payment_processor.store.interfaces import Transaction
@@ -38,9 +39,10 @@ class IncrementAuthorization(ActionOperation):
             )
         return self._action(payment, key, amount=request.amount)
 
-    def call(self, authorization: FollowUp, record: PaymentAction, payment: Payment) -> None:
+    def call(self, authorization: Authorization, record: PaymentAction, timeout_s: float) -> FollowUpOutcome:
         assert record.amount is not None
-        self.context.gateway.increment_authorization(authorization, amount=record.amount, idempotency_key=record.id)
+        return self.context.connector.increment_authorization(authorization, amount=record.amount, key=record.id,
+                                                              timeout_s=timeout_s)  # fmt: skip
 
     def applied(self, payment: Payment, action: PaymentAction, refused: str | None, now: datetime) -> Payment | None:
         return None if refused is not None or action.amount is None else replace(payment, amount=action.amount)

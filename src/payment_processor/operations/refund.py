@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from payment_processor import payment as payments
+from payment_processor.connectors.base import Authorization
+from payment_processor.connectors.outcomes import FollowUpOutcome
 from payment_processor.encoding import compact_json
 from payment_processor.errors import NotFound, PaymentStateConflict, ValidationFailed
-from payment_processor.gateway import FollowUp
 from payment_processor.operations.driver import NO_SUCH_PAYMENT, Applied, OnPayment, Pending, recorded_answer
-from payment_processor.payment import Payment, Refund
+from payment_processor.payment import Refund
 from payment_processor.states import PaymentStatus, RefundStatus
 from payment_processor.store.interfaces import IdempotencyRecord, StoredResponse, Transaction
 from payment_processor.txlog import payment_event, refund_event
@@ -94,8 +95,8 @@ class CreateRefund(OnPayment[RefundRequest, Refund]):
     def describe(self, record: Refund) -> str:
         return f"the refund {record.id}"
 
-    def call(self, authorization: FollowUp, record: Refund, payment: Payment) -> None:
-        self.context.gateway.refund(authorization, amount=record.amount, idempotency_key=record.id)
+    def call(self, authorization: Authorization, record: Refund, timeout_s: float) -> FollowUpOutcome:
+        return self.context.connector.refund(authorization, amount=record.amount, key=record.id, timeout_s=timeout_s)
 
     def no_answer(self, tx: Transaction, record: Refund, retry_after_s: float) -> None:
         tx.record_refund_failure(record.id, retry_after_s)
