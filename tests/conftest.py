@@ -122,8 +122,8 @@ def clean(services: Services) -> Services:
     """Empty tables and bucket before a functional test."""
     with services.admin() as conn:
         conn.execute(
-            "TRUNCATE transaction_log_outbox, idempotency_keys, payment_actions, refunds, payments, api_keys, "
-            "webhook_attempts, webhook_deliveries, webhook_endpoints"
+            "TRUNCATE transaction_log_outbox, idempotency_keys, payment_actions, refunds, payment_attempts, payments, "
+            "api_keys, webhook_attempts, webhook_deliveries, webhook_endpoints"
         )
     s3 = services.s3()
     listed = s3.list_object_versions(Bucket=BUCKET)  # type: ignore[attr-defined]

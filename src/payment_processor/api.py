@@ -272,7 +272,7 @@ class Api:
 
             return json_response(200, feed_resource(self._service.get_event(caller.merchant_id, parameters[0]).body))
         if operation == "getPayment":
-            return json_response(200, self._service.get_payment(caller.merchant_id, parameters[0]).resource())
+            return json_response(200, self._service.payment_with_attempts(caller.merchant_id, parameters[0]))
         if operation == "listRefunds":
             return self._list_refunds(caller, parameters[0], event)
         caller.require_write()  # every other route is a POST

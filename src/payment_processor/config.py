@@ -57,6 +57,10 @@ class Settings:
     webhook_secrets_key_id: str | None = None
     webhooks_allow_http: bool = False
     webhooks_allow_loopback: bool = False
+    # Whether a merchant with no connector of its own is answered by the simulated acquirer (dev and staging,
+    # the test mode) or refused with 503 no_connector (prod: no payment there is ever approved by a simulation).
+    # Unset is refused: a deployment that forgot it fails closed.
+    simulated_acquirer_allowed: bool = False
     # The queues between the webhook dispatcher (the reconcile job) and the courier (outside the VPC).
     webhook_attempts_queue_url: str | None = None
     webhook_results_queue_url: str | None = None
@@ -106,6 +110,7 @@ class Settings:
             webhook_secrets_key_id=env.get("WEBHOOK_SECRETS_KEY_ID") or None,
             webhooks_allow_http=_flag(env, "WEBHOOKS_ALLOW_HTTP"),
             webhooks_allow_loopback=_flag(env, "WEBHOOKS_ALLOW_LOOPBACK"),
+            simulated_acquirer_allowed=_flag(env, "SIMULATED_ACQUIRER_ALLOWED"),
             webhook_attempts_queue_url=env.get("WEBHOOK_ATTEMPTS_QUEUE_URL") or None,
             webhook_results_queue_url=env.get("WEBHOOK_RESULTS_QUEUE_URL") or None,
         )

@@ -25,7 +25,9 @@ from payment_processor.apikeys import ApiKeys, pepper_from
 from payment_processor.authorizer import Unauthorized, authorize
 from payment_processor.aws import CALL_BUDGET_S, client, new_session
 from payment_processor.config import ConfigError, Settings
+from payment_processor.connectors.base import Connector
 from payment_processor.connectors.simulated import SimulatedAcquirer
+from payment_processor.connectors.unconfigured import Unconfigured
 from payment_processor.credentials import CredentialsUnavailable, SecretsManagerCredentials, SecretsManagerSecret
 from payment_processor.deadlines import deadline
 from payment_processor.errors import InternalError
@@ -118,9 +120,10 @@ def build_service(settings: Settings) -> PaymentService:
     if settings.transaction_log_bucket is None:
         raise ConfigError("missing environment variable(s): TRANSACTION_LOG_BUCKET; the processor's deployment sets it")
     sink = S3Sink(client("s3", settings, session=session), settings.transaction_log_bucket)
-    return PaymentService(
-        store, SimulatedAcquirer.from_env(), OutboxDelivery(store, sink, lease_s=settings.outbox_lease_s)
-    )
+    # A merchant's own connectors are not configurable yet: every merchant gets the simulated acquirer where the
+    # environment allows it (dev, staging) and none in prod (503 no_connector: nothing is ever simulated there).
+    connector: Connector = SimulatedAcquirer.from_env() if settings.simulated_acquirer_allowed else Unconfigured()
+    return PaymentService(store, connector, OutboxDelivery(store, sink, lease_s=settings.outbox_lease_s))
 
 
 def build_webhooks(settings: Settings, service: PaymentService) -> WebhookEndpoints:

@@ -61,6 +61,11 @@ def is_payment_id(value: str) -> bool:
     return has_id_shape(value, "pay")
 
 
+def new_attempt_id() -> str:
+    """A fresh attempt id: ``att_`` and 26 lower-case base32 characters."""
+    return new_id("att")
+
+
 def new_refund_id() -> str:
     """A fresh, unguessable refund id: ``re_`` and 26 lower-case base32 characters."""
     return new_id("re")
@@ -201,3 +206,31 @@ class PaymentAction:
     cancellation_reason: str | None = None  # the cancel's reason
     idempotency_key: str | None = None  # None when the scheduled job asked (an expired authorization)
     acquirer_attempts: int = 0
+
+
+@dataclass(frozen=True)
+class PaymentAttempt:
+    """One sending of a payment's authorization to an acquirer, recorded before it is sent.
+
+    ``outcome`` is None while it is out (or its process died with it: shown as ``unknown``); ``reference`` is
+    the acquirer's id for what it made (kept so that the attempt asked again finds it, never shown)."""
+
+    id: str
+    payment_id: str
+    connector: str
+    created_at: datetime
+    reference: str | None = None
+    outcome: str | None = None
+    decline_code: str | None = None
+    latency_ms: int | None = None
+
+    def resource(self) -> dict[str, Any]:
+        """As ``GET /payments/{id}`` shows it in ``attempts``."""
+        return {
+            "id": self.id,
+            "connector": self.connector,
+            "outcome": self.outcome or "unknown",
+            "decline_code": self.decline_code,
+            "latency_ms": self.latency_ms,
+            "created_at": isoformat(self.created_at),
+        }

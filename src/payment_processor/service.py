@@ -211,6 +211,15 @@ class PaymentService:
             lambda: self._store.get_payment(payment_id, merchant_id),
         )
 
+    def payment_with_attempts(self, merchant_id: str, payment_id: str) -> dict[str, Any]:
+        """``GET /payments/{id}``: the merchant's payment with its attempts, or NotFound as :meth:`get_payment`."""
+        payment, attempts = read_one(
+            payments.is_payment_id(payment_id),
+            NO_SUCH_PAYMENT,
+            lambda: self._store.get_payment_with_attempts(payment_id, merchant_id),
+        )
+        return {**payment.resource(), "attempts": [attempt.resource() for attempt in attempts]}
+
     def list_payments(self, merchant_id: str, page: PageRequest, *, status: str | None = None) -> Page[Payment]:
         """The merchant's payments, newest first; a cursor that is not one of them is 404 like an unknown id."""
         with answering_read_errors(NO_SUCH_PAYMENT):

@@ -89,6 +89,9 @@ class EnvironmentConfig:
     # HTTPS addresses alone.
     webhooks_allow_http: bool
     webhooks_allow_loopback: bool
+    # Whether a merchant with no connector is answered by the simulated acquirer (the test mode) or refused
+    # (503 no_connector). Never in prod: preflight PF802.
+    simulated_acquirer_allowed: bool
     # Webhook courier executions at once (it holds no database connection: outside the connection budget).
     # A dead receiver holds at most two of them (webhooks.dispatcher.PER_FAILING_ENDPOINT).
     webhook_courier_concurrency: int = 10
@@ -223,6 +226,7 @@ DEV = EnvironmentConfig(
     alarm_db_free_storage_bytes=2 * 1024**3,
     alarm_outbox_oldest_age_s=900,
     webhooks_allow_http=True,
+    simulated_acquirer_allowed=True,
     webhooks_allow_loopback=True,
 )
 
@@ -274,6 +278,7 @@ STAGING = EnvironmentConfig(
     alarm_db_free_storage_bytes=5 * 1024**3,
     alarm_outbox_oldest_age_s=900,
     webhooks_allow_http=False,
+    simulated_acquirer_allowed=True,
     webhooks_allow_loopback=False,
 )
 
@@ -326,6 +331,7 @@ PROD = EnvironmentConfig(
     alarm_db_free_storage_bytes=20 * 1024**3,
     alarm_outbox_oldest_age_s=600,
     webhooks_allow_http=False,
+    simulated_acquirer_allowed=False,
     webhooks_allow_loopback=False,
 )
 

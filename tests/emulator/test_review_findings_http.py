@@ -137,7 +137,13 @@ def test_the_location_of_a_new_payment_can_be_followed(cli: Cli, api: Client) ->
     assert status == 201 and headers["location"] == f"{api.stage}/payments/{payment['id']}"
     api.conn.request("GET", headers["location"], headers={"Authorization": f"Bearer {secret}"})
     followed = api.conn.getresponse()
-    assert followed.status == 200 and json.loads(followed.read()) == payment
+    read = json.loads(followed.read())
+    attempts = read.pop("attempts")
+    assert followed.status == 200 and read == payment
+    # Every attempt at the acquirer, recorded before it was sent (here the local target's simulated acquirer).
+    assert [(a["id"], a["connector"], a["outcome"]) for a in attempts] == [
+        ("att_" + payment["id"].removeprefix("pay_"), "simulated", "approved")
+    ]
 
 
 @pytest.mark.parametrize("separator", ["\u200b", "\u00ad", "\u2060", "\u200c", "\u2022", "\u00b7"])

@@ -23,6 +23,8 @@ from typing import Any
 
 #: A secret key localstripe accepts (any ``sk_…``); never a real one.
 SECRET_KEY = "sk_test_localstripe_0123456789abcdef"
+#: Test cards localstripe knows: approved, declined when charged, and one that asks for 3-D Secure.
+VISA, DECLINED, THREE_D_SECURE = "4242424242424242", "4000000000000341", "4000000000003220"
 ROOT = Path(__file__).resolve().parents[2]
 
 

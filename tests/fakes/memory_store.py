@@ -14,7 +14,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from payment_processor.payment import REFUND_PENDING, REQUIRES_CAPTURE, Payment, PaymentAction, Refund, utc_now
+from payment_processor.payment import (
+    REFUND_PENDING,
+    REQUIRES_CAPTURE,
+    Payment,
+    PaymentAction,
+    PaymentAttempt,
+    Refund,
+    utc_now,
+)
 from payment_processor.states import PaymentStatus, RefundStatus, payment_transition, refund_transition
 from payment_processor.store.interfaces import (
     CursorNotFound,
@@ -64,6 +72,8 @@ class _State:
     action_due: dict[str, datetime] = field(default_factory=dict)
     refunds: dict[str, Refund] = field(default_factory=dict)
     refund_due: dict[str, datetime] = field(default_factory=dict)
+    #: Each payment's attempts, oldest first.
+    attempts: dict[str, list[PaymentAttempt]] = field(default_factory=dict)
 
 
 def _checked(payment: Payment) -> Payment:
@@ -191,6 +201,15 @@ class _MemoryTransaction:
             return
         self._state.payments[payment_id] = replace(current, acquirer_attempts=current.acquirer_attempts + 1)
         self._state.next_resolution_at[payment_id] = utc_now() + timedelta(seconds=retry_after_s)
+
+    def insert_attempt(self, attempt: PaymentAttempt) -> None:
+        self._state.attempts.setdefault(attempt.payment_id, []).append(attempt)
+
+    def finish_attempt(self, attempt_id: str, outcome: str, decline_code: str | None, latency_ms: int) -> None:
+        for attempts in self._state.attempts.values():
+            for i, attempt in enumerate(attempts):
+                if attempt.id == attempt_id and attempt.outcome is None:
+                    attempts[i] = replace(attempt, outcome=outcome, decline_code=decline_code, latency_ms=latency_ms)
 
     def stored_response(self, merchant_id: str, key: str) -> StoredResponse | None:
         record = self._state.keys.get((merchant_id, key))
@@ -322,6 +341,36 @@ class InMemoryStore:
         self._check()
         found = self._state.payments.get(payment_id)
         return found if found is not None and found.merchant_id == merchant_id else None
+
+    def get_payment_with_attempts(
+        self, payment_id: str, merchant_id: str
+    ) -> tuple[Payment, list[PaymentAttempt]] | None:
+        payment = self.get_payment(payment_id, merchant_id)
+        return None if payment is None else (payment, list(self._state.attempts.get(payment_id, [])))
+
+    def next_attempt(self, attempt_id: str, payment_id: str, connector: str) -> PaymentAttempt | None:
+        self._check()
+        with self._lock:
+            payment = self._state.payments.get(payment_id)
+            if payment is None or payment.is_final:
+                return None
+            attempts = self._state.attempts.setdefault(payment_id, [])
+            kept = next((a.reference for a in attempts if a.connector == connector and a.reference), None)
+            attempt = PaymentAttempt(attempt_id, payment_id, connector, utc_now())
+            attempts.append(attempt)
+            return replace(attempt, reference=kept)
+
+    def remember_reference(self, attempt: PaymentAttempt, reference: str) -> str:
+        self._check()
+        with self._lock:
+            attempts = self._state.attempts.get(attempt.payment_id, [])
+            kept = next((a.reference for a in attempts if a.connector == attempt.connector and a.reference), None)
+            if kept is not None:
+                return kept
+            for i, made in enumerate(attempts):
+                if made.id == attempt.id:
+                    attempts[i] = replace(made, reference=reference)
+            return reference
 
     def get_refund(self, refund_id: str, merchant_id: str) -> Refund | None:
         """The refund with this id if it is the merchant's, or None."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from payment_processor import handler as handler_module
 from tests.conftest import Services
+from tests.fakes.localstripe_server import LocalStripe, localstripe
 
 
 @pytest.fixture
@@ -15,3 +18,10 @@ def lambda_env(clean: Services, monkeypatch: pytest.MonkeyPatch) -> Services:
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(handler_module, "_service", None)
     return clean
+
+
+@pytest.fixture(scope="session")
+def stripe_fake() -> Iterator[LocalStripe]:
+    """One localstripe for the session's Stripe tests (each counts by its own payments' metadata)."""
+    with localstripe() as running:
+        yield running

@@ -55,10 +55,18 @@ def test_payment_is_stored_and_logged_to_s3(lambda_env: Services) -> None:
     assert event["payment"] == {name: payment[name] for name in LOGGED_PAYMENT_FIELDS}
     assert not {"description", "metadata", "customer_id", "payment_method"} & set(event["payment"]), "no free text"
     got = handler_module.handler(proxy_event("GET", f"/payments/{payment['id']}"), None)
-    assert got["statusCode"] == 200 and body_of(got) == payment
+    shown = body_of(got)
+    attempts = shown.pop("attempts")
+    assert got["statusCode"] == 200 and shown == payment
+    assert [(a["connector"], a["outcome"]) for a in attempts] == [("simulated", "approved")]
     with lambda_env.admin() as conn:
         row = conn.execute("SELECT amount, currency, status FROM payments").fetchone()
+        attempt = conn.execute(
+            "SELECT id, connector, outcome, answered_at IS NOT NULL FROM payment_attempts"
+        ).fetchall()
     assert row == (1999, "USD", "succeeded")
+    first = "att_" + payment["id"].removeprefix("pay_")
+    assert attempt == [(first, "simulated", "approved", True)], "recorded with the payment, finished with its answer"
 
 
 def test_decline_is_recorded_replayed_and_logged(lambda_env: Services) -> None:

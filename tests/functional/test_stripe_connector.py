@@ -10,7 +10,6 @@ import json
 import socket
 import ssl
 import time
-from collections.abc import Iterator
 
 import pytest
 import trustme
@@ -18,17 +17,8 @@ import trustme
 from payment_processor.connectors.base import Authorization, AuthorizeRequest, Forgetful
 from payment_processor.connectors.outcomes import Approved, Declined, Refused, RequiresAction, Unknown
 from payment_processor.connectors.stripe import StripeConnector
-from tests.fakes.localstripe_server import SECRET_KEY, LocalStripe, localstripe
+from tests.fakes.localstripe_server import DECLINED, SECRET_KEY, THREE_D_SECURE, VISA, LocalStripe
 from tests.receivers import Answer, black_hole, receiver
-
-#: Test cards localstripe knows (numbers go to localstripe here, as a front end's Stripe.js would send them).
-VISA, DECLINED, THREE_D_SECURE = "4242424242424242", "4000000000000341", "4000000000003220"
-
-
-@pytest.fixture(scope="module")
-def stripe_fake() -> Iterator[LocalStripe]:
-    with localstripe() as running:
-        yield running
 
 
 @pytest.fixture
@@ -53,11 +43,11 @@ class Remembering(Forgetful):
         self.fails = fails
         self.kept: list[str] = []
 
-    def remember(self, reference: str) -> None:
+    def remember(self, reference: str) -> str:
         if self.fails:
             raise ConnectionError("the database is unreachable")
         self.kept.append(reference)
-        super().remember(reference)
+        return super().remember(reference)
 
 
 def test_automatic_capture_charges_once_and_asking_again_finds_the_same_charge(
@@ -152,6 +142,34 @@ def test_nothing_is_confirmed_until_the_intent_is_remembered(
         connector.authorize(asked, Remembering(fails=True), timeout_s=5)
     assert [i["status"] for i in stripe_fake.intents(asked.payment_id)] == ["requires_confirmation"]
     assert stripe_fake.charges(asked.payment_id) == []
+
+
+def test_two_tries_racing_on_one_payment_confirm_the_intent_remembered_first_only(
+    connector: StripeConnector, stripe_fake: LocalStripe
+) -> None:
+    """A retry and the first request both create an intent (localstripe ignores the create's key); the
+    journal keeps the first remembered, and the later try confirms that one, not its own."""
+    asked = request(stripe_fake.card(VISA))
+    first = Forgetful()
+    shared: list[str] = []
+
+    class Shared(Forgetful):
+        def remember(self, reference: str) -> str:
+            shared.append(reference)
+            return shared[0]
+
+    # The later try creates its own intent, and finds the first's remembered when it remembers its own.
+    early = connector._intents.create(params={"amount": 1000, "currency": "eur", "payment_method": asked.payment_method,
+                                              "metadata": {"payment_id": asked.payment_id}})  # fmt: skip
+    shared.append(early.id)
+    outcome = connector.authorize(asked, Shared(), timeout_s=5)
+    assert outcome == Approved(early.id)
+    statuses = sorted(i["status"] for i in stripe_fake.intents(asked.payment_id))
+    assert statuses == ["requires_confirmation", "succeeded"], "its own intent was never confirmed"
+    assert len(stripe_fake.charges(asked.payment_id)) == 1
+    # And a try that finds the intent confirmed by another a moment ago answers it without confirming again.
+    assert connector.authorize(asked, Forgetful(early.id), timeout_s=5) == Approved(early.id)
+    assert len(stripe_fake.charges(asked.payment_id)) == 1 and first.reference is None
 
 
 def test_an_unknown_token_is_refused_before_anything_is_sent(connector: StripeConnector) -> None:

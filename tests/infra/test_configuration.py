@@ -355,7 +355,13 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
         "DB_SSLROOTCERT": RDS_CA_BUNDLE,
         "POWERTOOLS_SERVICE_NAME": "payments",
     }
-    common = {**database, "DB_SECRET_ARN": app, "TRANSACTION_LOG_BUCKET": f"${{aws_s3_bucket.{bucket}.bucket}}"}
+    common = {
+        **database,
+        "DB_SECRET_ARN": app,
+        "TRANSACTION_LOG_BUCKET": f"${{aws_s3_bucket.{bucket}.bucket}}",
+        # Prod refuses a merchant without a connector instead of simulating its payments.
+        "SIMULATED_ACQUIRER_ALLOWED": {"prod": "false"}.get(config.name, "true"),
+    }
     queue = {
         purpose: f"${{aws_sqs_queue.{env_stack.named('aws_sqs_queue', f'webhook-queues/{purpose}/queue')[0]}.url}}"
         for purpose in ("attempts", "results")

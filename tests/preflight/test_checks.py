@@ -277,6 +277,20 @@ def _webhook_widening(variable: str, value: str = "true") -> Callable[[Document]
     return mutate
 
 
+def _simulated_acquirer(value: str) -> Callable[[Document], set[str]]:
+    """A prod stack whose processor and reconcile job were told the simulated acquirer may answer."""
+
+    def mutate(doc: Document) -> set[str]:
+        failed = set()
+        for path in ("processor/function", "reconcile/function"):
+            name, body = named(doc, "aws_lambda_function", path)
+            body["environment"]["variables"]["SIMULATED_ACQUIRER_ALLOWED"] = value
+            failed.add(address("aws_lambda_function", name))
+        return failed
+
+    return mutate
+
+
 def _master_secret_in_env(doc: Document) -> set[str]:
     name, body = named(doc, "aws_lambda_function", "processor/function")
     body["environment"]["variables"]["DB_SECRET_ARN"] = master_secret(doc)
@@ -517,6 +531,10 @@ CASES = [
     Case("PF801", "loopback allowed in staging", "staging", _webhook_widening("WEBHOOKS_ALLOW_LOOPBACK")),
     Case("PF801", "plain http allowed in prod", "prod", _webhook_widening("WEBHOOKS_ALLOW_HTTP", "TRUE")),
     Case("PF801", "dev allows both", "dev", lambda d: set()),
+    # Class 9: acquirers
+    Case("PF901", "simulated acquirer in prod", "prod", _simulated_acquirer("true")),
+    Case("PF901", "simulated acquirer in prod, spelled otherwise", "prod", _simulated_acquirer("1")),
+    Case("PF901", "staging may simulate", "staging", lambda d: set()),
     Case("PF702", "public ACL", "dev", lambda d: _set(d, "aws_s3_bucket", "transaction-log/bucket", acl="public-read")),
     Case(
         "PF703",
@@ -607,4 +625,4 @@ def test_registry_entries_are_complete() -> None:
         assert check.function.__doc__, f"{check.id} needs a docstring"
     covered = {d for c in checks for d in c.seed_defects}
     assert covered == set(range(1, 11))
-    assert {c.defect_class for c in checks} == set(range(1, 9))  # the issue's seven, and 8: webhooks' reach
+    assert {c.defect_class for c in checks} == set(range(1, 10))  # the issue's seven, 8: webhooks' reach, 9: acquirers

@@ -71,7 +71,8 @@ def seed(deployment: LocalDeployment, merchant: str, count: int, monkeypatch: py
     return {p.id for p in payments}
 
 
-@pytest.mark.parametrize("runs", [2, 4])
+# Four runs at once only: two was the same contention, half as much of it, for 30 s more of the suite.
+@pytest.mark.parametrize("runs", [4])
 def test_concurrent_deliver_runs_with_a_deadline_drain_the_outbox_once(
     alpha_deployment: LocalDeployment, counts: Report, runs: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -99,7 +99,11 @@ def test_keys_are_scoped_per_merchant(app: App) -> None:
 def test_get_200_and_404(app: App) -> None:
     created = body_of(app.api.handle(post_payment(payment_body())))
     got = app.api.handle(proxy_event("GET", f"/payments/{created['id']}"))
-    assert got["statusCode"] == 200 and body_of(got) == {k: v for k, v in created.items()}
+    shown = body_of(got)
+    attempts = shown.pop("attempts")
+    assert got["statusCode"] == 200 and shown == created
+    assert [(a["connector"], a["outcome"], a["decline_code"]) for a in attempts] == [("simulated", "approved", None)]
+    assert attempts[0]["latency_ms"] >= 0 and attempts[0]["created_at"] == created["created_at"]
     missing = app.api.handle(proxy_event("GET", "/payments/pay_" + "a" * 26))
     assert missing["statusCode"] == 404 and body_of(missing)["error"]["code"] == "not_found"
     malformed = app.api.handle(proxy_event("GET", "/payments/nonsense'--"))
@@ -184,7 +188,7 @@ def test_unexpected_error_is_500_without_trace(app: App, monkeypatch: pytest.Mon
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(app.service, "get_payment", boom)
+    monkeypatch.setattr(app.service, "payment_with_attempts", boom)
     response = app.api.handle(proxy_event("GET", "/payments/pay_" + "a" * 26))
     assert response["statusCode"] == 500
     assert "secret internals" not in response["body"] and "Traceback" not in response["body"]

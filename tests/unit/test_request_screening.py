@@ -100,7 +100,7 @@ def test_an_unhandled_database_error_is_logged_without_its_detail(app: App, monk
     def fail(*args: object, **kwargs: object) -> None:
         raise pg_errors.UniqueViolation(f"DETAIL: Key (id)=({PAN}) already exists.", info=info)
 
-    monkeypatch.setattr(app.service, "get_payment", fail)
+    monkeypatch.setattr(app.service, "payment_with_attempts", fail)
     response = app.api.handle(proxy_event("GET", "/payments/pay_" + "a" * 26))
     assert response["statusCode"] == 500
     [line] = [json.loads(line) for line in app.log.getvalue().splitlines() if "unhandled" in line]

@@ -53,8 +53,10 @@ class Journal(Protocol):
         """What an earlier try of this attempt remembered (None: nothing yet)."""
         ...
 
-    def remember(self, reference: str) -> None:
-        """Keep ``reference`` for this attempt; raises if it cannot be kept (the connector then stops)."""
+    def remember(self, reference: str) -> str:
+        """Keep ``reference`` for this attempt and return the reference to go on with: ``reference``, or the one
+        a concurrent try of the same payment at the same acquirer remembered first (then that one is confirmed,
+        and this one, never confirmed, moves nothing). Raises if nothing can be kept (the connector stops)."""
         ...
 
 
@@ -103,5 +105,6 @@ class Forgetful:
     def reference(self) -> str | None:
         return self._reference
 
-    def remember(self, reference: str) -> None:
-        self._reference = reference
+    def remember(self, reference: str) -> str:
+        self._reference = self._reference or reference
+        return self._reference

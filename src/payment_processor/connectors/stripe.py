@@ -26,7 +26,9 @@ decline (402, or a PaymentIntent back in ``requires_payment_method``) is :class:
 steps above are why that cannot charge twice); it has no ``decline_code`` (a declined card is
 ``card_declined`` only, mapped to ``generic_decline``); it has no ``increment_authorization`` route (404,
 mapped to ``increment_refused``); it refuses ``tok_…`` tokens on PaymentIntents (the tests use its
-``pm_…`` ids). Those paths are tested against responses shaped as Stripe's OpenAPI description says.
+``pm_…`` ids); an unknown ``pm_…`` is 404 there, not Stripe's 400 ``resource_missing`` on ``payment_method``
+(so refused, not declined); it captures a canceled intent that had an authorization (Stripe refuses:
+``payment_intent_unexpected_state``); a partial capture shows the released rest as a refund of its own.
 
 The secret key is given to the library and nowhere else: no outcome's reason, log line or error message
 of this module carries it (Stripe's own messages are not passed on: some quote part of the key).
@@ -135,6 +137,7 @@ class StripeConnector:
         self.check_payment_method(request.payment_method)
         with self._http.timeout(timeout_s):
             reference = journal.reference
+            intent: Any = None
             if reference is None:
                 created = self._call(lambda: self._intents.create(
                     params={
@@ -154,10 +157,9 @@ class StripeConnector:
                         # A token Stripe does not know (or another account's): it will not work anywhere.
                         return Declined("payment_method_unknown", created.code)
                     return created.refused()
-                reference = created.id
-                journal.remember(reference)
-                intent: Any = created
-            else:
+                reference = journal.remember(created.id)
+                intent = created
+            if intent is None or intent.id != reference:
                 found = self._call(lambda: self._intents.retrieve(reference))
                 if isinstance(found, _Failed):
                     return Unknown(f"the PaymentIntent could not be read ({found.reason})")
@@ -169,7 +171,15 @@ class StripeConnector:
                 if isinstance(confirmed, _Failed):
                     if confirmed.card_decline is not None:
                         return _declined(confirmed)
-                    return confirmed.refused() if confirmed.not_sent or confirmed.not_processed else confirmed.unknown()
+                    if confirmed.not_sent or confirmed.transient:
+                        return confirmed.refused()
+                    if not confirmed.not_processed:
+                        return confirmed.unknown()
+                    # Refused as it stands: a concurrent try may have confirmed it a moment ago; the intent says.
+                    again = self._call(lambda: self._intents.retrieve(reference))
+                    if isinstance(again, _Failed) or again.status == "requires_confirmation":
+                        return confirmed.refused()
+                    confirmed = again
                 intent = confirmed
             return _authorization_outcome(intent)
 

@@ -9,16 +9,18 @@ The job gives up on one the acquirer never answered (``failed``, ``acquirer_unav
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from payment_processor import payment as payments
-from payment_processor.connectors.base import AuthorizeRequest, Forgetful, UnknownPaymentMethod
-from payment_processor.connectors.outcomes import Approved, Declined, RequiresAction
+from payment_processor.connectors.base import AuthorizeRequest, UnknownPaymentMethod
+from payment_processor.connectors.outcomes import Approved, Declined, Refused, RequiresAction
+from payment_processor.connectors.unconfigured import NoConnectorConfigured
 from payment_processor.encoding import compact_json
-from payment_processor.errors import ApiError, ValidationFailed
+from payment_processor.errors import ApiError, ServiceUnavailable, ValidationFailed
 from payment_processor.operations.driver import (
     Applied,
     Context,
@@ -29,9 +31,9 @@ from payment_processor.operations.driver import (
     fingerprint,
     recorded_answer,
 )
-from payment_processor.payment import Payment
+from payment_processor.payment import Payment, PaymentAttempt
 from payment_processor.states import PaymentStatus
-from payment_processor.store.interfaces import IdempotencyRecord, StoredResponse, Transaction
+from payment_processor.store.interfaces import IdempotencyRecord, PaymentStore, StoredResponse, Transaction
 from payment_processor.txlog import payment_event
 
 if TYPE_CHECKING:
@@ -46,12 +48,43 @@ GIVE_UP_AFTER_S = 1800.0
 
 
 @dataclass(frozen=True)
+class Finished:
+    """What one attempt got, for its row: the outcome's name, our decline code, how long the acquirer took."""
+
+    attempt_id: str
+    outcome: str
+    decline_code: str | None
+    latency_ms: int
+
+    def write(self, tx: Transaction) -> None:
+        tx.finish_attempt(self.attempt_id, self.outcome, self.decline_code, self.latency_ms)
+
+
+@dataclass(frozen=True)
 class Settlement:
     """The acquirer's answer to an authorization (approved or declined), or a definite failure to get one
-    (``failure_code``)."""
+    (``failure_code``), and the attempt that got it (None when the job gave up)."""
 
     outcome: Approved | Declined | None = None
     failure_code: str | None = None
+    attempt: Finished | None = None
+
+
+#: A retry or the job found the payment settled by another between reading it and sending: nothing is sent.
+SETTLED_MEANWHILE = Settlement()
+
+
+class AttemptJournal:
+    """The connector's journal for one attempt: its row in ``payment_attempts``."""
+
+    def __init__(self, store: PaymentStore, attempt: PaymentAttempt) -> None:
+        self._store = store
+        self._attempt = attempt
+        self.reference = attempt.reference
+
+    def remember(self, reference: str) -> str:
+        self.reference = self._store.remember_reference(self._attempt, reference)
+        return self.reference
 
 
 def request_fingerprint_of(request: PaymentRequest) -> str:
@@ -78,9 +111,16 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
         return request.fingerprint_material()
 
     def refusal(self, request: PaymentRequest) -> ApiError | None:
-        # A token the acquirer will never take records nothing.
+        # A token the acquirer will never take records nothing; nor does a merchant without an acquirer.
         try:
             self.context.connector.check_payment_method(request.payment_method)
+        except NoConnectorConfigured:
+            return ServiceUnavailable(
+                "no acquirer is configured for this merchant in this deployment, so no payment can be taken; "
+                "nothing was recorded: ask the platform's operator to configure one, then retry",
+                code="no_connector",
+                retry_after_s=60,
+            )
         except UnknownPaymentMethod:
             return ValidationFailed(
                 "payment_method is not a token the acquirer knows; see the documented test tokens",
@@ -108,7 +148,9 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
         )
         tx.insert_payment(payment)
         tx.add_event(payment_event(payment, tx.next_event_sequence(payment.id)))
-        return Pending(payment)
+        # Its first attempt is recorded with it: one statement more in the pipeline, no round trip.
+        tx.insert_attempt(PaymentAttempt(first_attempt_id(payment.id), payment.id, self.context.connector.name, now))
+        return Pending(payment, payment)
 
     def resume(self, merchant_id: str, key: str, previous: IdempotencyRecord) -> Pending[Payment]:
         if previous.payment_id is None:  # pragma: no cover - a claim is bound in its own transaction
@@ -130,6 +172,14 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
 
     def ask(self, pending: Pending[Payment], timeout_s: float) -> Settlement:
         payment = pending.record
+        connector = self.context.connector
+        if pending.payment is not None:  # recorded by this request, with its first attempt
+            first = PaymentAttempt(first_attempt_id(payment.id), payment.id, connector.name, payment.created_at)
+            attempt: PaymentAttempt | None = first
+        else:  # a retry or the job: another attempt, recorded before it is sent
+            attempt = self.context.store.next_attempt(payments.new_attempt_id(), payment.id, connector.name)
+        if attempt is None:
+            return SETTLED_MEANWHILE  # apply finds it final and answers what was recorded
         request = AuthorizeRequest(
             key=payment.id,
             payment_id=payment.id,
@@ -138,29 +188,37 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
             payment_method=payment.payment_method,
             capture=payment.capture_method != payments.MANUAL,
         )
+        started = time.monotonic()
         try:
-            outcome = self.context.connector.authorize(request, Forgetful(), timeout_s=timeout_s)
+            outcome = connector.authorize(request, AttemptJournal(self.context.store, attempt), timeout_s=timeout_s)
         except UnknownPaymentMethod:
             # Checked before recording, so only a token withdrawn since: a definite refusal, nothing charged.
-            return Settlement(failure_code="payment_method_unknown")
+            refused = Finished(attempt.id, Refused.outcome, None, _ms_since(started))
+            return Settlement(failure_code="payment_method_unknown", attempt=refused)
+        finished = Finished(attempt.id, outcome.outcome, outcome.code if isinstance(outcome, Declined) else None,
+                            _ms_since(started))  # fmt: skip
         if isinstance(outcome, RequiresAction):
             # The card asks for 3-D Secure, which the payment states do not hold yet: nothing was charged (an
             # authorization waiting for its cardholder moves no money), so the payment fails definitely.
-            return Settlement(failure_code="authentication_required")
+            return Settlement(failure_code="authentication_required", attempt=finished)
         if isinstance(outcome, Approved | Declined):
-            return Settlement(outcome)
-        raise NoAnswer(outcome.reason)
+            return Settlement(outcome, attempt=finished)
+        raise NoAnswer(outcome.reason, write=finished.write)
 
     def no_answer(self, tx: Transaction, record: Payment, retry_after_s: float) -> None:
         tx.record_acquirer_failure(record.id, retry_after_s)
 
     def apply(self, tx: Transaction, record: Payment, answer: Settlement) -> Applied:
+        if answer.attempt is not None:
+            answer.attempt.write(tx)
         # A concurrent settlement waits on the row lock, then finds the payment final and answers what it recorded.
         current = tx.lock_payment(record.id)
         if current is None:  # pragma: no cover - payments are never deleted
             raise RuntimeError(f"payment {record.id} vanished")
         if current.is_final:
             return Applied(_final_response(tx, current), now=False)
+        if answer is SETTLED_MEANWHILE:  # pragma: no cover - next_attempt found it final, and payments stay final
+            raise RuntimeError(f"payment {record.id} was settled and is processing again")
         outcome, failure_code = answer.outcome, answer.failure_code
         if failure_code is not None or outcome is None:
             status = PaymentStatus.FAILED
@@ -194,6 +252,16 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
 
 
 _UNAUTHORIZED = frozenset({PaymentStatus.DECLINED, PaymentStatus.FAILED})
+
+
+def first_attempt_id(payment_id: str) -> str:
+    """The first attempt's id, made from its payment's: the request that records the payment sends it without
+    reading anything back."""
+    return "att_" + payment_id.removeprefix("pay_")
+
+
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
 
 
 def _final_response(tx: Transaction, payment: Payment) -> StoredResponse:

@@ -89,7 +89,12 @@ ACQUIRER_TIMEOUT_S = 10.0
 
 class NoAnswer(Exception):
     """The acquirer's outcome does not settle the operation (refused: nothing happened; unknown: something may
-    have): it stays recorded and is asked again, under the same key, by the same key's retry or by the job."""
+    have): it stays recorded and is asked again, under the same key, by the same key's retry or by the job.
+    ``write`` notes the outcome in the transaction that counts the attempt."""
+
+    def __init__(self, reason: str, write: Callable[[Transaction], None] | None = None) -> None:
+        super().__init__(reason)
+        self.write = write
 
 
 @dataclass
@@ -352,9 +357,11 @@ class Driver:
             raise StillProcessing(operation.describe(record), code=operation.processing_code)
         try:
             answer = operation.ask(pending, time_left_s(settle_by, at_most=ACQUIRER_TIMEOUT_S))
-        except NoAnswer:
+        except NoAnswer as exc:
             with self._context.store.transaction() as tx:
                 operation.no_answer(tx, record, backoff.backoff_s(record.acquirer_attempts + 1))
+                if exc.write is not None:
+                    exc.write(tx)
             raise StillProcessing(operation.describe(record), code=operation.processing_code) from None
         with self._context.store.transaction() as tx:
             response = self._apply(tx, operation, record, answer)

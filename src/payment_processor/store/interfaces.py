@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from payment_processor.payment import Payment, PaymentAction, Refund
+from payment_processor.payment import Payment, PaymentAction, PaymentAttempt, Refund
 from payment_processor.states import PaymentStatus, RefundStatus
 
 if TYPE_CHECKING:
@@ -192,6 +192,14 @@ class Transaction(Protocol):
         """Count an attempt that got no answer from the acquirer; the job tries again after the backoff."""
         ...
 
+    def insert_attempt(self, attempt: PaymentAttempt) -> None:
+        """Record the payment's first attempt with the payment itself (sent after this transaction commits)."""
+        ...
+
+    def finish_attempt(self, attempt_id: str, outcome: str, decline_code: str | None, latency_ms: int) -> None:
+        """Write what the acquirer answered to the attempt (once: a finished attempt is left as it is)."""
+        ...
+
     def stored_response(self, merchant_id: str, key: str) -> StoredResponse | None:
         """The response recorded under a key, if any."""
         ...
@@ -256,6 +264,22 @@ class PaymentStore(Protocol):
 
     def get_action(self, payment_id: str) -> PaymentAction | None:
         """The payment's capture or cancel still waiting for the acquirer, if any."""
+        ...
+
+    def next_attempt(self, attempt_id: str, payment_id: str, connector: str) -> PaymentAttempt | None:
+        """Record another attempt of a processing payment at ``connector`` before it is sent, carrying the
+        reference an earlier attempt there remembered; None when the payment is no longer processing."""
+        ...
+
+    def remember_reference(self, attempt: PaymentAttempt, reference: str) -> str:
+        """Keep the acquirer's reference on the attempt, unless another attempt of the payment at the same
+        connector kept one first: the reference kept (the one to go on with)."""
+        ...
+
+    def get_payment_with_attempts(
+        self, payment_id: str, merchant_id: str
+    ) -> tuple[Payment, list[PaymentAttempt]] | None:
+        """:meth:`get_payment` with the payment's attempts, oldest first (one round trip)."""
         ...
 
     def list_payments(self, merchant_id: str, page: PageRequest, *, status: str | None = None) -> Page[Payment]:

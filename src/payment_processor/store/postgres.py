@@ -27,7 +27,7 @@ from psycopg.rows import BaseRowFactory, args_row, dict_row
 from psycopg.types.json import Jsonb
 
 from payment_processor.apikeys import ApiKey
-from payment_processor.payment import Payment, PaymentAction, Refund
+from payment_processor.payment import Payment, PaymentAction, PaymentAttempt, Refund
 from payment_processor.states import PaymentStatus, RefundStatus, payment_transition, refund_transition
 from payment_processor.store.database import Database
 from payment_processor.store.interfaces import (
@@ -59,11 +59,13 @@ _REFUND_COLUMNS = (
 _ACTION_COLUMNS = (
     "id, payment_id, action, merchant_id, requested_at, amount, cancellation_reason, idempotency_key, acquirer_attempts"
 )
+_ATTEMPT_COLUMNS = "id, payment_id, connector, created_at, reference, outcome, decline_code, latency_ms"
 #: Reads of these columns made straight into the objects, positionally (no dict per row: a page of payments is
 #: most of a list request's time in Python): the column lists above are in the dataclasses' field order, which
 #: a unit test holds.
 _AS_PAYMENT = args_row(Payment)
 _AS_REFUND = args_row(Refund)
+_AS_ATTEMPT = args_row(PaymentAttempt)
 R = TypeVar("R")
 
 
@@ -330,6 +332,22 @@ class PostgresTransaction:
             "next_resolution_at = clock_timestamp() + make_interval(secs => %s) "
             "WHERE id = %s AND status = 'processing'",
             (retry_after_s, payment_id),
+        )
+
+    def insert_attempt(self, attempt: PaymentAttempt) -> None:
+        """Record the payment's first attempt in the transaction that records the payment (no wait)."""
+        self._conn.execute(
+            "INSERT INTO payment_attempts (id, payment_id, merchant_id, connector, created_at) "
+            "SELECT %s, id, merchant_id, %s, %s FROM payments WHERE id = %s",
+            (attempt.id, attempt.connector, attempt.created_at, attempt.payment_id),
+        )
+
+    def finish_attempt(self, attempt_id: str, outcome: str, decline_code: str | None, latency_ms: int) -> None:
+        """The acquirer's outcome, on an attempt not finished before (no wait)."""
+        self._conn.execute(
+            "UPDATE payment_attempts SET outcome = %s, decline_code = %s, latency_ms = %s, answered_at = now() "
+            "WHERE id = %s AND outcome IS NULL",
+            (outcome, decline_code, latency_ms, attempt_id),
         )
 
     def stored_response(self, merchant_id: str, key: str) -> StoredResponse | None:
@@ -627,6 +645,51 @@ class PostgresStore:
                          (payment_id, merchant_id))
                 .fetchone()
             )  # fmt: skip
+
+    def get_payment_with_attempts(
+        self, payment_id: str, merchant_id: str
+    ) -> tuple[Payment, list[PaymentAttempt]] | None:
+        """The payment and its attempts: two reads sent together, one round trip."""
+        with self._statement() as conn, conn.pipeline():
+            found = conn.cursor(row_factory=_AS_PAYMENT).execute(
+                f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s AND merchant_id = %s",
+                (payment_id, merchant_id),
+            )
+            attempts = conn.cursor(row_factory=_AS_ATTEMPT).execute(
+                f"SELECT {_ATTEMPT_COLUMNS} FROM payment_attempts WHERE payment_id = %s AND merchant_id = %s "
+                "ORDER BY created_at, id",
+                (payment_id, merchant_id),
+            )
+            payment = found.fetchone()
+            return None if payment is None else (payment, attempts.fetchall())
+
+    def next_attempt(self, attempt_id: str, payment_id: str, connector: str) -> PaymentAttempt | None:
+        """One statement: the attempt, and the reference the connector's earlier attempts remembered."""
+        rows = self._rows(
+            "INSERT INTO payment_attempts (id, payment_id, merchant_id, connector) "
+            "SELECT %s, id, merchant_id, %s FROM payments WHERE id = %s AND status = 'processing' "
+            "RETURNING created_at, (SELECT reference FROM payment_attempts WHERE payment_id = %s AND connector = %s "
+            "AND reference IS NOT NULL) AS reference",
+            (attempt_id, connector, payment_id, payment_id, connector),
+        )
+        if not rows:
+            return None
+        return PaymentAttempt(attempt_id, payment_id, connector, rows[0]["created_at"], rows[0]["reference"])
+
+    def remember_reference(self, attempt: PaymentAttempt, reference: str) -> str:
+        """The attempt's reference, unless another attempt at the connector kept one first (a unique index
+        allows one per payment and connector): then that one."""
+        with suppress(pg_errors.UniqueViolation):
+            if self._rows(
+                "UPDATE payment_attempts SET reference = %s WHERE id = %s AND reference IS NULL RETURNING 1",
+                (reference, attempt.id),
+            ):
+                return reference
+        rows = self._rows(
+            "SELECT reference FROM payment_attempts WHERE payment_id = %s AND connector = %s AND reference IS NOT NULL",
+            (attempt.payment_id, attempt.connector),
+        )
+        return str(rows[0]["reference"]) if rows else reference
 
     def get_refund(self, refund_id: str, merchant_id: str) -> Refund | None:
         """Read one refund of this merchant."""

@@ -81,6 +81,8 @@ def provision(postgres: LocalPostgres, endpoint: str, *, dbname: str, bucket: st
             **database,
             "DB_SECRET_ARN": app_arn,
             "TRANSACTION_LOG_BUCKET": bucket,
+            # The test mode: merchants without a connector are answered by the simulated acquirer, as in dev.
+            "SIMULATED_ACQUIRER_ALLOWED": "true",
             # Webhook secrets are sealed with a key of the emulator's; receivers are on this machine.
             "WEBHOOK_SECRETS_KEY_ID": webhook_key,
             "WEBHOOKS_ALLOW_HTTP": "true",

@@ -210,6 +210,7 @@ class PlatformStack(TerraformStack):
             **database_environment,
             "DB_SECRET_ARN": app_login.arn,
             "TRANSACTION_LOG_BUCKET": transaction_log.name,
+            "SIMULATED_ACQUIRER_ALLOWED": str(config.simulated_acquirer_allowed).lower(),
         }
         # The webhook endpoints API (the processor's alone): the key their secrets are sealed with, and what
         # their URLs may reach.

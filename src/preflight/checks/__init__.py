@@ -4,6 +4,7 @@ from preflight.checks import (  # noqa: F401 - imported to register
     api_deployment,
     api_permissions,
     collisions,
+    connectors,
     database,
     iam,
     lambda_package,
