@@ -123,8 +123,12 @@ def clean(services: Services) -> Services:
     with services.admin() as conn:
         conn.execute(
             "TRUNCATE transaction_log_outbox, idempotency_keys, payment_actions, refunds, payment_attempts, payments, "
-            "api_keys, webhook_attempts, webhook_deliveries, webhook_endpoints"
+            "api_keys, webhook_attempts, webhook_deliveries, webhook_endpoints, merchant_connectors"
         )
+    secrets = services._secrets()
+    prefix = services.admin_settings().connector_secrets_prefix
+    for secret in secrets.list_secrets(Filters=[{"Key": "name", "Values": [f"{prefix}/"]}])["SecretList"]:
+        secrets.delete_secret(SecretId=secret["ARN"], ForceDeleteWithoutRecovery=True)
     s3 = services.s3()
     listed = s3.list_object_versions(Bucket=BUCKET)  # type: ignore[attr-defined]
     for version in listed.get("Versions", []) + listed.get("DeleteMarkers", []):

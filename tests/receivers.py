@@ -149,3 +149,52 @@ def streaming_server(serve_one: Callable[[socket.socket], None]) -> Iterator[int
         stop.set()
         thread.join(2)
         sock.close()
+
+
+@contextmanager
+def forwarding(target: str, hold_s: Callable[[str, str], float] = lambda method, path: 0.0) -> Iterator[Receiver]:
+    """A proxy on 127.0.0.1 that forwards every request to ``target`` (an ``http://host:port`` base) and answers
+    what it answered, after ``hold_s(method, path)`` seconds: a request that reached the server whose answer
+    the caller never gets in time (the outcome-unknown case). It keeps what it forwarded."""
+    import urllib.error
+    import urllib.request
+
+    holder: list[Receiver] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length) if length else None
+            holder[0].received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body or b""))
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+            request = urllib.request.Request(target + self.path, data=body, headers=headers, method=self.command)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    status, payload = response.status, response.read()
+            except urllib.error.HTTPError as error:
+                status, payload = error.code, error.read()
+            time.sleep(hold_s(self.command, self.path))
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:
+                pass  # the caller gave up waiting: what it would see of a slow acquirer
+
+        do_GET = do_POST = do_DELETE = _forward
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    holder.append(Receiver(server, "http"))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield holder[0]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -11,6 +11,10 @@ function that connects as the database's admin (RDS master) user. Events and ans
 - ``{"action": "create_key", "merchant_id": M, "read_only": bool}``: a new key; its secret is in this
   answer and nowhere else.
 - ``{"action": "list_keys", "merchant_id": M?}`` and ``{"action": "revoke_key", "key_id": K}``.
+- ``{"action": "set_connector", "merchant_id", "connector", "priority"?, "endpoint"?, "secret"?}``: a merchant's
+  acquirer (``stripe`` with its secret key, or ``simulated``); the secret goes to its own Secrets Manager
+  secret and is never answered. ``{"action": "list_connectors", "merchant_id"}`` and
+  ``{"action": "remove_connector", "merchant_id", "connector"}``.
 
 Every answer is ``{"ok": true, ...}`` or ``{"ok": false, "error": {"code", "message"}}``.
 """
@@ -21,6 +25,7 @@ import base64
 import json
 import secrets
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 import psycopg
@@ -29,6 +34,14 @@ from psycopg import sql
 from payment_processor.apikeys import ApiKeys, KeyError_, KeyNotFound, pepper_from
 from payment_processor.aws import client
 from payment_processor.config import ConfigError, Settings
+from payment_processor.connectors.configuration import (
+    KINDS,
+    MERCHANT,
+    InvalidConnector,
+    MerchantConnector,
+    validated,
+    validated_secret,
+)
 from payment_processor.credentials import CredentialsUnavailable, SecretsManagerCredentials, SecretsManagerSecret
 from payment_processor.migrate import MigrationError, migrate
 from payment_processor.store.database import Database
@@ -86,6 +99,9 @@ class Admin:
             "create_key": self._create_key,
             "list_keys": self._list_keys,
             "revoke_key": self._revoke_key,
+            "set_connector": self._set_connector,
+            "list_connectors": self._list_connectors,
+            "remove_connector": self._remove_connector,
         }
         action = event.get("action") if isinstance(event, dict) else None
         if action not in actions:
@@ -180,3 +196,88 @@ class Admin:
             return {"key": self._keys().revoke(key_id).resource()}
         except KeyNotFound as exc:
             raise AdminError("not_found", str(exc)) from None
+
+    # Merchants' connectors: the row in merchant_connectors (what the processor reads), the secret key in its own
+    # Secrets Manager secret (written first, so a row never names a secret that is not there).
+
+    def _set_connector(self, event: dict[str, Any]) -> dict[str, Any]:
+        try:
+            merchant, connector, priority, endpoint = validated(
+                event.get("merchant_id"), event.get("connector"), event.get("priority", 1), event.get("endpoint"),
+                allow_http=self._settings.connectors_allow_http,
+            )  # fmt: skip
+            secret = validated_secret(connector, event.get("secret"))
+        except InvalidConnector as exc:
+            raise AdminError("invalid_request", str(exc)) from None
+        conn = self._database.connection()
+        taken = conn.execute(
+            "SELECT connector FROM merchant_connectors WHERE merchant_id = %s AND priority = %s AND connector <> %s",
+            (merchant, priority, connector),
+        ).fetchone()
+        if taken is not None:
+            raise AdminError(
+                "invalid_request",
+                f"priority {priority} is {merchant}'s {taken[0]} connector's; give this one another priority, or "
+                f"move that one first",
+            )
+        secret_name = None if secret is None else self._keep_connector_secret(merchant, connector, secret)
+        conn.execute(
+            "INSERT INTO merchant_connectors (merchant_id, connector, priority, endpoint, secret_name) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (merchant_id, connector) DO UPDATE SET "
+            "priority = excluded.priority, endpoint = excluded.endpoint, secret_name = excluded.secret_name, "
+            "updated_at = now()",
+            (merchant, connector, priority, endpoint, secret_name),
+        )
+        return {"connector": MerchantConnector(merchant, connector, priority, endpoint).resource()}
+
+    def _list_connectors(self, event: dict[str, Any]) -> dict[str, Any]:
+        merchant = event.get("merchant_id")
+        if not isinstance(merchant, str) or not MERCHANT.fullmatch(merchant):
+            raise AdminError("invalid_request", "list_connectors takes merchant_id (1 to 64 letters, digits, _ or -)")
+        rows = self._database.connection().execute(
+            "SELECT merchant_id, connector, priority, endpoint FROM merchant_connectors WHERE merchant_id = %s "
+            "ORDER BY priority",
+            (merchant,),
+        )
+        return {"connectors": [MerchantConnector(*row).resource() for row in rows]}
+
+    def _remove_connector(self, event: dict[str, Any]) -> dict[str, Any]:
+        merchant, connector = event.get("merchant_id"), event.get("connector")
+        if not isinstance(merchant, str) or not MERCHANT.fullmatch(merchant) or connector not in KINDS:
+            raise AdminError(
+                "invalid_request", f"remove_connector takes merchant_id and connector ({', '.join(sorted(KINDS))})"
+            )
+        removed = (
+            self._database.connection()
+            .execute(
+                "DELETE FROM merchant_connectors WHERE merchant_id = %s AND connector = %s "
+                "RETURNING merchant_id, connector, priority, endpoint, secret_name",
+                (merchant, connector),
+            )
+            .fetchone()
+        )
+        if removed is None:
+            raise AdminError("not_found", f"{merchant} has no {connector} connector (payments connectors list)")
+        if removed[4] is not None:
+            # Deleted at once, not scheduled: the merchant may configure the connector again under the same name.
+            with suppress(self._secrets.exceptions.ResourceNotFoundException):
+                self._secrets.delete_secret(SecretId=removed[4], ForceDeleteWithoutRecovery=True)
+        return {"connector": MerchantConnector(*removed[:4]).resource()}
+
+    def _keep_connector_secret(self, merchant: str, connector: str, secret: str) -> str:
+        prefix, key = self._settings.connector_secrets_prefix, self._settings.connector_secrets_key_id
+        if not prefix or not key:
+            raise AdminError(
+                "misconfigured", "CONNECTOR_SECRET_NAME_PREFIX and CONNECTOR_SECRETS_KEY_ID are not set: the admin "
+                "function's deployment sets them",
+            )  # fmt: skip
+        name = f"{prefix}/{merchant}/{connector}"
+        value = json.dumps({"secret_key": secret})
+        try:
+            self._secrets.put_secret_value(SecretId=name, SecretString=value)
+        except self._secrets.exceptions.ResourceNotFoundException:
+            self._secrets.create_secret(
+                Name=name, KmsKeyId=key, SecretString=value,
+                Description=f"{merchant}'s {connector} secret key (payments connectors set)",
+            )  # fmt: skip
+        return name

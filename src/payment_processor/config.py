@@ -61,6 +61,12 @@ class Settings:
     # the test mode) or refused with 503 no_connector (prod: no payment there is ever approved by a simulation).
     # Unset is refused: a deployment that forgot it fails closed.
     simulated_acquirer_allowed: bool = False
+    # Merchants' connectors (the admin function alone writes them): where their secret keys are kept in Secrets
+    # Manager (one secret per merchant connector under this name prefix, encrypted with this key), and whether
+    # a connector's endpoint may be plain http (dev and the local target: localstripe on 127.0.0.1).
+    connector_secrets_prefix: str | None = None
+    connector_secrets_key_id: str | None = None
+    connectors_allow_http: bool = False
     # The queues between the webhook dispatcher (the reconcile job) and the courier (outside the VPC).
     webhook_attempts_queue_url: str | None = None
     webhook_results_queue_url: str | None = None
@@ -111,6 +117,9 @@ class Settings:
             webhooks_allow_http=_flag(env, "WEBHOOKS_ALLOW_HTTP"),
             webhooks_allow_loopback=_flag(env, "WEBHOOKS_ALLOW_LOOPBACK"),
             simulated_acquirer_allowed=_flag(env, "SIMULATED_ACQUIRER_ALLOWED"),
+            connector_secrets_prefix=env.get("CONNECTOR_SECRET_NAME_PREFIX") or None,
+            connector_secrets_key_id=env.get("CONNECTOR_SECRETS_KEY_ID") or None,
+            connectors_allow_http=_flag(env, "CONNECTORS_ALLOW_HTTP"),
             webhook_attempts_queue_url=env.get("WEBHOOK_ATTEMPTS_QUEUE_URL") or None,
             webhook_results_queue_url=env.get("WEBHOOK_RESULTS_QUEUE_URL") or None,
         )

@@ -26,6 +26,7 @@ from payment_processor.authorizer import Unauthorized, authorize
 from payment_processor.aws import CALL_BUDGET_S, client, new_session
 from payment_processor.config import ConfigError, Settings
 from payment_processor.connectors.base import Connector
+from payment_processor.connectors.directory import ConnectorDirectory, build, secret_reader
 from payment_processor.connectors.simulated import SimulatedAcquirer
 from payment_processor.connectors.unconfigured import Unconfigured
 from payment_processor.credentials import CredentialsUnavailable, SecretsManagerCredentials, SecretsManagerSecret
@@ -110,20 +111,20 @@ def build_service(settings: Settings) -> PaymentService:
     from payment_processor.store.postgres import PostgresStore
 
     session = new_session()
+    secrets = client("secretsmanager", settings, session=session)
     database = Database(
-        settings,
-        SecretsManagerCredentials(
-            client("secretsmanager", settings, session=session), settings.db_secret_arn, ttl_s=settings.secret_ttl_s
-        ),
+        settings, SecretsManagerCredentials(secrets, settings.db_secret_arn, ttl_s=settings.secret_ttl_s)
     )
     store = PostgresStore(database, lock_timeout_ms=settings.idempotency_lock_timeout_ms)
     if settings.transaction_log_bucket is None:
         raise ConfigError("missing environment variable(s): TRANSACTION_LOG_BUCKET; the processor's deployment sets it")
     sink = S3Sink(client("s3", settings, session=session), settings.transaction_log_bucket)
-    # A merchant's own connectors are not configurable yet: every merchant gets the simulated acquirer where the
-    # environment allows it (dev, staging) and none in prod (503 no_connector: nothing is ever simulated there).
-    connector: Connector = SimulatedAcquirer.from_env() if settings.simulated_acquirer_allowed else Unconfigured()
-    return PaymentService(store, connector, OutboxDelivery(store, sink, lease_s=settings.outbox_lease_s))
+    # A merchant's own connectors (payments connectors set) answer its payments; a merchant with none gets the
+    # simulated acquirer where the environment allows it (dev, staging), and none in prod (503 no_connector).
+    default: Connector = SimulatedAcquirer.from_env() if settings.simulated_acquirer_allowed else Unconfigured()
+    service = PaymentService(store, default, OutboxDelivery(store, sink, lease_s=settings.outbox_lease_s))
+    service.context.directory = ConnectorDirectory(store.merchant_connectors, secret_reader(secrets), build)
+    return service
 
 
 def build_webhooks(settings: Settings, service: PaymentService) -> WebhookEndpoints:

@@ -23,6 +23,7 @@ from payments_cli.commands import (
     EXIT_INTERRUPTED,
     build,
     check,
+    connectors,
     down,
     keys,
     lifecycle,
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.register(commands)
     smoke.register(commands)
     keys.register(commands)
+    connectors.register(commands)
     webhooks.register(commands)
     status.register(commands)
     down.register(commands)

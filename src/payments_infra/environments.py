@@ -92,6 +92,9 @@ class EnvironmentConfig:
     # Whether a merchant with no connector is answered by the simulated acquirer (the test mode) or refused
     # (503 no_connector). Never in prod: preflight PF802.
     simulated_acquirer_allowed: bool
+    # Whether a merchant's connector may call a plain-http API base (dev and the local target: localstripe on
+    # 127.0.0.1); staging and prod call acquirers over https only.
+    connectors_allow_http: bool
     # Webhook courier executions at once (it holds no database connection: outside the connection budget).
     # A dead receiver holds at most two of them (webhooks.dispatcher.PER_FAILING_ENDPOINT).
     webhook_courier_concurrency: int = 10
@@ -227,6 +230,7 @@ DEV = EnvironmentConfig(
     alarm_outbox_oldest_age_s=900,
     webhooks_allow_http=True,
     simulated_acquirer_allowed=True,
+    connectors_allow_http=True,
     webhooks_allow_loopback=True,
 )
 
@@ -279,6 +283,7 @@ STAGING = EnvironmentConfig(
     alarm_outbox_oldest_age_s=900,
     webhooks_allow_http=False,
     simulated_acquirer_allowed=True,
+    connectors_allow_http=False,
     webhooks_allow_loopback=False,
 )
 
@@ -332,6 +337,7 @@ PROD = EnvironmentConfig(
     alarm_outbox_oldest_age_s=600,
     webhooks_allow_http=False,
     simulated_acquirer_allowed=False,
+    connectors_allow_http=False,
     webhooks_allow_loopback=False,
 )
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from payment_processor.connectors.configuration import MerchantConnector
 from payment_processor.payment import (
     REFUND_PENDING,
     REQUIRES_CAPTURE,
@@ -316,6 +317,8 @@ class InMemoryStore:
         #: Transactions open right now: a test asks it what an outside call (the acquirer) was made inside.
         self.open_transactions = 0
         self.available = True
+        #: Merchants' configured connectors (the admin function writes them; a test sets them here).
+        self.connectors: dict[str, list[MerchantConnector]] = {}
 
     def _check(self) -> None:
         if not self.available:
@@ -347,6 +350,17 @@ class InMemoryStore:
     ) -> tuple[Payment, list[PaymentAttempt]] | None:
         payment = self.get_payment(payment_id, merchant_id)
         return None if payment is None else (payment, list(self._state.attempts.get(payment_id, [])))
+
+    def last_attempt(self, payment_id: str) -> PaymentAttempt | None:
+        attempts = self._state.attempts.get(payment_id, [])
+        return attempts[-1] if attempts else None
+
+    def approved_connector(self, payment_id: str) -> str | None:
+        approved = [a for a in self._state.attempts.get(payment_id, []) if a.outcome == "approved"]
+        return approved[0].connector if approved else None
+
+    def merchant_connectors(self, merchant_id: str) -> list[MerchantConnector]:
+        return sorted(self.connectors.get(merchant_id, []), key=lambda c: c.priority)
 
     def next_attempt(self, attempt_id: str, payment_id: str, connector: str) -> PaymentAttempt | None:
         self._check()

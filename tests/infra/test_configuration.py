@@ -396,7 +396,17 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
         "admin": (
             "payment_processor.admin.handler",
             ("APP_DB_SECRET_ARN", "AUTH_DB_SECRET_ARN", "API_KEY_PEPPER_SECRET_ARN"),
-            {**database, "DB_SECRET_ARN": master, "APP_DB_SECRET_ARN": app, "AUTH_DB_SECRET_ARN": auth, **keys},
+            {
+                **database,
+                "DB_SECRET_ARN": master,
+                "APP_DB_SECRET_ARN": app,
+                "AUTH_DB_SECRET_ARN": auth,
+                **keys,
+                # Merchants' connector secrets: the admin function alone writes them.
+                "CONNECTOR_SECRET_NAME_PREFIX": f"payment/{config.name}/pr42/connectors",
+                "CONNECTOR_SECRETS_KEY_ID": reach["WEBHOOK_SECRETS_KEY_ID"],
+                "CONNECTORS_ALLOW_HTTP": flag[config.connectors_allow_http],
+            },
         ),
         "webhooks": (
             "payment_processor.handler.send_webhooks",

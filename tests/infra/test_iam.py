@@ -81,7 +81,17 @@ def test_each_role_holds_exactly_the_grants_its_code_uses(env_stack: Stack) -> N
         for purpose in ("attempts", "results")
     )
     consume = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
+    # Merchants' connector secrets: this deployment's name prefix only (the environment and the suffix in it).
+    partition, account = (
+        f"${{data.{kind}.{next(iter(env_stack.doc['data'][kind]))}.{field}}}"
+        for kind, field in (("aws_partition", "partition"), ("aws_caller_identity", "account_id"))
+    )
+    _, processor = env_stack.named("aws_lambda_function", "processor/function")
+    environment = processor["function_name"].split("-")[-2]  # payment-processor-<env>-pr42
+    connectors = f"arn:{partition}:secretsmanager:{REGION}:{account}:secret:payment/{environment}/pr42/connectors/*"
+    manage = ("secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DeleteSecret")
     assert _grants(env_stack, "function-role") == {
+        (read, (connectors,), ()),
         (("s3:PutObject",), (f"${{aws_s3_bucket.{bucket}.arn}}/transactions/*",), ()),
         (read, (app,), ()),
         (("kms:GenerateDataKey", "kms:Decrypt"), (key,), (s3, secretsmanager)),
@@ -111,6 +121,7 @@ def test_each_role_holds_exactly_the_grants_its_code_uses(env_stack: Stack) -> N
         (write, (app,), ()),
         (write, (auth,), ()),
         (write, (pepper,), ()),
+        (manage, (connectors,), ()),
         (("kms:GenerateDataKey", "kms:Decrypt"), (key,), (secretsmanager,)),
         (logs, _logs(env_stack, "admin"), ()),
         vpc,

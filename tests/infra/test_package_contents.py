@@ -22,9 +22,8 @@ ENTRY_MODULES = frozenset(
 
 #: Production modules whose function is not deployed yet, built and tested ahead of the function that will run
 #: them. Each must still be unreachable (the test below fails once a function imports one, so this list cannot
-#: go stale), and none may be imported by a test fake. The Stripe connector waits for merchants' connector
-#: configuration (issue 23), which is what will choose it.
-AWAITING_A_FUNCTION: frozenset[str] = frozenset({"payment_processor.connectors.stripe"})
+#: go stale), and none may be imported by a test fake.
+AWAITING_A_FUNCTION: frozenset[str] = frozenset()
 
 
 def imported_modules(source: str, module: str) -> set[str]:

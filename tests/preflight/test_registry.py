@@ -35,7 +35,7 @@ def test_an_id_cannot_be_registered_twice() -> None:
     assert before == REGISTRY
 
 
-@pytest.mark.parametrize(("defect_class", "seed_defects"), [(9, ()), (7, (11,))], ids=["class", "seed-defect"])
+@pytest.mark.parametrize(("defect_class", "seed_defects"), [(10, ()), (7, (11,))], ids=["class", "seed-defect"])
 def test_a_check_must_belong_to_a_known_class_and_seed_defect(defect_class: int, seed_defects: tuple[int, ...]) -> None:
     all_checks()
     with pytest.raises(ValueError, match="PF998: unknown defect class or seed defect"):

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from payment_processor.connectors.base import Authorization
+from payment_processor.connectors.base import Authorization, Connector
 from payment_processor.connectors.outcomes import FollowUpOutcome
 from payment_processor.deadlines import Expired
 from payment_processor.errors import ServiceUnavailable
@@ -34,8 +34,10 @@ class Cancel(ActionOperation):
     def new_action(self, payment: Payment, key: str | None, request: ActionRequest) -> PaymentAction:
         return self._action(payment, key, cancellation_reason=request.cancellation_reason or "requested_by_customer")
 
-    def call(self, authorization: Authorization, record: PaymentAction, timeout_s: float) -> FollowUpOutcome:
-        return self.context.connector.cancel(authorization, key=record.id, timeout_s=timeout_s)
+    def call(
+        self, connector: Connector, authorization: Authorization, record: PaymentAction, timeout_s: float
+    ) -> FollowUpOutcome:
+        return connector.cancel(authorization, key=record.id, timeout_s=timeout_s)
 
     def applied(self, payment: Payment, action: PaymentAction, refused: str | None, now: datetime) -> Payment | None:
         # The job's cancel of an expired authorization stands even if the void is refused: the issuer has

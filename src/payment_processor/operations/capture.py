@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from payment_processor.connectors.base import Authorization
+from payment_processor.connectors.base import Authorization, Connector
 from payment_processor.connectors.outcomes import FollowUpOutcome
 from payment_processor.errors import ValidationFailed
 from payment_processor.operations.actions import CAPTURE, ActionOperation, ActionRequest
@@ -33,9 +33,11 @@ class Capture(ActionOperation):
             )
         return self._action(payment, key, amount=wanted)
 
-    def call(self, authorization: Authorization, record: PaymentAction, timeout_s: float) -> FollowUpOutcome:
+    def call(
+        self, connector: Connector, authorization: Authorization, record: PaymentAction, timeout_s: float
+    ) -> FollowUpOutcome:
         assert record.amount is not None
-        return self.context.connector.capture(authorization, amount=record.amount, key=record.id, timeout_s=timeout_s)
+        return connector.capture(authorization, amount=record.amount, key=record.id, timeout_s=timeout_s)
 
     def applied(self, payment: Payment, action: PaymentAction, refused: str | None, now: datetime) -> Payment | None:
         if refused is not None:

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from payment_processor import payment as payments
-from payment_processor.connectors.base import AuthorizeRequest, UnknownPaymentMethod
+from payment_processor.connectors.base import AuthorizeRequest, Connector, UnknownPaymentMethod
+from payment_processor.connectors.directory import next_after
 from payment_processor.connectors.outcomes import Approved, Declined, Refused, RequiresAction
 from payment_processor.connectors.unconfigured import NoConnectorConfigured
 from payment_processor.encoding import compact_json
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from payment_processor.validation import PaymentRequest
 
 ROUTE = "POST /payments"
+#: A failover starts only with at least this much of the acquirer's time left.
+FAILOVER_MIN_S = 1.0
 #: The job gives up on a payment the acquirer never answered once both hold (see driver.GiveUp).
 MAX_ACQUIRER_ATTEMPTS = 10
 GIVE_UP_AFTER_S = 1800.0
@@ -110,10 +113,10 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
     def material(self, request: PaymentRequest) -> dict[str, Any]:
         return request.fingerprint_material()
 
-    def refusal(self, request: PaymentRequest) -> ApiError | None:
+    def refusal(self, merchant_id: str, request: PaymentRequest) -> ApiError | None:
         # A token the acquirer will never take records nothing; nor does a merchant without an acquirer.
         try:
-            self.context.connector.check_payment_method(request.payment_method)
+            self.context.connectors_for(merchant_id)[0].check_payment_method(request.payment_method)
         except NoConnectorConfigured:
             return ServiceUnavailable(
                 "no acquirer is configured for this merchant in this deployment, so no payment can be taken; "
@@ -149,7 +152,8 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
         tx.insert_payment(payment)
         tx.add_event(payment_event(payment, tx.next_event_sequence(payment.id)))
         # Its first attempt is recorded with it: one statement more in the pipeline, no round trip.
-        tx.insert_attempt(PaymentAttempt(first_attempt_id(payment.id), payment.id, self.context.connector.name, now))
+        first = self.context.connectors_for(merchant_id)[0]
+        tx.insert_attempt(PaymentAttempt(first_attempt_id(payment.id), payment.id, first.name, now))
         return Pending(payment, payment)
 
     def resume(self, merchant_id: str, key: str, previous: IdempotencyRecord) -> Pending[Payment]:
@@ -172,14 +176,36 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
 
     def ask(self, pending: Pending[Payment], timeout_s: float) -> Settlement:
         payment = pending.record
-        connector = self.context.connector
+        chain = self.context.connectors_for(payment.merchant_id)
+        store = self.context.store
         if pending.payment is not None:  # recorded by this request, with its first attempt
+            connector = chain[0]
             first = PaymentAttempt(first_attempt_id(payment.id), payment.id, connector.name, payment.created_at)
             attempt: PaymentAttempt | None = first
         else:  # a retry or the job: another attempt, recorded before it is sent
-            attempt = self.context.store.next_attempt(payments.new_attempt_id(), payment.id, connector.name)
-        if attempt is None:
-            return SETTLED_MEANWHILE  # apply finds it final and answers what was recorded
+            connector = _next_connector(chain, store.last_attempt(payment.id), self.context, payment.merchant_id)
+            attempt = store.next_attempt(payments.new_attempt_id(), payment.id, connector.name)
+        stop_at = time.monotonic() + timeout_s
+        while True:
+            if attempt is None:
+                return SETTLED_MEANWHILE  # apply finds it final and answers what was recorded
+            settlement = self._send(payment, connector, attempt, max(0.0, stop_at - time.monotonic()))
+            after = next_after(chain, connector.name)
+            refused = settlement.attempt is not None and settlement.attempt.outcome == Refused.outcome
+            if not (refused and settlement.outcome is None and settlement.failure_code is None):
+                return settlement
+            # Refused before processing: the merchant's next connector, at once, while there is time.
+            if after is None or stop_at - time.monotonic() < FAILOVER_MIN_S:
+                assert settlement.attempt is not None
+                raise NoAnswer("refused by every connector tried", write=settlement.attempt.write)
+            with store.transaction() as tx:
+                assert settlement.attempt is not None
+                settlement.attempt.write(tx)
+            connector = after
+            attempt = store.next_attempt(payments.new_attempt_id(), payment.id, connector.name)
+
+    def _send(self, payment: Payment, connector: Connector, attempt: PaymentAttempt, timeout_s: float) -> Settlement:
+        """One attempt at one acquirer: its outcome as a settlement (refused and unknown carry no outcome)."""
         request = AuthorizeRequest(
             key=payment.id,
             payment_id=payment.id,
@@ -193,7 +219,7 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
             outcome = connector.authorize(request, AttemptJournal(self.context.store, attempt), timeout_s=timeout_s)
         except UnknownPaymentMethod:
             # Checked before recording, so only a token withdrawn since: a definite refusal, nothing charged.
-            refused = Finished(attempt.id, Refused.outcome, None, _ms_since(started))
+            refused = Finished(attempt.id, Declined.outcome, None, _ms_since(started))
             return Settlement(failure_code="payment_method_unknown", attempt=refused)
         finished = Finished(attempt.id, outcome.outcome, outcome.code if isinstance(outcome, Declined) else None,
                             _ms_since(started))  # fmt: skip
@@ -203,6 +229,8 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
             return Settlement(failure_code="authentication_required", attempt=finished)
         if isinstance(outcome, Approved | Declined):
             return Settlement(outcome, attempt=finished)
+        if isinstance(outcome, Refused):
+            return Settlement(attempt=finished)
         raise NoAnswer(outcome.reason, write=finished.write)
 
     def no_answer(self, tx: Transaction, record: Payment, retry_after_s: float) -> None:
@@ -252,6 +280,19 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
 
 
 _UNAUTHORIZED = frozenset({PaymentStatus.DECLINED, PaymentStatus.FAILED})
+
+
+def _next_connector(
+    chain: list[Connector], last: PaymentAttempt | None, context: Context, merchant_id: str
+) -> Connector:
+    """Where a payment's next attempt goes: the same acquirer as its last one, unless that one refused (nothing
+    was processed); then the merchant's next connector, or its first again after the last. An unknown outcome
+    never moves a payment elsewhere: the acquirer that may have processed it is the one asked."""
+    if last is None:
+        return chain[0]
+    if last.outcome != Refused.outcome:
+        return context.connector_named(merchant_id, last.connector)
+    return next_after(chain, last.connector) or chain[0]
 
 
 def first_attempt_id(payment_id: str) -> str:

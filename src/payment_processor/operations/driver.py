@@ -32,6 +32,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from payment_processor import backoff
 from payment_processor import payment as payments
 from payment_processor.connectors.base import Authorization, Connector
+from payment_processor.connectors.directory import ConnectorDirectory, Unavailable
 from payment_processor.connectors.outcomes import Approved, Declined, FollowUpOutcome
 from payment_processor.deadlines import Expired, never, time_left_s
 from payment_processor.errors import (
@@ -102,8 +103,27 @@ class Context:
     """What every operation works with: the store, the acquirer's connector, the clock (one per service)."""
 
     store: PaymentStore
+    #: The deployment's default acquirer: for a merchant with no connector of its own (and every merchant
+    #: when there is no directory).
     connector: Connector
     clock: Callable[[], datetime] = utc_now
+    #: Merchants' own connectors (None: the default answers for everyone).
+    directory: ConnectorDirectory | None = None
+
+    def connectors_for(self, merchant_id: str) -> list[Connector]:
+        """The merchant's connectors in the order they are tried."""
+        configured = [] if self.directory is None else self.directory.for_merchant(merchant_id)
+        return configured or [self.connector]
+
+    def connector_named(self, merchant_id: str, name: str) -> Connector:
+        """The merchant's connector of this name (the one that authorized a payment)."""
+        if self.directory is not None:
+            for connector in self.directory.for_merchant(merchant_id):
+                if connector.name == name:
+                    return connector
+        if name == self.connector.name:
+            return self.connector
+        return Unavailable(name, "no longer configured for this merchant")
 
 
 @dataclass(frozen=True)
@@ -170,7 +190,7 @@ class Operation(ABC, Generic[Request, Record, Answer]):
     def material(self, request: Request) -> dict[str, Any]:
         """The request as canonical data: two requests are the same for idempotency iff these match."""
 
-    def refusal(self, request: Request) -> ApiError | None:
+    def refusal(self, merchant_id: str, request: Request) -> ApiError | None:
         """A refusal known before any transaction (an acquirer's lookup must not hold a key's row lock);
         answered only for a new key: a replay still replays."""
         return None
@@ -249,8 +269,10 @@ class OnPayment(Operation[AboutPaymentT, Record, "str | None"]):
         return f"POST /payments/{request.payment_id}/{self.segment}"
 
     @abstractmethod
-    def call(self, authorization: Authorization, record: Record, timeout_s: float) -> FollowUpOutcome:
-        """Ask the acquirer about the payment's authorization."""
+    def call(
+        self, connector: Connector, authorization: Authorization, record: Record, timeout_s: float
+    ) -> FollowUpOutcome:
+        """Ask the acquirer that authorized the payment about its authorization."""
 
     def ask(self, pending: Pending[Record], timeout_s: float) -> str | None:
         record = pending.record
@@ -259,7 +281,11 @@ class OnPayment(Operation[AboutPaymentT, Record, "str | None"]):
             raise RuntimeError(f"{self.describe(record)} has no authorized payment")
         authorization = Authorization(payment.authorization_code, payment.payment_method, payment.currency,
                                       payment.amount)  # fmt: skip
-        outcome = self.call(authorization, record, timeout_s)
+        connector = self.context.connector
+        if self.context.directory is not None:
+            name = self.context.store.approved_connector(payment.id)
+            connector = self.context.connector_named(payment.merchant_id, name or connector.name)
+        outcome = self.call(connector, authorization, record, timeout_s)
         if isinstance(outcome, Approved):
             return None
         if isinstance(outcome, Declined):
@@ -302,9 +328,11 @@ class Driver:
         """
         operation.validate(request)
         request_fingerprint = fingerprint(operation.route(request), operation.material(request))
-        refusal = operation.refusal(request)
         store = self._context.store
         with answering_store_errors():
+            # Before the transaction: a refusal may ask the acquirer's side (a merchant's connectors, a token
+            # check), and must not hold the key's row lock while it does.
+            refusal = operation.refusal(merchant_id, request)
             with store.transaction() as tx:
                 previous = claim(tx, merchant_id, key, request_fingerprint)
                 if previous is not None and previous.response is not None:

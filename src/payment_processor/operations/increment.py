@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from payment_processor.connectors.base import Authorization
+from payment_processor.connectors.base import Authorization, Connector
 from payment_processor.connectors.outcomes import FollowUpOutcome
 from payment_processor.errors import ValidationFailed
 from payment_processor.operations.actions import INCREMENT_AUTHORIZATION, ActionOperation, ActionRequest
@@ -39,9 +39,11 @@ class IncrementAuthorization(ActionOperation):
             )
         return self._action(payment, key, amount=request.amount)
 
-    def call(self, authorization: Authorization, record: PaymentAction, timeout_s: float) -> FollowUpOutcome:
+    def call(
+        self, connector: Connector, authorization: Authorization, record: PaymentAction, timeout_s: float
+    ) -> FollowUpOutcome:
         assert record.amount is not None
-        return self.context.connector.increment_authorization(authorization, amount=record.amount, key=record.id,
+        return connector.increment_authorization(authorization, amount=record.amount, key=record.id,
                                                               timeout_s=timeout_s)  # fmt: skip
 
     def applied(self, payment: Payment, action: PaymentAction, refused: str | None, now: datetime) -> Payment | None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from payment_processor import payment as payments
-from payment_processor.connectors.base import Authorization
+from payment_processor.connectors.base import Authorization, Connector
 from payment_processor.connectors.outcomes import FollowUpOutcome
 from payment_processor.encoding import compact_json
 from payment_processor.errors import NotFound, PaymentStateConflict, ValidationFailed
@@ -95,8 +95,10 @@ class CreateRefund(OnPayment[RefundRequest, Refund]):
     def describe(self, record: Refund) -> str:
         return f"the refund {record.id}"
 
-    def call(self, authorization: Authorization, record: Refund, timeout_s: float) -> FollowUpOutcome:
-        return self.context.connector.refund(authorization, amount=record.amount, key=record.id, timeout_s=timeout_s)
+    def call(
+        self, connector: Connector, authorization: Authorization, record: Refund, timeout_s: float
+    ) -> FollowUpOutcome:
+        return connector.refund(authorization, amount=record.amount, key=record.id, timeout_s=timeout_s)
 
     def no_answer(self, tx: Transaction, record: Refund, retry_after_s: float) -> None:
         tx.record_refund_failure(record.id, retry_after_s)

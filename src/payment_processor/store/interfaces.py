@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
+from payment_processor.connectors.configuration import MerchantConnector
 from payment_processor.payment import Payment, PaymentAction, PaymentAttempt, Refund
 from payment_processor.states import PaymentStatus, RefundStatus
 
@@ -274,6 +275,18 @@ class PaymentStore(Protocol):
     def remember_reference(self, attempt: PaymentAttempt, reference: str) -> str:
         """Keep the acquirer's reference on the attempt, unless another attempt of the payment at the same
         connector kept one first: the reference kept (the one to go on with)."""
+        ...
+
+    def last_attempt(self, payment_id: str) -> PaymentAttempt | None:
+        """The payment's latest attempt (where the next one goes: the same acquirer unless it refused)."""
+        ...
+
+    def approved_connector(self, payment_id: str) -> str | None:
+        """The connector that authorized the payment (its follow-ups go there)."""
+        ...
+
+    def merchant_connectors(self, merchant_id: str) -> list[MerchantConnector]:
+        """The merchant's configured connectors, priority 1 first."""
         ...
 
     def get_payment_with_attempts(

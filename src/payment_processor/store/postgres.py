@@ -27,6 +27,7 @@ from psycopg.rows import BaseRowFactory, args_row, dict_row
 from psycopg.types.json import Jsonb
 
 from payment_processor.apikeys import ApiKey
+from payment_processor.connectors.configuration import MerchantConnector
 from payment_processor.payment import Payment, PaymentAction, PaymentAttempt, Refund
 from payment_processor.states import PaymentStatus, RefundStatus, payment_transition, refund_transition
 from payment_processor.store.database import Database
@@ -662,6 +663,33 @@ class PostgresStore:
             )
             payment = found.fetchone()
             return None if payment is None else (payment, attempts.fetchall())
+
+    def last_attempt(self, payment_id: str) -> PaymentAttempt | None:
+        """The latest attempt of the payment."""
+        with self._statement() as conn:
+            return (
+                conn.cursor(row_factory=_AS_ATTEMPT)
+                .execute(f"SELECT {_ATTEMPT_COLUMNS} FROM payment_attempts WHERE payment_id = %s "
+                         "ORDER BY created_at DESC, id DESC LIMIT 1", (payment_id,))
+                .fetchone()
+            )  # fmt: skip
+
+    def approved_connector(self, payment_id: str) -> str | None:
+        """The connector of the payment's approved attempt."""
+        rows = self._rows(
+            "SELECT connector FROM payment_attempts WHERE payment_id = %s AND outcome = 'approved' LIMIT 1",
+            (payment_id,),
+        )
+        return str(rows[0]["connector"]) if rows else None
+
+    def merchant_connectors(self, merchant_id: str) -> list[MerchantConnector]:
+        """The merchant's connectors, priority 1 first."""
+        rows = self._rows(
+            "SELECT merchant_id, connector, priority, endpoint, secret_name FROM merchant_connectors "
+            "WHERE merchant_id = %s ORDER BY priority",
+            (merchant_id,),
+        )
+        return [MerchantConnector(**row) for row in rows]
 
     def next_attempt(self, attempt_id: str, payment_id: str, connector: str) -> PaymentAttempt | None:
         """One statement: the attempt, and the reference the connector's earlier attempts remembered."""

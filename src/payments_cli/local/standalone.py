@@ -70,6 +70,11 @@ def provision(postgres: LocalPostgres, endpoint: str, *, dbname: str, bucket: st
         "APP_DB_SECRET_ARN": app_arn,
         "AUTH_DB_SECRET_ARN": auth_arn,
         "API_KEY_PEPPER_SECRET_ARN": pepper_arn,
+        # Merchants' connector secrets, under this world's own prefix, sealed with its key; localstripe is on
+        # this machine, over http.
+        "CONNECTOR_SECRET_NAME_PREFIX": f"{name}/connectors",
+        "CONNECTOR_SECRETS_KEY_ID": webhook_key,
+        "CONNECTORS_ALLOW_HTTP": "true",
     }
     admin = Admin(Settings.from_env(admin_env), secrets_client=secretsmanager)
     try:

@@ -8,6 +8,7 @@ from constructs import Construct
 
 from payment_processor.webhooks.secrets import PURPOSE as WEBHOOK_SECRET_PURPOSE
 from payments_infra.constructs.api import PaymentsApi
+from payments_infra.constructs.connector_secrets import ConnectorSecrets
 from payments_infra.constructs.database import DATABASE_NAME, Database
 from payments_infra.constructs.database_proxy import DatabaseProxy, ProxyLogin
 from payments_infra.constructs.encryption import EncryptionKey
@@ -86,6 +87,7 @@ class PlatformStack(TerraformStack):
             for purpose in ("processor", "reconcile", "authorizer", "admin", "webhooks")
         }
         queues = WebhookQueues(self, "webhook-queues", config=config, naming=naming)
+        connector_secrets = ConnectorSecrets(self, "connector-secrets", naming=naming, key=key)
         read_secrets = key.grant_use_via("DecryptSecrets", services=["secretsmanager"], actions=["kms:Decrypt"])
         # The processor and the reconcile job run the same code on the same data: one role.
         processor_role = FunctionRole(
@@ -99,6 +101,8 @@ class PlatformStack(TerraformStack):
             grants=[
                 transaction_log.grant_put_events("WriteTransactionEvents"),
                 app_login.grant_read("ReadDatabaseLogin"),
+                # Merchants' acquirer credentials, this deployment's only.
+                connector_secrets.grant_read("ReadConnectorSecrets"),
                 key.grant_use_via(
                     "UseDataKeyThroughS3AndSecretsManager",
                     services=["s3", "secretsmanager"],
@@ -154,6 +158,7 @@ class PlatformStack(TerraformStack):
                 app_login.grant_write("SetAppLogin"),
                 auth_login.grant_write("SetAuthorizerLogin"),
                 pepper.grant_write("SetPepper"),
+                connector_secrets.grant_manage("ManageConnectorSecrets"),
                 key.grant_use_via(
                     "EncryptSecrets", services=["secretsmanager"], actions=["kms:GenerateDataKey", "kms:Decrypt"]
                 ),
@@ -317,6 +322,11 @@ class PlatformStack(TerraformStack):
                 "AUTH_DB_SECRET_ARN": auth_login.arn,
                 "API_KEY_PEPPER_SECRET_ARN": pepper.arn,
                 "PAYMENTS_MODE": config.api_key_mode,
+                # Merchants' connectors (payments connectors): where their secret keys go, and whether an
+                # endpoint may be plain http.
+                "CONNECTOR_SECRET_NAME_PREFIX": connector_secrets.prefix,
+                "CONNECTOR_SECRETS_KEY_ID": key.arn,
+                "CONNECTORS_ALLOW_HTTP": str(config.connectors_allow_http).lower(),
             },
             reserved_concurrency=config.admin_concurrency,
             timeout_s=ADMIN_TIMEOUT_S,

@@ -1,0 +1,127 @@
+"""Merchants' connectors on the local target, as an operator and a merchant use them: `payments connectors`
+against the deployed admin function, then the whole merchant API over HTTP with localstripe behind the Stripe
+connector (money counted on localstripe's side); failover; the secret key nowhere but Secrets Manager."""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.emulator.conftest import Cli
+from tests.emulator.test_security_http import SUFFIX, Client, new_key
+from tests.fakes.localstripe_server import DECLINED, THREE_D_SECURE, VISA, LocalStripe, localstripe
+
+pytestmark = pytest.mark.emulator
+SECRET = "sk_test_LocalTargetNeverShows0123"
+
+
+@pytest.fixture(scope="module")
+def stripe_fake() -> Iterator[LocalStripe]:
+    with localstripe() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api(alpha: dict[str, Any]) -> Client:
+    return Client(str(alpha["api"]["url"]))
+
+
+def connectors(cli: Cli, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = cli.run("connectors", *args, "--suffix", SUFFIX, stdin=stdin)
+    return result.returncode, result.stdout, result.stderr
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_merchant_on_stripe_through_the_whole_api(cli: Cli, api: Client, stripe_fake: LocalStripe) -> None:
+    merchant = f"merch_stripe_{uuid.uuid4().hex[:8]}"
+    code, out, err = connectors(cli, "set", "--merchant", merchant, "--connector", "stripe", "--endpoint",
+                                stripe_fake.api_base, "--secret-stdin", stdin=SECRET + "\n")  # fmt: skip
+    assert code == 0, err
+    assert SECRET not in out + err and "stripe" in out
+    code, listed, err = connectors(cli, "list", "--merchant", merchant, "--format", "json")
+    assert code == 0 and json.loads(listed) == [
+        {"merchant_id": merchant, "connector": "stripe", "priority": 1, "endpoint": stripe_fake.api_base}
+    ]
+    secret = str(new_key(cli, merchant)["secret"])
+
+    def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        status, _, answer = api.call(method, path, secret=secret, body=body, key=str(uuid.uuid4()))
+        return status, answer
+
+    token = stripe_fake.card(VISA)
+    status, held = call("POST", "/payments", {"amount": 4000, "currency": "EUR", "payment_method": token,
+                                              "capture_method": "manual"})  # fmt: skip
+    assert (status, held["status"]) == (201, "requires_capture"), held
+    status, read = call("GET", f"/payments/{held['id']}")
+    assert [(a["connector"], a["outcome"]) for a in read["attempts"]] == [("stripe", "approved")]
+    status, increment = call("POST", f"/payments/{held['id']}/increment_authorization", {"amount": 5000})
+    # localstripe has no increment_authorization: Stripe's refusal, the payment unchanged.
+    assert status == 402 and increment["error"]["code"] == "increment_refused", increment
+    status, captured = call("POST", f"/payments/{held['id']}/capture", {"amount": 3000})
+    assert (status, captured["status"], captured["amount_captured"]) == (200, "succeeded", 3000)
+    status, refund = call("POST", f"/payments/{held['id']}/refunds", {"amount": 1000})
+    assert (status, refund["status"]) == (201, "succeeded")
+    charge = stripe_fake.intents(held["id"])[0]["latest_charge"]
+    assert charge["amount"] - charge["amount_refunded"] == 2000 and len(stripe_fake.charges(held["id"])) == 1
+
+    status, automatic = call("POST", "/payments", {"amount": 700, "currency": "EUR", "payment_method": token})
+    assert (status, automatic["status"]) == (201, "succeeded")
+    status, canceled_one = call("POST", "/payments", {"amount": 800, "currency": "EUR", "payment_method": token,
+                                                      "capture_method": "manual"})  # fmt: skip
+    status, canceled = call("POST", f"/payments/{canceled_one['id']}/cancel")
+    assert (status, canceled["status"]) == (200, "canceled")
+    assert stripe_fake.intents(canceled_one["id"])[0]["status"] == "canceled"
+    status, declined = call("POST", "/payments", {"amount": 900, "currency": "EUR",
+                                                  "payment_method": stripe_fake.card(DECLINED)})  # fmt: skip
+    assert (status, declined["status"], declined["decline_code"]) == (402, "declined", "generic_decline")
+    status, challenged = call("POST", "/payments", {"amount": 900, "currency": "EUR",
+                                                    "payment_method": stripe_fake.card(THREE_D_SECURE)})  # fmt: skip
+    assert (status, challenged["failure_code"]) == (402, "authentication_required")
+    assert stripe_fake.charges(declined["id"]) == [] and stripe_fake.charges(challenged["id"]) == []
+
+    # The secret key is in its Secrets Manager secret and nowhere the platform writes: state, records, logs.
+    for path in cli.state_dir.rglob("*"):
+        if path.is_file() and path.stat().st_size < 50_000_000:
+            assert SECRET.encode() not in path.read_bytes(), path
+    code, _, err = connectors(cli, "remove", "--merchant", merchant, "--connector", "stripe")
+    assert code == 0, err
+    code, listed, _ = connectors(cli, "list", "--merchant", merchant, "--format", "json")
+    assert json.loads(listed) == []
+
+
+def test_failover_from_a_refusing_connector_and_the_commands_refusals(cli: Cli, api: Client) -> None:
+    merchant = f"merch_failover_{uuid.uuid4().hex[:8]}"
+    closed = f"http://127.0.0.1:{_closed_port()}"
+    assert connectors(cli, "set", "--merchant", merchant, "--connector", "stripe", "--endpoint", closed,
+                      "--secret-stdin", stdin=SECRET)[0] == 0  # fmt: skip
+    assert connectors(cli, "set", "--merchant", merchant, "--connector", "simulated", "--priority", "2")[0] == 0
+    secret = str(new_key(cli, merchant)["secret"])
+    status, _, paid = api.call("POST", "/payments", secret=secret, key=str(uuid.uuid4()),
+                               body={"amount": 600, "currency": "EUR", "payment_method": "tok_visa"})  # fmt: skip
+    assert (status, paid["status"]) == (201, "succeeded"), paid
+    status, _, read = api.call("GET", f"/payments/{paid['id']}", secret=secret)
+    assert [(a["connector"], a["outcome"]) for a in read["attempts"]] == [
+        ("stripe", "refused"),
+        ("simulated", "approved"),
+    ]
+
+    # Bad usage is exit 2 with the fix in the message, and changes nothing.
+    code, _, err = connectors(cli, "set", "--merchant", merchant, "--connector", "stripe")
+    assert code == 2 and "--secret-stdin" in err
+    code, _, err = connectors(cli, "set", "--merchant", merchant, "--connector", "stripe", "--secret-stdin",
+                              "--priority", "3", stdin="not-a-key")  # fmt: skip
+    assert code == 2 and "sk_" in err and "not-a-key" not in err
+    code, _, err = connectors(cli, "remove", "--merchant", merchant + "x", "--connector", "stripe")
+    assert code == 1 and "no stripe connector" in err
+    code, listed, _ = connectors(cli, "list", "--merchant", merchant, "--format", "json")
+    assert [(c["connector"], c["priority"]) for c in json.loads(listed)] == [("stripe", 1), ("simulated", 2)]
