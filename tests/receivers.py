@@ -83,18 +83,8 @@ def receiver(
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    holder.append(Receiver(server, "https" if tls is not None else "http"))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield holder[0]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(Handler, holder, port=port, tls=tls) as running:
+        yield running
 
 
 @contextmanager
@@ -188,9 +178,21 @@ def forwarding(target: str, hold_s: Callable[[str, str], float] = lambda method,
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with _serving(Handler, holder) as running:
+        yield running
+
+
+@contextmanager
+def _serving(
+    handler: type[BaseHTTPRequestHandler], holder: list[Receiver], *, port: int = 0, tls: ssl.SSLContext | None = None
+) -> Iterator[Receiver]:
+    """``handler`` served on 127.0.0.1 from a thread until the block ends; its Receiver put in ``holder`` first
+    (the handler finds it there)."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
-    holder.append(Receiver(server, "http"))
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    holder.append(Receiver(server, "https" if tls is not None else "http"))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from payments_cli.commands import EXIT_FAILED, EXIT_USAGE
 from payments_cli.commands.terminal import step, step_done, use_color
@@ -24,6 +24,33 @@ def add_deployment(parser: argparse.ArgumentParser) -> None:
     from payments_cli.commands.synth import add_deployment_flags
 
     add_deployment_flags(parser, suffix_default=LOCAL_SUFFIX)
+
+
+def add_admin_flags(parser: argparse.ArgumentParser) -> None:
+    """What a command run by the deployment's admin function takes: ``--env``, ``--suffix``, ``--format``,
+    ``--target local|aws`` and ``--profile``."""
+    add_deployment(parser)
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument(
+        "--target",
+        choices=("local", "aws"),
+        default="local",
+        help="local: the deployment on this machine (default); aws: invoke its admin function in your account",
+    )
+    parser.add_argument("--profile", default=None, help="AWS profile for --target aws")
+
+
+def invoke_admin(args: argparse.Namespace, payload: dict[str, Any]) -> dict[str, Any]:
+    """One action of the deployment's admin function: on the local target from the deployed zip, on AWS by
+    invoking the function. Its refusal is AdminCallFailed (exit 2 for an invalid request, else 1)."""
+    if args.target == "aws":
+        from payments_cli import aws_target
+
+        return aws_target.invoke_admin(args.env, args.suffix, payload, profile=args.profile)
+    from payments_cli.local import functions
+    from payments_cli.local.state import StateFolder
+
+    return functions.invoke_admin(StateFolder(), args.env, args.suffix, payload)
 
 
 def add_target(parser: argparse.ArgumentParser) -> None:

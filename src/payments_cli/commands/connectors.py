@@ -13,8 +13,9 @@ import json
 import sys
 from typing import Any
 
-from payments_cli.commands import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from payments_cli.commands.common import add_deployment, guarded
+from payments_cli.commands import EXIT_OK, EXIT_USAGE
+from payments_cli.commands.common import add_admin_flags, guarded, invoke_admin
+from payments_cli.errors import PaymentsError
 
 EXAMPLES = """examples:
   printf '%s' "$STRIPE_SECRET_KEY" | payments connectors set --merchant acme --connector stripe --secret-stdin
@@ -63,20 +64,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     removing.add_argument("--connector", required=True, choices=("stripe", "simulated"), help="the acquirer")
     for action in (setting, listing, removing):
         action.add_argument("--merchant", required=True, metavar="MERCHANT_ID", help="the merchant")
-        add_deployment(action)
-        action.add_argument("--format", choices=("text", "json"), default="text", help="output format")
-        action.add_argument(
-            "--target",
-            choices=("local", "aws"),
-            default="local",
-            help="local: the deployment on this machine (default); aws: invoke its admin function in your account",
-        )
-        action.add_argument("--profile", default=None, help="AWS profile for --target aws")
+        add_admin_flags(action)
     parser.set_defaults(run=run)
 
 
-class UsageError(Exception):
-    """A command line that cannot be right; the message says how to fix it."""
+class UsageError(PaymentsError):
+    """A command line that cannot be right; the message says how to fix it (exit 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 def _payload(args: argparse.Namespace) -> dict[str, Any]:
@@ -100,17 +95,6 @@ def _payload(args: argparse.Namespace) -> dict[str, Any]:
     return payload
 
 
-def _invoke(args: argparse.Namespace, payload: dict[str, Any]) -> dict[str, Any]:
-    if args.target == "aws":
-        from payments_cli import aws_target
-
-        return aws_target.invoke_admin(args.env, args.suffix, payload, profile=args.profile)
-    from payments_cli.local.functions import invoke_admin
-    from payments_cli.local.state import StateFolder
-
-    return invoke_admin(StateFolder(), args.env, args.suffix, payload)
-
-
 def _describe(entry: dict[str, Any]) -> str:
     endpoint = f"  {entry['endpoint']}" if entry.get("endpoint") else ""
     return f"{entry['priority']}  {entry['connector']}{endpoint}"
@@ -118,17 +102,9 @@ def _describe(entry: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Do the action; print the result (never a secret)."""
-    from payments_cli.local.functions import AdminCallFailed
 
     def body() -> int:
-        try:
-            answer = _invoke(args, _payload(args))
-        except UsageError as error:
-            print(f"payments connectors {args.action}: {error}", file=sys.stderr)
-            return EXIT_USAGE
-        except AdminCallFailed as error:
-            print(f"payments connectors {args.action}: {error}", file=sys.stderr)
-            return EXIT_USAGE if error.code == "invalid_request" else EXIT_FAILED
+        answer = invoke_admin(args, _payload(args))
         if args.action == "list":
             entries = answer["connectors"]
             if args.format == "json":

@@ -12,8 +12,8 @@ import json
 import sys
 from typing import Any
 
-from payments_cli.commands import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from payments_cli.commands.common import add_deployment, guarded
+from payments_cli.commands import EXIT_OK
+from payments_cli.commands.common import add_admin_flags, guarded, invoke_admin
 
 EXAMPLES = """examples:
   payments keys create --merchant acme                     # a secret key (sk_test_...) for merchant acme
@@ -51,15 +51,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     revoke = actions.add_parser("revoke", help="revoke a key")
     revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id (key_...), from `payments keys list`")
     for action in (create, listing, revoke):
-        add_deployment(action)
-        action.add_argument("--format", choices=("text", "json"), default="text", help="output format")
-        action.add_argument(
-            "--target",
-            choices=("local", "aws"),
-            default="local",
-            help="local: the deployment on this machine (default); aws: invoke its admin function in your account",
-        )
-        action.add_argument("--profile", default=None, help="AWS profile for --target aws")
+        add_admin_flags(action)
     parser.set_defaults(run=run)
 
 
@@ -71,17 +63,6 @@ def _payload(args: argparse.Namespace) -> dict[str, Any]:
     return {"action": "revoke_key", "key_id": args.key_id}
 
 
-def _invoke(args: argparse.Namespace, payload: dict[str, Any]) -> dict[str, Any]:
-    if args.target == "aws":
-        from payments_cli import aws_target
-
-        return aws_target.invoke_admin(args.env, args.suffix, payload, profile=args.profile)
-    from payments_cli.local.functions import invoke_admin
-    from payments_cli.local.state import StateFolder
-
-    return invoke_admin(StateFolder(), args.env, args.suffix, payload)
-
-
 def _describe(key: dict[str, Any]) -> str:
     kind = "read-only" if key["read_only"] else "read-write"
     revoked = f", revoked {key['revoked_at']}" if key.get("revoked_at") else ""
@@ -90,14 +71,9 @@ def _describe(key: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Do the action; print the result."""
-    from payments_cli.local.functions import AdminCallFailed
 
     def body() -> int:
-        try:
-            answer = _invoke(args, _payload(args))
-        except AdminCallFailed as error:
-            print(f"payments keys {args.action}: {error}", file=sys.stderr)
-            return EXIT_USAGE if error.code == "invalid_request" else EXIT_FAILED
+        answer = invoke_admin(args, _payload(args))
         if args.action == "list":
             keys = answer["keys"]
             if args.format == "json":

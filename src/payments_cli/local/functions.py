@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from payments_cli.commands import EXIT_USAGE
 from payments_cli.errors import PaymentsError
 from payments_cli.local import deviations
 from payments_cli.local.api_server import FunctionRuntime, ServeError, deployed_zip, extract
@@ -85,7 +86,8 @@ class AdminCallFailed(PaymentsError):
     """The admin function answered an error (``code`` is its machine-readable code), or did not answer."""
 
     def __init__(self, message: str, code: str = "failed") -> None:
-        super().__init__(message)
+        # A request the function refused as invalid is the caller's to fix: bad usage (2), not a failed job (1).
+        super().__init__(message, exit_code=EXIT_USAGE if code == "invalid_request" else None)
         self.code = code
 
 
