@@ -57,7 +57,6 @@ if TYPE_CHECKING:  # the library takes ~0.4 s to import: only a merchant configu
 
 #: Stripe's API, unless the merchant's configuration names a Stripe-compatible server.
 STRIPE_API_BASE = "https://api.stripe.com"
-#: The API version the connector is written against (what the library pins).
 #: Tokens a merchant's front end obtains from Stripe: PaymentMethods and legacy card tokens.
 TOKEN = re.compile(r"(pm|tok)_[A-Za-z0-9_]{1,200}")
 #: The longest a connection may take to open, within the call's timeout.
