@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -109,13 +110,7 @@ def references(value: Any) -> list[Reference]:
     """Every resource or data-source reference inside the ``${…}`` expressions of a value."""
     found: list[Reference] = []
     if isinstance(value, str):
-        for expression in interpolations(value):
-            for address, tail in _REFERENCE.findall(expression):
-                kind = address.split(".")[0]
-                if kind in _NOT_RESOURCES and not address.startswith("data."):
-                    continue
-                attribute = re.sub(r"\[(\d+)\]", r".\1", tail).lstrip(".")
-                found.append(Reference(address, attribute))
+        found.extend(_string_references(value))
     elif isinstance(value, Mapping):
         for item in value.values():
             found.extend(references(item))
@@ -123,6 +118,22 @@ def references(value: Any) -> list[Reference]:
         for item in value:
             found.extend(references(item))
     return found
+
+
+@functools.lru_cache(maxsize=16384)
+def _string_references(text: str) -> tuple[Reference, ...]:
+    """The references in one string, parsed once per distinct string: every check asks again for the same
+    values (an API deployment's triggers are one expression of a few hundred references), and a file checked
+    again (a baseline, a mutation test) has the same strings."""
+    found = []
+    for expression in interpolations(text):
+        for address, tail in _REFERENCE.findall(expression):
+            kind = address.split(".")[0]
+            if kind in _NOT_RESOURCES and not address.startswith("data."):
+                continue
+            attribute = re.sub(r"\[(\d+)\]", r".\1", tail).lstrip(".")
+            found.append(Reference(address, attribute))
+    return tuple(found)
 
 
 def is_literal(value: Any) -> bool:

@@ -9,6 +9,7 @@ literal ARNs are compared against probe ARNs built from the resources' literal n
 from __future__ import annotations
 
 import json
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -123,8 +124,13 @@ def canonical(value: str) -> str:
 
 def glob_matches(pattern: str, value: str) -> bool:
     """IAM wildcard match: ``*`` any run of characters, ``?`` one character, case-sensitive."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.S) is not None
+    return _glob(pattern).fullmatch(value) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A wildcard pattern compiled once (the checks match the same few hundred patterns again and again)."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.S)
 
 
 def action_matches(pattern: str, action: str) -> bool:

@@ -54,7 +54,8 @@ def deployment_without_triggers(config: Configuration) -> Iterator[Issue]:
                 deployment.address, "triggers", "no triggers: changes to methods and integrations are never deployed"
             )
             continue
-        missing = sorted(r.address for r in served if r.address not in _trigger_addresses(deployment))
+        triggered = _trigger_addresses(deployment)
+        missing = sorted(r.address for r in served if r.address not in triggered)
         if missing:
             yield Issue(
                 deployment.address,
