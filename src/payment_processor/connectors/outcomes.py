@@ -66,8 +66,3 @@ FollowUpOutcome = Approved | Declined | Refused | Unknown
 #: Every outcome's name, as ``attempts[].outcome`` shows it.
 OUTCOMES = ("approved", "declined", "requires_action", "refused", "unknown")
 
-
-def answered(outcome: AuthorizeOutcome) -> bool:
-    """True when the acquirer gave an answer that settles the question (approved, declined, requires action);
-    False when it must be asked again (refused: nothing happened; unknown: something may have)."""
-    return not isinstance(outcome, Refused | Unknown)

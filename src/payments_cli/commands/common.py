@@ -4,6 +4,7 @@ and an exit code scripts can trust (0 ok, 1 the job failed, 2 unusable input).""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +52,18 @@ def invoke_admin(args: argparse.Namespace, payload: dict[str, Any]) -> dict[str,
     from payments_cli.local.state import StateFolder
 
     return functions.invoke_admin(StateFolder(), args.env, args.suffix, payload)
+
+
+def print_listing(entries: list[dict[str, Any]], *, as_json: bool, describe: Callable[[dict[str, Any]], str],
+                  count: str) -> None:  # fmt: skip
+    """A list an admin action answered: JSON on stdout, or one line an entry and ``count`` ("3 key(s)") on
+    stderr, so a script reading stdout gets the entries alone."""
+    if as_json:
+        print(json.dumps(entries, indent=2))
+        return
+    for entry in entries:
+        print(describe(entry))
+    print(count, file=sys.stderr)
 
 
 def add_target(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from payments_cli.commands import EXIT_OK, EXIT_USAGE
-from payments_cli.commands.common import add_admin_flags, guarded, invoke_admin
+from payments_cli.commands.common import add_admin_flags, guarded, invoke_admin, print_listing
 from payments_cli.errors import PaymentsError
 
 EXAMPLES = """examples:
@@ -107,12 +107,8 @@ def run(args: argparse.Namespace) -> int:
         answer = invoke_admin(args, _payload(args))
         if args.action == "list":
             entries = answer["connectors"]
-            if args.format == "json":
-                print(json.dumps(entries, indent=2))
-            else:
-                for entry in entries:
-                    print(_describe(entry))
-                print(f"{len(entries)} connector(s) for {args.merchant}", file=sys.stderr)
+            count = f"{len(entries)} connector(s) for {args.merchant}"
+            print_listing(entries, as_json=args.format == "json", describe=_describe, count=count)
             return EXIT_OK
         entry = answer["connector"]
         if args.format == "json":

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from payments_cli.commands import EXIT_OK
-from payments_cli.commands.common import add_admin_flags, guarded, invoke_admin
+from payments_cli.commands.common import add_admin_flags, guarded, invoke_admin, print_listing
 
 EXAMPLES = """examples:
   payments keys create --merchant acme                     # a secret key (sk_test_...) for merchant acme
@@ -76,12 +75,7 @@ def run(args: argparse.Namespace) -> int:
         answer = invoke_admin(args, _payload(args))
         if args.action == "list":
             keys = answer["keys"]
-            if args.format == "json":
-                print(json.dumps(keys, indent=2))
-            else:
-                for key in keys:
-                    print(_describe(key))
-                print(f"{len(keys)} key(s)", file=sys.stderr)
+            print_listing(keys, as_json=args.format == "json", describe=_describe, count=f"{len(keys)} key(s)")
             return EXIT_OK
         key = answer["key"]
         if args.format == "json":
