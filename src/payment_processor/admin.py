@@ -102,6 +102,7 @@ class Admin:
             "set_connector": self._set_connector,
             "list_connectors": self._list_connectors,
             "remove_connector": self._remove_connector,
+            "forget_connectors": lambda _: self._forget_connectors(),
         }
         action = event.get("action") if isinstance(event, dict) else None
         if action not in actions:
@@ -263,6 +264,29 @@ class Admin:
             with suppress(self._secrets.exceptions.ResourceNotFoundException):
                 self._secrets.delete_secret(SecretId=removed[4], ForceDeleteWithoutRecovery=True)
         return {"connector": MerchantConnector(*removed[:4]).resource()}
+
+    def _forget_connectors(self) -> dict[str, Any]:
+        """Every merchant's connectors and their secret keys, gone: what ``payments destroy --target aws`` runs
+        before Terraform destroys the deployment. The secrets are the admin function's, not Terraform's (it never
+        sees a merchant's key), so nothing else would delete them; each is deleted at once, not scheduled, and
+        its row only after its secret (a failure part-way leaves rows that name what is still to delete, and
+        running it again finishes)."""
+        rows = (
+            self._database.connection()
+            .execute("SELECT merchant_id, connector, secret_name FROM merchant_connectors ORDER BY 1, 2")
+            .fetchall()
+        )
+        deleted = 0
+        for merchant, connector, secret_name in rows:
+            if secret_name is not None:
+                # A forced delete of a secret already gone is no error in Secrets Manager; kept for one that is.
+                with suppress(self._secrets.exceptions.ResourceNotFoundException):
+                    self._secrets.delete_secret(SecretId=secret_name, ForceDeleteWithoutRecovery=True)
+                deleted += 1
+            self._database.connection().execute(
+                "DELETE FROM merchant_connectors WHERE merchant_id = %s AND connector = %s", (merchant, connector)
+            )
+        return {"connectors_removed": len(rows), "secrets_deleted": deleted}
 
     def _keep_connector_secret(self, merchant: str, connector: str, secret: str) -> str:
         prefix, key = self._settings.connector_secrets_prefix, self._settings.connector_secrets_key_id

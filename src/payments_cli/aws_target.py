@@ -27,6 +27,10 @@ class CredentialsMissing(PaymentsError):
     """No usable AWS credentials."""
 
 
+class AdminFunctionMissing(CredentialsMissing):
+    """The deployment's admin function does not exist in the account (not deployed, or destroyed)."""
+
+
 def _folder(state: StateFolder, environment: str, suffix: str) -> Path:
     return state.ensure().root / "aws" / f"{environment}-{suffix}"
 
@@ -108,6 +112,7 @@ def run(
     elif action == "deploy":
         summary = platform.converge(progress=progress)
     else:
+        _forget_connectors(environment, suffix, profile, progress)
         summary = platform.apply(progress=progress, destroy=True)
     progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
     if action == "deploy":
@@ -115,6 +120,19 @@ def run(
         setup = invoke_admin(environment, suffix, {"action": "setup"}, profile=profile)
         progress(f"    migrations applied now: {', '.join(setup['migrations_applied']) or 'none'}")
     return summary
+
+
+def _forget_connectors(environment: str, suffix: str, profile: str | None, progress: Progress) -> None:
+    """Merchants' connector secrets are written by the admin function, not Terraform, so a destroy deletes them
+    first, through that function, while it still exists (a deployment whose admin function is gone already has
+    nothing that could have written one)."""
+    progress("==> deleting merchants' connector secrets (the admin function: forget_connectors)")
+    try:
+        forgotten = invoke_admin(environment, suffix, {"action": "forget_connectors"}, profile=profile)
+    except AdminFunctionMissing:
+        progress("    no admin function: nothing to delete")
+        return
+    progress(f"    {forgotten['connectors_removed']} connector(s), {forgotten['secrets_deleted']} secret(s) deleted")
 
 
 def invoke_admin(
@@ -135,7 +153,11 @@ def invoke_admin(
         client = session.client("lambda", config=Config(read_timeout=90, retries={"max_attempts": 1}))
     try:
         answer = client.invoke(FunctionName=name, Payload=json.dumps(payload).encode())
-    except (BotoCoreError, ClientError) as failure:
+    except ClientError as failure:
+        if failure.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise AdminFunctionMissing(f"cannot invoke {name}: it does not exist (is the deployment there?)") from None
+        raise CredentialsMissing(f"cannot invoke {name}: {failure}") from None
+    except BotoCoreError as failure:
         raise CredentialsMissing(f"cannot invoke {name}: {failure}") from None
     result = json.loads(answer["Payload"].read() or b"null")
     # A function error comes back as a 200 with FunctionError set: never trust the status alone.

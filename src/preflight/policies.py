@@ -8,8 +8,8 @@ literal ARNs are compared against probe ARNs built from the resources' literal n
 
 from __future__ import annotations
 
-import json
 import functools
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass

@@ -102,6 +102,29 @@ def test_set_list_remove_and_the_secret_key_is_in_secrets_manager_only(
     assert again["error"]["code"] == "not_found"
 
 
+def test_forget_connectors_deletes_every_secret_and_row_of_the_deployment(
+    clean: Services, stripe_fake: LocalStripe
+) -> None:
+    """What a destroy on AWS runs first: the secrets are the admin function's, so nothing else would delete them."""
+    for merchant in ("m_one", "m_two"):
+        assert admin(clean, {"action": "set_connector", "merchant_id": merchant, "connector": "stripe",
+                             "endpoint": stripe_fake.api_base, "secret": SECRET})["ok"]  # fmt: skip
+    assert admin(clean, {"action": "set_connector", "merchant_id": "m_one", "connector": "simulated", "priority": 2})[
+        "ok"
+    ]
+    secrets = clean._secrets()
+    prefix = clean.admin_settings().connector_secrets_prefix
+    # One secret already gone by other hands: the rest are still deleted (a forced delete of a missing secret is
+    # not an error in Secrets Manager: none remains either way).
+    secrets.delete_secret(SecretId=f"{prefix}/m_two/stripe", ForceDeleteWithoutRecovery=True)
+    assert admin(clean, {"action": "forget_connectors"}) == {"ok": True, "connectors_removed": 3, "secrets_deleted": 2}
+    listed = secrets.list_secrets(Filters=[{"Key": "name", "Values": [prefix]}])["SecretList"]
+    assert listed == []
+    with clean.admin() as conn:
+        assert conn.execute("SELECT count(*) FROM merchant_connectors").fetchone() == (0,)
+    assert admin(clean, {"action": "forget_connectors"}) == {"ok": True, "connectors_removed": 0, "secrets_deleted": 0}
+
+
 @pytest.mark.parametrize(
     ("fields", "names"),
     [

@@ -10,10 +10,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from payments_cli import aws_target
 from payments_cli.terraform_runner import Summary
 from payments_infra.naming import Naming
+
+ORIGINAL_INVOKE_ADMIN = aws_target.invoke_admin
 
 
 class Recording:
@@ -47,8 +50,10 @@ def calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     monkeypatch.setattr(aws_target, "_prepared", lambda *_args: prepared)
     monkeypatch.setattr(aws_target, "_stacks", lambda *_args: stacks)
 
-    def admin(*_args: Any, **_kwargs: Any) -> dict[str, Any]:
-        recorded.append("admin setup")
+    def admin(_env: str, _suffix: str, payload: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        recorded.append(f"admin {payload['action']}")
+        if payload["action"] == "forget_connectors":
+            return {"connectors_removed": 3, "secrets_deleted": 2}
         return {"migrations_applied": []}
 
     monkeypatch.setattr(aws_target, "invoke_admin", admin)
@@ -64,11 +69,25 @@ def test_a_deploy_converges_the_bootstrap_then_the_platform_then_sets_up_the_dat
     assert calls == ["bootstrap init", "bootstrap converge", "platform init", "platform converge", "admin setup"]
 
 
-def test_a_destroy_destroys_the_platform_only(calls: list[str]) -> None:
+def test_a_destroy_deletes_the_connector_secrets_then_destroys_the_platform_only(calls: list[str]) -> None:
     assert _run("destroy").remove == 105
-    assert calls == ["platform init", "platform destroy"], "the state bucket outlives the platform's destroy"
+    # The merchants' connector secrets are the admin function's (Terraform never sees a key): deleted through it
+    # while it exists. The state bucket outlives the platform's destroy.
+    assert calls == ["platform init", "admin forget_connectors", "platform destroy"]
 
 
-def test_a_plan_changes_nothing(calls: list[str]) -> None:
-    _run("plan")
-    assert calls == ["platform init", "platform plan"]
+def test_a_destroy_without_an_admin_function_goes_on(monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
+    class Lambda:
+        """The account's answer for a function that is not there."""
+
+        def invoke(self, **_: Any) -> None:
+            raise ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "no"}}, "Invoke")
+
+    def admin(env: str, suffix: str, payload: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return ORIGINAL_INVOKE_ADMIN(env, suffix, payload, profile=None, client=Lambda())
+
+    monkeypatch.setattr(aws_target, "invoke_admin", admin)
+    lines: list[str] = []
+    aws_target.run(None, "dev", "x", "destroy", profile=None, progress=lines.append)  # type: ignore[arg-type]
+    assert calls == ["platform init", "platform destroy"]
+    assert "    no admin function: nothing to delete" in lines

@@ -10,7 +10,8 @@ from payments_cli.commands.common import add_deployment, add_target, guarded
 _HELP = {
     "plan": "show what a deploy would change (nothing is created)",
     "deploy": "apply the deployment (bootstrap first if needed), without serving it",
-    "destroy": "destroy every resource of the deployment (local: also its database and state)",
+    "destroy": "destroy every resource of the deployment (local: also its database and state; aws: first its "
+    "merchants' connector secrets)",
     "bootstrap": "create only the deployment's Terraform state bucket",
 }
 
