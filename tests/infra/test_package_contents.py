@@ -9,7 +9,7 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from payments_infra.lambda_build import HANDLER, LambdaPackage
+from payments_infra.lambda_build import HANDLER, PRUNED, LambdaPackage
 from payments_infra.stacks.platform import ADMIN_HANDLER, AUTHORIZER_HANDLER, RECONCILE_HANDLER
 
 PACKAGE = "payment_processor"
@@ -95,3 +95,62 @@ def test_a_module_only_tests_import_is_caught(tmp_path: Path) -> None:
         "payment_processor.store.memory": "from payment_processor.store.interfaces import X\n",
     }
     assert unreachable_modules(sources, ["payment_processor.handler"]) == {"payment_processor.store.memory"}
+
+
+def runtime_imports_of(source: str, pruned: str) -> list[int]:
+    """The lines where ``source`` imports module ``pruned`` (or one under it) other than inside ``if TYPE_CHECKING:``
+    (where only a type checker runs it): at the top, in a function, or through importlib by name."""
+    module = pruned.replace("/", ".")
+
+    def names_it(name: str | None) -> bool:
+        return name is not None and (name == module or name.startswith(module + "."))
+
+    guarded: set[int] = set()
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            guarded.update(id(inner) for statement in node.body for inner in ast.walk(statement))
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in guarded:
+            continue
+        imported = (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module]
+            if isinstance(node, ast.ImportFrom)
+            # import_module("stripe.params…"), a lazy-import table's target
+            else [node.value]
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            # stripe.params: the lazy import of the package's __getattr__
+            else [ast.unparse(node)]
+            if isinstance(node, ast.Attribute)
+            else []
+        )
+        if any(names_it(name) for name in imported):
+            found.append(getattr(node, "lineno", 0))
+    return found
+
+
+def test_what_the_zip_leaves_out_of_its_dependencies_no_module_of_it_imports(lambda_zip: LambdaPackage) -> None:
+    archive = zipfile.ZipFile(lambda_zip.path)
+    names = archive.namelist()
+    for pruned in PRUNED:
+        assert not [n for n in names if n.startswith(pruned + "/")], f"{pruned} is in the zip"
+        importing = {
+            name: lines
+            for name in names
+            if name.endswith(".py") and (lines := runtime_imports_of(archive.read(name).decode(), pruned))
+        }
+        # The one exception: stripe/__init__'s lazy-import table names every subpackage (stripe.params is imported
+        # only when code reads the attribute stripe.params, which no module of the zip does: the check counts it).
+        assert set(importing) <= {"stripe/__init__.py"}, importing
+
+
+def test_a_runtime_import_of_a_pruned_module_is_caught() -> None:
+    typed_only = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from stripe.params import X\n"
+    assert runtime_imports_of(typed_only, "stripe/params") == []
+    at_run_time = typed_only + "def f():\n    from stripe.params._refund_create_params import Y\n"
+    assert runtime_imports_of(at_run_time, "stripe/params") == [5]
+    by_name = "import importlib\nimportlib.import_module('stripe.params')\n"
+    assert runtime_imports_of(by_name, "stripe/params") == [2]
