@@ -67,6 +67,10 @@ class Settings:
     connector_secrets_prefix: str | None = None
     connector_secrets_key_id: str | None = None
     connectors_allow_http: bool = False
+    # The acquirers this deployment calls (PAYMENT_CONNECTORS, comma-separated): a merchant's connector not
+    # listed is refused (nothing sent), so a deployment whose network has no way to one never tries it.
+    # Unset: every kind (the local target and tests).
+    payment_connectors: frozenset[str] | None = None
     # The queues between the webhook dispatcher (the reconcile job) and the courier (outside the VPC).
     webhook_attempts_queue_url: str | None = None
     webhook_results_queue_url: str | None = None
@@ -120,6 +124,7 @@ class Settings:
             connector_secrets_prefix=env.get("CONNECTOR_SECRET_NAME_PREFIX") or None,
             connector_secrets_key_id=env.get("CONNECTOR_SECRETS_KEY_ID") or None,
             connectors_allow_http=_flag(env, "CONNECTORS_ALLOW_HTTP"),
+            payment_connectors=_connectors(env),
             webhook_attempts_queue_url=env.get("WEBHOOK_ATTEMPTS_QUEUE_URL") or None,
             webhook_results_queue_url=env.get("WEBHOOK_RESULTS_QUEUE_URL") or None,
         )
@@ -145,6 +150,22 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     if raw == "true":
         return True
     raise ConfigError(f"{name}={raw!r} must be true or false")
+
+
+def _connectors(env: Mapping[str, str]) -> frozenset[str] | None:
+    """PAYMENT_CONNECTORS: the connector kinds named (unset: None, every kind); an unknown name is an error."""
+    from payment_processor.connectors.configuration import KINDS
+
+    raw = env.get("PAYMENT_CONNECTORS")
+    if raw is None:
+        return None
+    names = frozenset(name.strip() for name in raw.split(",") if name.strip())
+    unknown = sorted(names - KINDS.keys())
+    if unknown:
+        raise ConfigError(
+            f"PAYMENT_CONNECTORS names {', '.join(map(repr, unknown))}: the connectors are {', '.join(sorted(KINDS))}"
+        )
+    return names
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -123,7 +123,9 @@ def build_service(settings: Settings) -> PaymentService:
     # simulated acquirer where the environment allows it (dev, staging), and none in prod (503 no_connector).
     default: Connector = SimulatedAcquirer.from_env() if settings.simulated_acquirer_allowed else Unconfigured()
     service = PaymentService(store, default, OutboxDelivery(store, sink, lease_s=settings.outbox_lease_s))
-    service.context.directory = ConnectorDirectory(store.merchant_connectors, secret_reader(secrets), build)
+    service.context.directory = ConnectorDirectory(
+        store.merchant_connectors, secret_reader(secrets), build, enabled=settings.payment_connectors
+    )
     return service
 
 

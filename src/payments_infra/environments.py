@@ -95,6 +95,11 @@ class EnvironmentConfig:
     # Whether a merchant's connector may call a plain-http API base (dev and the local target: localstripe on
     # 127.0.0.1); staging and prod call acquirers over https only.
     connectors_allow_http: bool
+    # The acquirers the processor and the reconcile job may call (PAYMENT_CONNECTORS): a merchant's connector
+    # not listed here is refused. Any but "simulated" is reached over the internet: through NAT gateways, one
+    # per AZ where nat_gateways is SUBNET_COUNT (an AZ's outage leaves the other's way out), else one.
+    payment_connectors: tuple[str, ...]
+    nat_gateways: int
     # Webhook courier executions at once (it holds no database connection: outside the connection budget).
     # A dead receiver holds at most two of them (webhooks.dispatcher.PER_FAILING_ENDPOINT).
     webhook_courier_concurrency: int = 10
@@ -140,6 +145,12 @@ class EnvironmentConfig:
         if self.api_rate_limit_per_credential < 10 or self.api_rate_limit_window_s not in (60, 120, 300, 600):
             raise ValueError(f"{self.name}: rate limit >= 10 per window of 60, 120, 300 or 600 seconds")
         self._check_connection_budget()
+        if not 1 <= self.nat_gateways <= 2:
+            raise ValueError(f"{self.name}: nat_gateways is 1 (one AZ's) or 2 (one per AZ of the two)")
+        if not self.simulated_acquirer_allowed and "simulated" in self.payment_connectors:
+            raise ValueError(
+                f"{self.name}: payment_connectors lists simulated where simulated_acquirer_allowed is false"
+            )
         if self.secret_recovery_window_days != 0 and not 7 <= self.secret_recovery_window_days <= 30:
             raise ValueError(f"{self.name}: a secret's recovery window is 0 or 7..30 days")
 
@@ -231,6 +242,8 @@ DEV = EnvironmentConfig(
     webhooks_allow_http=True,
     simulated_acquirer_allowed=True,
     connectors_allow_http=True,
+    payment_connectors=("stripe", "simulated"),
+    nat_gateways=1,
     webhooks_allow_loopback=True,
 )
 
@@ -284,6 +297,8 @@ STAGING = EnvironmentConfig(
     webhooks_allow_http=False,
     simulated_acquirer_allowed=True,
     connectors_allow_http=False,
+    payment_connectors=("stripe", "simulated"),
+    nat_gateways=1,
     webhooks_allow_loopback=False,
 )
 
@@ -338,6 +353,8 @@ PROD = EnvironmentConfig(
     webhooks_allow_http=False,
     simulated_acquirer_allowed=False,
     connectors_allow_http=False,
+    payment_connectors=("stripe",),
+    nat_gateways=2,
     webhooks_allow_loopback=False,
 )
 

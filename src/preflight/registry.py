@@ -44,7 +44,7 @@ DEFECT_CLASSES = {
     6: "API deployment without triggers or create_before_destroy; stage pointing at nothing",
     7: "unencrypted storage, public buckets, open database ports, missing log retention",
     8: "webhook deliveries allowed to reach loopback or plain http where merchants' real URLs are called",
-    9: "payments answered by the simulated acquirer where real money moves",
+    9: "acquirers: the simulated one where real money moves, no route to a real one, egress beyond HTTPS",
 }
 MIN_REASON_LENGTH = 10
 

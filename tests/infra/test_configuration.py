@@ -299,9 +299,13 @@ def _linked(stack: Stack, kind: str, group: str, port: int) -> list[str]:
 def test_database_is_reachable_only_from_the_function(env_stack: Stack) -> None:
     """Directly in dev; where there is a proxy, the database admits the proxy alone and the proxy the functions."""
     rules = env_stack.resources("aws_security_group_rule")
+    egress_group, _ = env_stack.named("aws_security_group", "network/egress-sg")
     for rule in rules.values():
+        if f".{egress_group}." in rule["security_group_id"]:
+            continue  # the acquirers' way out: test_only_the_acquirer_callers_reach_the_internet_and_by_https_alone
         assert "cidr_blocks" not in rule and "ipv6_cidr_blocks" not in rule, "no rule opens to an address range"
     groups = {body["name"].split("-")[1] for body in env_stack.resources("aws_security_group").values()}
+    groups.remove("egress")
     if config_of(env_stack).db_proxy:
         assert groups == {"processor", "db", "endpoints", "proxy"}
         assert _linked(env_stack, "ingress", "db", 5432) == ["proxy"]
@@ -322,13 +326,59 @@ def test_database_is_reachable_only_from_the_function(env_stack: Stack) -> None:
         assert "ingress" not in group and "egress" not in group
     for subnet in env_stack.resources("aws_subnet").values():
         assert subnet["map_public_ip_on_launch"] is False
-    assert not env_stack.resources("aws_internet_gateway") and not env_stack.resources("aws_nat_gateway")
     endpoints = {e["service_name"].rsplit(".", 1)[1]: e for e in env_stack.resources("aws_vpc_endpoint").values()}
     assert endpoints["s3"]["vpc_endpoint_type"] == "Gateway"
     assert (
         endpoints["secretsmanager"]["vpc_endpoint_type"] == "Interface"
         and endpoints["secretsmanager"]["private_dns_enabled"]
     )
+
+
+def test_only_the_acquirer_callers_reach_the_internet_and_by_https_alone(env_stack: Stack) -> None:
+    """Egress: NAT gateways (one per AZ where the environment asks for it), each private subnet routed to one (its
+    own AZ's in prod), and the one rule to the internet, TCP 443, on a group only the processor and the reconcile
+    job hold."""
+    config = config_of(env_stack)
+    nats = env_stack.resources("aws_nat_gateway")
+    assert len(nats) == config.nat_gateways == (2 if config.name == "prod" else 1)
+    assert len(env_stack.resources("aws_eip")) == len(nats) and len(env_stack.resources("aws_internet_gateway")) == 1
+    public = {n: s for n, s in env_stack.resources("aws_subnet").items() if s["tags"]["Tier"] == "public"}
+    private = {n: s for n, s in env_stack.resources("aws_subnet").items() if s["tags"]["Tier"] == "private"}
+    assert len(public) == len(nats) and len(private) == 2
+    for nat in nats.values():
+        assert nat["connectivity_type"] == "public" and any(f".{n}." in nat["subnet_id"] for n in public)
+    routes = env_stack.resources("aws_route")
+    associations = env_stack.resources("aws_route_table_association").values()
+    for name, subnet in private.items():
+        (table,) = [a["route_table_id"] for a in associations if f".{name}." in a["subnet_id"]]
+        (route,) = [r for r in routes.values() if r["route_table_id"] == table]
+        assert route["destination_cidr_block"] == "0.0.0.0/0"
+        (nat,) = [n for n in nats if f".{n}." in route["nat_gateway_id"]]
+        if config.nat_gateways == 2:  # through the NAT of the subnet's own AZ
+            nat_subnet = next(n for n in public if f".{n}." in nats[nat]["subnet_id"])
+            assert public[nat_subnet]["availability_zone"] == subnet["availability_zone"]
+    egress_group, _ = env_stack.named("aws_security_group", "network/egress-sg")
+    wide = [r for r in env_stack.resources("aws_security_group_rule").values() if "cidr_blocks" in r]
+    assert (
+        wide
+        == [
+            {
+                **wide[0],
+                "type": "egress",
+                "cidr_blocks": ["0.0.0.0/0"],
+                "protocol": "tcp",
+                "from_port": 443,
+                "to_port": 443,
+            }
+        ]
+        and f".{egress_group}." in wide[0]["security_group_id"]
+    )
+    holders = {
+        body["//"]["metadata"]["path"].split("/")[-2]
+        for body in env_stack.resources("aws_lambda_function").values()
+        if any(f".{egress_group}." in g for g in body.get("vpc_config", {}).get("security_group_ids", []))
+    }
+    assert holders == {"processor", "reconcile"}
 
 
 def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack: Stack) -> None:
@@ -361,6 +411,8 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
         "TRANSACTION_LOG_BUCKET": f"${{aws_s3_bucket.{bucket}.bucket}}",
         # Prod refuses a merchant without a connector instead of simulating its payments.
         "SIMULATED_ACQUIRER_ALLOWED": {"prod": "false"}.get(config.name, "true"),
+        # The acquirers it calls (prod: real ones only).
+        "PAYMENT_CONNECTORS": {"prod": "stripe"}.get(config.name, "stripe,simulated"),
     }
     queue = {
         purpose: f"${{aws_sqs_queue.{env_stack.named('aws_sqs_queue', f'webhook-queues/{purpose}/queue')[0]}.url}}"

@@ -291,6 +291,57 @@ def _simulated_acquirer(value: str) -> Callable[[Document], set[str]]:
     return mutate
 
 
+def _acquirer_callers(doc: Document) -> set[str]:
+    return {address("aws_lambda_function", named(doc, "aws_lambda_function", p)[0]) for p in ACQUIRER_CALLERS}
+
+
+ACQUIRER_CALLERS = ("processor/function", "reconcile/function")
+
+
+def _without_route(path_end: str) -> Callable[[Document], set[str]]:
+    """A stack whose network lost one route (the functions' way to the NAT, or the NAT's to the internet)."""
+
+    def mutate(doc: Document) -> set[str]:
+        name, _ = named(doc, "aws_route", path_end)
+        del doc["resource"]["aws_route"][name]
+        return _acquirer_callers(doc)
+
+    return mutate
+
+
+def _private_nat(doc: Document) -> set[str]:
+    """A NAT gateway made private: it translates into other networks, never to the internet."""
+    _set(doc, "aws_nat_gateway", "network/nat-0", connectivity_type="private", allocation_id=DELETE)
+    return _acquirer_callers(doc)
+
+
+def _simulated_only_needs_no_route(doc: Document) -> set[str]:
+    """The control: functions that call the simulated acquirer alone need no way out."""
+    _without_route("network/private-internet")(doc)
+    for path in ACQUIRER_CALLERS:
+        named(doc, "aws_lambda_function", path)[1]["environment"]["variables"]["PAYMENT_CONNECTORS"] = "simulated"
+    return set()
+
+
+def _egress(
+    group_path: str, rule: dict[str, object], kind: str = "aws_security_group_rule"
+) -> Callable[[Document], set[str]]:
+    """An egress rule added to a security group (the construct path of the group)."""
+
+    def mutate(doc: Document) -> set[str]:
+        group, _ = named(doc, "aws_security_group", group_path)
+        return _add(kind, "wide_egress", {"security_group_id": f"${{aws_security_group.{group}.id}}", **rule})(doc)
+
+    return mutate
+
+
+def _inline_egress_on_the_database(doc: Document) -> set[str]:
+    """The control: a group no function holds is not a payment function's way out (PF707 is the database's)."""
+    _set(doc, "aws_security_group", "network/database-sg",
+         egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}])  # fmt: skip
+    return set()
+
+
 def _master_secret_in_env(doc: Document) -> set[str]:
     name, body = named(doc, "aws_lambda_function", "processor/function")
     body["environment"]["variables"]["DB_SECRET_ARN"] = master_secret(doc)
@@ -535,6 +586,39 @@ CASES = [
     Case("PF901", "simulated acquirer in prod", "prod", _simulated_acquirer("true")),
     Case("PF901", "simulated acquirer in prod, spelled otherwise", "prod", _simulated_acquirer("1")),
     Case("PF901", "staging may simulate", "staging", lambda d: set()),
+    Case("PF902", "no route to the NAT gateway", "dev", _without_route("network/private-internet")),
+    Case("PF902", "prod: the second AZ's route gone", "prod", _without_route("network/private-internet-1")),
+    Case("PF902", "the NAT gateway's subnet not routed out", "dev", _without_route("network/public-internet")),
+    Case("PF902", "a private NAT gateway", "staging", _private_nat),
+    Case("PF902", "the simulated acquirer alone needs no route", "dev", _simulated_only_needs_no_route),
+    Case(
+        "PF903",
+        "the egress group opened on every port",
+        "prod",
+        lambda d: _set(
+            d, "aws_security_group_rule", "network/egress-to-acquirers", protocol="-1", from_port=0, to_port=0
+        ),
+    ),
+    Case(
+        "PF903",
+        "plain http to the internet from the processor's group",
+        "dev",
+        _egress(
+            "network/function-sg",
+            {"ip_protocol": "tcp", "from_port": 80, "to_port": 80, "cidr_ipv4": "0.0.0.0/0"},
+            "aws_vpc_security_group_egress_rule",
+        ),
+    ),
+    Case(
+        "PF903",
+        "IPv6 anywhere on 8443",
+        "staging",
+        _egress(
+            "network/egress-sg",
+            {"type": "egress", "protocol": "tcp", "from_port": 8443, "to_port": 8443, "ipv6_cidr_blocks": ["::/0"]},
+        ),
+    ),
+    Case("PF903", "a group no function holds", "dev", _inline_egress_on_the_database),
     Case("PF702", "public ACL", "dev", lambda d: _set(d, "aws_s3_bucket", "transaction-log/bucket", acl="public-read")),
     Case(
         "PF703",

@@ -43,6 +43,13 @@ def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
     assert tuned.aws_endpoint_url == "http://127.0.0.1:5000" and tuned.db_sslrootcert == str(ca)
 
 
+def test_payment_connectors_unset_is_every_kind_and_a_list_is_parsed() -> None:
+    assert Settings.from_env(ENV).payment_connectors is None
+    named = Settings.from_env({**ENV, "PAYMENT_CONNECTORS": " stripe , simulated,"}).payment_connectors
+    assert named == frozenset({"stripe", "simulated"})
+    assert Settings.from_env({**ENV, "PAYMENT_CONNECTORS": ""}).payment_connectors == frozenset()
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -50,6 +57,7 @@ def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
         ({**ENV, "DB_PORT": "five"}, "DB_PORT"),
         ({**ENV, "DB_PORT": "-1"}, "DB_PORT"),
         ({**ENV, "DB_SSLMODE": "maybe"}, "DB_SSLMODE"),
+        ({**ENV, "PAYMENT_CONNECTORS": "stripe,adyen"}, "PAYMENT_CONNECTORS names 'adyen'"),
     ],
 )
 def test_settings_errors_name_the_variable(env: dict[str, str], message: str) -> None:

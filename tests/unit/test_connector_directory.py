@@ -78,3 +78,22 @@ def test_failover_goes_down_the_chain_and_stops_after_the_last() -> None:
     chain = [SimulatedAcquirer(), Unavailable("stripe", "x")]
     assert next_after(chain, "simulated") is chain[1]
     assert next_after(chain, "stripe") is None and next_after(chain, "paypal") is None
+
+
+def test_a_connector_the_deployment_does_not_call_refuses_and_its_secret_is_not_read() -> None:
+    read: list[str] = []
+
+    def secret(name: str) -> str:
+        read.append(name)
+        return "sk_test_abcdefgh12"
+
+    def configured(merchant: str) -> list[MerchantConnector]:
+        return sorted(ENTRIES.get(merchant, []), key=lambda e: e.priority)
+
+    only_simulated = ConnectorDirectory(configured, secret, build, enabled=frozenset({"simulated"}))
+    chain = only_simulated.for_merchant("acme")
+    assert isinstance(chain[0], Unavailable) and chain[0].name == "stripe" and read == []
+    request = AuthorizeRequest("pay_x", "pay_x", 1, "EUR", "tok_visa", True)
+    refused = chain[0].authorize(request, Forgetful(), timeout_s=1)
+    assert isinstance(refused, Refused) and "PAYMENT_CONNECTORS" in refused.reason
+    assert isinstance(chain[1], SimulatedAcquirer)

@@ -35,12 +35,14 @@ class ConnectorDirectory:
         *,
         ttl_s: float = TTL_S,
         clock: Callable[[], float] = time.monotonic,
+        enabled: frozenset[str] | None = None,
     ) -> None:
         self._configured = configured
         self._secret = secret
         self._build = build
         self._ttl_s = ttl_s
         self._clock = clock
+        self._enabled = enabled
         self._cache: dict[str, tuple[float, list[Connector]]] = {}
 
     def for_merchant(self, merchant_id: str) -> list[Connector]:
@@ -54,6 +56,9 @@ class ConnectorDirectory:
         return chain
 
     def _connector(self, entry: MerchantConnector) -> Connector:
+        if self._enabled is not None and entry.connector not in self._enabled:
+            # Its secret is not even read: this deployment has no business with that acquirer.
+            return Unavailable(entry.connector, "this deployment does not call it (PAYMENT_CONNECTORS)")
         secret = None
         if entry.secret_name is not None:
             try:

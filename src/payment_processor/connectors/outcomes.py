@@ -65,4 +65,3 @@ AuthorizeOutcome = Approved | Declined | RequiresAction | Refused | Unknown
 FollowUpOutcome = Approved | Declined | Refused | Unknown
 #: Every outcome's name, as ``attempts[].outcome`` shows it.
 OUTCOMES = ("approved", "declined", "requires_action", "refused", "unknown")
-

@@ -61,6 +61,7 @@ class Function(Construct):
         environment: Mapping[str, str],
         reserved_concurrency: int,
         timeout_s: int | None = None,
+        calls_acquirers: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         self.node.add_validation(HandlerInPackage(package.path, handler))
@@ -83,11 +84,13 @@ class Function(Construct):
             timeout=timeout_s or config.lambda_timeout_s,
             # Bounded always: each execution environment holds a database connection (environments.py).
             reserved_concurrent_executions=reserved_concurrency,
-            # None: outside the VPC (the webhook courier: the internet, and no path to the database).
+            # None: outside the VPC (the webhook courier: the internet, and no path to the database). A function
+            # calling acquirers holds the egress group too: HTTPS out through the NAT gateway.
             vpc_config=None
             if network is None
             else lambda_.AwsFunction.VpcConfigProperty(
-                subnet_ids=network.private_subnet_ids, security_group_ids=[network.function_sg.id]
+                subnet_ids=network.private_subnet_ids,
+                security_group_ids=[network.function_sg.id, *([network.egress_sg.id] if calls_acquirers else [])],
             ),
             environment=lambda_.AwsFunction.EnvironmentProperty(variables=dict(environment)),
             # The log group must exist first (else Lambda creates one with no retention and no key), and

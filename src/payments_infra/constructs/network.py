@@ -1,5 +1,12 @@
-"""Network: a VPC with private subnets in two AZs, no internet route, and the VPC endpoints the
-function needs to reach S3 and Secrets Manager without a NAT gateway."""
+"""Network: a VPC with private subnets in two AZs, the VPC endpoints the functions reach AWS through, and one
+way to the internet: NAT gateways in public subnets, used only by the functions that call acquirers.
+
+The functions reach S3, Secrets Manager, KMS and SQS through endpoints (no AWS call crosses the NAT). What
+crosses it is an acquirer's API: HTTPS (443) from the processor and the reconcile job, through their own
+security group (``egress_sg``); the admin and authorizer functions have no rule out to the internet, so the
+route alone takes them nowhere. Prod has a NAT gateway per AZ (an AZ's outage leaves the other's payments
+their way out); dev and staging one (a single AZ's outage stops their acquirer calls: cheaper, and they
+fail over to the simulated acquirer or wait). Cost per environment: README, "Egress"."""
 
 from __future__ import annotations
 
@@ -15,6 +22,9 @@ from payments_infra.naming import Naming
 DB_PORT = 5432
 HTTPS = 443
 SUBNET_COUNT = 2
+ANYWHERE = "0.0.0.0/0"
+#: Public subnets are numbered from here in the VPC's /16 (10.x.101.0/24, …), clear of the private ones (1, 2).
+PUBLIC_SUBNET_OFFSET = 101
 
 
 class Network(Construct):
@@ -46,13 +56,77 @@ class Network(Construct):
             )
             for index in range(SUBNET_COUNT)
         ]
-        # No route to an internet or NAT gateway: the only ways out are the endpoints below.
-        self.route_table = vpc.AwsRouteTable(
-            self, "private-routes", vpc_id=self.vpc.id, tags={"Name": naming.resource("private")}
+        # Public subnets hold the NAT gateways and nothing else (no function, no database runs there).
+        self.public_subnets = [
+            vpc.AwsSubnet(
+                self,
+                f"public-{index}",
+                vpc_id=self.vpc.id,
+                cidr_block=Fn.cidrsubnet(config.vpc_cidr, 8, PUBLIC_SUBNET_OFFSET + index),
+                availability_zone=Fn.element(zones.names, index),
+                map_public_ip_on_launch=False,
+                tags={"Name": naming.resource(f"public-{index}"), "Tier": "public"},
+            )
+            for index in range(config.nat_gateways)
+        ]
+        self.internet_gateway = vpc.AwsInternetGateway(
+            self, "internet-gateway", vpc_id=self.vpc.id, tags={"Name": naming.resource("igw")}
         )
+        public_routes = vpc.AwsRouteTable(
+            self, "public-routes", vpc_id=self.vpc.id, tags={"Name": naming.resource("public")}
+        )
+        vpc.AwsRoute(
+            self,
+            "public-internet",
+            route_table_id=public_routes.id,
+            destination_cidr_block=ANYWHERE,
+            gateway_id=self.internet_gateway.id,
+        )
+        self.nat_gateways = []
+        for index, subnet in enumerate(self.public_subnets):
+            vpc.AwsRouteTableAssociation(
+                self, f"public-{index}-routes", subnet_id=subnet.id, route_table_id=public_routes.id
+            )
+            address = ec2.AwsEip(
+                self, f"nat-{index}-address", domain="vpc", tags={"Name": naming.resource(f"nat-{index}")}
+            )
+            self.nat_gateways.append(
+                vpc.AwsNatGateway(
+                    self,
+                    f"nat-{index}",
+                    allocation_id=address.allocation_id,
+                    subnet_id=subnet.id,
+                    connectivity_type="public",
+                    tags={"Name": naming.resource(f"nat-{index}")},
+                    # A NAT gateway forwards nothing until the VPC has its internet gateway.
+                    depends_on=[self.internet_gateway],
+                )
+            )
+        # One private route table per NAT gateway: a subnet goes out through the NAT of its own AZ where there is
+        # one, else through the first. The first table keeps its construct id (a deployed stack keeps it).
+        self.route_tables = [
+            vpc.AwsRouteTable(
+                self,
+                "private-routes" if index == 0 else f"private-routes-{index}",
+                vpc_id=self.vpc.id,
+                tags={"Name": naming.resource("private" if index == 0 else f"private-{index}")},
+            )
+            for index in range(len(self.nat_gateways))
+        ]
+        for index, table in enumerate(self.route_tables):
+            vpc.AwsRoute(
+                self,
+                "private-internet" if index == 0 else f"private-internet-{index}",
+                route_table_id=table.id,
+                destination_cidr_block=ANYWHERE,
+                nat_gateway_id=self.nat_gateways[index].id,
+            )
         for index, subnet in enumerate(self.private_subnets):
             vpc.AwsRouteTableAssociation(
-                self, f"private-{index}-routes", subnet_id=subnet.id, route_table_id=self.route_table.id
+                self,
+                f"private-{index}-routes",
+                subnet_id=subnet.id,
+                route_table_id=self.route_tables[min(index, len(self.route_tables) - 1)].id,
             )
 
         self.function_sg = vpc.AwsSecurityGroup(
@@ -82,13 +156,24 @@ class Network(Construct):
             vpc_id=self.vpc.id,
             tags={"Name": naming.security_group("endpoints")},
         )
+        # The functions that call acquirers (the processor and the reconcile job) hold this group besides
+        # function_sg: HTTPS to any address, and nothing else. An acquirer's API is public HTTPS; a port other
+        # than 443 open to the internet is preflight PF903's error.
+        self.egress_sg = vpc.AwsSecurityGroup(
+            self,
+            "egress-sg",
+            name=naming.security_group("egress"),
+            description="Payment functions calling acquirers: HTTPS to the internet through the NAT gateway",
+            vpc_id=self.vpc.id,
+            tags={"Name": naming.security_group("egress")},
+        )
         self.s3_endpoint = vpc.AwsEndpoint(
             self,
             "s3-endpoint",
             vpc_id=self.vpc.id,
             service_name=f"com.amazonaws.{config.region}.s3",
             vpc_endpoint_type="Gateway",
-            route_table_ids=[self.route_table.id],
+            route_table_ids=[table.id for table in self.route_tables],
             tags={"Name": naming.resource("s3")},
         )
         self.secrets_endpoint = self._interface_endpoint("secretsmanager", config=config, naming=naming)
@@ -125,6 +210,18 @@ class Network(Construct):
             description="HTTPS to S3 through the gateway endpoint",
             security_group_id=self.function_sg.id,
             prefix_list_ids=[self.s3_endpoint.prefix_list_id],
+            protocol="tcp",
+            from_port=HTTPS,
+            to_port=HTTPS,
+        )
+
+        vpc.AwsSecurityGroupRule(
+            self,
+            "egress-to-acquirers",
+            type="egress",
+            description="HTTPS to acquirer APIs through the NAT gateway",
+            security_group_id=self.egress_sg.id,
+            cidr_blocks=[ANYWHERE],
             protocol="tcp",
             from_port=HTTPS,
             to_port=HTTPS,

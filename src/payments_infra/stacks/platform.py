@@ -216,6 +216,9 @@ class PlatformStack(TerraformStack):
             "DB_SECRET_ARN": app_login.arn,
             "TRANSACTION_LOG_BUCKET": transaction_log.name,
             "SIMULATED_ACQUIRER_ALLOWED": str(config.simulated_acquirer_allowed).lower(),
+            # The acquirers it may call; any but the simulated one through the NAT gateway (preflight PF902
+            # proves the route is there).
+            "PAYMENT_CONNECTORS": ",".join(config.payment_connectors),
         }
         # The webhook endpoints API (the processor's alone): the key their secrets are sealed with, and what
         # their URLs may reach.
@@ -235,6 +238,7 @@ class PlatformStack(TerraformStack):
             log_group=logs["processor"],
             environment={**processor_environment, **webhook_environment},
             reserved_concurrency=config.processor_concurrency,
+            calls_acquirers=True,
             **common,  # type: ignore[arg-type]
         )
         reconcile = Function(
@@ -252,6 +256,7 @@ class PlatformStack(TerraformStack):
             },
             reserved_concurrency=config.reconcile_concurrency,
             timeout_s=RECONCILE_TIMEOUT_S,
+            calls_acquirers=True,
             **common,  # type: ignore[arg-type]
         )
         courier = Function(

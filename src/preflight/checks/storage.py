@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from preflight.checks.arguments import environment
+from preflight.checks.security_groups import ALL_PROTOCOLS, WORLD, rules
 from preflight.model import Configuration, Resource, Severity, is_literal
 from preflight.policies import statements_of
 from preflight.registry import Issue, check
 
 DATABASE_PORTS = {5432: "PostgreSQL", 3306: "MySQL", 1433: "SQL Server", 1521: "Oracle", 6379: "Redis",
                   27017: "MongoDB", 9200: "Elasticsearch", 5439: "Redshift", 11211: "Memcached"}  # fmt: skip
-WORLD = {"0.0.0.0/0", "::/0"}
 PUBLIC_ACLS = {"public-read", "public-read-write", "authenticated-read"}
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET(?!_ARN|_NAME|_ID)|TOKEN|PRIVATE_KEY|API_KEY", re.I)
 
@@ -163,53 +162,6 @@ def state_unprotected(config: Configuration) -> Iterator[Issue]:
         yield Issue("terraform.backend.s3", "use_lockfile", "state is not locked: concurrent applies can corrupt it")
 
 
-@dataclass(frozen=True)
-class _Ingress:
-    owner: Resource
-    cidrs: tuple[str, ...]
-    protocol: str
-    from_port: object
-    to_port: object
-
-
-def _ingress_rules(config: Configuration) -> Iterator[_Ingress]:
-    def cidrs(*values: object) -> tuple[str, ...]:
-        found: list[str] = []
-        for value in values:
-            if isinstance(value, str):
-                found.append(value)
-            elif isinstance(value, list):
-                found.extend(str(v) for v in value)
-        return tuple(found)
-
-    for group in config.of_type("aws_security_group"):
-        for block in group.blocks("ingress"):
-            yield _Ingress(
-                group,
-                cidrs(block.get("cidr_blocks"), block.get("ipv6_cidr_blocks")),
-                str(block.get("protocol", "tcp")).lower(),
-                block.get("from_port"),
-                block.get("to_port"),
-            )
-    for rule in config.of_type("aws_security_group_rule"):
-        if rule.get("type") == "ingress":
-            yield _Ingress(
-                rule,
-                cidrs(rule.get("cidr_blocks"), rule.get("ipv6_cidr_blocks")),
-                str(rule.get("protocol", "tcp")).lower(),
-                rule.get("from_port"),
-                rule.get("to_port"),
-            )
-    for rule in config.of_type("aws_vpc_security_group_ingress_rule"):
-        yield _Ingress(
-            rule,
-            cidrs(rule.get("cidr_ipv4"), rule.get("cidr_ipv6")),
-            str(rule.get("ip_protocol", "tcp")).lower(),
-            rule.get("from_port"),
-            rule.get("to_port"),
-        )
-
-
 @check(
     "PF707",
     title="Database port open to the internet",
@@ -223,13 +175,12 @@ def _ingress_rules(config: Configuration) -> Iterator[_Ingress]:
 )
 def database_port_open(config: Configuration) -> Iterator[Issue]:
     """Ingress from anywhere covering a database port."""
-    for rule in _ingress_rules(config):
+    for rule in rules(config, "ingress"):
         world = sorted(WORLD & set(rule.cidrs))
-        if not world or rule.protocol not in ("tcp", "6", "-1", "all"):
+        ports = rule.ports()
+        if not world or rule.protocol not in ("tcp", "6", *ALL_PROTOCOLS) or ports is None:
             continue
-        low, high = (0, 65535) if rule.protocol in ("-1", "all") else (rule.from_port, rule.to_port)
-        if not isinstance(low, int) or not isinstance(high, int):
-            continue
+        low, high = ports
         exposed = [f"{port} ({name})" for port, name in DATABASE_PORTS.items() if low <= port <= high]
         if exposed:
             yield Issue(rule.owner.address, "ingress", f"{', '.join(exposed)} open to {', '.join(world)}")
