@@ -29,12 +29,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cdktn_aws import iam, rds, vpc
+from cdktn_aws import iam, rds
 from constructs import Construct
 
 from payments_infra.constructs.database import Database
 from payments_infra.constructs.encryption import EncryptionKey
-from payments_infra.constructs.network import DB_PORT, HTTPS, Network, tcp_path
+from payments_infra.constructs.network import DB_PORT, HTTPS, Network, security_group, tcp_path
 from payments_infra.constructs.policy import Statement, policy_document, trust_policy
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
@@ -100,14 +100,10 @@ class DatabaseProxy(Construct):
             self, "attachment", role=self.role.name, policy_arn=self.policy.arn
         )
 
-        self.security_group = vpc.AwsSecurityGroup(
-            self,
-            "security-group",
-            name=naming.security_group("proxy"),
+        self.security_group = security_group(
+            self, "security-group", naming=naming, vpc_id=network.vpc.id, purpose="proxy",
             description="RDS Proxy of the payment database: PostgreSQL from the payment processor, to the database",
-            vpc_id=network.vpc.id,
-            tags={"Name": naming.security_group("proxy")},
-        )
+        )  # fmt: skip
         self._connect(network)
 
         self.proxy = rds.AwsDbProxy(

@@ -129,44 +129,28 @@ class Network(Construct):
                 route_table_id=self.route_tables[min(index, len(self.route_tables) - 1)].id,
             )
 
-        self.function_sg = vpc.AwsSecurityGroup(
-            self,
-            "function-sg",
-            name=naming.security_group("processor"),
+        self.function_sg = security_group(
+            self, "function-sg", naming=naming, vpc_id=self.vpc.id, purpose="processor",
             description="Payment processor Lambda: egress to the database and the VPC endpoints only",
-            vpc_id=self.vpc.id,
-            tags={"Name": naming.security_group("processor")},
-        )
+        )  # fmt: skip
         # The description stays as it was where a proxy stands between (the processor reaches the database
         # through it): a security group's description cannot be changed in place, and replacing the group
         # of a running instance fails ("DependencyViolation: resource sg-… has a dependent object").
-        self.database_sg = vpc.AwsSecurityGroup(
-            self,
-            "database-sg",
-            name=naming.security_group("db"),
+        self.database_sg = security_group(
+            self, "database-sg", naming=naming, vpc_id=self.vpc.id, purpose="db",
             description="Payment database: PostgreSQL from the payment processor only",
-            vpc_id=self.vpc.id,
-            tags={"Name": naming.security_group("db")},
-        )
-        self.endpoint_sg = vpc.AwsSecurityGroup(
-            self,
-            "endpoint-sg",
-            name=naming.security_group("endpoints"),
+        )  # fmt: skip
+        self.endpoint_sg = security_group(
+            self, "endpoint-sg", naming=naming, vpc_id=self.vpc.id, purpose="endpoints",
             description="VPC interface endpoints: HTTPS from the payment processor only",
-            vpc_id=self.vpc.id,
-            tags={"Name": naming.security_group("endpoints")},
-        )
+        )  # fmt: skip
         # The functions that call acquirers (the processor and the reconcile job) hold this group besides
         # function_sg: HTTPS to any address, and nothing else. An acquirer's API is public HTTPS; a port other
         # than 443 open to the internet is preflight PF903's error.
-        self.egress_sg = vpc.AwsSecurityGroup(
-            self,
-            "egress-sg",
-            name=naming.security_group("egress"),
+        self.egress_sg = security_group(
+            self, "egress-sg", naming=naming, vpc_id=self.vpc.id, purpose="egress",
             description="Payment functions calling acquirers: HTTPS to the internet through the NAT gateway",
-            vpc_id=self.vpc.id,
-            tags={"Name": naming.security_group("egress")},
-        )
+        )  # fmt: skip
         self.s3_endpoint = vpc.AwsEndpoint(
             self,
             "s3-endpoint",
@@ -246,6 +230,22 @@ class Network(Construct):
             security_group_ids=[self.endpoint_sg.id],
             tags={"Name": naming.resource(service)},
         )
+
+
+def security_group(
+    scope: Construct, id_: str, *, naming: Naming, vpc_id: str, purpose: str, description: str
+) -> vpc.AwsSecurityGroup:
+    """A security group named and tagged for its purpose, with no rule of its own: each rule is a resource of its
+    own (tcp_path, and the rules next to where a group is made). Its description cannot change in place (AWS
+    replaces the group, which fails while an instance or function holds it)."""
+    return vpc.AwsSecurityGroup(
+        scope,
+        id_,
+        name=naming.security_group(purpose),
+        description=description,
+        vpc_id=vpc_id,
+        tags={"Name": naming.security_group(purpose)},
+    )
 
 
 def tcp_path(
