@@ -1,7 +1,9 @@
 """The process running the handler killed (SIGKILL) in the middle of a payment, against the real PostgreSQL
 and S3 emulator: then a retry with the same key, or the scheduled job, leaves exactly one payment in a
 final state, its two events in S3 once each, and the acquirer charged once per payment, never for a key
-without a record.
+without a record. Once with the simulated acquirer (its ledger counts the charges) and once with a merchant on
+Stripe, localstripe behind it (which ignores Idempotency-Key: only our record-first protocol stands between a
+retry and a second charge; localstripe's own PaymentIntents count them).
 
 Each payment runs in a child process of its own (the handler as Lambda runs it: one event, then death).
 Named points are reached by wrapping one function in the child and killing the process there; random
@@ -19,15 +21,22 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from payment_processor.admin import Admin
 from tests.conftest import BUCKET, Services
+from tests.fakes.localstripe_server import VISA, localstripe
 from tests.resilience.conftest import Report
 from tests.support import payment_body, post_payment
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(600)]
+
+#: The merchant tests.support's events are authorized for.
+MERCHANT = "merch_123"
 
 #: Where the child dies. Each wraps the function named, in the child only.
 CRASH_POINTS = {
@@ -39,6 +48,17 @@ CRASH_POINTS = {
     "before commit": ("payment_processor.store.postgres", "PostgresTransaction", "complete_idempotency_key", "after"),
     # The final state is committed; the answer never leaves and the events are not yet in S3.
     "after commit": ("payment_processor.txlog", "OutboxDelivery", "deliver", "before"),
+}
+
+#: Where a child dies on the Stripe connector: besides the driver's points, the two sides of the journal (the
+#: PaymentIntent made, unconfirmed, its id not yet recorded; then recorded, not yet confirmed).
+STRIPE_CRASH_POINTS = {
+    "before the acquirer": ("payment_processor.connectors.stripe", "StripeConnector", "authorize", "before"),
+    "intent made, not recorded": ("payment_processor.operations.create", "AttemptJournal", "remember", "before"),
+    "intent recorded, not confirmed": ("payment_processor.operations.create", "AttemptJournal", "remember", "after"),
+    "after the acquirer": ("payment_processor.connectors.stripe", "StripeConnector", "authorize", "after"),
+    "before commit": CRASH_POINTS["before commit"],
+    "after commit": CRASH_POINTS["after commit"],
 }
 
 #: The outbox lease of the children and the job (the deployed one is 60 s): the events a child claimed and
@@ -78,8 +98,11 @@ CHILD = textwrap.dedent(
 )
 
 
-def child(services: Services, ledger: Path, key: str, crash_at: tuple[str, ...] | None = None) -> subprocess.Popen[str]:
-    """A fresh process about to take one payment with ``key``; it waits for its event on stdin."""
+def child(
+    services: Services, ledger: Path, key: str, crash_at: tuple[str, ...] | None = None, *, token: str = "tok_visa"
+) -> subprocess.Popen[str]:
+    """A fresh process about to take one payment with ``key`` (paid with ``token``); it waits for its event on
+    stdin."""
     env = {
         **os.environ,
         **services.env(),
@@ -100,7 +123,7 @@ def child(services: Services, ledger: Path, key: str, crash_at: tuple[str, ...] 
         text=True,
     )
     assert process.stdin is not None
-    process.stdin.write(json.dumps(post_payment(payment_body(), key=key)) + "\n")
+    process.stdin.write(json.dumps(post_payment(payment_body(payment_method=token), key=key)) + "\n")
     process.stdin.flush()
     return process
 
@@ -133,25 +156,76 @@ def run_job(services: Services, ledger: Path) -> dict[str, object]:
     return dict(json.loads(done.stdout.splitlines()[-1]))
 
 
+@dataclass
+class Acquirer:
+    """The acquirer behind the children: where they die in it, what a payment's token is, and what it charged
+    (payment id -> charges that went through)."""
+
+    name: str
+    points: dict[str, tuple[str, str, str, str]]
+    token: Callable[[str], str]
+    charged: Callable[[Path, set[str]], Counter[str]]
+
+
+def _ledger_charges(ledger: Path, _payment_ids: set[str]) -> Counter[str]:
+    """The simulated acquirer's ledger has a line per call; asked again under one key it answers as before and
+    charges nothing more (idempotent by key, as a real acquirer's authorizations are): one charge per key."""
+    lines = [json.loads(line) for line in ledger.read_text().splitlines()] if ledger.exists() else []
+    return Counter({line["idempotency_key"]: 1 for line in lines if line["outcome"] == "approved"})
+
+
+@pytest.fixture(params=["simulated", "stripe"])
+def acquirer(request: pytest.FixtureRequest, clean: Services) -> Iterator[Acquirer]:
+    if request.param == "simulated":
+        yield Acquirer("simulated", CRASH_POINTS, lambda _key: "tok_visa", _ledger_charges)
+        return
+    # A localstripe of this test's own: every PaymentIntent it holds is this test's, so one listing counts all.
+    with localstripe() as fake:
+        runner = Admin(clean.admin_settings(), secrets_client=clean._secrets())
+        try:
+            runner.run({"action": "set_connector", "merchant_id": MERCHANT, "connector": "stripe",
+                        "endpoint": fake.api_base, "secret": "sk_test_CrashPoints0123456789"})  # fmt: skip
+        finally:
+            runner.close()
+
+        def charged(_ledger: Path, payment_ids: set[str]) -> Counter[str]:
+            intents = fake.get("/v1/payment_intents?limit=100")["data"]
+            assert len(intents) < 100, "the listing holds every intent"
+            # An intent made and never confirmed (a child killed before it recorded the intent's id) charges nothing.
+            return Counter(
+                i["metadata"]["payment_id"]
+                for i in intents
+                if (i.get("latest_charge") or {}).get("status") == "succeeded"
+            )
+
+        yield Acquirer("stripe", STRIPE_CRASH_POINTS, lambda _key: fake.card(VISA), charged)
+
+
 def test_a_handler_killed_anywhere_in_a_payment_leaves_one_final_payment_and_one_charge(
-    clean: Services, tmp_path: Path, counts: Report
+    clean: Services, tmp_path: Path, counts: Report, acquirer: Acquirer
 ) -> None:
     ledger = tmp_path / "acquirer-ledger.jsonl"
     rng = random.Random(20261129)
     keys: list[str] = []
+    tokens: dict[str, str] = {}
     died: Counter[str] = Counter()
+
+    def start(key: str, crash_at: tuple[str, ...] | None = None) -> subprocess.Popen[str]:
+        token = tokens.setdefault(key, acquirer.token(key))  # a retry pays with what its first try did
+        return child(clean, ledger, key, crash_at, token=token)
+
     # Named points: two payments each, one later retried by its client, one left to the scheduled job.
-    for name, point in CRASH_POINTS.items():
+    for name, point in acquirer.points.items():
         for n in range(2):
-            key = f"crash-{name.replace(' ', '-')}-{n}"
+            key = f"crash-{name.replace(' ', '-').replace(',', '')}-{n}"
             keys.append(key)
-            process = child(clean, ledger, key, point)
+            process = start(key, point)
             assert answer(process) is None, f"the child should have died {name}"
             assert process.returncode == -signal.SIGKILL
             died[name] += 1
     # Random points: killed from outside at a random moment of its request, from its start to its answer
     # (timed on an undisturbed child first: most of a cold request is connecting, so that is most kills).
-    calibration = child(clean, ledger, "crash-calibration")
+    calibration = start("crash-calibration")
     assert calibration.stdout is not None and calibration.stdout.readline().strip() == "go"
     started = time.monotonic()
     assert answer(calibration) is not None
@@ -160,7 +234,7 @@ def test_a_handler_killed_anywhere_in_a_payment_leaves_one_final_payment_and_one
     for n in range(8):
         key = f"crash-random-{n}"
         keys.append(key)
-        process = child(clean, ledger, key)
+        process = start(key)
         assert process.stdout is not None
         assert process.stdout.readline().strip() == "go"
         time.sleep(rng.uniform(0.0, request_s))
@@ -173,7 +247,7 @@ def test_a_handler_killed_anywhere_in_a_payment_leaves_one_final_payment_and_one
     retried = keys[::2]
     replies = {}
     for key in retried:
-        reply = answer(child(clean, ledger, key))
+        reply = answer(start(key))
         assert reply is not None
         replies[key] = reply
     time.sleep(LEASE_S + 0.5)  # a child killed while it delivered held its events for this long
@@ -187,21 +261,23 @@ def test_a_handler_killed_anywhere_in_a_payment_leaves_one_final_payment_and_one
         ).fetchall()
         payments_total = conn.execute("SELECT count(*) FROM payments").fetchone()
         undelivered = conn.execute("SELECT count(*) FROM transaction_log_outbox WHERE delivered_at IS NULL").fetchone()
+        connectors = Counter(row[0] for row in conn.execute("SELECT connector FROM payment_attempts"))
     by_key = {row[2]: row for row in rows}
     # Every key that reached the database has exactly one payment, final, with its answer stored.
     assert payments_total == (len(rows),)
     assert set(by_key) <= set(keys)
     assert all(row[1] == "succeeded" and row[3] == 201 for row in rows), rows
+    assert set(connectors) == {acquirer.name}, connectors
     for key, reply in replies.items():
         assert reply["statusCode"] == 201
         body = json.loads(str(reply["body"]))
         assert body["id"] == by_key[key][0] and body["status"] == "succeeded"
 
     # The acquirer's own record: a charge only for a payment id that has a row, one per payment.
-    lines = [json.loads(line) for line in ledger.read_text().splitlines()] if ledger.exists() else []
-    charged = Counter(line["idempotency_key"] for line in lines if line["outcome"] == "approved")
     payment_ids = {row[0] for row in rows}
-    assert set(charged) == payment_ids, "every charge has its record and every record was charged once"
+    charged = acquirer.charged(ledger, payment_ids)
+    assert set(charged) == payment_ids, "every charge has its record and every record was charged"
+    assert all(n == 1 for n in charged.values()), f"charged twice: {[p for p, n in charged.items() if n > 1]}"
 
     # S3: each payment's two state changes, once each; nothing else.
     s3 = clean.s3()
@@ -213,11 +289,12 @@ def test_a_handler_killed_anywhere_in_a_payment_leaves_one_final_payment_and_one
     assert undelivered == (0,)
 
     recorded = sum(before.values())
-    counts(f"killed: {dict(died)} (a request takes {request_s * 1000:.0f} ms)")
-    counts(f"left processing by the kills: {before.get('processing', 0)} of {recorded} recorded; "
+    counts(f"{acquirer.name}: killed: {dict(died)} (a request takes {request_s * 1000:.0f} ms)")
+    counts(f"{acquirer.name}: left processing by the kills: {before.get('processing', 0)} of {recorded} recorded; "
            f"{len(keys) - recorded} killed before any record")  # fmt: skip
-    counts(f"settled by a retry with the same key: {len(replies)}; by the scheduled job: {job['payments_settled']} "
-           f"(+{drain['payments_settled']} on a second run)")  # fmt: skip
+    counts(f"{acquirer.name}: settled by a retry with the same key: {len(replies)}; by the scheduled job: "
+           f"{job['payments_settled']} (+{drain['payments_settled']} on a second run)")  # fmt: skip
     left = undelivered[0] if undelivered else "?"
-    counts(f"acquirer calls {len(lines)}, distinct keys charged {len(charged)} = payments {len(rows)}; "
-           f"S3 objects {sum(versions.values())} (versions), each once; outbox left {left}")  # fmt: skip
+    counts(f"{acquirer.name}: attempts {sum(connectors.values())}, distinct payments charged {len(charged)} = "
+           f"payments {len(rows)}; S3 objects {sum(versions.values())} (versions), each once; "
+           f"outbox left {left}")  # fmt: skip
