@@ -113,9 +113,9 @@ def egress_beyond_https(config: Configuration) -> Iterator[Issue]:
         groups = [group.address for group in rule.groups if group.address in held]
         if not world or not groups:
             continue
-        if rule.protocol in ("tcp", "6") and rule.ports() == (HTTPS, HTTPS):
-            continue
         ports = rule.ports()
+        if rule.protocol in ("tcp", "6") and ports == (HTTPS, HTTPS):
+            continue
         opened = (
             "every port"
             if rule.protocol in ALL_PROTOCOLS

@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from preflight.model import Configuration, Resource
 
@@ -53,26 +53,23 @@ def rules(config: Configuration, direction: Direction) -> Iterator[Rule]:
     def groups_of(rule: Resource) -> tuple[Resource, ...]:
         return tuple(group for group, _ in config.referenced(rule.get("security_group_id"), "aws_security_group"))
 
+    def classic(owner: Resource, groups: tuple[Resource, ...], body: Mapping[str, Any]) -> Rule:
+        """An inline block and an aws_security_group_rule share their arguments' names."""
+        return Rule(
+            owner,
+            groups,
+            _cidrs(body.get("cidr_blocks"), body.get("ipv6_cidr_blocks")),
+            str(body.get("protocol", "tcp")).lower(),
+            body.get("from_port"),
+            body.get("to_port"),
+        )
+
     for group in config.of_type("aws_security_group"):
         for block in group.blocks(direction):
-            yield Rule(
-                group,
-                (group,),
-                _cidrs(block.get("cidr_blocks"), block.get("ipv6_cidr_blocks")),
-                str(block.get("protocol", "tcp")).lower(),
-                block.get("from_port"),
-                block.get("to_port"),
-            )
+            yield classic(group, (group,), block)
     for rule in config.of_type("aws_security_group_rule"):
         if rule.get("type") == direction:
-            yield Rule(
-                rule,
-                groups_of(rule),
-                _cidrs(rule.get("cidr_blocks"), rule.get("ipv6_cidr_blocks")),
-                str(rule.get("protocol", "tcp")).lower(),
-                rule.get("from_port"),
-                rule.get("to_port"),
-            )
+            yield classic(rule, groups_of(rule), rule.body)
     for rule in config.of_type(f"aws_vpc_security_group_{direction}_rule"):
         yield Rule(
             rule,
