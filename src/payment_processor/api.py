@@ -316,10 +316,11 @@ class Api:
         expired: Expired,
         settle_by: Expired,
     ) -> dict[str, Any]:
-        """Capture, cancel, increment or refund: the body, the key, then the operation."""
+        """Capture, cancel, increment, confirm or refund: the body, the key, then the operation."""
         from payment_processor.validation import (
             CancelRequest,
             CaptureRequest,
+            ConfirmRequest,
             IncrementAuthorizationRequest,
             RefundRequest,
             parse_body,
@@ -343,6 +344,9 @@ class Api:
             outcome = self._service.increment_authorization(
                 merchant, payment_id, increment.amount, key, expired=expired, settle_by=settle_by
             )
+        elif operation == "confirmPayment":
+            parse_body(ConfirmRequest, body)
+            outcome = self._service.confirm_payment(merchant, payment_id, key, expired=expired, settle_by=settle_by)
         else:
             refund = parse_body(RefundRequest, body)
             outcome = self._service.refund_payment(

@@ -275,6 +275,8 @@ def reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
     - ``settle_payments``, ``finish_payment_actions``, ``finish_refunds``: ask the acquirer again about
       payments, captures / cancels / increments and refunds left without an answer (or give up on a payment);
     - ``expire_authorizations``: cancel authorizations nobody captured in 7 days;
+    - ``settle_authentications``: ask the acquirer about payments waiting for their cardholder (3-D Secure),
+      and fail those waiting over an hour (the authorization canceled at the acquirer first);
     - ``deliver_outbox``: put due transaction-log events until none are due or the deadline is near;
     - ``purge_idempotency_keys``: delete answered keys past their 24 hours;
     - ``health``: publish the outbox's and the waiting operations' health as metrics (alarmed on in

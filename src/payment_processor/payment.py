@@ -108,6 +108,8 @@ class Payment:
     amount_captured: int = 0
     amount_refunded: int = 0
     cancellation_reason: str | None = None
+    #: What the cardholder must do (3-D Secure), as the acquirer gave it; None outside ``requires_action``.
+    next_action: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # Rows come back from the database as text: held as the type from here on.
@@ -149,6 +151,7 @@ class Payment:
             "amount_captured": self.amount_captured,
             "amount_refunded": self.amount_refunded,
             "cancellation_reason": self.cancellation_reason,
+            "next_action": self.next_action,
             "created_at": isoformat(self.created_at),
         }
 

@@ -29,6 +29,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/payments/{id}/capture", "capture-payment", "capturePayment"),
     Route("POST", "/payments/{id}/cancel", "cancel-payment", "cancelPayment"),
     Route("POST", "/payments/{id}/increment_authorization", "increment-authorization", "incrementAuthorization"),
+    Route("POST", "/payments/{id}/confirm", "confirm-payment", "confirmPayment"),
     Route("POST", "/payments/{id}/refunds", "create-refund", "refundPayment"),
     Route("GET", "/payments/{id}/refunds", "list-refunds", "listRefunds"),
     Route("GET", "/events", "list-events", "listEvents"),

@@ -24,6 +24,12 @@ from payment_processor.errors import NotFound
 from payment_processor.operations.actions import CANCEL, CAPTURE, ActionOperation, ActionRequest
 from payment_processor.operations.cancel import Cancel, expire_authorizations
 from payment_processor.operations.capture import Capture
+from payment_processor.operations.confirm import (
+    AUTHENTICATION_WINDOW_S,
+    ConfirmPayment,
+    ConfirmRequest,
+    waiting_for_cardholders,
+)
 from payment_processor.operations.create import CreatePayment
 from payment_processor.operations.driver import (
     NO_SUCH_PAYMENT,
@@ -67,13 +73,15 @@ BACKLOG_RECHECK_S = 30.0
 @dataclass(frozen=True)
 class ResolutionReport:
     """What one pass of the scheduled job did, step by step: payments, payment actions (captures, cancels,
-    increments) and refunds left waiting for the acquirer, then authorizations past their time."""
+    increments) and refunds left waiting for the acquirer, then authorizations past their time, then payments
+    waiting for their cardholder (3-D Secure: ``answered`` counts those asked, settled or still waiting)."""
 
     payments: JobCounts = dataclasses.field(default_factory=JobCounts)
     actions: JobCounts = dataclasses.field(default_factory=JobCounts)
     refunds: JobCounts = dataclasses.field(default_factory=JobCounts)
     canceled_expired: int = 0
     error: str | None = None
+    authentications: JobCounts = dataclasses.field(default_factory=JobCounts)
 
     @property
     def settled(self) -> int:
@@ -95,7 +103,8 @@ class ResolutionReport:
         passes = {"settle_payments": self.payments, "finish_payment_actions": self.actions,
                   "finish_refunds": self.refunds}  # fmt: skip
         counts = {name: dataclasses.asdict(found) for name, found in passes.items()}
-        return {**counts, "expire_authorizations": {"canceled": self.canceled_expired}}
+        return {**counts, "expire_authorizations": {"canceled": self.canceled_expired},
+                "settle_authentications": dataclasses.asdict(self.authentications)}  # fmt: skip
 
 
 class PaymentService:
@@ -124,6 +133,9 @@ class PaymentService:
         self.cancel = Cancel(self.context)
         self.refund = CreateRefund(self.context)
         self.increment = IncrementAuthorization(self.context)
+        self.confirm = ConfirmPayment(self.context)
+        #: The job's look at payments waiting for their cardholder: it gives up on them after the window.
+        self.settle_authentication = ConfirmPayment(self.context, abandon_after_s=AUTHENTICATION_WINDOW_S)
         #: The operation each kind of waiting payment action is asked again through.
         self._actions: dict[str, ActionOperation] = {CAPTURE: self.capture, CANCEL: self.cancel,
                                                      self.increment.kind: self.increment}  # fmt: skip
@@ -160,6 +172,14 @@ class PaymentService:
         return self._driver.run(self.increment, merchant_id, key, ActionRequest(payment_id, amount=amount),
                                 expired=expired, settle_by=settle_by)  # fmt: skip
 
+    def confirm_payment(
+        self, merchant_id: str, payment_id: str, idempotency_key: str, *,
+        expired: Expired = never, settle_by: Expired = never,
+    ) -> Outcome:  # fmt: skip
+        """``POST /payments/{id}/confirm``: settle a payment waiting for its cardholder (see operations.confirm)."""
+        return self._driver.run(self.confirm, merchant_id, idempotency_key, ConfirmRequest(payment_id),
+                                expired=expired, settle_by=settle_by)  # fmt: skip
+
     def refund_payment(
         self, merchant_id: str, payment_id: str, amount: int | None, reason: str | None, key: str, *,
         expired: Expired = never, settle_by: Expired = never,
@@ -190,10 +210,15 @@ class PaymentService:
                 store.pending_refunds(limit=limit, older_than_s=older_than_s), lambda _: self.refund, expired
             )
             canceled = expire_authorizations(driver, self.cancel, limit=limit, expired=expired)
+            found["authentications"] = driver.ask_again(
+                waiting_for_cardholders(store, limit=limit), lambda _: self.settle_authentication, expired
+            )
         except StoreUnavailable as exc:
             return ResolutionReport(found.get("payments", JobCounts()), found.get("actions", JobCounts()),
-                                    found.get("refunds", JobCounts()), error=str(exc))  # fmt: skip
-        return ResolutionReport(found["payments"], found["actions"], found["refunds"], canceled)
+                                    found.get("refunds", JobCounts()), error=str(exc),
+                                    authentications=found.get("authentications", JobCounts()))  # fmt: skip
+        return ResolutionReport(found["payments"], found["actions"], found["refunds"], canceled,
+                                authentications=found["authentications"])  # fmt: skip
 
     @property
     def database(self) -> Any:

@@ -11,6 +11,9 @@ Payments::
        │  │  └───▶ declined | failed               (the acquirer said no; no answer could be had)
        │  └──────▶ requires_capture ──▶ succeeded  (manual capture: captured, all or part)
        │                            └─▶ canceled   (canceled, or 7 days without a capture)
+       └─────────▶ requires_action ──▶ succeeded | requires_capture | declined
+                                   └─▶ failed      (3-D Secure: the cardholder authenticated, failed to, or
+                                                    never did within the window)
 
 Refunds: pending ──▶ succeeded | failed.
 
@@ -30,6 +33,7 @@ class PaymentStatus(StrEnum):
     """Where a payment stands. Stored as its value; compares equal to it."""
 
     PROCESSING = "processing"
+    REQUIRES_ACTION = "requires_action"
     REQUIRES_CAPTURE = "requires_capture"
     SUCCEEDED = "succeeded"
     DECLINED = "declined"
@@ -52,6 +56,12 @@ PAYMENT_TRANSITIONS: Final[dict[tuple[PaymentStatus, PaymentStatus], str]] = {
     (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_CAPTURE): "payment.requires_capture",  # authorized only
     (PaymentStatus.PROCESSING, PaymentStatus.DECLINED): "payment.declined",
     (PaymentStatus.PROCESSING, PaymentStatus.FAILED): "payment.failed",
+    # The issuer asked for 3-D Secure: the cardholder's answer (or its absence) settles the authorization.
+    (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION): "payment.requires_action",
+    (PaymentStatus.REQUIRES_ACTION, PaymentStatus.SUCCEEDED): "payment.succeeded",
+    (PaymentStatus.REQUIRES_ACTION, PaymentStatus.REQUIRES_CAPTURE): "payment.requires_capture",
+    (PaymentStatus.REQUIRES_ACTION, PaymentStatus.DECLINED): "payment.declined",
+    (PaymentStatus.REQUIRES_ACTION, PaymentStatus.FAILED): "payment.failed",
     (PaymentStatus.REQUIRES_CAPTURE, PaymentStatus.SUCCEEDED): "payment.succeeded",  # captured
     (PaymentStatus.REQUIRES_CAPTURE, PaymentStatus.CANCELED): "payment.canceled",
     (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED): "payment.refunded",
@@ -64,7 +74,8 @@ REFUND_TRANSITIONS: Final[dict[tuple[RefundStatus, RefundStatus], str]] = {
 #: The state each is recorded in, before the acquirer hears of it.
 PAYMENT_INITIAL: Final = PaymentStatus.PROCESSING
 REFUND_INITIAL: Final = RefundStatus.PENDING
-#: Statuses a payment can be in once the acquirer answered its authorization.
+#: Statuses a payment can be in once the acquirer answered its authorization (``requires_action`` is an answer:
+#: the one the creating request gets, though the cardholder's settles the payment later).
 SETTLED: Final = frozenset(PaymentStatus) - {PaymentStatus.PROCESSING}
 
 

@@ -149,6 +149,12 @@ class CancelRequest(BaseModel):
     cancellation_reason: Literal["requested_by_customer", "duplicate", "fraudulent", "abandoned"] | None = None
 
 
+class ConfirmRequest(BaseModel):
+    """``POST /payments/{id}/confirm``: no fields (the body may be absent or ``{}``; anything in it is refused)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
 class RefundRequest(BaseModel):
     """``POST /payments/{id}/refunds``: ``amount`` (default: all that is left) and a ``reason`` from a fixed list."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -84,10 +85,7 @@ def test_a_merchant_on_stripe_through_the_whole_api(cli: Cli, api: Client, strip
     status, declined = call("POST", "/payments", {"amount": 900, "currency": "EUR",
                                                   "payment_method": stripe_fake.card(DECLINED)})  # fmt: skip
     assert (status, declined["status"], declined["decline_code"]) == (402, "declined", "generic_decline")
-    status, challenged = call("POST", "/payments", {"amount": 900, "currency": "EUR",
-                                                    "payment_method": stripe_fake.card(THREE_D_SECURE)})  # fmt: skip
-    assert (status, challenged["failure_code"]) == (402, "authentication_required")
-    assert stripe_fake.charges(declined["id"]) == [] and stripe_fake.charges(challenged["id"]) == []
+    assert stripe_fake.charges(declined["id"]) == []
 
     # The secret key is in its Secrets Manager secret and nowhere the platform writes: state, records, logs.
     for path in cli.state_dir.rglob("*"):
@@ -97,6 +95,76 @@ def test_a_merchant_on_stripe_through_the_whole_api(cli: Cli, api: Client, strip
     assert code == 0, err
     code, listed, _ = connectors(cli, "list", "--merchant", merchant, "--format", "json")
     assert json.loads(listed) == []
+
+
+def test_3_d_secure_over_http_and_confirm_attacked(
+    cli: Cli, api: Client, alpha: dict[str, Any], stripe_fake: LocalStripe
+) -> None:
+    merchant, other = f"merch_3ds_{uuid.uuid4().hex[:8]}", f"merch_3ds_other_{uuid.uuid4().hex[:8]}"
+    code, _, err = connectors(cli, "set", "--merchant", merchant, "--connector", "stripe", "--endpoint",
+                              stripe_fake.api_base, "--secret-stdin", stdin=SECRET)  # fmt: skip
+    assert code == 0, err
+    secret, reader = str(new_key(cli, merchant)["secret"]), str(new_key(cli, merchant, "--read-only")["secret"])
+    outsider = str(new_key(cli, other)["secret"])
+
+    def post(
+        path: str, body: Any = None, *, key: str | None = None, as_: str = secret
+    ) -> tuple[int, dict[str, str], Any]:
+        return api.call("POST", path, secret=as_, body=body, key=key or str(uuid.uuid4()))
+
+    card = stripe_fake.card(THREE_D_SECURE)
+    status, _, waiting = post("/payments", {"amount": 2500, "currency": "EUR", "payment_method": card})
+    assert (status, waiting["status"], waiting["next_action"]["type"]) == (202, "requires_action", "use_stripe_sdk")
+    assert stripe_fake.charges(waiting["id"]) == []
+    confirm = f"/payments/{waiting['id']}/confirm"
+
+    # Attacks first, each refused and changing nothing.
+    status, _, body = api.call("POST", confirm, secret=secret)  # no Idempotency-Key
+    assert (status, body["error"]["field"]) == (400, "Idempotency-Key"), body
+    for bad in ({"amount": 1}, [], "null", {"x\u0000": 1}, {"status": "succeeded"}):
+        status, _, body = post(confirm, bad)
+        assert status in (400, 422), (bad, status, body)
+    assert post(confirm, as_=outsider)[0] == 404, "another merchant's payment is unknown to this key"
+    assert post(confirm, as_=reader)[0] == 403, "a read-only key changes nothing"
+    assert post(f"/payments/{waiting['id']}/CONFIRM")[0] == 404
+    assert post("/payments/pay_" + "a" * 26 + "/confirm")[0] == 404
+    status, _, body = api.call("GET", confirm, secret=secret)  # API Gateway's own answer for a method not served
+    assert (status, body["error"]["code"]) == (404, "route_not_found"), body
+    status, _, early = post(confirm, {})
+    assert (status, early["status"]) == (202, "requires_action"), "the cardholder has not authenticated yet"
+
+    # The cardholder authenticates (Stripe.js would, with the intent's client secret); two confirms race.
+    (intent,) = stripe_fake.intents(waiting["id"])
+    stripe_fake.post(f"/v1/payment_intents/{intent['id']}/_authenticate",
+                     {"client_secret": intent["client_secret"], "success": "true"})  # fmt: skip
+    racing = [Client(str(alpha["api"]["url"])) for _ in range(2)]
+    answers: list[tuple[int, Any]] = []
+    threads = [threading.Thread(target=lambda c=client: answers.append(
+        c.call("POST", confirm, secret=secret, key=str(uuid.uuid4()))[::2])) for client in racing]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Each racer settles it or finds it settled (then it is no longer confirmable): never two settlements.
+    seen = sorted((status, body.get("status") or body["error"]["payment_status"]) for status, body in answers)
+    assert seen in ([(200, "succeeded")] * 2, [(200, "succeeded"), (409, "succeeded")]), answers
+    status, _, read = api.call("GET", f"/payments/{waiting['id']}", secret=secret)
+    assert (read["status"], read["next_action"], read["amount_captured"]) == ("succeeded", None, 2500)
+    assert [(a["connector"], a["outcome"]) for a in read["attempts"]] == [("stripe", "approved")]
+    assert len(stripe_fake.charges(waiting["id"])) == 1
+    status, _, conflict = post(confirm)
+    assert (status, conflict["error"]["payment_status"]) == (409, "succeeded")
+
+    # A failed authentication declines the payment; nothing is charged.
+    status, _, failing = post("/payments", {"amount": 900, "currency": "EUR", "payment_method": card})
+    (intent,) = stripe_fake.intents(failing["id"])
+    stripe_fake.post(f"/v1/payment_intents/{intent['id']}/_authenticate",
+                     {"client_secret": intent["client_secret"], "success": "false"})  # fmt: skip
+    status, _, declined = post(f"/payments/{failing['id']}/confirm")
+    assert (status, declined["status"], declined["decline_code"]) == (402, "declined", "authentication_required")
+    assert stripe_fake.charges(failing["id"]) == []
+    status, _, events = api.call("GET", "/events?limit=10", secret=secret)
+    assert "payment.requires_action" in {event["type"] for event in events["data"]}
 
 
 def test_failover_from_a_refusing_connector_and_the_commands_refusals(cli: Cli, api: Client) -> None:

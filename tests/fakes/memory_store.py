@@ -78,7 +78,7 @@ class _State:
 
 
 def _checked(payment: Payment) -> Payment:
-    """The payments table's CHECK constraints (migrations 0001, 0005, 0007), so a state PostgreSQL refuses
+    """The payments table's CHECK constraints (migrations 0001, 0005, 0007, 0016), so a state PostgreSQL refuses
     fails here too instead of passing a unit test."""
     captured = payment.status in ("succeeded", "refunded")
     holds = (
@@ -91,6 +91,7 @@ def _checked(payment: Payment) -> Payment:
         and (payment.status == "declined") == (payment.decline_code is not None)
         and (payment.status in ("requires_capture", "succeeded", "canceled", "refunded"))
         == (payment.authorization_code is not None)
+        and (payment.status == "requires_action") == (payment.next_action is not None)
     )
     if not holds:
         raise ValueError(f"payment {payment.id} violates a check constraint of the payments table")
@@ -203,6 +204,13 @@ class _MemoryTransaction:
         self._state.payments[payment_id] = replace(current, acquirer_attempts=current.acquirer_attempts + 1)
         self._state.next_resolution_at[payment_id] = utc_now() + timedelta(seconds=retry_after_s)
 
+    def due_again(self, payment_id: str, after_s: float) -> None:
+        if self._state.payments[payment_id].status == PaymentStatus.REQUIRES_ACTION:
+            self._state.next_resolution_at[payment_id] = utc_now() + timedelta(seconds=after_s)
+
+    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str) -> None:
+        self._bind(merchant_id, key, payment_id)
+
     def insert_attempt(self, attempt: PaymentAttempt) -> None:
         self._state.attempts.setdefault(attempt.payment_id, []).append(attempt)
 
@@ -211,6 +219,12 @@ class _MemoryTransaction:
             for i, attempt in enumerate(attempts):
                 if attempt.id == attempt_id and attempt.outcome is None:
                     attempts[i] = replace(attempt, outcome=outcome, decline_code=decline_code, latency_ms=latency_ms)
+
+    def settle_attempt(self, attempt_id: str, outcome: str, decline_code: str | None) -> None:
+        for attempts in self._state.attempts.values():
+            for i, attempt in enumerate(attempts):
+                if attempt.id == attempt_id and attempt.outcome == "requires_action":
+                    attempts[i] = replace(attempt, outcome=outcome, decline_code=decline_code)
 
     def stored_response(self, merchant_id: str, key: str) -> StoredResponse | None:
         record = self._state.keys.get((merchant_id, key))
@@ -471,6 +485,17 @@ class InMemoryStore:
         ]
         return sorted(old, key=lambda p: p.changed_at)[:limit]
 
+    def awaiting_authentication(self, *, limit: int) -> list[Payment]:
+        self._check()
+        now = utc_now()
+        due = [
+            payment
+            for payment in self._state.payments.values()
+            if payment.status == PaymentStatus.REQUIRES_ACTION
+            and self._state.next_resolution_at.get(payment.id, now) <= now
+        ]
+        return sorted(due, key=lambda p: self._state.next_resolution_at[p.id])[:limit]
+
     def processing_payments(self, *, limit: int, older_than_s: float) -> list[Payment]:
         """Processing payments due for another try, oldest first."""
         self._check()
@@ -478,7 +503,7 @@ class InMemoryStore:
         due = [
             payment
             for payment in self._state.payments.values()
-            if not payment.is_final
+            if payment.status == PaymentStatus.PROCESSING
             and self._state.next_resolution_at.get(payment.id, now) <= now
             and payment.changed_at < now - timedelta(seconds=older_than_s)
         ]

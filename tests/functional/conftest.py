@@ -7,8 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from payment_processor import handler as handler_module
+from payment_processor.connectors.stripe import StripeConnector
+from payment_processor.service import PaymentService
 from tests.conftest import Services
-from tests.fakes.localstripe_server import LocalStripe, localstripe
+from tests.fakes.localstripe_server import SECRET_KEY, LocalStripe, localstripe
 
 
 @pytest.fixture
@@ -25,3 +27,14 @@ def stripe_fake() -> Iterator[LocalStripe]:
     """One localstripe for the session's Stripe tests (each counts by its own payments' metadata)."""
     with localstripe() as running:
         yield running
+
+
+@pytest.fixture
+def stripe_service(clean: Services, stripe_fake: LocalStripe) -> Iterator[PaymentService]:
+    """The payment service on the real PostgreSQL with the Stripe connector on localstripe as its acquirer."""
+    from tests.functional.test_postgres_flow import build_service
+
+    service, database = build_service(clean.settings())
+    service.context.connector = StripeConnector(SECRET_KEY, api_base=stripe_fake.api_base)
+    yield service
+    database.close()

@@ -134,6 +134,7 @@ def test_scheduled_reconcile_purges_old_keys(clean: Services, monkeypatch: pytes
         "finish_payment_actions",
         "finish_refunds",
         "expire_authorizations",
+        "settle_authentications",
         "deliver_outbox",
         "dispatch_webhooks",
         "purge_idempotency_keys",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,18 +18,10 @@ from payment_processor.payment import new_attempt_id
 from payment_processor.service import PaymentService
 from payment_processor.validation import parse_payment_request
 from tests.conftest import MERCHANT, Services
-from tests.fakes.localstripe_server import DECLINED, SECRET_KEY, THREE_D_SECURE, VISA, LocalStripe
+from tests.fakes.localstripe_server import DECLINED, THREE_D_SECURE, VISA, LocalStripe
 from tests.functional.test_postgres_flow import build_service
 
 pytestmark = pytest.mark.functional
-
-
-@pytest.fixture
-def stripe_service(clean: Services, stripe_fake: LocalStripe) -> Iterator[PaymentService]:
-    service, database = build_service(clean.settings())
-    service.context.connector = StripeConnector(SECRET_KEY, api_base=stripe_fake.api_base)
-    yield service
-    database.close()
 
 
 def create(service: PaymentService, token: str, key: str, **fields: Any) -> tuple[int, dict[str, Any]]:
@@ -67,7 +58,11 @@ def test_a_declined_card_and_a_3ds_card_charge_nothing_and_say_why(
     assert (status, declined["status"], declined["decline_code"]) == (402, "declined", "generic_decline")
     assert attempts(stripe_service, declined["id"]) == [("stripe", "declined", "generic_decline")]
     status, challenged = create(stripe_service, stripe_fake.card(THREE_D_SECURE), "k-3ds")
-    assert (status, challenged["status"], challenged["failure_code"]) == (402, "failed", "authentication_required")
+    assert (status, challenged["status"], challenged["next_action"]["type"]) == (
+        202,
+        "requires_action",
+        "use_stripe_sdk",
+    )
     assert attempts(stripe_service, challenged["id"]) == [("stripe", "requires_action", None)]
     assert stripe_fake.charges(declined["id"]) == [] and stripe_fake.charges(challenged["id"]) == []
 

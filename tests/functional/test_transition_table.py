@@ -1,4 +1,4 @@
-"""The transition table as the database enforces it (migration 0008), walked pair by pair against the one in
+"""The transition table as the database enforces it (migrations 0008 and 0016), walked pair by pair against the one in
 payment_processor.states: every listed move goes through, every other one is refused by the trigger (not by a
 CHECK that happens to catch it), whoever writes it, the superuser included."""
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from payment_processor.payment import new_payment_id, new_refund_id
 from payment_processor.states import PAYMENT_TRANSITIONS, REFUND_TRANSITIONS, PaymentStatus, RefundStatus
@@ -21,6 +22,7 @@ AMOUNT = 1000
 #: What each payment status must carry to pass the table's CHECK constraints; every other state column is reset.
 _PAYMENT_COLUMNS: dict[PaymentStatus, dict[str, Any]] = {
     PaymentStatus.PROCESSING: {},
+    PaymentStatus.REQUIRES_ACTION: {"next_action": Jsonb({"type": "use_stripe_sdk"})},
     PaymentStatus.REQUIRES_CAPTURE: {"authorization_code": "A1B2C3"},
     PaymentStatus.SUCCEEDED: {"authorization_code": "A1B2C3", "amount_captured": AMOUNT},
     PaymentStatus.DECLINED: {"decline_code": "generic_decline"},
@@ -29,7 +31,7 @@ _PAYMENT_COLUMNS: dict[PaymentStatus, dict[str, Any]] = {
     PaymentStatus.REFUNDED: {"authorization_code": "A1B2C3", "amount_captured": AMOUNT, "amount_refunded": AMOUNT},
 }
 _RESET = {"authorization_code": None, "decline_code": None, "failure_code": None, "cancellation_reason": None,
-          "amount_captured": 0, "amount_refunded": 0}  # fmt: skip
+          "amount_captured": 0, "amount_refunded": 0, "next_action": None}  # fmt: skip
 
 
 def _payment_state(status: PaymentStatus) -> dict[str, Any]:
@@ -71,7 +73,7 @@ def test_every_payment_move_the_table_lists_and_no_other_is_allowed(clean: Servi
             if not _refused_by_the_table(move):
                 allowed.add((source, target))
     assert allowed == set(PAYMENT_TRANSITIONS)
-    assert len(allowed) == 7 and len(PaymentStatus) * (len(PaymentStatus) - 1) - len(allowed) == 35
+    assert len(allowed) == 12 and len(PaymentStatus) * (len(PaymentStatus) - 1) - len(allowed) == 44
 
 
 def test_every_refund_move_the_table_lists_and_no_other_is_allowed(clean: Services) -> None:

@@ -22,6 +22,7 @@ ROUTE_TABLE = {
     ("POST", "/payments/{id}/capture"): "/*/POST/payments/*/capture",
     ("POST", "/payments/{id}/cancel"): "/*/POST/payments/*/cancel",
     ("POST", "/payments/{id}/increment_authorization"): "/*/POST/payments/*/increment_authorization",
+    ("POST", "/payments/{id}/confirm"): "/*/POST/payments/*/confirm",
     ("POST", "/payments/{id}/refunds"): "/*/POST/payments/*/refunds",
     ("GET", "/payments/{id}/refunds"): "/*/GET/payments/*/refunds",
     ("GET", "/events"): "/*/GET/events",

@@ -57,3 +57,16 @@ def test_a_connection_never_made_is_told_from_one_that_may_have_carried_the_requ
     ]
     assert [stripe_connector._never_sent(_wrapped(e)) for e in never] == [True, True, True]
     assert [stripe_connector._never_sent(_wrapped(e)) for e in maybe] == [False, False, False]
+
+
+def test_a_next_action_is_kept_whole_unless_it_would_not_fit_its_column() -> None:
+    from payment_processor.operations.create import MAX_NEXT_ACTION_CHARS, next_action_of
+
+    given = {"type": "redirect_to_url", "redirect_to_url": {"url": "https://hooks.example/3ds", "return_url": None}}
+    assert next_action_of(RequiresAction("pi_1", given)) == given
+    huge = {"type": "use_stripe_sdk", "use_stripe_sdk": {"blob": "x" * MAX_NEXT_ACTION_CHARS}}
+    assert next_action_of(RequiresAction("pi_1", huge)) == {"type": "use_stripe_sdk"}
+    assert next_action_of(RequiresAction("pi_1", {"type": ["odd"], "x": "y" * MAX_NEXT_ACTION_CHARS})) == {
+        "type": "unknown"
+    }
+    assert next_action_of(RequiresAction("pi_1")) == {}

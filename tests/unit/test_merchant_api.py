@@ -275,6 +275,7 @@ def test_another_merchants_objects_are_404_on_every_route(app: App) -> None:
             app.api.handle(post(f"/payments/{path}/capture", key=f"c{path}", merchant=OTHER)),
             app.api.handle(post(f"/payments/{path}/cancel", key=f"x{path}", merchant=OTHER)),
             app.api.handle(post(f"/payments/{path}/refunds", key=f"r{path}", merchant=OTHER)),
+            app.api.handle(post(f"/payments/{path}/confirm", key=f"f{path}", merchant=OTHER)),
             get(app, "/payments", merchant=OTHER, starting_after=path),
         ]
     assert {a["statusCode"] for a in answers} == {404}

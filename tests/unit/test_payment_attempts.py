@@ -67,3 +67,34 @@ def test_a_reference_remembered_by_one_attempt_is_where_the_next_starts(app: App
 def test_another_merchants_payment_shows_no_attempts_it_is_not_found(app: App) -> None:
     created = body_of(app.api.handle(post_payment(payment_body(), key="o")))
     assert get(app, f"/payments/{created['id']}", merchant="merch_other")["statusCode"] == 404
+
+
+def test_an_acquirer_that_asks_for_3ds_without_a_journal_entry_is_found_again_by_its_reference(app: App) -> None:
+    from payment_processor.connectors.outcomes import Approved, Declined, RequiresAction
+    from tests.support import post
+
+    # A connector that answers requires_action without remembering anything: the protocol keeps its reference.
+    challenge = RequiresAction("ref_3ds", {"type": "redirect_to_url", "redirect_to_url": {"url": "https://acs.test/"}})
+    acquirer = Scripted(challenge, challenge, Approved("ref_3ds"))
+    app.service.context.connector = acquirer
+    created = app.api.handle(post_payment(payment_body(), key="c"))
+    waiting = body_of(created)
+    assert (created["statusCode"], waiting["status"], waiting["next_action"]) == (202, "requires_action",
+                                                                                challenge.next_action)  # fmt: skip
+    early = app.api.handle(post(f"/payments/{waiting['id']}/confirm", key="f1"))
+    assert (early["statusCode"], body_of(early)["status"]) == (202, "requires_action")
+    done = app.api.handle(post(f"/payments/{waiting['id']}/confirm", {}, key="f2"))
+    assert (done["statusCode"], body_of(done)["status"], body_of(done)["authorization_code"]) == (200, "succeeded",
+                                                                                                "ref_3ds")  # fmt: skip
+    assert acquirer.sent == [None, "ref_3ds", "ref_3ds"], "each confirm asked about the authorization it kept"
+    assert attempts(app, waiting["id"]) == [("simulated", "approved")]
+    # A body with anything in it is refused before anything is asked; so is a confirm of a settled payment.
+    assert app.api.handle(post(f"/payments/{waiting['id']}/confirm", {"amount": 1}, key="f3"))["statusCode"] == 422
+    conflict = app.api.handle(post(f"/payments/{waiting['id']}/confirm", key="f4"))
+    assert (conflict["statusCode"], body_of(conflict)["error"]["payment_status"]) == (409, "succeeded")
+    assert len(acquirer.sent) == 3
+    # Failed authentication: declined with the acquirer's code, nothing captured.
+    acquirer.queued = [challenge, Declined("authentication_required", "payment_intent_authentication_failure")]
+    other = body_of(app.api.handle(post_payment(payment_body(amount=700), key="c2")))
+    declined = app.api.handle(post(f"/payments/{other['id']}/confirm", key="f5"))
+    assert (declined["statusCode"], body_of(declined)["decline_code"]) == (402, "authentication_required")

@@ -56,7 +56,12 @@ def test_the_tables_shape() -> None:
     for _ in PaymentStatus:
         reached |= {target for (source, target) in PAYMENT_TRANSITIONS if source in reached}
     assert reached == set(PaymentStatus)
-    assert {source for source, _ in PAYMENT_TRANSITIONS} == {"processing", "requires_capture", "succeeded"}
+    assert {source for source, _ in PAYMENT_TRANSITIONS} == {
+        "processing",
+        "requires_action",
+        "requires_capture",
+        "succeeded",
+    }
     assert {source for source, _ in REFUND_TRANSITIONS} == {REFUND_INITIAL}
     assert set(PaymentStatus) - {PAYMENT_INITIAL} == SETTLED
     now = datetime.now(UTC)

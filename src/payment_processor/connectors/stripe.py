@@ -28,7 +28,8 @@ steps above are why that cannot charge twice); it has no ``decline_code`` (a dec
 mapped to ``increment_refused``); it refuses ``tok_…`` tokens on PaymentIntents (the tests use its
 ``pm_…`` ids); an unknown ``pm_…`` is 404 there, not Stripe's 400 ``resource_missing`` on ``payment_method``
 (so refused, not declined); it captures a canceled intent that had an authorization (Stripe refuses:
-``payment_intent_unexpected_state``); a partial capture shows the released rest as a refund of its own.
+``payment_intent_unexpected_state``); a partial capture shows the released rest as a refund of its own. localstripe's 3-D Secure card answers ``requires_action``
+with ``next_action.type`` ``use_stripe_sdk``, and its ``_authenticate`` endpoint plays the cardholder.
 
 The secret key is given to the library and nowhere else: no outcome's reason, log line or error message
 of this module carries it (Stripe's own messages are not passed on: some quote part of the key).

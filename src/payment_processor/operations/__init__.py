@@ -1,4 +1,4 @@
-"""The operations that move money: create, capture, cancel, refund, increment an authorization.
+"""The operations that move money: create, confirm (3-D Secure), capture, cancel, refund, increment an authorization.
 
 Every one follows one protocol, written once in :mod:`payment_processor.operations.driver`:
 

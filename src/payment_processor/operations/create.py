@@ -2,7 +2,8 @@
 
 Recorded as ``processing`` with its first event before the acquirer hears of it; the payment id is the
 acquirer's idempotency key, so one charge per recorded payment, whoever asks. The answer moves it once to
-``succeeded`` (captured now), ``requires_capture`` (``capture_method: manual``), ``declined`` or ``failed``.
+``succeeded`` (captured now), ``requires_capture`` (``capture_method: manual``), ``declined``, ``failed``, or
+``requires_action`` (the issuer wants 3-D Secure: :mod:`.confirm` settles it later).
 The job gives up on one the acquirer never answered (``failed``, ``acquirer_unavailable``) after
 :data:`MAX_ACQUIRER_ATTEMPTS` attempts and :data:`GIVE_UP_AFTER_S`.
 """
@@ -48,6 +49,11 @@ FAILOVER_MIN_S = 1.0
 #: The job gives up on a payment the acquirer never answered once both hold (see driver.GiveUp).
 MAX_ACQUIRER_ATTEMPTS = 10
 GIVE_UP_AFTER_S = 1800.0
+#: How often the job asks the acquirer whether a payment's cardholder has authenticated (3-D Secure).
+AUTHENTICATION_POLL_S = 300.0
+#: The most of an acquirer's ``next_action`` kept whole (JSON characters); a larger one keeps its ``type`` only,
+#: so an acquirer's answer can never make a payment unwritable (the column holds 16 KiB).
+MAX_NEXT_ACTION_CHARS = 8192
 
 
 @dataclass(frozen=True)
@@ -64,13 +70,25 @@ class Finished:
 
 
 @dataclass(frozen=True)
-class Settlement:
-    """The acquirer's answer to an authorization (approved or declined), or a definite failure to get one
-    (``failure_code``), and the attempt that got it (None when the job gave up)."""
+class Settled:
+    """The cardholder's answer, on the attempt the acquirer answered ``requires_action``."""
 
-    outcome: Approved | Declined | None = None
+    attempt_id: str
+    outcome: str
+    decline_code: str | None
+
+    def write(self, tx: Transaction) -> None:
+        tx.settle_attempt(self.attempt_id, self.outcome, self.decline_code)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The acquirer's answer to an authorization (approved, declined or requires action), or a definite failure
+    to get one (``failure_code``), and the attempt that got it (None when the job gave up)."""
+
+    outcome: Approved | Declined | RequiresAction | None = None
     failure_code: str | None = None
-    attempt: Finished | None = None
+    attempt: Finished | Settled | None = None
 
 
 #: A retry or the job found the payment settled by another between reading it and sending: nothing is sent.
@@ -206,28 +224,21 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
 
     def _send(self, payment: Payment, connector: Connector, attempt: PaymentAttempt, timeout_s: float) -> Settlement:
         """One attempt at one acquirer: its outcome as a settlement (refused and unknown carry no outcome)."""
-        request = AuthorizeRequest(
-            key=payment.id,
-            payment_id=payment.id,
-            amount=payment.amount,
-            currency=payment.currency,
-            payment_method=payment.payment_method,
-            capture=payment.capture_method != payments.MANUAL,
-        )
+        request = authorize_request(payment)
         started = time.monotonic()
+        journal = AttemptJournal(self.context.store, attempt)
         try:
-            outcome = connector.authorize(request, AttemptJournal(self.context.store, attempt), timeout_s=timeout_s)
+            outcome = connector.authorize(request, journal, timeout_s=timeout_s)
         except UnknownPaymentMethod:
             # Checked before recording, so only a token withdrawn since: a definite refusal, nothing charged.
             refused = Finished(attempt.id, Declined.outcome, None, _ms_since(started))
             return Settlement(failure_code="payment_method_unknown", attempt=refused)
         finished = Finished(attempt.id, outcome.outcome, outcome.code if isinstance(outcome, Declined) else None,
                             _ms_since(started))  # fmt: skip
-        if isinstance(outcome, RequiresAction):
-            # The card asks for 3-D Secure, which the payment states do not hold yet: nothing was charged (an
-            # authorization waiting for its cardholder moves no money), so the payment fails definitely.
-            return Settlement(failure_code="authentication_required", attempt=finished)
-        if isinstance(outcome, Approved | Declined):
+        if isinstance(outcome, RequiresAction) and journal.reference is None:
+            # The confirm and the job find the authorization waiting for its cardholder by this reference.
+            journal.remember(outcome.reference)
+        if isinstance(outcome, Approved | Declined | RequiresAction):
             return Settlement(outcome, attempt=finished)
         if isinstance(outcome, Refused):
             return Settlement(attempt=finished)
@@ -247,27 +258,7 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
             return Applied(_final_response(tx, current), now=False)
         if answer is SETTLED_MEANWHILE:  # pragma: no cover - next_attempt found it final, and payments stay final
             raise RuntimeError(f"payment {record.id} was settled and is processing again")
-        outcome, failure_code = answer.outcome, answer.failure_code
-        if failure_code is not None or outcome is None:
-            status = PaymentStatus.FAILED
-        elif isinstance(outcome, Declined):
-            status = PaymentStatus.DECLINED
-        else:
-            # Authorized: captured now (automatic), or held for a capture or cancel (manual).
-            manual = current.capture_method == payments.MANUAL
-            status = PaymentStatus.REQUIRES_CAPTURE if manual else PaymentStatus.SUCCEEDED
-        final = replace(
-            current,
-            status=status,
-            updated_at=self.context.clock(),
-            failure_code=failure_code,
-            authorization_code=outcome.reference if isinstance(outcome, Approved) else None,
-            decline_code=outcome.code if isinstance(outcome, Declined) else None,
-            amount_captured=current.amount if status == PaymentStatus.SUCCEEDED else 0,
-        )
-        tx.update_payment(final, from_status=current.status)
-        tx.add_event(payment_event(final, tx.next_event_sequence(final.id)))
-        return Applied(StoredResponse(_status_code(final), compact_json(_response_body(final))))
+        return Applied(write_settlement(tx, current, answer, self.context.clock()))
 
     def payment_id(self, record: Payment) -> str:
         return record.id
@@ -280,6 +271,55 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
 
 
 _UNAUTHORIZED = frozenset({PaymentStatus.DECLINED, PaymentStatus.FAILED})
+
+
+def write_settlement(
+    tx: Transaction, current: Payment, answer: Settlement, now: datetime, *, created: bool = True
+) -> StoredResponse:
+    """Move ``current`` (locked, ``processing`` or ``requires_action``) where the acquirer's answer takes it, with
+    its event; the response it makes. A payment that waits for its cardholder is due for the job's look."""
+    outcome, failure_code = answer.outcome, answer.failure_code
+    if failure_code is not None or outcome is None:
+        status = PaymentStatus.FAILED
+    elif isinstance(outcome, Declined):
+        status = PaymentStatus.DECLINED
+    elif isinstance(outcome, RequiresAction):
+        status = PaymentStatus.REQUIRES_ACTION
+    else:
+        # Authorized: captured now (automatic), or held for a capture or cancel (manual).
+        manual = current.capture_method == payments.MANUAL
+        status = PaymentStatus.REQUIRES_CAPTURE if manual else PaymentStatus.SUCCEEDED
+    final = replace(
+        current,
+        status=status,
+        updated_at=now,
+        failure_code=failure_code,
+        authorization_code=outcome.reference if isinstance(outcome, Approved) else None,
+        decline_code=outcome.code if isinstance(outcome, Declined) else None,
+        amount_captured=current.amount if status == PaymentStatus.SUCCEEDED else 0,
+        next_action=next_action_of(outcome) if isinstance(outcome, RequiresAction) else None,
+    )
+    tx.update_payment(final, from_status=current.status)
+    if status == PaymentStatus.REQUIRES_ACTION:
+        tx.due_again(final.id, AUTHENTICATION_POLL_S)
+    tx.add_event(payment_event(final, tx.next_event_sequence(final.id)))
+    return payment_response(final, created=created)
+
+
+def next_action_of(outcome: RequiresAction) -> dict[str, Any]:
+    """The acquirer's ``next_action`` as the payment keeps it: whole, unless it is over MAX_NEXT_ACTION_CHARS."""
+    given = dict(outcome.next_action)
+    if len(compact_json(given)) <= MAX_NEXT_ACTION_CHARS:
+        return given
+    kind = given.get("type")
+    return {"type": kind if isinstance(kind, str) and len(kind) <= 64 else "unknown"}
+
+
+def payment_response(payment: Payment, *, created: bool = True) -> StoredResponse:
+    """The payment as an answer about its authorization: 201 (200 when the request did not create it), 202
+    (waiting for its cardholder) or 402."""
+    status = _status_code(payment)
+    return StoredResponse(200 if status == 201 and not created else status, compact_json(_response_body(payment)))
 
 
 def _next_connector(
@@ -295,6 +335,18 @@ def _next_connector(
     return next_after(chain, last.connector) or chain[0]
 
 
+def authorize_request(payment: Payment) -> AuthorizeRequest:
+    """The payment's authorization as every attempt and status query sends it: under the payment's id."""
+    return AuthorizeRequest(
+        key=payment.id,
+        payment_id=payment.id,
+        amount=payment.amount,
+        currency=payment.currency,
+        payment_method=payment.payment_method,
+        capture=payment.capture_method != payments.MANUAL,
+    )
+
+
 def first_attempt_id(payment_id: str) -> str:
     """The first attempt's id, made from its payment's: the request that records the payment sends it without
     reading anything back."""
@@ -307,14 +359,14 @@ def _ms_since(started: float) -> int:
 
 def _final_response(tx: Transaction, payment: Payment) -> StoredResponse:
     """What a final payment answered: the bytes recorded under its key (rebuilt only if the key was purged)."""
-    return recorded_answer(
-        tx, payment, lambda: StoredResponse(_status_code(payment), compact_json(_response_body(payment)))
-    )
+    return recorded_answer(tx, payment, lambda: payment_response(payment))
 
 
 def _status_code(payment: Payment) -> int:
-    """201 for an authorized payment (whatever became of it since); 402 (payment required) for one declined
-    or failed."""
+    """201 for an authorized payment (whatever became of it since); 202 for one waiting for its cardholder
+    (``next_action``: nothing has moved yet); 402 (payment required) for one declined or failed."""
+    if payment.status == PaymentStatus.REQUIRES_ACTION:
+        return 202
     return 402 if payment.status in _UNAUTHORIZED else 201
 
 

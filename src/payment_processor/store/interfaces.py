@@ -193,12 +193,25 @@ class Transaction(Protocol):
         """Count an attempt that got no answer from the acquirer; the job tries again after the backoff."""
         ...
 
+    def due_again(self, payment_id: str, after_s: float) -> None:
+        """A payment waiting for its cardholder (``requires_action``): the job asks the acquirer about it again
+        after ``after_s``."""
+        ...
+
+    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str) -> None:
+        """Bind a claimed key to the payment it is about before its answer is stored (a retry finds it)."""
+        ...
+
     def insert_attempt(self, attempt: PaymentAttempt) -> None:
         """Record the payment's first attempt with the payment itself (sent after this transaction commits)."""
         ...
 
     def finish_attempt(self, attempt_id: str, outcome: str, decline_code: str | None, latency_ms: int) -> None:
         """Write what the acquirer answered to the attempt (once: a finished attempt is left as it is)."""
+        ...
+
+    def settle_attempt(self, attempt_id: str, outcome: str, decline_code: str | None) -> None:
+        """The cardholder's answer, on an attempt the acquirer answered ``requires_action`` (3-D Secure)."""
         ...
 
     def stored_response(self, merchant_id: str, key: str) -> StoredResponse | None:
@@ -327,6 +340,10 @@ class PaymentStore(Protocol):
     def processing_payments(self, *, limit: int, older_than_s: float) -> list[Payment]:
         """Payments still processing whose last change is older than ``older_than_s`` and whose next
         resolution attempt is due, oldest first."""
+        ...
+
+    def awaiting_authentication(self, *, limit: int) -> list[Payment]:
+        """Payments waiting for their cardholder (``requires_action``) due to be asked about, oldest due first."""
         ...
 
     def claim_outbox(

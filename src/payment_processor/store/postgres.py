@@ -51,7 +51,7 @@ ROLE_LOCK_TIMEOUT_MS = 10_000
 _PAYMENT_COLUMNS = (
     "id, merchant_id, amount, currency, status, payment_method, created_at, decline_code, "
     "authorization_code, description, customer_id, metadata, idempotency_key, failure_code, updated_at, "
-    "acquirer_attempts, capture_method, amount_captured, amount_refunded, cancellation_reason"
+    "acquirer_attempts, capture_method, amount_captured, amount_refunded, cancellation_reason, next_action"
 )
 _REFUND_COLUMNS = (
     "id, payment_id, merchant_id, amount, currency, status, created_at, updated_at, reason, failure_code, "
@@ -121,7 +121,7 @@ class PostgresTransaction:
         """Insert the payment row (its events are numbered from 1), binding the key it was asked with."""
         self._sequences[payment.id] = 0
         self._insert_binding_key(
-            f"INSERT INTO payments ({_PAYMENT_COLUMNS}, next_resolution_at) VALUES ({', '.join(['%s'] * 21)})",
+            f"INSERT INTO payments ({_PAYMENT_COLUMNS}, next_resolution_at) VALUES ({', '.join(['%s'] * 22)})",
             (
                 payment.id,
                 payment.merchant_id,
@@ -143,6 +143,7 @@ class PostgresTransaction:
                 payment.amount_captured,
                 payment.amount_refunded,
                 payment.cancellation_reason,
+                None if payment.next_action is None else Jsonb(payment.next_action),
                 payment.created_at,
             ),
             (payment.merchant_id, payment.idempotency_key, payment.id, None),
@@ -211,11 +212,12 @@ class PostgresTransaction:
         self._update_one_row(
             "UPDATE payments SET status = %s, decline_code = %s, authorization_code = %s, failure_code = %s, "
             "amount_captured = %s, amount_refunded = %s, cancellation_reason = %s, updated_at = %s, "
-            "next_resolution_at = CASE WHEN %s = 'processing' THEN next_resolution_at END "
+            "next_action = %s, next_resolution_at = CASE WHEN %s = 'processing' THEN next_resolution_at END "
             "WHERE id = %s AND status = %s",
             (payment.status, payment.decline_code, payment.authorization_code, payment.failure_code,
              payment.amount_captured, payment.amount_refunded, payment.cancellation_reason, payment.changed_at,
-             payment.status, payment.id, from_status),
+             None if payment.next_action is None else Jsonb(payment.next_action), payment.status, payment.id,
+             from_status),
             f"payment {payment.id} is no longer {from_status}",
         )  # fmt: skip
 
@@ -335,6 +337,21 @@ class PostgresTransaction:
             (retry_after_s, payment_id),
         )
 
+    def due_again(self, payment_id: str, after_s: float) -> None:
+        """The payment's next look by the job (it waits for its cardholder), in the pipeline."""
+        self._conn.execute(
+            "UPDATE payments SET next_resolution_at = clock_timestamp() + make_interval(secs => %s) "
+            "WHERE id = %s AND status = 'requires_action'",
+            (after_s, payment_id),
+        )
+
+    def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str) -> None:
+        """The claimed key's payment, in the pipeline."""
+        self._conn.execute(
+            "UPDATE idempotency_keys SET payment_id = %s WHERE merchant_id = %s AND idempotency_key = %s",
+            (payment_id, merchant_id, key),
+        )
+
     def insert_attempt(self, attempt: PaymentAttempt) -> None:
         """Record the payment's first attempt in the transaction that records the payment (no wait)."""
         self._conn.execute(
@@ -349,6 +366,14 @@ class PostgresTransaction:
             "UPDATE payment_attempts SET outcome = %s, decline_code = %s, latency_ms = %s, answered_at = now() "
             "WHERE id = %s AND outcome IS NULL",
             (outcome, decline_code, latency_ms, attempt_id),
+        )
+
+    def settle_attempt(self, attempt_id: str, outcome: str, decline_code: str | None) -> None:
+        """The cardholder's answer on an attempt left in requires_action (its latency stays the acquirer's)."""
+        self._conn.execute(
+            "UPDATE payment_attempts SET outcome = %s, decline_code = %s, answered_at = now() "
+            "WHERE id = %s AND outcome = 'requires_action'",
+            (outcome, decline_code, attempt_id),
         )
 
     def stored_response(self, merchant_id: str, key: str) -> StoredResponse | None:
@@ -818,6 +843,15 @@ class PostgresStore:
             "AND next_resolution_at <= now() AND updated_at < now() - make_interval(secs => %s) "
             "ORDER BY next_resolution_at LIMIT %s",
             (older_than_s, limit),
+        )
+        return [Payment(**row) for row in rows]
+
+    def awaiting_authentication(self, *, limit: int) -> list[Payment]:
+        """Payments waiting for their cardholder, due (the partial index of migration 0016 serves it)."""
+        rows = self._rows(
+            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = 'requires_action' "
+            "AND next_resolution_at <= now() ORDER BY next_resolution_at LIMIT %s",
+            (limit,),
         )
         return [Payment(**row) for row in rows]
 
