@@ -28,7 +28,11 @@ steps above are why that cannot charge twice); it has no ``decline_code`` (a dec
 mapped to ``increment_refused``); it refuses ``tok_…`` tokens on PaymentIntents (the tests use its
 ``pm_…`` ids); an unknown ``pm_…`` is 404 there, not Stripe's 400 ``resource_missing`` on ``payment_method``
 (so refused, not declined); it captures a canceled intent that had an authorization (Stripe refuses:
-``payment_intent_unexpected_state``); a partial capture shows the released rest as a refund of its own. localstripe's 3-D Secure card answers ``requires_action``
+``payment_intent_unexpected_state``); a partial capture shows the released rest as a refund of its own.
+What it lacks (``decline_code``, ``increment_authorization``, ``tok_…`` tokens, honouring ``Idempotency-Key``,
+Stripe's 400 for an unknown token) is tested against a server whose every answer is validated against Stripe's
+published OpenAPI description, a pinned copy (tests/fakes/stripe_openapi,
+tests/functional/test_stripe_spec_deviations.py). localstripe's 3-D Secure card answers ``requires_action``
 with ``next_action.type`` ``use_stripe_sdk``, and its ``_authenticate`` endpoint plays the cardholder.
 
 The secret key is given to the library and nowhere else: no outcome's reason, log line or error message
