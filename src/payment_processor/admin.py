@@ -8,8 +8,10 @@ function that connects as the database's admin (RDS master) user. Events and ans
 - ``{"action": "setup"}``: apply migrations; give the application roles their generated passwords,
   written only to their Secrets Manager secrets (a role whose secret already holds one keeps it); create
   the API-key pepper once. Answers what it did, never a password.
-- ``{"action": "create_key", "merchant_id": M, "read_only": bool}``: a new key; its secret is in this
-  answer and nowhere else.
+- ``{"action": "create_key", "merchant_id": M, "read_only": bool, "expires_in_s"?: int}``: a new key (expiring
+  ``expires_in_s`` from now, if given); its secret is in this answer and nowhere else.
+- ``{"action": "roll_key", "key_id": K, "overlap_s": int}``: K's replacement (its secret in this answer only),
+  and K as it is now, working until the overlap ends.
 - ``{"action": "list_keys", "merchant_id": M?}`` and ``{"action": "revoke_key", "key_id": K}``.
 - ``{"action": "set_connector", "merchant_id", "connector", "priority"?, "endpoint"?, "secret"?}``: a merchant's
   acquirer (``stripe`` with its secret key, or ``simulated``); the secret goes to its own Secrets Manager
@@ -24,14 +26,15 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from payment_processor.apikeys import ApiKeys, KeyError_, KeyNotFound, pepper_from
+from payment_processor.apikeys import ApiKeys, KeyError_, KeyNotFound, KeyStateConflict, pepper_from
 from payment_processor.aws import client
 from payment_processor.config import ConfigError, Settings
 from payment_processor.connectors.configuration import (
@@ -59,6 +62,27 @@ class AdminError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def _seconds_or_none(value: Any) -> bool:
+    """True for None or whole seconds (an int, not a bool: JSON's true is no duration)."""
+    # Bounded well past any key's life, so no timedelta overflows: the keys' own rules then refuse it clearly.
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**10)
+
+
+@contextmanager
+def _key_errors() -> Iterator[None]:
+    """Key management's refusals as the admin function answers them."""
+    try:
+        yield
+    except KeyNotFound as exc:
+        raise AdminError("not_found", str(exc)) from None
+    except KeyStateConflict as exc:
+        raise AdminError("conflict", str(exc)) from None
+    except KeyError_ as exc:
+        raise AdminError("invalid_request", str(exc)) from None
+    except psycopg.errors.UndefinedTable:
+        raise AdminError("not_set_up", "the database has no api_keys table: run setup first") from None
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -99,6 +123,7 @@ class Admin:
             "create_key": self._create_key,
             "list_keys": self._list_keys,
             "revoke_key": self._revoke_key,
+            "roll_key": self._roll_key,
             "set_connector": self._set_connector,
             "list_connectors": self._list_connectors,
             "remove_connector": self._remove_connector,
@@ -173,15 +198,22 @@ class Admin:
     def _create_key(self, event: dict[str, Any]) -> dict[str, Any]:
         read_only = event.get("read_only", False)
         merchant = event.get("merchant_id")
-        if not isinstance(read_only, bool) or not isinstance(merchant, str):
-            raise AdminError("invalid_request", "create_key takes merchant_id (text) and read_only (true/false)")
-        try:
-            issued = self._keys().create(merchant, read_only=read_only)
-        except KeyError_ as exc:
-            raise AdminError("invalid_request", str(exc)) from None
-        except psycopg.errors.UndefinedTable:
-            raise AdminError("not_set_up", "the database has no api_keys table: run setup first") from None
+        expires_in = event.get("expires_in_s")
+        if not isinstance(read_only, bool) or not isinstance(merchant, str) or not _seconds_or_none(expires_in):
+            raise AdminError("invalid_request", "create_key takes merchant_id (text), read_only (true/false) and "
+                                                "expires_in_s (whole seconds, optional)")  # fmt: skip
+        lifetime = None if expires_in is None else timedelta(seconds=expires_in)
+        with _key_errors():
+            issued = self._keys().create(merchant, read_only=read_only, expires_in=lifetime)
         return {"key": issued.resource()}
+
+    def _roll_key(self, event: dict[str, Any]) -> dict[str, Any]:
+        key_id, overlap = event.get("key_id"), event.get("overlap_s")
+        if not isinstance(key_id, str) or overlap is None or not _seconds_or_none(overlap):
+            raise AdminError("invalid_request", "roll_key takes key_id (text) and overlap_s (whole seconds)")
+        with _key_errors():
+            issued, rolled = self._keys().roll(key_id, overlap=timedelta(seconds=overlap))
+        return {"key": issued.resource(), "rolled": rolled.resource()}
 
     def _list_keys(self, event: dict[str, Any]) -> dict[str, Any]:
         merchant = event.get("merchant_id")
@@ -193,10 +225,8 @@ class Admin:
         key_id = event.get("key_id")
         if not isinstance(key_id, str):
             raise AdminError("invalid_request", "revoke_key takes key_id")
-        try:
+        with _key_errors():
             return {"key": self._keys().revoke(key_id).resource()}
-        except KeyNotFound as exc:
-            raise AdminError("not_found", str(exc)) from None
 
     # Merchants' connectors: the row in merchant_connectors (what the processor reads), the secret key in its own
     # Secrets Manager secret (written first, so a row never names a secret that is not there).

@@ -9,8 +9,9 @@ stops working within that time). What it answers, and what the client then sees:
 - anything but exactly one ``Authorization`` header whose value is exactly ``Bearer <token>`` (see
   :func:`bearer_token`): raise ``Unauthorized`` (message exactly "Unauthorized", which API Gateway maps to
   that same 401), before any database lookup;
-- an unknown, revoked or other-mode key: a Deny policy (gateway response ACCESS_DENIED, answered as
-  401 ``invalid_api_key``);
+- an unknown, revoked, other-mode or expired key: a Deny policy with the reason as ``message`` in its context
+  (gateway response ACCESS_DENIED, answered as 401 ``invalid_api_key`` with that message: an expired key's
+  says it expired and names its replacement);
 - a valid key: an Allow policy for every method of this API's stage (the cached result serves every
   route), with ``merchant_id``, ``key_id`` and ``read_only`` in the context the processor receives as
   ``requestContext.authorizer``. The processor refuses writes with a read-only key (403).
@@ -19,9 +20,11 @@ stops working within that time). What it answers, and what the client then sees:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-from payment_processor.apikeys import ApiKeys
+from payment_processor.apikeys import ApiKeys, Refusal
+from payment_processor.store.interfaces import StoreUnavailable
 
 
 class Unauthorized(Exception):
@@ -89,15 +92,23 @@ def policy(principal: str, effect: str, method_arn: str, context: dict[str, str]
     }
 
 
-def authorize(event: dict[str, Any], keys: ApiKeys) -> dict[str, Any]:
-    """Answer one REQUEST authorizer event."""
+def authorize(
+    event: dict[str, Any], keys: ApiKeys, *, unnoted: Callable[[str, str], None] = lambda key_id, reason: None
+) -> dict[str, Any]:
+    """Answer one REQUEST authorizer event. The key's hour of use is kept best effort: a key that authenticated
+    is answered Allow even if that write fails (``unnoted(key_id, reason)`` hears of it; the hour is for
+    operators, and the next cache miss writes it)."""
     method_arn = str(event.get("methodArn") or "")
     token = bearer_token(event)
     if token is None:
         raise Unauthorized
-    key = keys.authenticate(token)
-    if key is None:
-        return policy("anonymous", "Deny", method_arn, {"error_code": "invalid_api_key"})
+    key = keys.check(token)
+    if isinstance(key, Refusal):
+        return policy("anonymous", "Deny", method_arn, {"error_code": "invalid_api_key", "message": key.reason})
+    try:
+        keys.note_use(key)
+    except StoreUnavailable as exc:
+        unnoted(key.id, str(exc))
     return policy(
         key.id,
         "Allow",

@@ -248,10 +248,14 @@ def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _authorize(event, context)
 
 
+def _key_use_not_kept(key_id: str, reason: str) -> None:
+    logger.warning("the key's hour of use was not kept", extra={"key_id": key_id, "reason": reason})
+
+
 def _authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _bind_request(event, context)
     try:
-        answer = authorize(event, _get_keys())
+        answer = authorize(event, _get_keys(), unnoted=_key_use_not_kept)
     except Unauthorized:
         logger.info("authorizer", extra={"outcome": "unauthorized"})
         raise
@@ -279,8 +283,8 @@ def reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
       and fail those waiting over an hour (the authorization canceled at the acquirer first);
     - ``deliver_outbox``: put due transaction-log events until none are due or the deadline is near;
     - ``purge_idempotency_keys``: delete answered keys past their 24 hours;
-    - ``health``: publish the outbox's and the waiting operations' health as metrics (alarmed on in
-      staging/prod).
+    - ``health``: publish the outbox's and the waiting operations' health, and the API keys expiring within 7
+      days, as metrics (alarmed on in staging/prod; the keys in prod).
 
     ``event["resolve_after_s"]`` (operators and tests) overrides how old a processing payment must be
     before the job settles it; the schedule sends no such field.
@@ -303,10 +307,12 @@ def reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
     purged = 0
     health = None
     processing = None
+    keys_expiring: int | None = None
     try:
         purged = service.purge_idempotency_keys(IDEMPOTENCY_KEY_RETENTION_HOURS)
         health = service.outbox_health()
         processing = service.processing_health()
+        keys_expiring = service.keys_expiring_soon()
     except StoreUnavailable as exc:
         error = error or str(exc)
     result: dict[str, Any] = {
@@ -326,6 +332,7 @@ def reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "oldest_pending_age_s": round(health.oldest_pending_age_s, 1) if health else None,
         "processing": processing.processing if processing else None,
         "oldest_processing_age_s": round(processing.oldest_processing_age_s, 1) if processing else None,
+        "api_keys_expiring_soon": keys_expiring,
     }
     result["steps"] = {
         **resolution.steps(),
@@ -333,11 +340,12 @@ def reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
                            "failed": report.failed, "dead_lettered": report.dead_lettered},
         "dispatch_webhooks": webhooks.step(),
         "purge_idempotency_keys": {"purged": purged},
-        "health": {"pending": result["pending"], "processing": result["processing"]},
+        "health": {"pending": result["pending"], "processing": result["processing"],
+                   "api_keys_expiring_soon": keys_expiring},
     }  # fmt: skip
     logger.info("reconcile", extra=result)
-    if health is not None and processing is not None:
-        publish_outbox_metrics(report, health, resolution, processing)
+    if health is not None and processing is not None and keys_expiring is not None:
+        publish_outbox_metrics(report, health, resolution, processing, keys_expiring)
     return result
 
 
@@ -411,7 +419,11 @@ deliver = reconcile
 
 
 def publish_outbox_metrics(
-    report: DeliveryReport, health: OutboxHealth, resolution: ResolutionReport, processing: ProcessingHealth
+    report: DeliveryReport,
+    health: OutboxHealth,
+    resolution: ResolutionReport,
+    processing: ProcessingHealth,
+    keys_expiring: int = 0,
 ) -> None:
     """CloudWatch metrics in the embedded metric format (a log line, no API call), one set per run.
 
@@ -436,4 +448,6 @@ def publish_outbox_metrics(
     )
     metrics.add_metric(name="PaymentsSettledByJob", unit=MetricUnit.Count, value=resolution.settled)
     metrics.add_metric(name="PaymentsFailedByJob", unit=MetricUnit.Count, value=resolution.failed_permanently)
+    # Active API keys that stop working within 7 days (the prod alarm reads it): roll them before then.
+    metrics.add_metric(name="ApiKeysExpiringSoon", unit=MetricUnit.Count, value=keys_expiring)
     metrics.flush_metrics()

@@ -63,6 +63,8 @@ if TYPE_CHECKING:
 NO_SUCH_EVENT = "no such event for this API key's merchant"
 #: The one answer for an unknown refund id used as a cursor, and for another merchant's.
 NO_SUCH_REFUND = "no such refund of this payment for this API key's merchant"
+#: An API key this close to its expiry is counted (ApiKeysExpiringSoon) and, in prod, alarmed on.
+KEY_EXPIRY_WARNING_S = 7 * 86400.0
 #: Events from earlier failed deliveries retried on a request once its own went through.
 BACKLOG_PER_REQUEST = 10
 #: Once a request found no backlog, the process's requests look again only after this long, or after a
@@ -281,6 +283,10 @@ class PaymentService:
     def processing_health(self) -> ProcessingHealth:
         """Payments recorded but not yet settled, and the oldest one's age."""
         return self._store.processing_health()
+
+    def keys_expiring_soon(self) -> int:
+        """Active API keys that stop working within KEY_EXPIRY_WARNING_S (alarmed on in prod)."""
+        return self._store.keys_expiring_within(KEY_EXPIRY_WARNING_S)
 
     def purge_idempotency_keys(self, older_than_hours: int) -> int:
         """Delete idempotency keys past their retention; return how many."""

@@ -20,11 +20,12 @@ GATEWAY_RESPONSES: dict[str, tuple[int, str, str, dict[str, str]]] = {
         "send your secret API key as `Authorization: Bearer sk_test_...`",
         {"WWW-Authenticate": "Bearer"},
     ),
-    # The authorizer's Deny: an unknown, revoked or other-mode key.
+    # The authorizer's Deny: an unknown, revoked, other-mode or expired key; the message is the Deny's own
+    # (payment_processor.apikeys: one text for the first three, an expiry's names its time and replacement).
     "ACCESS_DENIED": (
         401,
         "invalid_api_key",
-        "the API key is not valid: it is unknown, revoked, or for another mode",
+        "$context.authorizer.message",
         {"WWW-Authenticate": 'Bearer error="invalid_token"'},
     ),
     # The authorizer could not check the key (database or secret unreachable): retry, as for a 503.

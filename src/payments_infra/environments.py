@@ -103,6 +103,9 @@ class EnvironmentConfig:
     # Webhook courier executions at once (it holds no database connection: outside the connection budget).
     # A dead receiver holds at most two of them (webhooks.dispatcher.PER_FAILING_ENDPOINT).
     webhook_courier_concurrency: int = 10
+    # An alarm while an active API key expires within 7 days (payment_processor.service.KEY_EXPIRY_WARNING_S): a
+    # merchant's integration stops at that time unless the key is rolled first.
+    alarm_api_keys_expiring: bool = False
 
     def function_connections(self) -> int:
         """Database connections the functions can hold at once: one per execution environment."""
@@ -356,6 +359,7 @@ PROD = EnvironmentConfig(
     payment_connectors=("stripe",),
     nat_gateways=2,
     webhooks_allow_loopback=False,
+    alarm_api_keys_expiring=True,
 )
 
 ENVIRONMENTS: dict[str, EnvironmentConfig] = {env.name: env for env in (DEV, STAGING, PROD)}

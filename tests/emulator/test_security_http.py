@@ -134,6 +134,46 @@ def test_a_revoked_key_stops_working_within_the_cache_time(cli: Cli, api: Client
     assert code == 0 and [k["id"] for k in listed] == [key["id"]] and listed[0]["revoked_at"]
 
 
+def test_a_rolled_key_works_through_its_overlap_then_says_it_expired(cli: Cli, api: Client) -> None:
+    first = new_key(cli, "merch_roll", "--expires-in", "90d")
+    probe = "/payments/pay_" + "a" * 26
+    assert api.call("GET", probe, secret=first["secret"])[0] == 404
+    code, second, err = keys(cli, "roll", first["id"], "--overlap", "24h")
+    assert code == 0, err
+    assert second["secret"].startswith("sk_test_") and second["rolled"]["replaced_by"] == second["id"]
+    assert second["expires_at"] > first["expires_at"], "the replacement lives as long as the old key was given"
+    # Within the overlap both work, as the same merchant.
+    for secret in (first["secret"], second["secret"]):
+        status, _, body = api.call("POST", "/payments", secret=secret, body=pay(), key=str(uuid.uuid4()))
+        assert (status, body["merchant_id"]) == (201, "merch_roll"), body
+    # Rolled with no overlap: the second key stops within the cache time, and says why.
+    code, third, err = keys(cli, "roll", second["id"])
+    assert code == 0, err
+    rolled_at = time.monotonic()
+    while True:
+        status, _, body = api.call("GET", probe, secret=second["secret"])
+        if status == 401:
+            break
+        assert status == 404 and time.monotonic() - rolled_at < CACHE_S + 3, "must stop within the cache time"
+        time.sleep(0.5)
+    assert body["error"]["code"] == "invalid_api_key"
+    assert f"{second['id']} expired at" in body["error"]["message"] and third["id"] in body["error"]["message"]
+    assert second["secret"] not in json.dumps(body)
+    assert api.call("GET", probe, secret=third["secret"])[0] == 404
+    assert api.call("GET", probe, secret=first["secret"])[0] == 404, "the first key's own overlap still runs"
+    # The listing shows each key's expiry, replacement and the hour it was last used; a rolled key rolls no more.
+    code, listed, _ = keys(cli, "list", "--merchant", "merch_roll")
+    shown = {k["id"]: k for k in listed}
+    assert shown[first["id"]]["replaced_by"] == second["id"] and shown[second["id"]]["replaced_by"] == third["id"]
+    assert shown[first["id"]]["last_used_at"] and shown[first["id"]]["last_used_at"].endswith(":00:00.000000Z")
+    code, _, err = keys(cli, "roll", first["id"])
+    assert code == 1 and "already rolled" in err
+    code, _, err = keys(cli, "roll", third["id"], "--overlap", "8d")
+    assert code == 2 and "between 0 and 7 days" in err, "bad usage"
+    code, _, err = keys(cli, "create", "--merchant", "merch_roll", "--expires-in", "soon")
+    assert code == 2 and "not a duration" in err
+
+
 def test_key_management_errors_have_their_exit_codes(cli: Cli) -> None:
     code, _, err = keys(cli, "create", "--merchant", "not a merchant!")
     assert code == 2 and "merchant id" in err

@@ -485,6 +485,9 @@ class InMemoryStore:
         ]
         return sorted(old, key=lambda p: p.changed_at)[:limit]
 
+    def keys_expiring_within(self, window_s: float) -> int:
+        return 0  # the in-memory payment store holds no keys (InMemoryKeyStore does)
+
     def awaiting_authentication(self, *, limit: int) -> list[Payment]:
         self._check()
         now = utc_now()
@@ -655,3 +658,21 @@ class InMemoryKeyStore:
         if key.revoked_at is None:
             key = self.keys[key_id] = replace(key, revoked_at=at)
         return key
+
+    def get_key(self, key_id: str) -> ApiKey | None:
+        """The key with this id."""
+        return self.keys.get(key_id)
+
+    def roll_key(self, key_id: str, replaced_by: str, expires_at: datetime) -> ApiKey | None:
+        """Only a key neither revoked nor rolled."""
+        key = self.keys.get(key_id)
+        if key is None or key.revoked_at is not None or key.replaced_by is not None:
+            return None
+        key = self.keys[key_id] = replace(key, replaced_by=replaced_by, expires_at=expires_at)
+        return key
+
+    def note_key_use(self, key_id: str, hour: datetime) -> None:
+        """Keep the later hour."""
+        key = self.keys[key_id]
+        if key.last_used_at is None or key.last_used_at < hour:
+            self.keys[key_id] = replace(key, last_used_at=hour)

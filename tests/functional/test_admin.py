@@ -38,6 +38,27 @@ def test_create_list_revoke_through_the_entry_point(admin_env: Services) -> None
     assert "secret" not in revoked["key"]  # type: ignore[operator]
 
 
+def test_a_key_with_an_expiry_rolled_on_postgresql(admin_env: Services) -> None:
+    created = call({"action": "create_key", "merchant_id": "merch_x", "expires_in_s": 90 * 86400})
+    assert created["ok"] is True
+    old = created["key"]
+    assert isinstance(old, dict) and old["expires_at"] and old["last_used_at"] is None
+    rolled = call({"action": "roll_key", "key_id": old["id"], "overlap_s": 3600})
+    assert rolled["ok"] is True
+    new, before = rolled["key"], rolled["rolled"]
+    assert isinstance(new, dict) and isinstance(before, dict)
+    assert new["secret"].startswith("sk_test_") and "secret" not in before and old["secret"] not in json.dumps(rolled)
+    assert before["replaced_by"] == new["id"] and before["expires_at"] < old["expires_at"]
+    again = call({"action": "roll_key", "key_id": old["id"], "overlap_s": 0})
+    assert again["ok"] is False and again["error"]["code"] == "conflict"  # type: ignore[index]
+    assert "already rolled" in again["error"]["message"]  # type: ignore[index]
+    listed = call({"action": "list_keys", "merchant_id": "merch_x"})
+    assert [k["id"] for k in listed["keys"]] == [new["id"], old["id"]]  # type: ignore[union-attr]
+    with login(admin_env, admin_env.world.admin_secret_arn) as conn:
+        stored = conn.execute("SELECT count(*) FROM api_keys").fetchone()
+    assert stored == (2,), "the refused roll issued nothing"
+
+
 @pytest.mark.parametrize(
     ("event", "code"),
     [
@@ -50,6 +71,14 @@ def test_create_list_revoke_through_the_entry_point(admin_env: Services) -> None
         ({"action": "list_keys", "merchant_id": 5}, "invalid_request"),
         ({"action": "revoke_key"}, "invalid_request"),
         ({"action": "revoke_key", "key_id": "key_" + "q" * 26}, "not_found"),
+        ({"action": "create_key", "merchant_id": "m", "expires_in_s": 60}, "invalid_request"),
+        ({"action": "create_key", "merchant_id": "m", "expires_in_s": True}, "invalid_request"),
+        ({"action": "create_key", "merchant_id": "m", "expires_in_s": 3600.5}, "invalid_request"),
+        ({"action": "create_key", "merchant_id": "m", "expires_in_s": 10**30}, "invalid_request"),
+        ({"action": "roll_key", "key_id": "key_" + "q" * 26, "overlap_s": 0}, "not_found"),
+        ({"action": "roll_key", "key_id": "key_" + "q" * 26}, "invalid_request"),
+        ({"action": "roll_key", "key_id": "key_" + "q" * 26, "overlap_s": -1}, "invalid_request"),
+        ({"action": "roll_key", "key_id": "key_" + "q" * 26, "overlap_s": 8 * 86400}, "invalid_request"),
     ],
 )
 def test_refusals_are_answers_with_a_code(admin_env: Services, event: object, code: str) -> None:

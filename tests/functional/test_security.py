@@ -54,14 +54,20 @@ def test_the_app_role_reads_and_writes_payments_and_nothing_else(clean: Services
         assert refused(conn, "TRUNCATE transaction_log_outbox")
         assert refused(conn, "ALTER TABLE payments ADD COLUMN x int")
         assert refused(conn, "SELECT * FROM schema_migrations")
+        # Of api_keys, one count through one function (the expiring-keys metric), nothing else.
+        assert conn.execute("SELECT api_keys_expiring_within(604800)").fetchone() == (0,)
+        assert refused(conn, "SELECT expires_at FROM api_keys")
 
 
-def test_the_authorizer_role_only_reads_keys(clean: Services) -> None:
+def test_the_authorizer_role_only_reads_keys_and_writes_their_hour_of_use(clean: Services) -> None:
     clean.create_key()
     with login(clean, clean.world.auth_secret_arn) as conn:
         assert conn.execute("SELECT count(*) FROM api_keys").fetchone() == (1,)
+        assert conn.execute("UPDATE api_keys SET last_used_at = date_trunc('hour', now())").rowcount == 1
         assert refused(conn, "SELECT * FROM payments")
         assert refused(conn, "UPDATE api_keys SET revoked_at = NULL")
+        assert refused(conn, "UPDATE api_keys SET expires_at = NULL")
+        assert refused(conn, "UPDATE api_keys SET replaced_by = NULL")
         assert refused(conn, "INSERT INTO api_keys (id) VALUES ('key_x')")
         assert refused(conn, "CREATE TABLE stolen (x int)")
         assert refused(conn, "SELECT rolpassword FROM pg_authid")
@@ -125,6 +131,8 @@ def test_the_authorizer_handler_allows_a_key_and_denies_it_once_revoked(
         admin.close()
     assert [k["id"] for k in listed] == [issued["id"]] and listed[0]["revoked_at"]
     assert all("secret" not in k for k in listed)
+    # The Allow kept the hour of use, through the authorizer's own role (which may write that column alone).
+    assert listed[0]["last_used_at"] and listed[0]["last_used_at"].endswith(":00:00.000000Z")
     denied = handler_module.authorizer(event, None)
     assert denied["policyDocument"]["Statement"][0]["Effect"] == "Deny"
     with pytest.raises(Exception, match=r"^Unauthorized$"):

@@ -59,7 +59,7 @@ def test_prod_differs_from_dev_only_through_config(synthesized: SynthResult) -> 
           for kind in ("errors", "throttles")),
         "payment-api-5xx-prod-pr42", "payment-db-cpu-prod-pr42", "payment-db-free-storage-prod-pr42",
         "payment-outbox-oldest-age-prod-pr42", "payment-outbox-dead-lettered-prod-pr42",
-        "payment-processing-age-prod-pr42",
+        "payment-processing-age-prod-pr42", "payment-api-keys-expiring-prod-pr42",
     }  # fmt: skip
     assert not dev.resources("aws_cloudwatch_metric_alarm")
 
@@ -75,10 +75,12 @@ def test_the_outbox_alarms_watch_what_the_deliver_function_publishes(synthesized
     )
     age, dead = alarms["payment-outbox-oldest-age-prod-pr42"], alarms["payment-outbox-dead-lettered-prod-pr42"]
     processing = alarms["payment-processing-age-prod-pr42"]
+    keys = alarms["payment-api-keys-expiring-prod-pr42"]
     for alarm, metric in (
         (age, "OutboxOldestPendingAge"),
         (dead, "OutboxDeadLettered"),
         (processing, "PaymentsOldestProcessingAge"),
+        (keys, "ApiKeysExpiringSoon"),
     ):
         assert (alarm["namespace"], alarm["metric_name"]) == (handler.METRICS_NAMESPACE, metric)
         assert alarm["dimensions"] == {
@@ -90,6 +92,7 @@ def test_the_outbox_alarms_watch_what_the_deliver_function_publishes(synthesized
     assert age["threshold"] == 600 and age["treat_missing_data"] == "breaching", "no report is an alarm too"
     assert dead["threshold"] == 1
     assert processing["threshold"] == 600
+    assert keys["threshold"] == 1, "a key that stops working within 7 days is worth a call"
 
 
 def _api(stack: Stack) -> dict[str, dict[str, dict[str, object]]]:

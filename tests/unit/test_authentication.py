@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from payment_processor.apikeys import SECRET_LENGTH, ApiKeys, KeyError_, KeyNotFound, hash_secret, secret_shape
+from payment_processor.apikeys import (
+    NOT_VALID,
+    SECRET_LENGTH,
+    ApiKeys,
+    KeyError_,
+    KeyNotFound,
+    Refusal,
+    hash_secret,
+    secret_shape,
+)
 from payment_processor.authorizer import Unauthorized, authorize, bearer_token, stage_arn
 from tests.fakes.memory_store import InMemoryKeyStore
 from tests.support import body_of, payment_body, post_payment, proxy_event
@@ -170,7 +179,7 @@ def test_the_authorizer_denies_an_unknown_key_and_refuses_a_missing_one() -> Non
     api_keys, _ = keys()
     answer = authorize(request("sk_test_" + "A" * SECRET_LENGTH), api_keys)
     assert answer["policyDocument"]["Statement"][0]["Effect"] == "Deny"
-    assert answer["context"] == {"error_code": "invalid_api_key"}
+    assert answer["context"] == {"error_code": "invalid_api_key", "message": NOT_VALID}
     for missing in (None, "not a bearer"):
         event = request(None) if missing is None else {"methodArn": METHOD_ARN, "headers": {"Authorization": missing}}
         with pytest.raises(Unauthorized, match=r"^Unauthorized$"):
@@ -225,3 +234,119 @@ def test_another_merchants_payment_is_exactly_as_not_found_as_an_unknown_id(app:
     assert theirs["statusCode"] == unknown["statusCode"] == malformed["statusCode"] == 404
     assert body_of(theirs) == body_of(unknown) == body_of(malformed)
     assert created["id"] not in theirs["body"] and "passwd" not in malformed["body"], "no id is echoed"
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def clocked_keys() -> tuple[ApiKeys, InMemoryKeyStore, Clock]:
+    store, clock = InMemoryKeyStore(), Clock()
+    return ApiKeys(store, lambda: PEPPER, mode="test", clock=clock), store, clock
+
+
+def test_a_key_that_expires_stops_at_its_time_and_says_so() -> None:
+    api_keys, _, clock = clocked_keys()
+    issued = api_keys.create("merch_1", expires_in=timedelta(days=90))
+    assert issued.key.expires_at == clock.now + timedelta(days=90)
+    assert issued.resource()["expires_at"] == "2026-05-30T09:30:00.000000Z"
+    clock.now += timedelta(days=90) - timedelta(seconds=1)
+    assert api_keys.check(issued.secret) == issued.key
+    clock.now += timedelta(seconds=1)
+    refused = api_keys.check(issued.secret)
+    assert refused == Refusal(f"the API key {issued.key.id} expired at 2026-05-30T09:30:00.000000Z; create a new key")
+    assert api_keys.authenticate(issued.secret) is None
+    answer = authorize(request(issued.secret), api_keys)
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+    assert answer["context"]["message"] == refused.reason and '"' not in refused.reason, "safe in the template"
+
+
+@pytest.mark.parametrize("lifetime", [timedelta(minutes=59), timedelta(days=3 * 365 + 1), timedelta(0), -timedelta(1)])
+def test_a_lifetime_outside_an_hour_to_three_years_is_refused_and_nothing_is_stored(lifetime: timedelta) -> None:
+    api_keys, store, _ = clocked_keys()
+    with pytest.raises(KeyError_, match="between 1 hour and 3 years"):
+        api_keys.create("merch_1", expires_in=lifetime)
+    assert store.keys == {}
+
+
+def test_a_roll_issues_the_replacement_and_the_old_key_works_until_the_overlap_ends() -> None:
+    api_keys, store, clock = clocked_keys()
+    old = api_keys.create("merch_1", read_only=True, expires_in=timedelta(days=30))
+    clock.now += timedelta(days=10)
+    new, rolled = api_keys.roll(old.key.id, overlap=timedelta(hours=24))
+    assert (new.key.merchant_id, new.key.read_only, new.key.mode) == ("merch_1", True, "test")
+    assert new.secret.startswith("rk_test_") and new.secret != old.secret
+    assert new.key.expires_at == clock.now + timedelta(days=30), "as long a life as the old key was given"
+    assert (rolled.replaced_by, rolled.expires_at) == (new.key.id, clock.now + timedelta(hours=24))
+    clock.now += timedelta(hours=23, minutes=59)
+    assert api_keys.check(old.secret) == rolled and api_keys.check(new.secret) == new.key
+    clock.now += timedelta(minutes=1)
+    assert api_keys.check(old.secret) == Refusal(
+        f"the API key {old.key.id} expired at {payments_time(rolled.expires_at)}; use {new.key.id}, which replaced it"
+    )
+    assert api_keys.check(new.secret) == new.key
+    # Rolled once: rolling it again, or rolling a revoked key, is refused and issues nothing.
+    count = len(store.keys)
+    with pytest.raises(KeyError_, match="already rolled"):
+        api_keys.roll(old.key.id, overlap=timedelta(0))
+    api_keys.revoke(new.key.id)
+    with pytest.raises(KeyError_, match="revoked"):
+        api_keys.roll(new.key.id, overlap=timedelta(0))
+    with pytest.raises(KeyNotFound):
+        api_keys.roll("key_" + "a" * 26, overlap=timedelta(0))
+    with pytest.raises(KeyError_, match="between 0 and 7 days"):
+        api_keys.roll(old.key.id, overlap=timedelta(days=8))
+    assert len(store.keys) == count
+
+
+def test_a_roll_never_lengthens_the_old_keys_life_and_zero_overlap_ends_it_now() -> None:
+    api_keys, _, clock = clocked_keys()
+    short = api_keys.create("merch_1", expires_in=timedelta(hours=2))
+    _, rolled = api_keys.roll(short.key.id, overlap=timedelta(days=7))
+    assert rolled.expires_at == short.key.expires_at
+    forever = api_keys.create("merch_1")
+    new, ended = api_keys.roll(forever.key.id, overlap=timedelta(0))
+    assert ended.expires_at == clock.now and new.key.expires_at is None
+    assert isinstance(api_keys.check(forever.secret), Refusal)
+
+
+def test_the_hour_of_use_is_written_at_most_once_an_hour() -> None:
+    api_keys, store, clock = clocked_keys()
+    issued = api_keys.create("merch_1")
+    writes: list[datetime] = []
+    note = store.note_key_use
+    store.note_key_use = lambda key_id, hour: (writes.append(hour), note(key_id, hour))  # type: ignore[method-assign]
+    for _ in range(4):  # 09:30, 09:40, 09:50, 10:00
+        authorize(request(issued.secret), api_keys)
+        clock.now += timedelta(minutes=10)
+    assert writes == [datetime(2026, 3, 1, 9, tzinfo=UTC), datetime(2026, 3, 1, 10, tzinfo=UTC)]
+    assert store.keys[issued.key.id].resource()["last_used_at"] == "2026-03-01T10:00:00.000000Z"
+
+
+def test_a_failed_hour_of_use_write_still_allows_the_key() -> None:
+    from payment_processor.store.interfaces import StoreUnavailable
+
+    api_keys, store, _ = clocked_keys()
+    issued = api_keys.create("merch_1")
+
+    def down(key_id: str, hour: datetime) -> None:
+        raise StoreUnavailable("connection refused")
+
+    store.note_key_use = down  # type: ignore[method-assign]
+    heard: list[tuple[str, str]] = []
+    answer = authorize(request(issued.secret), api_keys, unnoted=lambda key_id, reason: heard.append((key_id, reason)))
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert heard == [(issued.key.id, "connection refused")]
+
+
+def payments_time(moment: datetime | None) -> str:
+    from payment_processor.payment import isoformat
+
+    assert moment is not None
+    return isoformat(moment)

@@ -342,6 +342,10 @@ class PaymentStore(Protocol):
         resolution attempt is due, oldest first."""
         ...
 
+    def keys_expiring_within(self, window_s: float) -> int:
+        """Active API keys whose time ends within ``window_s`` (the processor's role sees this count only)."""
+        ...
+
     def awaiting_authentication(self, *, limit: int) -> list[Payment]:
         """Payments waiting for their cardholder (``requires_action``) due to be asked about, oldest due first."""
         ...
@@ -384,4 +388,17 @@ class KeyStore(Protocol):
 
     def revoke_key(self, key_id: str, at: datetime) -> ApiKey | None:
         """Mark the key revoked at ``at`` unless it already is; the key as stored now, or None."""
+        ...
+
+    def get_key(self, key_id: str) -> ApiKey | None:
+        """The key with this id, or None."""
+        ...
+
+    def roll_key(self, key_id: str, replaced_by: str, expires_at: datetime) -> ApiKey | None:
+        """Name the key's replacement and end its life at ``expires_at``, unless it is revoked or rolled already
+        (None then, as for an unknown id); the key as stored now."""
+        ...
+
+    def note_key_use(self, key_id: str, hour: datetime) -> None:
+        """Keep ``hour`` as the key's last use, unless a later one is kept already."""
         ...

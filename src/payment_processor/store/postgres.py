@@ -846,6 +846,11 @@ class PostgresStore:
         )
         return [Payment(**row) for row in rows]
 
+    def keys_expiring_within(self, window_s: float) -> int:
+        """Through migration 0017's function: the app role reads nothing else of api_keys."""
+        rows = self._rows("SELECT api_keys_expiring_within(%s) AS expiring", (window_s,))
+        return int(rows[0]["expiring"])
+
     def awaiting_authentication(self, *, limit: int) -> list[Payment]:
         """Payments waiting for their cardholder, due (the partial index of migration 0016 serves it)."""
         rows = self._rows(
@@ -899,7 +904,7 @@ class PostgresStore:
             return cursor.rowcount
 
 
-_KEY_COLUMNS = "id, merchant_id, mode, read_only, hint, created_at, revoked_at"
+_KEY_COLUMNS = "id, merchant_id, mode, read_only, hint, created_at, revoked_at, expires_at, last_used_at, replaced_by"
 
 
 class PostgresKeyStore:
@@ -912,9 +917,9 @@ class PostgresKeyStore:
         """Store a new key and its hash."""
         with in_statement(self._db) as conn:
             conn.execute(
-                f"INSERT INTO api_keys ({_KEY_COLUMNS}, secret_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                f"INSERT INTO api_keys ({_KEY_COLUMNS}, secret_hash) VALUES ({', '.join(['%s'] * 11)})",
                 (key.id, key.merchant_id, key.mode, key.read_only, key.hint, key.created_at, key.revoked_at,
-                 secret_hash),
+                 key.expires_at, key.last_used_at, key.replaced_by, secret_hash),
             )  # fmt: skip
 
     def find_key(self, secret_hash: bytes) -> tuple[ApiKey, bytes] | None:
@@ -945,9 +950,40 @@ class PostgresKeyStore:
         """Revoke once; the key as stored."""
         with in_transaction(self._db) as conn:
             conn.execute("UPDATE api_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL", (at, key_id))
+            return self._key(conn, key_id)
+
+    def get_key(self, key_id: str) -> ApiKey | None:
+        """The key with this id."""
+        with in_statement(self._db) as conn:
+            return self._key(conn, key_id)
+
+    def roll_key(self, key_id: str, replaced_by: str, expires_at: datetime) -> ApiKey | None:
+        """One statement: only a key neither revoked nor rolled is rolled."""
+        with in_statement(self._db) as conn:
             row = (
                 conn.cursor(row_factory=dict_row)
-                .execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = %s", (key_id,))
+                .execute(
+                    f"UPDATE api_keys SET replaced_by = %s, expires_at = %s WHERE id = %s AND revoked_at IS NULL "
+                    f"AND replaced_by IS NULL RETURNING {_KEY_COLUMNS}",
+                    (replaced_by, expires_at, key_id),
+                )
                 .fetchone()
             )
+        return None if row is None else ApiKey(**row)
+
+    def note_key_use(self, key_id: str, hour: datetime) -> None:
+        """The authorizer's one write (its role may update this column alone)."""
+        with in_statement(self._db) as conn:
+            conn.execute(
+                "UPDATE api_keys SET last_used_at = %s WHERE id = %s AND (last_used_at IS NULL OR last_used_at < %s)",
+                (hour, key_id, hour),
+            )
+
+    @staticmethod
+    def _key(conn: Any, key_id: str) -> ApiKey | None:
+        row = (
+            conn.cursor(row_factory=dict_row)
+            .execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = %s", (key_id,))
+            .fetchone()
+        )
         return None if row is None else ApiKey(**row)

@@ -356,9 +356,11 @@ class LocalApi:
             )
         return status, out_headers, out_body
 
-    def _gateway(self, kind: str, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _gateway(
+        self, kind: str, request_id: str, authorizer: Mapping[str, Any] | None = None
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         response = self.gateway_responses.get(kind) or GatewayResponse(500, (), '{"message":null}')
-        return response.render(request_id)
+        return response.render(request_id, authorizer)
 
     def _dispatch(
         self, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
@@ -441,7 +443,7 @@ class LocalApi:
             assert isinstance(answer, dict)
             self._authorizer_cache.put(authorizer, identity, answer)
         if policy_effect(answer, arn) != "Allow":
-            return self._gateway("ACCESS_DENIED", request_id)
+            return self._gateway("ACCESS_DENIED", request_id, answer.get("context"))
         # API Gateway hands the context on with string values, plus the principal.
         context = {str(k): v if isinstance(v, str | int | float | bool) else str(v) for k, v in
                    (answer.get("context") or {}).items()}  # fmt: skip

@@ -13,7 +13,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,10 +258,19 @@ class GatewayResponse:
     headers: tuple[tuple[str, str], ...]
     template: str
 
-    def render(self, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
-        """The response, with the one context variable the stacks' templates use."""
-        body = self.template.replace("$context.requestId", request_id)
+    def render(
+        self, request_id: str, authorizer: Mapping[str, Any] | None = None
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The response, with the context variables the stacks' templates use: the request id, and the
+        authorizer's context (a Deny's ``message``) as API Gateway substitutes it, verbatim; a variable the
+        context lacks is empty, as there."""
+        context = {str(k): str(v) for k, v in (authorizer or {}).items()}
+        body = _AUTHORIZER_VARIABLE.sub(lambda m: context.get(m.group(1), ""), self.template)
+        body = body.replace("$context.requestId", request_id)
         return self.status, [("Content-Type", "application/json"), *self.headers], body.encode()
+
+
+_AUTHORIZER_VARIABLE = re.compile(r"\$context\.authorizer\.([A-Za-z0-9_]+)")
 
 
 def read_gateway_responses(apigateway: Any, rest_api_id: str) -> dict[str, GatewayResponse]:

@@ -1,7 +1,7 @@
 """Monitoring: alarms on function errors and throttles, API 5xx, database CPU and free storage, the
-transaction-log outbox (the oldest undelivered event's age, dead-lettered events) and payments left
-processing (the oldest one's age), notifying an encrypted SNS topic. Environments without alarms (dev)
-create none of it."""
+transaction-log outbox (the oldest undelivered event's age, dead-lettered events), payments left
+processing (the oldest one's age) and, in prod, API keys expiring within 7 days, notifying an encrypted SNS
+topic. Environments without alarms (dev) create none of it."""
 
 from __future__ import annotations
 
@@ -101,6 +101,17 @@ class Monitoring(Construct):
             PROCESSING_AGE_ALARM_S,
             "GreaterThanOrEqualToThreshold",
         )
+        if config.alarm_api_keys_expiring:
+            # Missing data is not breaching here: the outbox alarm already calls when the job stops reporting.
+            self._alarm(
+                "api-keys-expiring",
+                METRICS_NAMESPACE,
+                "ApiKeysExpiringSoon",
+                outbox,
+                "Maximum",
+                1,
+                "GreaterThanOrEqualToThreshold",
+            )
         self._alarm(
             "api-5xx",
             "AWS/ApiGateway",
