@@ -98,7 +98,7 @@ class ConfirmPayment(Operation[ConfirmRequest, Payment, Settlement]):
         return Pending(replace(payment, idempotency_key=key))
 
     def describe(self, record: Payment) -> str:
-        return f"the payment {record.id}"
+        return f"the confirmation of payment {record.id}"
 
     def ask(self, pending: Pending[Payment], timeout_s: float) -> Settlement:
         payment = pending.record
@@ -132,7 +132,7 @@ class ConfirmPayment(Operation[ConfirmRequest, Payment, Settlement]):
         current = tx.lock_payment(record.id)
         if current is None:  # pragma: no cover - payments are never deleted
             raise RuntimeError(f"payment {record.id} vanished")
-        if current.status != PaymentStatus.REQUIRES_ACTION:
+        if current.status != PaymentStatus.REQUIRES_ACTION or answer is SETTLED_MEANWHILE:
             # Settled by the job or another confirm first: this confirm answers the payment as it stands.
             return Applied(payment_response(current, created=False))
         if isinstance(answer.outcome, RequiresAction):
