@@ -227,9 +227,9 @@ class LocalDeployment:
         """The deployment's API served in this process by the local API server's code (the URL with the
         stage, and the LocalApi with its function runtimes), the functions' AWS SDK calls going to
         ``aws_endpoint``; stopped at the end."""
-        api, health = build_api(self.state, self.environment, self.suffix, aws_endpoint=aws_endpoint)
+        api, _ = build_api(self.state, self.environment, self.suffix, aws_endpoint=aws_endpoint)
         try:
-            server = ApiHttpServer(free_port(), api, health)
+            server = ApiHttpServer(free_port(), api)
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
             thread.start()
             try:

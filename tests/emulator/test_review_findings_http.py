@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from payments_infra.environments import DEV
 from tests.emulator.conftest import Cli
 from tests.emulator.test_security_http import Client, new_key, pay
 
@@ -96,8 +97,7 @@ def test_two_authorization_headers_never_authenticate_nor_lend_a_key_to_a_later_
 def test_every_spelling_of_one_key_shares_its_one_rate_limit(cli: Cli, api: Client) -> None:
     """Finding 2: varying the spaces after ``Bearer`` or its case got 463 of 464 requests past a key's limit.
     Now WAF counts every spelling as one key, and only ``Bearer``'s case variants authenticate."""
-    api.conn.request("GET", "/__payments/health")
-    limit = int(json.loads(api.conn.getresponse().read())["rate_limits"]["v1"].split()[0])
+    limit = DEV.api_rate_limit_per_credential  # what the alpha (dev) deployment's WAF rule was given
     secret = str(new_key(cli, f"merch_spell_{uuid.uuid4().hex[:8]}")["secret"])
     spellings = [f"Bearer {secret}", f"bearer {secret}", f"BEARER {secret}", f"Bearer  {secret}", f"bEaReR \t {secret}"]
     answered: dict[int, int] = {}
@@ -174,3 +174,18 @@ def test_a_card_number_in_the_url_path_is_not_written_to_the_access_log(cli: Cli
     for log in logs.rglob("*"):
         if log.is_file():
             assert card not in log.read_text(errors="replace"), f"the card number is in {log.name}"
+
+
+def test_the_health_path_tells_nothing_and_a_method_a_path_does_not_serve_is_404_as_documented(
+    cli: Cli, api: Client
+) -> None:
+    """Finding 10: the health path answered anyone with the routes, the rate limit and the emulator's URL, and a
+    method a path does not serve was 404 ``route_not_found`` where the README listed 405. The README now says what
+    API Gateway does (it answers a method a path does not serve itself, as for a path that does not exist)."""
+    api.conn.request("GET", "/__payments/health")
+    answer = api.conn.getresponse()
+    assert (answer.status, json.loads(answer.read())) == (200, {"status": "ok"})
+    secret = str(new_key(cli, f"merch_methods_{uuid.uuid4().hex[:8]}")["secret"])
+    for method, path in (("DELETE", "/payments"), ("PUT", "/payments/pay_" + "e" * 26), ("GET", "/refunds")):
+        status, _, body = api.call(method, path, secret=secret)
+        assert (status, body["error"]["code"]) == (404, "route_not_found"), (method, path)

@@ -24,7 +24,6 @@ import pytest
 
 from payments_cli.local.api_server import HEALTH_PATH, MAX_BODY_BYTES, ApiHttpServer, ServeError
 
-HEALTH = {"deployment": "dev/test", "stages": ["v1"]}
 ANSWER = (
     201,
     [("Content-Type", "application/json"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Content-Length", "999")],
@@ -60,9 +59,9 @@ class RecordingApi:
 class NagleRecordingServer(ApiHttpServer):
     """The real server, noting TCP_NODELAY on each accepted socket as the connection ends."""
 
-    def __init__(self, port: int, api: RecordingApi, health: dict[str, object]) -> None:
+    def __init__(self, port: int, api: RecordingApi) -> None:
         self.nodelay: list[int] = []
-        super().__init__(port, api, health)  # type: ignore[arg-type]
+        super().__init__(port, api)  # type: ignore[arg-type]
 
     def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
         self.nodelay.append(request.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
@@ -91,7 +90,7 @@ class Served:
 @pytest.fixture
 def served() -> Iterator[Served]:
     api = RecordingApi()
-    server = NagleRecordingServer(0, api, HEALTH)
+    server = NagleRecordingServer(0, api)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -206,19 +205,20 @@ def test_a_taken_port_is_a_serve_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         with pytest.raises(ServeError, match=r"cannot listen on 127\.0\.0\.1:\d+"):
-            ApiHttpServer(taken.getsockname()[1], RecordingApi(), {})  # type: ignore[arg-type]
+            ApiHttpServer(taken.getsockname()[1], RecordingApi())  # type: ignore[arg-type]
 
 
 # What goes in and out ----------------------------------------------------------------------------
 
 
-def test_the_health_document(served: Served) -> None:
+def test_the_health_path_says_it_is_up_and_nothing_about_the_deployment(served: Served) -> None:
+    # Review finding 10: it answered anyone with the routes, the rate limits and the emulator's address.
     client = served.client()
     client.request("GET", HEALTH_PATH)
     response = client.getresponse()
     assert response.status == 200
     assert response.getheader("Content-Type") == "application/json"
-    assert json.loads(response.read()) == HEALTH
+    assert json.loads(response.read()) == {"status": "ok"}
     assert served.api.calls == []
 
 
@@ -368,7 +368,7 @@ def test_serve_forever_stops_on_sigterm_and_closes_the_runtimes() -> None:
 
 def test_a_client_that_stops_sending_is_dropped_after_the_read_timeout() -> None:
     api = RecordingApi()
-    server = ApiHttpServer(0, api, HEALTH, read_timeout_s=0.3)  # type: ignore[arg-type]
+    server = ApiHttpServer(0, api, read_timeout_s=0.3)  # type: ignore[arg-type]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

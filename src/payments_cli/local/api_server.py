@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
 HEALTH_PATH = "/__payments/health"
+#: What the health path answers, to anyone: that the server is up, and nothing about the deployment (its
+#: routes, limits and the emulator's address are `payments serve`'s banner and `payments status`'s to show).
+HEALTH_ANSWER = b'{"status":"ok"}'
 
 
 class ServeError(PaymentsError):
@@ -516,10 +519,8 @@ class _Handler(WSGIRequestHandler):
 class ApiHttpServer(ThreadedWSGIServer):
     """HTTP on 127.0.0.1 in front of a LocalApi (werkzeug's threaded server, a thread per connection)."""
 
-    def __init__(
-        self, port: int, api: LocalApi, health: dict[str, Any], *, read_timeout_s: float = READ_TIMEOUT_S
-    ) -> None:
-        self.api, self.health = api, health
+    def __init__(self, port: int, api: LocalApi, *, read_timeout_s: float = READ_TIMEOUT_S) -> None:
+        self.api = api
         self.read_timeout_s = read_timeout_s
         super().__init__("127.0.0.1", port, self._application, handler=_Handler)
 
@@ -533,7 +534,7 @@ class ApiHttpServer(ThreadedWSGIServer):
             ) from error
 
     def _application(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        """One request: the health document, or the LocalApi's answer."""
+        """One request: the health answer, or the LocalApi's answer."""
         method = environ["REQUEST_METHOD"]
         try:
             body = _read_body(environ)
@@ -542,7 +543,7 @@ class ApiHttpServer(ThreadedWSGIServer):
         else:
             raw_target = environ[_RAW_TARGET]
             if raw_target == HEALTH_PATH:
-                status, headers, payload = 200, [("Content-Type", "application/json")], json.dumps(self.health).encode()
+                status, headers, payload = 200, [("Content-Type", "application/json")], HEALTH_ANSWER
             else:
                 status, headers, payload = self.api.handle(
                     method, raw_target, environ[_RAW_HEADERS], body, environ["REMOTE_ADDR"]

@@ -26,7 +26,8 @@ from payments_cli.local.state import StateFolder
 def build_api(
     state: StateFolder, environment: str, suffix: str, *, aws_endpoint: str | None = None
 ) -> tuple[LocalApi, dict[str, Any]]:
-    """The LocalApi of a deployment, read back from the emulator; and its health document.
+    """The LocalApi of a deployment, read back from the emulator; and what ``payments serve`` prints of it (its
+    routes, rate limits and the emulator's address: never served over HTTP).
 
     ``aws_endpoint`` is where the functions' AWS SDK calls go (default: the emulator). The resilience
     tests put a fault proxy there, in front of the emulator, to take S3 away from the functions alone.
@@ -171,7 +172,7 @@ def serve_forever(state: StateFolder, environment: str, suffix: str, port: int) 
     scheduler: Scheduler | None = None
     poller: QueuePoller | None = None
     try:
-        server = ApiHttpServer(port, api, health)  # ServeError when the port was taken meanwhile
+        server = ApiHttpServer(port, api)  # ServeError when the port was taken meanwhile
 
         def stop(signum: int, frame: FrameType | None) -> None:
             raise KeyboardInterrupt
