@@ -13,6 +13,10 @@ function that connects as the database's admin (RDS master) user. Events and ans
 - ``{"action": "roll_key", "key_id": K, "overlap_s": int}``: K's replacement (its secret in this answer only),
   and K as it is now, working until the overlap ends.
 - ``{"action": "list_keys", "merchant_id": M?}`` and ``{"action": "revoke_key", "key_id": K}``.
+- ``{"action": "list_audit", "since"?: ISO 8601, "limit"?: 1..1000}``: the audit log, newest first. Every action
+  that changes something is recorded there once it has run, been refused or failed, with the ``actor`` the
+  event names (the ``payments`` command sends the identity it runs as); an answer whose entry could not be
+  written says so in ``audit_error``.
 - ``{"action": "set_connector", "merchant_id", "connector", "priority"?, "endpoint"?, "secret"?}``: a merchant's
   acquirer (``stripe`` with its secret key, or ``simulated``); the secret goes to its own Secrets Manager
   secret and is never answered. ``{"action": "list_connectors", "merchant_id"}`` and
@@ -28,13 +32,14 @@ import json
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from payment_processor.apikeys import ApiKeys, KeyError_, KeyNotFound, KeyStateConflict, pepper_from
+from payment_processor.audit import AUDITED_ACTIONS, AuditEntry, entry_for
 from payment_processor.aws import client
 from payment_processor.config import ConfigError, Settings
 from payment_processor.connectors.configuration import (
@@ -47,6 +52,7 @@ from payment_processor.connectors.configuration import (
 )
 from payment_processor.credentials import CredentialsUnavailable, SecretsManagerCredentials, SecretsManagerSecret
 from payment_processor.migrate import MigrationError, migrate
+from payment_processor.store.audit_log import PostgresAuditLog
 from payment_processor.store.database import Database
 from payment_processor.store.interfaces import StoreUnavailable
 from payment_processor.store.postgres import PostgresKeyStore
@@ -117,7 +123,31 @@ class Admin:
         self._database.close()
 
     def run(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Dispatch one event to its action."""
+        """Dispatch one event to its action; an action that changes something is recorded in the audit log
+        once it has run, been refused or failed (see payment_processor.audit)."""
+        action = event.get("action") if isinstance(event, dict) else None
+        if action not in AUDITED_ACTIONS:
+            return self._dispatch(event)
+        try:
+            answer = self._dispatch(event)
+        except AdminError as exc:
+            self._audit(entry_for(event, "refused", code=exc.code))
+            raise
+        except Exception:
+            self._audit(entry_for(event, "failed"))
+            raise
+        problem = self._audit(entry_for(event, "ok", answer))
+        return answer if problem is None else {**answer, "audit_error": problem}
+
+    def _audit(self, entry: AuditEntry) -> str | None:
+        """Append ``entry``; what went wrong if it could not be (the action stands: its answer says so)."""
+        try:
+            PostgresAuditLog(self._database).append(entry)
+        except (StoreUnavailable, psycopg.Error) as exc:
+            return f"the action was not recorded in the audit log: {exc}"
+        return None
+
+    def _dispatch(self, event: dict[str, Any]) -> dict[str, Any]:
         actions: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "setup": lambda _: self.setup(),
             "create_key": self._create_key,
@@ -128,6 +158,7 @@ class Admin:
             "list_connectors": self._list_connectors,
             "remove_connector": self._remove_connector,
             "forget_connectors": lambda _: self._forget_connectors(),
+            "list_audit": self._list_audit,
         }
         action = event.get("action") if isinstance(event, dict) else None
         if action not in actions:
@@ -214,6 +245,24 @@ class Admin:
         with _key_errors():
             issued, rolled = self._keys().roll(key_id, overlap=timedelta(seconds=overlap))
         return {"key": issued.resource(), "rolled": rolled.resource()}
+
+    def _list_audit(self, event: dict[str, Any]) -> dict[str, Any]:
+        since, limit = event.get("since"), event.get("limit", 100)
+        if not (since is None or isinstance(since, str)) or not (
+            isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= 1000
+        ):
+            raise AdminError("invalid_request", "list_audit takes since (an ISO 8601 time) and limit (1 to 1000)")
+        try:
+            start = None if since is None else datetime.fromisoformat(since)
+        except ValueError:
+            raise AdminError("invalid_request", f"since is not an ISO 8601 time: {str(since)[:40]!r}") from None
+        if start is not None and start.tzinfo is None:
+            raise AdminError("invalid_request", "since needs a time zone, e.g. 2026-12-07T05:00:00Z")
+        try:
+            entries = PostgresAuditLog(self._database).list(since=start, limit=limit)
+        except psycopg.errors.UndefinedTable:
+            raise AdminError("not_set_up", "the database has no audit_log table: run setup first") from None
+        return {"entries": [entry.resource() for entry in entries]}
 
     def _list_keys(self, event: dict[str, Any]) -> dict[str, Any]:
         merchant = event.get("merchant_id")

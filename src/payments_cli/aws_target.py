@@ -135,6 +135,14 @@ def _forget_connectors(environment: str, suffix: str, profile: str | None, progr
     progress(f"    {forgotten['connectors_removed']} connector(s), {forgotten['secrets_deleted']} secret(s) deleted")
 
 
+def caller_arn(session: Any) -> str:
+    """The ARN these credentials act as (the audit log's ``actor``); ``aws:unknown`` if STS cannot say."""
+    try:
+        return str(session.client("sts").get_caller_identity()["Arn"])
+    except (ClientError, BotoCoreError, KeyError):
+        return "aws:unknown"
+
+
 def invoke_admin(
     environment: str, suffix: str, payload: dict[str, Any], *, profile: str | None, client: Any = None
 ) -> dict[str, Any]:
@@ -151,6 +159,7 @@ def invoke_admin(
         check_credentials(profile)
         session = boto3.Session(profile_name=profile) if profile else boto3.Session()
         client = session.client("lambda", config=Config(read_timeout=90, retries={"max_attempts": 1}))
+        payload = {**payload, "actor": caller_arn(session)}
     try:
         answer = client.invoke(FunctionName=name, Payload=json.dumps(payload).encode())
     except ClientError as failure:

@@ -21,6 +21,7 @@ from payments_cli.commands import (
     EXIT_CLOSED_PIPE,
     EXIT_CRASH,
     EXIT_INTERRUPTED,
+    audit,
     build,
     check,
     connectors,
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     smoke.register(commands)
     keys.register(commands)
     connectors.register(commands)
+    audit.register(commands)
     webhooks.register(commands)
     status.register(commands)
     down.register(commands)

@@ -175,6 +175,25 @@ def test_a_rolled_key_works_through_its_overlap_then_says_it_expired(cli: Cli, a
     assert code == 2 and "not a duration" in err
 
 
+def test_payments_audit_lists_what_the_commands_did_and_who_ran_them(cli: Cli) -> None:
+    from payments_cli.local.functions import local_actor
+
+    key = new_key(cli, "merch_audited")
+    assert keys(cli, "revoke", key["id"])[0] == 0
+    assert keys(cli, "revoke", "key_" + "w" * 26)[0] == 1
+    result = cli.run("audit", "--since", "1h", "--format", "json", "--suffix", SUFFIX)
+    assert result.returncode == 0, result.stderr
+    mine = [e for e in json.loads(result.stdout) if e["target"] in (key["id"], "key_" + "w" * 26)]
+    me = local_actor()
+    assert [(e["action"], e["outcome"], e["actor"]) for e in reversed(mine)] == [
+        ("create_key", "ok", me), ("revoke_key", "ok", me), ("revoke_key", "refused", me)
+    ]  # fmt: skip
+    assert key["secret"] not in result.stdout
+    text = cli.run("audit", "--limit", "3", "--suffix", SUFFIX)
+    assert text.returncode == 0 and "revoke_key" in text.stdout and "3 entry(ies)" in text.stderr
+    assert cli.run("audit", "--limit", "0", "--suffix", SUFFIX).returncode == 2
+
+
 def test_key_management_errors_have_their_exit_codes(cli: Cli) -> None:
     code, _, err = keys(cli, "create", "--merchant", "not a merchant!")
     assert code == 2 and "merchant id" in err

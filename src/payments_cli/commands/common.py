@@ -43,15 +43,21 @@ def add_admin_flags(parser: argparse.ArgumentParser) -> None:
 
 def invoke_admin(args: argparse.Namespace, payload: dict[str, Any]) -> dict[str, Any]:
     """One action of the deployment's admin function: on the local target from the deployed zip, on AWS by
-    invoking the function. Its refusal is AdminCallFailed (exit 2 for an invalid request, else 1)."""
+    invoking the function, with the identity this command runs as (``actor``: the AWS caller's ARN, or the local
+    user) for the audit log. Its refusal is AdminCallFailed (exit 2 for an invalid request, else 1); an answer
+    whose audit entry could not be written is printed with a warning on stderr."""
     if args.target == "aws":
         from payments_cli import aws_target
 
-        return aws_target.invoke_admin(args.env, args.suffix, payload, profile=args.profile)
-    from payments_cli.local import functions
-    from payments_cli.local.state import StateFolder
+        answer = aws_target.invoke_admin(args.env, args.suffix, payload, profile=args.profile)
+    else:
+        from payments_cli.local import functions
+        from payments_cli.local.state import StateFolder
 
-    return functions.invoke_admin(StateFolder(), args.env, args.suffix, payload)
+        answer = functions.invoke_admin(StateFolder(), args.env, args.suffix, payload)
+    if answer.get("audit_error"):
+        print(f"warning: {answer['audit_error']}", file=sys.stderr)
+    return answer
 
 
 def print_listing(entries: list[dict[str, Any]], *, as_json: bool, describe: Callable[[dict[str, Any]], str],

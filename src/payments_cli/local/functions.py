@@ -7,6 +7,7 @@ server (processor and authorizer) and by the admin calls of ``payments up`` and 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,22 @@ class AdminCallFailed(PaymentsError):
         self.code = code
 
 
+def local_actor() -> str:
+    """Who runs a command on the local target, for the audit log: ``local:<user>@<host>``."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        user = f"uid{os.getuid()}"
+    return f"local:{user}@{socket.gethostname()}"
+
+
 def invoke_admin(state: StateFolder, environment: str, suffix: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run one admin action (``payment_processor.admin``) with the deployed admin function, locally."""
+    """Run one admin action (``payment_processor.admin``) with the deployed admin function, locally, as the
+    user running this (the audit log's ``actor``)."""
+    payload = {**payload, "actor": local_actor()}
     record, emulator, port = deployment_context(state, environment, suffix)
     name = str(record["outputs"].get("admin_function_name") or "")
     if not name:
