@@ -15,8 +15,8 @@ function that connects as the database's admin (RDS master) user. Events and ans
 - ``{"action": "list_keys", "merchant_id": M?}`` and ``{"action": "revoke_key", "key_id": K}``.
 - ``{"action": "list_audit", "since"?: ISO 8601, "limit"?: 1..1000}``: the audit log, newest first. Every action
   that changes something is recorded there once it has run, been refused or failed, with the ``actor`` the
-  event names (the ``payments`` command sends the identity it runs as); an answer whose entry could not be
-  written says so in ``audit_error``.
+  event names (the ``payments`` command sends the identity it runs as), and copied under ``audit/`` in the
+  transaction-log bucket; an answer whose entry could not be written or copied says so in ``audit_error``.
 - ``{"action": "set_connector", "merchant_id", "connector", "priority"?, "endpoint"?, "secret"?}``: a merchant's
   acquirer (``stripe`` with its secret key, or ``simulated``); the secret goes to its own Secrets Manager
   secret and is never answered. ``{"action": "list_connectors", "merchant_id"}`` and
@@ -51,11 +51,13 @@ from payment_processor.connectors.configuration import (
     validated_secret,
 )
 from payment_processor.credentials import CredentialsUnavailable, SecretsManagerCredentials, SecretsManagerSecret
+from payment_processor.encoding import compact_json
 from payment_processor.migrate import MigrationError, migrate
 from payment_processor.store.audit_log import PostgresAuditLog
 from payment_processor.store.database import Database
 from payment_processor.store.interfaces import StoreUnavailable
 from payment_processor.store.postgres import PostgresKeyStore
+from payment_processor.txlog import S3Sink, SinkUnavailable
 
 #: The application roles migration 0002 creates, by the suffix on the database's name, and the setting
 #: naming the secret each one's login is kept in.
@@ -140,11 +142,19 @@ class Admin:
         return answer if problem is None else {**answer, "audit_error": problem}
 
     def _audit(self, entry: AuditEntry) -> str | None:
-        """Append ``entry``; what went wrong if it could not be (the action stands: its answer says so)."""
+        """Append ``entry`` to the table, then copy it into the transaction-log bucket; what went wrong if either
+        could not be done (the action stands: its answer says so)."""
         try:
-            PostgresAuditLog(self._database).append(entry)
+            stored = PostgresAuditLog(self._database).append(entry)
         except (StoreUnavailable, psycopg.Error) as exc:
             return f"the action was not recorded in the audit log: {exc}"
+        bucket = self._settings.transaction_log_bucket
+        if bucket is None:
+            return None
+        try:
+            S3Sink(client("s3", self._settings), bucket).put(stored.object_key(), compact_json(stored.resource()))
+        except SinkUnavailable as exc:
+            return f"the audit entry {stored.id} is in the database but was not copied to the bucket: {exc}"
         return None
 
     def _dispatch(self, event: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """The audit log of operator actions: what the admin function keeps of each (logic layer, no I/O).
 
 Every action that changes something (setup, a key created, rolled or revoked, a connector set, removed or
-forgotten) is recorded once it has run, refused or failed: who asked (``actor``: the identity the ``payments``
-command ran as, asserted by the command; on AWS the invocation is in CloudTrail too), the action, its target, the
-outcome, and a few details. What is kept of a request is a fixed list of fields (:data:`KEPT_FIELDS`): a secret
-key, a password or anything else an event carries never enters the log, whatever the event holds.
+forgotten) is recorded once it has run, been refused or failed: who asked (``actor``: the identity the ``payments``
+command ran as, asserted by the command), the action, its target, the outcome, and a few details. The database
+table is the record; each entry is also copied as an object into the transaction-log bucket (immutable there in
+prod). What is kept of a request is a fixed list of fields (:data:`KEPT_FIELDS`): a secret key, a password or
+anything else an event carries never enters the log, whatever the event holds.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ AUDITED_ACTIONS = frozenset(
 )
 #: The request fields kept as details, each only when it is a short number, boolean or id-like text.
 KEPT_FIELDS = ("merchant_id", "key_id", "connector", "priority", "read_only", "expires_in_s", "overlap_s")
+#: Where each entry is copied in the transaction-log bucket (object-locked in prod; payments_infra grants the
+#: admin function puts under it alone).
+OBJECT_PREFIX = "audit/"
 #: Who asked, when the command did not say.
 UNKNOWN_ACTOR = "unknown"
 _PRINTABLE = re.compile(r"[ -~]{1,512}")
@@ -42,6 +46,11 @@ class AuditEntry:
     detail: dict[str, Any] = field(default_factory=dict)
     at: datetime | None = None
     id: int | None = None
+
+    def object_key(self) -> str:
+        """Where its copy goes in the transaction-log bucket (a stored entry: it has its id and time)."""
+        assert self.at is not None and self.id is not None
+        return f"{OBJECT_PREFIX}{self.at:%Y/%m/%d}/{self.id:012d}-{self.action}.json"
 
     def resource(self) -> dict[str, Any]:
         """As ``payments audit`` shows it."""

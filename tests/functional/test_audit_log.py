@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import Services
+from tests.conftest import BUCKET, Services
 from tests.functional.test_merchant_connectors import SECRET, admin
 from tests.functional.test_security import login, refused
 
@@ -99,3 +99,24 @@ def test_the_log_is_append_only_for_every_role_and_unreadable_by_the_functions_r
         with login(clean, role) as conn:
             assert refused(conn, "SELECT * FROM audit_log")
             assert refused(conn, "INSERT INTO audit_log (actor, action, outcome) VALUES ('x', 'setup', 'ok')")
+
+
+def test_each_entry_is_copied_into_the_transaction_log_bucket_and_a_failed_copy_is_said(
+    clean: Services, operator: str
+) -> None:
+    act(clean, operator, action="create_key", merchant_id="merch_copied")
+    (entry,) = entries(clean, operator)
+    s3 = clean.s3()
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="audit/")  # type: ignore[attr-defined]
+    key = f"audit/{entry['at'][:10].replace('-', '/')}/{entry['id']:012d}-create_key.json"
+    assert key in [o["Key"] for o in listed.get("Contents", [])]
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()  # type: ignore[attr-defined]
+    assert json.loads(body) == entry
+    # No bucket to copy into: the action stands, the entry is in the table, and the answer says what is missing.
+    answer = admin(clean, {"actor": operator, "action": "create_key", "merchant_id": "merch_uncopied"},
+                   transaction_log_bucket="no-such-bucket-here")  # fmt: skip
+    assert answer["ok"] and answer["key"]["secret"]
+    assert (
+        "was not copied to the bucket" in answer["audit_error"] and answer["key"]["secret"] not in answer["audit_error"]
+    )
+    assert [e["detail"]["merchant_id"] for e in entries(clean, operator)] == ["merch_uncopied", "merch_copied"]

@@ -461,6 +461,8 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
                 "CONNECTOR_SECRET_NAME_PREFIX": f"payment/{config.name}/pr42/connectors",
                 "CONNECTOR_SECRETS_KEY_ID": reach["WEBHOOK_SECRETS_KEY_ID"],
                 "CONNECTORS_ALLOW_HTTP": flag[config.connectors_allow_http],
+                # The audit log's copies (under audit/).
+                "TRANSACTION_LOG_BUCKET": common["TRANSACTION_LOG_BUCKET"],
             },
         ),
         "webhooks": (

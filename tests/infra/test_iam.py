@@ -122,7 +122,9 @@ def test_each_role_holds_exactly_the_grants_its_code_uses(env_stack: Stack) -> N
         (write, (auth,), ()),
         (write, (pepper,), ()),
         (manage, (connectors,), ()),
-        (("kms:GenerateDataKey", "kms:Decrypt"), (key,), (secretsmanager,)),
+        # The audit log's copies: under audit/ alone, sealed through S3 with the deployment's key.
+        (("s3:PutObject",), (f"${{aws_s3_bucket.{bucket}.arn}}/audit/*",), ()),
+        (("kms:GenerateDataKey", "kms:Decrypt"), (key,), (s3, secretsmanager)),
         (logs, _logs(env_stack, "admin"), ()),
         vpc,
     }
@@ -172,7 +174,7 @@ def test_kms_use_is_limited_to_its_services_and_the_webhook_secret_purpose(env_s
     assert kms == {
         "function-role": via("s3", "secretsmanager") + webhook_secrets,
         "authorizer-role": via("secretsmanager"),
-        "admin-role": via("secretsmanager"),
+        "admin-role": via("s3", "secretsmanager"),
         "webhooks-role": webhook_secrets,
     }
 

@@ -81,7 +81,7 @@ def test_defect_6_the_function_may_write_to_its_log_bucket(synthesized: SynthRes
             "s3:PutObject" in s["actions"] and any(r.startswith(f"${{{bucket}.arn}}/") for r in s["resources"])
             for s in stack.statements_of_function(function)
         )
-    assert writers == 2, "the processor and its delivery job"
+    assert writers == 3, "the processor, its delivery job, and the admin function (the audit log's copies)"
 
 
 def test_defect_7_function_names_carry_the_suffix(synthesized: SynthResult) -> None:

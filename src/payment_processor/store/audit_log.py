@@ -22,13 +22,21 @@ class PostgresAuditLog:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    def append(self, entry: AuditEntry) -> None:
-        """One entry, in a statement of its own (the action it records has committed, or failed, already)."""
+    def append(self, entry: AuditEntry) -> AuditEntry:
+        """One entry, in a statement of its own (the action it records has committed, or failed, already); the
+        entry as stored, with its id and time."""
         with in_statement(self._db) as conn:
-            conn.execute(
-                "INSERT INTO audit_log (actor, action, outcome, target, detail) VALUES (%s, %s, %s, %s, %s)",
-                (entry.actor, entry.action, entry.outcome, entry.target, Jsonb(entry.detail)),
+            stored = (
+                conn.cursor(row_factory=_AS_ENTRY)
+                .execute(
+                    f"INSERT INTO audit_log (actor, action, outcome, target, detail) VALUES (%s, %s, %s, %s, %s) "
+                    f"RETURNING {_COLUMNS}",
+                    (entry.actor, entry.action, entry.outcome, entry.target, Jsonb(entry.detail)),
+                )
+                .fetchone()
             )
+        assert stored is not None
+        return stored
 
     def list(self, *, since: datetime | None, limit: int) -> list[AuditEntry]:
         """Entries at or after ``since`` (all, without it), newest first, at most ``limit``."""

@@ -75,6 +75,8 @@ def provision(postgres: LocalPostgres, endpoint: str, *, dbname: str, bucket: st
         "CONNECTOR_SECRET_NAME_PREFIX": f"{name}/connectors",
         "CONNECTOR_SECRETS_KEY_ID": webhook_key,
         "CONNECTORS_ALLOW_HTTP": "true",
+        # The audit log's copies, beside the transaction log's events.
+        "TRANSACTION_LOG_BUCKET": bucket,
     }
     admin = Admin(Settings.from_env(admin_env), secrets_client=secretsmanager)
     try:

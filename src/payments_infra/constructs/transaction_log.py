@@ -15,6 +15,8 @@ from payments_infra.naming import Naming
 
 #: Where the processor writes events (payment_processor.txlog); the IAM grant covers exactly this prefix.
 EVENT_PREFIX = "transactions/"
+#: Where the admin function copies each audit-log entry (payment_processor.audit): locked like the events in prod.
+AUDIT_PREFIX = "audit/"
 
 
 class TransactionLogBucket(SecureBucket):
@@ -70,3 +72,7 @@ class TransactionLogBucket(SecureBucket):
     def grant_put_events(self, sid: str) -> Statement:
         """Write events: ``s3:PutObject`` under the event prefix only."""
         return self.grant_put(sid, prefix=EVENT_PREFIX)
+
+    def grant_put_audit(self, sid: str) -> Statement:
+        """Write audit-log entries: ``s3:PutObject`` under the audit prefix only."""
+        return self.grant_put(sid, prefix=AUDIT_PREFIX)

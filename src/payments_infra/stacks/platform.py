@@ -159,8 +159,11 @@ class PlatformStack(TerraformStack):
                 auth_login.grant_write("SetAuthorizerLogin"),
                 pepper.grant_write("SetPepper"),
                 connector_secrets.grant_manage("ManageConnectorSecrets"),
+                transaction_log.grant_put_audit("WriteAuditEntries"),
                 key.grant_use_via(
-                    "EncryptSecrets", services=["secretsmanager"], actions=["kms:GenerateDataKey", "kms:Decrypt"]
+                    "EncryptSecretsAndAuditEntries",
+                    services=["s3", "secretsmanager"],
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
                 ),
             ],
         )
@@ -332,6 +335,8 @@ class PlatformStack(TerraformStack):
                 "CONNECTOR_SECRET_NAME_PREFIX": connector_secrets.prefix,
                 "CONNECTOR_SECRETS_KEY_ID": key.arn,
                 "CONNECTORS_ALLOW_HTTP": str(config.connectors_allow_http).lower(),
+                # Each audit-log entry is copied under audit/ (object-locked with the events in prod).
+                "TRANSACTION_LOG_BUCKET": transaction_log.name,
             },
             reserved_concurrency=config.admin_concurrency,
             timeout_s=ADMIN_TIMEOUT_S,
