@@ -64,6 +64,11 @@ def test_the_authorizer_role_only_reads_keys_and_writes_their_hour_of_use(clean:
     with login(clean, clean.world.auth_secret_arn) as conn:
         assert conn.execute("SELECT count(*) FROM api_keys").fetchone() == (1,)
         assert conn.execute("UPDATE api_keys SET last_used_at = date_trunc('hour', now())").rowcount == 1
+        # An hour is a UTC hour whatever the session's zone (date_trunc would truncate in a +05:30 zone's).
+        conn.execute("SET TIME ZONE 'Asia/Kolkata'")
+        assert conn.execute("UPDATE api_keys SET last_used_at = '2026-01-01T10:00:00Z'").rowcount == 1
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("UPDATE api_keys SET last_used_at = '2026-01-01T10:30:00Z'")
         assert refused(conn, "SELECT * FROM payments")
         assert refused(conn, "UPDATE api_keys SET revoked_at = NULL")
         assert refused(conn, "UPDATE api_keys SET expires_at = NULL")

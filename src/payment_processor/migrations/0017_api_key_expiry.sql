@@ -7,7 +7,8 @@ ALTER TABLE api_keys
     ADD COLUMN last_used_at timestamptz,
     ADD COLUMN replaced_by  text REFERENCES api_keys (id),
     ADD CONSTRAINT api_keys_expires_after_creation CHECK (expires_at IS NULL OR expires_at >= created_at),
-    ADD CONSTRAINT api_keys_used_to_the_hour CHECK (last_used_at = date_trunc('hour', last_used_at));
+    -- By the epoch, not date_trunc: that truncates in the session's time zone (a +05:30 zone's hours are not UTC's).
+    ADD CONSTRAINT api_keys_used_to_the_hour CHECK (extract(epoch FROM last_used_at) % 3600 = 0);
 
 -- What the job counts for the expiring-keys alarm.
 CREATE INDEX api_keys_expiring_idx ON api_keys (expires_at) WHERE expires_at IS NOT NULL AND revoked_at IS NULL;

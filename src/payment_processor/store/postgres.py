@@ -972,12 +972,19 @@ class PostgresKeyStore:
         return None if row is None else ApiKey(**row)
 
     def note_key_use(self, key_id: str, hour: datetime) -> None:
-        """The authorizer's one write (its role may update this column alone)."""
+        """The authorizer's one write (its role may update this column alone). Any refusal of it is
+        StoreUnavailable: it must never turn into an authorizer failure."""
         with in_statement(self._db) as conn:
-            conn.execute(
-                "UPDATE api_keys SET last_used_at = %s WHERE id = %s AND (last_used_at IS NULL OR last_used_at < %s)",
-                (hour, key_id, hour),
-            )
+            try:
+                conn.execute(
+                    "UPDATE api_keys SET last_used_at = %s WHERE id = %s "
+                    "AND (last_used_at IS NULL OR last_used_at < %s)",
+                    (hour, key_id, hour),
+                )
+            except psycopg.Error as exc:
+                if isinstance(exc, psycopg.OperationalError):
+                    raise  # the connection's own trouble: _store_errors maps it (and drops a broken connection)
+                raise StoreUnavailable(f"the hour of use was refused: {type(exc).__name__}") from None
 
     @staticmethod
     def _key(conn: Any, key_id: str) -> ApiKey | None:
