@@ -123,7 +123,8 @@ def clean(services: Services) -> Services:
     with services.admin() as conn:
         conn.execute(
             "TRUNCATE transaction_log_outbox, idempotency_keys, payment_actions, refunds, payment_attempts, payments, "
-            "api_keys, webhook_attempts, webhook_deliveries, webhook_endpoints, merchant_connectors"
+            "api_keys, webhook_attempts, webhook_deliveries, webhook_endpoints, merchant_connectors, "
+            "failed_authentications"
         )
     secrets = services._secrets()
     prefix = services.admin_settings().connector_secrets_prefix

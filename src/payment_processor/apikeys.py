@@ -116,6 +116,9 @@ class Refusal:
     """Why a token does not authenticate, in words the client is shown (never the secret, nor whose key)."""
 
     reason: str
+    #: Whether the refusal cost a database lookup (a token of the wrong shape or mode is refused without one):
+    #: what the authorizer counts against the caller's address (payment_processor.failed_authentications).
+    looked_up: bool = True
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,7 @@ class ApiKeys:
         the key that replaced it); every other refusal is the same words."""
         shape = secret_shape(token)
         if shape is None or shape[1] != self.mode:
-            return Refusal(NOT_VALID)
+            return Refusal(NOT_VALID, looked_up=False)
         wanted = hash_secret(self._pepper(), token)
         found = self._store.find_key(wanted)
         if found is None:

@@ -1,17 +1,21 @@
 """The API Gateway request authorizer: ``Authorization: Bearer <secret key>`` to a policy (logic layer).
 
-API Gateway calls it before the processor, with the ``Authorization`` header as its identity source
-and the result cached per header value (``authorizer_result_ttl_in_seconds`` ≤ 300, so a revoked key
-stops working within that time). What it answers, and what the client then sees:
+API Gateway calls it before the processor, with the ``Authorization`` header and the source address as its
+identity sources and the result cached per pair of them (``authorizer_result_ttl_in_seconds`` ≤ 300, so a
+revoked key stops working within that time, and an address's lockout never reaches another address).
+What it answers, and what the client then sees:
 
 - no ``Authorization`` header: API Gateway answers 401 itself (gateway response UNAUTHORIZED,
   ``authentication_required``) and never calls the authorizer;
 - anything but exactly one ``Authorization`` header whose value is exactly ``Bearer <token>`` (see
   :func:`bearer_token`): raise ``Unauthorized`` (message exactly "Unauthorized", which API Gateway maps to
   that same 401), before any database lookup;
-- an unknown, revoked, other-mode or expired key: a Deny policy with the reason as ``message`` in its context
-  (gateway response ACCESS_DENIED, answered as 401 ``invalid_api_key`` with that message: an expired key's
-  says it expired and names its replacement);
+- an unknown, revoked, other-mode or expired key: a Deny policy with the reason as ``message`` and the code
+  ``invalid_api_key`` in its context (gateway response ACCESS_DENIED, answered as 401 with that code and
+  message: an expired key's says it expired and names its replacement); each one that cost a lookup counts
+  against the request's source address (:mod:`payment_processor.failed_authentications`);
+- any credential from a source address over its bound of failed authentications: a Deny with the code
+  ``too_many_failed_authentications``, without a lookup, until the address's window ends;
 - a valid key: an Allow policy for every method of this API's stage (the cached result serves every
   route), with ``merchant_id``, ``key_id`` and ``read_only`` in the context the processor receives as
   ``requestContext.authorizer``. The processor refuses writes with a read-only key (403).
@@ -24,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from payment_processor.apikeys import ApiKeys, Refusal
+from payment_processor.failed_authentications import FailedAuthentications, lockout_message, source_address
 from payment_processor.store.interfaces import StoreUnavailable
 
 
@@ -92,19 +97,40 @@ def policy(principal: str, effect: str, method_arn: str, context: dict[str, str]
     }
 
 
+def _ignore(subject: str, reason: str) -> None:
+    return None
+
+
 def authorize(
-    event: dict[str, Any], keys: ApiKeys, *, unnoted: Callable[[str, str], None] = lambda key_id, reason: None
+    event: dict[str, Any],
+    keys: ApiKeys,
+    *,
+    failures: FailedAuthentications | None = None,
+    unnoted: Callable[[str, str], None] = _ignore,
 ) -> dict[str, Any]:
-    """Answer one REQUEST authorizer event. The key's hour of use is kept best effort: a key that authenticated
-    is answered Allow even if that write fails (``unnoted(key_id, reason)`` hears of it; the hour is for
-    operators, and the next cache miss writes it)."""
+    """Answer one REQUEST authorizer event.
+
+    Two writes are best effort, each heard of by ``unnoted(subject, reason)`` when it fails: the key's hour of
+    use (a key that authenticated is still answered Allow; the hour is for operators, and the next cache miss
+    writes it), and a refused key's count against its address (the refusal stands; the next failure counts).
+    """
     method_arn = str(event.get("methodArn") or "")
     token = bearer_token(event)
     if token is None:
         raise Unauthorized
+    address = source_address(((event.get("requestContext") or {}).get("identity") or {}).get("sourceIp"))
+    if failures is not None and address is not None:
+        until = failures.locked_until(address)
+        if until is not None:
+            return _deny(method_arn, "too_many_failed_authentications", lockout_message(until))
     key = keys.check(token)
     if isinstance(key, Refusal):
-        return policy("anonymous", "Deny", method_arn, {"error_code": "invalid_api_key", "message": key.reason})
+        if failures is not None and address is not None and key.looked_up:
+            try:
+                failures.note(address)
+            except StoreUnavailable as exc:
+                unnoted(address, str(exc))
+        return _deny(method_arn, "invalid_api_key", key.reason)
     try:
         keys.note_use(key)
     except StoreUnavailable as exc:
@@ -115,3 +141,7 @@ def authorize(
         method_arn,
         {"merchant_id": key.merchant_id, "key_id": key.id, "read_only": "true" if key.read_only else "false"},
     )
+
+
+def _deny(method_arn: str, code: str, message: str) -> dict[str, Any]:
+    return policy("anonymous", "Deny", method_arn, {"error_code": code, "message": message})

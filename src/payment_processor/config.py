@@ -48,6 +48,11 @@ class Settings:
     # Authentication: the secret holding the API-key pepper, and which keys this deployment takes.
     api_key_pepper_secret_arn: str | None = None
     api_key_mode: str = "test"
+    # The authorizer's bound on key guessing (payment_processor.failed_authentications): this many refused
+    # lookups from one source address in a fixed window of this many seconds lock the address out until the
+    # window ends.
+    auth_failure_limit: int = 30
+    auth_failure_window_s: int = 60
     # Only the admin function (migrations, key management) reads these: the secrets it fills with the
     # application roles' generated passwords.
     app_db_secret_arn: str | None = None
@@ -115,6 +120,8 @@ class Settings:
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             api_key_pepper_secret_arn=env.get("API_KEY_PEPPER_SECRET_ARN") or None,
             api_key_mode=mode,
+            auth_failure_limit=_int(env, "AUTH_FAILURE_LIMIT", 30),
+            auth_failure_window_s=_int(env, "AUTH_FAILURE_WINDOW_S", 60),
             app_db_secret_arn=env.get("APP_DB_SECRET_ARN") or None,
             auth_db_secret_arn=env.get("AUTH_DB_SECRET_ARN") or None,
             webhook_secrets_key_id=env.get("WEBHOOK_SECRETS_KEY_ID") or None,

@@ -32,6 +32,7 @@ from payment_processor.connectors.unconfigured import Unconfigured
 from payment_processor.credentials import CredentialsUnavailable, SecretsManagerCredentials, SecretsManagerSecret
 from payment_processor.deadlines import deadline
 from payment_processor.errors import InternalError
+from payment_processor.failed_authentications import FailedAuthentications
 from payment_processor.store.interfaces import OutboxHealth, ProcessingHealth, StoreUnavailable
 from payment_processor.txlog import DeliveryReport, OutboxDelivery, S3Sink
 
@@ -64,7 +65,7 @@ _service: PaymentService | None = None
 _webhooks: WebhookEndpoints | None = None
 _dispatcher: Dispatcher | None = None
 _courier: dict[str, Any] | None = None
-_keys: ApiKeys | None = None
+_keys: tuple[ApiKeys, FailedAuthentications] | None = None
 #: True until the process's first request has loaded the code and SDK data it needs (see _first_load). Only
 #: in a Lambda execution environment (the runtime sets AWS_LAMBDA_FUNCTION_NAME, as the local target's
 #: workers do): a process that imports the handler for something else (a test run) keeps its collector.
@@ -149,6 +150,11 @@ def build_webhooks(settings: Settings, service: PaymentService) -> WebhookEndpoi
 def build_keys(settings: Settings) -> ApiKeys:
     """Wire the authorizer's dependencies: its read-only database login and the pepper (the driver is
     imported here, on first use, as in build_service)."""
+    return build_authentication(settings)[0]
+
+
+def build_authentication(settings: Settings) -> tuple[ApiKeys, FailedAuthentications]:
+    """The authorizer's keys and its bound on failed authentications, on one database login."""
     from payment_processor.store.database import Database
     from payment_processor.store.postgres import PostgresKeyStore
 
@@ -161,7 +167,14 @@ def build_keys(settings: Settings) -> ApiKeys:
             "missing environment variable(s): API_KEY_PEPPER_SECRET_ARN; the authorizer's deployment sets it"
         )
     pepper = pepper_from(SecretsManagerSecret(secrets, settings.api_key_pepper_secret_arn, ttl_s=settings.secret_ttl_s))
-    return ApiKeys(PostgresKeyStore(database), pepper, mode=settings.api_key_mode)
+    store = PostgresKeyStore(database)
+    try:
+        failures = FailedAuthentications(
+            store, limit=settings.auth_failure_limit, window_s=settings.auth_failure_window_s
+        )
+    except ValueError as exc:
+        raise ConfigError(f"AUTH_FAILURE_LIMIT / AUTH_FAILURE_WINDOW_S: {exc}") from None
+    return ApiKeys(store, pepper, mode=settings.api_key_mode), failures
 
 
 def _get_service() -> PaymentService:
@@ -201,10 +214,10 @@ def _get_dispatcher() -> Dispatcher | None:
     return _dispatcher
 
 
-def _get_keys() -> ApiKeys:
+def _get_keys() -> tuple[ApiKeys, FailedAuthentications]:
     global _keys
     if _keys is None:
-        _keys = build_keys(Settings.from_env(require=("API_KEY_PEPPER_SECRET_ARN",)))
+        _keys = build_authentication(Settings.from_env(require=("API_KEY_PEPPER_SECRET_ARN",)))
     return _keys
 
 
@@ -248,14 +261,17 @@ def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _authorize(event, context)
 
 
-def _key_use_not_kept(key_id: str, reason: str) -> None:
-    logger.warning("the key's hour of use was not kept", extra={"key_id": key_id, "reason": reason})
+def _write_not_kept(subject: str, reason: str) -> None:
+    """A best-effort write of the authorizer's failed: a key's hour of use, or an address's failure count."""
+    what = "the key's hour of use" if subject.startswith("key_") else "the address's failed authentication"
+    logger.warning(f"{what} was not kept", extra={"subject": subject, "reason": reason})
 
 
 def _authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _bind_request(event, context)
     try:
-        answer = authorize(event, _get_keys(), unnoted=_key_use_not_kept)
+        keys, failures = _get_keys()
+        answer = authorize(event, keys, failures=failures, unnoted=_write_not_kept)
     except Unauthorized:
         logger.info("authorizer", extra={"outcome": "unauthorized"})
         raise
@@ -267,6 +283,7 @@ def _authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:
         extra={
             "outcome": answer["policyDocument"]["Statement"][0]["Effect"],
             "key_id": answer["context"].get("key_id"),
+            "code": answer["context"].get("error_code"),
         },
     )
     return answer

@@ -20,11 +20,12 @@ GATEWAY_RESPONSES: dict[str, tuple[int, str, str, dict[str, str]]] = {
         "send your secret API key as `Authorization: Bearer sk_test_...`",
         {"WWW-Authenticate": "Bearer"},
     ),
-    # The authorizer's Deny: an unknown, revoked, other-mode or expired key; the message is the Deny's own
-    # (payment_processor.apikeys: one text for the first three, an expiry's names its time and replacement).
+    # The authorizer's Deny: an unknown, revoked, other-mode or expired key (invalid_api_key), or a source address
+    # locked out after too many of those (too_many_failed_authentications); the code and message are the Deny's
+    # own (payment_processor.apikeys: one text for the first three, an expiry's names its time and replacement).
     "ACCESS_DENIED": (
         401,
-        "invalid_api_key",
+        "$context.authorizer.error_code",
         "$context.authorizer.message",
         {"WWW-Authenticate": 'Bearer error="invalid_token"'},
     ),

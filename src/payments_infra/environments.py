@@ -66,6 +66,14 @@ class EnvironmentConfig:
     # the local API server enforces the same numbers): at most this many requests per window per key.
     api_rate_limit_per_credential: int
     api_rate_limit_window_s: int
+    # The authorizer's bound on key guessing (payment_processor.failed_authentications; WAF cannot see which
+    # requests failed to authenticate): this many refused key lookups from one source address in a fixed window
+    # of this many seconds, and the address's credentials are refused without a lookup until the window ends.
+    auth_failure_limit: int
+    auth_failure_window_s: int
+    # CloudTrail data events for every invocation of the admin function (constructs.admin_trail): AWS's own
+    # record of which identity ran each operator action, beside the audit log's.
+    admin_invoke_trail: bool
     # Logs and the transaction log
     log_retention_days: int
     transaction_log_object_lock: bool
@@ -147,6 +155,8 @@ class EnvironmentConfig:
         # WAF's rate-based rules: a limit of at least 10, windows of 60, 120, 300 or 600 seconds.
         if self.api_rate_limit_per_credential < 10 or self.api_rate_limit_window_s not in (60, 120, 300, 600):
             raise ValueError(f"{self.name}: rate limit >= 10 per window of 60, 120, 300 or 600 seconds")
+        if self.auth_failure_limit < 5 or self.auth_failure_window_s not in (60, 120, 300, 600, 900, 1800, 3600):
+            raise ValueError(f"{self.name}: auth failure limit >= 5 per window of 60 to 3600 seconds")
         self._check_connection_budget()
         if not 1 <= self.nat_gateways <= 2:
             raise ValueError(f"{self.name}: nat_gateways is 1 (one AZ's) or 2 (one per AZ of the two)")
@@ -229,6 +239,9 @@ DEV = EnvironmentConfig(
     api_key_mode="test",
     api_rate_limit_per_credential=600,
     api_rate_limit_window_s=60,
+    auth_failure_limit=30,
+    auth_failure_window_s=60,
+    admin_invoke_trail=False,
     log_retention_days=14,
     transaction_log_object_lock=False,
     transaction_log_lock_days=0,
@@ -284,6 +297,9 @@ STAGING = EnvironmentConfig(
     api_key_mode="test",
     api_rate_limit_per_credential=3000,
     api_rate_limit_window_s=60,
+    auth_failure_limit=30,
+    auth_failure_window_s=60,
+    admin_invoke_trail=True,
     log_retention_days=90,
     transaction_log_object_lock=False,
     transaction_log_lock_days=0,
@@ -340,6 +356,9 @@ PROD = EnvironmentConfig(
     api_key_mode="live",
     api_rate_limit_per_credential=12000,
     api_rate_limit_window_s=60,
+    auth_failure_limit=20,
+    auth_failure_window_s=300,
+    admin_invoke_trail=True,
     log_retention_days=365,
     transaction_log_object_lock=True,
     transaction_log_lock_days=2555,  # seven years of immutable transaction records

@@ -66,6 +66,14 @@ RULES = {
         re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,254}(?<!-)$"),
         "lower-case letters, digits and single hyphens, starting with a letter",
     ),
+    # CloudTrail: 3-128, letters, digits, '.', '_', '-'; starts and ends with a letter or digit; no two of '._-'
+    # side by side ("InvalidTrailNameException").
+    "cloudtrail": NameRule(
+        "CloudTrail trail",
+        128,
+        re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|[._-](?![._-])){1,126}[A-Za-z0-9]$"),
+        "letters, digits and single '.', '_' or '-', starting and ending with a letter or digit",
+    ),
     # Name tags of resources whose identity is an AWS-generated id (VPC, subnets, endpoints).
     "tag": NameRule("Name tag", 255, re.compile(r"^[\w .:/=+@-]{1,255}$"), "letters, digits and ' .:/=+@_-'"),
     "lambda_function": NameRule(
@@ -167,6 +175,10 @@ class Naming:
     def resource(self, purpose: str) -> str:
         """A Name tag for a resource AWS identifies by a generated id (VPC, subnet, endpoint)."""
         return check("tag", self._base(purpose))
+
+    def trail(self, purpose: str) -> str:
+        """A CloudTrail trail name (unique per account and region)."""
+        return check("cloudtrail", self._base(purpose))
 
     def function(self, purpose: str) -> str:
         """A Lambda function name."""

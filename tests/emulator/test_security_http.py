@@ -5,8 +5,11 @@ dev/alpha deployment; every test makes its own keys."""
 
 from __future__ import annotations
 
+import collections
 import http.client
 import json
+import secrets
+import string
 import time
 import uuid
 from typing import Any
@@ -29,10 +32,14 @@ CACHE_S = 10
 class Client:
     """HTTP/1.1 to the served API, one persistent connection."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, source: str | None = None) -> None:
         parts = urlsplit(url)
         self.stage = parts.path
-        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+        # A source address of its own (any 127.x.y.z is this machine): what the server sees as the client's.
+        bind = None if source is None else (source, 0)
+        self.conn = http.client.HTTPConnection(
+            parts.hostname or "127.0.0.1", parts.port, timeout=30, source_address=bind
+        )
 
     def call(
         self,
@@ -265,3 +272,69 @@ def test_card_numbers_and_unstorable_text_are_refused_and_nothing_lands(
     ) as conn:
         stored = conn.execute("SELECT count(*) FROM payments WHERE merchant_id = 'merch_card'").fetchone()
     assert stored == (0,)
+
+
+#: The local target's warm workers of one function (payments_cli.local.functions): each learns a lockout on its own.
+LOCAL_WORKERS = 4
+
+
+def one_address() -> str:
+    """A loopback source address of this test's own, so a lockout it causes touches no other test."""
+    n = secrets.randbelow(250**3)
+    return f"127.{n // 250**2 % 250 + 2}.{n // 250 % 250 + 2}.{n % 250 + 2}"
+
+
+def failures_counted(cli: Cli, alpha: dict[str, Any], address: str) -> int:
+    status = json.loads(cli.run("status", "--format", "json").stdout)
+    with psycopg.connect(
+        f"host=127.0.0.1 port={status['postgres']['port']} user=postgres dbname={alpha['database']}"
+    ) as conn:
+        row = conn.execute(
+            "SELECT coalesce(sum(failures), 0) FROM failed_authentications WHERE source_ip = %s::inet", (address,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_key_guessing_from_one_address_costs_at_most_the_bound_in_lookups(
+    cli: Cli, api: Client, alpha: dict[str, Any]
+) -> None:
+    """N distinct well-shaped keys from one address: the first ``limit`` are looked up (plus one for each other
+    warm worker at most), the rest refused without a lookup; the address's good key is refused too until the
+    window ends, while the same key from another address works."""
+    limit, tried = DEV.auth_failure_limit, 4 * DEV.auth_failure_limit  # the alpha (dev) deployment's bound
+    address = one_address()
+    guesser = Client(str(alpha["api"]["url"]), source=address)
+    good = str(new_key(cli, f"merch_guess_{uuid.uuid4().hex[:8]}")["secret"])
+    answered: collections.Counter[str] = collections.Counter()
+    for _ in range(tried):
+        guess = "sk_test_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(43))
+        status, headers, body = guesser.call("GET", "/payments", secret=guess)
+        assert status == 401 and headers["www-authenticate"].startswith("Bearer"), (status, body)
+        answered[body["error"]["code"]] += 1
+    looked_up = answered["invalid_api_key"]
+    assert limit <= looked_up <= limit + LOCAL_WORKERS - 1, answered
+    assert answered["too_many_failed_authentications"] == tried - looked_up, answered
+    assert failures_counted(cli, alpha, address) == looked_up, "each lookup that failed was counted, no other"
+
+    status, _, body = guesser.call("GET", "/payments", secret=good)
+    assert (status, body["error"]["code"]) == (401, "too_many_failed_authentications")
+    assert "until 20" in body["error"]["message"] and good not in json.dumps(body)
+    assert failures_counted(cli, alpha, address) == looked_up, "a locked-out address costs no lookup"
+    assert api.call("GET", "/payments", secret=good)[0] == 200, "the key works from another address"
+    assert Client(str(alpha["api"]["url"]), source=one_address()).call("GET", "/payments", secret=good)[0] == 200
+    print(f"{tried} guesses from one address: {looked_up} looked up (bound {limit}), {dict(answered)}")
+
+
+def test_malformed_credentials_cost_no_lookup_and_lock_nobody_out(cli: Cli, api: Client, alpha: dict[str, Any]) -> None:
+    """A credential refused before any lookup (another key shape or mode, a malformed header) is not counted."""
+    address = one_address()
+    client = Client(str(alpha["api"]["url"]), source=address)
+    good = str(new_key(cli, f"merch_shape_{uuid.uuid4().hex[:8]}")["secret"])
+    junk = [f"Bearer x{i}" for i in range(DEV.auth_failure_limit)]
+    junk += [f"Bearer sk_live_{'a' * 42}{i % 10}" for i in range(DEV.auth_failure_limit)]  # the other mode
+    junk += [f"Bearer  sk_test_{'a' * 42}{i % 10}" for i in range(DEV.auth_failure_limit)]  # two spaces
+    for authorization in junk:
+        assert client.call("GET", "/payments", authorization=authorization)[0] == 401
+    assert failures_counted(cli, alpha, address) == 0
+    assert client.call("GET", "/payments", secret=good)[0] == 200

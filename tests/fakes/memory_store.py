@@ -629,9 +629,12 @@ def _page(
 class InMemoryKeyStore:
     """A KeyStore in a dict, for unit tests; ``hashes`` shows exactly what would be stored."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
         self.keys: dict[str, ApiKey] = {}
         self.hashes: dict[bytes, str] = {}
+        #: (address, window start) -> failures, as migration 0019's table keeps them.
+        self.failures: dict[tuple[str, datetime], int] = {}
+        self._clock = clock
 
     def insert_key(self, key: ApiKey, secret_hash: bytes) -> None:
         """Store a new key."""
@@ -676,3 +679,10 @@ class InMemoryKeyStore:
         key = self.keys[key_id]
         if key.last_used_at is None or key.last_used_at < hour:
             self.keys[key_id] = replace(key, last_used_at=hour)
+
+    def note_failed_authentication(self, address: str, window_s: int) -> tuple[int, datetime]:
+        """Count one failure in the fixed window the clock is in, by the epoch as the database does."""
+        now = (self._clock or utc_now)()
+        began = datetime.fromtimestamp(now.timestamp() // window_s * window_s, tz=now.tzinfo)
+        failures = self.failures[(address, began)] = self.failures.get((address, began), 0) + 1
+        return failures, began + timedelta(seconds=window_s)

@@ -5,6 +5,7 @@ input changes nothing."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import psycopg
@@ -76,6 +77,37 @@ def test_the_authorizer_role_only_reads_keys_and_writes_their_hour_of_use(clean:
         assert refused(conn, "INSERT INTO api_keys (id) VALUES ('key_x')")
         assert refused(conn, "CREATE TABLE stolen (x int)")
         assert refused(conn, "SELECT rolpassword FROM pg_authid")
+
+
+def test_the_authorizer_role_counts_failed_authentications_through_its_one_function(clean: Services) -> None:
+    """Migration 0019: the count per address and window, by the epoch whatever the session's zone; the authorizer
+    cannot read or change the table otherwise, the processor cannot count at all."""
+    with login(clean, clean.world.auth_secret_arn) as conn:
+        conn.execute("SET TIME ZONE 'Asia/Kolkata'")  # +05:30: a date_trunc'd hour would not be UTC's
+        counts = [conn.execute("SELECT * FROM note_failed_authentication('203.0.113.7', 3600)").fetchone()
+                  for _ in range(3)]  # fmt: skip
+        assert [count for count, _ in counts] == [1, 2, 3]
+        ends = counts[0][1]
+        assert ends.timestamp() % 3600 == 0 and 0 < ends.timestamp() - time.time() <= 3600
+        assert conn.execute("SELECT failures FROM note_failed_authentication('2001:db8::1', 60)").fetchone() == (1,)
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            conn.execute("SELECT * FROM note_failed_authentication('203.0.113.7', 0)")
+        with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+            conn.execute("SELECT * FROM note_failed_authentication('not an address', 60)")
+        assert refused(conn, "SELECT * FROM failed_authentications")
+        assert refused(conn, "DELETE FROM failed_authentications")
+        assert refused(conn, "INSERT INTO failed_authentications VALUES ('10.0.0.1', now(), 1)")
+    with login(clean, clean.world.app_secret_arn) as conn:
+        assert refused(conn, "SELECT * FROM note_failed_authentication('203.0.113.7', 60)")
+        assert refused(conn, "SELECT * FROM failed_authentications")
+    with clean.admin() as conn:
+        conn.execute("INSERT INTO failed_authentications VALUES ('10.9.9.9', now() - interval '2 days', 99)")
+    with login(clean, clean.world.auth_secret_arn) as conn:
+        conn.execute("SELECT * FROM note_failed_authentication('203.0.113.8', 60)")
+    with clean.admin() as conn:
+        rows = conn.execute("SELECT host(source_ip), failures FROM failed_authentications ORDER BY 1").fetchall()
+    assert ("10.9.9.9", 99) not in rows, "a window older than a day goes as new failures come"
+    assert sorted(rows) == [("2001:db8::1", 1), ("203.0.113.7", 3), ("203.0.113.8", 1)]
 
 
 def test_each_role_has_its_own_generated_password_and_setup_keeps_them(clean: Services) -> None:

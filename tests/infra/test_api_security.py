@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from payments_infra.api_responses import GATEWAY_RESPONSES
 from tests.infra.conftest import config_of
@@ -99,7 +100,10 @@ def test_the_authorizer_reads_the_authorization_header_and_caches_briefly(env_st
     _, authorizer = env_stack.only("aws_api_gateway_authorizer")
     function, body = env_stack.named("aws_lambda_function", "authorizer/function")
     assert authorizer["type"] == "REQUEST"
-    assert authorizer["identity_source"] == "method.request.header.Authorization"
+    # Cached per credential and source address: a lockout of one address never answers for another.
+    assert authorizer["identity_source"] == "method.request.header.Authorization, context.identity.sourceIp"
+    assert function_environment(body)["AUTH_FAILURE_LIMIT"] == str(config.auth_failure_limit)
+    assert function_environment(body)["AUTH_FAILURE_WINDOW_S"] == str(config.auth_failure_window_s)
     assert authorizer["rest_api_id"] == f"${{aws_api_gateway_rest_api.{rest_api}.id}}"
     assert authorizer["authorizer_uri"] == f"${{aws_lambda_function.{function}.invoke_arn}}"
     assert body["handler"] == "payment_processor.handler.authorizer"
@@ -189,3 +193,7 @@ def test_the_edge_limits_each_credential_on_its_authorization_header(env_stack: 
     _, association = env_stack.only("aws_wafv2_web_acl_association")
     assert association["resource_arn"] == f"${{aws_api_gateway_stage.{stage}.arn}}"
     assert association["web_acl_arn"] == f"${{aws_wafv2_web_acl.{acl_name}.arn}}"
+
+
+def function_environment(body: dict[str, Any]) -> dict[str, str]:
+    return dict(body["environment"]["variables"])

@@ -11,6 +11,7 @@ import pytest
 
 from payment_processor.config import RDS_CA_BUNDLE, Settings
 from payments_infra.api_responses import GATEWAY_RESPONSES
+from payments_infra.constructs.admin_trail import CLOUDTRAIL
 from payments_infra.constructs.api import (
     IDENTITY_SOURCE,
     RESOURCE_IDS,
@@ -228,8 +229,10 @@ def test_every_bucket_is_private_versioned_and_tls_only(synthesized: SynthResult
                 versioning
             ) == len(buckets)
             for policy in s.resources("aws_s3_bucket_policy").values():
-                (deny,) = s.policy_statements(policy["policy"])
+                # The deny first; only the admin trail's bucket grants a service anything beside it.
+                deny, *grants = s.policy_statements(policy["policy"])
                 assert deny["effect"] == "Deny" and deny["condition"][0]["variable"] == "aws:SecureTransport"
+                assert all(g["principals"] == [{"type": "Service", "identifiers": [CLOUDTRAIL]}] for g in grants)
             assert len(s.resources("aws_s3_bucket_policy")) == len(buckets)
 
 
@@ -446,7 +449,14 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
         "authorizer": (
             "payment_processor.handler.authorizer",
             ("API_KEY_PEPPER_SECRET_ARN",),
-            {**database, "DB_SECRET_ARN": auth, **keys},
+            {
+                **database,
+                "DB_SECRET_ARN": auth,
+                **keys,
+                # The bound on key guessing (payment_processor.failed_authentications).
+                "AUTH_FAILURE_LIMIT": str(config.auth_failure_limit),
+                "AUTH_FAILURE_WINDOW_S": str(config.auth_failure_window_s),
+            },
         ),
         "admin": (
             "payment_processor.admin.handler",
@@ -487,6 +497,9 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
         assert RDS_CA_BUNDLE in zipfile.ZipFile(env_stack.package(body)).namelist()
         if function in ("authorizer", "admin"):  # the two that check or make API keys
             assert settings.api_key_mode == config.api_key_mode
+        if function == "authorizer":
+            bound = (settings.auth_failure_limit, settings.auth_failure_window_s)
+            assert bound == (config.auth_failure_limit, config.auth_failure_window_s)
         if function in ("processor", "webhooks"):  # staging and prod deliver to public HTTPS addresses only
             assert (settings.webhooks_allow_http, settings.webhooks_allow_loopback) == (config.name == "dev",) * 2
         assert body["handler"] == handler

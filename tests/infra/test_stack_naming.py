@@ -33,6 +33,7 @@ NAME_ATTRIBUTES = {
     ("aws_wafv2_web_acl", "name"): "tag",
     ("aws_dynamodb_table", "name"): "dynamodb_table",
     ("aws_sqs_queue", "name"): "sqs_queue",
+    ("aws_cloudtrail", "name"): "cloudtrail",
 }
 # Any attribute with one of these names is treated as a name, so a new resource type cannot slip by.
 NAME_LIKE = {"name", "bucket", "identifier", "function_name", "alarm_name", "name_prefix", "final_snapshot_identifier"}

@@ -3,6 +3,8 @@ IAM-style policy evaluation, as AWS documents them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from payments_cli.local.edge import (
@@ -201,3 +203,37 @@ def test_the_authorizer_cache_and_the_rate_counts_do_not_grow_without_bound() ->
     now[0] += 61
     limiter.allow("Bearer later")
     assert len(limiter) == 1
+
+
+class _Authorizers:
+    def __init__(self, *sources: str) -> None:
+        self.items = [
+            {"id": f"a{i}", "type": "REQUEST", "identitySource": source, "authorizerResultTtlInSeconds": 10,
+             "authorizerUri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+                              "arn:aws:lambda:us-east-1:123456789012:function:auth/invocations"}
+            for i, source in enumerate(sources)
+        ]  # fmt: skip
+
+    def get_authorizers(self, restApiId: str) -> dict[str, Any]:
+        return {"items": self.items}
+
+
+def test_the_local_edge_reads_the_identity_sources_the_stacks_configure() -> None:
+    """One header, and optionally the source address (answers then cached per both); anything else is left out,
+    so its routes answer as misconfigured rather than be checked on a cache key API Gateway would not use."""
+    from payments_cli.local import edge
+
+    found = edge.read_authorizers(
+        _Authorizers(
+            "method.request.header.Authorization, context.identity.sourceIp",
+            "method.request.header.Authorization",
+            "method.request.header.Authorization, method.request.querystring.k",
+            "context.identity.sourceIp",
+            "method.request.header.A, method.request.header.B",
+        ),
+        "api",
+    )
+    assert found == {
+        "a0": edge.Authorizer("a0", "auth", "authorization", 10, by_address=True),
+        "a1": edge.Authorizer("a1", "auth", "authorization", 10, by_address=False),
+    }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -13,6 +15,8 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate
 
+from payment_processor.apikeys import NOT_VALID
+from payment_processor.failed_authentications import lockout_message
 from payments_infra.api_responses import GATEWAY_RESPONSES, gateway_response_template
 from payments_infra.environments import get_environment
 from payments_infra.naming import Naming
@@ -150,10 +154,25 @@ def edge_response(status: int, body: str, headers: dict[str, str]) -> dict[str, 
     return {"statusCode": status, "body": body, "headers": {"Content-Type": "application/json", **headers}}
 
 
-def gateway_answer(response_type: str) -> dict[str, Any]:
-    """What API Gateway sends for ``response_type``: the deployed template, ``$context.requestId`` filled in."""
+#: The contexts of the authorizer's Deny answers, each of which ACCESS_DENIED's template fills in.
+DENIALS = {
+    "invalid_api_key": {"error_code": "invalid_api_key", "message": NOT_VALID},
+    "too_many_failed_authentications": {
+        "error_code": "too_many_failed_authentications",
+        "message": lockout_message(datetime(2026, 12, 7, 10, 1, tzinfo=UTC)),
+    },
+}
+
+
+def gateway_answer(response_type: str, authorizer: dict[str, str] | None = None) -> dict[str, Any]:
+    """What API Gateway sends for ``response_type``: the deployed template, ``$context.requestId`` and the
+    authorizer's context (an ACCESS_DENIED's: the Deny's code and message; invalid_api_key's by default)
+    filled in."""
     status, code, message, headers = GATEWAY_RESPONSES[response_type]
+    context = authorizer or DENIALS["invalid_api_key"]
     body = gateway_response_template(code, message).replace("$context.requestId", str(uuid.uuid4()))
+    body = re.sub(r"\$context\.authorizer\.([A-Za-z0-9_]+)", lambda m: context[m.group(1)], body)
+    assert "$context" not in body
     return edge_response(status, body, headers)
 
 
@@ -226,6 +245,15 @@ def test_gateway_responses_match_the_document(openapi: OpenAPI, response_type: s
     """API Gateway answers these on any route, before the processor runs: every operation documents them."""
     make_event, view_args = OPERATIONS[operation]
     check(openapi, make_event(), gateway_answer(response_type), view_args)
+
+
+@pytest.mark.parametrize("denial", sorted(DENIALS))
+def test_each_denial_of_the_authorizer_matches_the_document(openapi: OpenAPI, denial: str) -> None:
+    """ACCESS_DENIED's code is the Deny's own: each code the authorizer answers is a documented one."""
+    make_event, view_args = OPERATIONS[sorted(OPERATIONS)[0]]
+    answer = gateway_answer("ACCESS_DENIED", DENIALS[denial])
+    assert body_of(answer)["error"]["code"] == denial
+    check(openapi, make_event(), answer, view_args)
 
 
 def test_gateway_responses_are_the_documented_ones() -> None:

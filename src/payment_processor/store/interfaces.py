@@ -402,3 +402,8 @@ class KeyStore(Protocol):
     def note_key_use(self, key_id: str, hour: datetime) -> None:
         """Keep ``hour`` as the key's last use, unless a later one is kept already."""
         ...
+
+    def note_failed_authentication(self, address: str, window_s: int) -> tuple[int, datetime]:
+        """Count one failed authentication from ``address`` in the fixed ``window_s``-second window now falls
+        in: how many that window holds now, and when it ends."""
+        ...

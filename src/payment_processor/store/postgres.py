@@ -986,6 +986,22 @@ class PostgresKeyStore:
                     raise  # the connection's own trouble: _store_errors maps it (and drops a broken connection)
                 raise StoreUnavailable(f"the hour of use was refused: {type(exc).__name__}") from None
 
+    def note_failed_authentication(self, address: str, window_s: int) -> tuple[int, datetime]:
+        """Through migration 0019's function, the authorizer's role's only access to the counts. Any refusal
+        of it is StoreUnavailable, as for the hour of use: it must never turn into an authorizer failure."""
+        with in_statement(self._db) as conn:
+            try:
+                row = conn.execute(
+                    "SELECT failures, window_ends FROM note_failed_authentication(%s::inet, %s)", (address, window_s)
+                ).fetchone()
+            except psycopg.Error as exc:
+                if isinstance(exc, psycopg.OperationalError):
+                    raise
+                raise StoreUnavailable(f"the failed authentication was not counted: {type(exc).__name__}") from None
+        if row is None:
+            raise StoreUnavailable("the failed authentication was not counted: no row")
+        return int(row[0]), row[1]
+
     @staticmethod
     def _key(conn: Any, key_id: str) -> ApiKey | None:
         row = (

@@ -427,6 +427,8 @@ class LocalApi:
         identity = headers.get(authorizer.header, "")
         if not identity.strip():
             return self._gateway("UNAUTHORIZED", request_id)  # the authorizer is not even called
+        if authorizer.by_address:  # cached per credential and source address, as API Gateway keys it
+            identity = f"{identity}\n{event['requestContext']['identity']['sourceIp']}"
         arn = method_arn(self.api_id, event["requestContext"]["stage"], event["httpMethod"], event["path"])
         answer = self._authorizer_cache.get(authorizer, identity)
         if answer is None:

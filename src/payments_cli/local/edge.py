@@ -169,20 +169,30 @@ class Authorizer:
     function: str
     header: str
     ttl_s: int
+    #: Whether the source address is an identity source too (answers are then cached per header and address).
+    by_address: bool = False
+
+
+#: The one context variable the local edge takes as an identity source.
+SOURCE_ADDRESS = "context.identity.sourceIp"
 
 
 def read_authorizers(apigateway: Any, rest_api_id: str) -> dict[str, Authorizer]:
-    """The API's Lambda REQUEST authorizers by id."""
+    """The API's Lambda REQUEST authorizers by id: those whose identity sources are one header and, optionally,
+    the source address (what the stacks configure; any other is left out, so its routes answer as misconfigured)."""
     found = {}
     for item in apigateway.get_authorizers(restApiId=rest_api_id).get("items", []):
         uri = str(item.get("authorizerUri", ""))
         function = uri.split(":function:", 1)[1].split("/", 1)[0].split(":", 1)[0] if ":function:" in uri else ""
-        source = str(item.get("identitySource", ""))
-        if item.get("type") != "REQUEST" or not function or not source.startswith("method.request.header."):
+        sources = [part.strip() for part in str(item.get("identitySource", "")).split(",")]
+        headers = [part for part in sources if part.startswith("method.request.header.")]
+        if item.get("type") != "REQUEST" or not function or len(headers) != 1:
+            continue
+        if any(part not in (headers[0], SOURCE_ADDRESS) for part in sources):
             continue
         found[item["id"]] = Authorizer(
-            item["id"], function, source.removeprefix("method.request.header.").lower(),
-            int(item.get("authorizerResultTtlInSeconds") or 0),
+            item["id"], function, headers[0].removeprefix("method.request.header.").lower(),
+            int(item.get("authorizerResultTtlInSeconds") or 0), by_address=SOURCE_ADDRESS in sources,
         )  # fmt: skip
     return found
 

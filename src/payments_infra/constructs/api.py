@@ -47,8 +47,10 @@ _Served = TypeVar(
     api_gateway.AwsAuthorizer,
     api_gateway.AwsGatewayResponse,
 )
-#: The header the authorizer reads its credential from (the identity source, and the cache key).
-IDENTITY_SOURCE = "method.request.header.Authorization"
+#: What the authorizer's answers are cached by: the header it reads the credential from, and the source address,
+#: so a Deny for an address locked out after too many failed authentications never reaches the same key sent
+#: from another address (payment_processor.failed_authentications).
+IDENTITY_SOURCE = "method.request.header.Authorization, context.identity.sourceIp"
 # One JSON line per request; no bodies, headers or query strings, so no card data or token can land here.
 ACCESS_LOG_FORMAT = json.dumps(
     {

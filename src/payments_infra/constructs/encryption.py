@@ -59,6 +59,29 @@ class EncryptionKey(Construct):
                     conditions=[("ArnLike", "aws:SourceArn", [alarms])],
                 )
             )
+        if config.admin_invoke_trail:
+            # The admin trail's log files are encrypted with this key (constructs.admin_trail): CloudTrail makes
+            # their data keys, for this deployment's trails only, and checks the key when the trail is created.
+            trails = f"arn:{self.partition}:cloudtrail:{config.region}:{self.account_id}:trail/*-{naming.tag}"
+            statements += [
+                Statement(
+                    sid="CloudTrailEncryptsLogsOfThisDeployment",
+                    actions=["kms:GenerateDataKey*"],
+                    resources=["*"],
+                    principals=[("Service", ["cloudtrail.amazonaws.com"])],
+                    conditions=[
+                        ("ArnLike", "aws:SourceArn", [trails]),
+                        ("ArnLike", "kms:EncryptionContext:aws:cloudtrail:arn", [trails]),
+                    ],
+                ),
+                Statement(
+                    sid="CloudTrailDescribesTheKey",
+                    actions=["kms:DescribeKey"],
+                    resources=["*"],
+                    principals=[("Service", ["cloudtrail.amazonaws.com"])],
+                    conditions=[("ArnLike", "aws:SourceArn", [trails])],
+                ),
+            ]
         document = policy_document(self, "key-policy", statements)
         self.key = kms.AwsKey(
             self,

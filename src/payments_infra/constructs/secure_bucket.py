@@ -65,16 +65,23 @@ def own_objects(scope: Construct, bucket: s3.AwsBucket) -> s3.AwsBucketOwnership
     )
 
 
-def require_tls(scope: Construct, bucket: s3.AwsBucket, *, after: s3.AwsBucketPublicAccessBlock) -> s3.AwsBucketPolicy:
-    """The bucket's policy: deny any request not made over TLS. Written after the public-access block:
-    S3 answers "A conflicting conditional operation is currently in progress" to both at once."""
+def require_tls(
+    scope: Construct,
+    bucket: s3.AwsBucket,
+    *,
+    after: s3.AwsBucketPublicAccessBlock,
+    grants: Sequence[Statement] = (),
+) -> s3.AwsBucketPolicy:
+    """The bucket's policy: deny any request not made over TLS (plus ``grants`` to a service, if any). Written
+    after the public-access block: S3 answers "A conflicting conditional operation is currently in progress"
+    to both at once."""
     return s3.AwsBucketPolicy(
-        scope, "policy", bucket=bucket.id, policy=tls_only(scope, bucket).json, depends_on=[after]
+        scope, "policy", bucket=bucket.id, policy=tls_only(scope, bucket, grants).json, depends_on=[after]
     )
 
 
-def tls_only(scope: Construct, bucket: s3.AwsBucket) -> iam.DataAwsPolicyDocument:
-    """A bucket policy document denying any request not made over TLS."""
+def tls_only(scope: Construct, bucket: s3.AwsBucket, grants: Sequence[Statement] = ()) -> iam.DataAwsPolicyDocument:
+    """A bucket policy document denying any request not made over TLS, with ``grants`` beside it."""
     return policy_document(
         scope,
         "tls-only",
@@ -86,7 +93,8 @@ def tls_only(scope: Construct, bucket: s3.AwsBucket) -> iam.DataAwsPolicyDocumen
                 resources=[bucket.arn, f"{bucket.arn}/*"],
                 principals=[("*", ["*"])],
                 conditions=[("Bool", "aws:SecureTransport", ["false"])],
-            )
+            ),
+            *grants,
         ],
     )
 
@@ -95,7 +103,8 @@ class SecureBucket(Construct):
     """A bucket with every protection, created in the order S3 accepts them.
 
     ``kms_key_arn`` None means SSE-S3 (the state bucket: it must stay readable while the deployment's
-    own key is replaced). ``lifecycle`` is required: a versioned bucket without one keeps every
+    own key is replaced). ``grants`` are bucket-policy statements for a service that writes to the bucket from
+    outside the account's IAM (CloudTrail). ``lifecycle`` is required: a versioned bucket without one keeps every
     noncurrent version forever.
     """
 
@@ -109,6 +118,7 @@ class SecureBucket(Construct):
         kms_key_arn: str | None,
         lifecycle: Sequence[s3.AwsBucketLifecycleConfiguration.RuleProperty],
         object_lock: bool = False,
+        grants: Sequence[Statement] = (),
     ) -> None:
         super().__init__(scope, id_)
         if not lifecycle:
@@ -121,7 +131,7 @@ class SecureBucket(Construct):
         encrypt(self, self.bucket, kms_key_arn=kms_key_arn)
         public_access = block_public_access(self, self.bucket)
         own_objects(self, self.bucket)
-        require_tls(self, self.bucket, after=public_access)
+        self.policy = require_tls(self, self.bucket, after=public_access, grants=grants)
         self.lifecycle = s3.AwsBucketLifecycleConfiguration(
             self,
             "lifecycle",

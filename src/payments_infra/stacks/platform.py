@@ -7,6 +7,7 @@ from cdktn_aws import eventbridge, lambda_
 from constructs import Construct
 
 from payment_processor.webhooks.secrets import PURPOSE as WEBHOOK_SECRET_PURPOSE
+from payments_infra.constructs.admin_trail import AdminInvokeTrail
 from payments_infra.constructs.api import PaymentsApi
 from payments_infra.constructs.connector_secrets import ConnectorSecrets
 from payments_infra.constructs.database import DATABASE_NAME, Database
@@ -311,6 +312,8 @@ class PlatformStack(TerraformStack):
                 "DB_SECRET_ARN": auth_login.arn,
                 "API_KEY_PEPPER_SECRET_ARN": pepper.arn,
                 "PAYMENTS_MODE": config.api_key_mode,
+                "AUTH_FAILURE_LIMIT": str(config.auth_failure_limit),
+                "AUTH_FAILURE_WINDOW_S": str(config.auth_failure_window_s),
             },
             reserved_concurrency=config.authorizer_concurrency,
             **common,  # type: ignore[arg-type]
@@ -354,6 +357,10 @@ class PlatformStack(TerraformStack):
         self._schedule_reconcile(naming, reconcile)
         api = PaymentsApi(self, "api", config=config, naming=naming, key=key, function=processor, authorizer=authorizer)
         CredentialRateLimit(self, "rate-limit", config=config, naming=naming, stage=api.stage)
+        if config.admin_invoke_trail:
+            AdminInvokeTrail(
+                self, "admin-trail", config=config, naming=naming, key=key, admin_function_arn=admin.function.arn
+            )
         Monitoring(
             self,
             "monitoring",

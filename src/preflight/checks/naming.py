@@ -67,6 +67,15 @@ UNIQUE_NAMES: dict[str, tuple[NameLimit, ...]] = {
     "aws_dynamodb_table": (NameLimit("name", 255, "DynamoDB table"),),
     "aws_cloudwatch_log_group": (NameLimit("name", 512, "CloudWatch log group"),),
     "aws_sqs_queue": (NameLimit("name", 80, "SQS queue"),),
+    "aws_cloudtrail": (
+        NameLimit(
+            "name",
+            128,
+            "CloudTrail trail",
+            r"[A-Za-z0-9](?:[A-Za-z0-9]|[._-](?![._-]))*[A-Za-z0-9]",
+            "letters, digits and single '.', '_' or '-', starting and ending with a letter or digit",
+        ),
+    ),
     "aws_sns_topic": (NameLimit("name", 256, "SNS topic"),),
     "aws_kms_alias": (NameLimit("name", 256, "KMS alias"),),
     "aws_api_gateway_rest_api": (NameLimit("name", 1024, "API Gateway REST API"),),
