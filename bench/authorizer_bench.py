@@ -7,9 +7,13 @@ provisioned as a deployment is (app and authorizer roles, secrets, pepper). The 
 
 - none:      the route without an authorizer (the processor still gets the merchant's context);
 - cached:    the authorizer in front, its answer cached (TTL 300 s, as in prod): the usual case;
-- uncached:  the authorizer in front with TTL 0: every request runs it (a key's first request).
+- uncached:  the authorizer in front with TTL 0: every request runs it (a key's first request);
+- guess:     a new well-shaped unknown key every request, from an address under its bound of failed
+             authentications: a lookup and the failure's count (401 invalid_api_key);
+- locked:    the same from an address over its bound: refused with no database round trip at all
+             (401 too_many_failed_authentications). What key guessing costs once the bound is reached.
 
-Blocks of the three alternate so drift on the machine hits each alike.
+Blocks of the five alternate so drift on the machine hits each alike.
 
 Run: .venv/bin/python bench/authorizer_bench.py [--requests 600]
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import os
 import statistics
 import sys
@@ -27,12 +32,13 @@ import time
 from pathlib import Path
 
 from payments_cli.local.api_server import ApiHttpServer, FunctionRuntime, LocalApi, Route, _compile, extract
-from payments_cli.local.edge import Authorizer
+from payments_cli.local.edge import Authorizer, GatewayResponse
 from payments_cli.local.emulator import EMULATOR_CREDENTIALS, MotoServer
 from payments_cli.local.ports import free_port
 from payments_cli.local.postgres import LocalPostgres
 from payments_cli.local.runtime import find_python
 from payments_cli.local.standalone import provision
+from payments_infra.api_responses import GATEWAY_RESPONSES, gateway_response_template
 from payments_infra.lambda_build import build_lambda_package
 from payments_infra.synth import default_package_path
 
@@ -85,17 +91,27 @@ def main() -> int:
 
             processor = runtime("processor", "payment_processor.handler.handler", world.processor_env)
             authorizer = runtime("authorizer", "payment_processor.handler.authorizer", world.authorizer_env)
+            # Guessing under the bound (a limit never reached) and over it (reached at warm-up, for the hour).
+            under = {**world.authorizer_env, "AUTH_FAILURE_LIMIT": str(10**9)}
+            over = {**world.authorizer_env, "AUTH_FAILURE_LIMIT": "5", "AUTH_FAILURE_WINDOW_S": "3600"}
+            guessed = runtime("authorizer-guess", "payment_processor.handler.authorizer", under)
+            locked = runtime("authorizer-locked", "payment_processor.handler.authorizer", over)
 
-            def serve(authorizer_ttl: int | None) -> http.client.HTTPConnection:
+            def serve(authorizer_ttl: int | None, checker: FunctionRuntime = authorizer) -> http.client.HTTPConnection:
                 route = Route("GET", "/payments/{id}", _compile("/payments/{id}"), "processor", "r1",
                               None if authorizer_ttl is None else "auth")  # fmt: skip
                 api = LocalApi(
                     api_id="bench",
                     routes=[route],
                     stages=["v1"],
-                    functions={"processor": processor, "authorizer": authorizer},
+                    functions={"processor": processor, "authorizer": checker},
                     access_log=root / "access.log",
                     authorizers={"auth": Authorizer("auth", "authorizer", "authorization", authorizer_ttl or 0)},
+                    # The stacks' own answers (ACCESS_DENIED's code and message are the Deny's).
+                    gateway_responses={
+                        kind: GatewayResponse(status, tuple(headers.items()), gateway_response_template(code, message))
+                        for kind, (status, code, message, headers) in GATEWAY_RESPONSES.items()
+                    },
                 )
                 if authorizer_ttl is None:
                     # Without an authorizer the processor still needs the caller: give it the key's context,
@@ -110,28 +126,38 @@ def main() -> int:
                         )
                         return processor_invoke(event)
 
-                    api.functions = {"processor": _Shim(invoke), "authorizer": authorizer}  # type: ignore[dict-item]
+                    api.functions = {"processor": _Shim(invoke), "authorizer": checker}  # type: ignore[dict-item]
                 port = free_port()
-                server = ApiHttpServer(port, api, {})
+                server = ApiHttpServer(port, api)
                 servers.append(server)
                 threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
                 return http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
-            clients = {"none": serve(None), "cached": serve(300), "uncached": serve(0)}
+            clients = {
+                "none": serve(None),
+                "cached": serve(300),
+                "uncached": serve(0),
+                "guess": serve(0, guessed),
+                "locked": serve(0, locked),
+            }
+            guesses = (f"sk_test_{n:043d}" for n in itertools.count())  # well-shaped, never issued
 
-            def once(name: str) -> float:
+            def once(name: str, *, warming: bool = False) -> float:
                 client = clients[name]
+                token = next(guesses) if name in ("guess", "locked") else secret
                 start = time.perf_counter()
-                client.request("GET", "/v1" + PATH, headers={"Authorization": f"Bearer {secret}"})
+                client.request("GET", "/v1" + PATH, headers={"Authorization": f"Bearer {token}"})
                 response = client.getresponse()
-                response.read()
+                body = response.read()
                 elapsed = (time.perf_counter() - start) * 1000
-                assert response.status == 404, (name, response.status)
+                expected = {"guess": b"invalid_api_key", "locked": b"too_many_failed_authentications"}.get(name)
+                assert response.status == (404 if expected is None else 401), (name, response.status)
+                assert warming or expected is None or expected in body, (name, body)
                 return elapsed
 
-            for name in clients:  # warm: connections, caches, the first import in each worker
+            for name in clients:  # warm: connections, caches, the first import in each worker; locks "locked" out
                 for _ in range(10):
-                    once(name)
+                    once(name, warming=True)
             timings: dict[str, list[float]] = {name: [] for name in clients}
             done = 0
             while done < args.requests:

@@ -179,7 +179,7 @@ def main() -> int:
                 authorizers={"auth": Authorizer("auth", "authorizer", "authorization", DEV.api_authorizer_cache_s)},
             )
             port = free_port()
-            server = ApiHttpServer(port, api, {})
+            server = ApiHttpServer(port, api)
             threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
             with ProcessPoolExecutor(CLIENT_PROCESSES, mp_context=multiprocessing.get_context("spawn")) as pool:
                 # Warm: every worker started, every key's first authorizer call made, the client processes up.

@@ -38,16 +38,24 @@ class FailureCounts(Protocol):
     def note_failed_authentication(self, address: str, window_s: int) -> tuple[int, datetime]: ...
 
 
+#: An IPv6 client is counted by its /64, the smallest network a provider hands out: one host holding a /64 would
+#: otherwise have 2^64 addresses to spread its guesses over.
+IPV6_PREFIX = 64
+
+
 def source_address(value: object) -> str | None:
-    """The request's source address in its canonical text (``::ffff:1.2.3.4`` is ``1.2.3.4``), or None when
-    it is not one (never from API Gateway, which always sets ``requestContext.identity.sourceIp``)."""
+    """What the request's failures are counted under: its IPv4 address (``::ffff:1.2.3.4`` is ``1.2.3.4``), or
+    its IPv6 /64 network (``2001:db8::/64``); None when it is not an address (never from API Gateway, which
+    always sets ``requestContext.identity.sourceIp``)."""
     if not isinstance(value, str):
         return None
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is None:
+            return str(ipaddress.IPv6Network((address, IPV6_PREFIX), strict=False))
         address = address.ipv4_mapped
     return str(address)
 

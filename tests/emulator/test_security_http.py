@@ -321,6 +321,12 @@ def test_key_guessing_from_one_address_costs_at_most_the_bound_in_lookups(
     assert (status, body["error"]["code"]) == (401, "too_many_failed_authentications")
     assert "until 20" in body["error"]["message"] and good not in json.dumps(body)
     assert failures_counted(cli, alpha, address) == looked_up, "a locked-out address costs no lookup"
+    # The address is the connection's: a forwarding header naming another changes nothing.
+    guesser.conn.request(
+        "GET", guesser.stage + "/payments", headers={"Authorization": f"Bearer {good}", "X-Forwarded-For": "10.1.2.3"}
+    )
+    spoofed = guesser.conn.getresponse()
+    assert (spoofed.status, json.loads(spoofed.read())["error"]["code"]) == (401, "too_many_failed_authentications")
     assert api.call("GET", "/payments", secret=good)[0] == 200, "the key works from another address"
     assert Client(str(alpha["api"]["url"]), source=one_address()).call("GET", "/payments", secret=good)[0] == 200
     print(f"{tried} guesses from one address: {looked_up} looked up (bound {limit}), {dict(answered)}")

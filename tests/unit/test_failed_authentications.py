@@ -126,10 +126,25 @@ def test_revoked_and_expired_keys_count_as_failures_too() -> None:
 
 @pytest.mark.parametrize(
     ("given", "counted"),
-    [("203.0.113.7", "203.0.113.7"), ("::ffff:203.0.113.7", "203.0.113.7"), ("2001:DB8::1", "2001:db8::1")],
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("2001:DB8::1", "2001:db8::/64"),
+        ("2001:db8:0:0:ffff:ffff:ffff:fffe", "2001:db8::/64"),
+        ("2001:db8:0:1::1", "2001:db8:0:1::/64"),
+    ],
 )
-def test_one_address_is_one_count_however_it_is_written(given: str, counted: str) -> None:
+def test_one_client_is_one_count_however_its_address_is_written(given: str, counted: str) -> None:
+    """An IPv6 client counts by its /64: one host may hold all of a /64's addresses."""
     assert source_address(given) == counted
+
+
+def test_guesses_spread_over_one_ipv6_network_share_its_bound() -> None:
+    keys, store, clock = world()
+    failures = instance(store, clock)
+    answers = [code(ask(keys, failures, guess(), ip=f"2001:db8::{n:x}")) for n in range(1, 4 * LIMIT)]
+    assert store.lookups == LIMIT and answers.count("invalid_api_key") == LIMIT
+    assert code(ask(keys, failures, guess(), ip="2001:db8:0:1::1")) == "invalid_api_key", "another /64 is not"
 
 
 @pytest.mark.parametrize("given", [None, "", "localhost", "203.0.113.7\x00", 7, "203.0.113.7, 10.0.0.1"])
