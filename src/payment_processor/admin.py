@@ -17,6 +17,9 @@ function that connects as the database's admin (RDS master) user. Events and ans
   that changes something is recorded there once it has run, been refused or failed, with the ``actor`` the
   event names (the ``payments`` command sends the identity it runs as), and copied under ``audit/`` in the
   transaction-log bucket; an answer whose entry could not be written or copied says so in ``audit_error``.
+- ``{"action": "overview"}``: what the operator console's overview shows (payment_processor.store.overview):
+  payments by outcome per minute and hour, the authorization rate, processing payments, the outbox, failing
+  webhook endpoints. Counts and times only. A read: not recorded in the audit log.
 - ``{"action": "set_connector", "merchant_id", "connector", "priority"?, "endpoint"?, "secret"?}``: a merchant's
   acquirer (``stripe`` with its secret key, or ``simulated``); the secret goes to its own Secrets Manager
   secret and is never answered. ``{"action": "list_connectors", "merchant_id"}`` and
@@ -56,6 +59,7 @@ from payment_processor.migrate import MigrationError, migrate
 from payment_processor.store.audit_log import PostgresAuditLog
 from payment_processor.store.database import Database
 from payment_processor.store.interfaces import StoreUnavailable
+from payment_processor.store.overview import read_overview
 from payment_processor.store.postgres import PostgresKeyStore
 from payment_processor.txlog import S3Sink, SinkUnavailable
 
@@ -169,6 +173,7 @@ class Admin:
             "remove_connector": self._remove_connector,
             "forget_connectors": lambda _: self._forget_connectors(),
             "list_audit": self._list_audit,
+            "overview": lambda _: read_overview(self._database),
         }
         action = event.get("action") if isinstance(event, dict) else None
         if action not in actions:

@@ -25,6 +25,7 @@ from payments_cli.commands import (
     build,
     check,
     connectors,
+    console,
     down,
     keys,
     lifecycle,
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.register(commands)
     connectors.register(commands)
     audit.register(commands)
+    console.register(commands)
     webhooks.register(commands)
     status.register(commands)
     down.register(commands)

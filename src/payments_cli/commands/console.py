@@ -1,0 +1,84 @@
+"""``payments console``: a web console for one deployment, on 127.0.0.1, until interrupted.
+
+The first line of standard output is the address to open, with a one-time token (``http://127.0.0.1:PORT/?token=
+…``); the browser that opens it gets a session cookie and the token is spent. Every page is read through the
+deployment's admin function with your own credentials (on the local target from the deployed zip), so the
+console opens nothing to the internet and works the same on both targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from payments_cli.commands import EXIT_OK
+from payments_cli.commands.common import add_deployment, guarded, invoke_admin
+from payments_cli.errors import PaymentsError
+
+EXAMPLES = """examples:
+  payments console                            # the local dev deployment, on a free port
+  payments console --suffix pr42 --port 8700  # another deployment, on a port of your choosing
+  payments console --env staging --suffix main --target aws --profile ops
+
+The first line printed is the address to open (it works once). Pages: the overview (payments per minute and
+hour by outcome, the authorization rate, work in hand, failing webhook endpoints).
+
+exit status: 0 stopped with Ctrl-C, 1 failed (the port is taken), 2 bad usage"""
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``console``."""
+    parser = commands.add_parser(
+        "console",
+        help="open a web console for a deployment in your browser (127.0.0.1 only)",
+        description="Serve a web console for one deployment on 127.0.0.1 until interrupted.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--port", type=port, default=0, metavar="P", help="the port to serve on (default: a free one)")
+    add_deployment(parser)
+    parser.add_argument(
+        "--target",
+        choices=("local", "aws"),
+        default="local",
+        help="local: the deployment on this machine (default); aws: read it through its admin function in your "
+        "account, with your credentials",
+    )
+    parser.add_argument("--profile", default=None, help="AWS profile for --target aws")
+    parser.set_defaults(run=run)
+
+
+def port(text: str) -> int:
+    """0 (a free port) or 1024 to 65535."""
+    if not text.isdigit() or not (int(text) == 0 or 1024 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1024 to 65535 (or 0 for a free one)")
+    return int(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C."""
+    from payments_cli.console.app import AdminUnavailable, ConsoleApp
+    from payments_cli.console.server import ConsoleServer
+
+    def overview() -> dict[str, Any]:
+        try:
+            return invoke_admin(args, {"action": "overview"})
+        except PaymentsError as exc:
+            raise AdminUnavailable(str(exc)) from None
+
+    def body() -> int:
+        server = ConsoleServer(args.port)
+        app = ConsoleApp(deployment=f"{args.env}/{args.suffix}", port=server.port, overview=overview)
+        server.app = app
+        print(f"{app.origin}/?token={app.sessions.token}", flush=True)
+        print(f"console for {args.env}/{args.suffix} ({args.target}) on {app.origin}; Ctrl-C stops it", file=sys.stderr)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+        return EXIT_OK
+
+    return guarded("console", body)

@@ -1,0 +1,34 @@
+"""The console's HTTP server: werkzeug's threaded server on 127.0.0.1 only, refusing plainly when the port is
+taken (werkzeug itself would print its own message and exit the process)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.serving import ThreadedWSGIServer
+
+from payments_cli.errors import PaymentsError
+
+#: The one address the console listens on: it reads a deployment with the operator's own credentials.
+HOST = "127.0.0.1"
+
+
+class ConsoleServer(ThreadedWSGIServer):
+    """Serves ``app`` (settable once the port is known: the app's own origin depends on it)."""
+
+    def __init__(self, port: int, app: Any = None) -> None:
+        super().__init__(HOST, port, app or _starting)
+
+    def server_bind(self) -> None:
+        """Bind, or raise PaymentsError with the fix."""
+        try:
+            super().server_bind()
+        except OSError as error:
+            raise PaymentsError(
+                f"cannot serve on {HOST}:{self.port}: {error.strerror}; choose another --port"
+            ) from None
+
+
+def _starting(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Retry-After", "1")])
+    return [b"starting"]

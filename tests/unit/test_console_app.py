@@ -1,0 +1,202 @@
+"""The operator console's application over werkzeug's test client: who may ask, what each answer carries."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from werkzeug.test import Client
+
+from payments_cli.console import chart
+from payments_cli.console.app import AdminUnavailable, ConsoleApp
+from payments_cli.console.sessions import COOKIE, SESSION_S, Sessions
+
+PORT = 8765
+ORIGIN = f"http://127.0.0.1:{PORT}"
+
+
+def series(width: int, count: int, **last: int) -> dict[str, Any]:
+    buckets = [
+        {"start": f"2026-12-07T09:{i:02d}:00Z", "succeeded": 0, "declined": 0, "failed": 0, "open": 0, "canceled": 0}
+        for i in range(count)
+    ]
+    buckets[-1].update(last)
+    totals = {k: sum(b[k] for b in buckets) for k in ("succeeded", "declined", "failed", "open", "canceled")}
+    decided = totals["succeeded"] + totals["declined"] + totals["failed"]
+    rate = None if decided == 0 else totals["succeeded"] / decided
+    return {"bucket_s": width, "buckets": buckets, "totals": totals, "authorization_rate": rate}
+
+
+def overview(**extra: Any) -> dict[str, Any]:
+    return {
+        "now": "2026-12-07T09:59:30Z",
+        "last_hour": series(60, 60, succeeded=3, declined=1),
+        "last_day": series(3600, 24, succeeded=3, declined=1),
+        "processing": {"count": 2, "oldest_created_at": "2026-12-07T09:58:00Z"},
+        "outbox": {"backlog": 5, "oldest_undelivered_at": "2026-12-07T09:57:00Z", "dead_lettered": 1},
+        "failing_webhook_endpoints": [],
+        **extra,
+    }
+
+
+class World:
+    def __init__(self, answer: Any = None) -> None:
+        self.now = 0.0
+        self.sessions = Sessions(clock=lambda: self.now)
+        self.reads = 0
+        self.answer = answer if answer is not None else overview()
+        self.app = ConsoleApp(deployment="dev/alpha", port=PORT, overview=self.read, sessions=self.sessions)
+
+    def read(self) -> dict[str, Any]:
+        self.reads += 1
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return dict(self.answer)
+
+    def client(self) -> Client:
+        return Client(self.app)
+
+    def signed_in(self) -> Client:
+        client = self.client()
+        response = client.get(f"/?token={self.sessions.token}", base_url=ORIGIN)
+        assert response.status_code == 303 and response.headers["Location"] == "/overview"
+        return client
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match
+    return match.group(1)
+
+
+def test_the_one_time_token_opens_one_session_with_a_strict_httponly_cookie() -> None:
+    world = World()
+    client = world.client()
+    response = client.get(f"/?token={world.sessions.token}", base_url=ORIGIN)
+    assert response.status_code == 303 and response.headers["Location"] == "/overview"
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "Path=/" in cookie and f"Max-Age={SESSION_S}" in cookie and world.sessions.token not in cookie
+    page = client.get("/overview", base_url=ORIGIN)
+    assert page.status_code == 200 and "Overview" in page.text
+    again = World.client(world).get(f"/?token={world.sessions.token}", base_url=ORIGIN)
+    assert again.status_code == 401, "the token works once"
+
+
+@pytest.mark.parametrize("cookie", [None, "", "x", "a" * 43, "\x00"])
+def test_without_a_live_session_every_page_is_401_and_nothing_is_read(cookie: str | None) -> None:
+    world = World()
+    world.signed_in()
+    client = world.client()
+    if cookie is not None:
+        client.set_cookie(COOKIE, cookie, domain="127.0.0.1")
+    for path in ("/", "/overview"):
+        response = client.get(path, base_url=ORIGIN)
+        assert response.status_code == 401 and "Sign in" in response.text
+    assert client.get("/?token=wrong", base_url=ORIGIN).status_code == 401
+    assert world.reads == 0
+
+
+def test_a_session_ends_after_its_idle_time() -> None:
+    world = World()
+    client = world.signed_in()
+    world.now += SESSION_S - 1
+    assert client.get("/overview", base_url=ORIGIN).status_code == 200
+    world.now += SESSION_S + 1
+    assert client.get("/overview", base_url=ORIGIN).status_code == 401
+
+
+def test_the_overview_shows_the_figures_and_charts_them_without_any_script() -> None:
+    world = World()
+    response = world.signed_in().get("/overview", base_url=ORIGIN)
+    page = response.text
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    assert '<strong id="hour-rate">75.0%</strong>' in page
+    assert '<dd id="processing">2</dd>' in page and '<dd id="outbox-backlog">5</dd>' in page
+    assert '<dd id="dead-lettered">1</dd>' in page
+    assert page.count('<rect class="succeeded"') == 2 and page.count('<rect class="declined"') == 2
+    assert "<script" not in page.lower() and " style=" not in page and "on" + "click" not in page
+
+
+def test_every_answer_forbids_script_framing_caching_and_sniffing() -> None:
+    world = World()
+    for response in (
+        world.client().get("/overview", base_url=ORIGIN),
+        world.signed_in().get("/overview", base_url=ORIGIN),
+        world.client().get("/static/console.css", base_url=ORIGIN),
+        world.client().get("/nowhere", base_url=ORIGIN),
+    ):
+        policy = response.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+        assert "script-src" not in policy and "unsafe-inline" not in policy
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Cache-Control"] == "no-store" and response.headers["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.parametrize("host", ["evil.example:8765", "127.0.0.1:9999", "127.0.0.1", "0.0.0.0:8765"])
+def test_a_request_for_another_host_is_refused(host: str) -> None:
+    """A DNS-rebinding page reaches the console's port under its own name: it must not get the session's pages."""
+    world = World()
+    client = world.signed_in()
+    response = client.get("/overview", base_url=f"http://{host}")
+    assert response.status_code == 421 and world.reads == 0
+
+
+def test_a_change_needs_the_consoles_own_origin_and_the_sessions_csrf_token() -> None:
+    world = World()
+    client = world.signed_in()
+    csrf = csrf_of(client.get("/overview", base_url=ORIGIN).text)
+    tries: list[tuple[dict[str, str], dict[str, str]]] = [
+        ({}, {"csrf": csrf}),  # no Origin, no Referer
+        ({"Origin": "http://evil.example"}, {"csrf": csrf}),
+        ({"Origin": "null"}, {"csrf": csrf}),
+        ({"Origin": f"{ORIGIN}.evil.example"}, {"csrf": csrf}),
+        ({"Referer": "http://evil.example/"}, {"csrf": csrf}),
+        ({"Referer": f"{ORIGIN}.evil.example/"}, {"csrf": csrf}),
+        ({"Origin": ORIGIN}, {}),
+        ({"Origin": ORIGIN}, {"csrf": "x" + csrf[1:]}),
+        ({"Origin": ORIGIN}, {"csrf": ""}),
+    ]
+    for headers, form in tries:
+        response = client.post("/logout", headers=headers, data=form, base_url=ORIGIN)
+        assert response.status_code == 403, (headers, form)
+        assert client.get("/overview", base_url=ORIGIN).status_code == 200, "still signed in"
+    signed_out = client.post("/logout", headers={"Referer": f"{ORIGIN}/overview"}, data={"csrf": csrf},
+                             base_url=ORIGIN)  # fmt: skip
+    assert signed_out.status_code == 200 and "Signed out" in signed_out.text
+    assert client.get("/overview", base_url=ORIGIN).status_code == 401
+
+
+def test_what_the_deployment_answers_is_escaped() -> None:
+    hostile = "<script>alert(1)</script>"
+    failing = [{"id": "we_x", "merchant_id": hostile, "status": "enabled", "failing_since": hostile,
+                "disabled_reason": None, "retrying": 1, "abandoned": 2}]  # fmt: skip
+    world = World(overview(failing_webhook_endpoints=failing, now=hostile))
+    page = world.signed_in().get("/overview", base_url=ORIGIN).text
+    assert hostile not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_an_admin_function_that_cannot_answer_is_a_502_page_that_says_why() -> None:
+    world = World(AdminUnavailable("the deployment dev/alpha is not deployed: run `payments up --suffix alpha`"))
+    response = world.signed_in().get("/overview", base_url=ORIGIN)
+    assert response.status_code == 502 and "payments up --suffix alpha" in response.text
+
+
+def test_wrong_methods_and_paths_have_their_own_answers() -> None:
+    world = World()
+    client = world.signed_in()
+    assert client.get("/logout", base_url=ORIGIN).status_code == 405
+    assert client.get("/logout", base_url=ORIGIN).headers["Allow"] == "POST"
+    assert client.get("/static/..%2fapp.py", base_url=ORIGIN).status_code == 404
+    assert client.get("/static/app.py", base_url=ORIGIN).status_code == 404
+    assert client.get("/admin", base_url=ORIGIN).status_code == 404
+
+
+def test_the_chart_stacks_each_bucket_and_scales_to_the_tallest() -> None:
+    buckets = [{"start": "a", "succeeded": 2, "declined": 2, "failed": 0}, {"start": "b", "succeeded": 1}]
+    drawn = chart.bars(buckets)
+    assert [(b.series, b.height) for b in drawn] == [
+        ("succeeded", chart.HEIGHT / 2), ("declined", chart.HEIGHT / 2), ("succeeded", chart.HEIGHT / 4)]  # fmt: skip
+    assert drawn[1].y == 0 and drawn[0].y == chart.HEIGHT / 2 and drawn[2].x == chart.WIDTH / 2
+    assert chart.bars([]) == [] and chart.bars([{"start": "a"}]) == []
