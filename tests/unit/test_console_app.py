@@ -9,7 +9,7 @@ import pytest
 from werkzeug.test import Client
 
 from payments_cli.console import chart
-from payments_cli.console.app import AdminUnavailable, ConsoleApp
+from payments_cli.console.app import AdminRefused, AdminUnavailable, ConsoleApp
 from payments_cli.console.sessions import COOKIE, SESSION_S, Sessions
 
 PORT = 8765
@@ -41,18 +41,25 @@ def overview(**extra: Any) -> dict[str, Any]:
 
 
 class World:
-    def __init__(self, answer: Any = None) -> None:
+    """The console app over a stand-in admin function that answers each action from ``answers``."""
+
+    def __init__(self, answer: Any = None, **answers: Any) -> None:
         self.now = 0.0
         self.sessions = Sessions(clock=lambda: self.now)
-        self.reads = 0
-        self.answer = answer if answer is not None else overview()
-        self.app = ConsoleApp(deployment="dev/alpha", port=PORT, overview=self.read, sessions=self.sessions)
+        self.asked: list[dict[str, Any]] = []
+        self.answers = {"overview": answer if answer is not None else overview(), **answers}
+        self.app = ConsoleApp(deployment="dev/alpha", port=PORT, admin=self.read, sessions=self.sessions)
 
-    def read(self) -> dict[str, Any]:
-        self.reads += 1
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return dict(self.answer)
+    @property
+    def reads(self) -> int:
+        return len(self.asked)
+
+    def read(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.asked.append(payload)
+        answer = self.answers[payload["action"]]
+        if isinstance(answer, Exception):
+            raise answer
+        return dict(answer)
 
     def client(self) -> Client:
         return Client(self.app)
@@ -162,16 +169,24 @@ def test_a_change_needs_the_consoles_own_origin_and_the_sessions_csrf_token() ->
         response = client.post("/logout", headers=headers, data=form, base_url=ORIGIN)
         assert response.status_code == 403, (headers, form)
         assert client.get("/overview", base_url=ORIGIN).status_code == 200, "still signed in"
-    signed_out = client.post("/logout", headers={"Referer": f"{ORIGIN}/overview"}, data={"csrf": csrf},
-                             base_url=ORIGIN)  # fmt: skip
+    signed_out = client.post("/logout", headers={"Referer": f"{ORIGIN}/overview"}, data={"csrf": csrf}, base_url=ORIGIN)
     assert signed_out.status_code == 200 and "Signed out" in signed_out.text
     assert client.get("/overview", base_url=ORIGIN).status_code == 401
 
 
 def test_what_the_deployment_answers_is_escaped() -> None:
     hostile = "<script>alert(1)</script>"
-    failing = [{"id": "we_x", "merchant_id": hostile, "status": "enabled", "failing_since": hostile,
-                "disabled_reason": None, "retrying": 1, "abandoned": 2}]  # fmt: skip
+    failing = [
+        {
+            "id": "we_x",
+            "merchant_id": hostile,
+            "status": "enabled",
+            "failing_since": hostile,
+            "disabled_reason": None,
+            "retrying": 1,
+            "abandoned": 2,
+        }
+    ]
     world = World(overview(failing_webhook_endpoints=failing, now=hostile))
     page = world.signed_in().get("/overview", base_url=ORIGIN).text
     assert hostile not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -197,6 +212,156 @@ def test_the_chart_stacks_each_bucket_and_scales_to_the_tallest() -> None:
     buckets = [{"start": "a", "succeeded": 2, "declined": 2, "failed": 0}, {"start": "b", "succeeded": 1}]
     drawn = chart.bars(buckets)
     assert [(b.series, b.height) for b in drawn] == [
-        ("succeeded", chart.HEIGHT / 2), ("declined", chart.HEIGHT / 2), ("succeeded", chart.HEIGHT / 4)]  # fmt: skip
+        ("succeeded", chart.HEIGHT / 2),
+        ("declined", chart.HEIGHT / 2),
+        ("succeeded", chart.HEIGHT / 4),
+    ]
     assert drawn[1].y == 0 and drawn[0].y == chart.HEIGHT / 2 and drawn[2].x == chart.WIDTH / 2
     assert chart.bars([]) == [] and chart.bars([{"start": "a"}]) == []
+
+
+PAYMENT = {
+    "id": "pay_" + "a" * 26,
+    "merchant_id": "merch_1",
+    "amount": 1500,
+    "currency": "EUR",
+    "status": "succeeded",
+    "capture_method": "automatic",
+    "created_at": "2026-12-07T09:00:00Z",
+}
+
+
+def test_the_search_form_sends_its_filters_and_pages_on() -> None:
+    world = World(find_payments={"payments": [PAYMENT], "has_more": True})
+    client = world.signed_in()
+    page = client.get(
+        "/payments?merchant_id=merch_1&status=succeeded&amount_min=100&amount_max=&created_from=", base_url=ORIGIN
+    ).text
+    assert world.asked[-1] == {
+        "action": "find_payments",
+        "filters": {"merchant_id": "merch_1", "status": "succeeded", "amount_min": 100},
+    }
+    assert f'<a href="/payments/{PAYMENT["id"]}">' in page and "15.00 EUR" in page
+    assert f"starting_after={PAYMENT['id']}" in page and "merchant_id=merch_1" in page and 'id="next-page"' in page
+    client.get(f"/payments?merchant_id=merch_1&starting_after={PAYMENT['id']}", base_url=ORIGIN)
+    assert world.asked[-1]["filters"] == {"merchant_id": "merch_1", "starting_after": PAYMENT["id"]}
+
+
+@pytest.mark.parametrize("amount", ["1.5", "-1", "1e3", "١٢", "x", "1 0"])
+def test_an_amount_that_is_not_a_whole_number_is_refused_before_anything_is_asked(amount: str) -> None:
+    world = World(find_payments={"payments": [], "has_more": False})
+    client = world.signed_in()
+    response = client.get("/payments", query_string={"amount_min": amount}, base_url=ORIGIN)
+    assert response.status_code == 400 and "whole number of minor units" in response.text
+    assert world.asked == []
+
+
+def test_what_the_admin_function_refuses_is_shown_with_its_reason() -> None:
+    world = World(
+        find_payments=AdminRefused("invalid_request", "created_from is an ISO 8601 time with its zone"),
+        payment_timeline=AdminRefused("not_found", "no such payment"),
+    )
+    client = world.signed_in()
+    searched = client.get("/payments?created_from=yesterday", base_url=ORIGIN)
+    assert searched.status_code == 400 and "ISO 8601 time with its zone" in searched.text
+    missing = client.get(f"/payments/{PAYMENT['id']}", base_url=ORIGIN)
+    assert missing.status_code == 404 and "no such payment" in missing.text
+
+
+def test_a_payments_timeline_shows_what_happened_escaped() -> None:
+    hostile = "<img src=x onerror=alert(1)>"
+    timeline = {
+        "payment": {
+            **PAYMENT,
+            "amount": 5,
+            "currency": "JPY",
+            "description": hostile,
+            "amount_captured": 5,
+            "amount_refunded": 0,
+            "updated_at": None,
+        },
+        "events": [
+            {
+                "event_id": "evt_1",
+                "event_type": "payment.succeeded",
+                "created_at": "t1",
+                "delivered_at": None,
+                "dead_lettered_at": None,
+                "attempts": 0,
+                "object_key": "transactions/x.json",
+            }
+        ],
+        "refunds": [],
+        "attempts": [],
+        "in_flight": [],
+        "webhook_deliveries": [],
+        "idempotency_answers": [
+            {
+                "idempotency_key": "k1",
+                "response_status": 201,
+                "response_body": hostile,
+                "created_at": "t0",
+                "refund_id": None,
+            }
+        ],
+    }
+    world = World(payment_timeline=timeline)
+    page = world.signed_in().get(f"/payments/{PAYMENT['id']}", base_url=ORIGIN).text
+    assert world.asked[-1] == {"action": "payment_timeline", "payment_id": PAYMENT["id"]}
+    assert "5 JPY" in page and "payment.succeeded" in page and "transactions/x.json" in page
+    assert hostile not in page and page.count("&lt;img src=x onerror=alert(1)&gt;") == 2
+
+
+KEY = {"id": "key_" + "b" * 26, "merchant_id": "merch_1", "mode": "test", "read_only": False,
+       "redacted_secret": "sk_test_...wxyz", "created_at": "2026-12-07T09:00:00Z", "revoked_at": None,
+       "expires_at": None, "last_used_at": None, "replaced_by": None}  # fmt: skip
+SECRET = "sk_test_" + "S" * 39 + "wxyz"
+
+
+def keys_world() -> World:
+    return World(
+        list_keys={"keys": [KEY]},
+        create_key={"key": {**KEY, "id": "key_" + "c" * 26, "secret": SECRET}},
+        revoke_key={"key": {**KEY, "revoked_at": "2026-12-07T10:00:00Z"}},
+    )
+
+
+def test_a_key_is_created_through_the_form_and_its_secret_shown_this_once() -> None:
+    world = keys_world()
+    client = world.signed_in()
+    page = client.get("/keys", base_url=ORIGIN).text
+    assert KEY["id"] in page and "sk_test_...wxyz" in page and SECRET not in page
+    form = {"csrf": csrf_of(page), "merchant_id": "merch_9", "read_only": "on", "expires_in_days": "90"}
+    created = client.post("/keys", data=form, headers={"Origin": ORIGIN}, base_url=ORIGIN)
+    assert created.status_code == 201 and SECRET in created.text and created.headers["Cache-Control"] == "no-store"
+    assert world.asked[-2] == {"action": "create_key", "merchant_id": "merch_9", "read_only": True,
+                               "expires_in_s": 90 * 86400}  # fmt: skip
+    assert SECRET not in client.get("/keys", base_url=ORIGIN).text, "shown once"
+
+
+@pytest.mark.parametrize("days", ["0", "1096", "1.5", "x", "-3"])
+def test_a_key_lifetime_out_of_range_is_refused_before_anything_is_created(days: str) -> None:
+    world = keys_world()
+    client = world.signed_in()
+    form = {"csrf": csrf_of(client.get("/keys", base_url=ORIGIN).text), "merchant_id": "m", "expires_in_days": days}
+    response = client.post("/keys", data=form, headers={"Origin": ORIGIN}, base_url=ORIGIN)
+    assert response.status_code == 400 and "1 to 1095" in response.text
+    assert all(asked["action"] != "create_key" for asked in world.asked)
+
+
+def test_a_key_is_revoked_only_after_its_confirmation_from_the_consoles_own_form() -> None:
+    world = keys_world()
+    client = world.signed_in()
+    confirm = client.get(f"/keys/{KEY['id']}/revoke", base_url=ORIGIN)
+    assert confirm.status_code == 200 and f"Revoke {KEY['id']}" in confirm.text
+    assert all(asked["action"] != "revoke_key" for asked in world.asked), "asking is not revoking"
+    csrf = csrf_of(confirm.text)
+    foreign = client.post(f"/keys/{KEY['id']}/revoke", data={"csrf": csrf}, headers={"Origin": "http://evil.example"},
+                          base_url=ORIGIN)  # fmt: skip
+    forged = client.post(f"/keys/{KEY['id']}/revoke", data={}, headers={"Origin": ORIGIN}, base_url=ORIGIN)
+    assert foreign.status_code == forged.status_code == 403
+    assert all(asked["action"] != "revoke_key" for asked in world.asked)
+    done = client.post(f"/keys/{KEY['id']}/revoke", data={"csrf": csrf}, headers={"Origin": ORIGIN}, base_url=ORIGIN)
+    assert done.status_code == 200 and "revoked at 2026-12-07T10:00:00Z" in done.text
+    assert {"action": "revoke_key", "key_id": KEY["id"]} in world.asked
+    assert client.get("/keys/key_unknown/revoke", base_url=ORIGIN).status_code == 404

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from typing import Any
 
 from payments_cli.commands import EXIT_OK
@@ -22,7 +23,8 @@ EXAMPLES = """examples:
   payments console --env staging --suffix main --target aws --profile ops
 
 The first line printed is the address to open (it works once). Pages: the overview (payments per minute and
-hour by outcome, the authorization rate, work in hand, failing webhook endpoints).
+hour by outcome, the authorization rate, work in hand, failing webhook endpoints), payments (search by id,
+merchant, status, amount, time) and a payment's timeline.
 
 exit status: 0 stopped with Ctrl-C, 1 failed (the port is taken), 2 bad usage"""
 
@@ -58,18 +60,38 @@ def port(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C."""
-    from payments_cli.console.app import AdminUnavailable, ConsoleApp
+    from payments_cli.console.app import AdminRefused, AdminUnavailable, ConsoleApp
     from payments_cli.console.server import ConsoleServer
 
-    def overview() -> dict[str, Any]:
+    warm: list[Any] = []  # the local admin function's worker, started on the first page and kept for the rest
+    starting = threading.Lock()
+
+    def ask(payload: dict[str, Any]) -> dict[str, Any]:
+        if args.target == "aws":
+            return invoke_admin(args, payload)
+        with starting:
+            if not warm:
+                from payments_cli.local.functions import AdminFunction
+                from payments_cli.local.state import StateFolder
+
+                warm.append(AdminFunction(StateFolder(), args.env, args.suffix))
+        answer: dict[str, Any] = warm[0].invoke(payload)
+        return answer
+
+    def admin(payload: dict[str, Any]) -> dict[str, Any]:
+        """One read of the admin function; its refusal of the request (a bad filter, an unknown payment) is the
+        page's to show, anything else means the deployment could not answer."""
         try:
-            return invoke_admin(args, {"action": "overview"})
+            return ask(payload)
         except PaymentsError as exc:
+            code = getattr(exc, "code", None)
+            if code in ("invalid_request", "not_found"):
+                raise AdminRefused(str(code), str(exc)) from None
             raise AdminUnavailable(str(exc)) from None
 
     def body() -> int:
         server = ConsoleServer(args.port)
-        app = ConsoleApp(deployment=f"{args.env}/{args.suffix}", port=server.port, overview=overview)
+        app = ConsoleApp(deployment=f"{args.env}/{args.suffix}", port=server.port, admin=admin)
         server.app = app
         print(f"{app.origin}/?token={app.sessions.token}", flush=True)
         print(f"console for {args.env}/{args.suffix} ({args.target}) on {app.origin}; Ctrl-C stops it", file=sys.stderr)
@@ -79,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
             pass
         finally:
             server.server_close()
+            for admin_function in warm:
+                admin_function.close()
         return EXIT_OK
 
     return guarded("console", body)

@@ -4,7 +4,14 @@ Routes:
 - ``GET /?token=…``: the one-time token for a session cookie, then a redirect to the overview (the token leaves
   the address bar). ``GET /`` with a session: the overview; without: 401.
 - ``GET /overview``: payments by outcome (charted), the authorization rate, work in hand, failing webhooks.
+- ``GET /payments``: search by id, merchant, status, amount and time range, a page at a time.
+- ``GET /payments/<id>``: one payment's timeline: events (and whether each is in S3), attempts, refunds, a
+  capture or cancel in flight, webhook deliveries, the answers stored under its idempotency keys.
 - ``GET /static/console.css``: the one stylesheet.
+- ``GET /keys``: merchants' API keys (redacted, created, last used, expiry, revoked) and a form to create one;
+  ``POST /keys`` creates it and shows its secret this once; ``GET /keys/<id>/revoke`` asks to confirm and
+  ``POST /keys/<id>/revoke`` revokes. Each change is the admin function's, recorded in its audit log as the
+  operator running the console.
 - ``POST /logout``: sign out (same origin and the CSRF token, as every state-changing request).
 
 Every answer carries a Content-Security-Policy that allows no script at all and nothing from elsewhere, and is
@@ -17,12 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from payment_processor.currency import lookup
 from payments_cli.console import chart
 from payments_cli.console.sessions import COOKIE, SESSION_S, Session, Sessions, csrf_matches, same_origin
 
@@ -40,23 +49,46 @@ SECURITY_HEADERS = {
 }
 STYLESHEET = (resources.files("payments_cli.console") / "static" / "console.css").read_bytes()
 
-#: What the console reads through the deployment's admin function (payments_cli.commands.common.invoke_admin).
-Overview = Callable[[], dict[str, Any]]
+#: One action of the deployment's admin function (payments_cli.commands.common.invoke_admin): its answer, or
+#: AdminRefused / AdminUnavailable.
+Admin = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class AdminUnavailable(Exception):
     """The admin function could not answer; the message says why (it is shown to the operator)."""
 
 
+class AdminRefused(Exception):
+    """The admin function refused the request (``code``: invalid_request, not_found); the message says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+#: The search form's fields, as the admin function's find_payments filters name them.
+SEARCH_FIELDS = ("payment_id", "merchant_id", "status", "amount_min", "amount_max", "created_from", "created_to")
+STATUSES = (
+    "processing",
+    "requires_action",
+    "requires_capture",
+    "succeeded",
+    "declined",
+    "failed",
+    "canceled",
+    "refunded",
+)
+
+
 class ConsoleApp:
     """One deployment's console."""
 
-    def __init__(self, *, deployment: str, port: int, overview: Overview, sessions: Sessions | None = None) -> None:
+    def __init__(self, *, deployment: str, port: int, admin: Admin, sessions: Sessions | None = None) -> None:
         self.deployment = deployment
         self.origin = f"http://127.0.0.1:{port}"
         self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
         self.sessions = sessions or Sessions()
-        self._overview = overview
+        self._admin = admin
         self._pages = Environment(
             loader=PackageLoader("payments_cli.console"), autoescape=select_autoescape(default=True)
         )
@@ -64,7 +96,11 @@ class ConsoleApp:
             [
                 Rule("/", endpoint="home", methods=["GET"]),
                 Rule("/overview", endpoint="overview", methods=["GET"]),
+                Rule("/payments", endpoint="payments", methods=["GET"]),
+                Rule("/payments/<payment_id>", endpoint="payment", methods=["GET"]),
                 Rule("/static/console.css", endpoint="stylesheet", methods=["GET"]),
+                Rule("/keys", endpoint="keys", methods=["GET", "POST"]),
+                Rule("/keys/<key_id>/revoke", endpoint="revoke", methods=["GET", "POST"]),
                 Rule("/logout", endpoint="logout", methods=["POST"]),
             ]
         )
@@ -79,7 +115,7 @@ class ConsoleApp:
         if request.host not in self.hosts:
             return self._message(421, "Wrong address", f"Open the console at {self.origin}/.")
         try:
-            endpoint, _ = self._routes.bind_to_environ(request.environ).match()
+            endpoint, values = self._routes.bind_to_environ(request.environ).match()
         except NotFound:
             return self._message(404, "Not found", "The console has no such page.")
         except MethodNotAllowed as exc:
@@ -109,7 +145,21 @@ class ConsoleApp:
             return response
         if endpoint == "home":
             return Response(status=303, headers={"Location": "/overview"})
-        return self._overview_page(session)
+        try:
+            if endpoint == "payments":
+                return self._payments_page(request, session)
+            if endpoint == "payment":
+                return self._payment_page(str(values["payment_id"]), session)
+            if endpoint == "keys":
+                return self._create_key(request, session) if request.method == "POST" else self._keys_page(session)
+            if endpoint == "revoke":
+                return self._revoke(request, str(values["key_id"]), session)
+            return self._overview_page(session)
+        except AdminUnavailable as exc:
+            return self._message(502, "The deployment did not answer", str(exc), session)
+        except AdminRefused as exc:
+            status = 404 if exc.code == "not_found" else 400
+            return self._message(status, "Not found" if status == 404 else "Refused", str(exc), session)
 
     def _exchange(self, token: str) -> Response:
         session_id = self.sessions.exchange(token)
@@ -128,10 +178,7 @@ class ConsoleApp:
         return None
 
     def _overview_page(self, session: Session) -> Response:
-        try:
-            overview = self._overview()
-        except AdminUnavailable as exc:
-            return self._message(502, "The deployment did not answer", str(exc), session)
+        overview = self._admin({"action": "overview"})
         return self._render(
             200,
             "overview.html",
@@ -144,6 +191,74 @@ class ConsoleApp:
             width=chart.WIDTH,
             height=chart.HEIGHT,
         )
+
+    def _payments_page(self, request: Request, session: Session) -> Response:
+        form = {name: request.args.get(name, "").strip() for name in SEARCH_FIELDS}
+        filters, problem = _filters(form)
+        found: dict[str, Any] = {"payments": [], "has_more": False}
+        if problem is None:
+            after = request.args.get("starting_after")
+            payload = {**filters, **({"starting_after": after} if after else {})}
+            try:
+                found = self._admin({"action": "find_payments", "filters": payload})
+            except AdminRefused as exc:
+                problem = str(exc)
+        more = None
+        if found["has_more"] and found["payments"]:
+            more = urlencode({**{k: v for k, v in form.items() if v}, "starting_after": found["payments"][-1]["id"]})
+        return self._render(
+            400 if problem else 200,
+            "payments.html",
+            session,
+            title="Payments",
+            page="payments",
+            form=form,
+            statuses=STATUSES,
+            problem=problem,
+            payments=[_with_money(p) for p in found["payments"]],
+            more=more,
+        )
+
+    def _payment_page(self, payment_id: str, session: Session) -> Response:
+        timeline = self._admin({"action": "payment_timeline", "payment_id": payment_id})
+        return self._render(
+            200,
+            "payment.html",
+            session,
+            title=payment_id,
+            page="payments",
+            payment=_with_money(timeline["payment"]),
+            timeline=timeline,
+        )
+
+    def _keys_page(self, session: Session, *, status: int = 200, **shown: Any) -> Response:
+        keys = self._admin({"action": "list_keys"})["keys"]
+        return self._render(status, "keys.html", session, title="API keys", page="keys", keys=keys, **shown)
+
+    def _create_key(self, request: Request, session: Session) -> Response:
+        merchant = request.form.get("merchant_id", "").strip()
+        read_only = request.form.get("read_only") == "on"
+        days = request.form.get("expires_in_days", "").strip()
+        if days and not (days.isascii() and days.isdigit() and 1 <= int(days) <= 1095):
+            return self._keys_page(session, status=400, problem="expires in is a whole number of days, 1 to 1095")
+        payload: dict[str, Any] = {"action": "create_key", "merchant_id": merchant, "read_only": read_only}
+        if days:
+            payload["expires_in_s"] = int(days) * 86400
+        try:
+            created = self._admin(payload)["key"]
+        except AdminRefused as exc:
+            return self._keys_page(session, status=400, problem=str(exc))
+        # The secret is in this one answer (never cached: no-store), and nowhere else afterwards.
+        return self._keys_page(session, status=201, created=created)
+
+    def _revoke(self, request: Request, key_id: str, session: Session) -> Response:
+        if request.method == "GET":
+            listed = [k for k in self._admin({"action": "list_keys"})["keys"] if k["id"] == key_id]
+            if not listed:
+                return self._message(404, "Not found", "No such key.", session)
+            return self._render(200, "revoke.html", session, title="Revoke a key", page="keys", key=listed[0])
+        revoked = self._admin({"action": "revoke_key", "key_id": key_id})["key"]
+        return self._keys_page(session, revoked=revoked)
 
     def _message(self, status: int, title: str, message: str, session: Session | None = None) -> Response:
         return self._render(status, "message.html", session, title=title, message=message, page=None)
@@ -167,3 +282,27 @@ def _series(heading: str, data: dict[str, Any], bucket: str) -> dict[str, Any]:
         "last": buckets[-1]["start"] if buckets else "",
         "bucket": bucket,
     }
+
+
+def _filters(form: dict[str, str]) -> tuple[dict[str, Any], str | None]:
+    """The admin function's filters from the search form (blank fields left out), or what is wrong with it."""
+    filters: dict[str, Any] = {}
+    for name, value in form.items():
+        if not value:
+            continue
+        if name.startswith("amount_"):
+            if not value.isascii() or not value.isdigit():
+                return {}, f"{name.replace('_', ' ')} is a whole number of minor units (1500 is 15.00 EUR)"
+            filters[name] = int(value)
+        else:
+            filters[name] = value
+    return filters, None
+
+
+def _with_money(payment: dict[str, Any]) -> dict[str, Any]:
+    """The payment with ``money``: its amount in major units and its currency (1500 EUR is "15.00 EUR")."""
+    info = lookup(str(payment.get("currency", "")))
+    exponent = 2 if info is None else info.exponent
+    amount = int(payment.get("amount", 0))
+    major = f"{amount // 10**exponent}.{amount % 10**exponent:0{exponent}d}" if exponent else str(amount)
+    return {**payment, "money": f"{major} {payment.get('currency', '')}"}

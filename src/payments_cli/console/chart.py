@@ -44,6 +44,7 @@ def bars(buckets: list[dict[str, Any]]) -> list[Bar]:
             height = HEIGHT * count / tallest
             base -= height
             title = f"{bucket['start']}: {count} {series}"
-            drawn.append(Bar(round(i * step, 2), round(base, 2), round(max(step - GAP, 1), 2), round(height, 2),
-                             series, title))  # fmt: skip
+            drawn.append(
+                Bar(round(i * step, 2), round(base, 2), round(max(step - GAP, 1), 2), round(height, 2), series, title)
+            )
     return drawn

@@ -107,19 +107,38 @@ def local_actor() -> str:
 def invoke_admin(state: StateFolder, environment: str, suffix: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Run one admin action (``payment_processor.admin``) with the deployed admin function, locally, as the
     user running this (the audit log's ``actor``)."""
-    payload = {**payload, "actor": local_actor()}
-    record, emulator, port = deployment_context(state, environment, suffix)
-    name = str(record["outputs"].get("admin_function_name") or "")
-    if not name:
-        raise ServeError(f"{environment}/{suffix} was deployed without an admin function: run `payments up` again")
-    runtime = function_runtime(
-        state, environment, suffix, name, record=record, emulator=emulator, postgres_port=port, concurrency=1
-    )
-    try:
-        reply = runtime.invoke(payload)
-    finally:
-        runtime.close()
-    return admin_answer(name, reply.get("result"), reply.get("error"))
+    with AdminFunction(state, environment, suffix) as admin:
+        return admin.invoke(payload)
+
+
+class AdminFunction:
+    """The deployed admin function kept warm for many actions (the console's pages), as Lambda keeps a warm
+    execution environment: one worker started from the zip, each action one invocation, as the local user."""
+
+    def __init__(self, state: StateFolder, environment: str, suffix: str) -> None:
+        record, emulator, port = deployment_context(state, environment, suffix)
+        self.name = str(record["outputs"].get("admin_function_name") or "")
+        if not self.name:
+            raise ServeError(f"{environment}/{suffix} was deployed without an admin function: run `payments up` again")
+        self._runtime = function_runtime(
+            state, environment, suffix, self.name, record=record, emulator=emulator, postgres_port=port, concurrency=1
+        )
+        self._actor = local_actor()
+
+    def invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """One action's answer, or AdminCallFailed."""
+        reply = self._runtime.invoke({**payload, "actor": self._actor})
+        return admin_answer(self.name, reply.get("result"), reply.get("error"))
+
+    def close(self) -> None:
+        """Stop the worker."""
+        self._runtime.close()
+
+    def __enter__(self) -> AdminFunction:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def admin_answer(name: str, result: Any, error: Any) -> dict[str, Any]:

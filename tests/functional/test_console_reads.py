@@ -1,0 +1,161 @@
+"""The console's overview as the admin function reads it from the real database (payments made through the
+real handler, one snapshot, counts and times only)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from payment_processor import handler as handler_module
+from payment_processor.admin import Admin
+from tests.conftest import Services
+from tests.support import payment_body, post_payment
+
+pytestmark = pytest.mark.functional
+
+
+def overview(services: Services) -> dict[str, Any]:
+    admin = Admin(services.admin_settings(), secrets_client=services._secrets())
+    try:
+        answer = admin.run({"action": "overview"})
+    finally:
+        admin.close()
+    return answer
+
+
+def test_the_overview_counts_payments_by_outcome_and_the_work_in_hand(lambda_env: Services) -> None:
+    empty = overview(lambda_env)
+    assert empty["last_hour"]["totals"] == {"succeeded": 0, "declined": 0, "failed": 0, "open": 0, "canceled": 0}
+    assert empty["last_hour"]["authorization_rate"] is None and len(empty["last_hour"]["buckets"]) == 60
+    assert len(empty["last_day"]["buckets"]) == 24 and empty["last_day"]["bucket_s"] == 3600
+
+    made = [
+        payment_body(),
+        payment_body(),
+        payment_body(capture_method="manual"),
+        payment_body(payment_method="tok_chargeDeclined"),
+        payment_body(description="secret-ish text 4242", metadata={"order": "o-1"}),
+    ]
+    for n, body in enumerate(made):
+        answer = handler_module.handler(post_payment(body, key=f"overview-{n}"), None)
+        assert answer["statusCode"] in (201, 402), answer["body"]
+    with lambda_env.admin() as conn:
+        conn.execute("UPDATE transaction_log_outbox SET delivered_at = NULL, dead_lettered_at = NULL")
+        conn.execute(
+            "UPDATE transaction_log_outbox SET dead_lettered_at = now() WHERE id = (SELECT min(id) FROM "
+            "transaction_log_outbox)"
+        )
+        events = conn.execute("SELECT count(*) FROM transaction_log_outbox").fetchone()
+    assert events is not None
+    seen = overview(lambda_env)
+    hour, day = seen["last_hour"], seen["last_day"]
+    assert hour["totals"] == {"succeeded": 4, "declined": 1, "failed": 0, "open": 0, "canceled": 0}
+    assert hour["authorization_rate"] == 0.8 and day["totals"] == hour["totals"]
+    assert hour["buckets"][-1]["succeeded"] + hour["buckets"][-2]["succeeded"] == 4, "made in the last minute or two"
+    assert seen["outbox"]["backlog"] == events[0] - 1 and seen["outbox"]["dead_lettered"] == 1
+    assert seen["outbox"]["oldest_undelivered_at"] is not None
+    assert seen["processing"] == {"count": 0, "oldest_created_at": None}
+    text = json.dumps(seen)
+    assert "secret-ish" not in text and "o-1" not in text and "tok_" not in text, "counts and times only"
+
+
+def test_reading_the_overview_is_not_an_operator_action_in_the_audit_log(lambda_env: Services) -> None:
+    with lambda_env.admin() as conn:
+        before = conn.execute("SELECT count(*) FROM audit_log WHERE action = 'overview'").fetchone()
+    overview(lambda_env)
+    with lambda_env.admin() as conn:
+        after = conn.execute("SELECT count(*) FROM audit_log WHERE action = 'overview'").fetchone()
+    assert before == after == (0,)
+
+
+def admin_run(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    admin = Admin(services.admin_settings(), secrets_client=services._secrets())
+    try:
+        return admin.run(event)
+    finally:
+        admin.close()
+
+
+def test_payments_are_found_by_each_filter_a_page_at_a_time(lambda_env: Services) -> None:
+    def make(n: int, merchant: str, **body: Any) -> str:
+        event = post_payment(payment_body(**body), key=f"find-{n}", merchant=merchant)
+        answer = handler_module.handler(event, None)
+        assert answer["statusCode"] in (201, 402), answer["body"]
+        return str(json.loads(answer["body"])["id"])
+
+    ids = [make(n, "merch_a", amount=1000 + n) for n in range(5)]
+    other = make(9, "merch_b", amount=50_000, payment_method="tok_chargeDeclined")
+
+    def find(**filters: Any) -> dict[str, Any]:
+        return admin_run(lambda_env, {"action": "find_payments", "filters": filters})
+
+    assert [p["id"] for p in find()["payments"]] == [other, *reversed(ids)]
+    assert [p["id"] for p in find(merchant_id="merch_b")["payments"]] == [other]
+    assert [p["id"] for p in find(status="declined")["payments"]] == [other]
+    assert [p["id"] for p in find(payment_id=ids[2])["payments"]] == [ids[2]]
+    assert [p["amount"] for p in find(amount_min=1002, amount_max=1003)["payments"]] == [1003, 1002]
+    assert find(created_from="2000-01-01T00:00:00Z", created_to="2000-01-02T00:00:00Z")["payments"] == []
+    first = find(merchant_id="merch_a", limit=2)
+    assert [p["id"] for p in first["payments"]] == [ids[4], ids[3]] and first["has_more"] is True
+    rest = find(merchant_id="merch_a", limit=2, starting_after=ids[3])
+    assert [p["id"] for p in rest["payments"]] == [ids[2], ids[1]] and rest["has_more"] is True
+    last = find(merchant_id="merch_a", limit=2, starting_after=ids[1])
+    assert [p["id"] for p in last["payments"]] == [ids[0]] and last["has_more"] is False
+    assert set(first["payments"][0]) == {"id", "merchant_id", "amount", "currency", "status", "capture_method",
+                                         "created_at"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"merchant_id": "merch a"},
+        {"merchant_id": "x" * 65},
+        {"status": "paid"},
+        {"amount_min": "100"},
+        {"amount_min": 0},
+        {"amount_max": True},
+        {"amount_max": 2**63},
+        {"created_from": "yesterday"},
+        {"created_from": "2026-12-07T09:00:00"},
+        {"payment_id": "pay_x"},
+        {"starting_after": "pay_\x00"},
+        {"limit": 101},
+        {"limit": None},
+        {"merchant": "merch_a"},
+        {"merchant_id": None, "status": None, "sql": "1=1; DROP TABLE payments"},
+    ],
+)
+def test_a_filter_that_cannot_be_used_is_refused_and_says_which(lambda_env: Services, filters: dict[str, Any]) -> None:
+    from payment_processor.admin import AdminError
+
+    with pytest.raises(AdminError) as refused:
+        admin_run(lambda_env, {"action": "find_payments", "filters": filters})
+    assert refused.value.code == "invalid_request"
+    assert any(name in str(refused.value) for name in filters) or "unknown filter" in str(refused.value)
+
+
+def test_a_payments_timeline_holds_its_events_attempts_refunds_and_stored_answers(lambda_env: Services) -> None:
+    from payment_processor.admin import AdminError
+    from tests.support import post
+
+    created = handler_module.handler(post_payment(payment_body(amount=2000), key="timeline"), None)
+    payment_id = json.loads(created["body"])["id"]
+    refunded = handler_module.handler(post(f"/payments/{payment_id}/refunds", {"amount": 500}, key="timeline-r"), None)
+    assert refunded["statusCode"] == 201, refunded["body"]
+    timeline = admin_run(lambda_env, {"action": "payment_timeline", "payment_id": payment_id})
+    assert timeline["payment"]["id"] == payment_id and timeline["payment"]["amount_refunded"] == 500
+    assert [e["event_type"] for e in timeline["events"]][:2] == ["payment.processing", "payment.succeeded"]
+    assert any(e["event_type"].startswith("refund.") for e in timeline["events"])
+    assert [a["outcome"] for a in timeline["attempts"]] == ["approved"]
+    assert [(r["amount"], r["status"]) for r in timeline["refunds"]] == [(500, "succeeded")]
+    answers = {a["idempotency_key"]: a for a in timeline["idempotency_answers"]}
+    assert set(answers) == {"timeline", "timeline-r"} and answers["timeline"]["response_body"] == created["body"]
+    assert answers["timeline-r"]["refund_id"] == timeline["refunds"][0]["id"]
+    with pytest.raises(AdminError) as missing:
+        admin_run(lambda_env, {"action": "payment_timeline", "payment_id": "pay_" + "a" * 26})
+    assert missing.value.code == "not_found"
+    with pytest.raises(AdminError) as malformed:
+        admin_run(lambda_env, {"action": "payment_timeline", "payment_id": "pay_' OR 1=1"})
+    assert malformed.value.code == "invalid_request"
