@@ -22,7 +22,8 @@ function that connects as the database's admin (RDS master) user. Events and ans
   webhook endpoints. Counts and times only. A read: not recorded in the audit log.
 - ``{"action": "find_payments", "filters": {payment_id?, merchant_id?, status?, amount_min?, amount_max?,
   created_from?, created_to?, limit?, starting_after?}}`` and ``{"action": "payment_timeline", "payment_id"}``:
-  the console's payments pages (payment_processor.store.investigation). Reads: not recorded.
+  the console's payments pages (payment_processor.store.investigation); ``{"action": "webhook_endpoints"}`` and
+  ``{"action": "endpoint_attempts", "endpoint_id"}`` its webhooks page. Reads: not recorded.
 - ``{"action": "set_connector", "merchant_id", "connector", "priority"?, "endpoint"?, "secret"?}``: a merchant's
   acquirer (``stripe`` with its secret key, or ``simulated``); the secret goes to its own Secrets Manager
   secret and is never answered. ``{"action": "list_connectors", "merchant_id"}`` and
@@ -62,7 +63,13 @@ from payment_processor.migrate import MigrationError, migrate
 from payment_processor.store.audit_log import PostgresAuditLog
 from payment_processor.store.database import Database
 from payment_processor.store.interfaces import StoreUnavailable
-from payment_processor.store.investigation import SearchError, find_payments, payment_timeline
+from payment_processor.store.investigation import (
+    SearchError,
+    endpoint_attempts,
+    find_payments,
+    payment_timeline,
+    webhook_endpoints,
+)
 from payment_processor.store.overview import read_overview
 from payment_processor.store.postgres import PostgresKeyStore
 from payment_processor.txlog import S3Sink, SinkUnavailable
@@ -180,6 +187,8 @@ class Admin:
             "overview": lambda _: read_overview(self._database),
             "find_payments": self._find_payments,
             "payment_timeline": self._payment_timeline,
+            "webhook_endpoints": lambda _: webhook_endpoints(self._database),
+            "endpoint_attempts": self._endpoint_attempts,
         }
         action = event.get("action") if isinstance(event, dict) else None
         if action not in actions:
@@ -302,6 +311,12 @@ class Admin:
         if found is None:
             raise AdminError("not_found", "no such payment")
         return found
+
+    def _endpoint_attempts(self, event: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return endpoint_attempts(self._database, event.get("endpoint_id"))
+        except SearchError as exc:
+            raise AdminError("invalid_request", str(exc)) from None
 
     def _list_keys(self, event: dict[str, Any]) -> dict[str, Any]:
         merchant = event.get("merchant_id")

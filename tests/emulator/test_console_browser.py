@@ -1,6 +1,7 @@
 """The console in a real browser: Debian's chromium, headless, driven by Playwright, against `payments console` on
 the deployed dev/alpha local target. An operator's afternoon: open the printed address, watch the overview count
-the payments made meanwhile, find a payment and open its timeline, create a key and revoke it. Every page is
+the payments made meanwhile, find a payment and open its timeline, create a key and revoke it, look at the
+deployment. Every page is
 checked with axe-core (no serious or critical violation) and saved as a screenshot under test-artifacts/console/
 (the new key's secret masked)."""
 
@@ -122,4 +123,12 @@ def test_an_operator_follows_payments_and_manages_a_key_in_the_browser(
     accessible(page, "key-revoke-confirm")
     page.get_by_role("button", name=f"Revoke {created.group(1)}").click()
     assert f"Key {created.group(1)} revoked" in page.locator("#revoked").inner_text()
+
+    page.get_by_role("link", name="Webhooks").click()
+    assert page.title().startswith("Webhooks")
+    accessible(page, "webhooks")
+
+    page.get_by_role("link", name="Deployment").click()
+    assert page.locator("#preflight").inner_text().startswith("0 error(s)")
+    accessible(page, "deployment")
     context.close()

@@ -88,6 +88,13 @@ def test_the_console_signs_in_once_and_its_overview_counts_the_payments_made(
     assert get(port, "/payments?amount_min=1.5", cookie)[0] == 400
     assert get(port, "/payments/pay_" + "a" * 26, cookie)[0] == 404
 
+    # The deployment as this machine made it: the stack preflight passed before the deploy passes now.
+    status, _, described = get(port, "/deployment", cookie)
+    count = re.search(r'<dd id="resource-count">(\d+)</dd>', described)
+    assert status == 200 and count and int(count.group(1)) > 50
+    assert re.search(r'<dd id="preflight">0 error\(s\)', described), described[-3000:]
+    assert str(alpha["outputs"]["admin_function_name"]) in described and "aws_lambda_function" in described
+
     # Bound to 127.0.0.1 and nothing else.
     listening = {c.laddr for c in psutil.Process(process.pid).net_connections() if c.status == psutil.CONN_LISTEN}
     assert {address.ip for address in listening} == {"127.0.0.1"}, listening

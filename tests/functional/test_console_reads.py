@@ -159,3 +159,43 @@ def test_a_payments_timeline_holds_its_events_attempts_refunds_and_stored_answer
     with pytest.raises(AdminError) as malformed:
         admin_run(lambda_env, {"action": "payment_timeline", "payment_id": "pay_' OR 1=1"})
     assert malformed.value.code == "invalid_request"
+
+
+def test_webhook_endpoints_show_where_they_send_and_never_a_urls_user_part_or_query(clean: Services) -> None:
+    from tests.functional.test_webhook_endpoints import create, endpoints
+
+    webhooks = endpoints(clean)
+    made = create(webhooks, url="https://example.com:8443/hooks/in")
+    endpoint_id = made.endpoint_id
+    with clean.admin() as conn:
+        # Whatever a URL may carry (the API refuses some of it today; rows older than a rule are not rewritten).
+        conn.execute(
+            "UPDATE webhook_endpoints SET url = 'https://hook-user:hook-pass@example.com:8443/hooks/in?token=sekrit' "
+            "WHERE id = %s",
+            (endpoint_id,),
+        )
+        conn.execute(
+            "INSERT INTO webhook_deliveries (event_id, endpoint_id, merchant_id, status, attempts, next_attempt_at) "
+            "VALUES ('evt_1', %s, 'merch_123', 'abandoned', 3, NULL), ('evt_2', %s, 'merch_123', 'retrying', 1, now())",
+            (endpoint_id, endpoint_id),
+        )
+        delivery = conn.execute("SELECT id FROM webhook_deliveries WHERE event_id = 'evt_1'").fetchone()
+        assert delivery is not None
+        conn.execute(
+            "INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, attempt, attempted_at, status_code, "
+            "latency_ms, excerpt) VALUES (%s, %s, 'evt_1', 1, now(), 500, 12, 'oops')",
+            (delivery[0], endpoint_id),
+        )
+    listed = admin_run(clean, {"action": "webhook_endpoints"})["endpoints"]
+    (mine,) = [e for e in listed if e["id"] == endpoint_id]
+    assert mine["url"] == "https://example.com:8443/hooks/in"
+    assert (mine["succeeded"], mine["waiting"], mine["abandoned"]) == (0, 1, 1)
+    text = json.dumps(listed)
+    assert "hook-pass" not in text and "sekrit" not in text and "hook-user" not in text
+    attempts = admin_run(clean, {"action": "endpoint_attempts", "endpoint_id": endpoint_id})["attempts"]
+    assert [(a["event_id"], a["status_code"], a["excerpt"]) for a in attempts] == [("evt_1", 500, "oops")]
+    from payment_processor.admin import AdminError
+
+    with pytest.raises(AdminError) as refused:
+        admin_run(clean, {"action": "endpoint_attempts", "endpoint_id": "we_' OR 1=1 --"})
+    assert refused.value.code == "invalid_request"

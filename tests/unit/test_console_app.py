@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -365,3 +367,49 @@ def test_a_key_is_revoked_only_after_its_confirmation_from_the_consoles_own_form
     assert done.status_code == 200 and "revoked at 2026-12-07T10:00:00Z" in done.text
     assert {"action": "revoke_key", "key_id": KEY["id"]} in world.asked
     assert client.get("/keys/key_unknown/revoke", base_url=ORIGIN).status_code == 404
+
+
+def test_the_deployment_page_describes_this_machines_record_of_it(tmp_path: Path) -> None:
+    from payments_cli.console.deployment import describe
+
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    doc = {"resource": {"aws_s3_bucket": {"a": {"bucket": "payment-txlog-dev-x"}, "b": {"bucket": "payment-y-dev-x"}},
+                        "aws_sqs_queue": {"q": {"name": "payment-q-dev-x"}}}}  # fmt: skip
+    (stack / "cdk.tf.json").write_text(json.dumps(doc))
+    record = {"stack_dir": str(stack), "deployed_at": 1796636895.2, "outputs": {"api_url": "http://x/v1"}}
+    described = describe("dev", "x", record)
+    assert described["config"]["name"] == "dev" and described["config"]["payment_connectors"] == "stripe, simulated"
+    assert described["record"]["resources"] == [("aws_s3_bucket", 2), ("aws_sqs_queue", 1)]
+    assert described["record"]["deployed_at"] == "2026-12-07T09:48:15+00:00"
+    assert described["record"]["preflight"]["checked"] is True and described["record"]["preflight"]["errors"] > 0
+    gone = describe("dev", "x", {**record, "stack_dir": str(tmp_path / "gone")})
+    assert (
+        gone["record"]["preflight"]["checked"] is False
+        and "no longer on this machine" in gone["record"]["preflight"]["why"]
+    )
+    assert describe("prod", "x", None)["record"] is None
+
+    world = World()
+    world.app = ConsoleApp(deployment="dev/x", port=PORT, admin=world.read, sessions=world.sessions,
+                           describe=lambda: described)  # fmt: skip
+    page = world.signed_in().get("/deployment", base_url=ORIGIN)
+    assert page.status_code == 200 and '<dd id="resource-count">3</dd>' in page.text
+    assert "api_url" in page.text and "aws_sqs_queue" in page.text
+    bare = World()
+    assert bare.signed_in().get("/deployment", base_url=ORIGIN).status_code == 404
+
+
+def test_webhook_pages_list_endpoints_and_an_endpoints_attempts_escaped() -> None:
+    endpoint = {"id": "we_" + "d" * 26, "merchant_id": "merch_1", "url": "https://example.com/in", "status": "enabled",
+                "disabled_reason": None, "failing_since": "t", "created_at": "t", "events": 1, "succeeded": 4,
+                "waiting": 1, "abandoned": 2}  # fmt: skip
+    attempt = {"attempted_at": "t", "event_id": "evt_1", "delivery_id": 1, "attempt": 2, "status_code": 500,
+               "error": None, "latency_ms": 12, "next_attempt_at": None, "excerpt": "<b>down</b>"}  # fmt: skip
+    world = World(webhook_endpoints={"endpoints": [endpoint]}, endpoint_attempts={"attempts": [attempt]})
+    client = world.signed_in()
+    listed = client.get("/webhooks", base_url=ORIGIN).text
+    assert f'<a href="/webhooks/{endpoint["id"]}">' in listed and "https://example.com/in" in listed
+    shown = client.get(f"/webhooks/{endpoint['id']}", base_url=ORIGIN).text
+    assert world.asked[-1] == {"action": "endpoint_attempts", "endpoint_id": endpoint["id"]}
+    assert "<b>down</b>" not in shown and "&lt;b&gt;down&lt;/b&gt;" in shown

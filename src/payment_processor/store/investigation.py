@@ -3,6 +3,9 @@ the console's payments pages).
 
 - :func:`find_payments`: payments of any merchant by id, merchant, status, amount and time range, newest first,
   a keyset page at a time (``starting_after`` the last id seen).
+- :func:`webhook_endpoints` and :func:`endpoint_attempts`: every merchant's webhook endpoints (where they send:
+  scheme, host, port and path only; a URL may carry credentials in its user part or query) with their delivery
+  counts, and one endpoint's delivery attempts, newest first.
 - :func:`payment_timeline`: one payment with everything that happened to it, each with its time: its events
   (and whether each is in S3 yet), refunds, acquirer attempts, a capture or cancel in flight, webhook deliveries
   of its events, and the answers stored under its idempotency keys.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from psycopg.rows import dict_row
 
@@ -26,6 +30,7 @@ from payment_processor.store.postgres import in_statement, in_transaction
 
 PAGE_MAX = 100
 _PAYMENT_ID = re.compile(r"pay_[a-z2-7]{26}")
+_ENDPOINT_ID = re.compile(r"we_[a-z2-7]{26}")
 _MERCHANT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SUMMARY = "id, merchant_id, amount, currency, status, capture_method, created_at"
 
@@ -163,3 +168,49 @@ def payment_timeline(database: Database, payment_id: Any) -> dict[str, Any] | No
 
 def _times(row: dict[str, Any]) -> dict[str, Any]:
     return {k: isoformat(v) if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def webhook_endpoints(database: Database) -> dict[str, Any]:
+    """Every endpoint (failing first, then newest) with its deliveries by status."""
+    with in_statement(database) as conn:
+        rows = (
+            conn.cursor(row_factory=dict_row)
+            .execute(
+                "SELECT e.id, e.merchant_id, e.url, e.status, e.disabled_reason, e.failing_since, e.created_at, "
+                "cardinality(e.enabled_events) AS events, "
+                "count(d.id) FILTER (WHERE d.status = 'succeeded') AS succeeded, "
+                "count(d.id) FILTER (WHERE d.status IN ('pending', 'retrying')) AS waiting, "
+                "count(d.id) FILTER (WHERE d.status = 'abandoned') AS abandoned "
+                "FROM webhook_endpoints e LEFT JOIN webhook_deliveries d ON d.endpoint_id = e.id "
+                "GROUP BY e.id ORDER BY e.failing_since NULLS LAST, e.created_at DESC, e.id LIMIT 500"
+            )
+            .fetchall()
+        )
+    return {"endpoints": [_times({**row, "url": _where(row["url"])}) for row in rows]}
+
+
+def endpoint_attempts(database: Database, endpoint_id: Any) -> dict[str, Any]:
+    """One endpoint's last 100 delivery attempts, newest first (the receiver's answer as the sender redacted it)."""
+    if not isinstance(endpoint_id, str) or not _ENDPOINT_ID.fullmatch(endpoint_id):
+        raise SearchError("endpoint_id is we_ and 26 letters or digits")
+    with in_statement(database) as conn:
+        rows = (
+            conn.cursor(row_factory=dict_row)
+            .execute(
+                "SELECT attempted_at, event_id, delivery_id, attempt, status_code, error, latency_ms, next_attempt_at, "
+                "excerpt FROM webhook_attempts WHERE endpoint_id = %s ORDER BY attempted_at DESC, id DESC LIMIT 100",
+                (endpoint_id,),
+            )
+            .fetchall()
+        )
+    return {"attempts": [_times(row) for row in rows]}
+
+
+def _where(url: str) -> str:
+    """Where a URL sends, without what may be secret in it (user, password, query, fragment)."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(unreadable URL)"
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"

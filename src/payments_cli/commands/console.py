@@ -89,9 +89,20 @@ def run(args: argparse.Namespace) -> int:
                 raise AdminRefused(str(code), str(exc)) from None
             raise AdminUnavailable(str(exc)) from None
 
+    def describe_deployment() -> dict[str, Any]:
+        from payments_cli.console.deployment import describe
+        from payments_cli.local.state import StateFolder, read_json
+
+        record = None
+        if args.target == "local":
+            record = read_json(StateFolder().deployment_dir(args.env, args.suffix) / "deployment.json")
+        return describe(args.env, args.suffix, record)
+
     def body() -> int:
         server = ConsoleServer(args.port)
-        app = ConsoleApp(deployment=f"{args.env}/{args.suffix}", port=server.port, admin=admin)
+        app = ConsoleApp(
+            deployment=f"{args.env}/{args.suffix}", port=server.port, admin=admin, describe=describe_deployment
+        )
         server.app = app
         print(f"{app.origin}/?token={app.sessions.token}", flush=True)
         print(f"console for {args.env}/{args.suffix} ({args.target}) on {app.origin}; Ctrl-C stops it", file=sys.stderr)

@@ -12,6 +12,10 @@ Routes:
   ``POST /keys`` creates it and shows its secret this once; ``GET /keys/<id>/revoke`` asks to confirm and
   ``POST /keys/<id>/revoke`` revokes. Each change is the admin function's, recorded in its audit log as the
   operator running the console.
+- ``GET /webhooks``: every merchant's webhook endpoints (where they send, never a URL's user part or query) and
+  their deliveries by status; ``GET /webhooks/<id>``: an endpoint's last 100 attempts.
+- ``GET /deployment``: the environment's data, the last deploy, outputs, resources by type, and what preflight
+  says about the applied stack (read from this machine: see ``deployment``).
 - ``POST /logout``: sign out (same origin and the CSRF token, as every state-changing request).
 
 Every answer carries a Content-Security-Policy that allows no script at all and nothing from elsewhere, and is
@@ -83,12 +87,21 @@ STATUSES = (
 class ConsoleApp:
     """One deployment's console."""
 
-    def __init__(self, *, deployment: str, port: int, admin: Admin, sessions: Sessions | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        deployment: str,
+        port: int,
+        admin: Admin,
+        sessions: Sessions | None = None,
+        describe: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.deployment = deployment
         self.origin = f"http://127.0.0.1:{port}"
         self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
         self.sessions = sessions or Sessions()
         self._admin = admin
+        self._describe = describe
         self._pages = Environment(
             loader=PackageLoader("payments_cli.console"), autoescape=select_autoescape(default=True)
         )
@@ -101,6 +114,9 @@ class ConsoleApp:
                 Rule("/static/console.css", endpoint="stylesheet", methods=["GET"]),
                 Rule("/keys", endpoint="keys", methods=["GET", "POST"]),
                 Rule("/keys/<key_id>/revoke", endpoint="revoke", methods=["GET", "POST"]),
+                Rule("/webhooks", endpoint="webhooks", methods=["GET"]),
+                Rule("/webhooks/<endpoint_id>", endpoint="webhook", methods=["GET"]),
+                Rule("/deployment", endpoint="deployment", methods=["GET"]),
                 Rule("/logout", endpoint="logout", methods=["POST"]),
             ]
         )
@@ -154,6 +170,16 @@ class ConsoleApp:
                 return self._create_key(request, session) if request.method == "POST" else self._keys_page(session)
             if endpoint == "revoke":
                 return self._revoke(request, str(values["key_id"]), session)
+            if endpoint == "webhooks":
+                endpoints = self._admin({"action": "webhook_endpoints"})["endpoints"]
+                return self._webhooks_page(endpoints, session)
+            if endpoint == "webhook":
+                return self._webhook_page(str(values["endpoint_id"]), session)
+            if endpoint == "deployment":
+                if self._describe is None:
+                    return self._message(404, "Not found", "This console describes no deployment.", session)
+                info = self._describe()
+                return self._render(200, "deployment.html", session, title="Deployment", page="deployment", info=info)
             return self._overview_page(session)
         except AdminUnavailable as exc:
             return self._message(502, "The deployment did not answer", str(exc), session)
@@ -229,6 +255,15 @@ class ConsoleApp:
             page="payments",
             payment=_with_money(timeline["payment"]),
             timeline=timeline,
+        )
+
+    def _webhooks_page(self, endpoints: list[dict[str, Any]], session: Session) -> Response:
+        return self._render(200, "webhooks.html", session, title="Webhooks", page="webhooks", endpoints=endpoints)
+
+    def _webhook_page(self, endpoint_id: str, session: Session) -> Response:
+        attempts = self._admin({"action": "endpoint_attempts", "endpoint_id": endpoint_id})["attempts"]
+        return self._render(
+            200, "webhook.html", session, title=endpoint_id, page="webhooks", endpoint_id=endpoint_id, attempts=attempts
         )
 
     def _keys_page(self, session: Session, *, status: int = 200, **shown: Any) -> Response:
