@@ -24,6 +24,8 @@ function that connects as the database's admin (RDS master) user. Events and ans
   created_from?, created_to?, limit?, starting_after?}}`` and ``{"action": "payment_timeline", "payment_id"}``:
   the console's payments pages (payment_processor.store.investigation); ``{"action": "webhook_endpoints"}`` and
   ``{"action": "endpoint_attempts", "endpoint_id"}`` its webhooks page. Reads: not recorded.
+- ``{"action": "redeliver_event", "event_id", "endpoint_id"}``: one more delivery of the event to the endpoint,
+  as the merchant's POST /events/{id}/redeliver queues it (audited).
 - ``{"action": "set_connector", "merchant_id", "connector", "priority"?, "endpoint"?, "secret"?}``: a merchant's
   acquirer (``stripe`` with its secret key, or ``simulated``); the secret goes to its own Secrets Manager
   secret and is never answered. ``{"action": "list_connectors", "merchant_id"}`` and
@@ -71,8 +73,10 @@ from payment_processor.store.investigation import (
     webhook_endpoints,
 )
 from payment_processor.store.overview import read_overview
-from payment_processor.store.postgres import PostgresKeyStore
-from payment_processor.txlog import S3Sink, SinkUnavailable
+from payment_processor.store.postgres import PostgresKeyStore, in_statement
+from payment_processor.store.webhook_deliveries import PostgresWebhookDeliveries
+from payment_processor.txlog import S3Sink, SinkUnavailable, is_event_id
+from payment_processor.webhooks.endpoints import is_endpoint_id
 
 #: The application roles migration 0002 creates, by the suffix on the database's name, and the setting
 #: naming the secret each one's login is kept in.
@@ -189,6 +193,7 @@ class Admin:
             "payment_timeline": self._payment_timeline,
             "webhook_endpoints": lambda _: webhook_endpoints(self._database),
             "endpoint_attempts": self._endpoint_attempts,
+            "redeliver_event": self._redeliver_event,
         }
         action = event.get("action") if isinstance(event, dict) else None
         if action not in actions:
@@ -317,6 +322,30 @@ class Admin:
             return endpoint_attempts(self._database, event.get("endpoint_id"))
         except SearchError as exc:
             raise AdminError("invalid_request", str(exc)) from None
+
+    def _redeliver_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Queue one more delivery of an event to one endpoint of the merchant it belongs to (as the merchant's own
+        POST /events/{id}/redeliver does: tried once, one queued at a time)."""
+        event_id, endpoint_id = event.get("event_id"), event.get("endpoint_id")
+        if (
+            not isinstance(event_id, str)
+            or not is_event_id(event_id)
+            or not isinstance(endpoint_id, str)
+            or not (is_endpoint_id(endpoint_id))
+        ):
+            raise AdminError("invalid_request", "redeliver_event takes event_id (pay_…:NNNN) and endpoint_id (we_…)")
+        with in_statement(self._database) as conn:
+            row = conn.execute("SELECT merchant_id FROM webhook_endpoints WHERE id = %s", (endpoint_id,)).fetchone()
+        if row is None:
+            raise AdminError("not_found", "no such webhook endpoint")
+        missing = PostgresWebhookDeliveries(self._database).redeliver(str(row[0]), event_id, endpoint_id)
+        if missing == "event":
+            raise AdminError("not_found", "no such event of the endpoint's merchant")
+        if missing == "disabled":
+            raise AdminError("conflict", "the endpoint is disabled: the merchant enables it, then ask again")
+        if missing is not None:
+            raise AdminError("not_found", "no such webhook endpoint")
+        return {"redelivery": {"event_id": event_id, "endpoint_id": endpoint_id, "status": "queued"}}
 
     def _list_keys(self, event: dict[str, Any]) -> dict[str, Any]:
         merchant = event.get("merchant_id")

@@ -19,10 +19,29 @@ from payment_processor import payment as payments
 
 #: Actions that change something; reads (list_keys, list_connectors, list_audit) are not recorded.
 AUDITED_ACTIONS = frozenset(
-    {"setup", "create_key", "roll_key", "revoke_key", "set_connector", "remove_connector", "forget_connectors"}
+    {
+        "setup",
+        "create_key",
+        "roll_key",
+        "revoke_key",
+        "set_connector",
+        "remove_connector",
+        "forget_connectors",
+        "redeliver_event",
+    }
 )
 #: The request fields kept as details, each only when it is a short number, boolean or id-like text.
-KEPT_FIELDS = ("merchant_id", "key_id", "connector", "priority", "read_only", "expires_in_s", "overlap_s")
+KEPT_FIELDS = (
+    "merchant_id",
+    "key_id",
+    "connector",
+    "priority",
+    "read_only",
+    "expires_in_s",
+    "overlap_s",
+    "event_id",
+    "endpoint_id",
+)
 #: Where each entry is copied in the transaction-log bucket (object-locked in prod; payments_infra grants the
 #: admin function puts under it alone).
 OBJECT_PREFIX = "audit/"
@@ -101,6 +120,8 @@ def _target(action: str, detail: dict[str, Any]) -> str | None:
         return detail.get("key_id")
     if action == "create_key":
         return detail.get("made_key_id") or detail.get("merchant_id")
+    if action == "redeliver_event":
+        return detail.get("endpoint_id")
     if action in ("set_connector", "remove_connector") and "merchant_id" in detail:
         return f"{detail['merchant_id']}/{detail.get('connector', '?')}"
     return None

@@ -4,6 +4,7 @@ real handler, one snapshot, counts and times only)."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -199,3 +200,40 @@ def test_webhook_endpoints_show_where_they_send_and_never_a_urls_user_part_or_qu
     with pytest.raises(AdminError) as refused:
         admin_run(clean, {"action": "endpoint_attempts", "endpoint_id": "we_' OR 1=1 --"})
     assert refused.value.code == "invalid_request"
+
+
+def test_an_operator_redelivers_an_event_once_and_the_audit_log_says_who(lambda_env: Services) -> None:
+    from payment_processor.admin import AdminError
+    from tests.functional.test_webhook_endpoints import create, endpoints
+
+    endpoint_id = create(endpoints(lambda_env), url="https://example.com/in").endpoint_id
+    made = handler_module.handler(post_payment(payment_body(), key="redeliver", merchant="merch_123"), None)
+    event_id = f"{json.loads(made['body'])['id']}:0002"
+    actor = f"local:ops-{uuid.uuid4().hex[:8]}@host"
+    ask = {"action": "redeliver_event", "event_id": event_id, "endpoint_id": endpoint_id, "actor": actor}
+    assert admin_run(lambda_env, ask)["redelivery"]["status"] == "queued"
+    admin_run(lambda_env, ask)  # one queued at a time: asking again queues no other
+    with lambda_env.admin() as conn:
+        queued = conn.execute(
+            "SELECT count(*) FROM webhook_deliveries WHERE event_id = %s AND endpoint_id = %s AND manual",
+            (event_id, endpoint_id),
+        ).fetchone()
+        audited = conn.execute(
+            "SELECT action, target, outcome, detail->>'event_id' FROM audit_log WHERE actor = %s", (actor,)
+        ).fetchall()
+    assert queued == (1,)
+    assert audited == [("redeliver_event", endpoint_id, "ok", event_id)] * 2
+    for event, code in (
+        ({**ask, "event_id": "pay_" + "b" * 26 + ":0001"}, "not_found"),
+        ({**ask, "endpoint_id": "we_" + "b" * 26}, "not_found"),
+        ({**ask, "event_id": "x"}, "invalid_request"),
+        ({**ask, "endpoint_id": None}, "invalid_request"),
+    ):
+        with pytest.raises(AdminError) as refused:
+            admin_run(lambda_env, event)
+        assert refused.value.code == code, event
+    with lambda_env.admin() as conn:
+        conn.execute("UPDATE webhook_endpoints SET status = 'disabled' WHERE id = %s", (endpoint_id,))
+    with pytest.raises(AdminError) as disabled:
+        admin_run(lambda_env, ask)
+    assert disabled.value.code == "conflict"

@@ -413,3 +413,27 @@ def test_webhook_pages_list_endpoints_and_an_endpoints_attempts_escaped() -> Non
     shown = client.get(f"/webhooks/{endpoint['id']}", base_url=ORIGIN).text
     assert world.asked[-1] == {"action": "endpoint_attempts", "endpoint_id": endpoint["id"]}
     assert "<b>down</b>" not in shown and "&lt;b&gt;down&lt;/b&gt;" in shown
+
+
+def test_a_redelivery_is_queued_only_from_the_consoles_own_form() -> None:
+    endpoint_id = "we_" + "d" * 26
+    attempt = {"attempted_at": "t", "event_id": f"pay_{'a' * 26}:0002", "delivery_id": 1, "attempt": 1,
+               "status_code": 500, "error": None, "latency_ms": 12, "next_attempt_at": None, "excerpt": ""}  # fmt: skip
+    world = World(
+        endpoint_attempts={"attempts": [attempt]},
+        redeliver_event={
+            "redelivery": {"event_id": attempt["event_id"], "endpoint_id": endpoint_id, "status": "queued"}
+        },
+    )
+    client = world.signed_in()
+    page = client.get(f"/webhooks/{endpoint_id}", base_url=ORIGIN).text
+    form = {"csrf": csrf_of(page), "event_id": attempt["event_id"]}
+    path = f"/webhooks/{endpoint_id}/redeliver"
+    assert client.post(path, data=form, headers={"Origin": "http://evil.example"}, base_url=ORIGIN).status_code == 403
+    assert client.post(path, data={**form, "csrf": ""}, headers={"Origin": ORIGIN}, base_url=ORIGIN).status_code == 403
+    assert all(asked["action"] != "redeliver_event" for asked in world.asked)
+    done = client.post(path, data=form, headers={"Origin": ORIGIN}, base_url=ORIGIN)
+    assert done.status_code == 200 and 'id="queued"' in done.text
+    assert {"action": "redeliver_event", "endpoint_id": endpoint_id, "event_id": attempt["event_id"]} in world.asked
+    world.answers["redeliver_event"] = AdminRefused("conflict", "the endpoint is disabled")
+    assert client.post(path, data=form, headers={"Origin": ORIGIN}, base_url=ORIGIN).status_code == 409

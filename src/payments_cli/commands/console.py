@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             return ask(payload)
         except PaymentsError as exc:
             code = getattr(exc, "code", None)
-            if code in ("invalid_request", "not_found"):
+            if code in ("invalid_request", "not_found", "conflict"):
                 raise AdminRefused(str(code), str(exc)) from None
             raise AdminUnavailable(str(exc)) from None
 

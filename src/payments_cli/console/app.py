@@ -13,7 +13,8 @@ Routes:
   ``POST /keys/<id>/revoke`` revokes. Each change is the admin function's, recorded in its audit log as the
   operator running the console.
 - ``GET /webhooks``: every merchant's webhook endpoints (where they send, never a URL's user part or query) and
-  their deliveries by status; ``GET /webhooks/<id>``: an endpoint's last 100 attempts.
+  their deliveries by status; ``GET /webhooks/<id>``: an endpoint's last 100 attempts, each event with a
+  button that queues it once more (``POST /webhooks/<id>/redeliver``, audited as the operator's).
 - ``GET /deployment``: the environment's data, the last deploy, outputs, resources by type, and what preflight
   says about the applied stack (read from this machine: see ``deployment``).
 - ``POST /logout``: sign out (same origin and the CSRF token, as every state-changing request).
@@ -116,6 +117,7 @@ class ConsoleApp:
                 Rule("/keys/<key_id>/revoke", endpoint="revoke", methods=["GET", "POST"]),
                 Rule("/webhooks", endpoint="webhooks", methods=["GET"]),
                 Rule("/webhooks/<endpoint_id>", endpoint="webhook", methods=["GET"]),
+                Rule("/webhooks/<endpoint_id>/redeliver", endpoint="redeliver", methods=["POST"]),
                 Rule("/deployment", endpoint="deployment", methods=["GET"]),
                 Rule("/logout", endpoint="logout", methods=["POST"]),
             ]
@@ -175,6 +177,15 @@ class ConsoleApp:
                 return self._webhooks_page(endpoints, session)
             if endpoint == "webhook":
                 return self._webhook_page(str(values["endpoint_id"]), session)
+            if endpoint == "redeliver":
+                endpoint_id = str(values["endpoint_id"])
+                payload = {
+                    "action": "redeliver_event",
+                    "endpoint_id": endpoint_id,
+                    "event_id": request.form.get("event_id"),
+                }
+                queued = self._admin(payload)["redelivery"]
+                return self._webhook_page(endpoint_id, session, queued=queued)
             if endpoint == "deployment":
                 if self._describe is None:
                     return self._message(404, "Not found", "This console describes no deployment.", session)
@@ -184,7 +195,7 @@ class ConsoleApp:
         except AdminUnavailable as exc:
             return self._message(502, "The deployment did not answer", str(exc), session)
         except AdminRefused as exc:
-            status = 404 if exc.code == "not_found" else 400
+            status = {"not_found": 404, "conflict": 409}.get(exc.code, 400)
             return self._message(status, "Not found" if status == 404 else "Refused", str(exc), session)
 
     def _exchange(self, token: str) -> Response:
@@ -260,11 +271,23 @@ class ConsoleApp:
     def _webhooks_page(self, endpoints: list[dict[str, Any]], session: Session) -> Response:
         return self._render(200, "webhooks.html", session, title="Webhooks", page="webhooks", endpoints=endpoints)
 
-    def _webhook_page(self, endpoint_id: str, session: Session) -> Response:
+    def _webhook_page(self, endpoint_id: str, session: Session, **shown: Any) -> Response:
         attempts = self._admin({"action": "endpoint_attempts", "endpoint_id": endpoint_id})["attempts"]
         return self._render(
-            200, "webhook.html", session, title=endpoint_id, page="webhooks", endpoint_id=endpoint_id, attempts=attempts
+            200,
+            "webhook.html",
+            session,
+            title=endpoint_id,
+            page="webhooks",
+            endpoint_id=endpoint_id,
+            attempts=attempts,
+            **shown,
         )
+
+    def _redeliver(self, endpoint_id: str, event_id: str | None, session: Session) -> Response:
+        payload = {"action": "redeliver_event", "endpoint_id": endpoint_id, "event_id": event_id}
+        queued = self._admin(payload)["redelivery"]
+        return self._webhook_page(endpoint_id, session, queued=queued)
 
     def _keys_page(self, session: Session, *, status: int = 200, **shown: Any) -> Response:
         keys = self._admin({"action": "list_keys"})["keys"]
