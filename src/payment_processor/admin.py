@@ -45,6 +45,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
 from payment_processor.apikeys import ApiKeys, KeyError_, KeyNotFound, KeyStateConflict, pepper_from
@@ -315,7 +316,27 @@ class Admin:
             raise AdminError("invalid_request", str(exc)) from None
         if found is None:
             raise AdminError("not_found", "no such payment")
-        return found
+        return {**found, **self._events_in_s3(found["events"])}
+
+    def _events_in_s3(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the transaction-log bucket holds under the folders of these events (a listing: keys, sizes and
+        times, never the content), or why it could not be listed."""
+        bucket = self._settings.transaction_log_bucket
+        folders = sorted({str(e["object_key"]).rsplit("/", 1)[0] + "/" for e in events if e.get("object_key")})
+        if bucket is None or not folders:
+            return {"s3_objects": [], "s3_error": None if bucket else "TRANSACTION_LOG_BUCKET is not set"}
+        s3 = client("s3", self._settings)
+        found: list[dict[str, Any]] = []
+        try:
+            for folder in folders:
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
+                    found += [
+                        {"key": o["Key"], "size": o["Size"], "last_modified": o["LastModified"].isoformat()}
+                        for o in page.get("Contents", [])
+                    ]
+        except (BotoCoreError, ClientError) as exc:
+            return {"s3_objects": found, "s3_error": f"the bucket could not be listed: {str(exc)[:200]}"}
+        return {"s3_objects": found, "s3_error": None}
 
     def _endpoint_attempts(self, event: dict[str, Any]) -> dict[str, Any]:
         try:

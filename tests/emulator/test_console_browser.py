@@ -86,6 +86,7 @@ def test_an_operator_follows_payments_and_manages_a_key_in_the_browser(
     made = [pay_once(1200), pay_once(3400)]
     # axe runs in the page: the context lets it past the console's CSP (which the HTTP tests hold to no script).
     context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=console_url.split("/?", 1)[0])
     page = context.new_page()
     page.goto(console_url)
     assert page.url.endswith("/overview") and page.title().startswith("Overview")
@@ -114,6 +115,9 @@ def test_an_operator_follows_payments_and_manages_a_key_in_the_browser(
     page.get_by_role("button", name="Create key").click()
     shown = page.locator("input.secret").input_value()
     assert re.fullmatch(r"sk_test_[0-9A-Za-z]{43}", shown)
+    page.get_by_role("button", name="Copy").click()
+    page.locator("#secret-copied").get_by_text("Copied.").wait_for(timeout=5000)
+    assert page.evaluate("navigator.clipboard.readText()") == shown, "the copy button put the secret on the clipboard"
     accessible(page, "keys-created")
     created = re.search(r"Key (key_[a-z2-7]{26}) created", page.locator("#created-heading").inner_text())
     assert created

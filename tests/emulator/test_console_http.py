@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit
 import psutil
 import pytest
 
+from payments_cli.local.emulator import emulator_client
 from tests.emulator.conftest import Cli
 from tests.emulator.test_security_http import Client, new_key, pay
 from tests.local_target import console_process
@@ -61,8 +62,18 @@ def test_the_console_signs_in_once_and_its_overview_counts_the_payments_made(
     assert "httponly" in headers["set-cookie"].lower() and "samesite=strict" in headers["set-cookie"].lower()
     assert get(port, f"/?{parts.query}")[0] == 401, "the printed address works once"
 
+    # An alarm of this deployment in the emulator's CloudWatch, in ALARM (dev deploys none of its own).
+    cloudwatch = emulator_client(str(alpha["emulator"]), "cloudwatch")
+    alarm = f"payment-console-test-{uuid.uuid4().hex[:6]}-dev-alpha"
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm, MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="raised by the test")
     status, headers, before = get(port, "/overview", cookie)
-    assert status == 200 and "script-src" not in headers["content-security-policy"]
+    assert status == 200 and "unsafe-inline" not in headers["content-security-policy"]
+    assert f'<tr class="state-alarm"><td>{alarm}</td><td>ALARM</td>' in before
+    cloudwatch.delete_alarms(AlarmNames=[alarm])
     _, succeeded_before = rate_and_totals(before)
 
     api = Client(str(alpha["api"]["url"]))
@@ -85,6 +96,7 @@ def test_the_console_signs_in_once_and_its_overview_counts_the_payments_made(
     assert found.count('<td class="money">15.00 EUR</td>') == 3
     status, _, timeline = get(port, f"/payments/{made[0]}", cookie)
     assert status == 200 and "payment.succeeded" in timeline and merchant in timeline
+    assert '<table id="s3-objects">' in timeline and f"/{made[0]}/0002-payment.succeeded.json" in timeline
     assert get(port, "/payments?amount_min=1.5", cookie)[0] == 400
     assert get(port, "/payments/pay_" + "a" * 26, cookie)[0] == 404
 

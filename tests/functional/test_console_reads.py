@@ -151,6 +151,11 @@ def test_a_payments_timeline_holds_its_events_attempts_refunds_and_stored_answer
     assert any(e["event_type"].startswith("refund.") for e in timeline["events"])
     assert [a["outcome"] for a in timeline["attempts"]] == ["approved"]
     assert [(r["amount"], r["status"]) for r in timeline["refunds"]] == [(500, "succeeded")]
+    # S3's own listing of the payment's folder: every delivered event is there, by its key.
+    delivered = {e["object_key"] for e in timeline["events"] if e["delivered_at"]}
+    assert timeline["s3_error"] is None and delivered
+    assert delivered <= {o["key"] for o in timeline["s3_objects"]}
+    assert all(o["size"] > 0 and o["last_modified"] for o in timeline["s3_objects"])
     answers = {a["idempotency_key"]: a for a in timeline["idempotency_answers"]}
     assert set(answers) == {"timeline", "timeline-r"} and answers["timeline"]["response_body"] == created["body"]
     assert answers["timeline-r"]["refund_id"] == timeline["refunds"][0]["id"]

@@ -124,6 +124,8 @@ def test_each_role_holds_exactly_the_grants_its_code_uses(env_stack: Stack) -> N
         (manage, (connectors,), ()),
         # The audit log's copies: under audit/ alone, sealed through S3 with the deployment's key.
         (("s3:PutObject",), (f"${{aws_s3_bucket.{bucket}.arn}}/audit/*",), ()),
+        # The console's timeline: which of a payment's events are in the bucket (a listing under transactions/).
+        (("s3:ListBucket",), (f"${{aws_s3_bucket.{bucket}.arn}}",), ()),
         (("kms:GenerateDataKey", "kms:Decrypt"), (key,), (s3, secretsmanager)),
         (logs, _logs(env_stack, "admin"), ()),
         vpc,

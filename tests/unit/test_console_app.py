@@ -125,7 +125,10 @@ def test_the_overview_shows_the_figures_and_charts_them_without_any_script() -> 
     assert '<dd id="processing">2</dd>' in page and '<dd id="outbox-backlog">5</dd>' in page
     assert '<dd id="dead-lettered">1</dd>' in page
     assert page.count('<rect class="succeeded"') == 2 and page.count('<rect class="declined"') == 2
-    assert "<script" not in page.lower() and " style=" not in page and "on" + "click" not in page
+    # One script, the console's own file; none inline, no inline style or handler attribute.
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", page, re.S)
+    assert re.findall(r"<script[^>]*>", page) == ['<script src="/static/copy.js" defer>'] and scripts == [""]
+    assert " style=" not in page and "on" + "click" not in page
 
 
 def test_every_answer_forbids_script_framing_caching_and_sniffing() -> None:
@@ -134,11 +137,12 @@ def test_every_answer_forbids_script_framing_caching_and_sniffing() -> None:
         world.client().get("/overview", base_url=ORIGIN),
         world.signed_in().get("/overview", base_url=ORIGIN),
         world.client().get("/static/console.css", base_url=ORIGIN),
+        world.client().get("/static/copy.js", base_url=ORIGIN),
         world.client().get("/nowhere", base_url=ORIGIN),
     ):
         policy = response.headers["Content-Security-Policy"]
         assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
-        assert "script-src" not in policy and "unsafe-inline" not in policy
+        assert "script-src 'self';" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Cache-Control"] == "no-store" and response.headers["X-Frame-Options"] == "DENY"
 
@@ -297,6 +301,8 @@ def test_a_payments_timeline_shows_what_happened_escaped() -> None:
         "attempts": [],
         "in_flight": [],
         "webhook_deliveries": [],
+        "s3_objects": [{"key": "transactions/x.json", "size": 321, "last_modified": "t2"}],
+        "s3_error": None,
         "idempotency_answers": [
             {
                 "idempotency_key": "k1",
@@ -311,6 +317,7 @@ def test_a_payments_timeline_shows_what_happened_escaped() -> None:
     page = world.signed_in().get(f"/payments/{PAYMENT['id']}", base_url=ORIGIN).text
     assert world.asked[-1] == {"action": "payment_timeline", "payment_id": PAYMENT["id"]}
     assert "5 JPY" in page and "payment.succeeded" in page and "transactions/x.json" in page
+    assert '<table id="s3-objects">' in page and "<td>321</td>" in page
     assert hostile not in page and page.count("&lt;img src=x onerror=alert(1)&gt;") == 2
 
 
@@ -437,3 +444,46 @@ def test_a_redelivery_is_queued_only_from_the_consoles_own_form() -> None:
     assert {"action": "redeliver_event", "endpoint_id": endpoint_id, "event_id": attempt["event_id"]} in world.asked
     world.answers["redeliver_event"] = AdminRefused("conflict", "the endpoint is disabled")
     assert client.post(path, data=form, headers={"Origin": ORIGIN}, base_url=ORIGIN).status_code == 409
+
+
+def test_the_alarms_of_this_deployment_worst_first_and_no_other_deployments() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from payments_cli.console.alarms import read_alarms
+
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        for name in ("payment-api-5xx-dev-alpha", "payment-outbox-age-dev-alpha", "payment-api-5xx-dev-alpha2",
+                     "payment-api-5xx-staging-alpha", "other-thing-dev-alpha"):  # fmt: skip
+            cloudwatch.put_metric_alarm(
+                AlarmName=name, MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum", Period=60,
+                EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+            )  # fmt: skip
+        cloudwatch.set_alarm_state(AlarmName="payment-outbox-age-dev-alpha", StateValue="ALARM", StateReason="old")
+        found = read_alarms(cloudwatch, "dev", "alpha")
+    assert [(a["name"], a["state"]) for a in found] == [
+        ("payment-outbox-age-dev-alpha", "ALARM"), ("payment-api-5xx-dev-alpha", "OK")]  # fmt: skip
+    assert found[0]["reason"] == "old" and found[0]["since"]
+
+
+def test_the_overview_shows_alarm_states_and_survives_their_absence() -> None:
+    from payments_cli.console.alarms import AlarmsUnavailable
+
+    alarm = {"name": "payment-api-5xx-dev-x", "state": "ALARM", "since": "t", "reason": "<i>5xx</i>"}
+    answers: list[Any] = [[alarm], [], AlarmsUnavailable("the local emulator is not running")]
+
+    def alarms() -> list[dict[str, Any]]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return list(answer)
+
+    world = World()
+    world.app = ConsoleApp(deployment="dev/x", port=PORT, admin=world.read, sessions=world.sessions, alarms=alarms)
+    client = world.signed_in()
+    shown = client.get("/overview", base_url=ORIGIN).text
+    assert '<tr class="state-alarm"><td>payment-api-5xx-dev-x</td>' in shown and "&lt;i&gt;5xx" in shown
+    assert 'id="no-alarms"' in client.get("/overview", base_url=ORIGIN).text
+    down = client.get("/overview", base_url=ORIGIN)
+    assert down.status_code == 200 and "emulator is not running" in down.text and 'id="processing"' in down.text

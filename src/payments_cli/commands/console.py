@@ -100,8 +100,14 @@ def run(args: argparse.Namespace) -> int:
 
     def body() -> int:
         server = ConsoleServer(args.port)
+        from payments_cli.console.alarms import alarm_reader
+
         app = ConsoleApp(
-            deployment=f"{args.env}/{args.suffix}", port=server.port, admin=admin, describe=describe_deployment
+            deployment=f"{args.env}/{args.suffix}",
+            port=server.port,
+            admin=admin,
+            describe=describe_deployment,
+            alarms=alarm_reader(args.target, args.env, args.suffix, args.profile),
         )
         server.app = app
         print(f"{app.origin}/?token={app.sessions.token}", flush=True)

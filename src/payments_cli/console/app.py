@@ -19,9 +19,9 @@ Routes:
   says about the applied stack (read from this machine: see ``deployment``).
 - ``POST /logout``: sign out (same origin and the CSRF token, as every state-changing request).
 
-Every answer carries a Content-Security-Policy that allows no script at all and nothing from elsewhere, and is
-never cached. A request whose ``Host`` is not the console's own address is refused (a DNS-rebinding page cannot
-borrow the operator's session).
+Every answer carries a Content-Security-Policy that allows no inline script, one script file of the console's own
+(the copy button) and nothing from elsewhere, and is never cached. A request whose ``Host`` is not the console's
+own address is refused (a DNS-rebinding page cannot borrow the operator's session).
 """
 
 from __future__ import annotations
@@ -38,12 +38,13 @@ from werkzeug.wrappers import Request, Response
 
 from payment_processor.currency import lookup
 from payments_cli.console import chart
+from payments_cli.console.alarms import AlarmsUnavailable
 from payments_cli.console.sessions import COOKIE, SESSION_S, Session, Sessions, csrf_matches, same_origin
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-        "base-uri 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -53,6 +54,8 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 STYLESHEET = (resources.files("payments_cli.console") / "static" / "console.css").read_bytes()
+#: The one script: the copy button of a new key's secret (no inline script runs anywhere).
+SCRIPT = (resources.files("payments_cli.console") / "static" / "copy.js").read_bytes()
 
 #: One action of the deployment's admin function (payments_cli.commands.common.invoke_admin): its answer, or
 #: AdminRefused / AdminUnavailable.
@@ -96,6 +99,7 @@ class ConsoleApp:
         admin: Admin,
         sessions: Sessions | None = None,
         describe: Callable[[], dict[str, Any]] | None = None,
+        alarms: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         self.deployment = deployment
         self.origin = f"http://127.0.0.1:{port}"
@@ -103,6 +107,7 @@ class ConsoleApp:
         self.sessions = sessions or Sessions()
         self._admin = admin
         self._describe = describe
+        self._alarms = alarms
         self._pages = Environment(
             loader=PackageLoader("payments_cli.console"), autoescape=select_autoescape(default=True)
         )
@@ -113,6 +118,7 @@ class ConsoleApp:
                 Rule("/payments", endpoint="payments", methods=["GET"]),
                 Rule("/payments/<payment_id>", endpoint="payment", methods=["GET"]),
                 Rule("/static/console.css", endpoint="stylesheet", methods=["GET"]),
+                Rule("/static/copy.js", endpoint="script", methods=["GET"]),
                 Rule("/keys", endpoint="keys", methods=["GET", "POST"]),
                 Rule("/keys/<key_id>/revoke", endpoint="revoke", methods=["GET", "POST"]),
                 Rule("/webhooks", endpoint="webhooks", methods=["GET"]),
@@ -144,6 +150,8 @@ class ConsoleApp:
             return self._message(exc.code or 400, "Bad request", "The request could not be read.")
         if endpoint == "stylesheet":
             return Response(STYLESHEET, mimetype="text/css")
+        if endpoint == "script":
+            return Response(SCRIPT, mimetype="text/javascript")
         if endpoint == "home" and "token" in request.args:
             return self._exchange(request.args["token"])
         session_id = request.cookies.get(COOKIE)
@@ -216,6 +224,13 @@ class ConsoleApp:
 
     def _overview_page(self, session: Session) -> Response:
         overview = self._admin({"action": "overview"})
+        alarms: list[dict[str, Any]] | None = None
+        alarms_problem = None
+        if self._alarms is not None:
+            try:
+                alarms = self._alarms()
+            except AlarmsUnavailable as exc:  # the alarms are one part of the page: the rest is still worth showing
+                alarms_problem = f"the alarms could not be read: {str(exc)[:300]}"
         return self._render(
             200,
             "overview.html",
@@ -227,6 +242,8 @@ class ConsoleApp:
             day=_series("Payments in the last day", overview["last_day"], "an hour"),
             width=chart.WIDTH,
             height=chart.HEIGHT,
+            alarms=alarms,
+            alarms_problem=alarms_problem,
         )
 
     def _payments_page(self, request: Request, session: Session) -> Response:

@@ -73,6 +73,16 @@ class TransactionLogBucket(SecureBucket):
         """Write events: ``s3:PutObject`` under the event prefix only."""
         return self.grant_put(sid, prefix=EVENT_PREFIX)
 
+    def grant_list_events(self, sid: str) -> Statement:
+        """List the event objects (``s3:ListBucket`` with ``s3:prefix`` under the event prefix): which of a
+        payment's events are in the bucket, for the console's timeline. Not their content."""
+        return Statement(
+            sid=sid,
+            actions=["s3:ListBucket"],
+            resources=[self.arn],
+            conditions=[("StringLike", "s3:prefix", [f"{EVENT_PREFIX}*"])],
+        )
+
     def grant_put_audit(self, sid: str) -> Statement:
         """Write audit-log entries: ``s3:PutObject`` under the audit prefix only."""
         return self.grant_put(sid, prefix=AUDIT_PREFIX)

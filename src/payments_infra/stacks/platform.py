@@ -161,6 +161,8 @@ class PlatformStack(TerraformStack):
                 pepper.grant_write("SetPepper"),
                 connector_secrets.grant_manage("ManageConnectorSecrets"),
                 transaction_log.grant_put_audit("WriteAuditEntries"),
+                # The console's payment timeline lists which of the payment's events are in the bucket.
+                transaction_log.grant_list_events("ListPaymentEvents"),
                 key.grant_use_via(
                     "EncryptSecretsAndAuditEntries",
                     services=["s3", "secretsmanager"],
