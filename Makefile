@@ -36,8 +36,9 @@ down: $(VENV)/.installed  ## Stop what `make up` started (data and deployments a
 demo: $(VENV)/.installed  ## Take one payment through the processor alone (no deploy).
 	$(BIN)/payments demo
 
-test: $(VENV)/.installed  ## Lint, type-check, then every test with coverage.
+test: $(VENV)/.installed  ## Lint, check the formatting, type-check, then every test with coverage.
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=95
 
