@@ -87,6 +87,7 @@ def test_the_key_lets_cloudtrail_encrypt_for_this_deployments_trails_only(env_st
     for statement in cloudtrail.values():
         assert statement["principals"] == [{"type": "Service", "identifiers": [CLOUDTRAIL]}]
         for condition in statement["condition"]:
-            assert condition["test"] == "ArnLike"
+            expected = "StringLike" if condition["variable"].startswith("kms:EncryptionContext") else "ArnLike"
+            assert condition["test"] == expected, condition
             (value,) = condition["values"]
             assert value.endswith(f":trail/*-{config.name}-pr42")

@@ -487,3 +487,13 @@ def test_the_overview_shows_alarm_states_and_survives_their_absence() -> None:
     assert 'id="no-alarms"' in client.get("/overview", base_url=ORIGIN).text
     down = client.get("/overview", base_url=ORIGIN)
     assert down.status_code == 200 and "emulator is not running" in down.text and 'id="processing"' in down.text
+
+
+def test_a_form_too_large_is_refused_before_anything_is_done() -> None:
+    world = keys_world()
+    client = world.signed_in()
+    csrf = csrf_of(client.get("/keys", base_url=ORIGIN).text)
+    big = client.post("/keys", data={"csrf": csrf, "merchant_id": "m" * 20_000}, headers={"Origin": ORIGIN},
+                      base_url=ORIGIN)  # fmt: skip
+    assert big.status_code == 413 and big.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert all(asked["action"] != "create_key" for asked in world.asked)

@@ -62,6 +62,17 @@ SCRIPT = (resources.files("payments_cli.console") / "static" / "copy.js").read_b
 Admin = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+#: The console's forms are a few short fields: a larger body is refused (413) before it is read.
+MAX_BODY_BYTES = 16 * 1024
+
+
+class ConsoleRequest(Request):
+    """A request whose body may be at most MAX_BODY_BYTES, with no file parts kept."""
+
+    max_content_length = MAX_BODY_BYTES
+    max_form_parts = 20
+
+
 class AdminUnavailable(Exception):
     """The admin function could not answer; the message says why (it is shown to the operator)."""
 
@@ -130,7 +141,11 @@ class ConsoleApp:
         )
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        response = self.answer(Request(environ))
+        request = ConsoleRequest(environ)
+        try:
+            response = self.answer(request)
+        except HTTPException as exc:  # a form werkzeug would not read: over MAX_BODY_BYTES, or malformed
+            response = self._message(exc.code or 400, "Refused", "The request's body could not be taken.")
         response.headers.update(SECURITY_HEADERS)
         return response(environ, start_response)
 
@@ -186,14 +201,7 @@ class ConsoleApp:
             if endpoint == "webhook":
                 return self._webhook_page(str(values["endpoint_id"]), session)
             if endpoint == "redeliver":
-                endpoint_id = str(values["endpoint_id"])
-                payload = {
-                    "action": "redeliver_event",
-                    "endpoint_id": endpoint_id,
-                    "event_id": request.form.get("event_id"),
-                }
-                queued = self._admin(payload)["redelivery"]
-                return self._webhook_page(endpoint_id, session, queued=queued)
+                return self._redeliver(str(values["endpoint_id"]), request.form.get("event_id"), session)
             if endpoint == "deployment":
                 if self._describe is None:
                     return self._message(404, "Not found", "This console describes no deployment.", session)

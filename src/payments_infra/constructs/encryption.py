@@ -71,7 +71,8 @@ class EncryptionKey(Construct):
                     principals=[("Service", ["cloudtrail.amazonaws.com"])],
                     conditions=[
                         ("ArnLike", "aws:SourceArn", [trails]),
-                        ("ArnLike", "kms:EncryptionContext:aws:cloudtrail:arn", [trails]),
+                        # As AWS's own key policy for CloudTrail writes it (a string key that holds an ARN).
+                        ("StringLike", "kms:EncryptionContext:aws:cloudtrail:arn", [trails]),
                     ],
                 ),
                 Statement(
