@@ -497,3 +497,57 @@ def test_a_form_too_large_is_refused_before_anything_is_done() -> None:
                       base_url=ORIGIN)  # fmt: skip
     assert big.status_code == 413 and big.headers["Content-Security-Policy"].startswith("default-src 'none'")
     assert all(asked["action"] != "create_key" for asked in world.asked)
+
+
+def test_numbers_too_long_for_an_int_are_refused_not_a_crash() -> None:
+    """Review: 4,301 digits made int() raise (a 500 without the console's headers)."""
+    world = keys_world()
+    client = world.signed_in()
+    for name in ("amount_min", "amount_max"):
+        refused = client.get("/payments", query_string={name: "9" * 4301}, base_url=ORIGIN)
+        assert refused.status_code == 400 and "whole number of minor units" in refused.text
+    assert client.get("/payments", query_string={"amount_min": "9" * 20}, base_url=ORIGIN).status_code == 400
+    csrf = csrf_of(client.get("/keys", base_url=ORIGIN).text)
+    days = client.post("/keys", data={"csrf": csrf, "merchant_id": "m_x", "expires_in_days": "0" * 4301 + "5"},
+                       headers={"Origin": ORIGIN}, base_url=ORIGIN)  # fmt: skip
+    assert days.status_code == 400 and "1 to 1095" in days.text
+    assert all(asked["action"] not in ("create_key", "find_payments") for asked in world.asked)
+
+
+def test_a_head_request_never_spends_the_sign_in_and_reads_like_a_get() -> None:
+    """Review: HEAD /?token= (a link preview) spent the operator's one sign-in."""
+    world = World()
+    client = world.client()
+    assert client.head(f"/?token={world.sessions.token}", base_url=ORIGIN).status_code == 405
+    signed = world.signed_in()  # the token still works, once
+    assert signed.head("/overview", base_url=ORIGIN).status_code == 200
+
+
+def test_a_request_line_naming_a_whole_url_is_refused() -> None:
+    """Review: with an absolute URL in the request line werkzeug takes the host from it, not from Host."""
+    world = World()
+    client = world.signed_in()
+    response = client.get("/overview", base_url=ORIGIN, environ_overrides={"RAW_URI": f"{ORIGIN}/overview"})
+    assert response.status_code == 400 and world.reads == 0
+
+
+def test_a_connection_that_stops_sending_gives_its_thread_back() -> None:
+    """Review: 300 half-sent requests held 300 threads for as long as their clients liked."""
+    import socket
+    import threading
+    import time
+
+    from payments_cli.console.server import ConsoleServer
+
+    server = ConsoleServer(0, World().app, read_timeout_s=0.3)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as slow:
+            slow.sendall(b"GET /overview HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n")  # never finished
+            started = time.monotonic()
+            assert slow.recv(1024) == b"", "the server closed the connection"
+            assert time.monotonic() - started < 3
+    finally:
+        server.shutdown()
+        server.server_close()

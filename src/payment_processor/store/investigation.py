@@ -4,8 +4,8 @@ the console's payments pages).
 - :func:`find_payments`: payments of any merchant by id, merchant, status, amount and time range, newest first,
   a keyset page at a time (``starting_after`` the last id seen).
 - :func:`webhook_endpoints` and :func:`endpoint_attempts`: every merchant's webhook endpoints (where they send:
-  scheme, host, port and path only; a URL may carry credentials in its user part or query) with their delivery
-  counts, and one endpoint's delivery attempts, newest first.
+  scheme, host, port and path only; a URL may carry credentials in its user part, path parameters or query)
+  with their delivery counts, and one endpoint's delivery attempts, newest first.
 - :func:`payment_timeline`: one payment with everything that happened to it, each with its time: its events
   (and whether each is in S3 yet), refunds, acquirer attempts, a capture or cancel in flight, webhook deliveries
   of its events, and the answers stored under its idempotency keys.
@@ -213,4 +213,5 @@ def _where(url: str) -> str:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "(unreadable URL)"
-    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+    path = parts.path.split(";", 1)[0]  # path parameters (;token=…) may carry a secret as a query does
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{path}"

@@ -151,6 +151,10 @@ class ConsoleApp:
 
     def answer(self, request: Request) -> Response:
         """The response to one request."""
+        # A request line naming a whole URL (a proxy's form, never a browser's to a server) would have werkzeug
+        # take the host from it instead of the Host header: refused, so the Host check below sees the header.
+        if not str(request.environ.get("RAW_URI") or "/").startswith("/"):
+            return self._message(400, "Bad request", "The request line must be a path.")
         if request.host not in self.hosts:
             return self._message(421, "Wrong address", f"Open the console at {self.origin}/.")
         try:
@@ -168,6 +172,8 @@ class ConsoleApp:
         if endpoint == "script":
             return Response(SCRIPT, mimetype="text/javascript")
         if endpoint == "home" and "token" in request.args:
+            if request.method != "GET":  # a HEAD (a link preview) must not spend the operator's one sign-in
+                return self._message(405, "Method not allowed", "Open the address in a browser.")
             return self._exchange(request.args["token"])
         session_id = request.cookies.get(COOKIE)
         session = self.sessions.find(session_id)
@@ -175,7 +181,7 @@ class ConsoleApp:
             return self._message(
                 401, "Sign in", "Open the address `payments console` printed (it works once), or start it again."
             )
-        if request.method != "GET":
+        if request.method not in ("GET", "HEAD"):
             refused = self._refused_change(request, session)
             if refused is not None:
                 return refused
@@ -322,7 +328,7 @@ class ConsoleApp:
         merchant = request.form.get("merchant_id", "").strip()
         read_only = request.form.get("read_only") == "on"
         days = request.form.get("expires_in_days", "").strip()
-        if days and not (days.isascii() and days.isdigit() and 1 <= int(days) <= 1095):
+        if days and not (days.isascii() and days.isdigit() and len(days) <= 4 and 1 <= int(days) <= 1095):
             return self._keys_page(session, status=400, problem="expires in is a whole number of days, 1 to 1095")
         payload: dict[str, Any] = {"action": "create_key", "merchant_id": merchant, "read_only": read_only}
         if days:
@@ -374,7 +380,7 @@ def _filters(form: dict[str, str]) -> tuple[dict[str, Any], str | None]:
         if not value:
             continue
         if name.startswith("amount_"):
-            if not value.isascii() or not value.isdigit():
+            if not value.isascii() or not value.isdigit() or len(value) > 19:
                 return {}, f"{name.replace('_', ' ')} is a whole number of minor units (1500 is 15.00 EUR)"
             filters[name] = int(value)
         else:
