@@ -23,8 +23,9 @@ EXAMPLES = """examples:
   payments console --env staging --suffix main --target aws --profile ops
 
 The first line printed is the address to open (it works once). Pages: the overview (payments per minute and
-hour by outcome, the authorization rate, work in hand, failing webhook endpoints), payments (search by id,
-merchant, status, amount, time) and a payment's timeline.
+hour by outcome, the authorization rate, work in hand, failing webhook endpoints, alarms), payments (search by
+id, merchant, status, amount, time) and a payment's timeline, API keys (create, revoke), webhooks (endpoints,
+attempts, redeliver) and the deployment. Changes are recorded in the audit log as yours.
 
 exit status: 0 stopped with Ctrl-C, 1 failed (the port is taken), 2 bad usage"""
 
