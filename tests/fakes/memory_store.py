@@ -127,6 +127,10 @@ class _MemoryTransaction:
         found = self._state.payments.get(payment_id)  # transactions are serialized already
         return found if found is not None and merchant_id in (None, found.merchant_id) else None
 
+    def approved_connector(self, payment_id: str) -> str | None:
+        approved = [a for a in self._state.attempts.get(payment_id, []) if a.outcome == "approved"]
+        return approved[0].connector if approved else None
+
     def update_payment(self, payment: Payment, *, from_status: PaymentStatus) -> None:
         payment_transition(from_status, payment.status)
         if self._state.payments[payment.id].status != from_status:
@@ -370,8 +374,7 @@ class InMemoryStore:
         return attempts[-1] if attempts else None
 
     def approved_connector(self, payment_id: str) -> str | None:
-        approved = [a for a in self._state.attempts.get(payment_id, []) if a.outcome == "approved"]
-        return approved[0].connector if approved else None
+        return _MemoryTransaction(self._state, None).approved_connector(payment_id)
 
     def merchant_connectors(self, merchant_id: str) -> list[MerchantConnector]:
         return sorted(self.connectors.get(merchant_id, []), key=lambda c: c.priority)

@@ -83,7 +83,7 @@ class ActionOperation(OnPayment[ActionRequest, PaymentAction]):
             )
         action = self.new_action(payment, key, request)
         tx.insert_action(action)
-        return Pending(action, payment)
+        return Pending(action, payment, tx.approved_connector(payment.id))
 
     def resume(self, merchant_id: str, key: str, previous: IdempotencyRecord) -> Pending[PaymentAction] | None:
         action = self.context.store.get_action(previous.payment_id or "")

@@ -67,10 +67,11 @@ def expire_authorizations(driver: Driver, cancel: Cancel, *, limit: int, expired
                     current, None, ActionRequest(current.id, cancellation_reason=AUTOMATIC_CANCELLATION)
                 )
                 tx.insert_action(action)
+                pending = Pending(action, current, tx.approved_connector(current.id))
         except IdempotencyKeyBusy:
             continue  # a request holds the payment right now: the next run looks again
         try:
-            driver.settle(cancel, Pending(action, current), expired)
+            driver.settle(cancel, pending, expired)
             canceled += 1
         except (ServiceUnavailable, IdempotencyKeyBusy):
             pass  # the recorded cancel is a due action: the next run asks again

@@ -140,10 +140,11 @@ class Outcome:
 @dataclass(frozen=True)
 class Pending(Generic[Record]):
     """A recorded operation on its way to the acquirer, with the payment as the recording transaction locked
-    it (None when resumed by a retry or the job: read again when needed)."""
+    it and the connector that authorized it (None when resumed by a retry or the job: read again when needed)."""
 
     record: Record
     payment: Payment | None = field(default=None, compare=False)
+    approved_by: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,8 @@ class OnPayment(Operation[AboutPaymentT, Record, "str | None"]):
                                       payment.amount)  # fmt: skip
         connector = self.context.connector
         if self.context.directory is not None:
-            name = self.context.store.approved_connector(payment.id)
+            # Read with the payment's lock when the record was made just now; otherwise asked for.
+            name = pending.approved_by if pending.payment else self.context.store.approved_connector(payment.id)
             connector = self.context.connector_named(payment.merchant_id, name or connector.name)
         outcome = self.call(connector, authorization, record, timeout_s)
         if isinstance(outcome, Approved):

@@ -78,7 +78,7 @@ class CreateRefund(OnPayment[RefundRequest, Refund]):
         )
         tx.insert_refund(refund)
         tx.add_event(refund_event(payment, refund, tx.next_event_sequence(payment.id)))
-        return Pending(refund, payment)
+        return Pending(refund, payment, tx.approved_connector(payment.id))
 
     def resume(self, merchant_id: str, key: str, previous: IdempotencyRecord) -> Pending[Refund]:
         refund = self.context.store.get_refund(previous.refund_id or "", merchant_id)

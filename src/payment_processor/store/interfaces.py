@@ -141,6 +141,11 @@ class Transaction(Protocol):
         acquirer's answer if there is one, locked after it (None when the payment is not found)."""
         ...
 
+    def approved_connector(self, payment_id: str) -> str | None:
+        """The connector whose attempt authorized a payment this transaction locked (None for none), as the
+        lock read it: no round trip of its own."""
+        ...
+
     def update_payment(self, payment: Payment, *, from_status: PaymentStatus) -> None:
         """Write a locked payment's status, codes, amounts and ``updated_at``: the one way a payment's state
         changes. The move from ``from_status`` must be in the table (``states.payment_transition``, checked

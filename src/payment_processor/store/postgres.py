@@ -94,6 +94,8 @@ class PostgresTransaction:
         #: asking; those taken here (``_unwritten``) are written once, before COMMIT (``flush``).
         self._sequences: dict[str, int] = {}
         self._unwritten: set[str] = set()
+        #: The connector whose attempt authorized each payment this transaction locked, read with the lock.
+        self._approved: dict[str, str | None] = {}
 
     def claim_idempotency_key(self, merchant_id: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
         """Insert the key, or wait for its holder and return what it recorded."""
@@ -194,8 +196,12 @@ class PostgresTransaction:
         )
         # NO KEY UPDATE: it excludes every other locker of the payment as FOR UPDATE would, without blocking
         # the foreign-key checks of rows that reference it (outbox events, refunds, keys).
+        # The approving connector comes with the lock: a follow-up asks it, and would otherwise read it on its own.
         return self._conn.cursor(row_factory=dict_row).execute(
-            f"SELECT {_PAYMENT_COLUMNS}, event_sequence FROM payments WHERE id = %s {mine} FOR NO KEY UPDATE", params
+            f"SELECT {_PAYMENT_COLUMNS}, event_sequence, (SELECT connector FROM payment_attempts a "
+            "WHERE a.payment_id = payments.id AND a.outcome = 'approved' LIMIT 1) AS approved_connector "
+            f"FROM payments WHERE id = %s {mine} FOR NO KEY UPDATE",
+            params,
         )
 
     def _locked_payment(self, sent: psycopg.Cursor[dict[str, Any]], payment_id: str) -> Payment | None:
@@ -203,7 +209,12 @@ class PostgresTransaction:
         if row is None:
             return None
         self._sequences[payment_id] = int(row.pop("event_sequence"))
+        self._approved[payment_id] = row.pop("approved_connector")
         return Payment(**row)
+
+    def approved_connector(self, payment_id: str) -> str | None:
+        """The connector that authorized a payment this transaction locked (read with the lock)."""
+        return self._approved[payment_id]
 
     def update_payment(self, payment: Payment, *, from_status: PaymentStatus) -> None:
         """Every column a state change writes; only a row still in ``from_status`` is changed. A payment that
