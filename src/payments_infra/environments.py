@@ -66,9 +66,10 @@ class EnvironmentConfig:
     # the local API server enforces the same numbers): at most this many requests per window per key.
     api_rate_limit_per_credential: int
     api_rate_limit_window_s: int
-    # The authorizer's bound on key guessing (payment_processor.failed_authentications; WAF cannot see which
-    # requests failed to authenticate): this many refused key lookups from one source address in a fixed window
-    # of this many seconds, and the address's credentials are refused without a lookup until the window ends.
+    # The bound on failed authentications per source address: WAF's rule for credentials that are not a
+    # well-formed key (constructs.rate_limit), and the authorizer's for well-formed keys it looked up and refused
+    # (payment_processor.failed_authentications; WAF cannot see those fail): this many in a window of this many
+    # seconds, and the address's further ones are refused without a lookup until the window ends.
     auth_failure_limit: int
     auth_failure_window_s: int
     # CloudTrail data events for every invocation of the admin function (constructs.admin_trail): AWS's own
@@ -155,8 +156,9 @@ class EnvironmentConfig:
         # WAF's rate-based rules: a limit of at least 10, windows of 60, 120, 300 or 600 seconds.
         if self.api_rate_limit_per_credential < 10 or self.api_rate_limit_window_s not in (60, 120, 300, 600):
             raise ValueError(f"{self.name}: rate limit >= 10 per window of 60, 120, 300 or 600 seconds")
-        if self.auth_failure_limit < 5 or self.auth_failure_window_s not in (60, 120, 300, 600, 900, 1800, 3600):
-            raise ValueError(f"{self.name}: auth failure limit >= 5 per window of 60 to 3600 seconds")
+        # The same numbers make WAF's per-address rule (constructs.rate_limit): WAF's bounds apply.
+        if self.auth_failure_limit < 10 or self.auth_failure_window_s not in (60, 120, 300, 600):
+            raise ValueError(f"{self.name}: auth failure limit >= 10 per window of 60, 120, 300 or 600 seconds")
         self._check_connection_budget()
         if not 1 <= self.nat_gateways <= 2:
             raise ValueError(f"{self.name}: nat_gateways is 1 (one AZ's) or 2 (one per AZ of the two)")

@@ -12,14 +12,16 @@ import pytest
 
 from payments_infra.environments import DEV
 from tests.emulator.conftest import Cli
-from tests.emulator.test_security_http import Client, new_key, pay
+from tests.emulator.test_security_http import Client, new_key, one_address, pay
 
 pytestmark = [pytest.mark.emulator, pytest.mark.timeout(900)]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def api(alpha: dict[str, Any]) -> Client:
-    return Client(str(alpha["api"]["url"]))
+    # A source address of each test's own: the junk credentials one test sends count against its address alone
+    # (WAF's per-address rule for credentials that are not a key), never against the next test's.
+    return Client(str(alpha["api"]["url"]), source=one_address())
 
 
 @pytest.mark.parametrize("route", ["capture", "refunds"])

@@ -76,9 +76,11 @@ def new_key(cli: Cli, merchant: str, *extra: str) -> dict[str, Any]:
     return dict(key)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def api(alpha: dict[str, Any]) -> Client:
-    return Client(str(alpha["api"]["url"]))
+    # A source address of each test's own: the junk credentials one test sends count against its address alone
+    # (WAF's per-address rule for credentials that are not a key), never against the next test's.
+    return Client(str(alpha["api"]["url"]), source=one_address())
 
 
 def pay(amount: int = 1999, **extra: Any) -> dict[str, Any]:
@@ -356,3 +358,42 @@ def test_malformed_credentials_cost_no_lookup_and_lock_nobody_out(cli: Cli, api:
         assert client.call("GET", "/payments", authorization=authorization)[0] == 401
     assert failures_counted(cli, alpha, address) == 0
     assert client.call("GET", "/payments", secret=good)[0] == 200
+
+
+def test_waf_refuses_an_address_past_the_bound_of_credentials_that_are_not_a_key_and_lets_its_keys_through(
+    cli: Cli, api: Client, alpha: dict[str, Any]
+) -> None:
+    """WAF's second rule, as the deployment configured it: per source address, the requests whose credential is
+    not a well-formed key (no header, another scheme, another shape) are counted; past the bound WAF answers
+    them itself (its own 401 body, with Retry-After and WWW-Authenticate), so they no longer reach the authorizer.
+    The same address's well-formed keys are neither counted nor blocked: a good one works, a wrong one is the
+    authorizer's invalid_api_key; another address's junk is not refused."""
+    limit, window = DEV.auth_failure_limit, DEV.auth_failure_window_s
+    good = str(new_key(cli, f"merch_junk_{uuid.uuid4().hex[:8]}")["secret"])
+    kinds = [None, "Bearer", "Basic Zm9vOmJhcg==", "Bearer x", f"Bearer  {good}", f"bearer {good[:-1]}"]
+    for _ in range(3):
+        began = time.time()
+        address = one_address()
+        client = Client(str(alpha["api"]["url"]), source=address)
+        answers = []
+        for i in range(limit + 6):
+            status, headers, body = client.call("GET", "/payments", authorization=kinds[i % len(kinds)])
+            answers.append((status, body["error"]["code"], headers))
+        good_status = client.call("GET", "/payments", secret=good)[0]
+        wrong = client.call("GET", "/payments", secret="sk_test_" + "b" * 43)
+        neighbour = Client(str(alpha["api"]["url"]), source=one_address()).call("GET", "/payments", authorization="x")
+        if int(began // window) == int(time.time() // window):
+            break  # a window boundary inside the run would give the counts a second window
+    else:
+        pytest.fail("every run straddled a window boundary")
+    assert all(status == 401 for status, _, _ in answers), answers
+    counted_by_the_gateway = [code for _, code, _ in answers[:limit]]
+    assert set(counted_by_the_gateway) <= {"authentication_required", "invalid_api_key"}, counted_by_the_gateway
+    refused_by_waf = answers[limit:]
+    assert [code for _, code, _ in refused_by_waf] == ["too_many_failed_authentications"] * 6
+    for _, _, headers in refused_by_waf:
+        assert headers["retry-after"] == str(window) and headers["www-authenticate"] == "Bearer"
+    assert good_status == 200, "a well-formed key from the same address is neither counted nor blocked"
+    assert (wrong[0], wrong[2]["error"]["code"]) == (401, "invalid_api_key"), "a wrong key is the authorizer's"
+    assert (neighbour[0], neighbour[2]["error"]["code"]) == (401, "authentication_required")
+    assert failures_counted(cli, alpha, address) == 1, "only the wrong well-formed key cost a lookup"

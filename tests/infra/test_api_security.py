@@ -1,12 +1,16 @@
 """Who may call the API: every method behind the API-key authorizer, the authorizer's cache and
-invoke permission, the answers API Gateway gives itself, and the per-credential rate limit at the edge."""
+invoke permission, the answers API Gateway gives itself, and WAF's two rate rules at the edge (per credential; per
+address for credentials that are not a well-formed key)."""
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 from typing import Any
 
+from payment_processor.apikeys import secret_shape
+from payment_processor.authorizer import bearer_token
 from payments_infra.api_responses import GATEWAY_RESPONSES
 from tests.infra.conftest import config_of
 from tests.infra.tfjson import Stack, refs, resource_path
@@ -172,7 +176,9 @@ def test_the_edge_limits_each_credential_on_its_authorization_header(env_stack: 
     # WAF's own rule for a web ACL name: 1 to 128 letters, digits, '-' and '_'.
     assert re.fullmatch(r"[\w-]{1,128}", acl["name"]), acl["name"]
     assert acl["scope"] == "REGIONAL" and acl["default_action"] == {"allow": {}}
-    (rule,) = acl["rule"]
+    rules = {rule["name"]: rule for rule in acl["rule"]}
+    assert sorted(rule["priority"] for rule in acl["rule"]) == [0, 1]
+    rule = rules["per-credential-rate"]
     statement = rule["statement"]["rate_based_statement"]
     assert statement["aggregate_key_type"] == "CUSTOM_KEYS"
     # Every spelling of one key is one count: whitespace compressed, then lower-cased (issue 24, finding 2).
@@ -183,8 +189,8 @@ def test_the_edge_limits_each_credential_on_its_authorization_header(env_stack: 
     response = rule["action"]["block"]["custom_response"]
     assert response["response_code"] == 429
     assert response["response_header"] == [{"name": "Retry-After", "value": str(config.api_rate_limit_window_s)}]
-    (body,) = acl["custom_response_body"]
-    assert body["key"] == response["custom_response_body_key"] and body["content_type"] == "APPLICATION_JSON"
+    (body,) = [b for b in acl["custom_response_body"] if b["key"] == response["custom_response_body_key"]]
+    assert body["content_type"] == "APPLICATION_JSON"
     assert json.loads(body["content"])["error"]["code"] == "rate_limited"
     # Sampled requests would keep copies of requests, Authorization headers included, for the console.
     assert rule["visibility_config"]["sampled_requests_enabled"] is False
@@ -193,6 +199,50 @@ def test_the_edge_limits_each_credential_on_its_authorization_header(env_stack: 
     _, association = env_stack.only("aws_wafv2_web_acl_association")
     assert association["resource_arn"] == f"${{aws_api_gateway_stage.{stage}.arn}}"
     assert association["web_acl_arn"] == f"${{aws_wafv2_web_acl.{acl_name}.arn}}"
+
+
+def test_the_edge_limits_failed_authentications_per_address_for_what_is_not_a_well_formed_key(env_stack: Stack) -> None:
+    """The second rule counts, per connection address, only requests whose credential cannot authenticate (WAF can
+    tell from its shape), and blocks only those: a neighbour's good key behind the same address passes."""
+    config = config_of(env_stack)
+    _, acl = env_stack.only("aws_wafv2_web_acl")
+    (rule,) = [rule for rule in acl["rule"] if rule["name"] == "failed-authentications-per-address"]
+    statement = rule["statement"]["rate_based_statement"]
+    assert statement["aggregate_key_type"] == "IP", "the connection's address, never X-Forwarded-For"
+    assert (statement["limit"], statement["evaluation_window_sec"]) == (
+        config.auth_failure_limit,
+        config.auth_failure_window_s,
+    ), "the authorizer's bound for well-formed keys, the same numbers"
+    regex = statement["scope_down_statement"]["not_statement"]["statement"]["regex_match_statement"]
+    assert regex["field_to_match"] == {"single_header": {"name": "authorization"}}
+    assert regex["text_transformation"] == [{"priority": 0, "type": "NONE"}]
+    response = rule["action"]["block"]["custom_response"]
+    assert response["response_code"] == 401
+    assert {h["name"]: h["value"] for h in response["response_header"]} == {
+        "WWW-Authenticate": "Bearer",
+        "Retry-After": str(config.auth_failure_window_s),
+    }
+    (body,) = [b for b in acl["custom_response_body"] if b["key"] == response["custom_response_body_key"]]
+    assert json.loads(body["content"])["error"]["code"] == "too_many_failed_authentications"
+    assert rule["visibility_config"]["sampled_requests_enabled"] is False
+    # The scope-down regex takes exactly what the authorizer would look up: every key it mints, in every
+    # spelling of the scheme it accepts; and nothing it refuses by shape.
+    well_formed = re.compile(regex["regex_string"])
+    issued = [f"{kind}_{mode}_{secrets.token_urlsafe(40)[:43].replace('-', 'a').replace('_', 'b')}"
+              for kind in ("sk", "rk") for mode in ("test", "live")]  # fmt: skip
+    for key in issued:
+        for scheme in ("Bearer", "bearer", "BEARER", "bEaReR"):
+            assert well_formed.search(f"{scheme} {key}"), f"{scheme} {key[:8]}..."
+            assert bearer_token({"headers": {"Authorization": f"{scheme} {key}"}}) == key
+            assert secret_shape(key) is not None
+    malformed = ["", "Bearer", "Bearer ", f"Basic {issued[0]}", f"Bearer  {issued[0]}", f"Bearer {issued[0]} ",
+                 f" Bearer {issued[0]}", f"Bearer\t{issued[0]}", f"Bearer {issued[0][:-1]}", f"Bearer {issued[0]}x",
+                 f"Bearer pk_test_{'a' * 43}", f"Bearer sk_prod_{'a' * 43}", f"Bearer {issued[0][:-1]}-",
+                 f"Bearer {issued[0][:-1]}\u00e9", f"Token {issued[0]}"]  # fmt: skip
+    for value in malformed:
+        assert not well_formed.search(value), repr(value)
+        token = bearer_token({"headers": {"Authorization": value}})
+        assert token is None or secret_shape(token) is None, repr(value)
 
 
 def function_environment(body: dict[str, Any]) -> dict[str, str]:

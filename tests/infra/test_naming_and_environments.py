@@ -175,6 +175,9 @@ def test_proxy_settings_outside_what_rds_proxy_or_the_budget_admit_are_refused(
         ({"api_key_mode": "prod"}, "'test' or 'live'"),
         ({"api_rate_limit_per_credential": 9}, "rate limit"),
         ({"api_rate_limit_window_s": 30}, "rate limit"),
+        # The same numbers make WAF's per-address rule: WAF's own bounds.
+        ({"auth_failure_limit": 9}, "auth failure limit"),
+        ({"auth_failure_window_s": 900}, "auth failure limit"),
         ({"secret_recovery_window_days": 3}, "recovery window"),
         ({"secret_recovery_window_days": 31}, "recovery window"),
     ],
@@ -190,6 +193,7 @@ def test_authentication_settings_outside_what_aws_accepts_are_refused(changes: d
         {"api_authorizer_cache_s": 0},
         {"api_authorizer_cache_s": 300},
         {"api_rate_limit_per_credential": 10, "api_rate_limit_window_s": 600},
+        {"auth_failure_limit": 10, "auth_failure_window_s": 600},
         {"secret_recovery_window_days": 7},
     ],
 )

@@ -3,6 +3,7 @@ IAM-style policy evaluation, as AWS documents them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from payments_cli.local.edge import (
     SlidingWindowLimiter,
     policy_effect,
     read_gateway_responses,
-    read_rate_limit,
+    read_rate_limits,
 )
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:api/v1/GET/payments/pay_x"
@@ -91,7 +92,7 @@ def test_policy_effect(policy: object, effect: str | None) -> None:
 
 
 class FakeWaf:
-    def __init__(self, acl: dict[str, object] | None) -> None:
+    def __init__(self, acl: Mapping[str, object] | None) -> None:
         self.acl = acl
 
     def get_web_acl_for_resource(self, ResourceArn: str) -> dict[str, object]:
@@ -125,20 +126,21 @@ def test_the_rate_rule_is_read_back_as_deployed() -> None:
             }
         ],
     }
-    limit = read_rate_limit(FakeWaf(acl), "arn")
-    assert limit == RateLimit(600, 60, "authorization", 429, (("Retry-After", "60"),), b'{"error":{}}')
-    assert read_rate_limit(FakeWaf(None), "arn") is None
-    assert read_rate_limit(FakeWaf({"Rules": []}), "arn") is None
+    assert read_rate_limits(FakeWaf(acl), "arn") == [
+        RateLimit(600, 60, "authorization", 429, (("Retry-After", "60"),), b'{"error":{}}')
+    ]
+    assert read_rate_limits(FakeWaf(None), "arn") == []
+    assert read_rate_limits(FakeWaf({"Rules": []}), "arn") == []
 
 
 def test_the_rate_rules_text_transformations_make_every_spelling_of_a_key_one_count() -> None:
     rule = _rate_acl([{"Priority": 1, "Type": "LOWERCASE"}, {"Priority": 0, "Type": "COMPRESS_WHITE_SPACE"}])
-    limit = read_rate_limit(FakeWaf(rule), "arn")
-    assert limit is not None and limit.transformations == ("COMPRESS_WHITE_SPACE", "LOWERCASE")
+    (limit,) = read_rate_limits(FakeWaf(rule), "arn")
+    assert limit.transformations == ("COMPRESS_WHITE_SPACE", "LOWERCASE")
     spellings = ["Bearer sk_AbC", "bearer sk_AbC", "BEARER  sk_AbC", "Bearer\tsk_AbC", "Bearer\xa0\xa0sk_abc"]
     assert {limit.key(s) for s in spellings} == {"bearer sk_abc"}
     with pytest.raises(ValueError, match="URL_DECODE, which the local edge does not emulate"):
-        read_rate_limit(FakeWaf(_rate_acl([{"Priority": 0, "Type": "URL_DECODE"}])), "arn")
+        read_rate_limits(FakeWaf(_rate_acl([{"Priority": 0, "Type": "URL_DECODE"}])), "arn")
 
 
 def _rate_acl(transformations: list[dict[str, object]]) -> dict[str, object]:
@@ -155,6 +157,56 @@ def _rate_acl(transformations: list[dict[str, object]]) -> dict[str, object]:
             }
         ],
     }
+
+
+def _per_address_acl(scope_down: Mapping[str, object]) -> dict[str, object]:
+    return {
+        "Rules": [
+            {
+                "Priority": 1,
+                "Statement": {
+                    "RateBasedStatement": {
+                        "Limit": 2,
+                        "EvaluationWindowSec": 60,
+                        "AggregateKeyType": "IP",
+                        "ScopeDownStatement": scope_down,
+                    }
+                },
+                "Action": {"Block": {"CustomResponse": {"ResponseCode": 401}}},
+            },
+            _rate_acl([])["Rules"][0] | {"Priority": 0},  # type: ignore[index]
+        ]
+    }
+
+
+WELL_FORMED = {
+    "RegexMatchStatement": {
+        "RegexString": "^Bearer sk_[a-z]{3}$",
+        "FieldToMatch": {"SingleHeader": {"Name": "Authorization"}},
+        "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+    }
+}
+
+
+def test_a_rule_per_address_scoped_down_to_what_is_not_well_formed_counts_and_blocks_only_that() -> None:
+    """WAF's second rule as deployed: aggregated on the source address, counting (and blocking) only requests
+    whose Authorization does not match the scope-down regex; rules come back in priority order."""
+    per_credential, per_address = read_rate_limits(
+        FakeWaf(_per_address_acl({"NotStatement": {"Statement": WELL_FORMED}})), "arn"
+    )
+    assert not per_credential.by_address and per_address.by_address and per_address.status == 401
+    assert per_address.describe() == "2 requests per 60s per source address (scoped down)"
+    assert per_address.key_of({"authorization": "Bearer sk_abc"}, "10.0.0.1") is None, "well-formed: not counted"
+    assert per_address.key_of({"authorization": "Bearer junk"}, "10.0.0.1") == "10.0.0.1"
+    assert per_address.key_of({}, "10.0.0.2") == "10.0.0.2", "no header matches no regex: counted"
+    assert per_credential.key_of({}, "10.0.0.2") is None, "the per-credential rule counts only a present key"
+    assert per_credential.key_of({"authorization": "Bearer junk"}, "10.0.0.1") == "Bearer junk"
+    limiter = SlidingWindowLimiter(per_address, Clock())
+    assert [limiter.allow("10.0.0.1") for _ in range(3)] == [True, True, False]
+    (positive,) = read_rate_limits(FakeWaf(_per_address_acl(WELL_FORMED)), "arn")[1:]
+    assert positive.key_of({"authorization": "Bearer sk_abc"}, "a") == "a", "a regex not negated counts its matches"
+    with pytest.raises(ValueError, match="not one the local edge emulates"):
+        read_rate_limits(FakeWaf(_per_address_acl({"ByteMatchStatement": {}})), "arn")
 
 
 class FakeApiGateway:

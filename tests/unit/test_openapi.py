@@ -176,8 +176,8 @@ def gateway_answer(response_type: str, authorizer: dict[str, str] | None = None)
     return edge_response(status, body, headers)
 
 
-def waf_answer(environment: str) -> dict[str, Any]:
-    """What the WAF rate rule sends, read from the ``CredentialRateLimit`` construct itself.
+def waf_answer(environment: str, rule_name: str) -> dict[str, Any]:
+    """What the WAF rule ``rule_name`` sends, read from the ``CredentialRateLimit`` construct itself.
 
     Imported here, not at the top: the CDK bindings take seconds to load, and only these tests need them.
     """
@@ -192,8 +192,11 @@ def waf_answer(environment: str) -> dict[str, Any]:
     acl = CredentialRateLimit(stack, "rate", config=config, naming=Naming(config.name, "pr42"), stage=stage).web_acl
     assert isinstance(acl.custom_response_body_input, list) and isinstance(acl.rule_input, list)
     bodies = {body.key: body for body in acl.custom_response_body_input}
-    (rule,) = acl.rule_input
+    (rule,) = [rule for rule in acl.rule_input if rule.name == rule_name]
+    assert rule.action is not None and rule.action.block is not None
     custom = rule.action.block.custom_response
+    assert custom is not None and custom.custom_response_body_key is not None
+    assert isinstance(custom.response_header, list)
     body = bodies[custom.custom_response_body_key]
     assert body.content_type == "APPLICATION_JSON"
     return edge_response(
@@ -281,12 +284,23 @@ def test_an_unknown_route_is_answered_in_the_documented_error_shape(openapi: Ope
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
-def test_the_rate_limit_answer_matches_the_document(openapi: OpenAPI, environment: str) -> None:
-    """WAF's per-key 429 is documented on every operation, with the Retry-After it sends."""
-    answer = waf_answer(environment)
-    assert answer["statusCode"] == 429
-    assert body_of(answer)["error"]["code"] == "rate_limited"
-    assert int(answer["headers"]["Retry-After"]) == get_environment(environment).api_rate_limit_window_s
+@pytest.mark.parametrize(
+    ("rule_name", "status", "code", "window"),
+    [
+        # WAF's per-key 429.
+        ("per-credential-rate", 429, "rate_limited", "api_rate_limit_window_s"),
+        # WAF's per-address 401 for credentials that are not a well-formed key.
+        ("failed-authentications-per-address", 401, "too_many_failed_authentications", "auth_failure_window_s"),
+    ],
+)
+def test_the_waf_answers_match_the_document(
+    openapi: OpenAPI, environment: str, rule_name: str, status: int, code: str, window: str
+) -> None:
+    """Each WAF rule's answer is documented on every operation, with the Retry-After it sends."""
+    answer = waf_answer(environment, rule_name)
+    assert answer["statusCode"] == status
+    assert body_of(answer)["error"]["code"] == code
+    assert int(answer["headers"]["Retry-After"]) == getattr(get_environment(environment), window)
     for make_event, view_args in OPERATIONS.values():
         check(openapi, make_event(), answer, view_args)
 

@@ -322,14 +322,16 @@ class LocalApi:
         access_log: Path,
         authorizers: Mapping[str, Authorizer] | None = None,
         gateway_responses: Mapping[str, GatewayResponse] | None = None,
-        rate_limits: Mapping[str, RateLimit] | None = None,
+        rate_limits: Mapping[str, list[RateLimit]] | None = None,
     ) -> None:
         self.api_id, self.routes, self.stages, self.functions = api_id, routes, stages, functions
         self.access_log = access_log
         self.authorizers = dict(authorizers or {})
         self.gateway_responses = dict(gateway_responses or {})
         self.rate_limits = dict(rate_limits or {})
-        self._limiters = {stage: SlidingWindowLimiter(rule) for stage, rule in self.rate_limits.items()}
+        self._limiters = {
+            stage: [SlidingWindowLimiter(rule) for rule in rules] for stage, rules in self.rate_limits.items()
+        }
         self._authorizer_cache = AuthorizerCache()
         self._log_lock = threading.Lock()
 
@@ -374,15 +376,13 @@ class LocalApi:
         if stage not in self.stages:
             return 403, json_type, b'{"message":"Forbidden"}', None
         lowered = {k.lower(): v for k, v in headers}
-        # WAF runs first, before API Gateway matches a route; a request without the key is not counted.
-        limiter = self._limiters.get(stage)
-        if (
-            limiter is not None
-            and limiter.rule.header in lowered
-            and not limiter.allow(limiter.rule.key(lowered[limiter.rule.header]))
-        ):
+        # WAF runs first, before API Gateway matches a route: its rules in priority order, each counting only the
+        # requests it aggregates (a request without the key is not counted by the per-credential rule).
+        for limiter in self._limiters.get(stage, []):
             rule = limiter.rule
-            return rule.status, [("Content-Type", rule.content_type), *rule.headers], rule.body, None
+            key = rule.key_of(lowered, source_ip)
+            if key is not None and not limiter.allow(key):
+                return rule.status, [("Content-Type", rule.content_type), *rule.headers], rule.body, None
         resource_path = "/" + rest
         matched = [(r, m) for r in self.routes if (m := r.pattern.match(resource_path))]
         route_match = next(((r, m) for r, m in matched if r.method in (method, "ANY")), None)

@@ -27,7 +27,8 @@ maps the function's environment when it executes the handler itself.
    processor's writes alike; so locally those ``aws_s3_bucket_policy`` resources are not created
    (``count = 0`` in the override). Preflight still checks the policy in cdk.tf.json.
 6. What AWS does in front of the function is done by the local API server (``edge.py``), from what is
-   deployed in the emulator: the WAF per-credential rate rule, the request authorizer (run from the zip,
+   deployed in the emulator: the WAF rate rules (per credential; per address for credentials that are not
+   a well-formed key, its scope-down regex run by Python's ``re``), the request authorizer (run from the zip,
    its answer cached for the deployed TTL, its policy evaluated as IAM does) and the gateway responses.
    The stage's own throttle, its access-log destination and the alarms are deployed but not enforced;
    the server writes its own access log under the deployment's ``logs/``. The admin function, which no

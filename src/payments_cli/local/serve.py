@@ -16,7 +16,7 @@ from payments_cli.local.api_server import (
     ServeError,
     read_routes,
 )
-from payments_cli.local.edge import read_authorizers, read_gateway_responses, read_rate_limit, stage_resource_arn
+from payments_cli.local.edge import read_authorizers, read_gateway_responses, read_rate_limits, stage_resource_arn
 from payments_cli.local.functions import deployment_context, function_runtime
 from payments_cli.local.queues import QueuePoller, QueueSource, read_queue_sources
 from payments_cli.local.scheduler import Schedule, Scheduler, read_schedules
@@ -50,7 +50,7 @@ def build_api(
     for runtime in functions.values():
         runtime.warm()  # each one's first worker started as it was built: their cold starts overlap
     stage_limits = {
-        stage: read_rate_limit(emulator.client("wafv2"), stage_resource_arn(rest_api_id, stage)) for stage in stages
+        stage: read_rate_limits(emulator.client("wafv2"), stage_resource_arn(rest_api_id, stage)) for stage in stages
     }
     api = LocalApi(
         api_id=rest_api_id,
@@ -60,7 +60,7 @@ def build_api(
         access_log=folder / "logs" / "access.log",
         authorizers=authorizers,
         gateway_responses=read_gateway_responses(apigateway, rest_api_id),
-        rate_limits={stage: limit for stage, limit in stage_limits.items() if limit is not None},
+        rate_limits={stage: rules for stage, rules in stage_limits.items() if rules},
     )
     health = {
         "deployment": f"{environment}/{suffix}",
@@ -71,7 +71,7 @@ def build_api(
             + (f" (authorizer {authorizers[r.authorizer_id].function})" if r.authorizer_id in authorizers else "")
             for r in routes
         ],
-        "rate_limits": {stage: limit.describe() for stage, limit in api.rate_limits.items()},
+        "rate_limits": {stage: [rule.describe() for rule in rules] for stage, rules in api.rate_limits.items()},
         "emulator": emulator.endpoint,
     }
     return api, health

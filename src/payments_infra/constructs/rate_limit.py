@@ -1,13 +1,22 @@
-"""Rate limit: a WAF web ACL on the API stage that limits each credential, so one client cannot use up
-what the others need.
+"""Rate limits at the edge: a WAF web ACL on the API stage with two rate-based rules.
 
-A rate-based rule aggregates on the ``Authorization`` header, its whitespace compressed and lower-cased
-(every spelling of one key shares its count): each API key has its own count, and a
-key over ``api_rate_limit_per_credential`` requests in ``api_rate_limit_window_s`` seconds is answered
-429 with ``Retry-After`` and the API's JSON error body until it slows down. The stage's own throttle
-(``aws_api_gateway_method_settings``) stays as the overall ceiling. Sampled requests are off: WAF would
-keep copies of requests, ``Authorization`` headers included, for anyone with console access to read.
-The local API server reads this web ACL back from the emulator and enforces the same numbers.
+- ``per-credential-rate`` limits each credential, so one client cannot use up what the others need. It
+  aggregates on the ``Authorization`` header, its whitespace compressed and lower-cased (every spelling of one
+  key shares its count): a key over ``api_rate_limit_per_credential`` requests in ``api_rate_limit_window_s``
+  seconds is answered 429 with ``Retry-After`` and the API's JSON error body until it slows down.
+- ``failed-authentications-per-address`` limits, per source address, the requests WAF can tell will fail to
+  authenticate: those whose ``Authorization`` is not one well-formed API key (no header, another scheme,
+  another shape). Over ``auth_failure_limit`` of them in ``auth_failure_window_s`` seconds, that address's
+  further ones are answered 401 ``too_many_failed_authentications`` by WAF: they no longer invoke the
+  authorizer, so spraying junk credentials cannot use up the authorizer's concurrency that every merchant's
+  requests share. Requests with a well-formed key are neither counted nor blocked by it (the scope-down
+  statement), so one client behind a NAT sending junk does not lock out its neighbours' good keys. A
+  well-formed key that is wrong is a failure only the authorizer can see: it bounds those per address itself,
+  with the same numbers, before any database lookup (payment_processor.failed_authentications).
+
+The stage's own throttle (``aws_api_gateway_method_settings``) stays as the overall ceiling. Sampled requests
+are off: WAF would keep copies of requests, ``Authorization`` headers included, for anyone with console access
+to read. The local API server reads this web ACL back from the emulator and enforces the same rules.
 """
 
 from __future__ import annotations
@@ -27,10 +36,38 @@ CREDENTIAL_HEADER = "authorization"
 #: last form's scheme-case variants; the others are refused, but still counted here, before any lookup.
 CREDENTIAL_TRANSFORMATIONS = ("COMPRESS_WHITE_SPACE", "LOWERCASE")
 RATE_LIMITED_BODY = "rate_limited"
+FAILED_AUTHENTICATIONS_BODY = "too_many_failed_authentications"
+#: A well-formed credential as the authorizer takes it (payment_processor.authorizer and apikeys): the scheme in
+#: any case, one space, a secret or restricted key of either mode. Anything else cannot authenticate.
+WELL_FORMED_CREDENTIAL = "^[Bb][Ee][Aa][Rr][Ee][Rr] (sk|rk)_(test|live)_[0-9A-Za-z]{43}$"
+
+
+def _error_body(key: str, code: str, message: str) -> waf.AwsWebAcl.CustomResponseBodyProperty:
+    return waf.AwsWebAcl.CustomResponseBodyProperty(
+        key=key,
+        content_type="APPLICATION_JSON",
+        content=json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":")),
+    )
+
+
+def _block(status: int, body_key: str, headers: dict[str, str]) -> waf.AwsWebAcl.ActionProperty:
+    return waf.AwsWebAcl.ActionProperty(
+        block=waf.AwsWebAcl.RuleActionBlockProperty(
+            custom_response=waf.AwsWebAcl.RuleActionBlockCustomResponseProperty(
+                response_code=status,
+                custom_response_body_key=body_key,
+                response_header=[
+                    waf.AwsWebAcl.RuleActionBlockCustomResponseResponseHeaderProperty(name=name, value=value)
+                    for name, value in headers.items()
+                ],
+            )
+        )
+    )
 
 
 class CredentialRateLimit(Construct):
-    """A web ACL with one per-credential rate rule, associated with the API stage."""
+    """The web ACL (a per-credential rate rule, a per-address failed-authentications rule), associated with the
+    API stage."""
 
     def __init__(
         self, scope: Construct, id_: str, *, config: EnvironmentConfig, naming: Naming, stage: api_gateway.AwsStage
@@ -41,41 +78,27 @@ class CredentialRateLimit(Construct):
             self,
             "web-acl",
             name=naming.resource("api-rate"),
-            description=f"Per-credential rate limit of the payments API ({naming.tag})",
+            description=f"Per-credential rate limit and per-address failed authentications ({naming.tag})",
             scope="REGIONAL",
             default_action=waf.AwsWebAcl.DefaultActionProperty(allow=waf.AwsWebAcl.DefaultActionAllowProperty()),
             custom_response_body=[
-                waf.AwsWebAcl.CustomResponseBodyProperty(
-                    key=RATE_LIMITED_BODY,
-                    content_type="APPLICATION_JSON",
-                    content=json.dumps(
-                        {
-                            "error": {
-                                "code": "rate_limited",
-                                "message": "too many requests with this API key; retry after the time in Retry-After",
-                            }
-                        },
-                        separators=(",", ":"),
-                    ),
-                )
+                _error_body(
+                    RATE_LIMITED_BODY,
+                    "rate_limited",
+                    "too many requests with this API key; retry after the time in Retry-After",
+                ),
+                _error_body(
+                    FAILED_AUTHENTICATIONS_BODY,
+                    "too_many_failed_authentications",
+                    "too many requests without a well-formed API key from this address; send "
+                    "'Authorization: Bearer <your secret key>', and retry after the time in Retry-After",
+                ),
             ],
             rule=[
                 waf.AwsWebAcl.RuleProperty(
                     name="per-credential-rate",
                     priority=0,
-                    action=waf.AwsWebAcl.ActionProperty(
-                        block=waf.AwsWebAcl.RuleActionBlockProperty(
-                            custom_response=waf.AwsWebAcl.RuleActionBlockCustomResponseProperty(
-                                response_code=429,
-                                custom_response_body_key=RATE_LIMITED_BODY,
-                                response_header=[
-                                    waf.AwsWebAcl.RuleActionBlockCustomResponseResponseHeaderProperty(
-                                        name="Retry-After", value=str(config.api_rate_limit_window_s)
-                                    )
-                                ],
-                            )
-                        )
-                    ),
+                    action=_block(429, RATE_LIMITED_BODY, {"Retry-After": str(config.api_rate_limit_window_s)}),
                     # The statement's bindings are untyped (too deep for the generated classes): this is
                     # the resource's own Terraform shape.
                     statement={
@@ -99,7 +122,42 @@ class CredentialRateLimit(Construct):
                     visibility_config=waf.AwsWebAcl.RuleVisibilityConfigProperty(
                         cloudwatch_metrics_enabled=True, metric_name=f"{metric}_rule", sampled_requests_enabled=False
                     ),
-                )
+                ),
+                waf.AwsWebAcl.RuleProperty(
+                    name="failed-authentications-per-address",
+                    priority=1,
+                    # A 401 as the API's others are (api_responses: UNAUTHORIZED), and when to try again.
+                    action=_block(
+                        401,
+                        FAILED_AUTHENTICATIONS_BODY,
+                        {"WWW-Authenticate": "Bearer", "Retry-After": str(config.auth_failure_window_s)},
+                    ),
+                    statement={
+                        "rate_based_statement": {
+                            "limit": config.auth_failure_limit,
+                            "evaluation_window_sec": config.auth_failure_window_s,
+                            # The connection's address, never a header the client writes (X-Forwarded-For).
+                            "aggregate_key_type": "IP",
+                            # Counted and blocked: only what is not a well-formed key.
+                            "scope_down_statement": {
+                                "not_statement": {
+                                    "statement": {
+                                        "regex_match_statement": {
+                                            "regex_string": WELL_FORMED_CREDENTIAL,
+                                            "field_to_match": {"single_header": {"name": CREDENTIAL_HEADER}},
+                                            "text_transformation": [{"priority": 0, "type": "NONE"}],
+                                        }
+                                    }
+                                }
+                            },
+                        }
+                    },
+                    visibility_config=waf.AwsWebAcl.RuleVisibilityConfigProperty(
+                        cloudwatch_metrics_enabled=True,
+                        metric_name=f"{metric}_failed_authentications",
+                        sampled_requests_enabled=False,
+                    ),
+                ),
             ],
             visibility_config=waf.AwsWebAcl.VisibilityConfigProperty(
                 cloudwatch_metrics_enabled=True, metric_name=metric, sampled_requests_enabled=False
