@@ -55,7 +55,7 @@ class Services:
     def settings(self, **overrides: object) -> Settings:
         """Settings the deployed processor gets, pointed at the local services."""
         base = Settings.from_env(self.world.processor_env)
-        return Settings(**{**base.__dict__, "idempotency_lock_timeout_ms": 10_000, **overrides})  # type: ignore[arg-type]
+        return Settings(**{**base.__dict__, "idempotency_lock_timeout_ms": 10_000, **overrides})
 
     def env(self) -> dict[str, str]:
         """The processor's environment variables, as deployed."""

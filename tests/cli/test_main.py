@@ -55,8 +55,13 @@ def test_completion_answers_the_shell(tmp_path: Path) -> None:
     # What bash's completion hook asks (argcomplete's protocol); the candidates go to the named file.
     answer = tmp_path / "completions"
     line = "payments ch"
-    env = {"_ARGCOMPLETE": "1", "COMP_LINE": line, "COMP_POINT": str(len(line)), "_ARGCOMPLETE_IFS": "\n"}
-    result = payments(**env, _ARGCOMPLETE_STDOUT_FILENAME=str(answer))
+    result = payments(
+        _ARGCOMPLETE="1",
+        COMP_LINE=line,
+        COMP_POINT=str(len(line)),
+        _ARGCOMPLETE_IFS="\n",
+        _ARGCOMPLETE_STDOUT_FILENAME=str(answer),
+    )
     assert result.returncode == 0, result.stderr
     assert answer.read_text().split() == ["check"]
 

@@ -121,6 +121,7 @@ def test_3_d_secure_over_http_and_confirm_attacked(
     # Attacks first, each refused and changing nothing.
     status, _, body = api.call("POST", confirm, secret=secret)  # no Idempotency-Key
     assert (status, body["error"]["field"]) == (400, "Idempotency-Key"), body
+    bad: object
     for bad in ({"amount": 1}, [], "null", {"x\u0000": 1}, {"status": "succeeded"}):
         status, _, body = post(confirm, bad)
         assert status in (400, 422), (bad, status, body)

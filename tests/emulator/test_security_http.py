@@ -223,7 +223,7 @@ def test_a_key_secret_is_shown_once_and_stored_nowhere(cli: Cli, api: Client, al
     ) as conn:
         tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
         for table in tables:
-            rows = conn.execute(f"SELECT row_to_json(t)::text FROM {table} t").fetchall()  # type: ignore[arg-type]
+            rows = conn.execute(f"SELECT row_to_json(t)::text FROM {table} t").fetchall()
             places.append((f"table {table}", "".join(r[0] for r in rows)))
     for path in cli.state_dir.rglob("*"):
         if path.is_file() and path.suffix in (".log", ".json", ".tfstate"):

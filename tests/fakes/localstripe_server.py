@@ -104,9 +104,9 @@ def localstripe() -> Iterator[LocalStripe]:
 
 def main() -> None:
     from aiohttp import web
-    from localstripe import resources, server
+    from localstripe import resources, server  # type: ignore[import-untyped]  # no type information, no stubs
 
-    resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]  # state in memory only
+    resources.Store.dump_to_disk = lambda self: None  # state in memory only
     web.run_app(server.app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 
 

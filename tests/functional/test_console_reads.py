@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -55,7 +55,7 @@ def test_the_overview_counts_payments_by_outcome_and_the_work_in_hand(lambda_env
     assert hour["totals"] == {"succeeded": 4, "declined": 1, "failed": 0, "open": 0, "canceled": 0}
     assert hour["authorization_rate"] == 0.8 and day["totals"] == hour["totals"]
     assert hour["buckets"][-1]["succeeded"] + hour["buckets"][-2]["succeeded"] == 4, "made in the last minute or two"
-    assert seen["outbox"]["backlog"] == events[0] - 1 and seen["outbox"]["dead_lettered"] == 1
+    assert seen["outbox"]["backlog"] == cast(int, events[0]) - 1 and seen["outbox"]["dead_lettered"] == 1
     assert seen["outbox"]["oldest_undelivered_at"] is not None
     assert seen["processing"] == {"count": 0, "oldest_created_at": None}
     text = json.dumps(seen)

@@ -88,7 +88,7 @@ def tls_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Loc
 def _database(postgres: LocalPostgres, **settings: object) -> Database:
     base = Settings(db_secret_arn="unused", db_host="localhost", db_port=postgres.port, db_name="postgres")
     return Database(
-        Settings(**{**base.__dict__, **settings}),  # type: ignore[arg-type]
+        Settings(**{**base.__dict__, **settings}),
         StaticCredentials(DatabaseCredentials("tls_app", PASSWORD)),
     )
 

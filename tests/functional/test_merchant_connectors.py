@@ -9,7 +9,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -207,7 +207,8 @@ def test_a_timeout_after_sending_never_fails_over_and_the_job_settles_it_under_t
         with pytest.raises(StillProcessing):
             pay(processor, token, "k-timeout", settle_s=1.5)  # the confirm reached Stripe; its answer did not
         with clean.admin() as conn:
-            (payment_id,) = conn.execute("SELECT id FROM payments WHERE idempotency_key = 'k-timeout'").fetchone()
+            row = conn.execute("SELECT id FROM payments WHERE idempotency_key = 'k-timeout'").fetchone()
+            (payment_id,) = cast("tuple[str]", row)  # the one payment's text id (fetchone() is typed Optional)
         assert attempts(processor, payment_id) == [("stripe", "unknown")], "never sent to the simulated acquirer"
         holding["confirm"] = 0.0
         with clean.admin() as conn:

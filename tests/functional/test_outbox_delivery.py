@@ -11,11 +11,13 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 
 from payment_processor import handler as handler_module
 from payment_processor.payment import Payment, new_payment_id
+from payment_processor.states import PaymentStatus
 from payment_processor.store.interfaces import PageRequest
 from payment_processor.txlog import MAX_ATTEMPTS, OutboxDelivery, payment_event
 from tests.conftest import BUCKET, MERCHANT, Services
@@ -32,7 +34,7 @@ def queue(services: Services, count: int) -> list[str]:
     rows = []
     for _ in range(count):
         payment = Payment(
-            id=new_payment_id(), merchant_id=MERCHANT, amount=100, currency="EUR", status="succeeded",
+            id=new_payment_id(), merchant_id=MERCHANT, amount=100, currency="EUR", status=PaymentStatus.SUCCEEDED,
             payment_method="tok_visa", created_at=datetime.now(UTC), authorization_code="A1", amount_captured=100,
         )  # fmt: skip
         rows.append(payment)
@@ -52,7 +54,8 @@ def outbox(services: Services) -> dict[str, int]:
             " FROM transaction_log_outbox"
         ).fetchone()
     assert row is not None
-    return {"pending": row[0], "delivered": row[1], "dead": row[2]}
+    counts = cast("tuple[int, int, int]", row)  # three count(*)s: bigints, which psycopg reads as ints
+    return {"pending": counts[0], "delivered": counts[1], "dead": counts[2]}
 
 
 def test_failures_back_off_in_sql_and_end_dead_lettered(clean: Services) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from payment_processor.connectors.base import AuthorizeRequest, Journal
+from payment_processor.connectors.base import AuthorizeRequest, Connector, Journal
 from payment_processor.connectors.outcomes import AuthorizeOutcome, Unknown
 from payment_processor.connectors.stripe import StripeConnector
 from payment_processor.errors import StillProcessing
@@ -90,7 +90,7 @@ def test_a_crash_after_stripe_answered_then_the_same_key_charges_once(
     connector = stripe_service.context.connector
     assert isinstance(connector, StripeConnector)
     dying, database = build_service(clean.settings())
-    dying.context.connector = _DiesAfterTheAcquirer(connector)  # type: ignore[assignment]
+    dying.context.connector = _DiesAfterTheAcquirer(connector)
     with pytest.raises(SystemExit):
         create(dying, token, "k-crash")
     database.close()
@@ -118,7 +118,7 @@ def processing(service: PaymentService, services: Services, token: str, key: str
 class _SilentOnce:
     """No answer the first time (unknown), then the acquirer's."""
 
-    def __init__(self, connector: Any) -> None:
+    def __init__(self, connector: Connector) -> None:
         self._connector = connector
         self.name = connector.name
         self.silent = True
@@ -135,7 +135,7 @@ class _SilentOnce:
 
 def test_an_unknown_outcome_is_asked_again_by_the_job_and_each_attempt_is_shown(lambda_env: Services) -> None:
     service, database = build_service(lambda_env.settings())
-    service.context.connector = _SilentOnce(service.context.connector)  # type: ignore[assignment]
+    service.context.connector = _SilentOnce(service.context.connector)
     payment_id = processing(service, lambda_env, "tok_visa", "k-silent")
     assert attempts(service, payment_id) == [("simulated", "unknown", None)]
     with lambda_env.admin() as conn:  # its backoff is over

@@ -115,7 +115,7 @@ def test_a_retry_and_the_job_settling_one_payment_at_once_write_one_final_state(
 
     first, first_db = build_service(clean.settings())
     # The first attempt records the payment and dies before the acquirer answers.
-    crashed = first.context.connector = _Dying()  # type: ignore[assignment]
+    crashed = first.context.connector = _Dying()
     with pytest.raises(_Died):
         first.create_payment(MERCHANT, parse_payment_request(payment_body()), "race")
     assert crashed.asked and count(clean, "payments") == 1
@@ -125,7 +125,7 @@ def test_a_retry_and_the_job_settling_one_payment_at_once_write_one_final_state(
     job, job_db = build_service(clean.settings())
     barrier = threading.Barrier(2)
     for instance in (retry, job):
-        instance.context.connector = _Waiting(barrier)  # type: ignore[assignment]
+        instance.context.connector = _Waiting(barrier)
     results: dict[str, object] = {}
 
     def by_retry() -> None:

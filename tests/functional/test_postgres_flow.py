@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import pytest
 
@@ -36,7 +37,7 @@ def count(services: Services, table: str) -> int:
     with services.admin() as conn:
         row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
         assert row is not None
-        return int(row[0])
+        return cast(int, row[0])  # count(*) is a bigint, which psycopg reads as an int
 
 
 def test_payment_is_stored_and_logged_to_s3(lambda_env: Services) -> None:
@@ -107,6 +108,7 @@ def build_service(settings: Settings, *, s3_endpoint: str | None = None) -> tupl
     s3_settings = (
         settings if s3_endpoint is None else Settings(**{**settings.__dict__, "aws_endpoint_url": s3_endpoint})
     )
+    assert settings.transaction_log_bucket is not None
     sink = S3Sink(client("s3", s3_settings), settings.transaction_log_bucket)
     return PaymentService(store, SimulatedAcquirer(), OutboxDelivery(store, sink)), database
 
@@ -122,7 +124,7 @@ def test_fifty_concurrent_requests_with_one_key_make_one_payment(clean: Services
     barrier = threading.Barrier(50)
     logger = Logger(service="payment-processor-concurrency")
 
-    def attempt(index: int) -> dict[str, object]:
+    def attempt(index: int) -> dict[str, Any]:
         api = Api(instances[index][0], logger)
         barrier.wait()
         return api.handle(post_payment(payment_body(), key="the-one-key"))

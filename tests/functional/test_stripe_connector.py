@@ -18,7 +18,7 @@ from payment_processor.connectors.base import Authorization, AuthorizeRequest, F
 from payment_processor.connectors.outcomes import Approved, Declined, Refused, RequiresAction, Unknown
 from payment_processor.connectors.stripe import StripeConnector
 from tests.fakes.localstripe_server import DECLINED, SECRET_KEY, THREE_D_SECURE, VISA, LocalStripe
-from tests.receivers import Answer, black_hole, receiver
+from tests.receivers import Answer, Received, black_hole, receiver
 
 
 @pytest.fixture
@@ -263,7 +263,12 @@ def test_the_secret_key_is_in_no_outcome_and_no_request_but_the_authorization_he
     assert all(secret not in repr(o) and "sk_" not in repr(o) for o in outcomes), outcomes
     assert secret not in caplog.text
     seen: list[dict[str, str]] = []
-    with receiver(lambda r: seen.append(r.headers) or Answer(status=500)) as spy:
+
+    def refuse(r: Received) -> Answer:
+        seen.append(r.headers)
+        return Answer(status=500)
+
+    with receiver(refuse) as spy:
         StripeConnector(secret, api_base=spy.url(path="")).cancel(
             Authorization("pi_x", "pm_x", "EUR", 1), key="k", timeout_s=2
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -45,7 +45,7 @@ def events(services: Services, payment_id: str) -> list[str]:
         rows = conn.execute(
             "SELECT event_type FROM transaction_log_outbox WHERE payment_id = %s ORDER BY id", (payment_id,)
         ).fetchall()
-    return [row[0] for row in rows]
+    return [cast(str, row[0]) for row in rows]  # event_type is text
 
 
 def make_due(services: Services, payment_id: str) -> None:

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -360,9 +360,10 @@ def test_a_failing_endpoint_holds_at_most_two_attempts_in_flight_while_the_other
         world.dispatcher.dispatch(report)
     # Due now: the failing endpoint's 11 and the healthy one's 10; the failing one gets two in flight.
     with world.services.admin() as conn:
-        flying = dict(conn.execute(
+        rows = conn.execute(
             "SELECT endpoint_id, count(*) FROM webhook_deliveries WHERE dispatched_attempt IS NOT NULL GROUP BY 1"
-        ).fetchall())  # fmt: skip
+        ).fetchall()
+        flying = dict(cast("list[tuple[str, int]]", rows))  # pairs of the text id and its count(*)
     assert flying == {failing: PER_FAILING_ENDPOINT, healthy: 10} and report.dispatched == 10 + PER_FAILING_ENDPOINT
 
 

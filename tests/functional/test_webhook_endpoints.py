@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -43,7 +44,7 @@ def create(webhooks: WebhookEndpoints, merchant: str = "merch_123", key: str | N
 
 def stored(services: Services, sql: str, *params: object) -> list[tuple[Any, ...]]:
     with services.admin() as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(sql, params).fetchall()
 
 
 def test_the_secret_is_shown_once_and_stored_only_sealed(clean: Services) -> None:
@@ -122,14 +123,17 @@ def test_another_merchants_endpoint_is_not_found(clean: Services) -> None:
     webhooks = endpoints(clean)
     theirs = json.loads(create(webhooks, OTHER).response.body)["id"]
     unknown = "we_" + "a" * 26
-    for endpoint_id in (theirs, unknown, "not-an-id"):
-        attempts = [
-            lambda e=endpoint_id: webhooks.get("merch_123", e),
-            lambda e=endpoint_id: webhooks.update("merch_123", e, UpdateEndpointRequest(status="disabled"), "k1"),
-            lambda e=endpoint_id: webhooks.roll_secret("merch_123", e, RollSecretRequest(), "k2"),
-            lambda e=endpoint_id: webhooks.delete("merch_123", e),
+
+    def attempts_on(e: str) -> list[Callable[[], object]]:
+        return [
+            lambda: webhooks.get("merch_123", e),
+            lambda: webhooks.update("merch_123", e, UpdateEndpointRequest(status="disabled"), "k1"),
+            lambda: webhooks.roll_secret("merch_123", e, RollSecretRequest(), "k2"),
+            lambda: webhooks.delete("merch_123", e),
         ]
-        for attempt in attempts:
+
+    for endpoint_id in (theirs, unknown, "not-an-id"):
+        for attempt in attempts_on(endpoint_id):
             with pytest.raises(NotFound) as found:
                 attempt()
             assert found.value.body() == NotFound(NO_SUCH_ENDPOINT).body()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,8 @@ from payments_infra.constructs.webhook_queues import COURIER_TIMEOUT_S
 from payments_infra.environments import get_environment
 from payments_infra.stacks.platform import RECONCILE_TIMEOUT_S
 from payments_infra.synth import SynthResult
-from tests.infra.conftest import ENVIRONMENTS, config_of, platform, stacks_of
+from tests.deployments import ENVIRONMENTS
+from tests.infra.conftest import config_of, platform, stacks_of
 from tests.infra.tfjson import Stack, refs, resource_path
 
 
@@ -96,7 +98,7 @@ def test_the_outbox_alarms_watch_what_the_deliver_function_publishes(synthesized
     assert keys["threshold"] == 1, "a key that stops working within 7 days is worth a call"
 
 
-def _api(stack: Stack) -> dict[str, dict[str, dict[str, object]]]:
+def _api(stack: Stack) -> dict[str, dict[str, dict[str, Any]]]:
     return {
         kind: stack.resources(f"aws_api_gateway_{kind}")
         for kind in ("resource", "method", "integration", "deployment", "stage", "method_settings")
@@ -359,9 +361,9 @@ def test_only_the_acquirer_callers_reach_the_internet_and_by_https_alone(env_sta
         (table,) = [a["route_table_id"] for a in associations if f".{name}." in a["subnet_id"]]
         (route,) = [r for r in routes.values() if r["route_table_id"] == table]
         assert route["destination_cidr_block"] == "0.0.0.0/0"
-        (nat,) = [n for n in nats if f".{n}." in route["nat_gateway_id"]]
+        (nat_name,) = [n for n in nats if f".{n}." in route["nat_gateway_id"]]
         if config.nat_gateways == 2:  # through the NAT of the subnet's own AZ
-            nat_subnet = next(n for n in public if f".{n}." in nats[nat]["subnet_id"])
+            nat_subnet = next(n for n in public if f".{n}." in nats[nat_name]["subnet_id"])
             assert public[nat_subnet]["availability_zone"] == subnet["availability_zone"]
     egress_group, _ = env_stack.named("aws_security_group", "network/egress-sg")
     wide = [r for r in env_stack.resources("aws_security_group_rule").values() if "cidr_blocks" in r]

@@ -9,7 +9,8 @@ import json
 
 from payments_infra.lambda_build import LambdaPackage, source_code_hash
 from payments_infra.synth import SynthResult
-from tests.infra.conftest import DEPLOYMENTS, platform, stacks_of
+from tests.deployments import DEPLOYMENTS
+from tests.infra.conftest import platform, stacks_of
 from tests.infra.tfjson import refs
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from payments_infra.naming import RULES, InvalidName, Naming, check
 from payments_infra.synth import Deployment, SynthResult, synthesize
-from tests.infra.conftest import DEPLOYMENTS, stacks_of
+from tests.deployments import DEPLOYMENTS
+from tests.infra.conftest import stacks_of
 
 # Attributes that hold a name AWS requires to be unique, and the rule each is held to.
 NAME_ATTRIBUTES = {
@@ -46,7 +47,8 @@ def _names(stack_doc_resources: list[tuple[str, str, dict[str, object]]]) -> lis
             value = body[attribute]
             if isinstance(value, str) and "${" not in value:
                 found.append((f"{kind}.{logical}.{attribute}", value, NAME_ATTRIBUTES.get((kind, attribute), "")))
-        tag = body.get("tags", {}).get("Name") if isinstance(body.get("tags"), dict) else None
+        tags = body.get("tags")
+        tag = tags.get("Name") if isinstance(tags, dict) else None
         if tag:
             found.append((f"{kind}.{logical}.tags.Name", tag, "tag"))
     return found

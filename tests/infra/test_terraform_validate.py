@@ -12,7 +12,7 @@ import pytest
 
 from payments_infra.synth import SynthResult
 from payments_infra.terraform import PLUGIN_MIRROR, find_terraform, terraform_env
-from tests.infra.conftest import DEPLOYMENTS
+from tests.deployments import DEPLOYMENTS
 
 
 def _validate(folder: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:

@@ -40,7 +40,8 @@ class Stack:
 
     def package(self, function: dict[str, Any]) -> Path:
         """The zip a function deploys: the source of its package object, relative to the stack folder."""
-        return self.folder / self.package_object(function)["source"]
+        source: str = self.package_object(function)["source"]
+        return self.folder / source
 
     def only(self, kind: str) -> tuple[str, dict[str, Any]]:
         """The one resource of ``kind`` (fails if there are several)."""

@@ -4,7 +4,7 @@ silences are kept with their reason instead of disappearing."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,7 @@ def _register(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(REGISTRY, "PF999", CrossCheck("PF999", *metadata, function=_across))
 
 
-def _file(folder: Path, document: dict[str, object]) -> Path:
+def _file(folder: Path, document: Mapping[str, object]) -> Path:
     folder.mkdir()
     path = folder / "main.tf.json"
     path.write_text(json.dumps(document))

@@ -15,7 +15,7 @@ FILE = "stacks/dev/cdk.tf.json"
 
 
 def _finding(check_id: str, severity: Severity, resource: str = "aws_s3_bucket.logs", **extra: str) -> Finding:
-    return Finding(check_id, severity, resource, "", f"{check_id} message", f"{check_id} fix", FILE, **extra)  # type: ignore[arg-type]
+    return Finding(check_id, severity, resource, "", f"{check_id} message", f"{check_id} fix", FILE, **extra)
 
 
 def _report(tmp_path: Path) -> Report:

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -274,7 +275,7 @@ def test_a_handler_killed_anywhere_in_a_payment_leaves_one_final_payment_and_one
         assert body["id"] == by_key[key][0] and body["status"] == "succeeded"
 
     # The acquirer's own record: a charge only for a payment id that has a row, one per payment.
-    payment_ids = {row[0] for row in rows}
+    payment_ids = {cast(str, row[0]) for row in rows}  # payments.id is text
     charged = acquirer.charged(ledger, payment_ids)
     assert set(charged) == payment_ids, "every charge has its record and every record was charged"
     assert all(n == 1 for n in charged.values()), f"charged twice: {[p for p, n in charged.items() if n > 1]}"

@@ -23,6 +23,7 @@ from payment_processor.aws import client
 from payment_processor.config import Settings
 from payment_processor.credentials import SecretsManagerCredentials
 from payment_processor.payment import Payment, new_payment_id
+from payment_processor.states import PaymentStatus
 from payment_processor.store.database import Database
 from payment_processor.store.postgres import PostgresStore
 from payment_processor.txlog import BATCH_SIZE, payment_event
@@ -53,7 +54,7 @@ def seed(deployment: LocalDeployment, merchant: str, count: int, monkeypatch: py
             merchant_id=merchant,
             amount=100 + i,
             currency="EUR",
-            status="succeeded",
+            status=PaymentStatus.SUCCEEDED,
             payment_method="tok_visa",
             created_at=datetime.now(UTC),
             authorization_code=f"A{i}",

@@ -6,6 +6,7 @@ import base64
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,7 +123,7 @@ def test_get_200_and_404(app: App) -> None:
         ({"raw_body": "%%%", "base64": True}, "malformed_json"),
     ],
 )
-def test_400_malformed_body(app: App, event_kwargs: dict[str, object], code: str) -> None:
+def test_400_malformed_body(app: App, event_kwargs: dict[str, Any], code: str) -> None:
     response = app.api.handle(post_payment(None, **event_kwargs))
     assert response["statusCode"] == 400 and body_of(response)["error"]["code"] == code
     assert app.store.payment_count() == 0 and app.store.key_count() == 0

@@ -4,7 +4,7 @@ and failover's next connector. The reads are given to it; here they are counted.
 
 from __future__ import annotations
 
-from payment_processor.connectors.base import AuthorizeRequest, Forgetful
+from payment_processor.connectors.base import AuthorizeRequest, Connector, Forgetful
 from payment_processor.connectors.configuration import MerchantConnector
 from payment_processor.connectors.directory import ConnectorDirectory, Unavailable, build, next_after
 from payment_processor.connectors.outcomes import Refused
@@ -75,7 +75,7 @@ def test_the_default_answers_for_a_merchant_with_none_and_a_removed_connector_re
 
 
 def test_failover_goes_down_the_chain_and_stops_after_the_last() -> None:
-    chain = [SimulatedAcquirer(), Unavailable("stripe", "x")]
+    chain: list[Connector] = [SimulatedAcquirer(), Unavailable("stripe", "x")]
     assert next_after(chain, "simulated") is chain[1]
     assert next_after(chain, "stripe") is None and next_after(chain, "paypal") is None
 

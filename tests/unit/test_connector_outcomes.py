@@ -9,6 +9,7 @@ from payment_processor.connectors import stripe as stripe_connector
 from payment_processor.connectors.outcomes import (
     OUTCOMES,
     Approved,
+    AuthorizeOutcome,
     Declined,
     Refused,
     RequiresAction,
@@ -17,7 +18,13 @@ from payment_processor.connectors.outcomes import (
 
 
 def test_every_outcome_has_its_contract_name() -> None:
-    made = [Approved("pi_1"), Declined("generic_decline"), RequiresAction("pi_1"), Refused("x"), Unknown("y")]
+    made: list[AuthorizeOutcome] = [
+        Approved("pi_1"),
+        Declined("generic_decline"),
+        RequiresAction("pi_1"),
+        Refused("x"),
+        Unknown("y"),
+    ]
     assert tuple(o.outcome for o in made) == OUTCOMES
 
 

@@ -19,7 +19,7 @@ ORIGIN = f"http://127.0.0.1:{PORT}"
 
 
 def series(width: int, count: int, **last: int) -> dict[str, Any]:
-    buckets = [
+    buckets: list[dict[str, Any]] = [
         {"start": f"2026-12-07T09:{i:02d}:00Z", "succeeded": 0, "declined": 0, "failed": 0, "open": 0, "canceled": 0}
         for i in range(count)
     ]
@@ -168,7 +168,8 @@ def test_a_change_needs_the_consoles_own_origin_and_the_sessions_csrf_token() ->
         ({"Referer": "http://evil.example/"}, {"csrf": csrf}),
         ({"Referer": f"{ORIGIN}.evil.example/"}, {"csrf": csrf}),
         ({"Origin": ORIGIN}, {}),
-        ({"Origin": ORIGIN}, {"csrf": "x" + csrf[1:]}),
+        # One character changed, whatever the token's first one is (a fixed "x" was the real token 1 time in 64).
+        ({"Origin": ORIGIN}, {"csrf": ("y" if csrf[0] == "x" else "x") + csrf[1:]}),
         ({"Origin": ORIGIN}, {"csrf": ""}),
     ]
     for headers, form in tries:
@@ -321,9 +322,9 @@ def test_a_payments_timeline_shows_what_happened_escaped() -> None:
     assert hostile not in page and page.count("&lt;img src=x onerror=alert(1)&gt;") == 2
 
 
-KEY = {"id": "key_" + "b" * 26, "merchant_id": "merch_1", "mode": "test", "read_only": False,
-       "redacted_secret": "sk_test_...wxyz", "created_at": "2026-12-07T09:00:00Z", "revoked_at": None,
-       "expires_at": None, "last_used_at": None, "replaced_by": None}  # fmt: skip
+KEY: dict[str, Any] = {"id": "key_" + "b" * 26, "merchant_id": "merch_1", "mode": "test", "read_only": False,
+                       "redacted_secret": "sk_test_...wxyz", "created_at": "2026-12-07T09:00:00Z", "revoked_at": None,
+                       "expires_at": None, "last_used_at": None, "replaced_by": None}  # fmt: skip
 SECRET = "sk_test_" + "S" * 39 + "wxyz"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xml.etree.ElementTree import Element
+
 import iso4217
 import pytest
 
@@ -20,13 +22,20 @@ def test_real_currency_list_with_exponents() -> None:
     assert len(currency.payable_codes()) > 150
 
 
+def _is_fund(entry: Element) -> bool:
+    """Whether ISO's table marks a currency entry (CcyNtry) as a fund."""
+    name = entry.find("CcyNm")
+    assert name is not None, "every entry names its currency"
+    return name.get("IsFund") == "true"
+
+
 def test_funds_and_index_units_are_not_payable() -> None:
     for code in ("BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW"):
         assert currency.lookup(code) is None, code
     # The table ISO publishes marks its funds: every one it marks must be in the refused set, so a fund
     # added by a later table (a new iso4217 release) fails here instead of becoming payable.
     table = iso4217.raw_xml
-    marked = {e.findtext("Ccy") for e in table.iter("CcyNtry") if e.find("CcyNm").get("IsFund") == "true"}
+    marked = {e.findtext("Ccy") for e in table.iter("CcyNtry") if _is_fund(e)}
     assert marked and marked <= currency.NOT_PAYABLE, marked - currency.NOT_PAYABLE
     # A currency that shares a country with a fund stays payable.
     assert {"BOB", "CHF", "CLP", "COP", "MXN", "USD", "UYU"} <= currency.payable_codes()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -43,23 +44,32 @@ class Connector:
         return self.opened[-1]
 
 
+#: What Database takes for psycopg.connect: a FakeConnection stands in for psycopg's connection (duck-typed).
+Connect = Callable[..., psycopg.Connection[Any]]
+
+
+def fake(connection: psycopg.Connection[Any]) -> FakeConnection:
+    """A connection Database handed out, which the Connector made: a FakeConnection."""
+    return cast(FakeConnection, connection)
+
+
 def test_connection_is_reused_checked_after_idle_and_replaced_when_dead() -> None:
     now = [0.0]
     connect = Connector()
     database = Database(
-        SETTINGS, StaticCredentials(DatabaseCredentials("u", "p")), connect=connect, clock=lambda: now[0]
+        SETTINGS, StaticCredentials(DatabaseCredentials("u", "p")), connect=cast(Connect, connect), clock=lambda: now[0]
     )
-    first = database.connection()
-    assert database.connection() is first and first.checks == 0  # type: ignore[comparison-overlap]
+    first = fake(database.connection())
+    assert fake(database.connection()) is first and first.checks == 0
     assert connect.kwargs["sslmode"] == "verify-full" and connect.kwargs["sslrootcert"] == "/ca.pem"
     now[0] += IDLE_CHECK_AFTER_S + 1
-    assert database.connection() is first and first.checks == 1  # type: ignore[comparison-overlap]
+    assert fake(database.connection()) is first and first.checks == 1
     first.alive = False
     now[0] += IDLE_CHECK_AFTER_S + 1
-    second = database.connection()
+    second = fake(database.connection())
     assert second is not first and first.closed
-    second.broken = True  # type: ignore[attr-defined]
-    assert database.connection() is not second and len(connect.opened) == 3
+    second.broken = True
+    assert fake(database.connection()) is not second and len(connect.opened) == 3
 
 
 def test_unreadable_secret_is_store_unavailable() -> None:
@@ -67,7 +77,7 @@ def test_unreadable_secret_is_store_unavailable() -> None:
         def get(self) -> DatabaseCredentials:
             raise CredentialsUnavailable("cannot read database secret arn")
 
-    database = Database(SETTINGS, NoSecret(DatabaseCredentials("u", "p")), connect=Connector())
+    database = Database(SETTINGS, NoSecret(DatabaseCredentials("u", "p")), connect=cast(Connect, Connector()))
     with pytest.raises(StoreUnavailable, match="cannot read database secret"):
         database.connection()
 

@@ -68,7 +68,7 @@ class FakeEmulator:
 
 @pytest.fixture(autouse=True)
 def quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(target.time, "sleep", lambda _s: threading.Event().wait(0.01))
+    monkeypatch.setattr("payments_cli.local.target.time.sleep", lambda _s: threading.Event().wait(0.01))
 
 
 def test_the_wait_ends_when_the_bucket_is_usable_while_the_bootstrap_still_runs() -> None:

@@ -144,18 +144,18 @@ def test_the_rate_rules_text_transformations_make_every_spelling_of_a_key_one_co
 
 
 def _rate_acl(transformations: list[dict[str, object]]) -> dict[str, object]:
+    return {"Rules": [_rate_rule(transformations)]}
+
+
+def _rate_rule(transformations: list[dict[str, object]]) -> dict[str, object]:
     return {
-        "Rules": [
-            {
-                "Statement": {
-                    "RateBasedStatement": {
-                        "Limit": 10,
-                        "CustomKeys": [{"Header": {"Name": "Authorization", "TextTransformations": transformations}}],
-                    }
-                },
-                "Action": {"Block": {"CustomResponse": {"ResponseCode": 429}}},
+        "Statement": {
+            "RateBasedStatement": {
+                "Limit": 10,
+                "CustomKeys": [{"Header": {"Name": "Authorization", "TextTransformations": transformations}}],
             }
-        ],
+        },
+        "Action": {"Block": {"CustomResponse": {"ResponseCode": 429}}},
     }
 
 
@@ -174,7 +174,7 @@ def _per_address_acl(scope_down: Mapping[str, object]) -> dict[str, object]:
                 },
                 "Action": {"Block": {"CustomResponse": {"ResponseCode": 401}}},
             },
-            _rate_acl([])["Rules"][0] | {"Priority": 0},  # type: ignore[index]
+            _rate_rule([]) | {"Priority": 0},
         ]
     }
 

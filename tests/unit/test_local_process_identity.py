@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 import pytest
 
 from payments_cli.local.services import EMULATOR, stop_process, stop_services
@@ -85,10 +85,14 @@ def spawn() -> Iterator[Spawn]:
     """Start detached processes (a new session, like the services); whatever a test leaves is killed."""
     started: list[subprocess.Popen[bytes]] = []
 
+    def started_with_its_command_line(pid: int) -> bool:
+        identity = observe(pid).identity
+        return bool(identity and identity.cmdline)
+
     def start(*argv: str) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(argv or ("sleep", "60"), stdin=subprocess.DEVNULL, start_new_session=True)
         started.append(process)
-        _wait_for(lambda: bool(observe(process.pid).identity and observe(process.pid).identity.cmdline))
+        _wait_for(lambda: started_with_its_command_line(process.pid))
         return process
 
     yield start
@@ -233,7 +237,8 @@ def test_a_zombie_is_gone(tmp_path: Path, spawn: Spawn) -> None:
     _wait_for(lambda: psutil.Process(process.pid).status() == psutil.STATUS_ZOMBIE)
 
     assert record.check().verdict is Verdict.GONE
-    assert stop_process(record, timeout_s=1, notice=[].append) is False
+    notices: list[str] = []
+    assert stop_process(record, timeout_s=1, notice=notices.append) is False
 
 
 def test_stop_services_leaves_a_recycled_emulator_pid_alone(tmp_path: Path, spawn: Spawn) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -137,7 +138,8 @@ def test_document_rejects_a_response_that_breaks_it(app: App, openapi: OpenAPI) 
 
 #: One event per operation, for answers given before the processor runs (any valid request will do).
 _ID = "pay_" + "c" * 26
-OPERATIONS = {
+#: Each operation: an event that calls it, and the path's arguments.
+OPERATIONS: dict[str, tuple[Callable[[], dict[str, Any]], dict[str, str] | None]] = {
     "createPayment": (lambda: post_payment(payment_body(), key="edge"), None),
     "listPayments": (lambda: proxy_event("GET", "/payments"), None),
     "getPayment": (lambda: proxy_event("GET", f"/payments/{_ID}"), {"id": _ID}),
@@ -232,7 +234,7 @@ def test_a_create_request_with_merchant_id_or_without_a_key_breaks_the_document(
     headers = {"Content-Type": "application/json", "Idempotency-Key": "k", "Authorization": "Bearer sk_test_x"}
 
     def request(body: dict[str, Any], headers: dict[str, str]) -> MockRequest:
-        return MockRequest("http://localhost", "post", "/payments", headers=headers, data=json.dumps(body))
+        return MockRequest("http://localhost", "post", "/payments", headers=headers, data=json.dumps(body).encode())
 
     openapi.validate_request(request(payment_body(), headers))
     with pytest.raises(Exception, match="merchant_id"):

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 
 from payment_processor import backoff
-from payment_processor.connectors.base import AuthorizeRequest, Journal
-from payment_processor.connectors.outcomes import AuthorizeOutcome, Unknown
+from payment_processor.connectors.base import Authorization, AuthorizeRequest, Journal
+from payment_processor.connectors.outcomes import AuthorizeOutcome, FollowUpOutcome, Unknown
 from payment_processor.connectors.simulated import SimulatedAcquirer
 from payment_processor.errors import ServiceUnavailable, ValidationFailed
 from payment_processor.operations import create as create_module
 from payment_processor.operations.create import MAX_ACQUIRER_ATTEMPTS
 from payment_processor.service import PaymentService
 from payment_processor.txlog import OutboxDelivery
-from payment_processor.validation import parse_payment_request
+from payment_processor.validation import PaymentRequest, parse_payment_request
 from tests.fakes.memory_sink import MemorySink
 from tests.fakes.memory_store import InMemoryStore
 
@@ -74,6 +74,21 @@ class ScriptedAcquirer:
             run()
         return answer
 
+    # The rest of the Connector protocol: these tests script the authorization path alone.
+    def capture(self, authorization: Authorization, *, amount: int, key: str, timeout_s: float) -> FollowUpOutcome:
+        raise NotImplementedError("not scripted")
+
+    def cancel(self, authorization: Authorization, *, key: str, timeout_s: float) -> FollowUpOutcome:
+        raise NotImplementedError("not scripted")
+
+    def increment_authorization(
+        self, authorization: Authorization, *, amount: int, key: str, timeout_s: float
+    ) -> FollowUpOutcome:
+        raise NotImplementedError("not scripted")
+
+    def refund(self, authorization: Authorization, *, amount: int, key: str, timeout_s: float) -> FollowUpOutcome:
+        raise NotImplementedError("not scripted")
+
     def charges(self) -> Counter[str]:
         """Approved authorizations per acquirer idempotency key, from the acquirer's own ledger: each key is
         one charge however often it was asked, so a payment charged twice would show two keys."""
@@ -98,12 +113,12 @@ def world(tmp_path: Path) -> World:
     return World(PaymentService(store, acquirer, OutboxDelivery(store, sink)), store, sink, acquirer)
 
 
-def request(token: str = "tok_visa") -> object:
+def request(token: str = "tok_visa") -> PaymentRequest:
     return parse_payment_request({"amount": 1999, "currency": "EUR", "payment_method": token})
 
 
 def create(world: World, key: str = "k1", token: str = "tok_visa") -> tuple[int, dict[str, object], bool]:
-    outcome = world.service.create_payment(MERCHANT, request(token), key)  # type: ignore[arg-type]
+    outcome = world.service.create_payment(MERCHANT, request(token), key)
     return outcome.response.status, json.loads(outcome.response.body), outcome.replayed
 
 
@@ -112,7 +127,9 @@ def only_payment(world: World) -> str:
         json.loads(body)["payment"]["id"] for body in world.sink.objects.values()
     }
     assert len(ids) == 1, ids
-    return ids.pop()
+    payment_id = ids.pop()
+    assert payment_id is not None, "the events are the payment's"
+    return payment_id
 
 
 def event_types(world: World) -> list[str]:
@@ -232,7 +249,7 @@ def test_the_acquirer_is_never_asked_inside_a_transaction(world: World) -> None:
 
 def test_no_time_left_before_the_acquirer_answers_503_and_asks_nothing(world: World) -> None:
     with pytest.raises(ServiceUnavailable) as refused:
-        world.service.create_payment(MERCHANT, request(), "k1", settle_by=lambda: True)  # type: ignore[arg-type]
+        world.service.create_payment(MERCHANT, request(), "k1", settle_by=lambda: True)
     assert refused.value.code == "payment_processing"
     assert not world.acquirer.calls and world.store.payment_count() == 1
 

@@ -68,8 +68,8 @@ def test_the_tables_shape() -> None:
     for (_, target), event in PAYMENT_TRANSITIONS.items():
         payment = Payment("pay_" + "a" * 26, "merch", 1, "EUR", target, "tok_visa", now)
         assert payment_event(payment).event_type == event
-    for (_, target), event in REFUND_TRANSITIONS.items():
-        assert event == f"refund.{target}"
+    for (_, refund_target), event in REFUND_TRANSITIONS.items():
+        assert event == f"refund.{refund_target}"
 
 
 def test_statuses_are_types_even_when_read_back_as_text() -> None:

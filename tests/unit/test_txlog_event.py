@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from payment_processor.payment import Payment
+from payment_processor.states import PaymentStatus
 from payment_processor.txlog import payment_event
 
 
@@ -15,7 +16,7 @@ def test_event_body_holds_no_free_text() -> None:
         merchant_id="merch_123",
         amount=1999,
         currency="EUR",
-        status="declined",
+        status=PaymentStatus.DECLINED,
         payment_method="tok_chargeDeclined",
         created_at=datetime(2025, 3, 4, 5, 6, 7, 89, tzinfo=UTC),
         decline_code="generic_decline",

@@ -33,9 +33,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-# psutil ships no type information (no py.typed) and its typeshed stubs are not in the lock: the few
-# values read from it are converted to typed ones right here.
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 from payments_infra.lambda_build import repo_root
 

@@ -39,7 +39,9 @@ def spec() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _registry() -> Registry:
-    return Registry().with_resource(_BASE, Resource.from_contents(spec(), default_specification=DRAFT4))
+    # Registry.with_resource has no return annotation (Any): the registry it gives is a Registry.
+    registry: Registry = Registry().with_resource(_BASE, Resource.from_contents(spec(), default_specification=DRAFT4))
+    return registry
 
 
 def _schema(ref: str) -> dict[str, Any]:
