@@ -1,5 +1,5 @@
 """``payments down``: stop a deployment's API server (and destroy it, with --destroy); stop the
-emulator and PostgreSQL when no deployment is served any more."""
+emulator and PostgreSQL when no deployment is served any more and no other command is using them."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="stop a local deployment (--destroy: and remove it), then idle services",
         description=(
             "Stop the API server of ENV/SUFFIX. With --destroy, first destroy all its resources in the emulator "
-            "(platform and state bucket) and drop its database. When no deployment is served any more, stop the "
-            "moto server and PostgreSQL too. PostgreSQL's data is kept on disk; the emulator keeps its resources "
-            "in memory, so after it stops `payments up` deploys afresh. --all stops every deployment."
+            "(platform and state bucket) and drop its database. When no deployment is served any more and no other "
+            "payments command is deploying, planning or destroying, stop the moto server and PostgreSQL too. "
+            "PostgreSQL's data is kept on disk; the emulator keeps its resources in memory, so after it stops "
+            "`payments up` deploys afresh. --all stops every deployment."
         ),
         epilog="example: payments down --destroy",
     )

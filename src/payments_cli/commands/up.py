@@ -46,10 +46,13 @@ def run(args: argparse.Namespace) -> int:
     def body() -> int:
         started = time.monotonic()
         state = StateFolder()
-        record = target.deploy(state, args.env, args.suffix, lock_timeout=args.lock_timeout)
-        print("==> serving the API", file=sys.stderr)
-        # A run that changed nothing keeps the server it left running (started from the same code and outputs).
-        api = target.start_api(state, args.env, args.suffix, port=args.port, keep_unchanged=not record["changed"])
+        # In use from the deploy until the API server runs: another deployment's `payments down` in between would
+        # otherwise find nothing served and stop the emulator under this one.
+        with state.using_services():
+            record = target.deploy(state, args.env, args.suffix, lock_timeout=args.lock_timeout)
+            print("==> serving the API", file=sys.stderr)
+            # A run that changed nothing keeps the server it left running (started from the same code and outputs).
+            api = target.start_api(state, args.env, args.suffix, port=args.port, keep_unchanged=not record["changed"])
         if api.get("kept"):
             print(f"    kept the running API server (pid {api['pid']}): nothing it serves changed", file=sys.stderr)
         emulator = running_emulator(state)

@@ -179,9 +179,19 @@ def stop_process(
 
 def stop_services(state: StateFolder, *, notice: Callable[[str], None] = stderr_notice) -> list[str]:
     """Stop the emulator and PostgreSQL; the names of those that were running. A recorded pid that is
-    not the emulator any more is left alone and explained through ``notice`` (see `stop_process`)."""
-    stopped = []
-    with state.lock():
+    not the emulator any more is left alone and explained through ``notice`` (see `stop_process`).
+
+    Nothing is stopped while another command deploys, plans or destroys on them (it holds
+    ``StateFolder.using_services``): that is said through ``notice``, and the last of them to finish leaves
+    them running for the next ``payments down``."""
+    stopped: list[str] = []
+    with state.services_idle() as idle, state.lock():
+        if not idle:
+            notice(
+                "left the emulator and PostgreSQL running: another payments command is deploying, planning or "
+                "destroying on them (run `payments down` again once it has finished)"
+            )
+            return stopped
         record = state.read(EMULATOR)
         if record is not None:
             if stop_process(record, notice=notice):

@@ -71,6 +71,10 @@ def pid_alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
+#: The lock file every command deploying, planning or destroying holds shared while it runs.
+USERS_LOCK = ".services-users.lock"
+
+
 @dataclass(frozen=True)
 class ProcessIdentity:
     """What tells a process from a later one with the same pid: when it started and what it runs."""
@@ -237,6 +241,34 @@ class StateFolder:
         """Folders of every deployment that has a record."""
         base = self.root / "deployments"
         return sorted(p for p in base.glob("*") if (p / "deployment.json").exists()) if base.exists() else []
+
+    @contextlib.contextmanager
+    def using_services(self) -> Iterator[None]:
+        """Held (shared) for as long as a command deploys, plans or destroys on the shared emulator and PostgreSQL:
+        ``payments down`` of another deployment leaves them running meanwhile (:meth:`services_idle`)."""
+        self.ensure()
+        with open(self.root / USERS_LOCK, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)  # waits only while a `down` is stopping them
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def services_idle(self) -> Iterator[bool]:
+        """Whether no command is using the shared services now (True: none can start using them until the block
+        ends, so they may be stopped in it)."""
+        self.ensure()
+        with open(self.root / USERS_LOCK, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def lock(self, name: str = "services") -> Iterator[None]:

@@ -12,9 +12,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -75,6 +75,22 @@ class Prepared:
         return self.synth.stack(self.naming.environment, self.naming.suffix).path.parent
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def using_services(command: Callable[Concatenate[StateFolder, P], T]) -> Callable[Concatenate[StateFolder, P], T]:
+    """Run ``command`` holding the shared services in use: another deployment's ``payments down`` meanwhile stops
+    its own API server but leaves the emulator and PostgreSQL running (local.services.stop_services)."""
+
+    @wraps(command)
+    def holding(state: StateFolder, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with state.using_services():
+            return command(state, *args, **kwargs)
+
+    return holding
+
+
 def _step(progress: Progress, text: str) -> float:
     progress(f"==> {text}")
     return time.monotonic()
@@ -120,6 +136,7 @@ def _record_path(folder: Path) -> Path:
     return folder / "deployment.json"
 
 
+@using_services
 def deploy(
     state: StateFolder,
     environment: str,
@@ -235,6 +252,7 @@ def _withdraw_fingerprint(folder: Path, recorded: dict[str, Any] | None) -> str 
     return fingerprint
 
 
+@using_services
 def plan(
     state: StateFolder, environment: str, suffix: str, *, progress: Progress = stderr_progress, lock_timeout: str = "0s"
 ) -> Summary:
@@ -257,6 +275,7 @@ def plan(
     return summary
 
 
+@using_services
 def bootstrap_only(
     state: StateFolder, environment: str, suffix: str, *, progress: Progress = stderr_progress
 ) -> Summary:
@@ -269,6 +288,7 @@ def bootstrap_only(
     return bootstrap.apply(progress=progress)
 
 
+@using_services
 def destroy(
     state: StateFolder, environment: str, suffix: str, *, progress: Progress = stderr_progress, lock_timeout: str = "0s"
 ) -> None:
