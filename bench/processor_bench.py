@@ -65,6 +65,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,8 @@ AMOUNT = 1999
 REFUND_AMOUNT = 500
 WARMUP = 10
 OPERATIONS = ("create", "capture", "refund", "list")
+#: What the handler answers each operation of the bench with.
+HANDLER_STATUS = {"create": 201, "capture": 200, "refund": 201, "list": 200, "get": 200}
 SIDES = ("handler", "baseline")
 #: The columns the processor reads for a payment (store/postgres.py).
 PAYMENT_COLUMNS = (
@@ -250,9 +253,11 @@ class Bench:
     def handler_get(self) -> dict[str, Any]:
         return proxy_event("GET", f"/payments/{self.ready['refund', 'handler'][-1]}")
 
-    def handle(self, event: dict[str, Any]) -> None:
+    def handle(self, operation: str, event: dict[str, Any]) -> None:
         response = self.api.handle(event)
-        assert response["statusCode"] in (200, 201), response
+        assert response["statusCode"] == HANDLER_STATUS[operation], response
+        if operation == "list":
+            assert len(json.loads(response["body"])["data"]) == 10, response
 
     # The baseline side: the same durable steps by hand.
 
@@ -362,7 +367,7 @@ class Bench:
         """Per side: what makes one request's input (not timed), and what runs it (timed)."""
         baseline = getattr(self, f"baseline_{operation}")
         return {
-            "handler": (getattr(self, f"handler_{operation}"), self.handle),
+            "handler": (getattr(self, f"handler_{operation}"), partial(self.handle, operation)),
             "baseline": (lambda: None, lambda _: baseline()),
         }
 

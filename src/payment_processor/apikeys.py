@@ -40,7 +40,10 @@ from payment_processor.store.interfaces import KeyStore
 SECRET_ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
 #: 43 base62 characters carry 256 bits.
 SECRET_LENGTH = 43
-_SECRET = re.compile(r"^(sk|rk)_(test|live)_([0-9A-Za-z]{43})$")
+#: A key's shape: secret (sk) or restricted (rk), its mode, 43 characters (also WAF's scope-down regex, in
+#: payments_infra.constructs.rate_limit).
+KEY_SHAPE = r"(sk|rk)_(test|live)_([0-9A-Za-z]{43})"
+_SECRET = re.compile(f"^{KEY_SHAPE}$")
 _MERCHANT = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 #: How much of a secret a listing shows, so an operator can tell keys apart.
 HINT_LENGTH = 4

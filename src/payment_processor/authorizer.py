@@ -40,7 +40,9 @@ class Unauthorized(Exception):
 
 
 #: The one form of a credential: the scheme in any case, one space, and a token of visible ASCII characters.
-_CANONICAL = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([!-~]+)")
+#: The scheme in any case, as a regex (WAF's scope-down regex starts with it too).
+BEARER_SCHEME = "[Bb][Ee][Aa][Rr][Ee][Rr]"
+_CANONICAL = re.compile(BEARER_SCHEME + r" ([!-~]+)")
 
 
 def bearer_token(event: dict[str, Any]) -> str | None:

@@ -12,6 +12,7 @@ import secrets
 import string
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -286,6 +287,21 @@ def one_address() -> str:
     return f"127.{n // 250**2 % 250 + 2}.{n // 250 % 250 + 2}.{n % 250 + 2}"
 
 
+def runs_in_one_window(window_s: int, tries: int = 3) -> Iterator[Callable[[], bool]]:
+    """Runs of a test that counts in the deployment's fixed windows (by the clock): each yields whether it ended in
+    the window it began in. A run that a boundary fell inside saw two windows' counts, which the test cannot
+    choose: the caller runs again (from a fresh address), and a second boundary cannot fall inside a run of a few
+    seconds. Fails the test when every run straddled one."""
+    for _ in range(tries):
+        began = int(time.time() // window_s)
+
+        def ended_in_it(began: int = began) -> bool:
+            return int(time.time() // window_s) == began
+
+        yield ended_in_it
+    pytest.fail("every run straddled a window boundary")
+
+
 def failures_counted(cli: Cli, alpha: dict[str, Any], address: str) -> int:
     status = json.loads(cli.run("status", "--format", "json").stdout)
     with psycopg.connect(
@@ -311,8 +327,7 @@ def test_key_guessing_from_one_address_costs_at_most_the_bound_in_lookups(
     limit, tried = DEV.auth_failure_limit, 4 * DEV.auth_failure_limit  # the alpha (dev) deployment's bound
     window = DEV.auth_failure_window_s
     good = str(new_key(cli, f"merch_guess_{uuid.uuid4().hex[:8]}")["secret"])
-    for _ in range(3):
-        began = time.time()
+    for same_window in runs_in_one_window(window):
         address = one_address()
         guesser = Client(str(alpha["api"]["url"]), source=address)
         answered: collections.Counter[str] = collections.Counter()
@@ -329,10 +344,8 @@ def test_key_guessing_from_one_address_costs_at_most_the_bound_in_lookups(
         spoofed = guesser.conn.getresponse()
         spoofed_body = json.loads(spoofed.read())
         still_counted = failures_counted(cli, alpha, address)
-        if int(began // window) == int(time.time() // window):
+        if same_window():
             break
-    else:
-        pytest.fail("every run straddled a window boundary")
     looked_up = answered["invalid_api_key"]
     assert limit <= looked_up <= limit + LOCAL_WORKERS - 1, answered
     assert answered["too_many_failed_authentications"] == tried - looked_up, answered
@@ -371,8 +384,7 @@ def test_waf_refuses_an_address_past_the_bound_of_credentials_that_are_not_a_key
     limit, window = DEV.auth_failure_limit, DEV.auth_failure_window_s
     good = str(new_key(cli, f"merch_junk_{uuid.uuid4().hex[:8]}")["secret"])
     kinds = [None, "Bearer", "Basic Zm9vOmJhcg==", "Bearer x", f"Bearer  {good}", f"bearer {good[:-1]}"]
-    for _ in range(3):
-        began = time.time()
+    for same_window in runs_in_one_window(window):
         address = one_address()
         client = Client(str(alpha["api"]["url"]), source=address)
         answers = []
@@ -382,10 +394,8 @@ def test_waf_refuses_an_address_past_the_bound_of_credentials_that_are_not_a_key
         good_status = client.call("GET", "/payments", secret=good)[0]
         wrong = client.call("GET", "/payments", secret="sk_test_" + "b" * 43)
         neighbour = Client(str(alpha["api"]["url"]), source=one_address()).call("GET", "/payments", authorization="x")
-        if int(began // window) == int(time.time() // window):
-            break  # a window boundary inside the run would give the counts a second window
-    else:
-        pytest.fail("every run straddled a window boundary")
+        if same_window():
+            break
     assert all(status == 401 for status, _, _ in answers), answers
     counted_by_the_gateway = [code for _, code, _ in answers[:limit]]
     assert set(counted_by_the_gateway) <= {"authentication_required", "invalid_api_key"}, counted_by_the_gateway

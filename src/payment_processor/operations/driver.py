@@ -285,7 +285,7 @@ class OnPayment(Operation[AboutPaymentT, Record, "str | None"]):
         connector = self.context.connector
         if self.context.directory is not None:
             # Read with the payment's lock when the record was made just now; otherwise asked for.
-            name = pending.approved_by if pending.payment else self.context.store.approved_connector(payment.id)
+            name = pending.approved_by or self.context.store.approved_connector(payment.id)
             connector = self.context.connector_named(payment.merchant_id, name or connector.name)
         outcome = self.call(connector, authorization, record, timeout_s)
         if isinstance(outcome, Approved):

@@ -71,8 +71,8 @@ def pid_alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
-#: The lock file every command deploying, planning or destroying holds shared while it runs.
-USERS_LOCK = ".services-users.lock"
+#: The lock every command deploying, planning or destroying holds shared while it runs (StateFolder.lock's name).
+SERVICE_USERS = "services-users"
 
 
 @dataclass(frozen=True)
@@ -242,24 +242,18 @@ class StateFolder:
         base = self.root / "deployments"
         return sorted(p for p in base.glob("*") if (p / "deployment.json").exists()) if base.exists() else []
 
-    @contextlib.contextmanager
-    def using_services(self) -> Iterator[None]:
+    def using_services(self) -> contextlib.AbstractContextManager[None]:
         """Held (shared) for as long as a command deploys, plans or destroys on the shared emulator and PostgreSQL:
-        ``payments down`` of another deployment leaves them running meanwhile (:meth:`services_idle`)."""
-        self.ensure()
-        with open(self.root / USERS_LOCK, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_SH)  # waits only while a `down` is stopping them
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        ``payments down`` of another deployment leaves them running meanwhile (:meth:`services_idle`). It waits
+        only while a ``down`` is stopping them."""
+        return self.lock(SERVICE_USERS, shared=True)
 
     @contextlib.contextmanager
     def services_idle(self) -> Iterator[bool]:
         """Whether no command is using the shared services now (True: none can start using them until the block
         ends, so they may be stopped in it)."""
         self.ensure()
-        with open(self.root / USERS_LOCK, "a+") as handle:
+        with open(self._lock_path(SERVICE_USERS), "a+") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -270,12 +264,16 @@ class StateFolder:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def _lock_path(self, name: str) -> Path:
+        return self.root / f".{name}.lock"
+
     @contextlib.contextmanager
-    def lock(self, name: str = "services") -> Iterator[None]:
-        """An exclusive lock between concurrent ``payments`` commands starting or stopping services."""
+    def lock(self, name: str = "services", *, shared: bool = False) -> Iterator[None]:
+        """An exclusive lock between concurrent ``payments`` commands starting or stopping services (``shared``:
+        one that any number hold at once, and that excludes the exclusive one)."""
         self.ensure()
-        with open(self.root / f".{name}.lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with open(self._lock_path(name), "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:

@@ -26,6 +26,8 @@ import json
 from cdktn_aws import api_gateway, waf
 from constructs import Construct
 
+from payment_processor.apikeys import KEY_SHAPE
+from payment_processor.authorizer import BEARER_SCHEME
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
@@ -39,7 +41,7 @@ RATE_LIMITED_BODY = "rate_limited"
 FAILED_AUTHENTICATIONS_BODY = "too_many_failed_authentications"
 #: A well-formed credential as the authorizer takes it (payment_processor.authorizer and apikeys): the scheme in
 #: any case, one space, a secret or restricted key of either mode. Anything else cannot authenticate.
-WELL_FORMED_CREDENTIAL = "^[Bb][Ee][Aa][Rr][Ee][Rr] (sk|rk)_(test|live)_[0-9A-Za-z]{43}$"
+WELL_FORMED_CREDENTIAL = f"^{BEARER_SCHEME} {KEY_SHAPE}$"
 
 
 def _error_body(key: str, code: str, message: str) -> waf.AwsWebAcl.CustomResponseBodyProperty:
