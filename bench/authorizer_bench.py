@@ -82,10 +82,16 @@ def main() -> int:
 
             def runtime(name: str, handler: str, env: dict[str, str]) -> FunctionRuntime:
                 made = FunctionRuntime(
-                    name=name, handler=handler, timeout_s=15, memory_mb=512, python=python, task=task,
+                    name=name,
+                    handler=handler,
+                    timeout_s=15,
+                    memory_mb=512,
+                    python=python,
+                    task=task,
                     env={**env, "PATH": "/usr/bin:/bin", "POWERTOOLS_LOG_LEVEL": "WARNING"},
-                    log=root / f"{name}.log", concurrency=1,
-                )  # fmt: skip
+                    log=root / f"{name}.log",
+                    concurrency=1,
+                )
                 runtimes.append(made)
                 return made
 
@@ -98,8 +104,14 @@ def main() -> int:
             locked = runtime("authorizer-locked", "payment_processor.handler.authorizer", over)
 
             def serve(authorizer_ttl: int | None, checker: FunctionRuntime = authorizer) -> http.client.HTTPConnection:
-                route = Route("GET", "/payments/{id}", _compile("/payments/{id}"), "processor", "r1",
-                              None if authorizer_ttl is None else "auth")  # fmt: skip
+                route = Route(
+                    "GET",
+                    "/payments/{id}",
+                    _compile("/payments/{id}"),
+                    "processor",
+                    "r1",
+                    None if authorizer_ttl is None else "auth",
+                )
                 api = LocalApi(
                     api_id="bench",
                     routes=[route],

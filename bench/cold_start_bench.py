@@ -265,8 +265,13 @@ def import_profile(python: Path, task: Path, env: dict[str, str], top: int = 10)
     """The ``top`` modules by cumulative import time (ms): (module, cumulative, self)."""
     out = subprocess.run(
         [str(python), "-X", "importtime", "-c", "import payment_processor.handler"],
-        cwd=task, env=env, capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+        cwd=task,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     rows = []
     for line in out.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
@@ -280,8 +285,13 @@ def child_output(python: Path, task: Path, env: dict[str, str], mode: str, *flag
     """Run PROFILE_CHILD in ``mode`` in a fresh process; its stdout and stderr."""
     out = subprocess.run(
         [str(python), *flags, "-c", PROFILE_CHILD, mode],
-        cwd=task, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        cwd=task,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if out.returncode != 0:
         raise SystemExit(f"the profiled process failed ({out.returncode}):\n{out.stderr[-3000:]}")
     return out.stdout, out.stderr

@@ -47,14 +47,20 @@ def quantiles(samples: list[float]) -> tuple[float, float]:
 def run_round(n: int, token: str, client: Any, connector: StripeConnector, times: dict[str, list[float]]) -> None:
     """One authorization, capture and refund each way, direct first."""
     params = {"amount": 1000, "currency": "eur", "payment_method": token, "confirm": True, "capture_method": "manual"}
-    direct: Any = timed(times["direct authorize"], lambda: client.v1.payment_intents.create(
-        params=params, options={"idempotency_key": f"d{n}"}))  # fmt: skip
+    direct: Any = timed(
+        times["direct authorize"],
+        lambda: client.v1.payment_intents.create(params=params, options={"idempotency_key": f"d{n}"}),
+    )
     request = AuthorizeRequest(f"c{n}", f"c{n}", 1000, "EUR", token, False)
     approved = timed(times["connector authorize"], lambda: connector.authorize(request, Forgetful(), timeout_s=10))
     assert isinstance(approved, Approved)
     held = Authorization(approved.reference, token, "EUR", 1000)
-    timed(times["direct capture"], lambda: client.v1.payment_intents.capture(
-        direct.id, params={"amount_to_capture": 600}, options={"idempotency_key": f"dc{n}"}))  # fmt: skip
+    timed(
+        times["direct capture"],
+        lambda: client.v1.payment_intents.capture(
+            direct.id, params={"amount_to_capture": 600}, options={"idempotency_key": f"dc{n}"}
+        ),
+    )
     timed(times["connector capture"], lambda: connector.capture(held, amount=600, key=f"cc{n}", timeout_s=10))
     refund = {"payment_intent": direct.id, "amount": 100}
     timed(times["direct refund"], lambda: client.v1.refunds.create(params=refund, options={"idempotency_key": f"r{n}"}))
@@ -69,12 +75,24 @@ def main() -> None:
 
     with localstripe() as fake:
         token = fake.card(VISA)
-        client = stripe.StripeClient(SECRET_KEY, base_addresses={"api": fake.api_base}, max_network_retries=0,
-                                     http_client=stripe.RequestsClient(timeout=10))  # fmt: skip
+        client = stripe.StripeClient(
+            SECRET_KEY,
+            base_addresses={"api": fake.api_base},
+            max_network_retries=0,
+            http_client=stripe.RequestsClient(timeout=10),
+        )
         connector = StripeConnector(SECRET_KEY, api_base=fake.api_base)
-        times: dict[str, list[float]] = {name: [] for name in
-                                         ("direct authorize", "connector authorize", "direct capture",
-                                          "connector capture", "direct refund", "connector refund")}  # fmt: skip
+        times: dict[str, list[float]] = {
+            name: []
+            for name in (
+                "direct authorize",
+                "connector authorize",
+                "direct capture",
+                "connector capture",
+                "direct refund",
+                "connector refund",
+            )
+        }
         for n in range(5):  # warm both: connections, the library's first request
             warm = {"amount": 100, "currency": "eur", "payment_method": token, "confirm": True}
             client.v1.payment_intents.create(params=warm)  # type: ignore[arg-type]

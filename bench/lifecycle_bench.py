@@ -267,8 +267,13 @@ def status(env: dict[str, str]) -> dict[str, Any]:
     """`payments status --format json` (not timed)."""
     out = subprocess.run(
         [str(PAYMENTS), "status", "--format", "json"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"payments status failed ({out.returncode}): {out.stderr[-2000:]}")
     document: dict[str, Any] = json.loads(out.stdout)
@@ -465,8 +470,13 @@ def main() -> int:
     finally:
         down = subprocess.run(
             [str(PAYMENTS), "down", "--all"],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         cleaned = down.returncode == 0
         if cleaned:
             shutil.rmtree(state_dir, ignore_errors=True)

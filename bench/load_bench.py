@@ -155,10 +155,16 @@ def main() -> int:
 
             def runtime(name: str, handler: str, env: dict[str, str]) -> FunctionRuntime:
                 made = FunctionRuntime(
-                    name=name, handler=handler, timeout_s=DEV.lambda_timeout_s, memory_mb=DEV.lambda_memory_mb,
-                    python=python, task=task, env={**env, "PATH": "/usr/bin:/bin", "POWERTOOLS_LOG_LEVEL": "WARNING"},
-                    log=root / f"{name}.log", concurrency=WORKERS,
-                )  # fmt: skip
+                    name=name,
+                    handler=handler,
+                    timeout_s=DEV.lambda_timeout_s,
+                    memory_mb=DEV.lambda_memory_mb,
+                    python=python,
+                    task=task,
+                    env={**env, "PATH": "/usr/bin:/bin", "POWERTOOLS_LOG_LEVEL": "WARNING"},
+                    log=root / f"{name}.log",
+                    concurrency=WORKERS,
+                )
                 runtimes.append(made)
                 return made
 

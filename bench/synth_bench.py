@@ -219,12 +219,22 @@ EXPECTED_BLOCKS = {
     *(
         ("resource", f"aws_{kind}")
         for kind in (
-            "iam_role", "lambda_function", "s3_bucket", "api_gateway_rest_api", "db_instance", "vpc", "subnet",
-            "security_group", "wafv2_web_acl", "cloudwatch_log_group", "kms_key", "secretsmanager_secret",
+            "iam_role",
+            "lambda_function",
+            "s3_bucket",
+            "api_gateway_rest_api",
+            "db_instance",
+            "vpc",
+            "subnet",
+            "security_group",
+            "wafv2_web_acl",
+            "cloudwatch_log_group",
+            "kms_key",
+            "secretsmanager_secret",
             "cloudwatch_metric_alarm",
         )
     ),
-}  # fmt: skip
+}
 
 
 def ensure_old_bindings() -> Path:
@@ -234,10 +244,18 @@ def ensure_old_bindings() -> Path:
         return OLD_TARGET
     print(f"installing cdktn-provider-aws=={OLD_VERSION} into {OLD_TARGET} (~500 MB) ...", file=sys.stderr)
     subprocess.run(
-        [str(PYTHON.with_name("pip")), "install", "--quiet", "--no-deps", "--target", str(OLD_TARGET),
-         f"cdktn-provider-aws=={OLD_VERSION}"],
-        check=True, env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
-    )  # fmt: skip
+        [
+            str(PYTHON.with_name("pip")),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(OLD_TARGET),
+            f"cdktn-provider-aws=={OLD_VERSION}",
+        ],
+        check=True,
+        env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+    )
     return OLD_TARGET
 
 
@@ -383,8 +401,10 @@ def main() -> int:
     print(f"   (cdktn-provider-aws in the package cache {old_cache}; all three wrote the same blocks)")
     header = ("wall s", "load s", "res+synth", "exit s", "py MiB", "node MiB", "wall x", "load x")
     print(f"{'':38}" + "".join(f" {h:>9}" for h in header))
-    base = {k: statistics.median(phases(s)["bindings"] for s in rows["old"]) if k == "load" else median(rows["old"], k)
-            for k in ("wall", "load")}  # fmt: skip
+    base = {
+        k: statistics.median(phases(s)["bindings"] for s in rows["old"]) if k == "load" else median(rows["old"], k)
+        for k in ("wall", "load")
+    }
     for row, label in (
         ("old", f"cdktn-provider-aws {OLD_VERSION}"),
         ("new", f"{BINDINGS_DIST} {NEW_VERSION} (indexed)"),

@@ -93,8 +93,9 @@ def courier(stop: Event) -> None:
         if not messages:
             continue
         records = [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]
-        outcome = deliver_batch(records, box=clients["box"], reach=clients["reach"], results=clients["results"],
-                                has_time=lambda: True)  # fmt: skip
+        outcome = deliver_batch(
+            records, box=clients["box"], reach=clients["reach"], results=clients["results"], has_time=lambda: True
+        )
         failed = set(outcome.failed)
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
@@ -220,23 +221,36 @@ def run(args: argparse.Namespace, stack: ExitStack) -> int:
         process.join(timeout=30)
 
     live_total = sum(seen[:])
-    print(f"webhook burst: {args.events} events x {args.endpoints} endpoints (1 dead: accepts, never answers); "
-          f"{COURIERS} courier processes")  # fmt: skip
+    print(
+        f"webhook burst: {args.events} events x {args.endpoints} endpoints (1 dead: accepts, never answers); "
+        f"{COURIERS} courier processes"
+    )
     if drained:
-        print(f"  drained       {drained[0]:7.1f} s until all {live} live endpoints had all {args.events} events "
-              f"({live_total / drained[0]:.0f} deliveries/s)")  # fmt: skip
+        print(
+            f"  drained       {drained[0]:7.1f} s until all {live} live endpoints had all {args.events} events "
+            f"({live_total / drained[0]:.0f} deliveries/s)"
+        )
     else:
         print(f"  NOT DRAINED in 600 s: live endpoints have {live_total} of {args.events * live}")
-    print(f"  dead endpoint at most {most_dead.value} attempts in flight at once; dispatched {totals[0]}, "
-          f"recorded {totals[1]}, duplicate results {totals[2]}")  # fmt: skip
+    print(
+        f"  dead endpoint at most {most_dead.value} attempts in flight at once; dispatched {totals[0]}, "
+        f"recorded {totals[1]}, duplicate results {totals[2]}"
+    )
     print("request path: create_payment latency (ms), in-process on PostgreSQL")
     base = percentile(rows[0][1], 99)
     print(f"  {'':<34} {'p50':>7} {'p99':>7} {'p99 ratio':>10}")
     for name, values in rows:
         p99 = percentile(values, 99)
         print(f"  {name:<34} {statistics.median(values):7.2f} {p99:7.2f} {p99 / base:10.2f}")
-    print(json.dumps({"drained_s": drained[0] if drained else None, "dead_max_in_flight": most_dead.value,
-                      "p99_ms": {name: round(percentile(v, 99), 2) for name, v in rows}}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "drained_s": drained[0] if drained else None,
+                "dead_max_in_flight": most_dead.value,
+                "p99_ms": {name: round(percentile(v, 99), 2) for name, v in rows},
+            }
+        )
+    )
     return 0 if drained else 1
 
 

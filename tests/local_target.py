@@ -62,9 +62,14 @@ class Cli:
     def run(self, *args: str, timeout: float = 900, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run to completion, capturing output; ``stdin`` is written to its standard input."""
         return subprocess.run(
-            self.command(*args), env=self.env, capture_output=True, text=True, timeout=timeout, check=False,
+            self.command(*args),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
             input=stdin if stdin is not None else "",
-        )  # fmt: skip
+        )
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         """Start without waiting."""

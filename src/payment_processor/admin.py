@@ -267,8 +267,11 @@ class Admin:
         merchant = event.get("merchant_id")
         expires_in = event.get("expires_in_s")
         if not isinstance(read_only, bool) or not isinstance(merchant, str) or not _seconds_or_none(expires_in):
-            raise AdminError("invalid_request", "create_key takes merchant_id (text), read_only (true/false) and "
-                                                "expires_in_s (whole seconds, optional)")  # fmt: skip
+            raise AdminError(
+                "invalid_request",
+                "create_key takes merchant_id (text), read_only (true/false) and "
+                "expires_in_s (whole seconds, optional)",
+            )
         lifetime = None if expires_in is None else timedelta(seconds=expires_in)
         with _key_errors():
             issued = self._keys().create(merchant, read_only=read_only, expires_in=lifetime)
@@ -387,9 +390,12 @@ class Admin:
     def _set_connector(self, event: dict[str, Any]) -> dict[str, Any]:
         try:
             merchant, connector, priority, endpoint = validated(
-                event.get("merchant_id"), event.get("connector"), event.get("priority", 1), event.get("endpoint"),
+                event.get("merchant_id"),
+                event.get("connector"),
+                event.get("priority", 1),
+                event.get("endpoint"),
                 allow_http=self._settings.connectors_allow_http,
-            )  # fmt: skip
+            )
             secret = validated_secret(connector, event.get("secret"))
         except InvalidConnector as exc:
             raise AdminError("invalid_request", str(exc)) from None
@@ -475,16 +481,19 @@ class Admin:
         prefix, key = self._settings.connector_secrets_prefix, self._settings.connector_secrets_key_id
         if not prefix or not key:
             raise AdminError(
-                "misconfigured", "CONNECTOR_SECRET_NAME_PREFIX and CONNECTOR_SECRETS_KEY_ID are not set: the admin "
+                "misconfigured",
+                "CONNECTOR_SECRET_NAME_PREFIX and CONNECTOR_SECRETS_KEY_ID are not set: the admin "
                 "function's deployment sets them",
-            )  # fmt: skip
+            )
         name = f"{prefix}/{merchant}/{connector}"
         value = json.dumps({"secret_key": secret})
         try:
             self._secrets.put_secret_value(SecretId=name, SecretString=value)
         except self._secrets.exceptions.ResourceNotFoundException:
             self._secrets.create_secret(
-                Name=name, KmsKeyId=key, SecretString=value,
+                Name=name,
+                KmsKeyId=key,
+                SecretString=value,
                 Description=f"{merchant}'s {connector} secret key (payments connectors set)",
-            )  # fmt: skip
+            )
         return name

@@ -359,9 +359,13 @@ class Api:
         return json_response(outcome.response.status, outcome.response.body, headers)
 
     def _webhook_endpoints(
-        self, caller: Caller, operation: str, parameters: tuple[str, ...], event: dict[str, Any],
+        self,
+        caller: Caller,
+        operation: str,
+        parameters: tuple[str, ...],
+        event: dict[str, Any],
         context: dict[str, Any],
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """The webhook endpoint routes: reads for any key, changes for a secret key, each POST idempotent."""
         from payment_processor.webhooks.endpoints import (
             CreateEndpointRequest,
@@ -417,8 +421,9 @@ class Api:
     def _log_deferred(self, delivery: Any, payment_id: str | None) -> None:
         if delivery is not None and delivery.error is not None:
             # The change is committed; its log event waits in the outbox for the next delivery.
-            self._log.warning("transaction log delivery deferred", extra={"payment_id": payment_id,
-                                                                           "reason": delivery.error})  # fmt: skip
+            self._log.warning(
+                "transaction log delivery deferred", extra={"payment_id": payment_id, "reason": delivery.error}
+            )
 
     def _create(
         self, caller: Caller, event: dict[str, Any], context: dict[str, Any], expired: Expired, settle_by: Expired

@@ -90,8 +90,9 @@ def actor_of(event: dict[str, Any]) -> str:
     return actor if isinstance(actor, str) and _PRINTABLE.fullmatch(actor) else UNKNOWN_ACTOR
 
 
-def entry_for(event: dict[str, Any], outcome: str, answer: dict[str, Any] | None = None,
-              code: str | None = None) -> AuditEntry:  # fmt: skip
+def entry_for(
+    event: dict[str, Any], outcome: str, answer: dict[str, Any] | None = None, code: str | None = None
+) -> AuditEntry:
     """The entry for an audited action: its request's kept fields, the key a create or roll made, the refusal's
     code. Nothing else of the event or the answer (which may hold a secret) is read."""
     action = str(event.get("action"))

@@ -353,13 +353,20 @@ def reconcile(event: dict[str, Any], context: Any) -> dict[str, Any]:
     }
     result["steps"] = {
         **resolution.steps(),
-        "deliver_outbox": {"delivered": report.delivered, "already_present": report.already_present,
-                           "failed": report.failed, "dead_lettered": report.dead_lettered},
+        "deliver_outbox": {
+            "delivered": report.delivered,
+            "already_present": report.already_present,
+            "failed": report.failed,
+            "dead_lettered": report.dead_lettered,
+        },
         "dispatch_webhooks": webhooks.step(),
         "purge_idempotency_keys": {"purged": purged},
-        "health": {"pending": result["pending"], "processing": result["processing"],
-                   "api_keys_expiring_soon": keys_expiring},
-    }  # fmt: skip
+        "health": {
+            "pending": result["pending"],
+            "processing": result["processing"],
+            "api_keys_expiring_soon": keys_expiring,
+        },
+    }
     logger.info("reconcile", extra=result)
     if health is not None and processing is not None and keys_expiring is not None:
         publish_outbox_metrics(report, health, resolution, processing, keys_expiring)
@@ -393,20 +400,28 @@ def send_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _bind_request(event, context)
     courier = _get_courier()
     outcome = deliver_batch(
-        list(event.get("Records", [])), box=courier["box"], reach=courier["reach"], results=courier["results"],
+        list(event.get("Records", [])),
+        box=courier["box"],
+        reach=courier["reach"],
+        results=courier["results"],
         # No attempt starts without time for its 10 s and its result's send: left to the queue instead.
         has_time=lambda: context is None or context.get_remaining_time_in_millis() >= COURIER_RESERVE_S * 1000,
-    )  # fmt: skip
+    )
     for message_id, reason in outcome.refused:
         logger.error("webhook attempt message refused", extra={"message_id": message_id, "reason": reason})
     for message, result in outcome.made:
         found = result.attempt
         logger.info(
             "webhook attempt",
-            extra={"event_id": message.event_id, "webhook_endpoint_id": message.endpoint_id,
-                   "attempt": message.attempt, "status_code": found.status_code, "error": found.error,
-                   "latency_ms": found.latency_ms},
-        )  # fmt: skip
+            extra={
+                "event_id": message.event_id,
+                "webhook_endpoint_id": message.endpoint_id,
+                "attempt": message.attempt,
+                "status_code": found.status_code,
+                "error": found.error,
+                "latency_ms": found.latency_ms,
+            },
+        )
     if outcome.failed:
         logger.warning("webhook attempts left to the queue", extra={"count": len(outcome.failed)})
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in outcome.failed]}

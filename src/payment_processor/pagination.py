@@ -28,8 +28,9 @@ def invalid(field: str, message: str) -> BadRequest:
     return BadRequest(message, code="invalid_parameter", field=field)
 
 
-def single_values(multi: Mapping[str, list[str]] | None, single: Mapping[str, str] | None,
-                  allowed: Iterable[str]) -> dict[str, str]:  # fmt: skip
+def single_values(
+    multi: Mapping[str, list[str]] | None, single: Mapping[str, str] | None, allowed: Iterable[str]
+) -> dict[str, str]:
     """One value per parameter, each one the list takes; 400 for a repeated or unknown one."""
     allowed = set(allowed)
     values: dict[str, str] = {}

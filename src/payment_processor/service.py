@@ -102,11 +102,17 @@ class ResolutionReport:
 
     def steps(self) -> dict[str, dict[str, int]]:
         """Each step's counts, as the job's log line shows them."""
-        passes = {"settle_payments": self.payments, "finish_payment_actions": self.actions,
-                  "finish_refunds": self.refunds}  # fmt: skip
+        passes = {
+            "settle_payments": self.payments,
+            "finish_payment_actions": self.actions,
+            "finish_refunds": self.refunds,
+        }
         counts = {name: dataclasses.asdict(found) for name, found in passes.items()}
-        return {**counts, "expire_authorizations": {"canceled": self.canceled_expired},
-                "settle_authentications": dataclasses.asdict(self.authentications)}  # fmt: skip
+        return {
+            **counts,
+            "expire_authorizations": {"canceled": self.canceled_expired},
+            "settle_authentications": dataclasses.asdict(self.authentications),
+        }
 
 
 class PaymentService:
@@ -139,59 +145,124 @@ class PaymentService:
         #: The job's look at payments waiting for their cardholder: it gives up on them after the window.
         self.settle_authentication = ConfirmPayment(self.context, abandon_after_s=AUTHENTICATION_WINDOW_S)
         #: The operation each kind of waiting payment action is asked again through.
-        self._actions: dict[str, ActionOperation] = {CAPTURE: self.capture, CANCEL: self.cancel,
-                                                     self.increment.kind: self.increment}  # fmt: skip
+        self._actions: dict[str, ActionOperation] = {
+            CAPTURE: self.capture,
+            CANCEL: self.cancel,
+            self.increment.kind: self.increment,
+        }
 
     def create_payment(
-        self, merchant_id: str, request: PaymentRequest, idempotency_key: str, *,
-        expired: Expired = never, settle_by: Expired = never,
-    ) -> Outcome:  # fmt: skip
+        self,
+        merchant_id: str,
+        request: PaymentRequest,
+        idempotency_key: str,
+        *,
+        expired: Expired = never,
+        settle_by: Expired = never,
+    ) -> Outcome:
         """Take the payment once per (merchant, key); replay the first answer for retries."""
-        return self._driver.run(self.create, merchant_id, idempotency_key, request, expired=expired,
-                                settle_by=settle_by)  # fmt: skip
+        return self._driver.run(
+            self.create, merchant_id, idempotency_key, request, expired=expired, settle_by=settle_by
+        )
 
     def capture_payment(
-        self, merchant_id: str, payment_id: str, amount: int | None, key: str, *,
-        expired: Expired = never, settle_by: Expired = never,
-    ) -> Outcome:  # fmt: skip
+        self,
+        merchant_id: str,
+        payment_id: str,
+        amount: int | None,
+        key: str,
+        *,
+        expired: Expired = never,
+        settle_by: Expired = never,
+    ) -> Outcome:
         """Capture ``amount`` (default: all) of an authorized payment; the rest of the authorization is released."""
-        return self._driver.run(self.capture, merchant_id, key, ActionRequest(payment_id, amount=amount),
-                                expired=expired, settle_by=settle_by)  # fmt: skip
+        return self._driver.run(
+            self.capture,
+            merchant_id,
+            key,
+            ActionRequest(payment_id, amount=amount),
+            expired=expired,
+            settle_by=settle_by,
+        )
 
     def cancel_payment(
-        self, merchant_id: str, payment_id: str, reason: str | None, key: str, *,
-        expired: Expired = never, settle_by: Expired = never,
-    ) -> Outcome:  # fmt: skip
+        self,
+        merchant_id: str,
+        payment_id: str,
+        reason: str | None,
+        key: str,
+        *,
+        expired: Expired = never,
+        settle_by: Expired = never,
+    ) -> Outcome:
         """Release an authorized payment that was not captured; it becomes ``canceled``."""
-        return self._driver.run(self.cancel, merchant_id, key, ActionRequest(payment_id, cancellation_reason=reason),
-                                expired=expired, settle_by=settle_by)  # fmt: skip
+        return self._driver.run(
+            self.cancel,
+            merchant_id,
+            key,
+            ActionRequest(payment_id, cancellation_reason=reason),
+            expired=expired,
+            settle_by=settle_by,
+        )
 
     def increment_authorization(
-        self, merchant_id: str, payment_id: str, amount: int, key: str, *,
-        expired: Expired = never, settle_by: Expired = never,
-    ) -> Outcome:  # fmt: skip
+        self,
+        merchant_id: str,
+        payment_id: str,
+        amount: int,
+        key: str,
+        *,
+        expired: Expired = never,
+        settle_by: Expired = never,
+    ) -> Outcome:
         """Raise an authorized payment's authorization to ``amount`` minor units in all."""
-        return self._driver.run(self.increment, merchant_id, key, ActionRequest(payment_id, amount=amount),
-                                expired=expired, settle_by=settle_by)  # fmt: skip
+        return self._driver.run(
+            self.increment,
+            merchant_id,
+            key,
+            ActionRequest(payment_id, amount=amount),
+            expired=expired,
+            settle_by=settle_by,
+        )
 
     def confirm_payment(
-        self, merchant_id: str, payment_id: str, idempotency_key: str, *,
-        expired: Expired = never, settle_by: Expired = never,
-    ) -> Outcome:  # fmt: skip
+        self,
+        merchant_id: str,
+        payment_id: str,
+        idempotency_key: str,
+        *,
+        expired: Expired = never,
+        settle_by: Expired = never,
+    ) -> Outcome:
         """``POST /payments/{id}/confirm``: settle a payment waiting for its cardholder (see operations.confirm)."""
-        return self._driver.run(self.confirm, merchant_id, idempotency_key, ConfirmRequest(payment_id),
-                                expired=expired, settle_by=settle_by)  # fmt: skip
+        return self._driver.run(
+            self.confirm, merchant_id, idempotency_key, ConfirmRequest(payment_id), expired=expired, settle_by=settle_by
+        )
 
     def refund_payment(
-        self, merchant_id: str, payment_id: str, amount: int | None, reason: str | None, key: str, *,
-        expired: Expired = never, settle_by: Expired = never,
-    ) -> Outcome:  # fmt: skip
+        self,
+        merchant_id: str,
+        payment_id: str,
+        amount: int | None,
+        reason: str | None,
+        key: str,
+        *,
+        expired: Expired = never,
+        settle_by: Expired = never,
+    ) -> Outcome:
         """Refund ``amount`` (default: all that is left) of the merchant's captured payment, once per key."""
-        return self._driver.run(self.refund, merchant_id, key, RefundRequest(payment_id, amount, reason),
-                                expired=expired, settle_by=settle_by)  # fmt: skip
+        return self._driver.run(
+            self.refund,
+            merchant_id,
+            key,
+            RefundRequest(payment_id, amount, reason),
+            expired=expired,
+            settle_by=settle_by,
+        )
 
-    def resolve_processing(self, *, limit: int = 100, older_than_s: float = RESOLVE_AFTER_S,
-                           expired: Expired = never) -> ResolutionReport:  # fmt: skip
+    def resolve_processing(
+        self, *, limit: int = 100, older_than_s: float = RESOLVE_AFTER_S, expired: Expired = never
+    ) -> ResolutionReport:
         """The scheduled job's half of the protocol: ask the acquirer again about payments, captures, cancels
         and refunds a crash or an acquirer outage left waiting (the driver's one backoff and give-up policy),
         then cancel authorizations nobody captured in time."""
@@ -216,11 +287,16 @@ class PaymentService:
                 waiting_for_cardholders(store, limit=limit), lambda _: self.settle_authentication, expired
             )
         except StoreUnavailable as exc:
-            return ResolutionReport(found.get("payments", JobCounts()), found.get("actions", JobCounts()),
-                                    found.get("refunds", JobCounts()), error=str(exc),
-                                    authentications=found.get("authentications", JobCounts()))  # fmt: skip
-        return ResolutionReport(found["payments"], found["actions"], found["refunds"], canceled,
-                                authentications=found["authentications"])  # fmt: skip
+            return ResolutionReport(
+                found.get("payments", JobCounts()),
+                found.get("actions", JobCounts()),
+                found.get("refunds", JobCounts()),
+                error=str(exc),
+                authentications=found.get("authentications", JobCounts()),
+            )
+        return ResolutionReport(
+            found["payments"], found["actions"], found["refunds"], canceled, authentications=found["authentications"]
+        )
 
     @property
     def database(self) -> Any:

@@ -119,9 +119,13 @@ class EnvironmentConfig:
     def function_connections(self) -> int:
         """Database connections the functions can hold at once: one per execution environment."""
         return sum(
-            (self.processor_concurrency, self.authorizer_concurrency, self.reconcile_concurrency,
-             self.admin_concurrency)
-        )  # fmt: skip
+            (
+                self.processor_concurrency,
+                self.authorizer_concurrency,
+                self.reconcile_concurrency,
+                self.admin_concurrency,
+            )
+        )
 
     def proxy_pool_connections(self) -> int:
         """The most connections the proxy opens to the instance (0 without a proxy). Rounded down, as a
@@ -173,8 +177,11 @@ class EnvironmentConfig:
         """The functions' connections fit what the database, or its proxy, admits; the proxy's settings are ones
         RDS Proxy accepts and leave the instance's reserved connections free."""
         if not self.db_proxy:
-            if (self.db_proxy_max_connections_percent, self.db_proxy_max_idle_connections_percent,
-                    self.db_proxy_borrow_timeout_s) != (0, 0, 0):  # fmt: skip
+            if (
+                self.db_proxy_max_connections_percent,
+                self.db_proxy_max_idle_connections_percent,
+                self.db_proxy_borrow_timeout_s,
+            ) != (0, 0, 0):
                 raise ValueError(f"{self.name}: the db_proxy_* settings are 0 where there is no proxy (db_proxy)")
             if self.function_connections() > self.connection_budget():
                 raise ValueError(

@@ -85,11 +85,26 @@ def install_dependencies(target: Path, requirements: Path) -> None:
     """Install the pinned wheels for the Lambda platform into ``target`` (no dependency resolution:
     the lock file already lists every transitive package)."""
     command = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--target", str(target), "--no-deps", "--no-compile",
-        "--platform", LAMBDA_PLATFORM, "--implementation", "cp", "--python-version", LAMBDA_PYTHON,
-        "--only-binary=:all:", "-r", str(requirements),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--target",
+        str(target),
+        "--no-deps",
+        "--no-compile",
+        "--platform",
+        LAMBDA_PLATFORM,
+        "--implementation",
+        "cp",
+        "--python-version",
+        LAMBDA_PYTHON,
+        "--only-binary=:all:",
+        "-r",
+        str(requirements),
+    ]
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603
     if result.returncode != 0:
@@ -150,9 +165,20 @@ def compile_tree(staging: Path, python: Path) -> None:
     from), and PYTHONHASHSEED is fixed so set constants marshal in one order: two builds, identical bytes.
     """
     command = [
-        str(python), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
-        "-s", str(staging), "-p", "/var/task", str(staging),
-    ]  # fmt: skip
+        str(python),
+        "-m",
+        "compileall",
+        "-q",
+        "-j",
+        "0",
+        "--invalidation-mode",
+        "unchecked-hash",
+        "-s",
+        str(staging),
+        "-p",
+        "/var/task",
+        str(staging),
+    ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     env.pop("SOURCE_DATE_EPOCH", None)
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)  # noqa: S603

@@ -17,8 +17,21 @@ from preflight.checks.naming import UNIQUE_NAMES
 from preflight.model import Configuration, Resource, UnusableInput, is_literal, provider_default_tags
 
 # Top-level keys of Terraform's JSON syntax (https://developer.hashicorp.com/terraform/language/syntax/json).
-TOP_LEVEL_KEYS = {"terraform", "provider", "resource", "data", "variable", "output", "locals", "module", "moved",
-                  "import", "removed", "check", "//"}  # fmt: skip
+TOP_LEVEL_KEYS = {
+    "terraform",
+    "provider",
+    "resource",
+    "data",
+    "variable",
+    "output",
+    "locals",
+    "module",
+    "moved",
+    "import",
+    "removed",
+    "check",
+    "//",
+}
 # Tags that carry a deployment suffix when the caller does not give one.
 SUFFIX_TAGS = ("Deployment", "DeploymentSuffix", "EnvironmentSuffix", "environment_suffix", "Suffix")
 # Variables that carry it (their default in Terraform JSON; the value planned with, in a plan).
@@ -29,8 +42,22 @@ _SUFFIX = re.compile(r"[A-Za-z0-9][\w-]{0,39}")
 MIN_NAMES, NAME_SHARE = 3, 0.8
 # An environment's name is no deployment suffix: names that end in it alone are the seed's defect (two
 # deployments of one environment collide), so it is never learnt as the suffix.
-ENVIRONMENT_NAMES = {"dev", "development", "test", "testing", "qa", "uat", "stage", "staging", "preprod", "prod",
-                     "production", "live", "sandbox", "demo"}  # fmt: skip
+ENVIRONMENT_NAMES = {
+    "dev",
+    "development",
+    "test",
+    "testing",
+    "qa",
+    "uat",
+    "stage",
+    "staging",
+    "preprod",
+    "prod",
+    "production",
+    "live",
+    "sandbox",
+    "demo",
+}
 ACCEPTED = (
     "preflight reads Terraform JSON (cdk.tf.json, *.tf.json) or a plan JSON; for an HCL project write one with "
     f"`{plan.HOW_TO_PLAN}`"

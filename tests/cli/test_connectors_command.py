@@ -11,8 +11,15 @@ from pathlib import Path
 
 def payments(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PAYMENTS_STATE_DIR": str(tmp_path / "state")}
-    return subprocess.run([sys.executable, "-m", "payments_cli.main", "connectors", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "payments_cli.main", "connectors", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_stripe_without_its_secret_is_bad_usage_and_says_how(tmp_path: Path) -> None:
@@ -26,8 +33,18 @@ def test_a_secret_is_never_a_flag_and_an_undeployed_suffix_is_a_failure_not_a_cr
     flag = payments(tmp_path, "set", "--merchant", "acme", "--connector", "stripe", "--secret", "sk_test_x")
     assert flag.returncode == 2 and "sk_test_x" not in flag.stdout
     secret = "sk_test_NotEchoed0123456789"
-    nowhere = payments(tmp_path, "set", "--merchant", "acme", "--connector", "stripe", "--secret-stdin",
-                       "--suffix", "nope", stdin=secret)  # fmt: skip
+    nowhere = payments(
+        tmp_path,
+        "set",
+        "--merchant",
+        "acme",
+        "--connector",
+        "stripe",
+        "--secret-stdin",
+        "--suffix",
+        "nope",
+        stdin=secret,
+    )
     assert nowhere.returncode == 1 and "not deployed" in nowhere.stderr, nowhere.stderr
     assert secret not in nowhere.stdout + nowhere.stderr
     unknown = payments(tmp_path, "set", "--merchant", "acme", "--connector", "paypal")
@@ -37,6 +54,11 @@ def test_a_secret_is_never_a_flag_and_an_undeployed_suffix_is_a_failure_not_a_cr
 def test_help_teaches_failover_and_exit_codes(tmp_path: Path) -> None:
     helped = payments(tmp_path, "set", "--help")
     assert helped.returncode == 0
-    for phrase in ("--secret-stdin", "Priority 1 is tried first", "never elsewhere", "503 no_connector",
-                   "exit status: 0 done, 1 failed"):  # fmt: skip
+    for phrase in (
+        "--secret-stdin",
+        "Priority 1 is tried first",
+        "never elsewhere",
+        "503 no_connector",
+        "exit status: 0 done, 1 failed",
+    ):
         assert phrase in helped.stdout, phrase

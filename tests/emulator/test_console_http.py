@@ -66,9 +66,15 @@ def test_the_console_signs_in_once_and_its_overview_counts_the_payments_made(
     cloudwatch = emulator_client(str(alpha["emulator"]), "cloudwatch")
     alarm = f"payment-console-test-{uuid.uuid4().hex[:6]}-dev-alpha"
     cloudwatch.put_metric_alarm(
-        AlarmName=alarm, MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum", Period=60,
-        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
-    )  # fmt: skip
+        AlarmName=alarm,
+        MetricName="Errors",
+        Namespace="AWS/Lambda",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
     cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="raised by the test")
     status, headers, before = get(port, "/overview", cookie)
     assert status == 200 and "unsafe-inline" not in headers["content-security-policy"]

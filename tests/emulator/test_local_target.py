@@ -37,8 +37,13 @@ def test_up_deploys_serves_and_a_payment_goes_through(cli: Cli) -> None:
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
     assert smoke.stdout.count("  ok  ") == 16
     assert "no API key → 401" in smoke.stdout and "another merchant's GET → 404" in smoke.stdout
-    for step in ("capture 1500 of 1999 → 200", "refund 500 → 201", "GET /payments lists it", "GET /events",
-                 "webhook payment.succeeded delivered, signature verifies (standardwebhooks)"):  # fmt: skip
+    for step in (
+        "capture 1500 of 1999 → 200",
+        "refund 500 → 201",
+        "GET /payments lists it",
+        "GET /events",
+        "webhook payment.succeeded delivered, signature verifies (standardwebhooks)",
+    ):
         assert step in smoke.stdout
 
 

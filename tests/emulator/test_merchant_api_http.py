@@ -58,10 +58,14 @@ def test_an_authorization_is_incremented_through_the_deployed_route(cli: Cli, ap
     status, captured = call("POST", f"/payments/{held['id']}/capture")
     assert (status, captured["amount_captured"]) == (200, 1800)
     status, late = call("POST", path, {"amount": 2000})
-    assert (status, late["error"]["code"], late["error"]["payment_status"]) == (409, "payment_state_conflict",
-                                                                               "succeeded")  # fmt: skip
-    status, refusing = call("POST", "/payments", {**pay(500, capture_method="manual"),
-                                                  "payment_method": "tok_incrementRefused"})  # fmt: skip
+    assert (status, late["error"]["code"], late["error"]["payment_status"]) == (
+        409,
+        "payment_state_conflict",
+        "succeeded",
+    )
+    status, refusing = call(
+        "POST", "/payments", {**pay(500, capture_method="manual"), "payment_method": "tok_incrementRefused"}
+    )
     status, refused = call("POST", f"/payments/{refusing['id']}/increment_authorization", {"amount": 900})
     assert (status, refused["error"]["code"], refused["amount"]) == (402, "increment_refused", 500)
     status, events = call("GET", "/events", limit="100")
@@ -70,8 +74,12 @@ def test_an_authorization_is_incremented_through_the_deployed_route(cli: Cli, ap
     mine = [
         e["type"] for e in sorted(events["data"], key=lambda e: e["id"]) if e["data"]["payment"]["id"] == held["id"]
     ]
-    assert mine == ["payment.processing", "payment.requires_capture", "payment.authorization_incremented",
-                    "payment.succeeded"]  # fmt: skip
+    assert mine == [
+        "payment.processing",
+        "payment.requires_capture",
+        "payment.authorization_incremented",
+        "payment.succeeded",
+    ]
 
 
 def test_each_transition_and_each_refusal(cli: Cli, api: Client) -> None:
@@ -85,8 +93,11 @@ def test_each_transition_and_each_refusal(cli: Cli, api: Client) -> None:
     status, again = call("POST", f"/payments/{manual['id']}/capture", {"amount": 600}, key="cap")
     assert (status, again) == (200, captured), "a replay answers the same bytes"
     status, late = call("POST", f"/payments/{manual['id']}/cancel")
-    assert (status, late["error"]["code"], late["error"]["payment_status"]) == (409, "payment_state_conflict",
-                                                                               "succeeded")  # fmt: skip
+    assert (status, late["error"]["code"], late["error"]["payment_status"]) == (
+        409,
+        "payment_state_conflict",
+        "succeeded",
+    )
     status, refund = call("POST", f"/payments/{manual['id']}/refunds", {"amount": 250, "reason": "duplicate"})
     assert (status, refund["status"], refund["amount"]) == (201, "succeeded", 250)
     status, too_much = call("POST", f"/payments/{manual['id']}/refunds", {"amount": 351})
@@ -155,8 +166,9 @@ def test_twenty_concurrent_refund_requests_stop_exactly_at_the_captured_amount(
     def refund() -> None:
         own = Client(str(alpha["api"]["url"]))  # one connection per client, as 20 clients would have
         barrier.wait(timeout=60)
-        status, _, body = own.call("POST", f"/payments/{payment['id']}/refunds", secret=secret,
-                                   body={"amount": 70}, key=str(uuid.uuid4()))  # fmt: skip
+        status, _, body = own.call(
+            "POST", f"/payments/{payment['id']}/refunds", secret=secret, body={"amount": 70}, key=str(uuid.uuid4())
+        )
         answers.append((status, body.get("error", {}).get("code")))
 
     threads = [threading.Thread(target=refund) for _ in range(20)]
@@ -233,9 +245,14 @@ def test_the_events_feed_and_its_cursors(cli: Cli, api: Client) -> None:
     call("POST", f"/payments/{payment['id']}/refunds", {"amount": 500})
     status, feed = call("GET", "/events")
     assert status == 200 and feed["has_more"] is False
-    assert [e["type"] for e in feed["data"]] == ["payment.refunded", "refund.succeeded", "refund.pending",
-                                                 "payment.succeeded", "payment.requires_capture",
-                                                 "payment.processing"]  # fmt: skip
+    assert [e["type"] for e in feed["data"]] == [
+        "payment.refunded",
+        "refund.succeeded",
+        "refund.pending",
+        "payment.succeeded",
+        "payment.requires_capture",
+        "payment.processing",
+    ]
     assert feed["data"][1]["data"]["refund"]["amount"] == 500 and "description" not in str(feed)
     status, older = call("GET", "/events", limit="2", starting_after=feed["data"][1]["id"])
     assert [e["id"] for e in older["data"]] == [e["id"] for e in feed["data"][2:4]] and older["has_more"]
@@ -260,8 +277,9 @@ def raw_post(api: Client, path: str, secret: str, body: bytes, key: bytes) -> tu
 def _increment_in_a_process(url: str, secret: str, payment_id: str, barrier: Any) -> tuple[int, str]:
     api = Client(url)
     barrier.wait()
-    status, _, body = api.call("POST", f"/payments/{payment_id}/increment_authorization", secret=secret,
-                               body={"amount": 3000}, key="raced")  # fmt: skip
+    status, _, body = api.call(
+        "POST", f"/payments/{payment_id}/increment_authorization", secret=secret, body={"amount": 3000}, key="raced"
+    )
     return status, json.dumps(body, sort_keys=True)
 
 
@@ -281,8 +299,7 @@ def test_the_increment_route_holds_against_hostile_input(cli: Cli, api: Client, 
         assert status == 422, (text, refused)
         status, refused = raw_post(api, path, secret, b'{"amount": 1500}', f"k{text}ey".encode())
         assert 400 <= status < 500, (text, status, refused)
-        status, refused = call("POST", f"/payments/{held['id']}{quote(text)}/increment_authorization",
-                               {"amount": 1500})  # fmt: skip
+        status, refused = call("POST", f"/payments/{held['id']}{quote(text)}/increment_authorization", {"amount": 1500})
         assert status == 404, (text, status, refused)
     status, card = call("POST", "/payments/4000056655665556/increment_authorization", {"amount": 1500})
     assert status == 404 and "4000056655665556" not in json.dumps(card)
@@ -295,8 +312,7 @@ def test_the_increment_route_holds_against_hostile_input(cli: Cli, api: Client, 
     context = multiprocessing.get_context("spawn")
     barrier = context.Manager().Barrier(8)
     with context.Pool(8) as pool:
-        answers = pool.starmap(_increment_in_a_process,
-                               [(str(alpha["api"]["url"]), secret, held["id"], barrier)] * 8)  # fmt: skip
+        answers = pool.starmap(_increment_in_a_process, [(str(alpha["api"]["url"]), secret, held["id"], barrier)] * 8)
     statuses = sorted(status for status, _ in answers)
     assert set(statuses) <= {200, 409} and 200 in statuses, statuses
     assert len({body for status, body in answers if status == 200}) == 1, "every 200 is the same answer"

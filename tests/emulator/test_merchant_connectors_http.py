@@ -45,8 +45,18 @@ def _closed_port() -> int:
 
 def test_a_merchant_on_stripe_through_the_whole_api(cli: Cli, api: Client, stripe_fake: LocalStripe) -> None:
     merchant = f"merch_stripe_{uuid.uuid4().hex[:8]}"
-    code, out, err = connectors(cli, "set", "--merchant", merchant, "--connector", "stripe", "--endpoint",
-                                stripe_fake.api_base, "--secret-stdin", stdin=SECRET + "\n")  # fmt: skip
+    code, out, err = connectors(
+        cli,
+        "set",
+        "--merchant",
+        merchant,
+        "--connector",
+        "stripe",
+        "--endpoint",
+        stripe_fake.api_base,
+        "--secret-stdin",
+        stdin=SECRET + "\n",
+    )
     assert code == 0, err
     assert SECRET not in out + err and "stripe" in out
     code, listed, err = connectors(cli, "list", "--merchant", merchant, "--format", "json")
@@ -60,8 +70,9 @@ def test_a_merchant_on_stripe_through_the_whole_api(cli: Cli, api: Client, strip
         return status, answer
 
     token = stripe_fake.card(VISA)
-    status, held = call("POST", "/payments", {"amount": 4000, "currency": "EUR", "payment_method": token,
-                                              "capture_method": "manual"})  # fmt: skip
+    status, held = call(
+        "POST", "/payments", {"amount": 4000, "currency": "EUR", "payment_method": token, "capture_method": "manual"}
+    )
     assert (status, held["status"]) == (201, "requires_capture"), held
     status, read = call("GET", f"/payments/{held['id']}")
     assert [(a["connector"], a["outcome"]) for a in read["attempts"]] == [("stripe", "approved")]
@@ -77,13 +88,15 @@ def test_a_merchant_on_stripe_through_the_whole_api(cli: Cli, api: Client, strip
 
     status, automatic = call("POST", "/payments", {"amount": 700, "currency": "EUR", "payment_method": token})
     assert (status, automatic["status"]) == (201, "succeeded")
-    status, canceled_one = call("POST", "/payments", {"amount": 800, "currency": "EUR", "payment_method": token,
-                                                      "capture_method": "manual"})  # fmt: skip
+    status, canceled_one = call(
+        "POST", "/payments", {"amount": 800, "currency": "EUR", "payment_method": token, "capture_method": "manual"}
+    )
     status, canceled = call("POST", f"/payments/{canceled_one['id']}/cancel")
     assert (status, canceled["status"]) == (200, "canceled")
     assert stripe_fake.intents(canceled_one["id"])[0]["status"] == "canceled"
-    status, declined = call("POST", "/payments", {"amount": 900, "currency": "EUR",
-                                                  "payment_method": stripe_fake.card(DECLINED)})  # fmt: skip
+    status, declined = call(
+        "POST", "/payments", {"amount": 900, "currency": "EUR", "payment_method": stripe_fake.card(DECLINED)}
+    )
     assert (status, declined["status"], declined["decline_code"]) == (402, "declined", "generic_decline")
     assert stripe_fake.charges(declined["id"]) == []
 
@@ -101,8 +114,18 @@ def test_3_d_secure_over_http_and_confirm_attacked(
     cli: Cli, api: Client, alpha: dict[str, Any], stripe_fake: LocalStripe
 ) -> None:
     merchant, other = f"merch_3ds_{uuid.uuid4().hex[:8]}", f"merch_3ds_other_{uuid.uuid4().hex[:8]}"
-    code, _, err = connectors(cli, "set", "--merchant", merchant, "--connector", "stripe", "--endpoint",
-                              stripe_fake.api_base, "--secret-stdin", stdin=SECRET)  # fmt: skip
+    code, _, err = connectors(
+        cli,
+        "set",
+        "--merchant",
+        merchant,
+        "--connector",
+        "stripe",
+        "--endpoint",
+        stripe_fake.api_base,
+        "--secret-stdin",
+        stdin=SECRET,
+    )
     assert code == 0, err
     secret, reader = str(new_key(cli, merchant)["secret"]), str(new_key(cli, merchant, "--read-only")["secret"])
     outsider = str(new_key(cli, other)["secret"])
@@ -136,12 +159,18 @@ def test_3_d_secure_over_http_and_confirm_attacked(
 
     # The cardholder authenticates (Stripe.js would, with the intent's client secret); two confirms race.
     (intent,) = stripe_fake.intents(waiting["id"])
-    stripe_fake.post(f"/v1/payment_intents/{intent['id']}/_authenticate",
-                     {"client_secret": intent["client_secret"], "success": "true"})  # fmt: skip
+    stripe_fake.post(
+        f"/v1/payment_intents/{intent['id']}/_authenticate",
+        {"client_secret": intent["client_secret"], "success": "true"},
+    )
     racing = [Client(str(alpha["api"]["url"])) for _ in range(2)]
     answers: list[tuple[int, Any]] = []
-    threads = [threading.Thread(target=lambda c=client: answers.append(
-        c.call("POST", confirm, secret=secret, key=str(uuid.uuid4()))[::2])) for client in racing]  # fmt: skip
+    threads = [
+        threading.Thread(
+            target=lambda c=client: answers.append(c.call("POST", confirm, secret=secret, key=str(uuid.uuid4()))[::2])
+        )
+        for client in racing
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -159,8 +188,10 @@ def test_3_d_secure_over_http_and_confirm_attacked(
     # A failed authentication declines the payment; nothing is charged.
     status, _, failing = post("/payments", {"amount": 900, "currency": "EUR", "payment_method": card})
     (intent,) = stripe_fake.intents(failing["id"])
-    stripe_fake.post(f"/v1/payment_intents/{intent['id']}/_authenticate",
-                     {"client_secret": intent["client_secret"], "success": "false"})  # fmt: skip
+    stripe_fake.post(
+        f"/v1/payment_intents/{intent['id']}/_authenticate",
+        {"client_secret": intent["client_secret"], "success": "false"},
+    )
     status, _, declined = post(f"/payments/{failing['id']}/confirm")
     assert (status, declined["status"], declined["decline_code"]) == (402, "declined", "authentication_required")
     assert stripe_fake.charges(failing["id"]) == []
@@ -171,12 +202,30 @@ def test_3_d_secure_over_http_and_confirm_attacked(
 def test_failover_from_a_refusing_connector_and_the_commands_refusals(cli: Cli, api: Client) -> None:
     merchant = f"merch_failover_{uuid.uuid4().hex[:8]}"
     closed = f"http://127.0.0.1:{_closed_port()}"
-    assert connectors(cli, "set", "--merchant", merchant, "--connector", "stripe", "--endpoint", closed,
-                      "--secret-stdin", stdin=SECRET)[0] == 0  # fmt: skip
+    assert (
+        connectors(
+            cli,
+            "set",
+            "--merchant",
+            merchant,
+            "--connector",
+            "stripe",
+            "--endpoint",
+            closed,
+            "--secret-stdin",
+            stdin=SECRET,
+        )[0]
+        == 0
+    )
     assert connectors(cli, "set", "--merchant", merchant, "--connector", "simulated", "--priority", "2")[0] == 0
     secret = str(new_key(cli, merchant)["secret"])
-    status, _, paid = api.call("POST", "/payments", secret=secret, key=str(uuid.uuid4()),
-                               body={"amount": 600, "currency": "EUR", "payment_method": "tok_visa"})  # fmt: skip
+    status, _, paid = api.call(
+        "POST",
+        "/payments",
+        secret=secret,
+        key=str(uuid.uuid4()),
+        body={"amount": 600, "currency": "EUR", "payment_method": "tok_visa"},
+    )
     assert (status, paid["status"]) == (201, "succeeded"), paid
     status, _, read = api.call("GET", f"/payments/{paid['id']}", secret=secret)
     assert [(a["connector"], a["outcome"]) for a in read["attempts"]] == [
@@ -187,8 +236,18 @@ def test_failover_from_a_refusing_connector_and_the_commands_refusals(cli: Cli, 
     # Bad usage is exit 2 with the fix in the message, and changes nothing.
     code, _, err = connectors(cli, "set", "--merchant", merchant, "--connector", "stripe")
     assert code == 2 and "--secret-stdin" in err
-    code, _, err = connectors(cli, "set", "--merchant", merchant, "--connector", "stripe", "--secret-stdin",
-                              "--priority", "3", stdin="not-a-key")  # fmt: skip
+    code, _, err = connectors(
+        cli,
+        "set",
+        "--merchant",
+        merchant,
+        "--connector",
+        "stripe",
+        "--secret-stdin",
+        "--priority",
+        "3",
+        stdin="not-a-key",
+    )
     assert code == 2 and "sk_" in err and "not-a-key" not in err
     code, _, err = connectors(cli, "remove", "--merchant", merchant + "x", "--connector", "stripe")
     assert code == 1 and "no stripe connector" in err

@@ -136,8 +136,11 @@ def flatmap_query(
 @schema.hook
 def flatmap_body(context: schemathesis.HookContext, body: Any) -> st.SearchStrategy[Any]:
     label = None if context.operation is None else context.operation.label
-    if not isinstance(body, dict) or label not in ("POST /payments", "POST /webhook_endpoints",
-                                                   "POST /events/{id}/redeliver"):  # fmt: skip
+    if not isinstance(body, dict) or label not in (
+        "POST /payments",
+        "POST /webhook_endpoints",
+        "POST /events/{id}/redeliver",
+    ):
         return st.just(body)
     if label == "POST /events/{id}/redeliver":  # the endpoint the run made, so that some are queued
         endpoints = [made for made in MADE if made.startswith("we_")]

@@ -30,16 +30,26 @@ def test_a_null_amount_on_capture_or_refund_is_422_and_moves_nothing(cli: Cli, a
     ``null`` is refused."""
     secret = str(new_key(cli, f"merch_null_{uuid.uuid4().hex[:8]}")["secret"])
     manual = route == "capture"
-    status, _, payment = api.call("POST", "/payments", secret=secret, key=str(uuid.uuid4()),
-                                  body=pay(10000, **({"capture_method": "manual"} if manual else {})))  # fmt: skip
+    status, _, payment = api.call(
+        "POST",
+        "/payments",
+        secret=secret,
+        key=str(uuid.uuid4()),
+        body=pay(10000, **({"capture_method": "manual"} if manual else {})),
+    )
     assert status == 201, payment
     key = str(uuid.uuid4())
-    status, _, refused = api.call("POST", f"/payments/{payment['id']}/{route}", secret=secret, key=key,
-                                  body='{"amount": null}')  # fmt: skip
+    status, _, refused = api.call(
+        "POST", f"/payments/{payment['id']}/{route}", secret=secret, key=key, body='{"amount": null}'
+    )
     assert (status, refused["error"]["code"], refused["error"]["field"]) == (422, "validation_error", "amount")
     status, _, after = api.call("GET", f"/payments/{payment['id']}", secret=secret)
     assert (status, after["status"], after["amount_captured"], after["amount_refunded"]) == (
-        200, payment["status"], payment["amount_captured"], 0)  # fmt: skip
+        200,
+        payment["status"],
+        payment["amount_captured"],
+        0,
+    )
     status, _, refunds = api.call("GET", f"/payments/{payment['id']}/refunds", secret=secret)
     assert (status, refunds["data"]) == (200, [])
     # The refusal kept nothing under its key: the same key with the amount left out does the whole amount.
@@ -51,10 +61,14 @@ def test_iso_4217_funds_are_refused(cli: Cli, api: Client) -> None:
     """Finding 7: the fund codes were accepted although the README says funds are refused."""
     secret = str(new_key(cli, f"merch_fund_{uuid.uuid4().hex[:8]}")["secret"])
     for code in ("BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW"):
-        status, _, refused = api.call("POST", "/payments", secret=secret, key=str(uuid.uuid4()),
-                                      body={**pay(500), "currency": code})  # fmt: skip
-        assert (status, refused["error"]["code"], refused["error"]["field"]) == (422, "currency_unsupported",
-                                                                                 "currency"), code  # fmt: skip
+        status, _, refused = api.call(
+            "POST", "/payments", secret=secret, key=str(uuid.uuid4()), body={**pay(500), "currency": code}
+        )
+        assert (status, refused["error"]["code"], refused["error"]["field"]) == (
+            422,
+            "currency_unsupported",
+            "currency",
+        ), code
     status, _, listed = api.call("GET", "/payments", secret=secret)
     assert (status, listed["data"]) == (200, [])
 
@@ -82,10 +96,12 @@ def test_two_authorization_headers_never_authenticate_nor_lend_a_key_to_a_later_
     merchant = f"merch_dup_{uuid.uuid4().hex[:8]}"
     secret = str(new_key(cli, merchant)["secret"])
     body = json.dumps(pay(700))
-    for pair in ([("authorization", f"Bearer {secret}"), ("Authorization", junk)],
-                 [("Authorization", junk), ("authorization", f"Bearer {secret}")],
-                 [("Authorization", f"Bearer {secret}"), ("Authorization", f"Bearer {secret}")],
-                 [("Authorization", f"Bearer {secret}, {junk}")]):  # fmt: skip
+    for pair in (
+        [("authorization", f"Bearer {secret}"), ("Authorization", junk)],
+        [("Authorization", junk), ("authorization", f"Bearer {secret}")],
+        [("Authorization", f"Bearer {secret}"), ("Authorization", f"Bearer {secret}")],
+        [("Authorization", f"Bearer {secret}, {junk}")],
+    ):
         headers = [*pair, ("Content-Type", "application/json"), ("Idempotency-Key", str(uuid.uuid4()))]
         status, answer = raw_call(api, "POST", "/payments", headers, body)
         assert status == 401, (pair, answer)
@@ -128,7 +144,10 @@ def test_a_nul_or_invisible_character_in_a_list_cursor_is_400_not_500(cli: Cli, 
             for name in ("starting_after", "ending_before"):
                 status, _, answer = api.call("GET", f"{path}?{name}={cursor}", secret=secret)
                 assert (status, answer["error"]["code"], answer["error"]["field"]) == (
-                    400, "invalid_parameter", name), (path, cursor)  # fmt: skip
+                    400,
+                    "invalid_parameter",
+                    name,
+                ), (path, cursor)
 
 
 def test_the_location_of_a_new_payment_can_be_followed(cli: Cli, api: Client) -> None:

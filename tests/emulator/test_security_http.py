@@ -196,8 +196,10 @@ def test_payments_audit_lists_what_the_commands_did_and_who_ran_them(cli: Cli) -
     mine = [e for e in json.loads(result.stdout) if e["target"] in (key["id"], "key_" + "w" * 26)]
     me = local_actor()
     assert [(e["action"], e["outcome"], e["actor"]) for e in reversed(mine)] == [
-        ("create_key", "ok", me), ("revoke_key", "ok", me), ("revoke_key", "refused", me)
-    ]  # fmt: skip
+        ("create_key", "ok", me),
+        ("revoke_key", "ok", me),
+        ("revoke_key", "refused", me),
+    ]
     assert key["secret"] not in result.stdout
     text = cli.run("audit", "--limit", "3", "--suffix", SUFFIX)
     assert text.returncode == 0 and "revoke_key" in text.stdout and "3 entry(ies)" in text.stderr
@@ -339,8 +341,11 @@ def test_key_guessing_from_one_address_costs_at_most_the_bound_in_lookups(
         counted = failures_counted(cli, alpha, address)
         status, _, locked = guesser.call("GET", "/payments", secret=good)
         # The address is the connection's: a forwarding header naming another changes nothing.
-        guesser.conn.request("GET", guesser.stage + "/payments",
-                             headers={"Authorization": f"Bearer {good}", "X-Forwarded-For": "10.1.2.3"})  # fmt: skip
+        guesser.conn.request(
+            "GET",
+            guesser.stage + "/payments",
+            headers={"Authorization": f"Bearer {good}", "X-Forwarded-For": "10.1.2.3"},
+        )
         spoofed = guesser.conn.getresponse()
         spoofed_body = json.loads(spoofed.read())
         still_counted = failures_counted(cli, alpha, address)

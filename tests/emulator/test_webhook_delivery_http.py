@@ -74,8 +74,9 @@ def wait_for(hooks: Receiver, count: int, timeout_s: float = 30) -> list[Receive
 
 
 def endpoint(api: Client, secret: str, url: str, events: list[str]) -> dict[str, Any]:
-    status, _, made = api.call("POST", "/webhook_endpoints", secret=secret, key=str(uuid.uuid4()),
-                               body={"url": url, "enabled_events": events})  # fmt: skip
+    status, _, made = api.call(
+        "POST", "/webhook_endpoints", secret=secret, key=str(uuid.uuid4()), body={"url": url, "enabled_events": events}
+    )
     assert status == 201, made
     return dict(made)
 
@@ -107,10 +108,13 @@ def test_a_payment_is_pushed_signed_shown_in_the_attempts_and_redelivered_on_req
         assert attempt["event_id"] == event["id"] and attempt["attempt"] == 1 and attempt["status_code"] == 200
         assert attempt["error"] is None and attempt["next_attempt_at"] is None and attempt["latency_ms"] >= 0
 
-        status, _, queued = api.call("POST", f"/events/{event['id']}/redeliver", secret=secret,
-                                     body={"endpoint": made["id"]})  # fmt: skip
-        assert (status, queued) == (202, {"object": "redelivery", "event_id": event["id"], "endpoint": made["id"],
-                                          "status": "queued"})  # fmt: skip
+        status, _, queued = api.call(
+            "POST", f"/events/{event['id']}/redeliver", secret=secret, body={"endpoint": made["id"]}
+        )
+        assert (status, queued) == (
+            202,
+            {"object": "redelivery", "event_id": event["id"], "endpoint": made["id"], "status": "queued"},
+        )
         dispatch(alpha_deployment)
         received = wait_for(hooks, 2)
     assert [r.headers["webhook-id"] for r in received] == [event["id"]] * 2
@@ -144,11 +148,13 @@ def test_the_delivery_routes_keep_each_merchant_to_its_own_and_a_reader_to_readi
         api.call("GET", f"/events/{their_event}", secret=secret)[::2]
         == api.call("GET", f"/events/{unknown_event}", secret=secret)[::2]
     )
-    status, _, refused = api.call("POST", f"/events/{their_event}/redeliver", secret=secret,
-                                  body={"endpoint": mine["id"]})  # fmt: skip
+    status, _, refused = api.call(
+        "POST", f"/events/{their_event}/redeliver", secret=secret, body={"endpoint": mine["id"]}
+    )
     assert (status, refused["error"]["code"]) == (404, "not_found")
-    status, _, refused = api.call("POST", f"/events/{my_event}/redeliver", secret=secret,
-                                  body={"endpoint": theirs["id"]})  # fmt: skip
+    status, _, refused = api.call(
+        "POST", f"/events/{my_event}/redeliver", secret=secret, body={"endpoint": theirs["id"]}
+    )
     assert (status, refused["error"]["field"]) == (422, "endpoint")
 
     # A read-only key reads the attempts and cannot ask for a redelivery; no key gets nothing.
@@ -159,19 +165,35 @@ def test_the_delivery_routes_keep_each_merchant_to_its_own_and_a_reader_to_readi
     assert api.call("POST", f"/events/{my_event}/redeliver", body={"endpoint": mine["id"]})[0] == 401
 
     # A disabled endpoint is refused with what to do about it.
-    api.call("POST", f"/webhook_endpoints/{mine['id']}", secret=secret, key=str(uuid.uuid4()),
-             body={"status": "disabled"})  # fmt: skip
+    api.call(
+        "POST", f"/webhook_endpoints/{mine['id']}", secret=secret, key=str(uuid.uuid4()), body={"status": "disabled"}
+    )
     status, _, refused = api.call("POST", f"/events/{my_event}/redeliver", secret=secret, body={"endpoint": mine["id"]})
-    assert (status, refused["error"]["code"], refused["error"]["field"]) == (422, "webhook_endpoint_disabled",
-                                                                             "endpoint")  # fmt: skip
+    assert (status, refused["error"]["code"], refused["error"]["field"]) == (
+        422,
+        "webhook_endpoint_disabled",
+        "endpoint",
+    )
 
 
 @pytest.mark.parametrize(
     "body",
-    [None, "", "[]", "null", '{"endpoint": null}', '{"endpoint": 5}', '{"endpoint": ["we_x"]}', "{}",
-     '{"endpoint": "we_x", "extra": 1}', '{"endpoint": "we_\\u0000"}', '{"endpoint": "we_\\u200b"}',
-     '{"endpoint": "' + "w" * 5000 + '"}', "{"],
-)  # fmt: skip
+    [
+        None,
+        "",
+        "[]",
+        "null",
+        '{"endpoint": null}',
+        '{"endpoint": 5}',
+        '{"endpoint": ["we_x"]}',
+        "{}",
+        '{"endpoint": "we_x", "extra": 1}',
+        '{"endpoint": "we_\\u0000"}',
+        '{"endpoint": "we_\\u200b"}',
+        '{"endpoint": "' + "w" * 5000 + '"}',
+        "{",
+    ],
+)
 def test_a_redelivery_body_that_is_not_one_endpoint_id_is_a_clear_4xx_and_queues_nothing(
     cli: Cli, api: Client, body: str | None
 ) -> None:
@@ -188,15 +210,25 @@ def test_a_redelivery_body_that_is_not_one_endpoint_id_is_a_clear_4xx_and_queues
 
 @pytest.mark.parametrize(
     "event_id",
-    ["x", "pay_abc:0001", "pay_" + "a" * 26, "pay_" + "a" * 26 + ":00%0001", "pay_" + "a" * 26 + ":0001%E2%80%8B",
-     "pay_" + "a" * 26 + "%3A0001", "we_" + "a" * 26 + ":zz", "4111111111111111", "..%2F..%2Fpayments"],
-)  # fmt: skip
+    [
+        "x",
+        "pay_abc:0001",
+        "pay_" + "a" * 26,
+        "pay_" + "a" * 26 + ":00%0001",
+        "pay_" + "a" * 26 + ":0001%E2%80%8B",
+        "pay_" + "a" * 26 + "%3A0001",
+        "we_" + "a" * 26 + ":zz",
+        "4111111111111111",
+        "..%2F..%2Fpayments",
+    ],
+)
 def test_an_event_id_of_another_shape_is_404_on_both_event_routes(cli: Cli, api: Client, event_id: str) -> None:
     _, secret = merchant(cli, "shape")
     status, _, answer = api.call("GET", f"/events/{event_id}", secret=secret)
     assert (status, answer["error"]["code"]) == (404, "not_found"), answer
-    status, _, answer = api.call("POST", f"/events/{event_id}/redeliver", secret=secret,
-                                 body={"endpoint": "we_" + "a" * 26})  # fmt: skip
+    status, _, answer = api.call(
+        "POST", f"/events/{event_id}/redeliver", secret=secret, body={"endpoint": "we_" + "a" * 26}
+    )
     assert (status, answer["error"]["code"]) == (404, "not_found"), answer
 
 
@@ -211,8 +243,18 @@ def test_webhooks_listen_forwards_verifiable_deliveries_and_removes_its_endpoint
         return Answer(204, body=b"")
 
     with receiver(answer) as hooks:
-        listen = cli.start("webhooks", "listen", "--suffix", "alpha", "--merchant", merchant_id,
-                           "--forward-to", hooks.url("/mine?x=1"), "--events", "payment.succeeded")  # fmt: skip
+        listen = cli.start(
+            "webhooks",
+            "listen",
+            "--suffix",
+            "alpha",
+            "--merchant",
+            merchant_id,
+            "--forward-to",
+            hooks.url("/mine?x=1"),
+            "--events",
+            "payment.succeeded",
+        )
         try:
             assert listen.stdout is not None
             lines = [listen.stdout.readline() for _ in range(2)]

@@ -55,13 +55,27 @@ def test_an_endpoint_is_made_read_changed_rolled_and_deleted(cli: Cli, api: Clie
     status, _, listed = api.call("GET", "/webhook_endpoints", secret=secret)
     assert (status, listed) == (200, {"object": "list", "data": [endpoint], "has_more": False})
 
-    status, _, changed = api.call("POST", f"/webhook_endpoints/{made['id']}", secret=secret, key=str(uuid.uuid4()),
-                                  body={"enabled_events": ["*"], "status": "disabled"})  # fmt: skip
-    assert (status, changed["enabled_events"], changed["status"], changed["description"]) == (200, ["*"], "disabled",
-                                                                                              "orders")  # fmt: skip
+    status, _, changed = api.call(
+        "POST",
+        f"/webhook_endpoints/{made['id']}",
+        secret=secret,
+        key=str(uuid.uuid4()),
+        body={"enabled_events": ["*"], "status": "disabled"},
+    )
+    assert (status, changed["enabled_events"], changed["status"], changed["description"]) == (
+        200,
+        ["*"],
+        "disabled",
+        "orders",
+    )
     assert "secret" not in changed
-    status, _, rolled = api.call("POST", f"/webhook_endpoints/{made['id']}/roll_secret", secret=secret,
-                                 key=str(uuid.uuid4()), body={"expires_in_s": 60})  # fmt: skip
+    status, _, rolled = api.call(
+        "POST",
+        f"/webhook_endpoints/{made['id']}/roll_secret",
+        secret=secret,
+        key=str(uuid.uuid4()),
+        body={"expires_in_s": 60},
+    )
     assert status == 200 and rolled["secret"].startswith("whsec_") and rolled["secret"] != made["secret"]
 
     status, _, deleted = api.call("DELETE", f"/webhook_endpoints/{made['id']}", secret=secret)
@@ -82,12 +96,21 @@ def test_another_merchants_endpoint_is_byte_identical_to_an_unknown_one(cli: Cli
     status, _, their_endpoint = make(api, theirs)
     assert status == 201
     unknown = "we_" + "a" * 26
-    for method, suffix, body in (("GET", "", None), ("POST", "", {"status": "disabled"}), ("DELETE", "", None),
-                                 ("POST", "/roll_secret", {})):  # fmt: skip
+    for method, suffix, body in (
+        ("GET", "", None),
+        ("POST", "", {"status": "disabled"}),
+        ("DELETE", "", None),
+        ("POST", "/roll_secret", {}),
+    ):
         answers = []
         for endpoint_id in (their_endpoint["id"], unknown):
-            status, _, answer = api.call(method, f"/webhook_endpoints/{endpoint_id}{suffix}", secret=mine,
-                                         key=str(uuid.uuid4()) if method == "POST" else None, body=body)  # fmt: skip
+            status, _, answer = api.call(
+                method,
+                f"/webhook_endpoints/{endpoint_id}{suffix}",
+                secret=mine,
+                key=str(uuid.uuid4()) if method == "POST" else None,
+                body=body,
+            )
             answer["error"].pop("request_id", None)
             answers.append((status, answer))
         assert answers[0] == answers[1] and answers[0][0] == 404, (method, suffix, answers)
@@ -108,9 +131,12 @@ def test_a_read_only_key_reads_but_changes_nothing(cli: Cli, api: Client) -> Non
     assert status == 201
     assert api.call("GET", f"/webhook_endpoints/{made['id']}", secret=reader)[0] == 200
     assert api.call("GET", "/webhook_endpoints", secret=reader)[0] == 200
-    for method, path in (("POST", "/webhook_endpoints"), ("POST", f"/webhook_endpoints/{made['id']}"),
-                         ("POST", f"/webhook_endpoints/{made['id']}/roll_secret"),
-                         ("DELETE", f"/webhook_endpoints/{made['id']}")):  # fmt: skip
+    for method, path in (
+        ("POST", "/webhook_endpoints"),
+        ("POST", f"/webhook_endpoints/{made['id']}"),
+        ("POST", f"/webhook_endpoints/{made['id']}/roll_secret"),
+        ("DELETE", f"/webhook_endpoints/{made['id']}"),
+    ):
         status, _, refused = api.call(method, path, secret=reader, key=str(uuid.uuid4()), body=HOOK)
         assert (status, refused["error"]["code"]) == (403, "insufficient_permissions"), (method, path)
     status, _, listed = api.call("GET", "/webhook_endpoints", secret=writer)
@@ -160,8 +186,9 @@ def test_bad_numbers_on_roll_and_update_change_nothing(cli: Cli, api: Client) ->
     assert status == 201
     path = f"/webhook_endpoints/{made['id']}"
     for value in (None, 1.5, "60", -1, 86401, 2**63, True):
-        status, _, refused = api.call("POST", f"{path}/roll_secret", secret=secret, key=str(uuid.uuid4()),
-                                      body={"expires_in_s": value})  # fmt: skip
+        status, _, refused = api.call(
+            "POST", f"{path}/roll_secret", secret=secret, key=str(uuid.uuid4()), body={"expires_in_s": value}
+        )
         assert (status, refused["error"]["field"]) == (422, "expires_in_s"), (value, refused)
     for body in ({"status": None}, {"status": "paused"}, {"url": None}, {"enabled_events": None}, {"status": 1}):
         status, _, refused = api.call("POST", path, secret=secret, key=str(uuid.uuid4()), body=body)
@@ -177,8 +204,13 @@ def test_idempotency_key_rules_hold_on_endpoint_routes(cli: Cli, api: Client) ->
     # The same key with another body, or on another route, is 422 and changes nothing.
     status, _, reused = make(api, secret, {**HOOK, "url": "http://127.0.0.1:9/other"}, key)
     assert (status, reused["error"]["code"]) == (422, "idempotency_key_reused")
-    status, _, payment = api.call("POST", "/payments", secret=secret, key=key,
-                                  body={"amount": 100, "currency": "EUR", "payment_method": "tok_visa"})  # fmt: skip
+    status, _, payment = api.call(
+        "POST",
+        "/payments",
+        secret=secret,
+        key=key,
+        body={"amount": 100, "currency": "EUR", "payment_method": "tok_visa"},
+    )
     assert (status, payment["error"]["code"]) == (422, "idempotency_key_reused")
     # Missing, NUL or invisible characters in the key are refused before anything is made.
     status, _, missing = api.call("POST", "/webhook_endpoints", secret=secret, body=HOOK)
@@ -235,26 +267,47 @@ def test_nul_invisible_characters_and_card_numbers_in_every_part_change_nothing(
                 assert body["description"] == f"a{text}b" and text != "\u0000"
                 assert api.call("DELETE", f"/webhook_endpoints/{refused['id']}", secret=secret)[0] == 200
         for route in ("/webhook_endpoints", path, f"{path}/roll_secret"):
-            status, refused = raw_post(api, route, secret, json.dumps(HOOK if route == "/webhook_endpoints" else {})
-                                       .encode(), f"k{text}ey".encode())  # fmt: skip
+            status, refused = raw_post(
+                api,
+                route,
+                secret,
+                json.dumps(HOOK if route == "/webhook_endpoints" else {}).encode(),
+                f"k{text}ey".encode(),
+            )
             assert 400 <= status < 500, (text, route, status, refused)
-        for query in (f"limit=1{quote(text)}", f"starting_after={quote(made['id'] + text)}",
-                      f"ending_before={quote(text)}"):  # fmt: skip
+        for query in (
+            f"limit=1{quote(text)}",
+            f"starting_after={quote(made['id'] + text)}",
+            f"ending_before={quote(text)}",
+        ):
             status, _, refused = api.call("GET", f"/webhook_endpoints?{query}", secret=secret)
             assert (status, refused["error"]["code"]) == (400, "invalid_parameter"), (query, refused)
         for method in ("GET", "POST", "DELETE"):
-            status, _, refused = api.call(method, f"{path}{quote(text)}", secret=secret,
-                                          key=str(uuid.uuid4()) if method == "POST" else None,
-                                          body={} if method == "POST" else None)  # fmt: skip
+            status, _, refused = api.call(
+                method,
+                f"{path}{quote(text)}",
+                secret=secret,
+                key=str(uuid.uuid4()) if method == "POST" else None,
+                body={} if method == "POST" else None,
+            )
             assert status == 404, (text, method, refused)
     for value in ("null", "1.5", str(2**63), "-1", "0"):
         status, _, refused = api.call("GET", f"/webhook_endpoints?limit={value}", secret=secret)
         assert (status, refused["error"]["field"]) == (400, "limit"), value
-    for method, route in (("GET", f"/webhook_endpoints/{CARD}"), ("POST", f"/webhook_endpoints/{CARD}"),
-                          ("DELETE", f"/webhook_endpoints/{CARD}"), ("POST", f"/webhook_endpoints/{CARD}/roll_secret"),
-                          ("GET", f"/webhook_endpoints?starting_after={CARD}")):  # fmt: skip
-        status, _, refused = api.call(method, route, secret=secret, key=str(uuid.uuid4()) if method == "POST" else None,
-                                      body={} if method == "POST" else None)  # fmt: skip
+    for method, route in (
+        ("GET", f"/webhook_endpoints/{CARD}"),
+        ("POST", f"/webhook_endpoints/{CARD}"),
+        ("DELETE", f"/webhook_endpoints/{CARD}"),
+        ("POST", f"/webhook_endpoints/{CARD}/roll_secret"),
+        ("GET", f"/webhook_endpoints?starting_after={CARD}"),
+    ):
+        status, _, refused = api.call(
+            method,
+            route,
+            secret=secret,
+            key=str(uuid.uuid4()) if method == "POST" else None,
+            body={} if method == "POST" else None,
+        )
         assert status in (404, 422) and CARD not in json.dumps(refused), (method, route, status)
     status, _, listed = api.call("GET", "/webhook_endpoints", secret=secret)
     assert [e["id"] for e in listed["data"]] == [made["id"]]

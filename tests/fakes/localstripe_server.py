@@ -51,8 +51,16 @@ class LocalStripe:
     def card(self, number: str) -> str:
         """A PaymentMethod for a test card number (what a merchant's front end would get from Stripe.js):
         the card number goes to localstripe here, in the test, and never to the platform."""
-        made = self.post("/v1/payment_methods", {"type": "card", "card[number]": number, "card[exp_month]": "12",
-                                                 "card[exp_year]": "2030", "card[cvc]": "123"})  # fmt: skip
+        made = self.post(
+            "/v1/payment_methods",
+            {
+                "type": "card",
+                "card[number]": number,
+                "card[exp_month]": "12",
+                "card[exp_year]": "2030",
+                "card[cvc]": "123",
+            },
+        )
         return str(made["id"])
 
     def intents(self, payment_id: str) -> list[dict[str, Any]]:
@@ -79,8 +87,11 @@ def localstripe() -> Iterator[LocalStripe]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.localstripe_server", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

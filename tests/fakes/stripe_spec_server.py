@@ -35,10 +35,14 @@ _ROUTES = (
     ("POST", re.compile(r"^/v1/payment_intents$"), "/v1/payment_intents", "create"),
     ("GET", re.compile(r"^/v1/payment_intents/(pi_\w+)$"), "/v1/payment_intents/{intent}", "retrieve"),
     ("POST", re.compile(r"^/v1/payment_intents/(pi_\w+)/confirm$"), "/v1/payment_intents/{intent}/confirm", "confirm"),
-    ("POST", re.compile(r"^/v1/payment_intents/(pi_\w+)/increment_authorization$"),
-     "/v1/payment_intents/{intent}/increment_authorization", "increment"),
+    (
+        "POST",
+        re.compile(r"^/v1/payment_intents/(pi_\w+)/increment_authorization$"),
+        "/v1/payment_intents/{intent}/increment_authorization",
+        "increment",
+    ),
     ("POST", re.compile(r"^/v1/payment_intents/(pi_\w+)/capture$"), "/v1/payment_intents/{intent}/capture", "capture"),
-)  # fmt: skip
+)
 
 
 @dataclass
@@ -80,14 +84,21 @@ class StripeSpecServer:
     def _create(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         token = form.get("payment_method", "")
         if not re.fullmatch(r"(pm|tok)_\w+", token) or "Missing" in token:
-            return 400, _error("invalid_request_error", "No such PaymentMethod", code="resource_missing",
-                               param="payment_method")  # fmt: skip
+            return 400, _error(
+                "invalid_request_error", "No such PaymentMethod", code="resource_missing", param="payment_method"
+            )
         metadata = {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")}
         intent = made(
-            "payment_intent", id=f"pi_spec{next(self._ids):06d}", amount=int(form["amount"]), currency=form["currency"],
-            capture_method=form.get("capture_method", "automatic"), status="requires_confirmation",
-            payment_method=token, payment_method_types=["card"], metadata=metadata,
-        )  # fmt: skip
+            "payment_intent",
+            id=f"pi_spec{next(self._ids):06d}",
+            amount=int(form["amount"]),
+            currency=form["currency"],
+            capture_method=form.get("capture_method", "automatic"),
+            status="requires_confirmation",
+            payment_method=token,
+            payment_method_types=["card"],
+            metadata=metadata,
+        )
         self.intents[intent["id"]] = intent
         return 200, intent
 
@@ -100,21 +111,35 @@ class StripeSpecServer:
         if declined is not None:
             last = {"type": "card_error", "code": "card_declined", "decline_code": declined}
             intent.update(status="requires_payment_method", last_payment_error=last)
-            return 402, _error("card_error", "Your card was declined.", code="card_declined", decline_code=declined,
-                               payment_intent=intent)  # fmt: skip
+            return 402, _error(
+                "card_error",
+                "Your card was declined.",
+                code="card_declined",
+                decline_code=declined,
+                payment_intent=intent,
+            )
         manual = intent["capture_method"] == "manual"
-        intent.update(status="requires_capture" if manual else "succeeded",
-                      amount_received=0 if manual else intent["amount"])  # fmt: skip
+        intent.update(
+            status="requires_capture" if manual else "succeeded", amount_received=0 if manual else intent["amount"]
+        )
         return 200, intent
 
     def _increment(self, intent_id: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         intent = self.intents[intent_id]
         if intent["status"] != "requires_capture":
-            return 400, _error("invalid_request_error", "This PaymentIntent cannot be incremented.",
-                               code="payment_intent_unexpected_state")  # fmt: skip
+            return 400, _error(
+                "invalid_request_error",
+                "This PaymentIntent cannot be incremented.",
+                code="payment_intent_unexpected_state",
+            )
         if "IncrementRefused" in intent["payment_method"]:
-            return 402, _error("card_error", "Your card was declined.", code="card_declined",
-                               decline_code="generic_decline", payment_intent=intent)  # fmt: skip
+            return 402, _error(
+                "card_error",
+                "Your card was declined.",
+                code="card_declined",
+                decline_code="generic_decline",
+                payment_intent=intent,
+            )
         intent["amount"] = int(form["amount"])
         return 200, intent
 

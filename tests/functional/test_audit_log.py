@@ -42,8 +42,10 @@ def test_every_change_is_recorded_with_who_what_and_how_it_ended_and_no_secret(c
     missing = act(clean, operator, action="revoke_key", key_id="key_" + "q" * 26)
     assert act(clean, operator, action="list_keys")["ok"], "a read"
     made = act(clean, operator, action="set_connector", merchant_id="merch_audit", connector="stripe", secret=SECRET)
-    assert made["ok"] and act(clean, operator, action="remove_connector", merchant_id="merch_audit",
-                              connector="stripe")["ok"]  # fmt: skip
+    assert (
+        made["ok"]
+        and act(clean, operator, action="remove_connector", merchant_id="merch_audit", connector="stripe")["ok"]
+    )
     assert not refused_roll["ok"] and not missing["ok"]
     assert admin(clean, {"action": "setup"})["ok"]  # a command that does not say who it is
 
@@ -74,8 +76,13 @@ def test_the_log_reads_from_a_time_and_at_most_a_limit_and_refuses_nonsense(clea
     newest = entries(clean, limit=2)
     assert [(e["actor"], e["detail"]["merchant_id"]) for e in newest] == [(operator, "m3"), (operator, "m2")]
     assert [e["detail"].get("merchant_id") for e in entries(clean, since=newest[1]["at"])] == ["m3", "m2"]
-    for query in ({"since": "yesterday"}, {"since": "2026-12-01T00:00:00"}, {"limit": 0}, {"limit": True},
-                  {"since": 5}):  # fmt: skip
+    for query in (
+        {"since": "yesterday"},
+        {"since": "2026-12-01T00:00:00"},
+        {"limit": 0},
+        {"limit": True},
+        {"since": 5},
+    ):
         answer = admin(clean, {"action": "list_audit", **query})
         assert (answer["ok"], answer["error"]["code"]) == (False, "invalid_request"), query
 
@@ -113,8 +120,11 @@ def test_each_entry_is_copied_into_the_transaction_log_bucket_and_a_failed_copy_
     body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()  # type: ignore[attr-defined]
     assert json.loads(body) == entry
     # No bucket to copy into: the action stands, the entry is in the table, and the answer says what is missing.
-    answer = admin(clean, {"actor": operator, "action": "create_key", "merchant_id": "merch_uncopied"},
-                   transaction_log_bucket="no-such-bucket-here")  # fmt: skip
+    answer = admin(
+        clean,
+        {"actor": operator, "action": "create_key", "merchant_id": "merch_uncopied"},
+        transaction_log_bucket="no-such-bucket-here",
+    )
     assert answer["ok"] and answer["key"]["secret"]
     assert (
         "was not copied to the bucket" in answer["audit_error"] and answer["key"]["secret"] not in answer["audit_error"]

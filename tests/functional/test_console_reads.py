@@ -104,8 +104,15 @@ def test_payments_are_found_by_each_filter_a_page_at_a_time(lambda_env: Services
     assert [p["id"] for p in rest["payments"]] == [ids[2], ids[1]] and rest["has_more"] is True
     last = find(merchant_id="merch_a", limit=2, starting_after=ids[1])
     assert [p["id"] for p in last["payments"]] == [ids[0]] and last["has_more"] is False
-    assert set(first["payments"][0]) == {"id", "merchant_id", "amount", "currency", "status", "capture_method",
-                                         "created_at"}  # fmt: skip
+    assert set(first["payments"][0]) == {
+        "id",
+        "merchant_id",
+        "amount",
+        "currency",
+        "status",
+        "capture_method",
+        "created_at",
+    }
 
 
 @pytest.mark.parametrize(

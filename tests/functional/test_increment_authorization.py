@@ -36,8 +36,12 @@ def test_an_increment_is_recorded_asked_and_applied_with_its_event(lambda_env: S
         ).fetchall()
         actions = conn.execute("SELECT count(*) FROM payment_actions").fetchone()
     assert row == (2500, 2500) and actions == (0,)
-    assert [e[0] for e in events] == ["payment.processing", "payment.requires_capture",
-                                      "payment.authorization_incremented", "payment.succeeded"]  # fmt: skip
+    assert [e[0] for e in events] == [
+        "payment.processing",
+        "payment.requires_capture",
+        "payment.authorization_incremented",
+        "payment.succeeded",
+    ]
 
 
 def test_the_app_role_raises_an_amount_only_through_its_function_and_only_upward(lambda_env: Services) -> None:
@@ -50,16 +54,17 @@ def test_the_app_role_raises_an_amount_only_through_its_function_and_only_upward
             conn.execute("SELECT increment_authorized_amount(%s, 1000, 10)", (payment["id"],))
         assert lowered.value.diag.constraint_name == "payments_amount_only_incremented"
         # From an amount it no longer has: nothing changes.
-        assert conn.execute("SELECT increment_authorized_amount(%s, 999, 5000)", (payment["id"],)).fetchone() == (
-            None,)  # fmt: skip
+        assert conn.execute("SELECT increment_authorized_amount(%s, 999, 5000)", (payment["id"],)).fetchone() == (None,)
         assert conn.execute("SELECT increment_authorized_amount(%s, 1000, 1500)", (payment["id"],)).fetchone() == (
-            True,)  # fmt: skip
+            True,
+        )
     captured = body_of(handle(post(f"/payments/{payment['id']}/capture", key="c")))
     assert captured["amount_captured"] == 1500
     with app_connection(lambda_env) as conn:
         # Captured: no longer raisable, through the function or otherwise.
         assert conn.execute("SELECT increment_authorized_amount(%s, 1500, 9000)", (payment["id"],)).fetchone() == (
-            None,)  # fmt: skip
+            None,
+        )
     with lambda_env.admin() as conn, pytest.raises(psycopg.errors.CheckViolation) as changed:
         conn.execute("UPDATE payments SET amount = 9000 WHERE id = %s", (payment["id"],))
     assert changed.value.diag.constraint_name == "payments_amount_only_incremented"

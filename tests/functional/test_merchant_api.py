@@ -61,8 +61,14 @@ def test_every_transition_and_its_events_in_the_database(lambda_env: Services) -
         ).fetchall()
         actions = conn.execute("SELECT count(*) FROM payment_actions").fetchone()
     assert rows == [("refunded", 700, 700), ("canceled", 0, 0)]
-    assert [e[0] for e in events] == ["payment.processing", "payment.requires_capture", "payment.succeeded",
-                                      "refund.pending", "refund.succeeded", "payment.refunded"]  # fmt: skip
+    assert [e[0] for e in events] == [
+        "payment.processing",
+        "payment.requires_capture",
+        "payment.succeeded",
+        "refund.pending",
+        "refund.succeeded",
+        "payment.refunded",
+    ]
     assert actions == (0,), "an answered action is deleted in the transaction that records its answer"
 
 

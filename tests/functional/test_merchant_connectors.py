@@ -77,8 +77,10 @@ def test_set_list_remove_and_the_secret_key_is_in_secrets_manager_only(
     clean: Services, stripe_fake: LocalStripe, caplog: pytest.LogCaptureFixture
 ) -> None:
     made = set_connector(clean, "stripe", endpoint=stripe_fake.api_base, secret=SECRET)
-    assert made == {"ok": True, "connector": {"merchant_id": MERCHANT, "connector": "stripe", "priority": 1,
-                                              "endpoint": stripe_fake.api_base}}  # fmt: skip
+    assert made == {
+        "ok": True,
+        "connector": {"merchant_id": MERCHANT, "connector": "stripe", "priority": 1, "endpoint": stripe_fake.api_base},
+    }
     assert set_connector(clean, "simulated", priority=2)["ok"]
     listed = admin(clean, {"action": "list_connectors", "merchant_id": MERCHANT})["connectors"]
     assert [(c["connector"], c["priority"]) for c in listed] == [("stripe", 1), ("simulated", 2)]
@@ -107,8 +109,16 @@ def test_forget_connectors_deletes_every_secret_and_row_of_the_deployment(
 ) -> None:
     """What a destroy on AWS runs first: the secrets are the admin function's, so nothing else would delete them."""
     for merchant in ("m_one", "m_two"):
-        assert admin(clean, {"action": "set_connector", "merchant_id": merchant, "connector": "stripe",
-                             "endpoint": stripe_fake.api_base, "secret": SECRET})["ok"]  # fmt: skip
+        assert admin(
+            clean,
+            {
+                "action": "set_connector",
+                "merchant_id": merchant,
+                "connector": "stripe",
+                "endpoint": stripe_fake.api_base,
+                "secret": SECRET,
+            },
+        )["ok"]
     assert admin(clean, {"action": "set_connector", "merchant_id": "m_one", "connector": "simulated", "priority": 2})[
         "ok"
     ]

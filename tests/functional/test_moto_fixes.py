@@ -32,9 +32,13 @@ def test_each_db_instance_gets_its_own_resource_id(emulator: tuple[str, str]) ->
     rds = emulator_client(endpoint, "rds")
     for name in ("payment-db-dev-alpha", "payment-db-dev-beta"):
         rds.create_db_instance(
-            DBInstanceIdentifier=name, DBInstanceClass="db.t4g.micro", Engine="postgres", AllocatedStorage=20,
-            MasterUsername="admin", ManageMasterUserPassword=True,
-        )  # fmt: skip
+            DBInstanceIdentifier=name,
+            DBInstanceClass="db.t4g.micro",
+            Engine="postgres",
+            AllocatedStorage=20,
+            MasterUsername="admin",
+            ManageMasterUserPassword=True,
+        )
     ids = {d["DbiResourceId"] for d in rds.describe_db_instances()["DBInstances"]}
     # What the aws provider does on every read: find the instance by its resource id.
     found = [

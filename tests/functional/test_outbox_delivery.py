@@ -34,9 +34,16 @@ def queue(services: Services, count: int) -> list[str]:
     rows = []
     for _ in range(count):
         payment = Payment(
-            id=new_payment_id(), merchant_id=MERCHANT, amount=100, currency="EUR", status=PaymentStatus.SUCCEEDED,
-            payment_method="tok_visa", created_at=datetime.now(UTC), authorization_code="A1", amount_captured=100,
-        )  # fmt: skip
+            id=new_payment_id(),
+            merchant_id=MERCHANT,
+            amount=100,
+            currency="EUR",
+            status=PaymentStatus.SUCCEEDED,
+            payment_method="tok_visa",
+            created_at=datetime.now(UTC),
+            authorization_code="A1",
+            amount_captured=100,
+        )
         rows.append(payment)
     with service._store.transaction() as tx:
         for payment in rows:

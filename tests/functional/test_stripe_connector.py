@@ -31,8 +31,9 @@ _counter = iter(range(1, 1_000_000))
 
 def request(token: str, *, capture: bool = True, amount: int = 1000) -> AuthorizeRequest:
     payment_id = f"pay_test{next(_counter):06d}"
-    return AuthorizeRequest(key=payment_id, payment_id=payment_id, amount=amount, currency="EUR",
-                            payment_method=token, capture=capture)  # fmt: skip
+    return AuthorizeRequest(
+        key=payment_id, payment_id=payment_id, amount=amount, currency="EUR", payment_method=token, capture=capture
+    )
 
 
 class Remembering(Forgetful):
@@ -159,8 +160,14 @@ def test_two_tries_racing_on_one_payment_confirm_the_intent_remembered_first_onl
             return shared[0]
 
     # The later try creates its own intent, and finds the first's remembered when it remembers its own.
-    early = connector._intents.create(params={"amount": 1000, "currency": "eur", "payment_method": asked.payment_method,
-                                              "metadata": {"payment_id": asked.payment_id}})  # fmt: skip
+    early = connector._intents.create(
+        params={
+            "amount": 1000,
+            "currency": "eur",
+            "payment_method": asked.payment_method,
+            "metadata": {"payment_id": asked.payment_id},
+        }
+    )
     shared.append(early.id)
     outcome = connector.authorize(asked, Shared(), timeout_s=5)
     assert outcome == Approved(early.id)
@@ -188,8 +195,9 @@ def test_increment_authorization_on_localstripe_is_refused_it_has_no_such_route(
     token = stripe_fake.card(VISA)
     approved = connector.authorize(request(token, capture=False), Forgetful(), timeout_s=5)
     assert isinstance(approved, Approved)
-    outcome = connector.increment_authorization(Authorization(approved.reference, token, "EUR", 1000), amount=2000,
-                                                key="act_inc", timeout_s=5)  # fmt: skip
+    outcome = connector.increment_authorization(
+        Authorization(approved.reference, token, "EUR", 1000), amount=2000, key="act_inc", timeout_s=5
+    )
     assert isinstance(outcome, Declined) and outcome.code == "increment_refused"
 
 

@@ -31,16 +31,19 @@ def connector(server: StripeSpecServer) -> StripeConnector:
 
 
 def authorize(server: StripeSpecServer, token: str, *, capture: bool = True, key: str = "pay_spec") -> object:
-    request = AuthorizeRequest(key=key, payment_id=key, amount=2000, currency="EUR", payment_method=token,
-                               capture=capture)  # fmt: skip
+    request = AuthorizeRequest(
+        key=key, payment_id=key, amount=2000, currency="EUR", payment_method=token, capture=capture
+    )
     return connector(server).authorize(request, Forgetful(), timeout_s=5)
 
 
 @pytest.mark.parametrize(
     ("token", "ours", "stripes"),
-    [("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds", "insufficient_funds"),
-     ("pm_card_chargeDeclinedLostCard", "lost_or_stolen_card", "lost_card")],
-)  # fmt: skip
+    [
+        ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds", "insufficient_funds"),
+        ("pm_card_chargeDeclinedLostCard", "lost_or_stolen_card", "lost_card"),
+    ],
+)
 def test_stripes_decline_code_is_mapped_by_the_connectors_table(
     server: StripeSpecServer, token: str, ours: str, stripes: str
 ) -> None:

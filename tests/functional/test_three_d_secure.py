@@ -31,8 +31,10 @@ pytestmark = pytest.mark.functional
 def authenticate(stripe_fake: LocalStripe, payment_id: str, *, success: bool) -> None:
     """The cardholder answers the challenge (Stripe.js in their browser, with the intent's client secret)."""
     (intent,) = stripe_fake.intents(payment_id)
-    stripe_fake.post(f"/v1/payment_intents/{intent['id']}/_authenticate",
-                     {"client_secret": intent["client_secret"], "success": "true" if success else "false"})  # fmt: skip
+    stripe_fake.post(
+        f"/v1/payment_intents/{intent['id']}/_authenticate",
+        {"client_secret": intent["client_secret"], "success": "true" if success else "false"},
+    )
 
 
 def confirm(service: PaymentService, payment_id: str, key: str, merchant: str = MERCHANT) -> tuple[int, dict[str, Any]]:
@@ -51,8 +53,9 @@ def events(services: Services, payment_id: str) -> list[str]:
 def make_due(services: Services, payment_id: str) -> None:
     """The job's poll interval passed (the database's clock decides what is due)."""
     with services.admin() as conn:
-        conn.execute("UPDATE payments SET next_resolution_at = now() - interval '1 second' WHERE id = %s",
-                     (payment_id,))  # fmt: skip
+        conn.execute(
+            "UPDATE payments SET next_resolution_at = now() - interval '1 second' WHERE id = %s", (payment_id,)
+        )
 
 
 def challenged(service: PaymentService, stripe_fake: LocalStripe, key: str, **fields: Any) -> dict[str, Any]:
@@ -76,8 +79,12 @@ def test_a_3ds_card_waits_for_its_cardholder_then_the_merchants_confirm_settles_
 
     authenticate(stripe_fake, payment["id"], success=True)
     status, settled = confirm(stripe_service, payment["id"], "k-confirm")
-    assert (status, settled["status"], settled["amount_captured"], settled["next_action"]) == (200, "succeeded",
-                                                                                              1500, None)  # fmt: skip
+    assert (status, settled["status"], settled["amount_captured"], settled["next_action"]) == (
+        200,
+        "succeeded",
+        1500,
+        None,
+    )
     assert settled["authorization_code"] == stripe_fake.intents(payment["id"])[0]["id"]
     assert attempts(stripe_service, payment["id"]) == [("stripe", "approved", None)]
     assert len(stripe_fake.charges(payment["id"])) == 1
@@ -85,7 +92,10 @@ def test_a_3ds_card_waits_for_its_cardholder_then_the_merchants_confirm_settles_
     # Each key keeps its own answer: the create's key still replays the 202 it gave, the confirm's its 200.
     replay = stripe_service.create_payment(MERCHANT, _body(stripe_fake, payment), "k-3ds")
     assert (replay.replayed, replay.response.status, json.loads(replay.response.body)["status"]) == (
-        True, 202, "requires_action")  # fmt: skip
+        True,
+        202,
+        "requires_action",
+    )
     again = stripe_service.confirm_payment(MERCHANT, payment["id"], "k-confirm")
     assert (again.replayed, again.response.status) == (True, 200)
     # Settled: a new confirm is a conflict naming the state; the follow-ups find the connector that authorized.
@@ -241,9 +251,11 @@ def test_concurrent_confirms_and_the_job_settle_it_once(
         start.wait()
         answers.append(service.resolve_processing(older_than_s=0).error)
 
-    threads = [threading.Thread(target=confirming, args=(services[0][0], "k-a")),
-               threading.Thread(target=confirming, args=(services[1][0], "k-b")),
-               threading.Thread(target=job, args=(services[2][0],))]  # fmt: skip
+    threads = [
+        threading.Thread(target=confirming, args=(services[0][0], "k-a")),
+        threading.Thread(target=confirming, args=(services[1][0], "k-b")),
+        threading.Thread(target=job, args=(services[2][0],)),
+    ]
     for thread in threads:
         thread.start()
     start.wait()

@@ -30,8 +30,15 @@ _PAYMENT_COLUMNS: dict[PaymentStatus, dict[str, Any]] = {
     PaymentStatus.CANCELED: {"authorization_code": "A1B2C3", "cancellation_reason": "abandoned"},
     PaymentStatus.REFUNDED: {"authorization_code": "A1B2C3", "amount_captured": AMOUNT, "amount_refunded": AMOUNT},
 }
-_RESET = {"authorization_code": None, "decline_code": None, "failure_code": None, "cancellation_reason": None,
-          "amount_captured": 0, "amount_refunded": 0, "next_action": None}  # fmt: skip
+_RESET = {
+    "authorization_code": None,
+    "decline_code": None,
+    "failure_code": None,
+    "cancellation_reason": None,
+    "amount_captured": 0,
+    "amount_refunded": 0,
+    "next_action": None,
+}
 
 
 def _payment_state(status: PaymentStatus) -> dict[str, Any]:
@@ -125,8 +132,10 @@ def test_a_write_whose_precondition_no_longer_holds_aborts_its_whole_transaction
         assert payment is not None
         captured = replace(payment, status=PaymentStatus.SUCCEEDED, amount_captured=AMOUNT)
         with clean.admin() as conn:  # canceled meanwhile
-            conn.execute("UPDATE payments SET status = 'canceled', cancellation_reason = 'abandoned' WHERE id = %s",
-                         (payment_id,))  # fmt: skip
+            conn.execute(
+                "UPDATE payments SET status = 'canceled', cancellation_reason = 'abandoned' WHERE id = %s",
+                (payment_id,),
+            )
         refused = pytest.raises(psycopg.errors.NoDataFound, match=f"payment {payment_id} is no longer requires_capture")
         with refused, store.transaction() as tx:
             tx.update_payment(captured, from_status=PaymentStatus.REQUIRES_CAPTURE)
@@ -135,6 +144,7 @@ def test_a_write_whose_precondition_no_longer_holds_aborts_its_whole_transaction
         database.close()
     with clean.admin() as conn:
         row = conn.execute("SELECT status, event_sequence FROM payments WHERE id = %s", (payment_id,)).fetchone()
-        events = conn.execute("SELECT count(*) FROM transaction_log_outbox WHERE payment_id = %s",
-                              (payment_id,)).fetchone()  # fmt: skip
+        events = conn.execute(
+            "SELECT count(*) FROM transaction_log_outbox WHERE payment_id = %s", (payment_id,)
+        ).fetchone()
     assert row == ("canceled", 0) and events == (0,)

@@ -88,8 +88,9 @@ class World:
             if not messages:
                 return taken
             for message in messages:
-                event = {"Records": [{"messageId": message["MessageId"], "body": message["Body"],
-                                      "eventSource": "aws:sqs"}]}  # fmt: skip
+                event = {
+                    "Records": [{"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}]
+                }
                 answer = handler_module.send_webhooks(event, None)
                 if not answer["batchItemFailures"]:
                     self.sqs.delete_message(QueueUrl=self.attempts, ReceiptHandle=message["ReceiptHandle"])
@@ -322,8 +323,9 @@ def test_a_redelivery_is_sent_once_now_and_shows_in_the_attempts(world: World) -
         (event_id,) = {r.headers["webhook-id"] for r in hooks.received}
         asked = world.webhooks.redeliver(MERCHANT, event_id, RedeliverRequest(endpoint=endpoint))
         again = world.webhooks.redeliver(MERCHANT, event_id, RedeliverRequest(endpoint=endpoint))
-        assert asked == again == {"object": "redelivery", "event_id": event_id, "endpoint": endpoint,
-                                  "status": "queued"}  # fmt: skip
+        assert (
+            asked == again == {"object": "redelivery", "event_id": event_id, "endpoint": endpoint, "status": "queued"}
+        )
         assert world.pump().dispatched == 1  # asked twice while queued: sent once
     assert len(hooks.received) == 2 and {r.headers["webhook-id"] for r in hooks.received} == {event_id}
     assert len(world.attempts_of(endpoint)) == 2
@@ -418,8 +420,9 @@ def test_a_receiver_slower_than_the_deadline_is_a_timeout_retried_on_schedule(wo
         world.pay()
         world.dispatcher.dispatch(DispatchReport())
         (message,) = world.sqs.receive_message(QueueUrl=world.attempts, MaxNumberOfMessages=10)["Messages"]
-        found = attempt(AttemptMessage.decode(message["Body"]), box=courier["box"], reach=courier["reach"],
-                        timeout_s=0.5)  # fmt: skip
+        found = attempt(
+            AttemptMessage.decode(message["Body"]), box=courier["box"], reach=courier["reach"], timeout_s=0.5
+        )
         courier["results"].send([found.encode()])
         world.sqs.delete_message(QueueUrl=world.attempts, ReceiptHandle=message["ReceiptHandle"])
         world.dispatcher.collect(DispatchReport())

@@ -148,8 +148,11 @@ def test_update_changes_only_what_is_given(clean: Services) -> None:
     )
     body = json.loads(changed.response.body)
     assert (body["url"], body["enabled_events"], body["status"], body["description"]) == (
-        made["url"], ["*"], "disabled", "orders",
-    )  # fmt: skip
+        made["url"],
+        ["*"],
+        "disabled",
+        "orders",
+    )
     assert "secret" not in body
     cleared = json.loads(
         webhooks.update("merch_123", made["id"], UpdateEndpointRequest(description=None), "u2").response.body
@@ -177,8 +180,12 @@ def test_roll_keeps_the_old_secret_for_its_time(clean: Services) -> None:
         webhooks.roll_secret("merch_123", made["id"], RollSecretRequest(expires_in_s=600), "r1").response.body
     )
     assert rolled["secret"] != made["secret"] and len(key_of(rolled["secret"])) == 32
-    row = stored(clean, "SELECT secret_sealed, previous_secret_sealed, previous_secret_expires_at - updated_at "
-                        "FROM webhook_endpoints WHERE id = %s", made["id"])[0]  # fmt: skip
+    row = stored(
+        clean,
+        "SELECT secret_sealed, previous_secret_sealed, previous_secret_expires_at - updated_at "
+        "FROM webhook_endpoints WHERE id = %s",
+        made["id"],
+    )[0]
     kms = boto3.client("kms", region_name=REGION, endpoint_url=clean.moto.endpoint)
     box = KmsSecretBox(kms, clean.settings().webhook_secrets_key_id or "")
     assert box.open(made["id"], bytes(row[0])) == rolled["secret"]

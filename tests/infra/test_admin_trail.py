@@ -60,15 +60,18 @@ def test_the_trail_bucket_lets_cloudtrail_write_for_this_trail_only(env_stack: S
     key, _ = env_stack.only("aws_kms_key")
     assert trail["kms_key_id"] == f"${{aws_kms_key.{key}.arn}}"
     (encryption,) = [
-        e for e in env_stack.resources("aws_s3_bucket_server_side_encryption_configuration").values()
+        e
+        for e in env_stack.resources("aws_s3_bucket_server_side_encryption_configuration").values()
         if refs(e["bucket"]) == {f"aws_s3_bucket.{bucket_name}"}
-    ]  # fmt: skip
+    ]
     by_default = encryption["rule"][0]["apply_server_side_encryption_by_default"]
     assert by_default == {"sse_algorithm": "aws:kms", "kms_master_key_id": f"${{aws_kms_key.{key}.arn}}"}
     (lifecycle,) = [
-        rule for c in env_stack.resources("aws_s3_bucket_lifecycle_configuration").values()
-        if refs(c["bucket"]) == {f"aws_s3_bucket.{bucket_name}"} for rule in c["rule"]
-    ]  # fmt: skip
+        rule
+        for c in env_stack.resources("aws_s3_bucket_lifecycle_configuration").values()
+        if refs(c["bucket"]) == {f"aws_s3_bucket.{bucket_name}"}
+        for rule in c["rule"]
+    ]
     assert lifecycle["expiration"][0]["days"] >= max(MIN_RETENTION_DAYS, config.log_retention_days)
     assert bucket["force_destroy"] is config.bucket_force_destroy
 

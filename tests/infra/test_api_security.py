@@ -228,17 +228,33 @@ def test_the_edge_limits_failed_authentications_per_address_for_what_is_not_a_we
     # The scope-down regex takes exactly what the authorizer would look up: every key it mints, in every
     # spelling of the scheme it accepts; and nothing it refuses by shape.
     well_formed = re.compile(regex["regex_string"])
-    issued = [f"{kind}_{mode}_{secrets.token_urlsafe(40)[:43].replace('-', 'a').replace('_', 'b')}"
-              for kind in ("sk", "rk") for mode in ("test", "live")]  # fmt: skip
+    issued = [
+        f"{kind}_{mode}_{secrets.token_urlsafe(40)[:43].replace('-', 'a').replace('_', 'b')}"
+        for kind in ("sk", "rk")
+        for mode in ("test", "live")
+    ]
     for key in issued:
         for scheme in ("Bearer", "bearer", "BEARER", "bEaReR"):
             assert well_formed.search(f"{scheme} {key}"), f"{scheme} {key[:8]}..."
             assert bearer_token({"headers": {"Authorization": f"{scheme} {key}"}}) == key
             assert secret_shape(key) is not None
-    malformed = ["", "Bearer", "Bearer ", f"Basic {issued[0]}", f"Bearer  {issued[0]}", f"Bearer {issued[0]} ",
-                 f" Bearer {issued[0]}", f"Bearer\t{issued[0]}", f"Bearer {issued[0][:-1]}", f"Bearer {issued[0]}x",
-                 f"Bearer pk_test_{'a' * 43}", f"Bearer sk_prod_{'a' * 43}", f"Bearer {issued[0][:-1]}-",
-                 f"Bearer {issued[0][:-1]}\u00e9", f"Token {issued[0]}"]  # fmt: skip
+    malformed = [
+        "",
+        "Bearer",
+        "Bearer ",
+        f"Basic {issued[0]}",
+        f"Bearer  {issued[0]}",
+        f"Bearer {issued[0]} ",
+        f" Bearer {issued[0]}",
+        f"Bearer\t{issued[0]}",
+        f"Bearer {issued[0][:-1]}",
+        f"Bearer {issued[0]}x",
+        f"Bearer pk_test_{'a' * 43}",
+        f"Bearer sk_prod_{'a' * 43}",
+        f"Bearer {issued[0][:-1]}-",
+        f"Bearer {issued[0][:-1]}\u00e9",
+        f"Token {issued[0]}",
+    ]
     for value in malformed:
         assert not well_formed.search(value), repr(value)
         token = bearer_token({"headers": {"Authorization": value}})

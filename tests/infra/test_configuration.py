@@ -58,12 +58,19 @@ def test_prod_differs_from_dev_only_through_config(synthesized: SynthResult) -> 
     # operator, who reads its answer), API 5xx, database CPU and free storage.
     alarms = {a["alarm_name"] for a in prod.resources("aws_cloudwatch_metric_alarm").values()}
     assert alarms == {
-        *(f"payment-{function}-{kind}-prod-pr42" for function in ("processor", "reconcile", "authorizer", "webhooks")
-          for kind in ("errors", "throttles")),
-        "payment-api-5xx-prod-pr42", "payment-db-cpu-prod-pr42", "payment-db-free-storage-prod-pr42",
-        "payment-outbox-oldest-age-prod-pr42", "payment-outbox-dead-lettered-prod-pr42",
-        "payment-processing-age-prod-pr42", "payment-api-keys-expiring-prod-pr42",
-    }  # fmt: skip
+        *(
+            f"payment-{function}-{kind}-prod-pr42"
+            for function in ("processor", "reconcile", "authorizer", "webhooks")
+            for kind in ("errors", "throttles")
+        ),
+        "payment-api-5xx-prod-pr42",
+        "payment-db-cpu-prod-pr42",
+        "payment-db-free-storage-prod-pr42",
+        "payment-outbox-oldest-age-prod-pr42",
+        "payment-outbox-dead-lettered-prod-pr42",
+        "payment-processing-age-prod-pr42",
+        "payment-api-keys-expiring-prod-pr42",
+    }
     assert not dev.resources("aws_cloudwatch_metric_alarm")
 
 

@@ -15,9 +15,11 @@ from tests.infra.tfjson import Stack, refs
 
 #: Each execution role (by construct id) and the functions (by construct id) that run as it.
 ROLES = {
-    "function-role": ("processor", "reconcile"), "authorizer-role": ("authorizer",), "admin-role": ("admin",),
+    "function-role": ("processor", "reconcile"),
+    "authorizer-role": ("authorizer",),
+    "admin-role": ("admin",),
     "webhooks-role": ("webhooks",),
-}  # fmt: skip
+}
 REGION = "us-east-1"
 Grant = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 

@@ -17,13 +17,27 @@ SUFFIXES = ["pr42", "a", "alice-dev", "x" * 20, "0"]
 def test_every_unique_name_carries_environment_and_suffix(env: str, suffix: str) -> None:
     naming = Naming(env, suffix)
     names = [
-        naming.bucket("txlog"), naming.rds_identifier("db"), naming.db_subnet_group("db"),
-        naming.function("processor"), naming.role("processor"), naming.policy("processor"),
-        naming.secret("db"), naming.log_group("/aws/lambda", "processor"), naming.kms_alias("key"),
-        naming.table("x"), naming.security_group("db"), naming.api("api"), naming.alarm("errors"),
-        naming.queue("dlq"), naming.topic("alarms"), naming.event_rule("reconcile"),
-        naming.state_bucket(), naming.db_parameter_group("db"), naming.resource("vpc"), naming.db_proxy("db"),
-    ]  # fmt: skip
+        naming.bucket("txlog"),
+        naming.rds_identifier("db"),
+        naming.db_subnet_group("db"),
+        naming.function("processor"),
+        naming.role("processor"),
+        naming.policy("processor"),
+        naming.secret("db"),
+        naming.log_group("/aws/lambda", "processor"),
+        naming.kms_alias("key"),
+        naming.table("x"),
+        naming.security_group("db"),
+        naming.api("api"),
+        naming.alarm("errors"),
+        naming.queue("dlq"),
+        naming.topic("alarms"),
+        naming.event_rule("reconcile"),
+        naming.state_bucket(),
+        naming.db_parameter_group("db"),
+        naming.resource("vpc"),
+        naming.db_proxy("db"),
+    ]
     for name in names:
         assert env in name and suffix in name, name
 

@@ -19,14 +19,24 @@ def _validate(folder: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
     env = terraform_env()
     init = subprocess.run(
         ["terraform", "init", "-backend=false", "-input=false", "-no-color"],
-        cwd=folder, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     if init.returncode != 0:
         return folder, init
     return folder, subprocess.run(
-        ["terraform", "validate", "-no-color"], cwd=folder, env=env, capture_output=True, text=True, timeout=300,
+        ["terraform", "validate", "-no-color"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
         check=False,
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="module")

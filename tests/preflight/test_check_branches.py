@@ -91,17 +91,23 @@ ROOT = "${aws_api_gateway_rest_api.api.root_resource_id}"
 @pytest.mark.parametrize(
     ("parents", "resource_id", "expected"),
     [
-        ({"payments": ROOT, "id": "${aws_api_gateway_resource.payments.id}"}, "${aws_api_gateway_resource.id.id}",
-         "/payments/id"),
+        (
+            {"payments": ROOT, "id": "${aws_api_gateway_resource.payments.id}"},
+            "${aws_api_gateway_resource.id.id}",
+            "/payments/id",
+        ),
         ({}, ROOT, "/"),
         ({}, "a1b2c3", None),
         # the API's id is not its root resource's id
         ({"payments": "${aws_api_gateway_rest_api.api.id}"}, "${aws_api_gateway_resource.payments.id}", None),
-        ({"a": "${aws_api_gateway_resource.b.id}", "b": "${aws_api_gateway_resource.a.id}"},
-         "${aws_api_gateway_resource.a.id}", None),
+        (
+            {"a": "${aws_api_gateway_resource.b.id}", "b": "${aws_api_gateway_resource.a.id}"},
+            "${aws_api_gateway_resource.a.id}",
+            None,
+        ),
     ],
     ids=["nested", "root", "literal", "api-id-as-parent", "cycle"],
-)  # fmt: skip
+)
 def test_resource_path_walks_parents_to_the_root(
     parents: dict[str, str], resource_id: str, expected: str | None
 ) -> None:
@@ -294,9 +300,14 @@ def test_iam_authorization_protects_a_method_without_an_authorizer(dev: Fixture)
         ("OPTIONS", "MOCK", False, True),
         ("GET", "MOCK", True, True),
     ],
-    ids=["cors-preflight", "options-proxied-to-lambda", "options-without-integration", "mock-of-another-resource",
-         "get-answered-by-mock"],
-)  # fmt: skip
+    ids=[
+        "cors-preflight",
+        "options-proxied-to-lambda",
+        "options-without-integration",
+        "mock-of-another-resource",
+        "get-answered-by-mock",
+    ],
+)
 def test_only_a_cors_preflight_answered_by_mock_may_be_open(
     dev: Fixture, http_method: str, integration: str | None, same_resource: bool, reported: bool
 ) -> None:
@@ -307,17 +318,25 @@ def test_only_a_cors_preflight_answered_by_mock_may_be_open(
         doc,
         "aws_api_gateway_method",
         "open",
-        {"rest_api_id": post["rest_api_id"], "resource_id": post["resource_id"], "http_method": http_method,
-         "authorization": "NONE"},
-    )  # fmt: skip
+        {
+            "rest_api_id": post["rest_api_id"],
+            "resource_id": post["resource_id"],
+            "http_method": http_method,
+            "authorization": "NONE",
+        },
+    )
     if integration is not None:
         _add(
             doc,
             "aws_api_gateway_integration",
             "open",
-            {"rest_api_id": post["rest_api_id"], "resource_id": (post if same_resource else get)["resource_id"],
-             "http_method": "${aws_api_gateway_method.open.http_method}", "type": integration},
-        )  # fmt: skip
+            {
+                "rest_api_id": post["rest_api_id"],
+                "resource_id": (post if same_resource else get)["resource_id"],
+                "http_method": "${aws_api_gateway_method.open.http_method}",
+                "type": integration,
+            },
+        )
     assert failing(doc, dev.path, "PF503") == ({added} if reported else set())
 
 
@@ -525,9 +544,12 @@ def test_an_aurora_master_secret_counts_by_reference_and_by_arn_pattern(dev: Fix
         doc,
         "aws_rds_cluster",
         "aurora",
-        {"cluster_identifier": "payment-aurora-dev-pr42", "engine": "aurora-postgresql",
-         "manage_master_user_password": True},
-    )  # fmt: skip
+        {
+            "cluster_identifier": "payment-aurora-dev-pr42",
+            "engine": "aurora-postgresql",
+            "manage_master_user_password": True,
+        },
+    )
     processor, body = _function(doc, "processor")
     body["environment"]["variables"]["ADMIN_SECRET_ARN"] = "${aws_rds_cluster.aurora.master_user_secret[0].secret_arn}"
     assert failing(doc, dev.path, "PF206") == {processor}

@@ -195,9 +195,15 @@ def _open_database(doc: Document) -> set[str]:
     return _add(
         "aws_security_group_rule",
         "db_from_anywhere",
-        {"type": "ingress", "security_group_id": f"${{aws_security_group.{sg}.id}}", "protocol": "tcp",
-         "from_port": 5400, "to_port": 5500, "cidr_blocks": ["0.0.0.0/0"]},
-    )(doc)  # fmt: skip
+        {
+            "type": "ingress",
+            "security_group_id": f"${{aws_security_group.{sg}.id}}",
+            "protocol": "tcp",
+            "from_port": 5400,
+            "to_port": 5500,
+            "cidr_blocks": ["0.0.0.0/0"],
+        },
+    )(doc)
 
 
 def _admin_attached(doc: Document) -> set[str]:
@@ -337,8 +343,12 @@ def _egress(
 
 def _inline_egress_on_the_database(doc: Document) -> set[str]:
     """The control: a group no function holds is not a payment function's way out (PF707 is the database's)."""
-    _set(doc, "aws_security_group", "network/database-sg",
-         egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}])  # fmt: skip
+    _set(
+        doc,
+        "aws_security_group",
+        "network/database-sg",
+        egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}],
+    )
     return set()
 
 
@@ -351,9 +361,13 @@ def _master_secret_in_env(doc: Document) -> set[str]:
 def _master_secret_granted(doc: Document) -> set[str]:
     _, grants = named(doc, "aws_iam_policy_document", "function-role/grants", section="data")
     grants["statement"].append(
-        {"sid": "ReadMasterCredentials", "effect": "Allow", "actions": ["secretsmanager:GetSecretValue"],
-         "resources": [master_secret(doc)]}
-    )  # fmt: skip
+        {
+            "sid": "ReadMasterCredentials",
+            "effect": "Allow",
+            "actions": ["secretsmanager:GetSecretValue"],
+            "resources": [master_secret(doc)],
+        }
+    )
     return _sharing_the_role_of(doc, "processor/function")
 
 

@@ -116,8 +116,14 @@ def test_a_ttl_of_unicode_digits_is_not_judged_and_does_not_crash(tmp_path: Path
     """ "3²".isdigit() is True, and int() refuses it: PF505 must look at decimal strings only."""
     authorizer = {"rest_api_id": "x", "authorizer_uri": "y", "type": "REQUEST"}
     for ttl, expected in (("3²", set()), ("301", {"PF505"}), ("300", set())):
-        path = _file(tmp_path / f"ttl-{ttl}", {"resource": {"aws_api_gateway_authorizer": {"a": {
-            **authorizer, "authorizer_result_ttl_in_seconds": ttl}}}})  # fmt: skip
+        path = _file(
+            tmp_path / f"ttl-{ttl}",
+            {
+                "resource": {
+                    "aws_api_gateway_authorizer": {"a": {**authorizer, "authorizer_result_ttl_in_seconds": ttl}}
+                }
+            },
+        )
         report = check_files([path], suffix="pr1")
         assert report.crashes == ()
         assert {f.check_id for f in report.findings if f.check_id == "PF505"} == expected, ttl

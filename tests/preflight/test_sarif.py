@@ -133,9 +133,15 @@ def test_suppressed_findings_stay_as_results_with_their_reason(tmp_path: Path, m
     path = _stack(tmp_path)
     report = check_files([path], suffix="pr1")
     silenced = Finding(
-        "PF702", Severity.ERROR, "aws_s3_bucket.logs", "acl", "ACL public-read", "remove it", str(path),
+        "PF702",
+        Severity.ERROR,
+        "aws_s3_bucket.logs",
+        "acl",
+        "ACL public-read",
+        "remove it",
+        str(path),
         suppression="the public site must be readable by anyone",
-    )  # fmt: skip
+    )
     results = _results(dataclasses.replace(report, suppressed=(silenced,)))
     kept = [r for r in results if "suppressions" in r]
     assert [r["properties"]["attribute"] for r in kept] == ["acl"]

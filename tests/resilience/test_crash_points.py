@@ -184,8 +184,15 @@ def acquirer(request: pytest.FixtureRequest, clean: Services) -> Iterator[Acquir
     with localstripe() as fake:
         runner = Admin(clean.admin_settings(), secrets_client=clean._secrets())
         try:
-            runner.run({"action": "set_connector", "merchant_id": MERCHANT, "connector": "stripe",
-                        "endpoint": fake.api_base, "secret": "sk_test_CrashPoints0123456789"})  # fmt: skip
+            runner.run(
+                {
+                    "action": "set_connector",
+                    "merchant_id": MERCHANT,
+                    "connector": "stripe",
+                    "endpoint": fake.api_base,
+                    "secret": "sk_test_CrashPoints0123456789",
+                }
+            )
         finally:
             runner.close()
 
@@ -291,11 +298,17 @@ def test_a_handler_killed_anywhere_in_a_payment_leaves_one_final_payment_and_one
 
     recorded = sum(before.values())
     counts(f"{acquirer.name}: killed: {dict(died)} (a request takes {request_s * 1000:.0f} ms)")
-    counts(f"{acquirer.name}: left processing by the kills: {before.get('processing', 0)} of {recorded} recorded; "
-           f"{len(keys) - recorded} killed before any record")  # fmt: skip
-    counts(f"{acquirer.name}: settled by a retry with the same key: {len(replies)}; by the scheduled job: "
-           f"{job['payments_settled']} (+{drain['payments_settled']} on a second run)")  # fmt: skip
+    counts(
+        f"{acquirer.name}: left processing by the kills: {before.get('processing', 0)} of {recorded} recorded; "
+        f"{len(keys) - recorded} killed before any record"
+    )
+    counts(
+        f"{acquirer.name}: settled by a retry with the same key: {len(replies)}; by the scheduled job: "
+        f"{job['payments_settled']} (+{drain['payments_settled']} on a second run)"
+    )
     left = undelivered[0] if undelivered else "?"
-    counts(f"{acquirer.name}: attempts {sum(connectors.values())}, distinct payments charged {len(charged)} = "
-           f"payments {len(rows)}; S3 objects {sum(versions.values())} (versions), each once; "
-           f"outbox left {left}")  # fmt: skip
+    counts(
+        f"{acquirer.name}: attempts {sum(connectors.values())}, distinct payments charged {len(charged)} = "
+        f"payments {len(rows)}; S3 objects {sum(versions.values())} (versions), each once; "
+        f"outbox left {left}"
+    )

@@ -10,21 +10,41 @@ from payment_processor.audit import UNKNOWN_ACTOR, actor_of, entry_for
 
 
 def test_a_key_creation_keeps_the_request_and_the_key_it_made_never_the_secret() -> None:
-    event = {"action": "create_key", "merchant_id": "acme", "read_only": False, "expires_in_s": 7776000,
-             "actor": "arn:aws:iam::123456789012:user/ops"}  # fmt: skip
+    event = {
+        "action": "create_key",
+        "merchant_id": "acme",
+        "read_only": False,
+        "expires_in_s": 7776000,
+        "actor": "arn:aws:iam::123456789012:user/ops",
+    }
     answer = {"key": {"id": "key_" + "a" * 26, "secret": "sk_test_" + "S" * 43}}
     entry = entry_for(event, "ok", answer)
     assert (entry.actor, entry.action, entry.outcome, entry.target) == (
-        "arn:aws:iam::123456789012:user/ops", "create_key", "ok", "key_" + "a" * 26)  # fmt: skip
-    assert entry.detail == {"merchant_id": "acme", "read_only": False, "expires_in_s": 7776000,
-                            "made_key_id": "key_" + "a" * 26}  # fmt: skip
+        "arn:aws:iam::123456789012:user/ops",
+        "create_key",
+        "ok",
+        "key_" + "a" * 26,
+    )
+    assert entry.detail == {
+        "merchant_id": "acme",
+        "read_only": False,
+        "expires_in_s": 7776000,
+        "made_key_id": "key_" + "a" * 26,
+    }
     assert "S" * 43 not in json.dumps(entry.resource())
 
 
 def test_a_connectors_secret_and_any_free_text_never_enter_it() -> None:
     secret = "sk_live_" + "x" * 40
-    event = {"action": "set_connector", "merchant_id": "acme", "connector": "stripe", "priority": 1,
-             "endpoint": "https://user:pass@api.stripe.com", "secret": secret, "note": "anything at all"}  # fmt: skip
+    event = {
+        "action": "set_connector",
+        "merchant_id": "acme",
+        "connector": "stripe",
+        "priority": 1,
+        "endpoint": "https://user:pass@api.stripe.com",
+        "secret": secret,
+        "note": "anything at all",
+    }
     entry = entry_for(event, "ok", {"connector": {"secret": secret}})
     assert entry.detail == {"merchant_id": "acme", "connector": "stripe", "priority": 1}
     assert entry.target == "acme/stripe"

@@ -129,16 +129,30 @@ KEY = "sk_test_abc"
         ({"headers": {"Authorization": f"Bearer {KEY}"}}, KEY),
         ({"headers": {"authorization": f"bearer {KEY}"}}, KEY),
         ({"headers": {"AUTHORIZATION": f"BEARER {KEY}"}}, KEY),
-        ({"headers": {"Authorization": f"Bearer {KEY}"}, "multiValueHeaders": {"Authorization": [f"Bearer {KEY}"]}},
-         KEY),
+        (
+            {"headers": {"Authorization": f"Bearer {KEY}"}, "multiValueHeaders": {"Authorization": [f"Bearer {KEY}"]}},
+            KEY,
+        ),
         # Not exactly one header: the finding's duplicate, case-variant pair, and its multi-value forms.
         ({"headers": {"authorization": f"Bearer {KEY}", "Authorization": "Bearer undefined"}}, None),
-        ({"headers": {"Authorization": "Bearer undefined"},
-          "multiValueHeaders": {"authorization": [f"Bearer {KEY}"], "Authorization": ["Bearer undefined"]}}, None),
-        ({"headers": {"Authorization": f"Bearer {KEY}"},
-          "multiValueHeaders": {"Authorization": [f"Bearer {KEY}", f"Bearer {KEY}"]}}, None),
-        ({"headers": {"Authorization": f"Bearer {KEY}"}, "multiValueHeaders": {"Authorization": ["Bearer other"]}},
-         None),
+        (
+            {
+                "headers": {"Authorization": "Bearer undefined"},
+                "multiValueHeaders": {"authorization": [f"Bearer {KEY}"], "Authorization": ["Bearer undefined"]},
+            },
+            None,
+        ),
+        (
+            {
+                "headers": {"Authorization": f"Bearer {KEY}"},
+                "multiValueHeaders": {"Authorization": [f"Bearer {KEY}", f"Bearer {KEY}"]},
+            },
+            None,
+        ),
+        (
+            {"headers": {"Authorization": f"Bearer {KEY}"}, "multiValueHeaders": {"Authorization": ["Bearer other"]}},
+            None,
+        ),
         # Not exactly ``Bearer <token>``: every other spelling is refused, not repaired.
         ({"headers": {"Authorization": f"bearer  {KEY}"}}, None),
         ({"headers": {"Authorization": f"Bearer {KEY} "}}, None),
@@ -156,7 +170,7 @@ KEY = "sk_test_abc"
         ({"headers": None}, None),
         ({}, None),
     ],
-)  # fmt: skip
+)
 def test_only_one_authorization_header_of_exactly_bearer_and_a_token_is_a_credential(
     event: dict[str, Any], token: str | None
 ) -> None:

@@ -36,10 +36,18 @@ def test_stripe_decline_codes_map_to_ours_and_anything_else_is_generic() -> None
     assert stripe_connector.decline_code(None) == "generic_decline"
     # Every code we map to is one of a small documented set.
     assert set(stripe_connector.DECLINE_CODES.values()) <= {
-        "generic_decline", "insufficient_funds", "expired_card", "incorrect_cvc", "incorrect_number",
-        "processing_error", "lost_or_stolen_card", "fraudulent", "card_not_supported", "currency_not_supported",
+        "generic_decline",
+        "insufficient_funds",
+        "expired_card",
+        "incorrect_cvc",
+        "incorrect_number",
+        "processing_error",
+        "lost_or_stolen_card",
+        "fraudulent",
+        "card_not_supported",
+        "currency_not_supported",
         "authentication_required",
-    }  # fmt: skip
+    }
 
 
 def _wrapped(inner: BaseException) -> BaseException:

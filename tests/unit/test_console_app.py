@@ -322,9 +322,18 @@ def test_a_payments_timeline_shows_what_happened_escaped() -> None:
     assert hostile not in page and page.count("&lt;img src=x onerror=alert(1)&gt;") == 2
 
 
-KEY: dict[str, Any] = {"id": "key_" + "b" * 26, "merchant_id": "merch_1", "mode": "test", "read_only": False,
-                       "redacted_secret": "sk_test_...wxyz", "created_at": "2026-12-07T09:00:00Z", "revoked_at": None,
-                       "expires_at": None, "last_used_at": None, "replaced_by": None}  # fmt: skip
+KEY: dict[str, Any] = {
+    "id": "key_" + "b" * 26,
+    "merchant_id": "merch_1",
+    "mode": "test",
+    "read_only": False,
+    "redacted_secret": "sk_test_...wxyz",
+    "created_at": "2026-12-07T09:00:00Z",
+    "revoked_at": None,
+    "expires_at": None,
+    "last_used_at": None,
+    "replaced_by": None,
+}
 SECRET = "sk_test_" + "S" * 39 + "wxyz"
 
 
@@ -344,8 +353,12 @@ def test_a_key_is_created_through_the_form_and_its_secret_shown_this_once() -> N
     form = {"csrf": csrf_of(page), "merchant_id": "merch_9", "read_only": "on", "expires_in_days": "90"}
     created = client.post("/keys", data=form, headers={"Origin": ORIGIN}, base_url=ORIGIN)
     assert created.status_code == 201 and SECRET in created.text and created.headers["Cache-Control"] == "no-store"
-    assert world.asked[-2] == {"action": "create_key", "merchant_id": "merch_9", "read_only": True,
-                               "expires_in_s": 90 * 86400}  # fmt: skip
+    assert world.asked[-2] == {
+        "action": "create_key",
+        "merchant_id": "merch_9",
+        "read_only": True,
+        "expires_in_s": 90 * 86400,
+    }
     assert SECRET not in client.get("/keys", base_url=ORIGIN).text, "shown once"
 
 
@@ -366,8 +379,9 @@ def test_a_key_is_revoked_only_after_its_confirmation_from_the_consoles_own_form
     assert confirm.status_code == 200 and f"Revoke {KEY['id']}" in confirm.text
     assert all(asked["action"] != "revoke_key" for asked in world.asked), "asking is not revoking"
     csrf = csrf_of(confirm.text)
-    foreign = client.post(f"/keys/{KEY['id']}/revoke", data={"csrf": csrf}, headers={"Origin": "http://evil.example"},
-                          base_url=ORIGIN)  # fmt: skip
+    foreign = client.post(
+        f"/keys/{KEY['id']}/revoke", data={"csrf": csrf}, headers={"Origin": "http://evil.example"}, base_url=ORIGIN
+    )
     forged = client.post(f"/keys/{KEY['id']}/revoke", data={}, headers={"Origin": ORIGIN}, base_url=ORIGIN)
     assert foreign.status_code == forged.status_code == 403
     assert all(asked["action"] != "revoke_key" for asked in world.asked)
@@ -382,8 +396,12 @@ def test_the_deployment_page_describes_this_machines_record_of_it(tmp_path: Path
 
     stack = tmp_path / "stack"
     stack.mkdir()
-    doc = {"resource": {"aws_s3_bucket": {"a": {"bucket": "payment-txlog-dev-x"}, "b": {"bucket": "payment-y-dev-x"}},
-                        "aws_sqs_queue": {"q": {"name": "payment-q-dev-x"}}}}  # fmt: skip
+    doc = {
+        "resource": {
+            "aws_s3_bucket": {"a": {"bucket": "payment-txlog-dev-x"}, "b": {"bucket": "payment-y-dev-x"}},
+            "aws_sqs_queue": {"q": {"name": "payment-q-dev-x"}},
+        }
+    }
     (stack / "cdk.tf.json").write_text(json.dumps(doc))
     record = {"stack_dir": str(stack), "deployed_at": 1796636895.2, "outputs": {"api_url": "http://x/v1"}}
     described = describe("dev", "x", record)
@@ -399,8 +417,9 @@ def test_the_deployment_page_describes_this_machines_record_of_it(tmp_path: Path
     assert describe("prod", "x", None)["record"] is None
 
     world = World()
-    world.app = ConsoleApp(deployment="dev/x", port=PORT, admin=world.read, sessions=world.sessions,
-                           describe=lambda: described)  # fmt: skip
+    world.app = ConsoleApp(
+        deployment="dev/x", port=PORT, admin=world.read, sessions=world.sessions, describe=lambda: described
+    )
     page = world.signed_in().get("/deployment", base_url=ORIGIN)
     assert page.status_code == 200 and '<dd id="resource-count">3</dd>' in page.text
     assert "api_url" in page.text and "aws_sqs_queue" in page.text
@@ -409,11 +428,30 @@ def test_the_deployment_page_describes_this_machines_record_of_it(tmp_path: Path
 
 
 def test_webhook_pages_list_endpoints_and_an_endpoints_attempts_escaped() -> None:
-    endpoint = {"id": "we_" + "d" * 26, "merchant_id": "merch_1", "url": "https://example.com/in", "status": "enabled",
-                "disabled_reason": None, "failing_since": "t", "created_at": "t", "events": 1, "succeeded": 4,
-                "waiting": 1, "abandoned": 2}  # fmt: skip
-    attempt = {"attempted_at": "t", "event_id": "evt_1", "delivery_id": 1, "attempt": 2, "status_code": 500,
-               "error": None, "latency_ms": 12, "next_attempt_at": None, "excerpt": "<b>down</b>"}  # fmt: skip
+    endpoint = {
+        "id": "we_" + "d" * 26,
+        "merchant_id": "merch_1",
+        "url": "https://example.com/in",
+        "status": "enabled",
+        "disabled_reason": None,
+        "failing_since": "t",
+        "created_at": "t",
+        "events": 1,
+        "succeeded": 4,
+        "waiting": 1,
+        "abandoned": 2,
+    }
+    attempt = {
+        "attempted_at": "t",
+        "event_id": "evt_1",
+        "delivery_id": 1,
+        "attempt": 2,
+        "status_code": 500,
+        "error": None,
+        "latency_ms": 12,
+        "next_attempt_at": None,
+        "excerpt": "<b>down</b>",
+    }
     world = World(webhook_endpoints={"endpoints": [endpoint]}, endpoint_attempts={"attempts": [attempt]})
     client = world.signed_in()
     listed = client.get("/webhooks", base_url=ORIGIN).text
@@ -425,8 +463,17 @@ def test_webhook_pages_list_endpoints_and_an_endpoints_attempts_escaped() -> Non
 
 def test_a_redelivery_is_queued_only_from_the_consoles_own_form() -> None:
     endpoint_id = "we_" + "d" * 26
-    attempt = {"attempted_at": "t", "event_id": f"pay_{'a' * 26}:0002", "delivery_id": 1, "attempt": 1,
-               "status_code": 500, "error": None, "latency_ms": 12, "next_attempt_at": None, "excerpt": ""}  # fmt: skip
+    attempt = {
+        "attempted_at": "t",
+        "event_id": f"pay_{'a' * 26}:0002",
+        "delivery_id": 1,
+        "attempt": 1,
+        "status_code": 500,
+        "error": None,
+        "latency_ms": 12,
+        "next_attempt_at": None,
+        "excerpt": "",
+    }
     world = World(
         endpoint_attempts={"attempts": [attempt]},
         redeliver_event={
@@ -455,16 +502,29 @@ def test_the_alarms_of_this_deployment_worst_first_and_no_other_deployments() ->
 
     with mock_aws():
         cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
-        for name in ("payment-api-5xx-dev-alpha", "payment-outbox-age-dev-alpha", "payment-api-5xx-dev-alpha2",
-                     "payment-api-5xx-staging-alpha", "other-thing-dev-alpha"):  # fmt: skip
+        for name in (
+            "payment-api-5xx-dev-alpha",
+            "payment-outbox-age-dev-alpha",
+            "payment-api-5xx-dev-alpha2",
+            "payment-api-5xx-staging-alpha",
+            "other-thing-dev-alpha",
+        ):
             cloudwatch.put_metric_alarm(
-                AlarmName=name, MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum", Period=60,
-                EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
-            )  # fmt: skip
+                AlarmName=name,
+                MetricName="Errors",
+                Namespace="AWS/Lambda",
+                Statistic="Sum",
+                Period=60,
+                EvaluationPeriods=1,
+                Threshold=1,
+                ComparisonOperator="GreaterThanThreshold",
+            )
         cloudwatch.set_alarm_state(AlarmName="payment-outbox-age-dev-alpha", StateValue="ALARM", StateReason="old")
         found = read_alarms(cloudwatch, "dev", "alpha")
     assert [(a["name"], a["state"]) for a in found] == [
-        ("payment-outbox-age-dev-alpha", "ALARM"), ("payment-api-5xx-dev-alpha", "OK")]  # fmt: skip
+        ("payment-outbox-age-dev-alpha", "ALARM"),
+        ("payment-api-5xx-dev-alpha", "OK"),
+    ]
     assert found[0]["reason"] == "old" and found[0]["since"]
 
 
@@ -494,8 +554,9 @@ def test_a_form_too_large_is_refused_before_anything_is_done() -> None:
     world = keys_world()
     client = world.signed_in()
     csrf = csrf_of(client.get("/keys", base_url=ORIGIN).text)
-    big = client.post("/keys", data={"csrf": csrf, "merchant_id": "m" * 20_000}, headers={"Origin": ORIGIN},
-                      base_url=ORIGIN)  # fmt: skip
+    big = client.post(
+        "/keys", data={"csrf": csrf, "merchant_id": "m" * 20_000}, headers={"Origin": ORIGIN}, base_url=ORIGIN
+    )
     assert big.status_code == 413 and big.headers["Content-Security-Policy"].startswith("default-src 'none'")
     assert all(asked["action"] != "create_key" for asked in world.asked)
 
@@ -509,8 +570,12 @@ def test_numbers_too_long_for_an_int_are_refused_not_a_crash() -> None:
         assert refused.status_code == 400 and "whole number of minor units" in refused.text
     assert client.get("/payments", query_string={"amount_min": "9" * 20}, base_url=ORIGIN).status_code == 400
     csrf = csrf_of(client.get("/keys", base_url=ORIGIN).text)
-    days = client.post("/keys", data={"csrf": csrf, "merchant_id": "m_x", "expires_in_days": "0" * 4301 + "5"},
-                       headers={"Origin": ORIGIN}, base_url=ORIGIN)  # fmt: skip
+    days = client.post(
+        "/keys",
+        data={"csrf": csrf, "merchant_id": "m_x", "expires_in_days": "0" * 4301 + "5"},
+        headers={"Origin": ORIGIN},
+        base_url=ORIGIN,
+    )
     assert days.status_code == 400 and "1 to 1095" in days.text
     assert all(asked["action"] not in ("create_key", "find_payments") for asked in world.asked)
 

@@ -42,8 +42,9 @@ def test_funds_and_index_units_are_not_payable() -> None:
 
 
 def authorize(acquirer: SimulatedAcquirer, token: str, key: str = "k") -> AuthorizeOutcome:
-    request = AuthorizeRequest(key=key, payment_id="pay_x", amount=1, currency="USD", payment_method=token,
-                               capture=True)  # fmt: skip
+    request = AuthorizeRequest(
+        key=key, payment_id="pay_x", amount=1, currency="USD", payment_method=token, capture=True
+    )
     return acquirer.authorize(request, Forgetful(), timeout_s=1.0)
 
 
@@ -71,8 +72,9 @@ def test_follow_ups_answer_by_token() -> None:
     )
     assert acquirer.cancel(on("tok_cancelRefused"), key="a", timeout_s=1) == Declined("cancel_refused")
     assert acquirer.refund(on("tok_refundRefused"), amount=1, key="a", timeout_s=1) == Declined("refund_refused")
-    assert isinstance(acquirer.increment_authorization(on("tok_followUpsUnavailable"), amount=900, key="a",
-                                                       timeout_s=1), Unknown)  # fmt: skip
+    assert isinstance(
+        acquirer.increment_authorization(on("tok_followUpsUnavailable"), amount=900, key="a", timeout_s=1), Unknown
+    )
 
 
 def test_payment_ids() -> None:

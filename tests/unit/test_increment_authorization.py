@@ -31,8 +31,12 @@ def test_an_authorization_is_raised_and_a_capture_takes_the_new_total(app: App) 
     assert (body_of(captured)["status"], body_of(captured)["amount_captured"]) == ("succeeded", 1500)
     app.service.deliver_pending()
     names = sorted(key.rsplit("/", 1)[1] for key in app.sink.objects if payment["id"] in key)
-    assert names == ["0001-payment.processing.json", "0002-payment.requires_capture.json",
-                     "0003-payment.authorization_incremented.json", "0004-payment.succeeded.json"]  # fmt: skip
+    assert names == [
+        "0001-payment.processing.json",
+        "0002-payment.requires_capture.json",
+        "0003-payment.authorization_incremented.json",
+        "0004-payment.succeeded.json",
+    ]
 
 
 def test_it_is_idempotent_like_every_post(app: App) -> None:
@@ -54,7 +58,9 @@ def test_an_amount_not_above_the_current_one_is_422_and_keeps_no_key(app: App, a
     refused = increment(app, payment["id"], {"amount": amount}, key="k")
     assert refused["statusCode"] == 422
     assert (body_of(refused)["error"]["code"], body_of(refused)["error"]["field"]) == (
-        "amount_not_above_authorized", "amount")  # fmt: skip
+        "amount_not_above_authorized",
+        "amount",
+    )
     assert increment(app, payment["id"], {"amount": 1001}, key="k")["statusCode"] == 200
 
 
@@ -87,8 +93,13 @@ def test_any_state_but_requires_capture_is_409(app: App) -> None:
     app.api.handle(post(f"/payments/{canceled['id']}/cancel", key="x"))
     refunded = charge(app, key="refund-me")
     app.api.handle(post(f"/payments/{refunded['id']}/refunds", key="r"))
-    for payment, status in ((automatic, "succeeded"), (declined, "declined"), (captured, "succeeded"),
-                            (canceled, "canceled"), (refunded, "refunded")):  # fmt: skip
+    for payment, status in (
+        (automatic, "succeeded"),
+        (declined, "declined"),
+        (captured, "succeeded"),
+        (canceled, "canceled"),
+        (refunded, "refunded"),
+    ):
         refused = increment(app, payment["id"], {"amount": 5000}, key=f"i-{payment['id']}")
         assert refused["statusCode"] == 409, status
         assert body_of(refused)["error"]["code"] == "payment_state_conflict"

@@ -260,11 +260,16 @@ def test_the_authorizer_cache_and_the_rate_counts_do_not_grow_without_bound() ->
 class _Authorizers:
     def __init__(self, *sources: str) -> None:
         self.items = [
-            {"id": f"a{i}", "type": "REQUEST", "identitySource": source, "authorizerResultTtlInSeconds": 10,
-             "authorizerUri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
-                              "arn:aws:lambda:us-east-1:123456789012:function:auth/invocations"}
+            {
+                "id": f"a{i}",
+                "type": "REQUEST",
+                "identitySource": source,
+                "authorizerResultTtlInSeconds": 10,
+                "authorizerUri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+                "arn:aws:lambda:us-east-1:123456789012:function:auth/invocations",
+            }
             for i, source in enumerate(sources)
-        ]  # fmt: skip
+        ]
 
     def get_authorizers(self, restApiId: str) -> dict[str, Any]:
         return {"items": self.items}

@@ -50,8 +50,11 @@ def test_manual_payment_is_authorized_then_fully_captured(app: App) -> None:
     assert body_of(captured)["status"] == "succeeded" and body_of(captured)["amount_captured"] == 1999
     assert body_of(get(app, f"/payments/{payment['id']}"))["status"] == "succeeded"
     objects = sorted(key.rsplit("/", 1)[1] for key in app.sink.objects if payment["id"] in key)
-    assert objects == ["0001-payment.processing.json", "0002-payment.requires_capture.json",
-                       "0003-payment.succeeded.json"]  # fmt: skip
+    assert objects == [
+        "0001-payment.processing.json",
+        "0002-payment.requires_capture.json",
+        "0003-payment.succeeded.json",
+    ]
 
 
 def test_partial_capture_releases_the_rest(app: App) -> None:
@@ -84,7 +87,10 @@ def test_a_null_amount_is_422_and_moves_nothing(app: App, route: str) -> None:
     assert (body_of(refused)["error"]["code"], body_of(refused)["error"]["field"]) == ("validation_error", "amount")
     after = body_of(get(app, f"/payments/{payment['id']}"))
     assert (after["status"], after["amount_captured"], after["amount_refunded"]) == (
-        payment["status"], payment["amount_captured"], 0)  # fmt: skip
+        payment["status"],
+        payment["amount_captured"],
+        0,
+    )
     # Nothing was kept under the key either: the same key with the amount left out is a new request.
     whole = app.api.handle(post(f"/payments/{payment['id']}/{route}", None, key="null"))
     assert whole["statusCode"] in (200, 201), whole["body"]
@@ -254,8 +260,11 @@ def test_authorizations_older_than_seven_days_are_canceled_by_the_job(app: App) 
 
 def test_read_only_keys_read_but_never_write(app: App) -> None:
     payment = charge(app)
-    for path in (f"/payments/{payment['id']}/capture", f"/payments/{payment['id']}/cancel",
-                 f"/payments/{payment['id']}/refunds"):  # fmt: skip
+    for path in (
+        f"/payments/{payment['id']}/capture",
+        f"/payments/{payment['id']}/cancel",
+        f"/payments/{payment['id']}/refunds",
+    ):
         response = app.api.handle(post(path, key="ro", read_only=True))
         assert response["statusCode"] == 403
     for path in ("/payments", f"/payments/{payment['id']}/refunds", "/events"):
@@ -348,8 +357,13 @@ def test_events_feed_shows_every_state_change_newest_first(app: App) -> None:
     feed = body_of(get(app, "/events"))
     assert feed["object"] == "list" and feed["has_more"] is False
     types = [event["type"] for event in feed["data"]]
-    assert types == ["payment.refunded", "refund.succeeded", "refund.pending", "payment.succeeded",
-                     "payment.processing"]  # fmt: skip
+    assert types == [
+        "payment.refunded",
+        "refund.succeeded",
+        "refund.pending",
+        "payment.succeeded",
+        "payment.processing",
+    ]
     newest = feed["data"][0]
     assert newest["object"] == "event" and newest["id"] == f"{payment['id']}:0005"
     assert newest["data"]["payment"]["amount_refunded"] == 1000

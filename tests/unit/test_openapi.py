@@ -402,7 +402,13 @@ def test_every_event_the_code_writes_is_a_documented_type() -> None:
     from payment_processor.states import PAYMENT_INITIAL, PAYMENT_TRANSITIONS, REFUND_INITIAL, REFUND_TRANSITIONS
     from payment_processor.webhooks.deliveries import ENDPOINT_DISABLED
 
-    written = {f"payment.{PAYMENT_INITIAL}", f"refund.{REFUND_INITIAL}", INCREMENTED, ENDPOINT_DISABLED,
-               *PAYMENT_TRANSITIONS.values(), *REFUND_TRANSITIONS.values()}  # fmt: skip
+    written = {
+        f"payment.{PAYMENT_INITIAL}",
+        f"refund.{REFUND_INITIAL}",
+        INCREMENTED,
+        ENDPOINT_DISABLED,
+        *PAYMENT_TRANSITIONS.values(),
+        *REFUND_TRANSITIONS.values(),
+    }
     documented = set(yaml.safe_load(SPEC_TEXT)["components"]["schemas"]["Event"]["properties"]["type"]["enum"])
     assert written == documented

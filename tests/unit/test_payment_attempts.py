@@ -79,13 +79,19 @@ def test_an_acquirer_that_asks_for_3ds_without_a_journal_entry_is_found_again_by
     app.service.context.connector = acquirer
     created = app.api.handle(post_payment(payment_body(), key="c"))
     waiting = body_of(created)
-    assert (created["statusCode"], waiting["status"], waiting["next_action"]) == (202, "requires_action",
-                                                                                challenge.next_action)  # fmt: skip
+    assert (created["statusCode"], waiting["status"], waiting["next_action"]) == (
+        202,
+        "requires_action",
+        challenge.next_action,
+    )
     early = app.api.handle(post(f"/payments/{waiting['id']}/confirm", key="f1"))
     assert (early["statusCode"], body_of(early)["status"]) == (202, "requires_action")
     done = app.api.handle(post(f"/payments/{waiting['id']}/confirm", {}, key="f2"))
-    assert (done["statusCode"], body_of(done)["status"], body_of(done)["authorization_code"]) == (200, "succeeded",
-                                                                                                "ref_3ds")  # fmt: skip
+    assert (done["statusCode"], body_of(done)["status"], body_of(done)["authorization_code"]) == (
+        200,
+        "succeeded",
+        "ref_3ds",
+    )
     assert acquirer.sent == [None, "ref_3ds", "ref_3ds"], "each confirm asked about the authorization it kept"
     assert attempts(app, waiting["id"]) == [("simulated", "approved")]
     # A body with anything in it is refused before anything is asked; so is a confirm of a settled payment.

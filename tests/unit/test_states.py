@@ -85,10 +85,13 @@ def test_the_store_refuses_a_forbidden_move_before_writing() -> None:
     declined = Payment("pay_" + "b" * 26, "merch", 1, "EUR", PaymentStatus.PROCESSING, "tok_visa", now, updated_at=now)
     with store.transaction() as tx:
         tx.insert_payment(declined)
-        tx.update_payment(replace(declined, status=PaymentStatus.DECLINED, decline_code="generic_decline"),
-                          from_status=PaymentStatus.PROCESSING)  # fmt: skip
-    captured = replace(declined, status=PaymentStatus.SUCCEEDED, authorization_code="A1", amount_captured=1,
-                       decline_code=None)  # fmt: skip
+        tx.update_payment(
+            replace(declined, status=PaymentStatus.DECLINED, decline_code="generic_decline"),
+            from_status=PaymentStatus.PROCESSING,
+        )
+    captured = replace(
+        declined, status=PaymentStatus.SUCCEEDED, authorization_code="A1", amount_captured=1, decline_code=None
+    )
     refused = pytest.raises(ForbiddenTransition, match="a payment in declined cannot become succeeded")
     with refused, store.transaction() as tx:
         tx.update_payment(captured, from_status=PaymentStatus.DECLINED)

@@ -19,22 +19,43 @@ from payment_processor.webhooks.addresses import (
 )
 
 REFUSED_EVERYWHERE = [
-    "10.0.0.1", "172.16.5.4", "192.168.1.1",  # RFC 1918
-    "169.254.169.254", "169.254.0.1", "fe80::1",  # link-local: the instance metadata endpoint
-    "100.64.0.1", "100.127.255.254",  # carrier-grade NAT
-    "224.0.0.1", "239.255.255.250", "ff02::1",  # multicast
-    "0.0.0.0", "::",  # unspecified
-    "240.0.0.1", "255.255.255.255", "192.0.2.1", "198.18.0.1", "2001:db8::1",  # reserved, documentation, benchmark
-    "fc00::1", "fd12:3456::1",  # IPv6 unique local
-    "::ffff:169.254.169.254", "::ffff:10.0.0.1", "::ffff:a9fe:a9fe",  # IPv4-mapped
-    "64:ff9b::a9fe:a9fe", "64:ff9b::a00:1",  # NAT64 of the metadata endpoint and of 10.0.0.1
-    "2002:a9fe:a9fe::1", "2002:a00:1::1",  # 6to4 of the same
+    "10.0.0.1",
+    "172.16.5.4",
+    "192.168.1.1",  # RFC 1918
+    "169.254.169.254",
+    "169.254.0.1",
+    "fe80::1",  # link-local: the instance metadata endpoint
+    "100.64.0.1",
+    "100.127.255.254",  # carrier-grade NAT
+    "224.0.0.1",
+    "239.255.255.250",
+    "ff02::1",  # multicast
+    "0.0.0.0",
+    "::",  # unspecified
+    "240.0.0.1",
+    "255.255.255.255",
+    "192.0.2.1",
+    "198.18.0.1",
+    "2001:db8::1",  # reserved, documentation, benchmark
+    "fc00::1",
+    "fd12:3456::1",  # IPv6 unique local
+    "::ffff:169.254.169.254",
+    "::ffff:10.0.0.1",
+    "::ffff:a9fe:a9fe",  # IPv4-mapped
+    "64:ff9b::a9fe:a9fe",
+    "64:ff9b::a00:1",  # NAT64 of the metadata endpoint and of 10.0.0.1
+    "2002:a9fe:a9fe::1",
+    "2002:a00:1::1",  # 6to4 of the same
     "::169.254.169.254",  # IPv4-compatible (deprecated, still parsed)
     # Found by review: ranges the standard library's flags let through on some Python releases.
     "64:ff9b:1::a9fe:a9fe",  # NAT64's local-use prefix (RFC 8215), to the metadata endpoint
     "::ffff:0:a9fe:a9fe",  # SIIT's IPv4-translated form
-    "fec0::1", "5f00::1", "3fff::1", "192.0.0.100", "192.88.99.1",
-]  # fmt: skip
+    "fec0::1",
+    "5f00::1",
+    "3fff::1",
+    "192.0.0.100",
+    "192.88.99.1",
+]
 LOOPBACK = ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1", "64:ff9b::7f00:1"]
 PUBLIC = ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"]
 

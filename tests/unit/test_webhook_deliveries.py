@@ -83,13 +83,18 @@ def test_retry_after_moves_the_next_attempt_up_to_the_next_step() -> None:
 
 
 def test_the_record_is_what_the_deliveries_list_shows() -> None:
-    after = after_attempt(Delivery("pay_x:0002", "we_1"), Attempt(None, "timeout", 10000), at=START,
-                          failing_since=None, uniform=no_jitter)  # fmt: skip
+    after = after_attempt(
+        Delivery("pay_x:0002", "we_1"), Attempt(None, "timeout", 10000), at=START, failing_since=None, uniform=no_jitter
+    )
     assert after.record.resource() == {
-        "event_id": "pay_x:0002", "attempt": 1, "attempted_at": "2026-12-06T12:00:00.000000Z",
-        "status_code": None, "error": "timeout", "latency_ms": 10000,
+        "event_id": "pay_x:0002",
+        "attempt": 1,
+        "attempted_at": "2026-12-06T12:00:00.000000Z",
+        "status_code": None,
+        "error": "timeout",
+        "latency_ms": 10000,
         "next_attempt_at": "2026-12-06T12:00:05.000000Z",
-    }  # fmt: skip
+    }
 
 
 def test_every_move_outside_the_table_is_refused() -> None:

@@ -25,8 +25,12 @@ from payment_processor.webhooks.signing import new_secret
 
 def test_every_event_the_log_writes_can_be_asked_for() -> None:
     assert set(PAYMENT_TRANSITIONS.values()) | set(REFUND_TRANSITIONS.values()) < set(EVENT_TYPES)
-    assert {"payment.processing", "refund.pending", "payment.authorization_incremented",
-            "webhook_endpoint.disabled"} <= set(EVENT_TYPES)  # fmt: skip
+    assert {
+        "payment.processing",
+        "refund.pending",
+        "payment.authorization_incremented",
+        "webhook_endpoint.disabled",
+    } <= set(EVENT_TYPES)
     assert is_endpoint_id(new_endpoint_id()) and not is_endpoint_id("we_ABC")
 
 
@@ -101,8 +105,9 @@ class ReversingBox:
 def test_a_kept_answer_holds_the_secret_sealed_and_opens_to_the_same_bytes() -> None:
     box, secret = ReversingBox(), new_secret()
     # A description that imitates a sealed secret is the caller's text: it stays escaped and is not opened.
-    answer = json.dumps({"id": "we_x", "description": '","secret":"sealed:QUJD"', "secret": secret},
-                        separators=(",", ":"))  # fmt: skip
+    answer = json.dumps(
+        {"id": "we_x", "description": '","secret":"sealed:QUJD"', "secret": secret}, separators=(",", ":")
+    )
     kept = sealed_answer(answer, secret, box.seal("we_x", secret))
     assert secret not in kept and secret[6:] not in kept
     assert opened_answer(kept, "we_x", box) == answer

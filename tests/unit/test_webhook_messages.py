@@ -10,8 +10,9 @@ from payment_processor.txlog import is_event_id
 from payment_processor.webhooks.messages import AttemptMessage, BadMessage, ResultMessage
 from payment_processor.webhooks.sender import Attempt
 
-ATTEMPT = AttemptMessage(7, 2, "pay_" + "a" * 26 + ":0002", "we_" + "b" * 26, "https://example.com/h", "{}",
-                         (b"sealed-1", b"sealed-2"))  # fmt: skip
+ATTEMPT = AttemptMessage(
+    7, 2, "pay_" + "a" * 26 + ":0002", "we_" + "b" * 26, "https://example.com/h", "{}", (b"sealed-1", b"sealed-2")
+)
 
 
 def test_an_attempt_and_a_result_survive_the_queue() -> None:
@@ -32,11 +33,23 @@ def _attempt(**changes: object) -> str:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "[]", "null", "{", _attempt(sealed_secrets=[]), _attempt(sealed_secrets=["a", "b", "c"]),
-     _attempt(sealed_secrets=["not base64!"]), _attempt(sealed_secrets=[1]), _attempt(delivery_id=-1),
-     _attempt(delivery_id=True), _attempt(attempt="2"), _attempt(url=""), _attempt(body=None),
-     _attempt(event_id=5)],
-)  # fmt: skip
+    [
+        "",
+        "[]",
+        "null",
+        "{",
+        _attempt(sealed_secrets=[]),
+        _attempt(sealed_secrets=["a", "b", "c"]),
+        _attempt(sealed_secrets=["not base64!"]),
+        _attempt(sealed_secrets=[1]),
+        _attempt(delivery_id=-1),
+        _attempt(delivery_id=True),
+        _attempt(attempt="2"),
+        _attempt(url=""),
+        _attempt(body=None),
+        _attempt(event_id=5),
+    ],
+)
 def test_an_attempt_message_of_another_shape_is_refused(text: str) -> None:
     with pytest.raises(BadMessage):
         AttemptMessage.decode(text)
@@ -50,11 +63,25 @@ def _result(**changes: object) -> str:
 
 @pytest.mark.parametrize(
     "text",
-    [_result(status_code=None), _result(status_code=99), _result(status_code=1000), _result(status_code="200"),
-     _result(status_code=True), _result(error="boom"), _result(status_code=500, error="timeout"),
-     _result(retry_after_s=-1), _result(retry_after_s=86401), _result(retry_after_s="5"), _result(excerpt="x" * 201),
-     _result(excerpt=5), _result(excerpt="a\x00b"), _result(latency_ms=None), _result(delivery_id=1.5), "7"],
-)  # fmt: skip
+    [
+        _result(status_code=None),
+        _result(status_code=99),
+        _result(status_code=1000),
+        _result(status_code="200"),
+        _result(status_code=True),
+        _result(error="boom"),
+        _result(status_code=500, error="timeout"),
+        _result(retry_after_s=-1),
+        _result(retry_after_s=86401),
+        _result(retry_after_s="5"),
+        _result(excerpt="x" * 201),
+        _result(excerpt=5),
+        _result(excerpt="a\x00b"),
+        _result(latency_ms=None),
+        _result(delivery_id=1.5),
+        "7",
+    ],
+)
 def test_a_result_message_of_another_shape_is_refused(text: str) -> None:
     with pytest.raises(BadMessage):
         ResultMessage.decode(text)
@@ -62,11 +89,19 @@ def test_a_result_message_of_another_shape_is_refused(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "shaped"),
-    [("pay_" + "a" * 26 + ":0001", True), ("we_" + "b" * 26 + ":0123456789ab", True),
-     ("pay_" + "a" * 26 + ":001", False), ("pay_" + "a" * 26 + ":0123456789abc", False),
-     ("pay_" + "a" * 26 + ":000G", False), ("pay_" + "a" * 26, False), ("re_" + "a" * 26 + ":0001", False),
-     ("pay_" + "a" * 25 + ":0001", False), ("pay_" + "a" * 26 + ":00\x001", False), ("", False),
-     ("pay_" + "a" * 26 + "::0001", False)],
-)  # fmt: skip
+    [
+        ("pay_" + "a" * 26 + ":0001", True),
+        ("we_" + "b" * 26 + ":0123456789ab", True),
+        ("pay_" + "a" * 26 + ":001", False),
+        ("pay_" + "a" * 26 + ":0123456789abc", False),
+        ("pay_" + "a" * 26 + ":000G", False),
+        ("pay_" + "a" * 26, False),
+        ("re_" + "a" * 26 + ":0001", False),
+        ("pay_" + "a" * 25 + ":0001", False),
+        ("pay_" + "a" * 26 + ":00\x001", False),
+        ("", False),
+        ("pay_" + "a" * 26 + "::0001", False),
+    ],
+)
 def test_an_event_id_has_one_of_two_shapes(value: str, shaped: bool) -> None:
     assert is_event_id(value) is shaped

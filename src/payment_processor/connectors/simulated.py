@@ -143,8 +143,10 @@ class SimulatedAcquirer:
         # call, appended in one write so lines from concurrent processes never interleave.
         if self._ledger is None:
             return
-        line = json.dumps({"idempotency_key": idempotency_key, "amount": amount, "currency": currency,
-                           "outcome": outcome}) + "\n"  # fmt: skip
+        line = (
+            json.dumps({"idempotency_key": idempotency_key, "amount": amount, "currency": currency, "outcome": outcome})
+            + "\n"
+        )
         fd = os.open(self._ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line.encode())

@@ -143,16 +143,18 @@ class StripeConnector:
             reference = journal.reference
             intent: Any = None
             if reference is None:
-                created = self._call(lambda: self._intents.create(
-                    params={
-                        "amount": request.amount,
-                        "currency": request.currency.lower(),
-                        "payment_method": request.payment_method,
-                        "capture_method": "automatic" if request.capture else "manual",
-                        "metadata": {"payment_id": request.payment_id, "attempt_key": request.key},
-                    },
-                    options={"idempotency_key": f"{request.key}-create"},
-                ))  # fmt: skip
+                created = self._call(
+                    lambda: self._intents.create(
+                        params={
+                            "amount": request.amount,
+                            "currency": request.currency.lower(),
+                            "payment_method": request.payment_method,
+                            "capture_method": "automatic" if request.capture else "manual",
+                            "metadata": {"payment_id": request.payment_id, "attempt_key": request.key},
+                        },
+                        options={"idempotency_key": f"{request.key}-create"},
+                    )
+                )
                 if isinstance(created, _Failed):
                     # Nothing can have moved: an unconfirmed PaymentIntent charges nothing.
                     if created.card_decline is not None:
@@ -169,9 +171,9 @@ class StripeConnector:
                     return Unknown(f"the PaymentIntent could not be read ({found.reason})")
                 intent = found
             if intent.status == "requires_confirmation":
-                confirmed = self._call(lambda: self._intents.confirm(
-                    reference, options={"idempotency_key": f"{request.key}-confirm"}
-                ))  # fmt: skip
+                confirmed = self._call(
+                    lambda: self._intents.confirm(reference, options={"idempotency_key": f"{request.key}-confirm"})
+                )
                 if isinstance(confirmed, _Failed):
                     if confirmed.card_decline is not None:
                         return _declined(confirmed)
@@ -223,18 +225,24 @@ class StripeConnector:
     def refund(self, authorization: Authorization, *, amount: int, key: str, timeout_s: float) -> FollowUpOutcome:
         with self._http.timeout(timeout_s):
             # The status query: a refund this key already made (the answer may have been lost) is the answer.
-            earlier = self._call(lambda: self._refunds.list(params={"payment_intent": authorization.reference,
-                                                                     "limit": 100}))  # fmt: skip
+            earlier = self._call(
+                lambda: self._refunds.list(params={"payment_intent": authorization.reference, "limit": 100})
+            )
             if isinstance(earlier, _Failed):
                 return earlier.refused() if earlier.not_sent or earlier.not_processed else earlier.unknown()
             for refund in earlier.data:
                 if refund.to_dict().get("metadata", {}).get("refund_key") == key:
                     return _refund_outcome(refund)
-            made = self._call(lambda: self._refunds.create(
-                params={"payment_intent": authorization.reference, "amount": amount,
-                        "metadata": {"refund_key": key}},
-                options={"idempotency_key": key},
-            ))  # fmt: skip
+            made = self._call(
+                lambda: self._refunds.create(
+                    params={
+                        "payment_intent": authorization.reference,
+                        "amount": amount,
+                        "metadata": {"refund_key": key},
+                    },
+                    options={"idempotency_key": key},
+                )
+            )
             if isinstance(made, _Failed):
                 if made.not_processed or made.card_decline is not None:
                     return Declined(FOLLOW_UP_REFUSALS["refund"], made.code)
@@ -272,8 +280,9 @@ class StripeConnector:
         except stripe.APIConnectionError as exc:
             return _Failed(reason="no answer from Stripe", not_sent=_never_sent(exc))
         except stripe.CardError as exc:
-            return _Failed(reason="card declined", status=exc.http_status, code=exc.code,
-                           card_decline=_stripe_decline(exc))  # fmt: skip
+            return _Failed(
+                reason="card declined", status=exc.http_status, code=exc.code, card_decline=_stripe_decline(exc)
+            )
         except stripe.StripeError as exc:
             status = exc.http_status
             param = getattr(exc, "param", None)

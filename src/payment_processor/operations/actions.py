@@ -102,8 +102,9 @@ class ActionOperation(OnPayment[ActionRequest, PaymentAction]):
             raise RuntimeError(f"payment {record.payment_id} vanished")
         if waiting is None or waiting.id != record.id:
             # Another request or the job applied this answer first: answer what it recorded.
-            return Applied(recorded_answer(tx, record, lambda: StoredResponse(200, compact_json(current.resource()))),
-                           now=False)  # fmt: skip
+            return Applied(
+                recorded_answer(tx, record, lambda: StoredResponse(200, compact_json(current.resource()))), now=False
+            )
         changed = self.applied(current, record, answer, self.context.clock())
         if changed is not None:
             self.write(tx, current, changed)

@@ -44,8 +44,9 @@ class Cancel(ActionOperation):
         # dropped an authorization that old, and nothing can be captured from it.
         if refused is not None and action.idempotency_key is not None:
             return None
-        return replace(payment, status=PaymentStatus.CANCELED, cancellation_reason=action.cancellation_reason,
-                       updated_at=now)  # fmt: skip
+        return replace(
+            payment, status=PaymentStatus.CANCELED, cancellation_reason=action.cancellation_reason, updated_at=now
+        )
 
 
 def expire_authorizations(driver: Driver, cancel: Cancel, *, limit: int, expired: Expired) -> int:

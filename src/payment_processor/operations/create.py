@@ -233,8 +233,9 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
             # Checked before recording, so only a token withdrawn since: a definite refusal, nothing charged.
             refused = Finished(attempt.id, Declined.outcome, None, _ms_since(started))
             return Settlement(failure_code="payment_method_unknown", attempt=refused)
-        finished = Finished(attempt.id, outcome.outcome, outcome.code if isinstance(outcome, Declined) else None,
-                            _ms_since(started))  # fmt: skip
+        finished = Finished(
+            attempt.id, outcome.outcome, outcome.code if isinstance(outcome, Declined) else None, _ms_since(started)
+        )
         if isinstance(outcome, RequiresAction) and journal.reference is None:
             # The confirm and the job find the authorization waiting for its cardholder by this reference.
             journal.remember(outcome.reference)

@@ -280,8 +280,9 @@ class OnPayment(Operation[AboutPaymentT, Record, "str | None"]):
         payment = pending.payment or self.context.store.get_payment(self.payment_id(record), record.merchant_id)
         if payment is None or payment.authorization_code is None:  # pragma: no cover - follow-ups need one
             raise RuntimeError(f"{self.describe(record)} has no authorized payment")
-        authorization = Authorization(payment.authorization_code, payment.payment_method, payment.currency,
-                                      payment.amount)  # fmt: skip
+        authorization = Authorization(
+            payment.authorization_code, payment.payment_method, payment.currency, payment.amount
+        )
         connector = self.context.connector
         if self.context.directory is not None:
             # Read with the payment's lock when the record was made just now; otherwise asked for.

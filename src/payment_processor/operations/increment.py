@@ -43,8 +43,9 @@ class IncrementAuthorization(ActionOperation):
         self, connector: Connector, authorization: Authorization, record: PaymentAction, timeout_s: float
     ) -> FollowUpOutcome:
         assert record.amount is not None
-        return connector.increment_authorization(authorization, amount=record.amount, key=record.id,
-                                                              timeout_s=timeout_s)  # fmt: skip
+        return connector.increment_authorization(
+            authorization, amount=record.amount, key=record.id, timeout_s=timeout_s
+        )
 
     def applied(self, payment: Payment, action: PaymentAction, refused: str | None, now: datetime) -> Payment | None:
         return None if refused is not None or action.amount is None else replace(payment, amount=action.amount)

@@ -63,8 +63,17 @@ def find_payments(database: Database, filters: dict[str, Any]) -> dict[str, Any]
 
 
 def _conditions(filters: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-    unknown = set(filters) - {"payment_id", "merchant_id", "status", "amount_min", "amount_max", "created_from",
-                              "created_to", "limit", "starting_after"}  # fmt: skip
+    unknown = set(filters) - {
+        "payment_id",
+        "merchant_id",
+        "status",
+        "amount_min",
+        "amount_max",
+        "created_from",
+        "created_to",
+        "limit",
+        "starting_after",
+    }
     if unknown:
         raise SearchError(f"unknown filter(s): {', '.join(sorted(unknown))[:200]}")
     where: list[str] = []

@@ -225,12 +225,22 @@ class PostgresTransaction:
             "amount_captured = %s, amount_refunded = %s, cancellation_reason = %s, updated_at = %s, "
             "next_action = %s, next_resolution_at = CASE WHEN %s = 'processing' THEN next_resolution_at END "
             "WHERE id = %s AND status = %s",
-            (payment.status, payment.decline_code, payment.authorization_code, payment.failure_code,
-             payment.amount_captured, payment.amount_refunded, payment.cancellation_reason, payment.changed_at,
-             None if payment.next_action is None else Jsonb(payment.next_action), payment.status, payment.id,
-             from_status),
+            (
+                payment.status,
+                payment.decline_code,
+                payment.authorization_code,
+                payment.failure_code,
+                payment.amount_captured,
+                payment.amount_refunded,
+                payment.cancellation_reason,
+                payment.changed_at,
+                None if payment.next_action is None else Jsonb(payment.next_action),
+                payment.status,
+                payment.id,
+                from_status,
+            ),
             f"payment {payment.id} is no longer {from_status}",
-        )  # fmt: skip
+        )
 
     def _update_one_row(self, update: str, params: tuple[Any, ...], stale: str) -> None:
         """Send ``update`` without waiting; the server aborts the transaction with ``stale`` unless it changed
@@ -276,10 +286,20 @@ class PostgresTransaction:
         self._insert_binding_key(
             f"INSERT INTO payment_actions ({_ACTION_COLUMNS}, next_resolution_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (action.id, action.payment_id, action.action, action.merchant_id, action.requested_at, action.amount,
-             action.cancellation_reason, action.idempotency_key, action.acquirer_attempts, action.requested_at),
+            (
+                action.id,
+                action.payment_id,
+                action.action,
+                action.merchant_id,
+                action.requested_at,
+                action.amount,
+                action.cancellation_reason,
+                action.idempotency_key,
+                action.acquirer_attempts,
+                action.requested_at,
+            ),
             (action.merchant_id, action.idempotency_key, action.payment_id, None),
-        )  # fmt: skip
+        )
 
     def delete_action(self, payment_id: str) -> None:
         """Done: the outcome is on the payment and in the log."""
@@ -299,11 +319,23 @@ class PostgresTransaction:
         self._insert_binding_key(
             f"INSERT INTO refunds ({_REFUND_COLUMNS}, next_resolution_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (refund.id, refund.payment_id, refund.merchant_id, refund.amount, refund.currency, refund.status,
-             refund.created_at, refund.updated_at, refund.reason, refund.failure_code, refund.idempotency_key,
-             refund.acquirer_attempts, refund.created_at),
+            (
+                refund.id,
+                refund.payment_id,
+                refund.merchant_id,
+                refund.amount,
+                refund.currency,
+                refund.status,
+                refund.created_at,
+                refund.updated_at,
+                refund.reason,
+                refund.failure_code,
+                refund.idempotency_key,
+                refund.acquirer_attempts,
+                refund.created_at,
+            ),
             (refund.merchant_id, refund.idempotency_key, refund.payment_id, refund.id),
-        )  # fmt: skip
+        )
 
     def lock_refund(self, refund_id: str) -> Refund | None:
         """The refund, locked."""
@@ -407,9 +439,16 @@ class PostgresTransaction:
             "(payment_id, event_type, object_key, body, merchant_id, event_id) VALUES (%s, %s, %s, %s, %s, %s)"
         )
         params = (
-            event.event_id, event.merchant_id, event.event_type,
-            event.payment_id, event.event_type, event.object_key, event.body, event.merchant_id, event.event_id,
-        )  # fmt: skip
+            event.event_id,
+            event.merchant_id,
+            event.event_type,
+            event.payment_id,
+            event.event_type,
+            event.object_key,
+            event.body,
+            event.merchant_id,
+            event.event_id,
+        )
         if event.payment_id in self._unwritten:
             self._unwritten.discard(event.payment_id)
             self._conn.execute(
@@ -678,10 +717,12 @@ class PostgresStore:
         with self._statement() as conn:
             return (
                 conn.cursor(row_factory=_AS_PAYMENT)
-                .execute(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s AND merchant_id = %s",
-                         (payment_id, merchant_id))
+                .execute(
+                    f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = %s AND merchant_id = %s",
+                    (payment_id, merchant_id),
+                )
                 .fetchone()
-            )  # fmt: skip
+            )
 
     def get_payment_with_attempts(
         self, payment_id: str, merchant_id: str
@@ -705,10 +746,13 @@ class PostgresStore:
         with self._statement() as conn:
             return (
                 conn.cursor(row_factory=_AS_ATTEMPT)
-                .execute(f"SELECT {_ATTEMPT_COLUMNS} FROM payment_attempts WHERE payment_id = %s "
-                         "ORDER BY created_at DESC, id DESC LIMIT 1", (payment_id,))
+                .execute(
+                    f"SELECT {_ATTEMPT_COLUMNS} FROM payment_attempts WHERE payment_id = %s "
+                    "ORDER BY created_at DESC, id DESC LIMIT 1",
+                    (payment_id,),
+                )
                 .fetchone()
-            )  # fmt: skip
+            )
 
     def approved_connector(self, payment_id: str) -> str | None:
         """The connector of the payment's approved attempt."""
@@ -775,22 +819,32 @@ class PostgresStore:
             params.append(status)
         with self._statement() as conn:
             rows = keyset_page(
-                conn, f"SELECT {_PAYMENT_COLUMNS} FROM payments", where, params, page, "created_at",
+                conn,
+                f"SELECT {_PAYMENT_COLUMNS} FROM payments",
+                where,
+                params,
+                page,
+                "created_at",
                 rows_as=_AS_PAYMENT,
                 cursor_sql="SELECT created_at, id FROM payments WHERE id = %s AND merchant_id = %s",
                 cursor_scope=(merchant_id,),
-            )  # fmt: skip
+            )
         return rows
 
     def list_refunds(self, merchant_id: str, payment_id: str, page: PageRequest) -> Page[Refund]:
         """The payment's refunds, keyset-paginated like payments."""
         with self._statement() as conn:
             rows = keyset_page(
-                conn, f"SELECT {_REFUND_COLUMNS} FROM refunds", ["merchant_id = %s", "payment_id = %s"],
-                [merchant_id, payment_id], page, "created_at", rows_as=_AS_REFUND,
+                conn,
+                f"SELECT {_REFUND_COLUMNS} FROM refunds",
+                ["merchant_id = %s", "payment_id = %s"],
+                [merchant_id, payment_id],
+                page,
+                "created_at",
+                rows_as=_AS_REFUND,
                 cursor_sql="SELECT created_at, id FROM refunds WHERE id = %s AND merchant_id = %s AND payment_id = %s",
                 cursor_scope=(merchant_id, payment_id),
-            )  # fmt: skip
+            )
         return rows
 
     def get_event(self, merchant_id: str, event_id: str) -> FeedEvent | None:
@@ -811,11 +865,17 @@ class PostgresStore:
         where = ["merchant_id = %s", "txid < pg_snapshot_xmin(pg_current_snapshot())"]
         with self._statement() as conn:
             rows = keyset_page(
-                conn, "SELECT event_id, body FROM transaction_log_outbox", where, [merchant_id], page, "txid",
+                conn,
+                "SELECT event_id, body FROM transaction_log_outbox",
+                where,
+                [merchant_id],
+                page,
+                "txid",
                 rows_as=args_row(FeedEvent),
                 cursor_sql="SELECT txid::text, id FROM transaction_log_outbox WHERE event_id = %s AND merchant_id = %s",
-                cursor_scope=(merchant_id,), cursor_cast="::xid8",
-            )  # fmt: skip
+                cursor_scope=(merchant_id,),
+                cursor_cast="::xid8",
+            )
         return rows
 
     def due_actions(self, *, limit: int, older_than_s: float) -> list[PaymentAction]:
@@ -929,9 +989,20 @@ class PostgresKeyStore:
         with in_statement(self._db) as conn:
             conn.execute(
                 f"INSERT INTO api_keys ({_KEY_COLUMNS}, secret_hash) VALUES ({', '.join(['%s'] * 11)})",
-                (key.id, key.merchant_id, key.mode, key.read_only, key.hint, key.created_at, key.revoked_at,
-                 key.expires_at, key.last_used_at, key.replaced_by, secret_hash),
-            )  # fmt: skip
+                (
+                    key.id,
+                    key.merchant_id,
+                    key.mode,
+                    key.read_only,
+                    key.hint,
+                    key.created_at,
+                    key.revoked_at,
+                    key.expires_at,
+                    key.last_used_at,
+                    key.replaced_by,
+                    secret_hash,
+                ),
+            )
 
     def find_key(self, secret_hash: bytes) -> tuple[ApiKey, bytes] | None:
         """The key with this hash, and the stored hash."""

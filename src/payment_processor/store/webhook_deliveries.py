@@ -96,17 +96,28 @@ RETURNING d.id, d.attempts + 1, d.event_id, d.endpoint_id, e.url, o.body, e.secr
 
 
 def _due(
-    delivery_id: int, attempt: int, event_id: str, endpoint_id: str, url: str, body: str, secret: bytes,
+    delivery_id: int,
+    attempt: int,
+    event_id: str,
+    endpoint_id: str,
+    url: str,
+    body: str,
+    secret: bytes,
     previous: bytes | None,
-) -> DueAttempt:  # fmt: skip
+) -> DueAttempt:
     sealed = (bytes(secret),) if previous is None else (bytes(secret), bytes(previous))
     return DueAttempt(delivery_id, attempt, event_id, endpoint_id, url, body, sealed)
 
 
 def _record(
-    event_id: str, attempt: int, attempted_at: datetime, status_code: int | None, error: str | None,
-    latency_ms: int, next_attempt_at: datetime | None,
-) -> AttemptRecord:  # fmt: skip
+    event_id: str,
+    attempt: int,
+    attempted_at: datetime,
+    status_code: int | None,
+    error: str | None,
+    latency_ms: int,
+    next_attempt_at: datetime | None,
+) -> AttemptRecord:
     return AttemptRecord(event_id, attempt, attempted_at, status_code, error, latency_ms, next_attempt_at)
 
 
@@ -124,9 +135,12 @@ class PostgresWebhookDeliveries:
         ``per_endpoint`` attempts in flight (``per_failing_endpoint`` while it is failing), so one slow or dead
         receiver cannot take the senders from the others."""
         params = {
-            "now": now, "lease_until": now + timedelta(seconds=lease_s), "limit": limit,
-            "per_endpoint": per_endpoint, "per_failing_endpoint": per_failing_endpoint,
-        }  # fmt: skip
+            "now": now,
+            "lease_until": now + timedelta(seconds=lease_s),
+            "limit": limit,
+            "per_endpoint": per_endpoint,
+            "per_failing_endpoint": per_failing_endpoint,
+        }
         with in_transaction(self._db) as conn:
             rows = conn.execute(_DUE, params).fetchall()
         return [_due(*row) for row in rows]
@@ -161,9 +175,19 @@ class PostgresWebhookDeliveries:
                 "INSERT INTO webhook_attempts (delivery_id, endpoint_id, event_id, attempt, attempted_at, "
                 "status_code, error, latency_ms, next_attempt_at, excerpt) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (delivery_id, endpoint_id, event_id, record.attempt, record.attempted_at, record.status_code,
-                 record.error, record.latency_ms, record.next_attempt_at, attempt.excerpt),
-            )  # fmt: skip
+                (
+                    delivery_id,
+                    endpoint_id,
+                    event_id,
+                    record.attempt,
+                    record.attempted_at,
+                    record.status_code,
+                    record.error,
+                    record.latency_ms,
+                    record.next_attempt_at,
+                    attempt.excerpt,
+                ),
+            )
             moved = after.delivery
             conn.execute(
                 "UPDATE webhook_deliveries SET status = %s, attempts = %s, next_attempt_at = %s, "
@@ -187,12 +211,16 @@ class PostgresWebhookDeliveries:
                 conn,
                 "SELECT event_id, attempt, attempted_at, status_code, error, latency_ms, next_attempt_at FROM "
                 "(SELECT *, attempted_at AS created_at FROM webhook_attempts) a",
-                ["endpoint_id = %s"], [endpoint_id], page, "created_at", rows_as=args_row(_record),
+                ["endpoint_id = %s"],
+                [endpoint_id],
+                page,
+                "created_at",
+                rows_as=args_row(_record),
                 # Compared as text: a cursor is the caller's string (another list's id, any text), never cast, so
                 # one that is not an attempt of this endpoint is 404 like every list's, not a database error.
                 cursor_sql="SELECT attempted_at, id FROM webhook_attempts WHERE id::text = %s AND endpoint_id = %s",
                 cursor_scope=(endpoint_id,),
-            )  # fmt: skip
+            )
 
     def redeliver(self, merchant_id: str, event_id: str, endpoint_id: str) -> str | None:
         """Queue one more delivery of the merchant's event to its enabled endpoint, due now: None if done; else
@@ -233,8 +261,16 @@ def _disable(conn: psycopg.Connection[Any], merchant_id: str, endpoint_id: str, 
     conn.execute(
         f"{FAN_OUT} INSERT INTO transaction_log_outbox (payment_id, event_type, object_key, body, merchant_id, "
         "event_id) VALUES (NULL, %s, %s, %s, %s, %s)",
-        (event.event_id, merchant_id, event.event_type,
-         event.event_type, event.object_key, event.body, merchant_id, event.event_id),
-    )  # fmt: skip
+        (
+            event.event_id,
+            merchant_id,
+            event.event_type,
+            event.event_type,
+            event.object_key,
+            event.body,
+            merchant_id,
+            event.event_id,
+        ),
+    )
     assert event.event_id is not None
     return event.event_id

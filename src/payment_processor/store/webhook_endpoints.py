@@ -30,9 +30,15 @@ _COLUMNS = "id, merchant_id, url, enabled_events, description, status, created_a
 
 
 def _endpoint(
-    id_: str, merchant_id: str, url: str, events: list[str], description: str | None, status: str,
-    created_at: datetime, updated_at: datetime,
-) -> WebhookEndpoint:  # fmt: skip
+    id_: str,
+    merchant_id: str,
+    url: str,
+    events: list[str],
+    description: str | None,
+    status: str,
+    created_at: datetime,
+    updated_at: datetime,
+) -> WebhookEndpoint:
     return WebhookEndpoint(id_, merchant_id, url, tuple(events), description, status, created_at, updated_at)
 
 
@@ -94,9 +100,17 @@ class EndpointTransaction:
             "updated_at = %s, "
             "failing_since = CASE WHEN %s = 'enabled' AND status <> 'enabled' THEN NULL ELSE failing_since END, "
             "disabled_reason = CASE WHEN %s = 'enabled' THEN NULL ELSE disabled_reason END WHERE id = %s",
-            (endpoint.url, list(endpoint.enabled_events), endpoint.description, endpoint.status,
-             endpoint.updated_at, endpoint.status, endpoint.status, endpoint.id),
-        )  # fmt: skip
+            (
+                endpoint.url,
+                list(endpoint.enabled_events),
+                endpoint.description,
+                endpoint.status,
+                endpoint.updated_at,
+                endpoint.status,
+                endpoint.status,
+                endpoint.id,
+            ),
+        )
         if endpoint.status == "disabled":  # nothing more is sent to it: what it was owed is given up on now
             self._conn.execute(ABANDON_OWED, (endpoint.id,))
 
@@ -133,22 +147,37 @@ class PostgresWebhookEndpoints:
         with in_statement(self._db) as conn:
             return (
                 conn.cursor(row_factory=_AS_ENDPOINT)
-                .execute(f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = %s AND merchant_id = %s",
-                         (endpoint_id, merchant_id))
+                .execute(
+                    f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE id = %s AND merchant_id = %s",
+                    (endpoint_id, merchant_id),
+                )
                 .fetchone()
-            )  # fmt: skip
+            )
 
     def list(self, merchant_id: str, page: PageRequest) -> Page[WebhookEndpoint]:
         """The merchant's endpoints, newest first, keyset-paginated like payments."""
         with in_statement(self._db) as conn:
             return keyset_page(
-                conn, f"SELECT {_COLUMNS} FROM webhook_endpoints", ["merchant_id = %s"], [merchant_id], page,
-                "created_at", rows_as=_AS_ENDPOINT,
+                conn,
+                f"SELECT {_COLUMNS} FROM webhook_endpoints",
+                ["merchant_id = %s"],
+                [merchant_id],
+                page,
+                "created_at",
+                rows_as=_AS_ENDPOINT,
                 cursor_sql="SELECT created_at, id FROM webhook_endpoints WHERE id = %s AND merchant_id = %s",
                 cursor_scope=(merchant_id,),
-            )  # fmt: skip
+            )
 
 
 def _values(endpoint: WebhookEndpoint) -> tuple[Any, ...]:
-    return (endpoint.id, endpoint.merchant_id, endpoint.url, list(endpoint.enabled_events), endpoint.description,
-            endpoint.status, endpoint.created_at, endpoint.updated_at)  # fmt: skip
+    return (
+        endpoint.id,
+        endpoint.merchant_id,
+        endpoint.url,
+        list(endpoint.enabled_events),
+        endpoint.description,
+        endpoint.status,
+        endpoint.created_at,
+        endpoint.updated_at,
+    )

@@ -45,8 +45,13 @@ class DispatchReport:
     error: str | None = None
 
     def step(self) -> dict[str, Any]:
-        return {"dispatched": self.dispatched, "recorded": self.recorded, "duplicates": self.duplicates,
-                "endpoints_disabled": len(self.disabled), "bad_results": self.bad_results}  # fmt: skip
+        return {
+            "dispatched": self.dispatched,
+            "recorded": self.recorded,
+            "duplicates": self.duplicates,
+            "endpoints_disabled": len(self.disabled),
+            "bad_results": self.bad_results,
+        }
 
 
 def webhook_body(event_body: str) -> str:
@@ -100,18 +105,22 @@ class Dispatcher:
     def dispatch(self, report: DispatchReport) -> int:
         """Claim due deliveries and queue one attempt each; how many were queued."""
         due = self._store.claim_due(
-            now=self._clock(), limit=CLAIM_LIMIT, lease_s=self._lease_s,
-            per_endpoint=PER_ENDPOINT, per_failing_endpoint=PER_FAILING_ENDPOINT,
-        )  # fmt: skip
+            now=self._clock(),
+            limit=CLAIM_LIMIT,
+            lease_s=self._lease_s,
+            per_endpoint=PER_ENDPOINT,
+            per_failing_endpoint=PER_FAILING_ENDPOINT,
+        )
         if not due:
             return 0
         # One endpoint's attempts next to each other: the courier's batches then mostly hold one endpoint, whose
         # secret it opens once a batch, and a dead receiver holds few batches (SQS keeps the order roughly).
         messages = [
-            AttemptMessage(d.delivery_id, d.attempt, d.event_id, d.endpoint_id, d.url, webhook_body(d.event_body),
-                           d.sealed_secrets).encode()
+            AttemptMessage(
+                d.delivery_id, d.attempt, d.event_id, d.endpoint_id, d.url, webhook_body(d.event_body), d.sealed_secrets
+            ).encode()
             for d in sorted(due, key=lambda d: d.endpoint_id)
-        ]  # fmt: skip
+        ]
         self._attempts.send(messages)  # a refused one is dispatched again when its lease ends
         report.dispatched += len(due)
         return len(due)

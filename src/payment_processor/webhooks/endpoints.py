@@ -84,8 +84,10 @@ class WebhookEndpoint:
         }
 
 
-EventList = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
-                      Field(min_length=1, max_length=len(EVENT_TYPES) + 1)]  # fmt: skip
+EventList = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
+    Field(min_length=1, max_length=len(EVENT_TYPES) + 1),
+]
 Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
 Url = Annotated[str, StringConstraints(min_length=1)]
 

@@ -35,12 +35,16 @@ class AttemptMessage:
     def encode(self) -> str:
         return json.dumps(
             {
-                "delivery_id": self.delivery_id, "attempt": self.attempt, "event_id": self.event_id,
-                "endpoint_id": self.endpoint_id, "url": self.url, "body": self.body,
+                "delivery_id": self.delivery_id,
+                "attempt": self.attempt,
+                "event_id": self.event_id,
+                "endpoint_id": self.endpoint_id,
+                "url": self.url,
+                "body": self.body,
                 "sealed_secrets": [base64.b64encode(s).decode("ascii") for s in self.sealed_secrets],
             },
             separators=(",", ":"),
-        )  # fmt: skip
+        )
 
     @classmethod
     def decode(cls, text: str) -> AttemptMessage:
@@ -53,9 +57,14 @@ class AttemptMessage:
         except ValueError:
             raise BadMessage("a sealed secret is base64") from None
         return cls(
-            _int(data, "delivery_id"), _int(data, "attempt"), _str(data, "event_id"), _str(data, "endpoint_id"),
-            _str(data, "url"), _str(data, "body"), sealed,
-        )  # fmt: skip
+            _int(data, "delivery_id"),
+            _int(data, "attempt"),
+            _str(data, "event_id"),
+            _str(data, "endpoint_id"),
+            _str(data, "url"),
+            _str(data, "body"),
+            sealed,
+        )
 
 
 @dataclass(frozen=True)
@@ -70,12 +79,16 @@ class ResultMessage:
         found = self.attempt
         return json.dumps(
             {
-                "delivery_id": self.delivery_id, "attempt": self.attempt_number, "status_code": found.status_code,
-                "error": found.error, "latency_ms": found.latency_ms, "retry_after_s": found.retry_after_s,
+                "delivery_id": self.delivery_id,
+                "attempt": self.attempt_number,
+                "status_code": found.status_code,
+                "error": found.error,
+                "latency_ms": found.latency_ms,
+                "retry_after_s": found.retry_after_s,
                 "excerpt": found.excerpt,
             },
             separators=(",", ":"),
-        )  # fmt: skip
+        )
 
     @classmethod
     def decode(cls, text: str) -> ResultMessage:

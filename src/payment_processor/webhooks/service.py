@@ -102,8 +102,16 @@ class WebhookEndpoints:
         endpoint_id, secret = self._new_id(), new_secret()
         sealed = self._box.seal(endpoint_id, secret)
         now = self._clock()
-        endpoint = WebhookEndpoint(endpoint_id, merchant_id, request.url, tuple(request.enabled_events),
-                                   request.description, "enabled", now, now)  # fmt: skip
+        endpoint = WebhookEndpoint(
+            endpoint_id,
+            merchant_id,
+            request.url,
+            tuple(request.enabled_events),
+            request.description,
+            "enabled",
+            now,
+            now,
+        )
 
         def make(tx: EndpointTransaction) -> dict[str, Any]:
             if tx.lock_merchant(merchant_id) >= MAX_ENDPOINTS:
@@ -115,8 +123,9 @@ class WebhookEndpoints:
             tx.insert(endpoint, sealed)
             return {**endpoint.resource(), "secret": secret}
 
-        return self._once(merchant_id, key, "POST /webhook_endpoints", request.model_dump(), make,
-                          status=201, secret=(secret, sealed))  # fmt: skip
+        return self._once(
+            merchant_id, key, "POST /webhook_endpoints", request.model_dump(), make, status=201, secret=(secret, sealed)
+        )
 
     def get(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
         """The merchant's endpoint; 404 for an unknown id and another merchant's alike."""
@@ -195,8 +204,15 @@ class WebhookEndpoints:
             return {**replace(endpoint, updated_at=now).resource(), "secret": secret}
 
         material = {"id": endpoint_id, **request.model_dump()}
-        return self._once(merchant_id, key, "POST /webhook_endpoints/{id}/roll_secret", material, roll,
-                          status=200, secret=(secret, sealed))  # fmt: skip
+        return self._once(
+            merchant_id,
+            key,
+            "POST /webhook_endpoints/{id}/roll_secret",
+            material,
+            roll,
+            status=200,
+            secret=(secret, sealed),
+        )
 
     def delete(self, merchant_id: str, endpoint_id: str) -> dict[str, Any]:
         """Remove the endpoint: nothing more is sent to it."""
@@ -230,8 +246,11 @@ class WebhookEndpoints:
             return Answer(StoredResponse(status, body), str(answer["id"]))
         # A retry: the first answer, its secret opened once the transaction has ended (no KMS call inside one).
         endpoint_id = str(json.loads(stored.body)["id"])
-        return Answer(StoredResponse(stored.status, opened_answer(stored.body, endpoint_id, self._box)), endpoint_id,
-                      replayed=True)  # fmt: skip
+        return Answer(
+            StoredResponse(stored.status, opened_answer(stored.body, endpoint_id, self._box)),
+            endpoint_id,
+            replayed=True,
+        )
 
     def _locked(self, tx: EndpointTransaction, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
         found = tx.lock(merchant_id, endpoint_id)

@@ -40,9 +40,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--since", type=since, metavar="WHEN",
+        "--since",
+        type=since,
+        metavar="WHEN",
         help="only entries from then on: a duration back from now (24h, 7d) or an ISO 8601 time with its zone",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--limit", type=limit, default=100, metavar="N", help="at most N entries, 1 to 1000 (default 100)"
     )

@@ -60,8 +60,9 @@ def invoke_admin(args: argparse.Namespace, payload: dict[str, Any]) -> dict[str,
     return answer
 
 
-def print_listing(entries: list[dict[str, Any]], *, as_json: bool, describe: Callable[[dict[str, Any]], str],
-                  count: str) -> None:  # fmt: skip
+def print_listing(
+    entries: list[dict[str, Any]], *, as_json: bool, describe: Callable[[dict[str, Any]], str], count: str
+) -> None:
     """A list an admin action answered: JSON on stdout, or one line an entry and ``count`` ("3 key(s)") on
     stderr, so a script reading stdout gets the entries alone."""
     if as_json:

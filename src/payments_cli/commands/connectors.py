@@ -47,18 +47,24 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    setting = actions.add_parser("set", help="add or change one of a merchant's connectors", epilog=EXAMPLES,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    setting = actions.add_parser(
+        "set",
+        help="add or change one of a merchant's connectors",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     setting.add_argument("--connector", required=True, choices=("stripe", "simulated"), help="the acquirer")
     setting.add_argument("--priority", type=int, default=1, metavar="N", help="1 is tried first (default 1)")
     setting.add_argument(
-        "--endpoint", metavar="URL",
+        "--endpoint",
+        metavar="URL",
         help="the API base of a Stripe-compatible server (default Stripe's own); https only outside dev",
-    )  # fmt: skip
+    )
     setting.add_argument(
-        "--secret-stdin", action="store_true",
+        "--secret-stdin",
+        action="store_true",
         help="read the connector's secret key (Stripe: sk_... or rk_...) from standard input; required for stripe",
-    )  # fmt: skip
+    )
     listing = actions.add_parser("list", help="a merchant's connectors in priority order (never their secrets)")
     removing = actions.add_parser("remove", help="remove one of a merchant's connectors and its secret")
     removing.add_argument("--connector", required=True, choices=("stripe", "simulated"), help="the acquirer")
@@ -79,8 +85,12 @@ def _payload(args: argparse.Namespace) -> dict[str, Any]:
         return {"action": "list_connectors", "merchant_id": args.merchant}
     if args.action == "remove":
         return {"action": "remove_connector", "merchant_id": args.merchant, "connector": args.connector}
-    payload: dict[str, Any] = {"action": "set_connector", "merchant_id": args.merchant, "connector": args.connector,
-                               "priority": args.priority}  # fmt: skip
+    payload: dict[str, Any] = {
+        "action": "set_connector",
+        "merchant_id": args.merchant,
+        "connector": args.connector,
+        "priority": args.priority,
+    }
     if args.endpoint is not None:
         payload["endpoint"] = args.endpoint
     if args.connector == "stripe" and not args.secret_stdin:

@@ -48,8 +48,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    create = actions.add_parser("create", help="issue a new key and print its secret (once)", epilog=EXAMPLES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    create = actions.add_parser(
+        "create",
+        help="issue a new key and print its secret (once)",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     create.add_argument("--merchant", required=True, metavar="MERCHANT_ID", help="the merchant the key acts for")
     create.add_argument("--read-only", action="store_true", help="a restricted key (rk_...): GET only")
     create.add_argument(
@@ -58,12 +62,21 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="DURATION",
         help="the key stops working this long from now: 1h to 1095d, e.g. 90d, 36h (default: never)",
     )
-    roll = actions.add_parser("roll", help="issue a key's replacement and print its secret (once)", epilog=EXAMPLES,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    roll = actions.add_parser(
+        "roll",
+        help="issue a key's replacement and print its secret (once)",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     roll.add_argument("key_id", metavar="KEY_ID", help="the key to replace (key_...), from `payments keys list`")
-    roll.add_argument("--overlap", type=duration, default=0, metavar="DURATION",
-                      help="how long the old key keeps working beside the new one: 0 to 7d, e.g. 24h (default 0: "
-                           "it stops within the authorizer's cache time)")  # fmt: skip
+    roll.add_argument(
+        "--overlap",
+        type=duration,
+        default=0,
+        metavar="DURATION",
+        help="how long the old key keeps working beside the new one: 0 to 7d, e.g. 24h (default 0: "
+        "it stops within the authorizer's cache time)",
+    )
     listing = actions.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--merchant", metavar="MERCHANT_ID", help="only this merchant's keys")
     revoke = actions.add_parser("revoke", help="revoke a key")
@@ -99,8 +112,12 @@ def _payload(args: argparse.Namespace) -> dict[str, Any]:
 def _describe(key: dict[str, Any]) -> str:
     kind = "read-only" if key["read_only"] else "read-write"
     details = [f"created {key['created_at']}"]
-    for field, says in (("expires_at", "expires"), ("replaced_by", "replaced by"), ("revoked_at", "revoked"),
-                        ("last_used_at", "last used")):  # fmt: skip
+    for field, says in (
+        ("expires_at", "expires"),
+        ("replaced_by", "replaced by"),
+        ("revoked_at", "revoked"),
+        ("last_used_at", "last used"),
+    ):
         if key.get(field):
             details.append(f"{says} {key[field]}")
     return f"{key['id']}  {key['merchant_id']}  {key['redacted_secret']}  {kind}  {', '.join(details)}"

@@ -101,8 +101,9 @@ def _listen(args: argparse.Namespace) -> int:
         stopping.set()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    made = invoke_admin(state, args.env, args.suffix, {"action": "create_key", "merchant_id": args.merchant,
-                                                       "read_only": False})  # fmt: skip
+    made = invoke_admin(
+        state, args.env, args.suffix, {"action": "create_key", "merchant_id": args.merchant, "read_only": False}
+    )
     session = Session(key_id=str(made["key"]["id"]), secret=str(made["key"]["secret"]))
     forwarder = Forwarder(args.forward_to, lambda f: print(delivery_line(f), flush=True)).start()
     reconcile = None
@@ -110,8 +111,16 @@ def _listen(args: argparse.Namespace) -> int:
         open_endpoint(api_url, session, forwarder.url, list(args.events), sys.stdout)
         if args.dispatch_every > 0:
             name = next(str(n) for n in record["outputs"]["function_names"] if "-reconcile-" in str(n))
-            reconcile = function_runtime(state, args.env, args.suffix, name, record=record, emulator=emulator,
-                                         postgres_port=postgres_port, concurrency=1)  # fmt: skip
+            reconcile = function_runtime(
+                state,
+                args.env,
+                args.suffix,
+                name,
+                record=record,
+                emulator=emulator,
+                postgres_port=postgres_port,
+                concurrency=1,
+            )
         while not stopping.is_set():
             if reconcile is not None:
                 reconcile.invoke({})
@@ -125,7 +134,9 @@ def _listen(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if not removed:
-        raise ListenError(f"the endpoint {session.endpoint_id} could not be removed: delete it with "
-                          f"DELETE /webhook_endpoints/{session.endpoint_id}")  # fmt: skip
+        raise ListenError(
+            f"the endpoint {session.endpoint_id} could not be removed: delete it with "
+            f"DELETE /webhook_endpoints/{session.endpoint_id}"
+        )
     print(f"removed {session.endpoint_id}", file=sys.stderr)
     return EXIT_OK

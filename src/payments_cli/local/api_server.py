@@ -450,8 +450,10 @@ class LocalApi:
         if policy_effect(answer, arn) != "Allow":
             return self._gateway("ACCESS_DENIED", request_id, answer.get("context"))
         # API Gateway hands the context on with string values, plus the principal.
-        context = {str(k): v if isinstance(v, str | int | float | bool) else str(v) for k, v in
-                   (answer.get("context") or {}).items()}  # fmt: skip
+        context = {
+            str(k): v if isinstance(v, str | int | float | bool) else str(v)
+            for k, v in (answer.get("context") or {}).items()
+        }
         event["requestContext"]["authorizer"] = {**context, "principalId": str(answer["principalId"])}
         return None
 

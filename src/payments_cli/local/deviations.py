@@ -63,8 +63,23 @@ from payments_cli.local.emulator import EMULATOR_CREDENTIALS, EMULATOR_REGION
 
 REGION = EMULATOR_REGION
 #: Services the stacks use; each gets the emulator as its endpoint.
-SERVICES = ("apigateway", "cloudwatch", "cloudwatchlogs", "ec2", "events", "iam", "kms", "lambda", "rds", "s3",
-            "secretsmanager", "sns", "sqs", "sts", "wafv2")  # fmt: skip
+SERVICES = (
+    "apigateway",
+    "cloudwatch",
+    "cloudwatchlogs",
+    "ec2",
+    "events",
+    "iam",
+    "kms",
+    "lambda",
+    "rds",
+    "s3",
+    "secretsmanager",
+    "sns",
+    "sqs",
+    "sts",
+    "wafv2",
+)
 OVERRIDE_FILE = "local_override.tf.json"
 BACKEND_FILE = "local.s3.tfbackend"
 #: (resource type, attribute) pairs moto does not round-trip (gap 2).

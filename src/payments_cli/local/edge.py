@@ -261,9 +261,12 @@ def read_authorizers(apigateway: Any, rest_api_id: str) -> dict[str, Authorizer]
         if any(part not in (headers[0], SOURCE_ADDRESS) for part in sources):
             continue
         found[item["id"]] = Authorizer(
-            item["id"], function, headers[0].removeprefix("method.request.header.").lower(),
-            int(item.get("authorizerResultTtlInSeconds") or 0), by_address=SOURCE_ADDRESS in sources,
-        )  # fmt: skip
+            item["id"],
+            function,
+            headers[0].removeprefix("method.request.header.").lower(),
+            int(item.get("authorizerResultTtlInSeconds") or 0),
+            by_address=SOURCE_ADDRESS in sources,
+        )
     return found
 
 

@@ -40,8 +40,9 @@ def checked_forward_to(url: str) -> tuple[str, str, int, str]:
     """``(scheme, host, port, path)`` of an http(s) URL; ListenError (usage) otherwise."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ListenError(f"--forward-to {url!r}: give an http:// or https:// URL, e.g. http://127.0.0.1:4242/hooks",
-                          exit_code=2)  # fmt: skip
+        raise ListenError(
+            f"--forward-to {url!r}: give an http:// or https:// URL, e.g. http://127.0.0.1:4242/hooks", exit_code=2
+        )
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
@@ -144,8 +145,9 @@ def api_call(api_url: str, method: str, path: str, secret: str, body: Any = None
         response = connection.getresponse()
         return response.status, json.loads(response.read() or b"null")
     except (OSError, http.client.HTTPException, ValueError) as error:
-        raise ListenError(f"the deployment's API at {api_url} did not answer ({error}): is it served? "
-                          "run `payments up`") from None  # fmt: skip
+        raise ListenError(
+            f"the deployment's API at {api_url} did not answer ({error}): is it served? run `payments up`"
+        ) from None
     finally:
         connection.close()
 

@@ -54,9 +54,15 @@ def read_queue_sources(lambda_client: Any, sqs: Any, functions: Iterable[str]) -
             url = str(sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"])
             concurrency = (mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") or DEFAULT_POLLERS
             sources.append(
-                QueueSource(str(mapping["UUID"]), arn, url, name, int(mapping.get("BatchSize") or 10),
-                            min(int(concurrency), MAX_POLLERS))
-            )  # fmt: skip
+                QueueSource(
+                    str(mapping["UUID"]),
+                    arn,
+                    url,
+                    name,
+                    int(mapping.get("BatchSize") or 10),
+                    min(int(concurrency), MAX_POLLERS),
+                )
+            )
     return sorted(sources, key=lambda source: (source.function, source.uuid))
 
 
@@ -110,9 +116,11 @@ class QueuePoller:
     def poll_once(self, source: QueueSource, *, wait_s: int = 0) -> int:
         """Receive one batch and run the function on it; how many messages it took."""
         messages = self._sqs.receive_message(
-            QueueUrl=source.queue_url, MaxNumberOfMessages=min(source.batch_size, 10), WaitTimeSeconds=wait_s,
+            QueueUrl=source.queue_url,
+            MaxNumberOfMessages=min(source.batch_size, 10),
+            WaitTimeSeconds=wait_s,
             AttributeNames=["All"],
-        ).get("Messages", [])  # fmt: skip
+        ).get("Messages", [])
         if not messages:
             return 0
         try:

@@ -100,11 +100,17 @@ def start_schedules(state: StateFolder, environment: str, suffix: str) -> Schedu
         return None
     runtimes = {
         schedule.function: function_runtime(
-            state, environment, suffix, schedule.function, record=record, emulator=emulator,
-            postgres_port=postgres_port, concurrency=1,
+            state,
+            environment,
+            suffix,
+            schedule.function,
+            record=record,
+            emulator=emulator,
+            postgres_port=postgres_port,
+            concurrency=1,
         )
         for schedule in schedules
-    }  # fmt: skip
+    }
 
     def report(schedule: Schedule, reply: dict[str, Any], elapsed_s: float) -> None:
         # A crash or timeout is the function's error; a run that went through but met an outage says so in
@@ -145,11 +151,17 @@ def start_queue_sources(
     functions_emulator = emulator if aws_endpoint is None else dataclasses.replace(emulator, endpoint=aws_endpoint)
     runtimes = {
         source.function: function_runtime(
-            state, environment, suffix, source.function, record=record, emulator=functions_emulator,
-            postgres_port=postgres_port, concurrency=source.pollers,
+            state,
+            environment,
+            suffix,
+            source.function,
+            record=record,
+            emulator=functions_emulator,
+            postgres_port=postgres_port,
+            concurrency=source.pollers,
         )
         for source in sources
-    }  # fmt: skip
+    }
 
     def report(source: QueueSource, reply: dict[str, Any], taken: int) -> None:
         error = reply.get("error")

@@ -94,20 +94,23 @@ def _smoke_webhook(
 
     with VerifyingReceiver() as receiver:
         wanted = {"url": receiver.url, "enabled_events": ["payment.succeeded"]}
-        status, _, made = _request(f"{base}/webhook_endpoints", method="POST", key=f"smoke-{uuid.uuid4()}",
-                                   secret=secret, body=wanted)  # fmt: skip
+        status, _, made = _request(
+            f"{base}/webhook_endpoints", method="POST", key=f"smoke-{uuid.uuid4()}", secret=secret, body=wanted
+        )
         if not check("POST /webhook_endpoints → 201", status == 201, f"{status}"):
             return
         receiver.secret = made["secret"]
         try:
             body = {"amount": 1999, "currency": "EUR", "payment_method": "tok_visa"}
-            status, _, paid = _request(f"{base}/payments", method="POST", body=body, key=f"smoke-{uuid.uuid4()}",
-                                       secret=secret)  # fmt: skip
+            status, _, paid = _request(
+                f"{base}/payments", method="POST", body=body, key=f"smoke-{uuid.uuid4()}", secret=secret
+            )
             payment_id = paid.get("id") if isinstance(paid, dict) else None
             record, emulator, port = deployment_context(state, environment, suffix)
             name = next(str(n) for n in record["outputs"]["function_names"] if "-reconcile-" in str(n))
-            reconcile = function_runtime(state, environment, suffix, name, record=record, emulator=emulator,
-                                         postgres_port=port, concurrency=1)  # fmt: skip
+            reconcile = function_runtime(
+                state, environment, suffix, name, record=record, emulator=emulator, postgres_port=port, concurrency=1
+            )
             try:
                 deadline = time.monotonic() + 30
                 while not receiver.got(payment_id) and time.monotonic() < deadline:
@@ -190,8 +193,9 @@ def _smoke_follow_ups(base: str, secret: str, body: dict[str, Any], check: Calla
     """Authorize, capture part, refund part of it; then find it in the list and the feed."""
 
     def post(path: str, payload: Any) -> tuple[int, Any]:
-        status, _, answer = _request(f"{base}{path}", method="POST", body=payload, key=f"smoke-{uuid.uuid4()}",
-                                     secret=secret)  # fmt: skip
+        status, _, answer = _request(
+            f"{base}{path}", method="POST", body=payload, key=f"smoke-{uuid.uuid4()}", secret=secret
+        )
         return status, answer if isinstance(answer, dict) else {}
 
     status, held = post("/payments", {**body, "capture_method": "manual"})
@@ -200,8 +204,11 @@ def _smoke_follow_ups(base: str, secret: str, body: dict[str, Any], check: Calla
         return
     payment_id = held["id"]
     status, captured = post(f"/payments/{payment_id}/capture", {"amount": 1500})
-    check("capture 1500 of 1999 → 200 succeeded",
-          status == 200 and captured.get("amount_captured") == 1500, f"{status} {captured.get('status')}")  # fmt: skip
+    check(
+        "capture 1500 of 1999 → 200 succeeded",
+        status == 200 and captured.get("amount_captured") == 1500,
+        f"{status} {captured.get('status')}",
+    )
     status, refund = post(f"/payments/{payment_id}/refunds", {"amount": 500, "reason": "requested_by_customer"})
     check("refund 500 → 201", status == 201 and refund.get("status") == "succeeded", f"{status} {refund.get('id')}")
     status, over = post(f"/payments/{payment_id}/refunds", {"amount": 1001})

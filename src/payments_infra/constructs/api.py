@@ -34,9 +34,11 @@ ROUTES = tuple((route.name, route.method, route.path) for route in processor_rou
 #: Construct ids of the API resources by path, parents first; "/payments" and "/payments/{id}" keep the ids
 #: they were first deployed with, one endpoint is "webhook_endpoint", the others are named by their last segment.
 _FIRST_IDS = {
-    "/payments": "payments", "/payments/{id}": "payment", "/webhook_endpoints/{id}": "webhook_endpoint",
+    "/payments": "payments",
+    "/payments/{id}": "payment",
+    "/webhook_endpoints/{id}": "webhook_endpoint",
     "/events/{id}": "event",
-}  # fmt: skip
+}
 RESOURCE_IDS = {path: _FIRST_IDS.get(path, path.rsplit("/", 1)[1]) for path in processor_routes.paths()}
 _PARAMETER = re.compile(r"\{(\w+)\}")
 _Served = TypeVar(

@@ -101,9 +101,13 @@ class DatabaseProxy(Construct):
         )
 
         self.security_group = security_group(
-            self, "security-group", naming=naming, vpc_id=network.vpc.id, purpose="proxy",
+            self,
+            "security-group",
+            naming=naming,
+            vpc_id=network.vpc.id,
+            purpose="proxy",
             description="RDS Proxy of the payment database: PostgreSQL from the payment processor, to the database",
-        )  # fmt: skip
+        )
         self._connect(network)
 
         self.proxy = rds.AwsDbProxy(

@@ -130,27 +130,43 @@ class Network(Construct):
             )
 
         self.function_sg = security_group(
-            self, "function-sg", naming=naming, vpc_id=self.vpc.id, purpose="processor",
+            self,
+            "function-sg",
+            naming=naming,
+            vpc_id=self.vpc.id,
+            purpose="processor",
             description="Payment processor Lambda: egress to the database and the VPC endpoints only",
-        )  # fmt: skip
+        )
         # The description stays as it was where a proxy stands between (the processor reaches the database
         # through it): a security group's description cannot be changed in place, and replacing the group
         # of a running instance fails ("DependencyViolation: resource sg-… has a dependent object").
         self.database_sg = security_group(
-            self, "database-sg", naming=naming, vpc_id=self.vpc.id, purpose="db",
+            self,
+            "database-sg",
+            naming=naming,
+            vpc_id=self.vpc.id,
+            purpose="db",
             description="Payment database: PostgreSQL from the payment processor only",
-        )  # fmt: skip
+        )
         self.endpoint_sg = security_group(
-            self, "endpoint-sg", naming=naming, vpc_id=self.vpc.id, purpose="endpoints",
+            self,
+            "endpoint-sg",
+            naming=naming,
+            vpc_id=self.vpc.id,
+            purpose="endpoints",
             description="VPC interface endpoints: HTTPS from the payment processor only",
-        )  # fmt: skip
+        )
         # The functions that call acquirers (the processor and the reconcile job) hold this group besides
         # function_sg: HTTPS to any address, and nothing else. An acquirer's API is public HTTPS; a port other
         # than 443 open to the internet is preflight PF903's error.
         self.egress_sg = security_group(
-            self, "egress-sg", naming=naming, vpc_id=self.vpc.id, purpose="egress",
+            self,
+            "egress-sg",
+            naming=naming,
+            vpc_id=self.vpc.id,
+            purpose="egress",
             description="Payment functions calling acquirers: HTTPS to the internet through the NAT gateway",
-        )  # fmt: skip
+        )
         self.s3_endpoint = vpc.AwsEndpoint(
             self,
             "s3-endpoint",

@@ -70,17 +70,32 @@ class PlatformStack(TerraformStack):
 
         # The application's logins and the API-key pepper: created empty, filled by the admin function.
         app_login = Secret(
-            self, "app-login", config=config, naming=naming, key=key, purpose="db-app",
+            self,
+            "app-login",
+            config=config,
+            naming=naming,
+            key=key,
+            purpose="db-app",
             description="Database login of the processor (role <database>_app)",
-        )  # fmt: skip
+        )
         auth_login = Secret(
-            self, "auth-login", config=config, naming=naming, key=key, purpose="db-auth",
+            self,
+            "auth-login",
+            config=config,
+            naming=naming,
+            key=key,
+            purpose="db-auth",
             description="Database login of the API authorizer (role <database>_auth)",
-        )  # fmt: skip
+        )
         pepper = Secret(
-            self, "api-key-pepper", config=config, naming=naming, key=key, purpose="api-key-pepper",
+            self,
+            "api-key-pepper",
+            config=config,
+            naming=naming,
+            key=key,
+            purpose="api-key-pepper",
             description="Pepper of the API keys' stored hashes",
-        )  # fmt: skip
+        )
         logs = {
             purpose: log_group(
                 self, f"{purpose}-logs", name=naming.log_group("/aws/lambda", purpose), config=config, key=key

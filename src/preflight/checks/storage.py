@@ -12,8 +12,17 @@ from preflight.model import Configuration, Resource, Severity, is_literal
 from preflight.policies import statements_of
 from preflight.registry import Issue, check
 
-DATABASE_PORTS = {5432: "PostgreSQL", 3306: "MySQL", 1433: "SQL Server", 1521: "Oracle", 6379: "Redis",
-                  27017: "MongoDB", 9200: "Elasticsearch", 5439: "Redshift", 11211: "Memcached"}  # fmt: skip
+DATABASE_PORTS = {
+    5432: "PostgreSQL",
+    3306: "MySQL",
+    1433: "SQL Server",
+    1521: "Oracle",
+    6379: "Redis",
+    27017: "MongoDB",
+    9200: "Elasticsearch",
+    5439: "Redshift",
+    11211: "Memcached",
+}
 PUBLIC_ACLS = {"public-read", "public-read-write", "authenticated-read"}
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET(?!_ARN|_NAME|_ID)|TOKEN|PRIVATE_KEY|API_KEY", re.I)
 

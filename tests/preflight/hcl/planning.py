@@ -276,8 +276,9 @@ def build_package(folder: Path) -> Path | None:
 def _run(command: list[str], folder: Path, env: dict[str, str], what: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=600, check=False)
     if result.returncode != 0:
-        raise PlanFailed(f"{what} failed in {folder} (exit {result.returncode}):\n{result.stdout[-3000:]}\n"
-                         f"{result.stderr[-3000:]}")  # fmt: skip
+        raise PlanFailed(
+            f"{what} failed in {folder} (exit {result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -304,9 +305,20 @@ def plan_project(
     seconds: dict[str, float] = {}
     steps = [
         ("init", [terraform, "init", "-input=false", "-no-color", *backend_args]),
-        ("plan", [terraform, "plan", "-input=false", "-no-color", "-lock-timeout=120s", "-out=tfplan",
-                  f"-var=environment_suffix={suffix}", f"-var=aws_endpoint={endpoint}"]),
-    ]  # fmt: skip
+        (
+            "plan",
+            [
+                terraform,
+                "plan",
+                "-input=false",
+                "-no-color",
+                "-lock-timeout=120s",
+                "-out=tfplan",
+                f"-var=environment_suffix={suffix}",
+                f"-var=aws_endpoint={endpoint}",
+            ],
+        ),
+    ]
     for step, command in steps:
         started = time.perf_counter()
         _run(command, workdir, env, f"terraform {step}")
