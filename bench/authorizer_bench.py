@@ -31,12 +31,15 @@ import threading
 import time
 from pathlib import Path
 
-from payments_cli.local.api_server import ApiHttpServer, FunctionRuntime, LocalApi, Route, _compile, extract
-from payments_cli.local.edge import Authorizer, GatewayResponse
+from payments_cli.local.edge.authorizers import Authorizer
+from payments_cli.local.edge.responses import GatewayResponse
+from payments_cli.local.edge.server import ApiHttpServer, LocalApi, Route, _compile
 from payments_cli.local.emulator import EMULATOR_CREDENTIALS, MotoServer
+from payments_cli.local.lambda_runtime.interpreter import find_python
+from payments_cli.local.lambda_runtime.package import extract
+from payments_cli.local.lambda_runtime.workers import FunctionRuntime
 from payments_cli.local.ports import free_port
 from payments_cli.local.postgres import LocalPostgres
-from payments_cli.local.runtime import find_python
 from payments_cli.local.standalone import provision
 from payments_infra.api_responses import GATEWAY_RESPONSES, gateway_response_template
 from payments_infra.lambda_build import build_lambda_package

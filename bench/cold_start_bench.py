@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from payments_cli.local.emulator import EMULATOR_CREDENTIALS, MotoServer
+from payments_cli.local.lambda_runtime.interpreter import find_python
 from payments_cli.local.postgres import LocalPostgres
-from payments_cli.local.runtime import find_python
 from payments_cli.local.standalone import provision
 from payments_infra.lambda_build import LAMBDA_PYTHON, build_lambda_package
 from payments_infra.synth import default_package_path

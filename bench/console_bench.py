@@ -122,8 +122,9 @@ def _measure(args: argparse.Namespace, root: Path, postgres: LocalPostgres, moto
 
 def _first_render(admin_env: dict[str, str], root: Path) -> float:
     """A fresh admin-function process from the built zip, asked for the overview, and the page rendered."""
-    from payments_cli.local.api_server import FunctionRuntime, extract
-    from payments_cli.local.runtime import find_python
+    from payments_cli.local.lambda_runtime.interpreter import find_python
+    from payments_cli.local.lambda_runtime.package import extract
+    from payments_cli.local.lambda_runtime.workers import FunctionRuntime
     from payments_infra.lambda_build import build_lambda_package
     from payments_infra.synth import default_package_path
 

@@ -31,15 +31,17 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
+from payments_cli.deploy.admin import admin_answer
+from payments_cli.deploy.state import StateFolder
 from payments_cli.local import deviations
-from payments_cli.local.api_server import ApiHttpServer, FunctionRuntime, LocalApi
+from payments_cli.local.edge.server import ApiHttpServer, LocalApi
 from payments_cli.local.emulator import emulator_client
-from payments_cli.local.functions import admin_answer, function_runtime
+from payments_cli.local.lambda_runtime.functions import function_runtime
+from payments_cli.local.lambda_runtime.workers import FunctionRuntime
 from payments_cli.local.ports import free_port
 from payments_cli.local.postgres import LocalPostgres
 from payments_cli.local.serve import build_api
 from payments_cli.local.services import Emulator, postgres_for, running_emulator
-from payments_cli.local.state import StateFolder
 from payments_infra.naming import Naming
 
 

@@ -20,3 +20,7 @@ class PaymentsError(Exception):
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+class ServeError(PaymentsError):
+    """The API cannot be served; the message says why and what to do."""

@@ -22,13 +22,17 @@ from payments_cli.commands import (
     EXIT_CRASH,
     EXIT_INTERRUPTED,
     audit,
+    bootstrap,
     build,
     check,
     connectors,
     console,
+    demo,
+    deploy,
+    destroy,
     down,
     keys,
-    lifecycle,
+    plan,
     serve,
     smoke,
     status,
@@ -40,12 +44,6 @@ from payments_cli.errors import PaymentsError
 
 #: The distribution ``payments --version`` reports.
 DISTRIBUTION = "payment-platform"
-
-
-def _run_demo(args: argparse.Namespace) -> int:
-    from payments_cli.demo import run
-
-    return run()
 
 
 def version() -> str:
@@ -91,17 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     parser.add_argument("--traceback", action="store_true", help=_TRACEBACK_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    demo = commands.add_parser(
-        "demo",
-        help="take one payment through the real processor on this machine (PostgreSQL + moto, no AWS)",
-        description=(
-            "Start a throwaway PostgreSQL and moto server on 127.0.0.1, provision the database and "
-            "secret as RDS would, and send payments through the Lambda handler: a payment, its "
-            "idempotent replay, a decline and a read. Stops everything afterwards. Exit 0 when all "
-            "answered as expected."
-        ),
-    )
-    demo.set_defaults(run=_run_demo)
+    demo.register(commands)
     up.register(commands)
     smoke.register(commands)
     keys.register(commands)
@@ -111,7 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     webhooks.register(commands)
     status.register(commands)
     down.register(commands)
-    lifecycle.register(commands)
+    plan.register(commands)
+    deploy.register(commands)
+    destroy.register(commands)
+    bootstrap.register(commands)
     serve.register(commands)
     build.register(commands)
     synth.register(commands)

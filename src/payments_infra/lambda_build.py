@@ -121,7 +121,7 @@ class PythonNotFound(BuildError):
 
 def find_lambda_python(version: str = LAMBDA_PYTHON) -> Path:
     """A real CPython ``version`` binary: the one that compiles the package's bytecode, and the one the local
-    target runs the zip with (payments_cli.local.runtime).
+    target runs the zip with (payments_cli.local.lambda_runtime.interpreter).
 
     Looks at $PAYMENTS_LAMBDA_PYTHON, pyenv's installed versions, the usual system paths, then PATH (never
     a pyenv shim, which refuses a version that is not selected).

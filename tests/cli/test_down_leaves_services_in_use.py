@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from payments_cli.commands import up
+from payments_cli.deploy.state import StateFolder
 from payments_cli.local import target
 from payments_cli.local.ports import port_taken
 from payments_cli.local.services import ensure_emulator, ensure_postgres, postgres_for, running_emulator
-from payments_cli.local.state import StateFolder
 from tests.cli.command import payments
 
 pytestmark = pytest.mark.timeout(300)
@@ -28,7 +28,7 @@ HOLDER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from payments_cli.local.state import StateFolder
+    from payments_cli.deploy.state import StateFolder
 
     with StateFolder(Path(sys.argv[1])).using_services():
         print("holding", flush=True)

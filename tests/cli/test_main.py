@@ -16,8 +16,8 @@ import pytest
 from payments_cli import main as cli
 from payments_cli.commands import EXIT_CLOSED_PIPE, EXIT_CRASH, EXIT_FAILED, EXIT_USAGE, check
 from payments_cli.commands.common import guarded
+from payments_cli.deploy.terraform import TerraformError
 from payments_cli.errors import PaymentsError
-from payments_cli.terraform_runner import TerraformError
 from payments_infra.naming import InvalidName
 from preflight.model import Finding, Severity
 from preflight.output import text

@@ -186,7 +186,7 @@ def test_a_rolled_key_works_through_its_overlap_then_says_it_expired(cli: Cli, a
 
 
 def test_payments_audit_lists_what_the_commands_did_and_who_ran_them(cli: Cli) -> None:
-    from payments_cli.local.functions import local_actor
+    from payments_cli.local.lambda_runtime.functions import local_actor
 
     key = new_key(cli, "merch_audited")
     assert keys(cli, "revoke", key["id"])[0] == 0

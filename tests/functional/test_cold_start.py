@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from payments_cli.local.runtime import find_python
+from payments_cli.local.lambda_runtime.interpreter import find_python
 from payments_infra.lambda_build import SDK_SERVICES, LambdaPackage
 from tests.conftest import Services
 from tests.support import payment_body, post_payment

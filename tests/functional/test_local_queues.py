@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from payments_cli.local.queues import QueuePoller, QueueSource, read_queue_sources, sqs_event
+from payments_cli.local.lambda_runtime.queues import QueuePoller, QueueSource, read_queue_sources, sqs_event
 from tests.conftest import REGION, Services
 
 pytestmark = pytest.mark.functional

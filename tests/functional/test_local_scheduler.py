@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from payments_cli.local.scheduler import read_schedules
+from payments_cli.local.lambda_runtime.scheduler import read_schedules
 from tests.conftest import REGION, Services
 
 pytestmark = pytest.mark.functional

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from payments_cli.terraform_runner import StateLocked, Summary, Terraform
+from payments_cli.deploy.terraform import StateLocked, Summary, Terraform
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="needs the terraform binary")
 

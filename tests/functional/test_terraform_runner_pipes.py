@@ -20,8 +20,8 @@ from typing import TypeVar
 
 import pytest
 
-from payments_cli import terraform_runner
-from payments_cli.terraform_runner import StateLocked, Summary, Terraform, TerraformError
+from payments_cli.deploy import terraform as terraform_runner
+from payments_cli.deploy.terraform import StateLocked, Summary, Terraform, TerraformError
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the fake terraform is a #! script")
 

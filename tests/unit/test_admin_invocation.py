@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from payments_cli.aws_target import invoke_admin
-from payments_cli.local.functions import AdminCallFailed
+from payments_cli.aws.target import invoke_admin
+from payments_cli.deploy.admin import AdminCallFailed
 
 
 class FakeLambda:

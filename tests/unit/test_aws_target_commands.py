@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from payments_cli import aws_target
-from payments_cli.terraform_runner import Summary
+from payments_cli.aws import target as aws_target
+from payments_cli.deploy.terraform import Summary
 from payments_infra.naming import Naming
 
 ORIGINAL_INVOKE_ADMIN = aws_target.invoke_admin

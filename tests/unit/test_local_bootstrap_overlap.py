@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from payments_cli.deploy.terraform import Summary, TerraformError
 from payments_cli.local import target
 from payments_cli.local.target import BackgroundApply
-from payments_cli.terraform_runner import Summary, TerraformError
 
 
 class FakeTerraform:
@@ -172,7 +172,7 @@ def test_a_kept_api_server_is_one_started_from_the_same_outputs_emulator_postgre
 
 def test_the_fingerprint_is_withdrawn_from_the_record_on_disk_before_terraform_runs(tmp_path: Path) -> None:
     """A run that applies and then fails must leave the running API server marked stale for the next run."""
-    from payments_cli.local.state import read_json, write_json
+    from payments_cli.deploy.state import read_json, write_json
 
     write_json(tmp_path / "deployment.json", {"api": {"pid": 7, "fingerprint": "abc"}, "outputs": {}})
     recorded = read_json(tmp_path / "deployment.json")

@@ -8,15 +8,10 @@ from typing import Any
 
 import pytest
 
-from payments_cli.local.edge import (
-    Authorizer,
-    AuthorizerCache,
-    RateLimit,
-    SlidingWindowLimiter,
-    policy_effect,
-    read_gateway_responses,
-    read_rate_limits,
-)
+from payments_cli.local.edge.authorizers import Authorizer, AuthorizerCache, policy_effect, read_authorizers
+from payments_cli.local.edge.credentials import MAX_KEPT
+from payments_cli.local.edge.responses import read_gateway_responses
+from payments_cli.local.edge.waf import RateLimit, SlidingWindowLimiter, read_rate_limits
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:api/v1/GET/payments/pay_x"
 
@@ -233,23 +228,21 @@ def test_gateway_responses_as_configured_and_defaults_for_the_rest() -> None:
 def test_the_authorizer_cache_and_the_rate_counts_do_not_grow_without_bound() -> None:
     """Finding 8: 2.7 KiB per distinct credential, forever. Expired answers go as new ones come, at most MAX_KEPT
     are kept; a credential still counting is never dropped (flooding with others cannot reset its count)."""
-    from payments_cli.local import edge
-
     now = [0.0]
-    cache = edge.AuthorizerCache(clock=lambda: now[0])
-    authorizer = edge.Authorizer("a1", "fn", "authorization", 10)
-    for i in range(edge.MAX_KEPT + 500):
+    cache = AuthorizerCache(clock=lambda: now[0])
+    authorizer = Authorizer("a1", "fn", "authorization", 10)
+    for i in range(MAX_KEPT + 500):
         cache.put(authorizer, f"Bearer junk{i}", {"principalId": "x"})
-    assert len(cache) == edge.MAX_KEPT and cache.get(authorizer, "Bearer junk0") is None
-    assert cache.get(authorizer, f"Bearer junk{edge.MAX_KEPT + 499}") is not None
+    assert len(cache) == MAX_KEPT and cache.get(authorizer, "Bearer junk0") is None
+    assert cache.get(authorizer, f"Bearer junk{MAX_KEPT + 499}") is not None
     now[0] = 11.0
     cache.put(authorizer, "Bearer fresh", {"principalId": "y"})
     assert len(cache) == 1, "every expired answer went"
 
-    limiter = edge.SlidingWindowLimiter(RateLimit(3, 60, "authorization", 429, (), b""), clock=lambda: now[0])
+    limiter = SlidingWindowLimiter(RateLimit(3, 60, "authorization", 429, (), b""), clock=lambda: now[0])
     for _ in range(3):
         assert limiter.allow("Bearer busy")
-    for i in range(edge.MAX_KEPT + 10):
+    for i in range(MAX_KEPT + 10):
         limiter.allow(f"Bearer junk{i}")
     assert not limiter.allow("Bearer busy"), "the busy key's count survived the flood"
     now[0] += 61
@@ -278,9 +271,7 @@ class _Authorizers:
 def test_the_local_edge_reads_the_identity_sources_the_stacks_configure() -> None:
     """One header, and optionally the source address (answers then cached per both); anything else is left out,
     so its routes answer as misconfigured rather than be checked on a cache key API Gateway would not use."""
-    from payments_cli.local import edge
-
-    found = edge.read_authorizers(
+    found = read_authorizers(
         _Authorizers(
             "method.request.header.Authorization, context.identity.sourceIp",
             "method.request.header.Authorization",
@@ -291,6 +282,6 @@ def test_the_local_edge_reads_the_identity_sources_the_stacks_configure() -> Non
         "api",
     )
     assert found == {
-        "a0": edge.Authorizer("a0", "auth", "authorization", 10, by_address=True),
-        "a1": edge.Authorizer("a1", "auth", "authorization", 10, by_address=False),
+        "a0": Authorizer("a0", "auth", "authorization", 10, by_address=True),
+        "a1": Authorizer("a1", "auth", "authorization", 10, by_address=False),
     }

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from payments_cli.local.api_server import HEALTH_PATH, MAX_BODY_BYTES, ApiHttpServer, ServeError
+from payments_cli.errors import ServeError
+from payments_cli.local.edge.server import HEALTH_PATH, MAX_BODY_BYTES, ApiHttpServer
 
 ANSWER = (
     201,

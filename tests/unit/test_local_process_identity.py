@@ -18,8 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from payments_cli.local.services import EMULATOR, stop_process, stop_services
-from payments_cli.local.state import (
+from payments_cli.deploy.state import (
     CREATE_TIME_TOLERANCE_S,
     ProcessIdentity,
     ProcessRecord,
@@ -29,6 +28,7 @@ from payments_cli.local.state import (
     same_process,
     write_json,
 )
+from payments_cli.local.services import EMULATOR, stop_process, stop_services
 
 MOTO = ("python", "-m", "payments_cli.local.moto_server", "-H", "127.0.0.1", "-p", "5000")
 

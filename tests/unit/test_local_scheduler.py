@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from payments_cli.local.scheduler import Schedule, Scheduler, rate_seconds, scheduled_event
+from payments_cli.local.lambda_runtime.scheduler import Schedule, Scheduler, rate_seconds, scheduled_event
 
 
 @pytest.mark.parametrize(

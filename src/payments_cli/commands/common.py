@@ -47,12 +47,12 @@ def invoke_admin(args: argparse.Namespace, payload: dict[str, Any]) -> dict[str,
     user) for the audit log. Its refusal is AdminCallFailed (exit 2 for an invalid request, else 1); an answer
     whose audit entry could not be written is printed with a warning on stderr."""
     if args.target == "aws":
-        from payments_cli import aws_target
+        from payments_cli.aws import target as aws_target
 
         answer = aws_target.invoke_admin(args.env, args.suffix, payload, profile=args.profile)
     else:
-        from payments_cli.local import functions
-        from payments_cli.local.state import StateFolder
+        from payments_cli.deploy.state import StateFolder
+        from payments_cli.local.lambda_runtime import functions
 
         answer = functions.invoke_admin(StateFolder(), args.env, args.suffix, payload)
     if answer.get("audit_error"):
@@ -169,7 +169,7 @@ def _exit_code_of(error: Exception) -> int | None:
 
 
 def _fail(command: str, error: Exception, exit_code: int) -> int:
-    from payments_cli.local.target import PreflightFailed
+    from payments_cli.deploy.prepare import PreflightFailed
 
     if isinstance(error, PreflightFailed):
         from preflight.output import text

@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
             return invoke_admin(args, payload)
         with starting:
             if not warm:
-                from payments_cli.local.functions import AdminFunction
-                from payments_cli.local.state import StateFolder
+                from payments_cli.deploy.state import StateFolder
+                from payments_cli.local.lambda_runtime.functions import AdminFunction
 
                 warm.append(AdminFunction(StateFolder(), args.env, args.suffix))
         answer: dict[str, Any] = warm[0].invoke(payload)
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     def describe_deployment() -> dict[str, Any]:
         from payments_cli.console.deployment import describe
-        from payments_cli.local.state import StateFolder, read_json
+        from payments_cli.deploy.state import StateFolder, read_json
 
         record = None
         if args.target == "local":

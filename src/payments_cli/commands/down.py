@@ -32,9 +32,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     """Stop (and destroy) what was asked."""
+    from payments_cli.deploy.state import StateFolder
     from payments_cli.local import target
     from payments_cli.local.services import stop_services
-    from payments_cli.local.state import StateFolder
 
     def body() -> int:
         state = StateFolder()

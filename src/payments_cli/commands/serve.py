@@ -27,16 +27,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
+    from payments_cli.deploy.state import StateFolder
     from payments_cli.local.ports import wait_for_port
     from payments_cli.local.serve import serve_forever
-    from payments_cli.local.state import StateFolder
 
     def body() -> int:
         try:
             wait_for_port(args.port, timeout_s=0.2, what="")
         except TimeoutError:
             return serve_forever(StateFolder(), args.env, args.suffix, args.port)
-        from payments_cli.local.api_server import ServeError
+        from payments_cli.errors import ServeError
 
         raise ServeError(f"port {args.port} on 127.0.0.1 is taken: choose another with --port")
 

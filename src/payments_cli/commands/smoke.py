@@ -30,8 +30,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     """Run the checks, one line each."""
+    from payments_cli.deploy.state import StateFolder
     from payments_cli.local.smoke import Check, run_smoke
-    from payments_cli.local.state import StateFolder
 
     color = use_color(sys.stdout)
 

@@ -23,8 +23,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def collect() -> dict[str, object]:
     """The status document."""
+    from payments_cli.deploy.state import StateFolder
     from payments_cli.local.services import postgres_for, running_emulator
-    from payments_cli.local.state import StateFolder
     from payments_cli.local.target import served
 
     state = StateFolder()

@@ -39,9 +39,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     """Deploy, serve, report."""
+    from payments_cli.deploy.state import StateFolder
     from payments_cli.local import target
     from payments_cli.local.services import postgres_for, running_emulator
-    from payments_cli.local.state import StateFolder
 
     def body() -> int:
         started = time.monotonic()

@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _listen(args: argparse.Namespace) -> int:
-    from payments_cli.local.functions import deployment_context, function_runtime, invoke_admin
+    from payments_cli.deploy.state import StateFolder
+    from payments_cli.local.lambda_runtime.functions import deployment_context, function_runtime, invoke_admin
     from payments_cli.local.listen import (
         Forwarder,
         ListenError,
@@ -85,7 +86,6 @@ def _listen(args: argparse.Namespace) -> int:
         delivery_line,
         open_endpoint,
     )
-    from payments_cli.local.state import StateFolder
 
     checked_forward_to(args.forward_to)
     if args.dispatch_every < 0:

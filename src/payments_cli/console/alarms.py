@@ -56,9 +56,9 @@ def alarm_reader(target: str, environment: str, suffix: str, profile: str | None
 
             session = boto3.Session(profile_name=profile) if profile else boto3.Session()
             return session.client("cloudwatch", region_name=get_environment(environment).region)
+        from payments_cli.deploy.state import StateFolder
         from payments_cli.local.emulator import emulator_client
         from payments_cli.local.services import running_emulator
-        from payments_cli.local.state import StateFolder
 
         emulator = running_emulator(StateFolder())
         if emulator is None:

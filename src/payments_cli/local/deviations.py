@@ -15,7 +15,7 @@ maps the function's environment when it executes the handler itself.
 3. Execution. moto cannot run Lambda code without Docker (its invoke answers 200 with a Docker error in
    the payload) and its API Gateway does not call AWS_PROXY integrations in server mode, so the local
    API server reads the routes back from the emulator and runs the handler from the deployed zip under
-   CPython 3.12 itself (``lambda_worker.py``). The zip is the asset beside cdk.tf.json whose SHA-256
+   CPython 3.12 itself (``lambda_runtime/``). The zip is the asset beside cdk.tf.json whose SHA-256
    the emulator reports as the function's CodeSha256.
 4. The database. RDS endpoints in moto are fake hostnames; the function's ``DB_HOST``/``DB_PORT`` are
    mapped to the local PostgreSQL server, TLS is off on loopback (``DB_SSLMODE=disable``: the local
@@ -26,7 +26,7 @@ maps the function's environment when it executes the handler itself.
    false) to every request, even over HTTPS, answering 403 to terraform's state reads and the
    processor's writes alike; so locally those ``aws_s3_bucket_policy`` resources are not created
    (``count = 0`` in the override). Preflight still checks the policy in cdk.tf.json.
-6. What AWS does in front of the function is done by the local API server (``edge.py``), from what is
+6. What AWS does in front of the function is done by the local API server (``edge/``), from what is
    deployed in the emulator: the WAF rate rules (per credential; per address for credentials that are not
    a well-formed key, its scope-down regex run by Python's ``re``), the request authorizer (run from the zip,
    its answer cached for the deployed TTL, its policy evaluated as IAM does) and the gateway responses.

@@ -14,6 +14,8 @@ from payments_cli.local.ports import free_port, wait_for_port
 #: Credentials moto accepts; never real ones.
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 EMULATOR_REGION = "us-east-1"
+#: The account id moto gives every resource (ARNs the local edge and runtime make use it too).
+EMULATOR_ACCOUNT = "123456789012"
 
 
 def emulator_client(endpoint: str, service: str) -> Any:

@@ -9,18 +9,17 @@ import sys
 from types import FrameType
 from typing import Any
 
-from payments_cli.local.api_server import (
-    ApiHttpServer,
-    FunctionRuntime,
-    LocalApi,
-    ServeError,
-    read_routes,
-)
-from payments_cli.local.edge import read_authorizers, read_gateway_responses, read_rate_limits, stage_resource_arn
-from payments_cli.local.functions import deployment_context, function_runtime
-from payments_cli.local.queues import QueuePoller, QueueSource, read_queue_sources
-from payments_cli.local.scheduler import Schedule, Scheduler, read_schedules
-from payments_cli.local.state import StateFolder
+from payments_cli.deploy.state import StateFolder
+from payments_cli.errors import ServeError
+from payments_cli.local.edge.arns import stage_resource_arn
+from payments_cli.local.edge.authorizers import read_authorizers
+from payments_cli.local.edge.responses import read_gateway_responses
+from payments_cli.local.edge.server import ApiHttpServer, LocalApi, read_routes
+from payments_cli.local.edge.waf import read_rate_limits
+from payments_cli.local.lambda_runtime.functions import deployment_context, function_runtime
+from payments_cli.local.lambda_runtime.queues import QueuePoller, QueueSource, read_queue_sources
+from payments_cli.local.lambda_runtime.scheduler import Schedule, Scheduler, read_schedules
+from payments_cli.local.lambda_runtime.workers import FunctionRuntime
 
 
 def build_api(

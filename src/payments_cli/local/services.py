@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from payments_cli.deploy.state import ProcessCheck, ProcessRecord, StateFolder, Verdict
 from payments_cli.errors import PaymentsError
 from payments_cli.local.emulator import EMULATOR_CREDENTIALS, emulator_client
 from payments_cli.local.ports import free_port, wait_for_port
 from payments_cli.local.postgres import LocalPostgres
-from payments_cli.local.state import ProcessCheck, ProcessRecord, StateFolder, Verdict
 
 EMULATOR = "emulator"
 POSTGRES = "postgres"

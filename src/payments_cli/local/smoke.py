@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from payments_cli.local.api_server import ServeError
-from payments_cli.local.functions import AdminCallFailed, invoke_admin
+from payments_cli.deploy.admin import AdminCallFailed
+from payments_cli.deploy.state import StateFolder, read_json
+from payments_cli.errors import ServeError
+from payments_cli.local.lambda_runtime.functions import invoke_admin
 from payments_cli.local.services import running_emulator
-from payments_cli.local.state import StateFolder, read_json
 
 
 @dataclass
@@ -89,7 +90,7 @@ def _smoke_webhook(
     """An endpoint on a receiver here gets ``payment.succeeded`` for a new payment (dispatched by a run of the
     deployed reconcile job, sent by the deployed courier), and its signature verifies with the Standard Webhooks
     reference library. The endpoint is deleted at the end."""
-    from payments_cli.local.functions import deployment_context, function_runtime
+    from payments_cli.local.lambda_runtime.functions import deployment_context, function_runtime
     from payments_cli.local.webhook_receiver import VerifyingReceiver
 
     with VerifyingReceiver() as receiver:

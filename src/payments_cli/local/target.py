@@ -9,9 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial, wraps
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -19,9 +17,12 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import psycopg
 from psycopg import sql
 
+from payments_cli.deploy.prepare import Prepared, prepare, step
+from payments_cli.deploy.state import ProcessRecord, StateFolder, read_json, write_json
+from payments_cli.deploy.terraform import Progress, Summary, Terraform, TerraformError, stderr_progress
 from payments_cli.errors import PaymentsError
 from payments_cli.local import deviations
-from payments_cli.local.functions import invoke_admin
+from payments_cli.local.lambda_runtime.functions import invoke_admin
 from payments_cli.local.ports import free_port, port_taken, wait_for_port
 from payments_cli.local.provision import prepare_database
 from payments_cli.local.services import (
@@ -32,47 +33,10 @@ from payments_cli.local.services import (
     running_emulator,
     stop_process,
 )
-from payments_cli.local.state import ProcessRecord, StateFolder, read_json, write_json
-from payments_cli.terraform_runner import Summary, Terraform, TerraformError, stderr_progress
-from payments_infra.lambda_build import LambdaPackage, build_lambda_package
-from payments_infra.naming import Naming
-from payments_infra.synth import Deployment, SynthResult, default_package_path, synthesize
-from preflight.runner import Report, check_files
-
-Progress = Callable[[str], None]
-
-
-class PreflightFailed(PaymentsError):
-    """Preflight found error-severity findings; nothing was deployed."""
-
-    def __init__(self, report: Report) -> None:
-        super().__init__(f"preflight found {report.errors} error(s); nothing was deployed")
-        self.report = report
 
 
 class NotDeployed(PaymentsError):
     """The deployment has no record on this machine."""
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A deployment synthesized, checked and ready for terraform."""
-
-    naming: Naming
-    folder: Path  # the deployment's folder in the state root
-    run_dir: Path  # this run's synthesized stacks
-    synth: SynthResult
-    report: Report
-
-    @property
-    def bootstrap_dir(self) -> Path:
-        """The bootstrap stack's folder."""
-        return self.synth.stack(self.naming.environment, self.naming.suffix, "bootstrap").path.parent
-
-    @property
-    def platform_dir(self) -> Path:
-        """The platform stack's folder."""
-        return self.synth.stack(self.naming.environment, self.naming.suffix).path.parent
 
 
 P = ParamSpec("P")
@@ -89,43 +53,6 @@ def using_services(command: Callable[Concatenate[StateFolder, P], T]) -> Callabl
             return command(state, *args, **kwargs)
 
     return holding
-
-
-def _step(progress: Progress, text: str) -> float:
-    progress(f"==> {text}")
-    return time.monotonic()
-
-
-def prepare(
-    state: StateFolder,
-    environment: str,
-    suffix: str,
-    *,
-    progress: Progress = stderr_progress,
-    folder: Path | None = None,
-) -> Prepared:
-    """Build the package, synthesize the deployment into a fresh run folder, and run preflight."""
-    naming = Naming(environment, suffix)  # refuses a bad suffix before anything is built
-    folder = folder or state.ensure().deployment_dir(environment, suffix)
-    started = _step(progress, "building the Lambda package")
-    package: LambdaPackage = build_lambda_package(default_package_path(), reuse=True)
-    progress(f"    {package.path} ({package.size / 1e6:.1f} MB, {time.monotonic() - started:.1f}s)")
-    started = _step(progress, f"synthesizing {environment}/{suffix}")
-    # Each run synthesizes into its own folder: two concurrent deploys never share a working directory,
-    # so the only thing they contend for is Terraform's state lock.
-    run_dir = folder / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    result = synthesize([Deployment(environment, suffix)], out=run_dir, package=package, bootstrap_state_dir=folder)
-    progress(f"    {len(result.stacks)} stacks in {run_dir} ({time.monotonic() - started:.1f}s)")
-    started = _step(progress, "preflight")
-    report = check_files([stack.path for stack in result.stacks])
-    progress(
-        f"    {report.errors} error(s), {report.warnings} warning(s) over {report.resources} resources "
-        f"({report.seconds * 1000:.0f} ms)"
-    )
-    prepared = Prepared(naming, folder, run_dir, result, report)
-    if report.errors:
-        raise PreflightFailed(report)
-    return prepared
 
 
 def _terraform(prepared: Prepared, stack_dir: Path, lock_timeout: str, *, log: str = "terraform.log") -> Terraform:
@@ -147,7 +74,7 @@ def deploy(
 ) -> dict[str, Any]:
     """Deploy (or update) one deployment into the emulator and prepare its database; the record."""
     prepared = prepare(state, environment, suffix, progress=progress)
-    started = _step(progress, "starting the local AWS emulator and PostgreSQL")
+    started = step(progress, "starting the local AWS emulator and PostgreSQL")
     emulator, fresh = ensure_emulator(state)
     postgres, _ = ensure_postgres(state)
     progress(
@@ -158,7 +85,7 @@ def deploy(
     bootstrap = _terraform(prepared, prepared.bootstrap_dir, lock_timeout, log="terraform-bootstrap.log")
     deviations.write_local_files(prepared.bootstrap_dir, emulator.endpoint, with_backend=False)
     bucket = prepared.naming.state_bucket()
-    bootstrap_started = _step(progress, f"bootstrapping the state bucket {bucket}")
+    bootstrap_started = step(progress, f"bootstrapping the state bucket {bucket}")
     # The platform needs only the state bucket itself, versioned, encrypted and private; the bucket's lifecycle
     # rules take the aws provider 55 s more (it re-reads them ten times, 5 s apart, for S3's eventual
     # consistency). So the bootstrap apply goes on in the background while the platform deploys, and the
@@ -182,11 +109,11 @@ def deploy(
         )
         platform = _terraform(prepared, prepared.platform_dir, lock_timeout)
         deviations.write_local_files(prepared.platform_dir, emulator.endpoint, with_backend=True)
-        started = _step(progress, "terraform init")
+        started = step(progress, "terraform init")
         platform.init(backend_config=prepared.platform_dir / deviations.BACKEND_FILE)
         # Plan, then apply only a plan that changes something: a no-change run proves it against the
         # emulator with one refresh and skips the apply phase.
-        started = _step(progress, "terraform apply" if first else "terraform plan and apply")
+        started = step(progress, "terraform apply" if first else "terraform plan and apply")
         summary = platform.apply(progress=progress) if first else platform.converge(progress=progress)
         progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
     except BaseException:
@@ -196,7 +123,7 @@ def deploy(
     bootstrap_summary = background.wait()
     progress(f"    bootstrap {bootstrap_summary} ({background.seconds:.1f}s, alongside the platform)")
     outputs = summary.outputs if summary.outputs is not None else platform.output()
-    started = _step(progress, "preparing the database the deployment describes")
+    started = step(progress, "preparing the database the deployment describes")
     database = deviations.local_database_name(environment, suffix)
     login = _database_login(emulator, str(outputs["database_secret_arn"]))
     prepare_database(postgres, username=login["username"], password=login["password"], dbname=database)
@@ -267,7 +194,7 @@ def plan(
     platform = _terraform(prepared, prepared.platform_dir, lock_timeout)
     deviations.write_local_files(prepared.platform_dir, emulator.endpoint, with_backend=True)
     platform.init(backend_config=prepared.platform_dir / deviations.BACKEND_FILE)
-    started = _step(progress, "terraform plan")
+    started = step(progress, "terraform plan")
     summary = platform.plan()
     progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
     for address, action in summary.changes:
@@ -347,14 +274,14 @@ def _destroy_stacks(
 
     try:
         if platform is not None:
-            started = _step(progress, f"terraform destroy ({platform.workdir.name})")
+            started = step(progress, f"terraform destroy ({platform.workdir.name})")
             platform.init(backend_config=platform.workdir / deviations.BACKEND_FILE)
             # Without a refresh: `terraform destroy` would first read all ~100 resources back in a walk of
             # its own (~5 s) only to delete them, and the aws provider takes a resource already gone as deleted.
             summary = platform.apply(progress=progress, destroy=True, changing=plan_bootstrap, refresh=False)
             progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
         if bootstrap is not None:
-            started = _step(progress, f"terraform destroy ({bootstrap.workdir.name})")
+            started = step(progress, f"terraform destroy ({bootstrap.workdir.name})")
             planned = _planned(planning, progress) if planning is not None else None
             if planned is not None:
                 summary = bootstrap.apply(progress=progress, destroy=True, plan_file=plan_file, planned=planned)

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from payments_cli.local.api_server import FunctionRuntime
 from payments_cli.local.emulator import EMULATOR_REGION
+from payments_cli.local.lambda_runtime.workers import FunctionRuntime
 
 #: Seconds a poll waits for a message (SQS long polling); also how soon a stop is noticed.
 WAIT_S = 1

@@ -11,13 +11,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from payments_cli.commands import EXIT_USAGE
-from payments_cli.errors import PaymentsError
+from payments_cli.deploy.admin import admin_answer
+from payments_cli.deploy.state import StateFolder, read_json
+from payments_cli.errors import ServeError
 from payments_cli.local import deviations
-from payments_cli.local.api_server import FunctionRuntime, ServeError, deployed_zip, extract
-from payments_cli.local.runtime import find_python
+from payments_cli.local.lambda_runtime.interpreter import find_python
+from payments_cli.local.lambda_runtime.package import deployed_zip, extract
+from payments_cli.local.lambda_runtime.workers import FunctionRuntime
 from payments_cli.local.services import Emulator, postgres_for, running_emulator
-from payments_cli.local.state import StateFolder, read_json
 
 
 def deployment_context(state: StateFolder, environment: str, suffix: str) -> tuple[dict[str, Any], Emulator, int]:
@@ -83,15 +84,6 @@ def function_runtime(
     )
 
 
-class AdminCallFailed(PaymentsError):
-    """The admin function answered an error (``code`` is its machine-readable code), or did not answer."""
-
-    def __init__(self, message: str, code: str = "failed") -> None:
-        # A request the function refused as invalid is the caller's to fix: bad usage (2), not a failed job (1).
-        super().__init__(message, exit_code=EXIT_USAGE if code == "invalid_request" else None)
-        self.code = code
-
-
 def local_actor() -> str:
     """Who runs a command on the local target, for the audit log: ``local:<user>@<host>``."""
     import getpass
@@ -139,15 +131,3 @@ class AdminFunction:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def admin_answer(name: str, result: Any, error: Any) -> dict[str, Any]:
-    """The admin function's answer, or AdminCallFailed with its message (the same for both targets)."""
-    if error is not None:
-        detail = error.get("errorMessage") if isinstance(error, dict) else error
-        raise AdminCallFailed(f"the admin function {name} failed: {detail}")
-    if not isinstance(result, dict) or not result.get("ok"):
-        problem = (result or {}).get("error", {}) if isinstance(result, dict) else {}
-        code = str(problem.get("code", "failed"))
-        raise AdminCallFailed(f"{problem.get('message', 'no answer')} ({code}, from {name})", code)
-    return result

@@ -17,10 +17,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from payments_cli.deploy.prepare import Prepared, prepare
+from payments_cli.deploy.state import StateFolder
+from payments_cli.deploy.terraform import Progress, Summary, Terraform, stderr_progress
 from payments_cli.errors import PaymentsError
-from payments_cli.local.state import StateFolder
-from payments_cli.local.target import Prepared, Progress, prepare
-from payments_cli.terraform_runner import Summary, Terraform, stderr_progress
 
 
 class CredentialsMissing(PaymentsError):
@@ -151,7 +151,7 @@ def invoke_admin(
     The operator-only path: it needs credentials allowed to ``lambda:InvokeFunction`` on that one
     function, which has no URL and no API route; the database stays private in its VPC.
     """
-    from payments_cli.local.functions import admin_answer
+    from payments_cli.deploy.admin import admin_answer
     from payments_infra.naming import Naming
 
     name = Naming(environment, suffix).function("admin")

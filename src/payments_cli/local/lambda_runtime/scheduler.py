@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from payments_cli.local.api_server import FunctionRuntime
-from payments_cli.local.edge import ACCOUNT
+from payments_cli.local.emulator import EMULATOR_ACCOUNT as ACCOUNT
 from payments_cli.local.emulator import EMULATOR_REGION
+from payments_cli.local.lambda_runtime.workers import FunctionRuntime
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}

@@ -9,17 +9,12 @@ events (v1) and the handler's proxy responses become HTTP responses.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import queue
 import re
-import select
-import subprocess
 import threading
 import time
 import uuid
-import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,30 +26,21 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wsgi import get_input_stream
 
-from payments_cli.errors import PaymentsError
-from payments_cli.local.edge import (
-    ACCOUNT,
-    Authorizer,
-    AuthorizerCache,
-    GatewayResponse,
-    RateLimit,
-    SlidingWindowLimiter,
-    method_arn,
-    policy_effect,
-)
+from payments_cli.errors import ServeError
+from payments_cli.local.edge.arns import method_arn
+from payments_cli.local.edge.authorizers import Authorizer, AuthorizerCache, policy_effect
+from payments_cli.local.edge.responses import GatewayResponse
+from payments_cli.local.edge.waf import RateLimit, SlidingWindowLimiter
+from payments_cli.local.emulator import EMULATOR_ACCOUNT as ACCOUNT
+from payments_cli.local.lambda_runtime.workers import FunctionRuntime
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
 HEALTH_PATH = "/__payments/health"
 #: What the health path answers, to anyone: that the server is up, and nothing about the deployment (its
 #: routes, limits and the emulator's address are `payments serve`'s banner and `payments status`'s to show).
 HEALTH_ANSWER = b'{"status":"ok"}'
-
-
-class ServeError(PaymentsError):
-    """The API cannot be served; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -107,147 +93,6 @@ def read_routes(apigateway: Any, rest_api_id: str) -> tuple[list[Route], list[st
                 )
     stages = [stage["stageName"] for stage in apigateway.get_stages(restApiId=rest_api_id).get("item", [])]
     return routes, stages
-
-
-def deployed_zip(code_sha256: str, assets: Path) -> Path:
-    """The asset whose SHA-256 is the one the emulator reports for the function's code."""
-    for candidate in sorted(assets.rglob("*.zip")):
-        if base64.b64encode(hashlib.sha256(candidate.read_bytes()).digest()).decode() == code_sha256:
-            return candidate
-    raise ServeError(
-        f"the function's deployed code (CodeSha256 {code_sha256}) is not among the assets in {assets}: the "
-        "deployment changed since; run `payments up` again"
-    )
-
-
-class Worker:
-    """One warm execution environment: a runtime process with the handler imported."""
-
-    def __init__(self, python: Path, task: Path, handler: str, env: Mapping[str, str], log: Path) -> None:
-        self._log = open(log, "ab")  # noqa: SIM115 - lives as long as the worker
-        self.process = subprocess.Popen(  # noqa: S603
-            [str(python), "-s", "-B", str(WORKER_SCRIPT), str(task), handler],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env=dict(env),
-            cwd=task,
-            text=True,
-            bufsize=1,
-        )
-        self._log_path = log
-
-    def started(self) -> Worker:
-        """This worker, once its runtime has imported the handler (a cold start)."""
-        if self._read(timeout_s=60) is None:
-            self.close()
-            raise ServeError(f"the function's runtime did not start; see {self._log_path}")
-        return self
-
-    def _read(self, *, timeout_s: float) -> dict[str, Any] | None:
-        assert self.process.stdout is not None
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout_s)
-        if not ready:
-            return None
-        line = self.process.stdout.readline()
-        return dict(json.loads(line)) if line else None
-
-    def invoke(self, request: dict[str, Any], *, timeout_s: float) -> dict[str, Any] | None:
-        """Send one invocation; None when the function timed out or its process died."""
-        assert self.process.stdin is not None
-        try:
-            self.process.stdin.write(json.dumps(request) + "\n")
-            self.process.stdin.flush()
-        except BrokenPipeError:
-            return None
-        return self._read(timeout_s=timeout_s)
-
-    def close(self) -> None:
-        """Stop the process."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
-
-
-class FunctionRuntime:
-    """A function's pool of warm workers (concurrent requests get separate environments, as on Lambda)."""
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        handler: str,
-        timeout_s: float,
-        memory_mb: int,
-        python: Path,
-        task: Path,
-        env: Mapping[str, str],
-        log: Path,
-        concurrency: int = 4,
-    ) -> None:
-        self.name, self.handler, self.timeout_s, self.memory_mb = name, handler, timeout_s, memory_mb
-        self._spawn: Callable[[], Worker] = lambda: Worker(python, task, handler, env, log)
-        self._idle: queue.LifoQueue[Worker] = queue.LifoQueue()
-        self._slots = threading.BoundedSemaphore(concurrency)
-        self._all: list[Worker] = []
-        self._lock = threading.Lock()
-        # The first cold start happens before serving: started here, waited for in `warm`, so the
-        # functions of one API start side by side.
-        self._warming = threading.Lock()
-        self._first: Worker | None = self._spawn()
-        self._all.append(self._first)
-
-    def warm(self) -> FunctionRuntime:
-        """This runtime, once its first worker has started (before the first request is served)."""
-        with self._warming:
-            if self._first is not None:
-                first, self._first = self._first, None
-                self._idle.put(first.started())
-        return self
-
-    def _new(self) -> Worker:
-        worker = self._spawn()
-        with self._lock:
-            self._all.append(worker)
-        return worker.started()
-
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Run the handler on an event: {"result": …} or {"error": …}."""
-        self.warm()
-        with self._slots:
-            try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
-                worker = self._new()
-            request_id = str(uuid.uuid4())
-            context = {
-                "aws_request_id": request_id,
-                "function_name": self.name,
-                "invoked_function_arn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{self.name}",
-                "memory_limit_in_mb": self.memory_mb,
-                "log_group_name": f"/aws/lambda/{self.name}",
-            }
-            reply = worker.invoke(
-                {"id": request_id, "event": event, "context": context, "timeout_s": self.timeout_s},
-                timeout_s=self.timeout_s,
-            )
-            if reply is None:
-                worker.close()  # timed out or crashed: this environment is discarded, as Lambda does
-                return {
-                    "error": {
-                        "errorType": "Sandbox.Timedout",
-                        "errorMessage": f"Task timed out after {self.timeout_s:.0f} seconds",
-                    }
-                }
-            self._idle.put(worker)
-            return reply
-
-    def close(self) -> None:
-        """Stop every worker."""
-        with self._lock:
-            for worker in self._all:
-                worker.close()
 
 
 def proxy_event(
@@ -577,14 +422,3 @@ def _error(error: HTTPException) -> tuple[int, list[tuple[str, str]], bytes]:
     else:
         status, message = 400, "the request body could not be read"
     return status, [("Content-Type", "application/json")], json.dumps({"message": message}).encode()
-
-
-def extract(zip_path: Path, into: Path) -> Path:
-    """Unpack the zip as Lambda does into /var/task (once per code version)."""
-    task = into / zip_path.parent.name
-    if not (task / ".complete").exists():
-        task.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(zip_path) as archive:
-            archive.extractall(task)
-        (task / ".complete").write_text("")
-    return task
