@@ -22,6 +22,7 @@ from payments_cli.local.standalone import Standalone, provision
 from payments_infra.lambda_build import LambdaPackage, build_lambda_package
 from payments_infra.synth import SynthResult, synthesize
 from tests.deployments import DEPLOYMENTS
+from tests.tier_times import TierTimes
 
 #: The local target (`cli`, `alpha`, `alpha_deployment`): one `payments up` per session for every tier using it.
 pytest_plugins = ["tests.local_target"]
@@ -141,3 +142,8 @@ def clean(services: Services) -> Services:
 def synthesized(tmp_path_factory: pytest.TempPathFactory, lambda_zip: LambdaPackage) -> SynthResult:
     """Every deployment of tests.deployments.DEPLOYMENTS, synthesized once from the session's real Lambda zip."""
     return synthesize(DEPLOYMENTS, out=tmp_path_factory.mktemp("cdktf") / "cdktf.out", package=lambda_zip)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each tier's wall time at the end of the run (tests/tier_times.py)."""
+    config.pluginmanager.register(TierTimes(), "tier-times")
