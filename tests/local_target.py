@@ -40,6 +40,7 @@ from payments_cli.local.lambda_runtime.functions import function_runtime
 from payments_cli.local.lambda_runtime.workers import FunctionRuntime
 from payments_cli.local.ports import free_port
 from payments_cli.local.postgres import LocalPostgres
+from payments_cli.local.records import DeploymentRecord, read_record
 from payments_cli.local.serve import build_api
 from payments_cli.local.services import Emulator, postgres_for, running_emulator
 from payments_infra.naming import Naming
@@ -79,11 +80,11 @@ class Cli:
             self.command(*args), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
 
-    def record(self, suffix: str, environment: str = "dev") -> dict[str, object]:
+    def record(self, suffix: str, environment: str = "dev") -> DeploymentRecord:
         """The deployment's record."""
-        return dict(
-            json.loads((self.state_dir / "deployments" / f"{environment}-{suffix}" / "deployment.json").read_text())
-        )
+        record = read_record(self.state_dir / "deployments" / f"{environment}-{suffix}")
+        assert record is not None, f"{environment}/{suffix} is not deployed"
+        return record
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +122,7 @@ def _kill_leftovers(state: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def alpha(cli: Cli) -> dict[str, object]:
+def alpha(cli: Cli) -> DeploymentRecord:
     """The dev/alpha deployment, served: deployed by the first test that needs it (one `up` per session)."""
     folder = cli.state_dir / "deployments" / "dev-alpha" / "deployment.json"
     if not folder.exists():
@@ -144,9 +145,9 @@ class LocalDeployment:
         return StateFolder(self.cli.state_dir)
 
     @property
-    def record(self) -> dict[str, Any]:
+    def record(self) -> DeploymentRecord:
         """The deployment's record (re-read: `payments up` and `serve` rewrite it)."""
-        return dict(self.cli.record(self.suffix, self.environment))
+        return self.cli.record(self.suffix, self.environment)
 
     @property
     def url(self) -> str:
@@ -252,7 +253,7 @@ class LocalDeployment:
 
 
 @pytest.fixture(scope="session")
-def alpha_deployment(cli: Cli, alpha: dict[str, object]) -> LocalDeployment:
+def alpha_deployment(cli: Cli, alpha: DeploymentRecord) -> LocalDeployment:
     """dev/alpha, deployed and served, as a LocalDeployment."""
     return LocalDeployment(cli, "alpha")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from payments_cli.local.records import DeploymentRecord
 from tests.emulator.conftest import Cli
 from tests.emulator.test_security_http import Client, new_key, pay
 from tests.local_target import console_process
@@ -44,7 +45,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def console_url(cli: Cli, alpha: dict[str, Any]) -> Iterator[str]:
+def console_url(cli: Cli, alpha: DeploymentRecord) -> Iterator[str]:
     with console_process(cli, "alpha") as (_, url):
         yield url
 
@@ -71,7 +72,7 @@ def succeeded_in_the_last_hour(page: Any) -> int:
 
 
 def test_an_operator_follows_payments_and_manages_a_key_in_the_browser(
-    cli: Cli, alpha: dict[str, Any], console_url: str, browser: Any
+    cli: Cli, alpha: DeploymentRecord, console_url: str, browser: Any
 ) -> None:
     assert AXE.exists(), f"axe-core is missing at {AXE}: `make .venv/.installed` installs it"
     api = Client(str(alpha["api"]["url"]))

@@ -9,13 +9,13 @@ import re
 import subprocess
 import uuid
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import psutil
 import pytest
 
 from payments_cli.local.emulator import emulator_client
+from payments_cli.local.records import DeploymentRecord
 from tests.emulator.conftest import Cli
 from tests.emulator.test_security_http import Client, new_key, pay
 from tests.local_target import console_process
@@ -26,7 +26,7 @@ SESSION: list[str] = []
 
 
 @pytest.fixture(scope="module")
-def console(cli: Cli, alpha: dict[str, Any]) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def console(cli: Cli, alpha: DeploymentRecord) -> Iterator[tuple[subprocess.Popen[str], str]]:
     with console_process(cli, "alpha") as (process, url):
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_-]{43}", url), url
         yield process, url
@@ -49,7 +49,7 @@ def rate_and_totals(page: str) -> tuple[str, int]:
 
 
 def test_the_console_signs_in_once_and_its_overview_counts_the_payments_made(
-    cli: Cli, alpha: dict[str, Any], console: tuple[subprocess.Popen[str], str]
+    cli: Cli, alpha: DeploymentRecord, console: tuple[subprocess.Popen[str], str]
 ) -> None:
     process, url = console
     parts = urlsplit(url)
@@ -134,7 +134,7 @@ def post(port: int, path: str, cookie: str, form: dict[str, str], origin: str | 
 
 
 def test_a_key_made_in_the_console_pays_and_is_revoked_there_with_the_operator_in_the_audit_log(
-    cli: Cli, alpha: dict[str, Any], console: tuple[subprocess.Popen[str], str]
+    cli: Cli, alpha: DeploymentRecord, console: tuple[subprocess.Popen[str], str]
 ) -> None:
     _, url = console
     port = int(urlsplit(url).port or 0)

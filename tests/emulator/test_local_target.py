@@ -54,8 +54,8 @@ def test_up_again_changes_nothing(cli: Cli) -> None:
     assert result.stderr.count(ZERO) == 2, "bootstrap and platform both plan no change"
     assert "==> terraform plan and apply" in result.stderr and "  [" not in result.stderr, "nothing applied"
     kept = cli.record("alpha")["api"]
-    assert f"kept the running API server (pid {served['pid']})" in result.stderr  # type: ignore[index]
-    assert kept["pid"] == served["pid"] and kept["url"] == served["url"]  # type: ignore[index]
+    assert f"kept the running API server (pid {served['pid']})" in result.stderr
+    assert kept["pid"] == served["pid"] and kept["url"] == served["url"]
     smoke = cli.run("smoke", "--suffix", "alpha")
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
     plan = cli.run("plan", "--suffix", "alpha")
@@ -68,7 +68,7 @@ def test_up_puts_back_a_change_made_behind_its_back_and_restarts_the_api_server(
     processor's memory is changed in the emulator directly, and `up` plans it, applies it back, and starts the
     API server again (it read the function's configuration at start)."""
     served = cli.record("alpha")["api"]
-    function = str(cli.record("alpha")["outputs"]["function_name"])  # type: ignore[index]
+    function = str(cli.record("alpha")["outputs"]["function_name"])
     functions = _client(cli, "lambda")
     deployed = functions.get_function_configuration(FunctionName=function)["MemorySize"]
     functions.update_function_configuration(FunctionName=function, MemorySize=deployed + 128)
@@ -77,8 +77,8 @@ def test_up_puts_back_a_change_made_behind_its_back_and_restarts_the_api_server(
     assert "0 to add, 1 to change, 0 to destroy" in result.stderr, result.stderr[-3000:]
     assert functions.get_function_configuration(FunctionName=function)["MemorySize"] == deployed
     restarted = cli.record("alpha")["api"]
-    assert restarted["pid"] != served["pid"] and "kept the running API server" not in result.stderr  # type: ignore[index]
-    assert restarted["url"] == served["url"], "the server comes back on its port"  # type: ignore[index]
+    assert restarted["pid"] != served["pid"] and "kept the running API server" not in result.stderr
+    assert restarted["url"] == served["url"], "the server comes back on its port"
     smoke = cli.run("smoke", "--suffix", "alpha")
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
 
@@ -108,8 +108,8 @@ def test_two_suffixes_run_side_by_side(cli: Cli) -> None:
         assert smoke.returncode == 0, smoke.stdout
     alpha, beta = cli.record("alpha"), cli.record("beta")
     assert alpha["database"] != beta["database"]
-    assert alpha["outputs"]["rest_api_id"] != beta["outputs"]["rest_api_id"]  # type: ignore[index]
-    assert alpha["api"]["port"] != beta["api"]["port"]  # type: ignore[index]
+    assert alpha["outputs"]["rest_api_id"] != beta["outputs"]["rest_api_id"]
+    assert alpha["api"]["port"] != beta["api"]["port"]
     port = json.loads(cli.run("status", "--format", "json").stdout)
     served = {d["suffix"]: d for d in port["deployments"]}
     assert served["alpha"]["url"] and served["beta"]["url"]
@@ -128,7 +128,7 @@ def test_no_password_in_state_or_any_log(cli: Cli) -> None:
     secrets = _client(cli, "secretsmanager")
     passwords = []
     for suffix in ("alpha", "beta"):
-        arn = cli.record(suffix)["outputs"]["database_secret_arn"]  # type: ignore[index]
+        arn = cli.record(suffix)["outputs"]["database_secret_arn"]
         passwords.append(json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"])["password"])
         for purpose in ("db-app", "db-auth", "api-key-pepper"):
             value = json.loads(secrets.get_secret_value(SecretId=f"payment/dev/{suffix}/{purpose}")["SecretString"])

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from payment_processor.payment import new_payment_id
+from payments_cli.local.records import DeploymentRecord
 from tests.emulator.conftest import Cli
 from tests.emulator.test_security_http import Client, new_key, pay
 from tests.local_target import LocalDeployment
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.emulator, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
-def api(alpha: dict[str, Any]) -> Client:
+def api(alpha: DeploymentRecord) -> Client:
     return Client(str(alpha["api"]["url"]))
 
 
@@ -155,7 +156,7 @@ def test_another_merchants_objects_are_404_on_every_route(cli: Cli, api: Client)
 
 
 def test_twenty_concurrent_refund_requests_stop_exactly_at_the_captured_amount(
-    cli: Cli, api: Client, alpha: dict[str, Any]
+    cli: Cli, api: Client, alpha: DeploymentRecord
 ) -> None:
     secret, call = merchant(cli, api, "merch_race")
     status, payment = call("POST", "/payments", pay(1000))
@@ -283,7 +284,7 @@ def _increment_in_a_process(url: str, secret: str, payment_id: str, barrier: Any
     return status, json.dumps(body, sort_keys=True)
 
 
-def test_the_increment_route_holds_against_hostile_input(cli: Cli, api: Client, alpha: dict[str, Any]) -> None:
+def test_the_increment_route_holds_against_hostile_input(cli: Cli, api: Client, alpha: DeploymentRecord) -> None:
     """Null, floats, strings and 2^63 for the amount; NUL and invisible characters in the body, the key and the
     path; another merchant's payment; a card number in the path; one key raced from eight processes."""
     secret, call = merchant(cli, api, "merch_increment_hostile")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from payments_cli.local.records import DeploymentRecord
 from tests.emulator.conftest import Cli
 from tests.emulator.test_security_http import SUFFIX, Client, new_key
 from tests.fakes.localstripe_server import DECLINED, THREE_D_SECURE, VISA, LocalStripe, localstripe
@@ -28,7 +29,7 @@ def stripe_fake() -> Iterator[LocalStripe]:
 
 
 @pytest.fixture(scope="module")
-def api(alpha: dict[str, Any]) -> Client:
+def api(alpha: DeploymentRecord) -> Client:
     return Client(str(alpha["api"]["url"]))
 
 
@@ -111,7 +112,7 @@ def test_a_merchant_on_stripe_through_the_whole_api(cli: Cli, api: Client, strip
 
 
 def test_3_d_secure_over_http_and_confirm_attacked(
-    cli: Cli, api: Client, alpha: dict[str, Any], stripe_fake: LocalStripe
+    cli: Cli, api: Client, alpha: DeploymentRecord, stripe_fake: LocalStripe
 ) -> None:
     merchant, other = f"merch_3ds_{uuid.uuid4().hex[:8]}", f"merch_3ds_other_{uuid.uuid4().hex[:8]}"
     code, _, err = connectors(

@@ -47,6 +47,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from payments_cli.local.records import DeploymentRecord
 from tests.emulator.conftest import Cli
 from tests.emulator.test_security_http import new_key
 
@@ -198,7 +199,7 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run(cli: Cli, alpha: dict[str, Any]) -> Iterator[Run]:
+def run(cli: Cli, alpha: DeploymentRecord) -> Iterator[Run]:
     with requests.Session() as session:
         started = time.monotonic()
         yield Run(str(alpha["api"]["url"]), session, KeyRing(cli))

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from payments_cli.local.records import DeploymentRecord
 from payments_infra.environments import DEV
 from tests.emulator.conftest import Cli
 from tests.emulator.test_security_http import Client, new_key, one_address, pay
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.emulator, pytest.mark.timeout(900)]
 
 
 @pytest.fixture
-def api(alpha: dict[str, Any]) -> Client:
+def api(alpha: DeploymentRecord) -> Client:
     # A source address of each test's own: the junk credentials one test sends count against its address alone
     # (WAF's per-address rule for credentials that are not a key), never against the next test's.
     return Client(str(alpha["api"]["url"]), source=one_address())

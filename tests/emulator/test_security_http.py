@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from payments_cli.local.emulator import emulator_client
+from payments_cli.local.records import DeploymentRecord
 from payments_infra.environments import DEV
 from tests.emulator.conftest import Cli
 
@@ -78,7 +79,7 @@ def new_key(cli: Cli, merchant: str, *extra: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def api(alpha: dict[str, Any]) -> Client:
+def api(alpha: DeploymentRecord) -> Client:
     # A source address of each test's own: the junk credentials one test sends count against its address alone
     # (WAF's per-address rule for credentials that are not a key), never against the next test's.
     return Client(str(alpha["api"]["url"]), source=one_address())
@@ -113,7 +114,7 @@ def test_every_answer_of_authentication(cli: Cli, api: Client) -> None:
     assert status == 200 and read["id"] == created["id"]
 
 
-def test_another_merchant_sees_nothing_and_probes_nothing(cli: Cli, api: Client, alpha: dict[str, Any]) -> None:
+def test_another_merchant_sees_nothing_and_probes_nothing(cli: Cli, api: Client, alpha: DeploymentRecord) -> None:
     mine, theirs = new_key(cli, "merch_a")["secret"], new_key(cli, "merch_b")["secret"]
     status, _, created = api.call("POST", "/payments", body=pay(), key="shared-key", secret=mine)
     assert status == 201
@@ -213,7 +214,7 @@ def test_key_management_errors_have_their_exit_codes(cli: Cli) -> None:
     assert code == 1 and "no such key" in err
 
 
-def test_a_key_secret_is_shown_once_and_stored_nowhere(cli: Cli, api: Client, alpha: dict[str, Any]) -> None:
+def test_a_key_secret_is_shown_once_and_stored_nowhere(cli: Cli, api: Client, alpha: DeploymentRecord) -> None:
     key = new_key(cli, "merch_hidden")
     secret = key["secret"]
     assert api.call("POST", "/payments", body=pay(), key=str(uuid.uuid4()), secret=secret)[0] == 201
@@ -239,7 +240,7 @@ def test_a_key_secret_is_shown_once_and_stored_nowhere(cli: Cli, api: Client, al
         assert secret not in text and secret[8:30] not in text, f"the key's secret is in {where}"
 
 
-def test_each_credential_has_its_own_rate_limit(cli: Cli, api: Client, alpha: dict[str, Any]) -> None:
+def test_each_credential_has_its_own_rate_limit(cli: Cli, api: Client, alpha: DeploymentRecord) -> None:
     limit = DEV.api_rate_limit_per_credential  # what the alpha (dev) deployment's WAF rule was given
     busy, calm = new_key(cli, "merch_busy")["secret"], new_key(cli, "merch_calm")["secret"]
     statuses = [api.call("GET", "/payments/pay_" + "c" * 26, secret=busy)[0] for _ in range(limit)]
@@ -264,7 +265,7 @@ def test_each_credential_has_its_own_rate_limit(cli: Cli, api: Client, alpha: di
     ],
 )
 def test_card_numbers_and_unstorable_text_are_refused_and_nothing_lands(
-    cli: Cli, api: Client, alpha: dict[str, Any], body: dict[str, Any], key: str | None, code: str, field: str
+    cli: Cli, api: Client, alpha: DeploymentRecord, body: dict[str, Any], key: str | None, code: str, field: str
 ) -> None:
     secret = new_key(cli, "merch_card")["secret"]
     raw = json.dumps(body)  # keeps a lone surrogate as the escape \\ud800, as a client would send it
@@ -304,7 +305,7 @@ def runs_in_one_window(window_s: int, tries: int = 3) -> Iterator[Callable[[], b
     pytest.fail("every run straddled a window boundary")
 
 
-def failures_counted(cli: Cli, alpha: dict[str, Any], address: str) -> int:
+def failures_counted(cli: Cli, alpha: DeploymentRecord, address: str) -> int:
     status = json.loads(cli.run("status", "--format", "json").stdout)
     with psycopg.connect(
         f"host=127.0.0.1 port={status['postgres']['port']} user=postgres dbname={alpha['database']}"
@@ -317,7 +318,7 @@ def failures_counted(cli: Cli, alpha: dict[str, Any], address: str) -> int:
 
 
 def test_key_guessing_from_one_address_costs_at_most_the_bound_in_lookups(
-    cli: Cli, api: Client, alpha: dict[str, Any]
+    cli: Cli, api: Client, alpha: DeploymentRecord
 ) -> None:
     """N distinct well-shaped keys from one address: the first ``limit`` are looked up (plus one for each other
     warm worker at most), the rest refused without a lookup; the address's good key is refused too until the
@@ -364,7 +365,9 @@ def test_key_guessing_from_one_address_costs_at_most_the_bound_in_lookups(
     print(f"{tried} guesses from one address: {looked_up} looked up (bound {limit}), {dict(answered)}")
 
 
-def test_malformed_credentials_cost_no_lookup_and_lock_nobody_out(cli: Cli, api: Client, alpha: dict[str, Any]) -> None:
+def test_malformed_credentials_cost_no_lookup_and_lock_nobody_out(
+    cli: Cli, api: Client, alpha: DeploymentRecord
+) -> None:
     """A credential refused before any lookup (another key shape or mode, a malformed header) is not counted."""
     address = one_address()
     client = Client(str(alpha["api"]["url"]), source=address)
@@ -379,7 +382,7 @@ def test_malformed_credentials_cost_no_lookup_and_lock_nobody_out(cli: Cli, api:
 
 
 def test_waf_refuses_an_address_past_the_bound_of_credentials_that_are_not_a_key_and_lets_its_keys_through(
-    cli: Cli, api: Client, alpha: dict[str, Any]
+    cli: Cli, api: Client, alpha: DeploymentRecord
 ) -> None:
     """WAF's second rule, as the deployment configured it: per source address, the requests whose credential is
     not a well-formed key (no header, another scheme, another shape) are counted; past the bound WAF answers

@@ -10,13 +10,14 @@ import time
 import pytest
 
 from payments_cli.local.ports import free_port
+from payments_cli.local.records import DeploymentRecord
 from tests.local_target import Cli
 
 pytestmark = [pytest.mark.emulator, pytest.mark.timeout(900)]
 
 
-def test_payments_serve_runs_the_deployments_scheduled_job(cli: Cli, alpha: dict[str, object]) -> None:
-    deliver = next(str(n) for n in alpha["outputs"]["function_names"] if "-reconcile-" in str(n))  # type: ignore[index]
+def test_payments_serve_runs_the_deployments_scheduled_job(cli: Cli, alpha: DeploymentRecord) -> None:
+    deliver = next(str(n) for n in alpha["outputs"]["function_names"] if "-reconcile-" in str(n))
     env = {**cli.env}
     env.pop("PAYMENTS_LOCAL_SCHEDULES")  # the session's own server runs without them
     process = subprocess.Popen(

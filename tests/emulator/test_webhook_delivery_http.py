@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
+from payments_cli.local.records import DeploymentRecord
 from tests.emulator.conftest import Cli
 from tests.emulator.test_security_http import Client, new_key
 from tests.local_target import LocalDeployment
@@ -28,7 +29,7 @@ PAYMENT = {"amount": 1999, "currency": "EUR", "payment_method": "tok_visa"}
 
 
 @pytest.fixture(scope="module")
-def api(alpha: dict[str, Any]) -> Client:
+def api(alpha: DeploymentRecord) -> Client:
     return Client(str(alpha["api"]["url"]))
 
 

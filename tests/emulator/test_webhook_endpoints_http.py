@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
+from payments_cli.local.records import DeploymentRecord
 from tests.emulator.conftest import Cli
 from tests.emulator.test_merchant_api_http import raw_post
 from tests.emulator.test_review_findings_http import raw_call
@@ -25,7 +26,7 @@ HOOK = {"url": "http://127.0.0.1:9/hooks", "enabled_events": ["payment.succeeded
 
 
 @pytest.fixture(scope="module")
-def api(alpha: dict[str, Any]) -> Client:
+def api(alpha: DeploymentRecord) -> Client:
     return Client(str(alpha["api"]["url"]))
 
 
@@ -231,7 +232,7 @@ def test_duplicate_authorization_headers_reach_no_endpoint(cli: Cli, api: Client
     assert api.call("GET", "/webhook_endpoints", secret=secret)[2]["data"] == []
 
 
-def test_concurrent_creates_over_http_stop_at_sixteen(cli: Cli, api: Client, alpha: dict[str, Any]) -> None:
+def test_concurrent_creates_over_http_stop_at_sixteen(cli: Cli, api: Client, alpha: DeploymentRecord) -> None:
     secret = merchant(cli, "limit")
     url = str(alpha["api"]["url"])
 
@@ -325,7 +326,7 @@ def _create_in_a_process(url: str, secret: str, key: str, barrier: Any) -> tuple
     return status, json.dumps(body, sort_keys=True)
 
 
-def test_one_key_raced_from_eight_processes_makes_one_endpoint(cli: Cli, api: Client, alpha: dict[str, Any]) -> None:
+def test_one_key_raced_from_eight_processes_makes_one_endpoint(cli: Cli, api: Client, alpha: DeploymentRecord) -> None:
     secret = merchant(cli, "race")
     context = multiprocessing.get_context("spawn")
     barrier = context.Manager().Barrier(8)

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from payments_cli.deploy.state import StateFolder
 from payments_cli.deploy.terraform import Summary, TerraformError
 from payments_cli.local import target
+from payments_cli.local.records import ApiServer, ApplyCounts, DeploymentRecord, read_record, write_record
 from payments_cli.local.target import BackgroundApply
 
 
@@ -150,33 +152,57 @@ def test_a_re_run_inits_and_plans_first_in_the_background() -> None:
 
 
 def test_a_kept_api_server_is_one_started_from_the_same_outputs_emulator_postgresql_and_schedules(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     class Postgres:
         port = 5432
 
     monkeypatch.setattr(target, "postgres_for", lambda _state: Postgres())
-    record = {"emulator": "http://127.0.0.1:1", "outputs": {"rest_api_id": "a1"}}
-    same = target._serving_fingerprint(None, dict(record))  # type: ignore[arg-type]
-    assert target._serving_fingerprint(None, dict(record)) == same  # type: ignore[arg-type]
-    assert target._serving_fingerprint(None, {**record, "outputs": {"rest_api_id": "b2"}}) != same  # type: ignore[arg-type]
-    assert target._serving_fingerprint(None, {**record, "emulator": "http://127.0.0.1:2"}) != same  # type: ignore[arg-type]
+    state = StateFolder(tmp_path)
+    record = _record(emulator="http://127.0.0.1:1", outputs={"rest_api_id": "a1"})
+    same = target._serving_fingerprint(state, record)
+    assert (
+        target._serving_fingerprint(state, _record(emulator="http://127.0.0.1:1", outputs={"rest_api_id": "a1"}))
+        == same
+    )
+    assert target._serving_fingerprint(state, {**record, "outputs": {"rest_api_id": "b2"}}) != same
+    assert target._serving_fingerprint(state, {**record, "emulator": "http://127.0.0.1:2"}) != same
     Postgres.port = 5433
-    assert target._serving_fingerprint(None, dict(record)) != same  # type: ignore[arg-type]
+    assert target._serving_fingerprint(state, record) != same
     Postgres.port = 5432
     monkeypatch.setenv("PAYMENTS_LOCAL_SCHEDULES", "0")
-    assert target._serving_fingerprint(None, dict(record)) != same, "a server without schedules is not kept"  # type: ignore[arg-type]
+    assert target._serving_fingerprint(state, record) != same, "a server without schedules is not kept"
     monkeypatch.setenv("PAYMENTS_LOCAL_SCHEDULES", "on")
-    assert target._serving_fingerprint(None, dict(record)) == same  # type: ignore[arg-type]
+    assert target._serving_fingerprint(state, record) == same
+
+
+def _record(*, emulator: str, outputs: dict[str, Any], api: ApiServer | None = None) -> DeploymentRecord:
+    record = DeploymentRecord(
+        environment="dev",
+        suffix="t1",
+        emulator_generation="g1",
+        emulator=emulator,
+        deployed_at=0.0,
+        run_dir="runs/1",
+        stack_dir="runs/1/stacks/platform",
+        bootstrap_dir="runs/1/stacks/bootstrap",
+        database="payments_dev_t1",
+        outputs=outputs,
+        last_apply=ApplyCounts(add=0, change=0, destroy=0),
+    )
+    if api is not None:
+        record["api"] = api
+    return record
 
 
 def test_the_fingerprint_is_withdrawn_from_the_record_on_disk_before_terraform_runs(tmp_path: Path) -> None:
     """A run that applies and then fails must leave the running API server marked stale for the next run."""
-    from payments_cli.deploy.state import read_json, write_json
+    from payments_cli.deploy.state import read_json
 
-    write_json(tmp_path / "deployment.json", {"api": {"pid": 7, "fingerprint": "abc"}, "outputs": {}})
-    recorded = read_json(tmp_path / "deployment.json")
+    write_record(tmp_path, _record(emulator="http://127.0.0.1:1", outputs={}, api=ApiServer(pid=7, fingerprint="abc")))
+    recorded = read_record(tmp_path)
     assert target._withdraw_fingerprint(tmp_path, recorded) == "abc"
-    assert read_json(tmp_path / "deployment.json") == {"api": {"pid": 7}, "outputs": {}}
-    assert target._withdraw_fingerprint(tmp_path, read_json(tmp_path / "deployment.json")) is None
+    on_disk = read_json(tmp_path / "deployment.json")
+    assert on_disk is not None and on_disk["api"] == {"pid": 7} and on_disk["outputs"] == {}
+    assert target._withdraw_fingerprint(tmp_path, read_record(tmp_path)) is None
     assert target._withdraw_fingerprint(tmp_path, None) is None

@@ -92,11 +92,12 @@ def run(args: argparse.Namespace) -> int:
 
     def describe_deployment() -> dict[str, Any]:
         from payments_cli.console.deployment import describe
-        from payments_cli.deploy.state import StateFolder, read_json
+        from payments_cli.deploy.state import StateFolder
+        from payments_cli.local.records import read_record
 
         record = None
         if args.target == "local":
-            record = read_json(StateFolder().deployment_dir(args.env, args.suffix) / "deployment.json")
+            record = read_record(StateFolder().deployment_dir(args.env, args.suffix))
         return describe(args.env, args.suffix, record)
 
     def body() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from payments_infra.environments import get_environment
 
 
-def describe(environment: str, suffix: str, record: dict[str, Any] | None) -> dict[str, Any]:
+def describe(environment: str, suffix: str, record: Mapping[str, Any] | None) -> dict[str, Any]:
     """The page's data. ``record``: the deployment's record on this machine (None: deployed from elsewhere, or
     not at all)."""
     config = {name: _shown(value) for name, value in asdict(get_environment(environment)).items()}

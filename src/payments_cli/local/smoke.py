@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from payments_cli.deploy.admin import AdminCallFailed
-from payments_cli.deploy.state import StateFolder, read_json
+from payments_cli.deploy.state import StateFolder
 from payments_cli.errors import ServeError
 from payments_cli.local.lambda_runtime.functions import invoke_admin
+from payments_cli.local.records import DeploymentRecord, api_of, read_record
 from payments_cli.local.services import running_emulator
 
 
@@ -60,11 +61,12 @@ def run_smoke(state: StateFolder, environment: str, suffix: str, *, report: Call
         report(checks[-1])
         return passed
 
-    record = read_json(state.deployment_dir(environment, suffix) / "deployment.json")
-    if record is None or not record.get("api", {}).get("url"):
+    record = read_record(state.deployment_dir(environment, suffix))
+    url = api_of(record).get("url")
+    if record is None or not url:
         check("deployment served", False, f"{environment}/{suffix} is not served: run `payments up --suffix {suffix}`")
         return checks
-    base = record["api"]["url"]
+    base = url
     merchant = f"merch_smoke_{suffix.replace('-', '_')}"
     try:
         mine = invoke_admin(state, environment, suffix, {"action": "create_key", "merchant_id": merchant})["key"]
@@ -131,7 +133,7 @@ def _smoke_webhook(
 
 def _smoke_requests(
     state: StateFolder,
-    record: dict[str, Any],
+    record: DeploymentRecord,
     base: str,
     secret: str,
     other_secret: str,

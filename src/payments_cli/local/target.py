@@ -18,13 +18,14 @@ import psycopg
 from psycopg import sql
 
 from payments_cli.deploy.prepare import Prepared, prepare, step
-from payments_cli.deploy.state import ProcessRecord, StateFolder, read_json, write_json
+from payments_cli.deploy.state import ProcessRecord, StateFolder
 from payments_cli.deploy.terraform import Progress, Summary, Terraform, TerraformError, stderr_progress
 from payments_cli.errors import PaymentsError
 from payments_cli.local import deviations
 from payments_cli.local.lambda_runtime.functions import invoke_admin
 from payments_cli.local.ports import free_port, port_taken, wait_for_port
 from payments_cli.local.provision import prepare_database
+from payments_cli.local.records import ApiServer, DeploymentRecord, api_of, read_record, write_record
 from payments_cli.local.services import (
     Emulator,
     ensure_emulator,
@@ -59,10 +60,6 @@ def _terraform(prepared: Prepared, stack_dir: Path, lock_timeout: str, *, log: s
     return Terraform(stack_dir, log=prepared.folder / "logs" / log, lock_timeout=lock_timeout)
 
 
-def _record_path(folder: Path) -> Path:
-    return folder / "deployment.json"
-
-
 @using_services
 def deploy(
     state: StateFolder,
@@ -71,7 +68,7 @@ def deploy(
     *,
     progress: Progress = stderr_progress,
     lock_timeout: str = "0s",
-) -> dict[str, Any]:
+) -> DeploymentRecord:
     """Deploy (or update) one deployment into the emulator and prepare its database; the record."""
     prepared = prepare(state, environment, suffix, progress=progress)
     started = step(progress, "starting the local AWS emulator and PostgreSQL")
@@ -92,7 +89,7 @@ def deploy(
     # deploy waits for it before it reports: a no-change run still plans and shows both stacks.
     # A first deploy changes everything: one `terraform apply` each is quicker than a plan and then its
     # apply. A deployment already recorded here plans first, and applies only what changes.
-    recorded = read_json(_record_path(prepared.folder))
+    recorded = read_record(prepared.folder)
     first = recorded is None
     # The running API server is kept by a later `up` only if its record still holds the fingerprint it was
     # started with. Withdrawn here, before terraform may change what it serves, and put back below only if
@@ -127,7 +124,7 @@ def deploy(
     database = deviations.local_database_name(environment, suffix)
     login = _database_login(emulator, str(outputs["database_secret_arn"]))
     prepare_database(postgres, username=login["username"], password=login["password"], dbname=database)
-    record = {
+    record: DeploymentRecord = {
         "environment": environment,
         "suffix": suffix,
         "emulator_generation": emulator.generation,
@@ -142,12 +139,11 @@ def deploy(
     }
     # Whether this run changed anything the served API reads: a first deploy, a plan either stack applied.
     changed = first or summary.applyable or bootstrap_summary.applyable
-    previous = read_json(_record_path(prepared.folder)) or {}
-    api = dict(previous.get("api", {}))
+    api = api_of(read_record(prepared.folder))
     if served_from is not None and not changed:
         api["fingerprint"] = served_from
     record["api"] = api
-    write_json(_record_path(prepared.folder), record)
+    write_record(prepared.folder, record)
     # What the admin function does after every deploy on AWS too: migrations, role logins, the pepper.
     setup = invoke_admin(state, environment, suffix, {"action": "setup"})
     progress(
@@ -170,12 +166,12 @@ def _planned(planning: BackgroundStep, progress: Progress) -> Summary | None:
     return planned
 
 
-def _withdraw_fingerprint(folder: Path, recorded: dict[str, Any] | None) -> str | None:
+def _withdraw_fingerprint(folder: Path, recorded: DeploymentRecord | None) -> str | None:
     """Remove the API server's fingerprint from the deployment's record on disk; the one removed."""
     if recorded is None or "fingerprint" not in recorded.get("api", {}):
         return None
-    fingerprint = str(recorded["api"].pop("fingerprint"))
-    write_json(_record_path(folder), recorded)
+    fingerprint = recorded["api"].pop("fingerprint")
+    write_record(folder, recorded)
     return fingerprint
 
 
@@ -221,7 +217,7 @@ def destroy(
 ) -> None:
     """Destroy everything of one deployment in the emulator, drop its database and forget it."""
     folder = state.deployment_dir(environment, suffix)
-    record = read_json(_record_path(folder))
+    record = read_record(folder)
     stop_api(state, environment, suffix)
     emulator = running_emulator(state)
     if record is not None and emulator is not None and record.get("emulator_generation") == emulator.generation:
@@ -242,7 +238,7 @@ def destroy(
 
 
 def _destroy_stacks(
-    record: dict[str, Any], folder: Path, emulator: Emulator, *, progress: Progress, lock_timeout: str
+    record: DeploymentRecord, folder: Path, emulator: Emulator, *, progress: Progress, lock_timeout: str
 ) -> None:
     """``terraform destroy`` the platform, then the bootstrap (its bucket holds the platform's state).
 
@@ -251,15 +247,14 @@ def _destroy_stacks(
     the bootstrap's state is local to this folder and nothing else changes it in between.
     """
 
-    def stack(key: str, *, backend: bool, log: str) -> Terraform | None:
-        stack_dir = Path(record[key])
+    def stack(stack_dir: Path, *, backend: bool, log: str) -> Terraform | None:
         if not (stack_dir / "cdk.tf.json").exists():
             return None
         deviations.write_local_files(stack_dir, emulator.endpoint, with_backend=backend)
         return Terraform(stack_dir, log=folder / "logs" / log, lock_timeout=lock_timeout)
 
-    platform = stack("stack_dir", backend=True, log="terraform.log")
-    bootstrap = stack("bootstrap_dir", backend=False, log="terraform-bootstrap.log")
+    platform = stack(Path(record["stack_dir"]), backend=True, log="terraform.log")
+    bootstrap = stack(Path(record["bootstrap_dir"]), backend=False, log="terraform-bootstrap.log")
     plan_file = Path(record["bootstrap_dir"]) / "payments-destroy.tfplan"
     planning: BackgroundStep | None = None
 
@@ -411,13 +406,12 @@ def _prune_runs(folder: Path, *, keep: Path) -> None:
 # --- serving -----------------------------------------------------------------------------------------
 
 
-def api_record(state: StateFolder, environment: str, suffix: str) -> dict[str, Any]:
+def api_record(state: StateFolder, environment: str, suffix: str) -> ApiServer:
     """The deployment's API server record ({} when never served)."""
-    record = read_json(_record_path(state.deployment_dir(environment, suffix))) or {}
-    return dict(record.get("api", {}))
+    return api_of(read_record(state.deployment_dir(environment, suffix)))
 
 
-def _serving_fingerprint(state: StateFolder, record: dict[str, Any]) -> str:
+def _serving_fingerprint(state: StateFolder, record: DeploymentRecord) -> str:
     """What a running API server was started from, beyond the deployment itself: the local target's own
     code, the emulator and PostgreSQL it talks to, the deployment's outputs, and the one setting the server
     reads from its environment (whether it runs the schedules; the functions' environment is the deployed
@@ -431,7 +425,7 @@ def _serving_fingerprint(state: StateFolder, record: dict[str, Any]) -> str:
     for path in sorted(Path(payments_cli.__file__).parent.rglob("*.py")):
         digest.update(path.read_bytes())
     postgres = postgres_for(state)
-    serving = [record.get("emulator"), postgres.port, record.get("outputs"), schedules_enabled()]
+    serving = [record["emulator"], postgres.port, record["outputs"], schedules_enabled()]
     digest.update(json.dumps(serving, sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -444,7 +438,7 @@ def start_api(
     port: int = 0,
     timeout_s: float = 90,
     keep_unchanged: bool = False,
-) -> dict[str, Any]:
+) -> ApiServer:
     """(Re)start the deployment's API server in the background; its record once it answers.
 
     ``keep_unchanged``: after a deploy that changed nothing, the running server is kept if it was started
@@ -452,10 +446,10 @@ def start_api(
     again); its record says ``"kept": true``.
     """
     folder = state.deployment_dir(environment, suffix)
-    record = read_json(_record_path(folder))
+    record = read_record(folder)
     if record is None:
         raise NotDeployed(f"{environment}/{suffix} is not deployed on this machine: run `payments up` first")
-    previous = record.get("api", {})
+    previous = api_of(record)
     fingerprint = _serving_fingerprint(state, record)
     running = state.read(f"api-{environment}-{suffix}")
     if (
@@ -465,7 +459,7 @@ def start_api(
         and previous.get("fingerprint") == fingerprint
         and port in (0, previous.get("port"))
     ):
-        return {**previous, "kept": True}
+        return ApiServer(**previous, kept=True)
     stop_api(state, environment, suffix)
     port = port or int(previous.get("port") or 0) or free_port()
     if port_taken(port):
@@ -507,15 +501,11 @@ def start_api(
             f"the API server for {environment}/{suffix} did not answer within {timeout_s:.0f}s; see {log}"
         )
     stage = record["outputs"].get("stage", "v1")
-    api = {
-        "pid": process.pid,
-        "port": port,
-        "url": f"http://127.0.0.1:{port}/{stage}",
-        "log": str(log),
-        "fingerprint": fingerprint,
-    }
+    api = ApiServer(
+        pid=process.pid, port=port, url=f"http://127.0.0.1:{port}/{stage}", log=str(log), fingerprint=fingerprint
+    )
     record["api"] = api
-    write_json(_record_path(folder), record)
+    write_record(folder, record)
     state.write(ProcessRecord(f"api-{environment}-{suffix}", process.pid, port, str(log)))
     return api
 
@@ -528,15 +518,17 @@ def stop_api(state: StateFolder, environment: str, suffix: str) -> bool:
     return record is not None and stop_process(record)
 
 
-def served(state: StateFolder) -> list[dict[str, Any]]:
+def served(state: StateFolder) -> list[DeploymentRecord]:
     """Every deployment record, with whether its API server is alive."""
     found = []
     for folder in state.deployments():
-        record = read_json(folder / "deployment.json") or {}
-        api = record.get("api", {})
+        record = read_record(folder)
+        if record is None:
+            continue  # destroyed since it was listed
+        api = api_of(record)
         # By the process record's identity (start time, command), not the pid alone: a recycled pid
         # would otherwise pass for a running API server.
-        process = state.read(f"api-{record.get('environment')}-{record.get('suffix')}")
+        process = state.read(f"api-{record['environment']}-{record['suffix']}")
         record["api_alive"] = bool(api.get("pid")) and process is not None and process.alive
         found.append(record)
     return found

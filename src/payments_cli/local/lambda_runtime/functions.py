@@ -12,25 +12,26 @@ from pathlib import Path
 from typing import Any
 
 from payments_cli.deploy.admin import admin_answer
-from payments_cli.deploy.state import StateFolder, read_json
+from payments_cli.deploy.state import StateFolder
 from payments_cli.errors import ServeError
 from payments_cli.local import deviations
 from payments_cli.local.lambda_runtime.interpreter import find_python
 from payments_cli.local.lambda_runtime.package import deployed_zip, extract
 from payments_cli.local.lambda_runtime.workers import FunctionRuntime
+from payments_cli.local.records import DeploymentRecord, read_record
 from payments_cli.local.services import Emulator, postgres_for, running_emulator
 
 
-def deployment_context(state: StateFolder, environment: str, suffix: str) -> tuple[dict[str, Any], Emulator, int]:
+def deployment_context(state: StateFolder, environment: str, suffix: str) -> tuple[DeploymentRecord, Emulator, int]:
     """The deployment's record, the emulator holding it and the local PostgreSQL port; ServeError if any is gone."""
     folder = state.deployment_dir(environment, suffix)
-    record = read_json(folder / "deployment.json")
+    record = read_record(folder)
     if record is None:
         raise ServeError(f"{environment}/{suffix} is not deployed on this machine: run `payments up` first")
     emulator = running_emulator(state)
     if emulator is None:
         raise ServeError("the local AWS emulator is not running: run `payments up` to start it and deploy")
-    if emulator.generation != record.get("emulator_generation"):
+    if emulator.generation != record["emulator_generation"]:
         raise ServeError(
             f"the emulator was restarted since {environment}/{suffix} was deployed, so its resources are gone: "
             "run `payments up` again"
@@ -47,7 +48,7 @@ def function_runtime(
     suffix: str,
     name: str,
     *,
-    record: dict[str, Any],
+    record: DeploymentRecord,
     emulator: Emulator,
     postgres_port: int,
     concurrency: int = 4,
