@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +119,38 @@ def test_changing_is_called_once_when_the_first_resource_starts_to_change(stack:
     assert calls == [0], "once, before any resource was done"
     stack.apply(progress=lines.append, changing=lambda: calls.append(len(lines)))
     assert calls == [0], "not at all when nothing changes"
+
+
+def test_a_lock_another_run_holds_is_refused_naming_that_run(stack: Terraform, tmp_path: Path) -> None:
+    """The real terraform holds the real lock: an apply blocked in a provisioner until the test lets it go."""
+    stack.converge(progress=lambda _line: None)
+    release = tmp_path / "release"
+    config = configuration(tmp_path, a="one", b="two")
+    config["resource"]["terraform_data"]["held"] = {
+        "input": "hold",
+        "provisioner": [
+            {"local-exec": {"command": f"touch {tmp_path}/holding; while [ ! -e {release} ]; do sleep 0.05; done"}}
+        ],
+    }
+    (stack.workdir / "main.tf.json").write_text(json.dumps(config), encoding="utf-8")
+    holder = subprocess.Popen(  # the other run: `terraform apply` in the same folder, holding the state lock
+        [stack.binary, "apply", "-auto-approve", "-input=false", "-no-color"],
+        cwd=stack.workdir,
+        env=stack.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while not (tmp_path / "holding").exists():  # it holds the lock from before its provisioner runs
+            assert holder.poll() is None, "the holding apply ended early"
+            time.sleep(0.05)  # a poll interval, not a wait on time: the loop ends when the file appears
+        waits: list[float] = []
+        stack.sleep = waits.append
+        with pytest.raises(StateLocked, match=r"state lock is held by \S+@\S+ \(apply, since ") as raised:
+            stack.plan()
+        assert raised.value.holder is not None and raised.value.holder.operation == "OperationTypeApply"
+        assert f"terraform force-unlock {raised.value.holder.id}" in str(raised.value)
+        assert waits == [], "a lock another run holds is not retried: its holder is named at once"
+    finally:
+        release.touch()
+        assert holder.wait(timeout=60) == 0

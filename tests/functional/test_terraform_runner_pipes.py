@@ -21,7 +21,7 @@ from typing import TypeVar
 import pytest
 
 from payments_cli.deploy import terraform as terraform_runner
-from payments_cli.deploy.terraform import StateLocked, Summary, Terraform, TerraformError
+from payments_cli.deploy.terraform import LockUnavailable, StateLocked, Summary, Terraform, TerraformError
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the fake terraform is a #! script")
 
@@ -79,8 +79,24 @@ if scenario == "apply-fails":
     sys.exit(1)
 if scenario == "init-locked":
     # init has no -json: its errors are on stderr only, here followed by another 1 MiB of TF_LOG lines.
-    sys.stderr.write("Error: Error acquiring the state lock\\n\\nLock Info:\\n  ID: 1234\\n")
+    sys.stderr.write("Error: Error acquiring the state lock\\n\\nLock Info:\\n  ID: 1234\\n  Who: ci@runner-7\\n")
     flood()
+    sys.exit(1)
+if scenario == "plan-lock-unwritable-once":
+    # The lock could not be written and nobody holds it (no Lock Info): the first run only.
+    marker = os.environ["FAKE_TF_PIDFILE"] + ".tried"
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        detail = "Error message: operation error S3: PutObject, https response error StatusCode: 500"
+        emit({{"type": "diagnostic", "@level": "error",
+              "diagnostic": {{"severity": "error", "summary": "Error acquiring the state lock", "detail": detail}}}})
+        sys.exit(1)
+    emit({{"type": "change_summary", "changes": {{"add": 0, "change": 0, "remove": 0}}}})
+    sys.exit(0)
+if scenario == "plan-lock-unwritable":
+    detail = "Error message: operation error S3: PutObject, https response error StatusCode: 500"
+    emit({{"type": "diagnostic", "@level": "error",
+          "diagnostic": {{"severity": "error", "summary": "Error acquiring the state lock", "detail": detail}}}})
     sys.exit(1)
 raise SystemExit("unknown scenario " + scenario)
 """
@@ -174,8 +190,36 @@ def test_state_lock_error_is_recognised_before_1_mib_of_more_stderr(
 ) -> None:
     terraform = fake_terraform("init-locked")
 
-    with pytest.raises(StateLocked, match="another deploy of this deployment holds its state lock"):
+    with pytest.raises(StateLocked, match="state lock is held by ci@runner-7") as raised:
         within_deadline(terraform.init)
+    assert raised.value.holder is not None and raised.value.holder.id == "1234", "named though 1 MiB followed it"
+
+
+def test_a_lock_nobody_holds_that_could_not_be_written_is_tried_again(
+    fake_terraform: Callable[[str], Terraform], tmp_path: Path
+) -> None:
+    terraform = fake_terraform("plan-lock-unwritable-once")
+    waits: list[float] = []
+    terraform.sleep = waits.append
+
+    summary = within_deadline(terraform.plan)
+
+    assert waits == [terraform_runner.LOCK_RETRY_DELAYS_S[0]] and not summary.applyable
+    log = (tmp_path / "logs" / "terraform.log").read_text(encoding="utf-8")
+    assert "the state lock could not be written and nobody holds it" in log
+
+
+def test_a_lock_that_cannot_be_written_is_not_called_another_runs(fake_terraform: Callable[[str], Terraform]) -> None:
+    terraform = fake_terraform("plan-lock-unwritable")
+    waits: list[float] = []
+    terraform.sleep = waits.append
+
+    with pytest.raises(LockUnavailable, match="though no other run holds it") as raised:
+        within_deadline(terraform.plan)
+
+    assert not isinstance(raised.value, StateLocked)
+    assert waits == list(terraform_runner.LOCK_RETRY_DELAYS_S), "tried once more after each wait"
+    assert "StatusCode: 500" in str(raised.value)
 
 
 def test_only_a_bounded_tail_of_stderr_is_kept_in_memory(fake_terraform: Callable[[str], Terraform]) -> None:

@@ -23,7 +23,47 @@ class TerraformError(PaymentsError):
 
 
 class StateLocked(TerraformError):
-    """Another run holds the deployment's state lock."""
+    """Another run holds the deployment's state lock (``holder`` names it, from terraform's Lock Info)."""
+
+    def __init__(self, message: str, holder: LockHolder | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+class LockUnavailable(TerraformError):
+    """terraform could not take the state lock although no run holds it: the state backend failed to write the
+    lock (an emulator or S3 busy or down). Nothing was changed, so the command may be run again."""
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a state lock, as terraform's Lock Info says."""
+
+    id: str
+    who: str
+    operation: str
+    created: str
+
+    def __str__(self) -> str:
+        operation = self.operation.removeprefix("OperationType").lower() or "an operation"
+        since = self.created or "an unknown time"
+        return f"{self.who or 'an unknown run'} ({operation}, since {since}; lock ID {self.id})"
+
+
+def lock_holder(text: str) -> LockHolder | None:
+    """The holder terraform's "Error acquiring the state lock" names in its Lock Info section; None without one
+    (the lock could not be written, but nobody holds it)."""
+    _, found, info = text.partition("Lock Info:")
+    if not found:
+        return None
+    fields: dict[str, str] = {}
+    for line in info.splitlines():
+        name, colon, value = line.strip(" │").partition(":")
+        if colon and name.strip() in ("ID", "Path", "Operation", "Who", "Version", "Created", "Info"):
+            fields.setdefault(name.strip(), value.strip())
+    if not fields.get("ID"):
+        return None
+    return LockHolder(fields["ID"], fields.get("Who", ""), fields.get("Operation", ""), fields.get("Created", ""))
 
 
 class TerraformMissing(TerraformError):
@@ -79,6 +119,9 @@ class Terraform:
         self.log = log
         self.env = terraform_env(env)
         self.lock_timeout = lock_timeout
+        #: How long to wait before each further attempt when the lock could not be written (LockUnavailable).
+        self.lock_retry_delays_s: tuple[float, ...] = LOCK_RETRY_DELAYS_S
+        self.sleep: Callable[[float], None] = time.sleep
         log.parent.mkdir(parents=True, exist_ok=True)
 
     def _run(
@@ -121,6 +164,28 @@ class Terraform:
                 log.close()
             return code, messages, stderr
 
+    def _run_locked(
+        self, what: str, args: Sequence[str], *, ok: tuple[int, ...], on_message: Callable[[dict[str, Any]], None]
+    ) -> int:
+        """Run a command that takes the state lock; its exit code (one of ``ok``), else its error.
+
+        A lock that could not be written although nobody holds it (``LockUnavailable``: the backend was busy or
+        briefly down) is tried again after ``lock_retry_delays_s``: terraform takes the lock before it reads or
+        changes anything, so the failed attempt changed nothing. A lock another run holds is not waited for here
+        (that is ``--lock-timeout``'s to say): its holder is named at once.
+        """
+        for delay in (*self.lock_retry_delays_s, None):
+            code, messages, stderr = self._run(args, on_message=on_message)
+            if code in ok:
+                return code
+            error = self._fail(what, messages, stderr)
+            if not isinstance(error, LockUnavailable) or delay is None:
+                raise error
+            with open(self.log, "a", encoding="utf-8") as file:
+                file.write(f"# {what}: the state lock could not be written and nobody holds it: again in {delay}s\n")
+            self.sleep(delay)
+        raise AssertionError("unreachable: the last attempt raises")
+
     def _fail(self, what: str, messages: list[dict[str, Any]], stderr: _Stderr) -> TerraformError:
         errors = [m for m in messages if m.get("type") == "diagnostic" and m.get("@level") == "error"]
         summaries = [
@@ -133,10 +198,19 @@ class Terraform:
                 f"run planned, so nothing was changed.\n  {text}\nRun the command again: it plans afresh."
             )
         if any("state lock" in s.lower() for s in summaries) or stderr.state_locked:
+            holder = lock_holder(text) or lock_holder("".join(stderr.lock_error))
+            if holder is None:
+                return LockUnavailable(
+                    f"{what}: terraform could not take this deployment's state lock, though no other run holds it "
+                    f"(the state backend failed to write the lock), so nothing was changed.\n  {text}\n"
+                    "Run the command again; if it keeps failing, check that the state backend (S3, or the local "
+                    "emulator: `payments status`) answers."
+                )
             return StateLocked(
-                f"{what}: another deploy of this deployment holds its state lock, so nothing was changed.\n  {text}\n"
-                "Wait for it to finish and run the command again (if no other run is alive, the lock is stale: "
-                f"`terraform force-unlock <ID>` in {self.workdir})."
+                f"{what}: this deployment's state lock is held by {holder}, so nothing was changed.\n  {text}\n"
+                "Wait for that run to finish and run the command again (if it is no longer alive, the lock is "
+                f"stale: `terraform force-unlock {holder.id}` in {self.workdir}).",
+                holder,
             )
         return TerraformError(f"{what} failed:\n  {text}\nFull log: {self.log}")
 
@@ -162,9 +236,7 @@ class Terraform:
             args.append("-destroy")
         if out is not None:
             args.append(f"-out={out.name}")
-        code, messages, stderr = self._run(args, on_message=on_message)
-        if code not in (0, 2):
-            raise self._fail("terraform plan", messages, stderr)
+        code = self._run_locked("terraform plan", args, ok=(0, 2), on_message=on_message)
         summary.applyable = code == 2
         return summary
 
@@ -260,9 +332,7 @@ class Terraform:
             f"-lock-timeout={self.lock_timeout}",
             *([] if plan_file is None else [plan_file.name]),
         ]
-        code, messages, stderr = self._run(args, on_message=on_message)
-        if code != 0:
-            raise self._fail(f"terraform {verb}", messages, stderr)
+        self._run_locked(f"terraform {verb}", args, ok=(0,), on_message=on_message)
         if planned is not None:
             summary.changes = summary.changes or list(planned.changes)
         return summary
@@ -283,6 +353,10 @@ class Terraform:
 
 
 _STATE_LOCK_ERROR = "Error acquiring the state lock"
+#: How many stderr lines from the state-lock error on are kept for its Lock Info (a dozen in terraform 1.11).
+_LOCK_ERROR_LINES = 40
+#: The waits before a command whose lock could not be written (though nobody holds it) is run again.
+LOCK_RETRY_DELAYS_S = (1.0, 3.0)
 _STALE_PLAN_ERROR = "Saved plan is stale"
 #: How a progress line names a resource terraform is still working on, by the hook's action.
 _DOING = {"delete": "destroying", "update": "updating", "create": "creating"}
@@ -329,6 +403,9 @@ class _Stderr:
         self._chunks: deque[str] = deque()
         self._size = 0
         self.state_locked = False
+        #: The lines from the state-lock error on (bounded): its Lock Info names the holder, and a TF_LOG flood
+        #: after it would push it out of the tail.
+        self.lock_error: list[str] = []
         self._thread = threading.Thread(target=self._drain, name="terraform-stderr", daemon=True)
         self._thread.start()
 
@@ -344,6 +421,8 @@ class _Stderr:
             # The phrase may straddle two chunks of one long line.
             if _STATE_LOCK_ERROR in previous[-len(_STATE_LOCK_ERROR) :] + chunk:
                 self.state_locked = True
+            if self.state_locked and len(self.lock_error) < _LOCK_ERROR_LINES:
+                self.lock_error.append(chunk)
             previous = chunk
             self._chunks.append(chunk)
             self._size += len(chunk)
