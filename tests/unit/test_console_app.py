@@ -391,6 +391,30 @@ def test_a_key_is_revoked_only_after_its_confirmation_from_the_consoles_own_form
     assert client.get("/keys/key_unknown/revoke", base_url=ORIGIN).status_code == 404
 
 
+@pytest.mark.parametrize("change", ["create", "revoke", "redeliver"])
+def test_a_change_the_audit_log_did_not_record_says_so_on_its_page(change: str) -> None:
+    problem = "the audit entry was not copied to the transaction log: S3 unavailable"
+    world = keys_world()
+    for action in ("create_key", "revoke_key"):
+        world.answers[action] = {**world.answers[action], "audit_error": problem}
+    world.answers["endpoint_attempts"] = {"attempts": []}
+    world.answers["redeliver_event"] = {"redelivery": {"event_id": "evt_1"}, "audit_error": problem}
+    client = world.signed_in()
+    csrf = csrf_of(client.get("/keys", base_url=ORIGIN).text)
+    headers = {"Origin": ORIGIN}
+    if change == "create":
+        page = client.post("/keys", data={"csrf": csrf, "merchant_id": "m_1"}, headers=headers, base_url=ORIGIN)
+    elif change == "revoke":
+        page = client.post(f"/keys/{KEY['id']}/revoke", data={"csrf": csrf}, headers=headers, base_url=ORIGIN)
+    else:
+        form = {"csrf": csrf, "event_id": "evt_1"}
+        page = client.post("/webhooks/we_1/redeliver", data=form, headers=headers, base_url=ORIGIN)
+    assert page.status_code in (200, 201)
+    assert 'id="audit-warning"' in page.text and problem in page.text
+    world.answers["list_keys"] = {"keys": [KEY]}
+    assert 'id="audit-warning"' not in client.get("/keys", base_url=ORIGIN).text, "only on the change's own page"
+
+
 def test_the_deployment_page_describes_this_machines_record_of_it(tmp_path: Path) -> None:
     from payments_cli.console.deployment import describe
 

@@ -317,8 +317,10 @@ class ConsoleApp:
 
     def _redeliver(self, endpoint_id: str, event_id: str | None, session: Session) -> Response:
         payload = {"action": "redeliver_event", "endpoint_id": endpoint_id, "event_id": event_id}
-        queued = self._admin(payload)["redelivery"]
-        return self._webhook_page(endpoint_id, session, queued=queued)
+        answer = self._admin(payload)
+        return self._webhook_page(
+            endpoint_id, session, queued=answer["redelivery"], audit_warning=answer.get("audit_error")
+        )
 
     def _keys_page(self, session: Session, *, status: int = 200, **shown: Any) -> Response:
         keys = self._admin({"action": "list_keys"})["keys"]
@@ -334,11 +336,11 @@ class ConsoleApp:
         if days:
             payload["expires_in_s"] = int(days) * 86400
         try:
-            created = self._admin(payload)["key"]
+            answer = self._admin(payload)
         except AdminRefused as exc:
             return self._keys_page(session, status=400, problem=str(exc))
         # The secret is in this one answer (never cached: no-store), and nowhere else afterwards.
-        return self._keys_page(session, status=201, created=created)
+        return self._keys_page(session, status=201, created=answer["key"], audit_warning=answer.get("audit_error"))
 
     def _revoke(self, request: Request, key_id: str, session: Session) -> Response:
         if request.method == "GET":
@@ -346,8 +348,8 @@ class ConsoleApp:
             if not listed:
                 return self._message(404, "Not found", "No such key.", session)
             return self._render(200, "revoke.html", session, title="Revoke a key", page="keys", key=listed[0])
-        revoked = self._admin({"action": "revoke_key", "key_id": key_id})["key"]
-        return self._keys_page(session, revoked=revoked)
+        answer = self._admin({"action": "revoke_key", "key_id": key_id})
+        return self._keys_page(session, revoked=answer["key"], audit_warning=answer.get("audit_error"))
 
     def _message(self, status: int, title: str, message: str, session: Session | None = None) -> Response:
         return self._render(status, "message.html", session, title=title, message=message, page=None)
