@@ -70,4 +70,4 @@ def test_every_command_that_deploys_plans_or_destroys_holds_the_services_in_use(
         assert command.__code__ is target.using_services(lambda state: None).__code__, command.__name__
     source = Path(up.__file__).read_text()
     held = source.index("with state.using_services():")
-    assert held < source.index("target.deploy(") < source.index("target.start_api(")
+    assert held < source.index("target.deploy(") < source.index("api_process.start_api(")

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from payments_cli.deploy.background import BackgroundApply
 from payments_cli.deploy.state import StateFolder
 from payments_cli.deploy.terraform import Summary, TerraformError
-from payments_cli.local import target
+from payments_cli.local import api_process, target
 from payments_cli.local.records import ApiServer, ApplyCounts, DeploymentRecord, read_record, write_record
-from payments_cli.local.target import BackgroundApply
 
 
 class FakeTerraform:
@@ -157,23 +157,23 @@ def test_a_kept_api_server_is_one_started_from_the_same_outputs_emulator_postgre
     class Postgres:
         port = 5432
 
-    monkeypatch.setattr(target, "postgres_for", lambda _state: Postgres())
+    monkeypatch.setattr(api_process, "postgres_for", lambda _state: Postgres())
     state = StateFolder(tmp_path)
     record = _record(emulator="http://127.0.0.1:1", outputs={"rest_api_id": "a1"})
-    same = target._serving_fingerprint(state, record)
+    same = api_process._serving_fingerprint(state, record)
     assert (
-        target._serving_fingerprint(state, _record(emulator="http://127.0.0.1:1", outputs={"rest_api_id": "a1"}))
+        api_process._serving_fingerprint(state, _record(emulator="http://127.0.0.1:1", outputs={"rest_api_id": "a1"}))
         == same
     )
-    assert target._serving_fingerprint(state, {**record, "outputs": {"rest_api_id": "b2"}}) != same
-    assert target._serving_fingerprint(state, {**record, "emulator": "http://127.0.0.1:2"}) != same
+    assert api_process._serving_fingerprint(state, {**record, "outputs": {"rest_api_id": "b2"}}) != same
+    assert api_process._serving_fingerprint(state, {**record, "emulator": "http://127.0.0.1:2"}) != same
     Postgres.port = 5433
-    assert target._serving_fingerprint(state, record) != same
+    assert api_process._serving_fingerprint(state, record) != same
     Postgres.port = 5432
     monkeypatch.setenv("PAYMENTS_LOCAL_SCHEDULES", "0")
-    assert target._serving_fingerprint(state, record) != same, "a server without schedules is not kept"
+    assert api_process._serving_fingerprint(state, record) != same, "a server without schedules is not kept"
     monkeypatch.setenv("PAYMENTS_LOCAL_SCHEDULES", "on")
-    assert target._serving_fingerprint(state, record) == same
+    assert api_process._serving_fingerprint(state, record) == same
 
 
 def _record(*, emulator: str, outputs: dict[str, Any], api: ApiServer | None = None) -> DeploymentRecord:

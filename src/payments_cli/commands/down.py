@@ -33,7 +33,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run(args: argparse.Namespace) -> int:
     """Stop (and destroy) what was asked."""
     from payments_cli.deploy.state import StateFolder
-    from payments_cli.local import target
+    from payments_cli.local import api_process, target
     from payments_cli.local.services import stop_services
 
     def body() -> int:
@@ -42,12 +42,14 @@ def run(args: argparse.Namespace) -> int:
             target.destroy(state, args.env, args.suffix, lock_timeout=args.lock_timeout)
             print(f"destroyed {args.env}/{args.suffix}")
         targets = (
-            [(r["environment"], r["suffix"]) for r in target.served(state)] if args.all else [(args.env, args.suffix)]
+            [(r["environment"], r["suffix"]) for r in api_process.served(state)]
+            if args.all
+            else [(args.env, args.suffix)]
         )
         for environment, suffix in targets:
-            if target.stop_api(state, environment, suffix):
+            if api_process.stop_api(state, environment, suffix):
                 print(f"stopped the API server of {environment}/{suffix}")
-        if not any(record.get("api_alive") for record in target.served(state)):
+        if not any(record.get("api_alive") for record in api_process.served(state)):
             for stopped in stop_services(state):
                 print(f"stopped {stopped}")
         return EXIT_OK

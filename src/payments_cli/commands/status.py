@@ -24,8 +24,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def collect() -> dict[str, object]:
     """The status document."""
     from payments_cli.deploy.state import StateFolder
+    from payments_cli.local.api_process import served
     from payments_cli.local.services import postgres_for, running_emulator
-    from payments_cli.local.target import served
 
     state = StateFolder()
     emulator = running_emulator(state)

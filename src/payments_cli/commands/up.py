@@ -40,7 +40,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run(args: argparse.Namespace) -> int:
     """Deploy, serve, report."""
     from payments_cli.deploy.state import StateFolder
-    from payments_cli.local import target
+    from payments_cli.local import api_process, target
     from payments_cli.local.services import postgres_for, running_emulator
 
     def body() -> int:
@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
             record = target.deploy(state, args.env, args.suffix, lock_timeout=args.lock_timeout)
             print("==> serving the API", file=sys.stderr)
             # A run that changed nothing keeps the server it left running (started from the same code and outputs).
-            api = target.start_api(state, args.env, args.suffix, port=args.port, keep_unchanged=not record["changed"])
+            api = api_process.start_api(
+                state, args.env, args.suffix, port=args.port, keep_unchanged=not record["changed"]
+            )
         if api.get("kept"):
             print(f"    kept the running API server (pid {api['pid']}): nothing it serves changed", file=sys.stderr)
         emulator = running_emulator(state)

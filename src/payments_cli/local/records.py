@@ -12,6 +12,12 @@ from pathlib import Path
 from typing import Any, NotRequired, TypedDict, cast
 
 from payments_cli.deploy.state import read_json, write_json
+from payments_cli.errors import PaymentsError
+
+
+class NotDeployed(PaymentsError):
+    """The deployment has no record on this machine."""
+
 
 #: The record's file name in a deployment's folder.
 RECORD_FILE = "deployment.json"

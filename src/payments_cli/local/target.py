@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
 from functools import partial, wraps
@@ -17,28 +14,22 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import psycopg
 from psycopg import sql
 
+from payments_cli.deploy.background import BackgroundApply, BackgroundStep
 from payments_cli.deploy.prepare import Prepared, prepare, step
-from payments_cli.deploy.state import ProcessRecord, StateFolder
+from payments_cli.deploy.state import StateFolder
 from payments_cli.deploy.terraform import Progress, Summary, Terraform, TerraformError, stderr_progress
-from payments_cli.errors import PaymentsError
 from payments_cli.local import deviations
+from payments_cli.local.api_process import stop_api
 from payments_cli.local.lambda_runtime.functions import invoke_admin
-from payments_cli.local.ports import free_port, port_taken, wait_for_port
 from payments_cli.local.provision import prepare_database
-from payments_cli.local.records import ApiServer, DeploymentRecord, api_of, read_record, write_record
+from payments_cli.local.records import DeploymentRecord, NotDeployed, api_of, read_record, write_record
 from payments_cli.local.services import (
     Emulator,
     ensure_emulator,
     ensure_postgres,
     postgres_for,
     running_emulator,
-    stop_process,
 )
-
-
-class NotDeployed(PaymentsError):
-    """The deployment has no record on this machine."""
-
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -301,61 +292,6 @@ def _database_login(emulator: Emulator, secret_arn: str) -> dict[str, str]:
     return {"username": str(value["username"]), "password": str(value["password"])}
 
 
-class BackgroundStep:
-    """One terraform step of a stack, run in a thread; ``wait`` returns its summary or raises its error."""
-
-    def __init__(self, what: str, step: Callable[[], Summary]) -> None:
-        self._step = step
-        self._summary: Summary | None = None
-        self._error: BaseException | None = None
-        self._started = time.monotonic()
-        self.seconds = 0.0
-        self._thread = threading.Thread(target=self._run, name=what)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._summary = self._step()
-        except BaseException as error:  # noqa: BLE001 - handed to whoever waits
-            self._error = error
-        finally:
-            self.seconds = time.monotonic() - self._started
-
-    @property
-    def finished(self) -> bool:
-        """Whether terraform has exited."""
-        return not self._thread.is_alive()
-
-    def join(self) -> None:
-        """Wait for terraform to exit, whatever it did."""
-        self._thread.join()
-
-    def wait(self) -> Summary:
-        """Wait for terraform to exit: its summary, or its error raised here."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._summary is not None
-        return self._summary
-
-
-def _quiet(_line: str) -> None:
-    """A background stack's progress: its lines would interleave with the platform's."""
-
-
-class BackgroundApply(BackgroundStep):
-    """``terraform apply`` of one stack in a thread; with ``plan_first``, a plan applied only if it changes
-    something (:meth:`Terraform.converge`)."""
-
-    def __init__(self, terraform: Terraform, *, plan_first: bool = False, init: bool = False) -> None:
-        def step() -> Summary:
-            if init:
-                terraform.init()
-            return terraform.converge(progress=_quiet) if plan_first else terraform.apply(progress=_quiet)
-
-        super().__init__(f"terraform apply in {terraform.workdir.name}", step)
-
-
 #: How long the platform waits for the bootstrap to make the state bucket usable (it takes ~10 s).
 STATE_BUCKET_WAIT_S = 300.0
 
@@ -401,134 +337,3 @@ def _prune_runs(folder: Path, *, keep: Path) -> None:
     for run in (folder / "runs").glob("*"):
         if run != keep:
             shutil.rmtree(run, ignore_errors=True)
-
-
-# --- serving -----------------------------------------------------------------------------------------
-
-
-def api_record(state: StateFolder, environment: str, suffix: str) -> ApiServer:
-    """The deployment's API server record ({} when never served)."""
-    return api_of(read_record(state.deployment_dir(environment, suffix)))
-
-
-def _serving_fingerprint(state: StateFolder, record: DeploymentRecord) -> str:
-    """What a running API server was started from, beyond the deployment itself: the local target's own
-    code, the emulator and PostgreSQL it talks to, the deployment's outputs, and the one setting the server
-    reads from its environment (whether it runs the schedules; the functions' environment is the deployed
-    one, not the caller's)."""
-    import hashlib
-
-    import payments_cli
-    from payments_cli.local.serve import schedules_enabled
-
-    digest = hashlib.sha256()
-    for path in sorted(Path(payments_cli.__file__).parent.rglob("*.py")):
-        digest.update(path.read_bytes())
-    postgres = postgres_for(state)
-    serving = [record["emulator"], postgres.port, record["outputs"], schedules_enabled()]
-    digest.update(json.dumps(serving, sort_keys=True).encode())
-    return digest.hexdigest()
-
-
-def start_api(
-    state: StateFolder,
-    environment: str,
-    suffix: str,
-    *,
-    port: int = 0,
-    timeout_s: float = 90,
-    keep_unchanged: bool = False,
-) -> ApiServer:
-    """(Re)start the deployment's API server in the background; its record once it answers.
-
-    ``keep_unchanged``: after a deploy that changed nothing, the running server is kept if it was started
-    from the same code, emulator, PostgreSQL and outputs (what it read at start is then what it would read
-    again); its record says ``"kept": true``.
-    """
-    folder = state.deployment_dir(environment, suffix)
-    record = read_record(folder)
-    if record is None:
-        raise NotDeployed(f"{environment}/{suffix} is not deployed on this machine: run `payments up` first")
-    previous = api_of(record)
-    fingerprint = _serving_fingerprint(state, record)
-    running = state.read(f"api-{environment}-{suffix}")
-    if (
-        keep_unchanged
-        and running is not None
-        and running.alive
-        and previous.get("fingerprint") == fingerprint
-        and port in (0, previous.get("port"))
-    ):
-        return ApiServer(**previous, kept=True)
-    stop_api(state, environment, suffix)
-    port = port or int(previous.get("port") or 0) or free_port()
-    if port_taken(port):
-        port = free_port()  # the old port is taken by something else now
-    log = folder / "logs" / "api.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        process = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "payments_cli.main",
-                "serve",
-                "--env",
-                environment,
-                "--suffix",
-                suffix,
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"the API server for {environment}/{suffix} exited at start:\n{tail}")
-        try:
-            wait_for_port(port, timeout_s=0.5, what="the API server")
-            break
-        except TimeoutError:
-            continue
-    else:
-        process.kill()
-        raise RuntimeError(
-            f"the API server for {environment}/{suffix} did not answer within {timeout_s:.0f}s; see {log}"
-        )
-    stage = record["outputs"].get("stage", "v1")
-    api = ApiServer(
-        pid=process.pid, port=port, url=f"http://127.0.0.1:{port}/{stage}", log=str(log), fingerprint=fingerprint
-    )
-    record["api"] = api
-    write_record(folder, record)
-    state.write(ProcessRecord(f"api-{environment}-{suffix}", process.pid, port, str(log)))
-    return api
-
-
-def stop_api(state: StateFolder, environment: str, suffix: str) -> bool:
-    """Stop the deployment's API server; True if it was running."""
-    name = f"api-{environment}-{suffix}"
-    record = state.read(name)
-    state.forget(name)
-    return record is not None and stop_process(record)
-
-
-def served(state: StateFolder) -> list[DeploymentRecord]:
-    """Every deployment record, with whether its API server is alive."""
-    found = []
-    for folder in state.deployments():
-        record = read_record(folder)
-        if record is None:
-            continue  # destroyed since it was listed
-        api = api_of(record)
-        # By the process record's identity (start time, command), not the pid alone: a recycled pid
-        # would otherwise pass for a running API server.
-        process = state.read(f"api-{record['environment']}-{record['suffix']}")
-        record["api_alive"] = bool(api.get("pid")) and process is not None and process.alive
-        found.append(record)
-    return found
