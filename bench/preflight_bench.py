@@ -4,20 +4,20 @@ stacks, then the plan JSON of a hand-written HCL project.
 Synthesized stacks: for each environment's platform stack, preflight in-process (load + every check,
 median of many runs), preflight as a command (`payments check FILE`, a fresh process), and checkov as a
 command (`checkov -f cdk.tf.json`, from its own virtual environment, created on first use). Then each of
-the seed post-mortem's ten defects is written into the dev stack, and each tool is asked whether it
-notices: preflight by an error from a check built for that defect, checkov by any failed check that the
-unmutated stack did not have.
+the ten catalogued deploy failures (src/preflight/failures.py) is written into the dev stack, and each tool
+is asked whether it notices: preflight by an error from a check that prevents that failure, checkov by any
+failed check that the unmutated stack did not have.
 
-Plan JSON: the HCL project of tests/preflight/hcl (fixed/, and seed_defects/ with all ten defects) is
+Plan JSON: the HCL project of tests/preflight/hcl (fixed/, and deploy_failures/ with all ten) is
 planned with the real terraform (/usr/local/bin/terraform, the provider from the machine's mirror)
 against a moto server this bench starts on 127.0.0.1 and stops: `terraform init` with the S3 backend on
-the emulator, `terraform plan -out`, `terraform show -json` > plan.json. Besides those two, each seed
-defect is written alone into the fixed project (tests/preflight/hcl/planning.py's DEFECTS, the same edits
-that make seed_defects/) and planned, so twelve plans in all, two at a time. Both tools then read the same
+the emulator, `terraform plan -out`, `terraform show -json` > plan.json. Besides those two, each failure
+is written alone into the fixed project (tests/preflight/hcl/planning.py's DEFECTS, the same edits that
+make deploy_failures/) and planned, so twelve plans in all, two at a time. Both tools then read the same
 plan.json: preflight as above (`payments check plan.json`), checkov as `checkov -f plan.json --framework
-terraform_plan`; a defect is caught as for the stacks, against the fixed project's plan. `terraform show
--json` writes no backend block: preflight reads defect 1 from the backend `terraform init` recorded in
-.terraform/ beside plan.json; checkov reads the plan JSON alone.
+terraform_plan`; a failure is caught as for the stacks, against the fixed project's plan. `terraform show
+-json` writes no backend block: preflight reads a shared state backend from the backend `terraform init`
+recorded in .terraform/ beside plan.json; checkov reads the plan JSON alone.
 
 Run: make bench-preflight   (first run installs checkov into .bench/checkov-venv: a minute or two)
      --skip-stacks or --skip-plans runs one half only.
@@ -41,36 +41,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.preflight: the same mutations and HCL projects the tests use
 
+from tests.preflight.deploy_failures import REPRODUCTIONS  # noqa: E402
 from tests.preflight.hcl.planning import (  # noqa: E402
     DEFECTS,
+    DEPLOY_FAILURES,
     FIXED,
-    SEED_DEFECTS,
     Planned,
     plan_project,
     with_defects,
 )
-from tests.preflight.seed_defects import SEED  # noqa: E402
 
 from payments_cli.local.emulator import MotoServer  # noqa: E402
 from payments_infra.synth import Deployment, synthesize  # noqa: E402
+from preflight.failures import FAILURES  # noqa: E402
 from preflight.loader import load  # noqa: E402
 from preflight.model import Severity  # noqa: E402
-from preflight.registry import all_checks, run  # noqa: E402
+from preflight.registry import all_checks  # noqa: E402
+from preflight.runner import run  # noqa: E402
 
 CHECKOV_VERSION = "3.3.30"
 CHECKOV_VENV = ROOT / ".bench" / "checkov-venv"
-SEED_TITLES = {
-    1: "state backend names without suffix",
-    2: "secret name without suffix",
-    3: "RDS identifier without suffix",
-    4: "RDS multi_az/publicly_accessible implicit",
-    5: "bucket name without suffix",
-    6: "no IAM grant on the log bucket",
-    7: "function name without suffix",
-    8: "placeholder Lambda package",
-    9: "no aws_lambda_permission for API GW",
-    10: "API deployment without triggers/deps",
-}
 
 
 def ensure_checkov() -> Path:
@@ -163,11 +153,11 @@ def time_command(command: list[str], runs: int) -> float:
     return statistics.median(samples)
 
 
-def mutated_copy(source: Path, defect: int, folder: Path) -> Path:
-    """The stack with one seed defect, beside a link to its real Lambda assets."""
+def mutated_copy(source: Path, failure: str, folder: Path) -> Path:
+    """The stack with one catalogued failure written in, beside a link to its real Lambda assets."""
     document = json.loads(source.read_text())
-    SEED[defect](document)
-    target = folder / f"defect-{defect}"
+    REPRODUCTIONS[failure](document)
+    target = folder / f"defect-{failure}"
     target.mkdir()
     (target / "assets").symlink_to(source.parent / "assets")
     path = target / "cdk.tf.json"
@@ -176,7 +166,7 @@ def mutated_copy(source: Path, defect: int, folder: Path) -> Path:
 
 
 def bench_stacks(checkov: Path, payments: list[str], folder: Path, runs: int) -> None:
-    """The synthesized stacks: time per stack, then the seed's defects written into the dev stack."""
+    """The synthesized stacks: time per stack, then the catalogued failures written into the dev stack."""
     print("synthesizing dev, staging and prod ...", file=sys.stderr)
     result = synthesize([Deployment(env, "bench") for env in ("dev", "staging", "prod")], out=folder / "cdktf.out")
     print("\n## Time per stack (median; same file for both tools)\n")
@@ -213,16 +203,16 @@ def bench_stacks(checkov: Path, payments: list[str], folder: Path, runs: int) ->
     print(f"{len(baseline['dev'])} on the unmutated dev stack (X-Ray, WAF, DLQ, replication...).")
     print("preflight reports 0 errors on all three stacks.")
 
-    print("\n## The seed's ten defects, written into the dev stack one at a time\n")
+    print("\n## The ten catalogued deploy failures, written into the dev stack one at a time\n")
     dev = result.stack("dev", "bench").path
-    copies = {defect: mutated_copy(dev, defect, folder) for defect in sorted(SEED)}
+    copies = {failure: mutated_copy(dev, failure, folder) for failure in REPRODUCTIONS}
     caught = print_catches(
         {
-            defect: (
+            failure: (
                 path,
                 lambda path=path: checkov_failures(checkov, accommodate_checkov(path, path.parent / "checkov"))[0],
             )
-            for defect, path in copies.items()
+            for failure, path in copies.items()
         },
         clean=preflight_errors(dev),
         baseline=baseline["dev"],
@@ -232,41 +222,42 @@ def bench_stacks(checkov: Path, payments: list[str], folder: Path, runs: int) ->
 
 
 def print_catches(
-    cases: dict[int, tuple[Path, Callable[[], set[tuple[str, str]]]]],
+    cases: dict[str, tuple[Path, Callable[[], set[tuple[str, str]]]]],
     *,
     clean: set[tuple[str, str]],
     baseline: set[tuple[str, str]],
 ) -> dict[str, int]:
-    """One row per seed defect: the file carrying it and how to get checkov's failures on it. A defect is caught
-    by preflight through a new error from a check built for it, by checkov through any new failed check."""
-    print("| # | defect | preflight | checkov |")
-    print("|---:|---|---|---|")
-    built_for = {c.id: set(c.seed_defects) for c in all_checks()}
+    """One row per catalogued failure: the file carrying it and how to get checkov's failures on it. A failure is
+    caught by preflight through a new error from a check that prevents it, by checkov through any new failed
+    check."""
+    print("| failure | what it is | preflight | checkov |")
+    print("|---|---|---|---|")
+    built_for = {c.id: set(c.prevents) for c in all_checks()}
     caught = {"preflight": 0, "checkov": 0}
-    for defect, (path, checkov_failed) in cases.items():
-        ours = sorted({cid for cid, _ in preflight_errors(path) - clean if defect in built_for.get(cid, set())})
+    for failure, (path, checkov_failed) in cases.items():
+        ours = sorted({cid for cid, _ in preflight_errors(path) - clean if failure in built_for.get(cid, set())})
         theirs = sorted({cid for cid, _ in checkov_failed() - baseline})
         caught["preflight"] += bool(ours)
         caught["checkov"] += bool(theirs)
         print(
-            f"| {defect} | {SEED_TITLES[defect]} | {'caught: ' + ', '.join(ours) if ours else 'missed'} | "
+            f"| {failure} | {FAILURES[failure].title} | {'caught: ' + ', '.join(ours) if ours else 'missed'} | "
             f"{'caught: ' + ', '.join(theirs) if theirs else 'missed'} |"
         )
     return caught
 
 
 def plan_projects(folder: Path) -> dict[str, Planned]:
-    """The HCL project fixed, with every seed defect, and with each alone, planned against a moto server
+    """The HCL project fixed, with every catalogued failure, and with each alone, planned against a moto server
     of this bench's own (two terraform processes at a time)."""
     fixed = (FIXED / "main.tf").read_text()
     # (project folder, main.tf replacing its own, deployment suffix): a suffix each, so that the corrected
     # backends keep a state bucket and lock of their own and the plans do not wait for each other.
     projects: dict[str, tuple[Path, str | None, str]] = {
         "fixed": (FIXED, None, "bench"),
-        "seed_defects": (SEED_DEFECTS, None, "bench"),
+        "deploy_failures": (DEPLOY_FAILURES, None, "bench"),
     }
-    for defect in sorted(DEFECTS):
-        projects[f"defect-{defect}"] = (FIXED, with_defects(fixed, [defect]), f"bench{defect}")
+    for number, failure in enumerate(DEFECTS, start=1):
+        projects[f"defect-{failure}"] = (FIXED, with_defects(fixed, [failure]), f"bench{number}")
     folder.mkdir(parents=True, exist_ok=True)
     server = MotoServer(log_path=folder / "moto.log")
     server.start()
@@ -282,7 +273,7 @@ def plan_projects(folder: Path) -> dict[str, Planned]:
 
 
 def bench_plans(checkov: Path, payments: list[str], folder: Path, runs: int) -> None:
-    """The HCL project's plan JSON: plan time, time per plan file, then the seed's defects one at a time."""
+    """The HCL project's plan JSON: plan time, time per plan file, then the catalogued failures one at a time."""
     print(f"planning the HCL project {2 + len(DEFECTS)} times against a moto server ...", file=sys.stderr)
     started = time.perf_counter()
     planned = plan_projects(folder / "plans")
@@ -300,7 +291,7 @@ def bench_plans(checkov: Path, payments: list[str], folder: Path, runs: int) -> 
     print("|---|---:|---:|---:|---:|---:|")
     plan_options = ("--framework", "terraform_plan")
     failures: dict[str, set[tuple[str, str]]] = {}
-    for name in ("fixed", "seed_defects"):
+    for name in ("fixed", "deploy_failures"):
         path = planned[name].plan_json
         resources = len(load(path).resources)
         first, repeat = time_inprocess(path, runs=20)
@@ -317,19 +308,19 @@ def bench_plans(checkov: Path, payments: list[str], folder: Path, runs: int) -> 
         )
     baseline = failures["fixed"]
     clean = preflight_errors(planned["fixed"].plan_json)
-    everything = preflight_errors(planned["seed_defects"].plan_json)
+    everything = preflight_errors(planned["deploy_failures"].plan_json)
     print(
         f"\n(check, resource) pairs failed on the fixed project's plan: preflight {len(clean)}, checkov "
-        f"{len(baseline)}; on the all-defects plan: preflight {len(everything)}, "
-        f"checkov {len(failures['seed_defects'])}."
+        f"{len(baseline)}; on the all-failures plan: preflight {len(everything)}, "
+        f"checkov {len(failures['deploy_failures'])}."
     )
 
-    print("\n## The seed's ten defects, written into the HCL project one at a time, checked through plan JSON\n")
-    plans = {defect: planned[f"defect-{defect}"].plan_json for defect in sorted(DEFECTS)}
+    print("\n## The ten catalogued deploy failures, written into the HCL project one at a time, through plan JSON\n")
+    plans = {failure: planned[f"defect-{failure}"].plan_json for failure in DEFECTS}
     caught = print_catches(
         {
-            defect: (path, lambda path=path: checkov_failures(checkov, path, *plan_options)[0])
-            for defect, path in plans.items()
+            failure: (path, lambda path=path: checkov_failures(checkov, path, *plan_options)[0])
+            for failure, path in plans.items()
         },
         clean=clean,
         baseline=baseline,

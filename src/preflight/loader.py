@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from preflight import plan, plan_backend
-from preflight.checks.naming import UNIQUE_NAMES
 from preflight.model import Configuration, Resource, UnusableInput, is_literal, provider_default_tags
+from preflight.unique_names import UNIQUE_NAMES
 
 # Top-level keys of Terraform's JSON syntax (https://developer.hashicorp.com/terraform/language/syntax/json).
 TOP_LEVEL_KEYS = {
@@ -40,8 +40,8 @@ _SUFFIX = re.compile(r"[A-Za-z0-9][\w-]{0,39}")
 # Learning the suffix from names: at least this many literal unique names, and this share of them ending
 # in one token. Fewer or less uniform names say nothing reliable, and no suffix is then assumed.
 MIN_NAMES, NAME_SHARE = 3, 0.8
-# An environment's name is no deployment suffix: names that end in it alone are the seed's defect (two
-# deployments of one environment collide), so it is never learnt as the suffix.
+# An environment's name is no deployment suffix: names that end in it alone (payment-db-dev) are the same in
+# every deployment of that environment, which then collide, so it is never learnt as the suffix.
 ENVIRONMENT_NAMES = {
     "dev",
     "development",

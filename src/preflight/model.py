@@ -35,7 +35,7 @@ class Finding:
     fix: str
     file: str = ""
     #: Where the fix goes: the construct path for CDK output ("payments-dev-pr42/api/route_payments"), the
-    #: resource address for a plan or HCL-derived JSON. Filled by the registry from the resource.
+    #: resource address for a plan or HCL-derived JSON. Filled by the runner from the resource.
     location: str = ""
     #: The recorded reason when a resource silences this finding; suppressed findings never fail a run but
     #: are kept for reports (SARIF ``suppressions``).

@@ -1,7 +1,7 @@
 """The state backend of a planned project, as ``terraform init`` recorded it beside the plan.
 
-A plan JSON holds no backend block, so seed defect 1 (one state bucket or lock table for every deployment)
-is invisible in it. ``terraform init`` records the backend it configured, every ``-backend-config`` merged
+A plan JSON holds no backend block, so one state bucket or lock table for every deployment is invisible
+in it. ``terraform init`` records the backend it configured, every ``-backend-config`` merged
 in, in the working directory's ``.terraform/terraform.tfstate`` (``$TF_DATA_DIR`` when set). When the plan
 JSON is written in that directory, as ``terraform show -json p > plan.json`` there does, preflight reads the
 backend from it and checks it as it checks a ``backend`` block in Terraform JSON.

@@ -14,7 +14,7 @@ from typing import Any
 
 from preflight.loader import from_document
 from preflight.model import Finding
-from preflight.registry import run
+from preflight.runner import run
 
 Document = dict[str, Any]
 Mutation = Callable[[Document], None]
@@ -80,6 +80,29 @@ def drop_statement(document: Document, sid: str, *, role: str = PROCESSOR_ROLE) 
     kept = [s for s in body.get("statement", []) if s.get("sid") != sid]
     assert len(kept) == len(body.get("statement", [])) - 1, f"no statement {sid} in {role}'s grants"
     body["statement"] = kept
+
+
+def add_resource(document: Document, kind: str, name: str, body: dict[str, Any]) -> str:
+    """Add a resource to the stack; returns its address."""
+    document["resource"].setdefault(kind, {})[name] = body
+    return address(kind, name)
+
+
+def reference(document: Document, kind: str, path_end: str, attribute: str) -> str:
+    """``${type.name.attribute}`` of the resource of ``kind`` whose construct path ends with ``path_end``."""
+    name, _ = named(document, kind, path_end)
+    return f"${{{kind}.{name}.{attribute}}}"
+
+
+def lambda_function(document: Document, which: str) -> tuple[str, dict[str, Any]]:
+    """``which`` is "processor", "reconcile", "authorizer" or "admin"; returns (address, body)."""
+    name, body = named(document, "aws_lambda_function", f"{which}/function")
+    return address("aws_lambda_function", name), body
+
+
+def processor_and_reconcile(document: Document) -> set[str]:
+    """The processor and its delivery job: the functions running as the processor's role."""
+    return {lambda_function(document, "processor")[0], lambda_function(document, "reconcile")[0]}
 
 
 def functions_running_as(document: Document, role: str = PROCESSOR_ROLE) -> set[str]:

@@ -19,7 +19,7 @@ from preflight import registry
 from preflight.model import Configuration, Severity
 from preflight.registry import Issue, all_checks
 from tests.preflight.conftest import Fixture
-from tests.preflight.seed_defects import SEED
+from tests.preflight.deploy_failures import REPRODUCTIONS
 
 SCHEMA = json.loads((Path(__file__).parent / "sarif-schema-2.1.0.json").read_text())
 
@@ -37,11 +37,12 @@ def _payments(*args: str, cwd: Path | None = None) -> subprocess.CompletedProces
 
 @pytest.fixture
 def defective(stacks: dict[str, Fixture], tmp_path: Path) -> Path:
-    """The dev stack with seed defects 6 and 9, beside (a link to) its real Lambda assets."""
+    """The dev stack without the grant on its log bucket and without API Gateway's invoke permissions, beside
+    (a link to) its real Lambda assets."""
     fixture = stacks["dev"]
     document = fixture.document()
-    SEED[6](document)
-    SEED[9](document)
+    REPRODUCTIONS["log-bucket-access-denied"](document)
+    REPRODUCTIONS["api-invoke-permission-missing"](document)
     folder = tmp_path / "stack"
     folder.mkdir()
     (folder / "assets").symlink_to(fixture.path.parent / "assets")
@@ -181,6 +182,15 @@ def test_list_and_help_teach() -> None:
         assert words in helped.stdout
     for words in ("--baseline FILE", "--write-baseline FILE", "--reason WHY", "crashed (never 1)"):
         assert words in " ".join(helped.stdout.split())
+
+
+def test_the_list_names_the_deploy_failures_each_check_prevents() -> None:
+    listed = _payments("check", "--list").stdout
+    entries = {entry.split()[0]: entry for entry in listed.split("\n\n") if entry.startswith("PF")}
+    for check in all_checks():
+        shown = f"prevents: {', '.join(check.prevents)}"
+        assert (shown in entries[check.id]) is bool(check.prevents), check.id
+    assert "prevents: log-bucket-access-denied\n" in entries["PF201"]
 
 
 def _crashing(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Path:

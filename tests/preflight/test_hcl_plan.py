@@ -2,15 +2,15 @@
 against a moto server, checked through the plan JSON (`terraform show -json PLANFILE`) by the real
 `payments check` command.
 
-``hcl/seed_defects/`` carries the seed post-mortem's ten defects, ``hcl/fixed/`` the same project corrected.
+``hcl/deploy_failures/`` carries the ten catalogued deploy failures, ``hcl/fixed/`` the same project corrected.
 Each is planned once per session (``terraform init`` with its S3 backend on the emulator, ``plan -out``,
 ``show -json``; the two in parallel: ~20 s together on this 2-core machine).
 
 What a plan JSON can show: values known at plan time are in ``planned_values``; a value known only after
 apply (an ARN, an endpoint, a ``jsonencode()`` of one) is absent there and ``configuration`` keeps only the
-list of resources its expression refers to. The backend block is in neither: for seed defect 1 (state bucket
-and lock table without the suffix) preflight reads the backend `terraform init` recorded in ``.terraform/``
-beside the plan. Defects 2-10 are in the JSON.
+list of resources its expression refers to. The backend block is in neither: for a state bucket and lock table
+shared by every deployment (state-backend-shared) preflight reads the backend `terraform init` recorded in
+``.terraform/`` beside the plan. The other failures are in the JSON.
 """
 
 from __future__ import annotations
@@ -25,35 +25,40 @@ from typing import Any
 import pytest
 
 from payments_cli.local.emulator import EMULATOR_CREDENTIALS, MotoServer
+from preflight.failures import FAILURES
 from preflight.registry import all_checks
 from tests.cli.command import payments
 from tests.preflight.hcl.planning import (
     DEFECTS,
+    DEPLOY_FAILURES,
     FIXED,
-    SEED_DEFECTS,
     SUFFIX,
     VISIBLE_IN_PLAN_JSON,
     Planned,
+    deploy_failures_text,
     plan_project,
-    seed_defects_text,
     terraform_or_reason,
 )
 
 pytestmark = pytest.mark.functional
 
-#: Every error the seed-defect plan must produce, by the seed defect it comes from: (check id, resource).
-#: Defect 3 also leaves the final snapshot's name unsuffixed, and defect 7 the function's log group.
-SEED_FINDINGS: dict[int, set[tuple[str, str]]] = {
-    1: {("PF101", "terraform.backend.s3")},
-    2: {("PF101", "aws_secretsmanager_secret.db_password")},
-    3: {("PF101", "aws_db_instance.main")},
-    4: {("PF301", "aws_db_instance.main"), ("PF302", "aws_db_instance.main")},
-    5: {("PF101", "aws_s3_bucket.transaction_logs")},
-    6: {("PF201", "aws_lambda_function.processor")},
-    7: {("PF101", "aws_lambda_function.processor"), ("PF101", "aws_cloudwatch_log_group.processor")},
-    8: {("PF401", "aws_lambda_function.processor"), ("PF402", "aws_lambda_function.processor")},
-    9: {("PF501", "aws_api_gateway_integration.create_payment")},
-    10: {("PF601", "aws_api_gateway_deployment.payments"), ("PF602", "aws_api_gateway_deployment.payments")},
+#: Every error the plan of the deploy failures must produce, by the failure it comes from: (check id, resource).
+#: db-instance-exists also leaves the final snapshot's name unsuffixed, and function-exists the function's log
+#: group.
+FAILURE_FINDINGS: dict[str, set[tuple[str, str]]] = {
+    "state-backend-shared": {("PF101", "terraform.backend.s3")},
+    "secret-not-found": {("PF101", "aws_secretsmanager_secret.db_password")},
+    "db-instance-exists": {("PF101", "aws_db_instance.main")},
+    "rds-defaults-implicit": {("PF301", "aws_db_instance.main"), ("PF302", "aws_db_instance.main")},
+    "bucket-exists": {("PF101", "aws_s3_bucket.transaction_logs")},
+    "log-bucket-access-denied": {("PF201", "aws_lambda_function.processor")},
+    "function-exists": {("PF101", "aws_lambda_function.processor"), ("PF101", "aws_cloudwatch_log_group.processor")},
+    "placeholder-package": {("PF401", "aws_lambda_function.processor"), ("PF402", "aws_lambda_function.processor")},
+    "api-invoke-permission-missing": {("PF501", "aws_api_gateway_integration.create_payment")},
+    "api-deployment-stale": {
+        ("PF601", "aws_api_gateway_deployment.payments"),
+        ("PF602", "aws_api_gateway_deployment.payments"),
+    },
 }
 
 
@@ -103,22 +108,22 @@ def plans(hcl_moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> dic
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {
             name: pool.submit(plan_project, source, root / name, hcl_moto.endpoint)
-            for name, source in (("seed_defects", SEED_DEFECTS), ("fixed", FIXED))
+            for name, source in (("deploy_failures", DEPLOY_FAILURES), ("fixed", FIXED))
         }
         return {name: future.result() for name, future in futures.items()}
 
 
 @pytest.fixture(scope="session")
-def seed_check(plans: dict[str, Planned]) -> Checked:
-    """The seed-defect plan, checked once."""
-    return check(plans["seed_defects"].plan_json)
+def failures_check(plans: dict[str, Planned]) -> Checked:
+    """The plan of the deploy failures, checked once."""
+    return check(plans["deploy_failures"].plan_json)
 
 
-def test_seed_defects_project_is_the_fixed_one_with_every_defect_written_in() -> None:
-    """The two projects differ by the seed's defects and nothing else (planning.DEFECTS makes the one from the
-    other; the benchmark plans each defect alone from the same edits)."""
-    assert (SEED_DEFECTS / "main.tf").read_text() == seed_defects_text()
-    assert sorted(DEFECTS) == list(range(1, 11))
+def test_the_deploy_failures_project_is_the_fixed_one_with_every_failure_written_in() -> None:
+    """The two projects differ by the catalogued failures and nothing else (planning.DEFECTS makes the one from
+    the other; the benchmark plans each failure alone from the same edits)."""
+    assert (DEPLOY_FAILURES / "main.tf").read_text() == deploy_failures_text()
+    assert list(DEFECTS) == list(FAILURES)
 
 
 def test_the_plans_are_terraforms_own_json_of_complete_plans(plans: dict[str, Planned]) -> None:
@@ -131,31 +136,34 @@ def test_the_plans_are_terraforms_own_json_of_complete_plans(plans: dict[str, Pl
         # The policy document refers to ARNs known only after apply, so terraform reads it then.
         assert actions.pop("data.aws_iam_policy_document.processor") == ("read",), name
         assert set(actions.values()) == {("create",)}, name
-        # The backend is in neither planned_values nor configuration: seed defect 1 is read from .terraform/.
+        # The backend is in neither planned_values nor configuration: a shared one is read from .terraform/.
         assert "backend" not in json.dumps(plan["configuration"]), name
 
 
-@pytest.mark.parametrize("defect", sorted(VISIBLE_IN_PLAN_JSON))
-def test_each_seed_defect_visible_in_the_plan_is_found_by_its_check(seed_check: Checked, defect: int) -> None:
-    built_for = {c.id: set(c.seed_defects) for c in all_checks()}
-    expected = SEED_FINDINGS[defect]
-    assert expected <= seed_check.pairs(), f"seed defect {defect}: missing {sorted(expected - seed_check.pairs())}"
-    assert all(defect in built_for[check_id] for check_id, _ in expected)
+@pytest.mark.parametrize("failure", sorted(VISIBLE_IN_PLAN_JSON))
+def test_each_failure_visible_in_the_plan_is_found_by_its_check(failures_check: Checked, failure: str) -> None:
+    built_for = {c.id: set(c.prevents) for c in all_checks()}
+    expected = FAILURE_FINDINGS[failure]
+    missing = sorted(expected - failures_check.pairs())
+    assert expected <= failures_check.pairs(), f"{failure}: missing {missing}"
+    assert all(failure in built_for[check_id] for check_id, _ in expected)
 
 
-def test_the_seed_defect_plan_fails_with_exactly_the_seeds_errors(seed_check: Checked) -> None:
-    assert seed_check.returncode == 1, seed_check.stderr
-    expected = set().union(*SEED_FINDINGS.values())
-    assert seed_check.pairs() == expected, json.dumps(seed_check.errors, indent=1)
-    assert seed_check.report["counts"]["error"] == len(seed_check.errors)
-    names = {f["attribute"] for f in seed_check.errors if f["resource"] == "aws_db_instance.main"}
+def test_the_plan_of_the_failures_fails_with_exactly_their_errors(failures_check: Checked) -> None:
+    assert failures_check.returncode == 1, failures_check.stderr
+    expected = set().union(*FAILURE_FINDINGS.values())
+    assert failures_check.pairs() == expected, json.dumps(failures_check.errors, indent=1)
+    assert failures_check.report["counts"]["error"] == len(failures_check.errors)
+    names = {f["attribute"] for f in failures_check.errors if f["resource"] == "aws_db_instance.main"}
     assert {"identifier", "final_snapshot_identifier", "multi_az", "publicly_accessible"} <= names
 
 
-def test_findings_point_at_the_plan_and_the_resource_address(plans: dict[str, Planned], seed_check: Checked) -> None:
-    path = plans["seed_defects"].plan_json
-    assert seed_check.report["files"] == [str(path)]
-    bucket = next(f for f in seed_check.errors if f["resource"] == "aws_s3_bucket.transaction_logs")
+def test_findings_point_at_the_plan_and_the_resource_address(
+    plans: dict[str, Planned], failures_check: Checked
+) -> None:
+    path = plans["deploy_failures"].plan_json
+    assert failures_check.report["files"] == [str(path)]
+    bucket = next(f for f in failures_check.errors if f["resource"] == "aws_s3_bucket.transaction_logs")
     assert bucket["check_id"] == "PF101" and bucket["attribute"] == "bucket"
     assert bucket["location"] == "aws_s3_bucket.transaction_logs"  # for a plan, the address is where the fix goes
     assert bucket["file"] == str(path)
@@ -163,26 +171,27 @@ def test_findings_point_at_the_plan_and_the_resource_address(plans: dict[str, Pl
 
 
 def test_the_backend_is_read_from_init_s_record_without_its_credentials(
-    plans: dict[str, Planned], seed_check: Checked
+    plans: dict[str, Planned], failures_check: Checked
 ) -> None:
-    """Seed defect 1 through the backend `terraform init` recorded: the bucket and the lock table both named
-    without the suffix; the record also holds the keys and endpoints init was given, which no report shows."""
-    backend = {f["attribute"]: f for f in seed_check.errors if f["resource"] == "terraform.backend.s3"}
+    """The shared state backend through the backend `terraform init` recorded: the bucket and the lock table both
+    named without the suffix; the record also holds the keys and endpoints init was given, which no report shows."""
+    backend = {f["attribute"]: f for f in failures_check.errors if f["resource"] == "terraform.backend.s3"}
     assert set(backend) == {"bucket", "dynamodb_table"}
     assert "terraform-state-payment-processing" in backend["bucket"]["message"]
-    recorded = (plans["seed_defects"].folder / ".terraform" / "terraform.tfstate").read_text()
+    recorded = (plans["deploy_failures"].folder / ".terraform" / "terraform.tfstate").read_text()
     assert EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"] in recorded, "the record holds the init's secret key"
     for fmt in ("json", "sarif", "text"):
-        shown = payments("check", "--format", fmt, str(plans["seed_defects"].plan_json))
+        shown = payments("check", "--format", fmt, str(plans["deploy_failures"].plan_json))
         assert shown.returncode == 1
         assert EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in shown.stdout + shown.stderr, fmt
         assert "secret_key" not in shown.stdout + shown.stderr, fmt
-    # Without the record (the plan JSON moved elsewhere) defect 1 is simply not visible, and nothing fails.
-    moved = plans["seed_defects"].folder.parent / "moved-plan.json"
-    moved.write_text(plans["seed_defects"].plan_json.read_text())
+    # Without the record (the plan JSON moved elsewhere) the shared backend is simply not visible, and nothing
+    # fails.
+    moved = plans["deploy_failures"].folder.parent / "moved-plan.json"
+    moved.write_text(plans["deploy_failures"].plan_json.read_text())
     elsewhere = check(moved)
     assert not {f for f in elsewhere.pairs() if f[1].startswith("terraform.")}
-    assert elsewhere.pairs() == seed_check.pairs() - SEED_FINDINGS[1]
+    assert elsewhere.pairs() == failures_check.pairs() - FAILURE_FINDINGS["state-backend-shared"]
 
 
 def test_the_fixed_plan_is_clean(plans: dict[str, Planned]) -> None:

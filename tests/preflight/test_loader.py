@@ -8,7 +8,7 @@ import pytest
 
 from preflight.loader import from_document, infer_suffix
 from preflight.model import UnusableInput, references
-from preflight.registry import run
+from preflight.runner import run
 
 
 def test_references_respect_nested_braces_and_strings() -> None:
@@ -39,25 +39,6 @@ def test_list_forms_of_the_json_syntax_are_read() -> None:
     assert [r.address for r in config.resources] == ["aws_s3_bucket.a", "aws_s3_bucket.b"]
     assert config.suffix == "pr1" and "Deployment" in config.suffix_source
     assert {f.resource for f in run(config) if f.check_id == "PF101"} == {"aws_s3_bucket.a", "aws_s3_bucket.b"}
-
-
-def test_without_a_known_suffix_literal_names_are_reported_and_expressions_are_not() -> None:
-    document = {
-        "resource": {"aws_s3_bucket": {"a": {"bucket": "payment-logs"}, "b": {"bucket": "payment-${var.suffix}"}}}
-    }
-    found = [f for f in run(from_document(document, Path("x.tf.json"))) if f.check_id == "PF101"]
-    assert [f.resource for f in found] == ["aws_s3_bucket.a"] and "--suffix" in found[0].fix
-
-
-def test_generated_names_need_no_suffix() -> None:
-    document = {"resource": {"aws_s3_bucket": {"a": {"bucket_prefix": "payment-"}}}}
-    assert not [f for f in run(from_document(document, Path("x.tf.json"), suffix="pr1")) if f.check_id == "PF101"]
-
-
-def test_the_suffix_must_be_a_whole_part_of_the_name() -> None:
-    document = {"resource": {"aws_sqs_queue": {"q": {"name": "payment-dlq-dev-pr42"}}}}
-    assert [f.check_id for f in run(from_document(document, Path("x"), suffix="pr4")) if f.check_id == "PF101"]
-    assert not [f for f in run(from_document(document, Path("x"), suffix="pr42")) if f.check_id == "PF101"]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 
 from preflight.loader import load
 from preflight.plan_backend import recorded_backend
-from preflight.registry import run
+from preflight.runner import run
 
 PLAN = Path(__file__).parent / "plans" / "service.plan.json"
 SECRET = "wJalrXUtnFEMI-not-a-real-key"

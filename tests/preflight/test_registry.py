@@ -1,4 +1,5 @@
-"""The registry refuses a check it could not report consistently."""
+"""The registry: every check declares itself completely, and a check it could not report consistently is
+refused."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterable
 
 import pytest
 
+from preflight.failures import FAILURES
 from preflight.model import Configuration, Severity
 from preflight.registry import REGISTRY, Issue, all_checks, check
 
@@ -15,7 +17,7 @@ def _nothing(config: Configuration) -> Iterable[Issue]:
     return ()
 
 
-def _register(id: str, *, defect_class: int = 7, seed_defects: tuple[int, ...] = ()) -> None:
+def _register(id: str, *, defect_class: int = 7, prevents: tuple[str, ...] = ()) -> None:
     check(
         id,
         title="t",
@@ -23,7 +25,7 @@ def _register(id: str, *, defect_class: int = 7, seed_defects: tuple[int, ...] =
         defect_class=defect_class,
         rationale="r",
         fix="f",
-        seed_defects=seed_defects,
+        prevents=prevents,
     )(_nothing)
 
 
@@ -35,9 +37,25 @@ def test_an_id_cannot_be_registered_twice() -> None:
     assert before == REGISTRY
 
 
-@pytest.mark.parametrize(("defect_class", "seed_defects"), [(10, ()), (7, (11,))], ids=["class", "seed-defect"])
-def test_a_check_must_belong_to_a_known_class_and_seed_defect(defect_class: int, seed_defects: tuple[int, ...]) -> None:
+@pytest.mark.parametrize(
+    ("defect_class", "prevents"), [(10, ()), (7, ("bucket-gone-missing",))], ids=["class", "deploy-failure"]
+)
+def test_a_check_must_belong_to_a_known_class_and_prevent_catalogued_failures(
+    defect_class: int, prevents: tuple[str, ...]
+) -> None:
     all_checks()
-    with pytest.raises(ValueError, match="PF998: unknown defect class or seed defect"):
-        _register("PF998", defect_class=defect_class, seed_defects=seed_defects)
+    with pytest.raises(ValueError, match="PF998: unknown defect class or deploy failure"):
+        _register("PF998", defect_class=defect_class, prevents=prevents)
     assert "PF998" not in REGISTRY
+
+
+def test_registry_entries_are_complete() -> None:
+    checks = all_checks()
+    assert len(checks) == len(REGISTRY) >= 30
+    for registered in checks:
+        assert registered.id.startswith("PF") and len(registered.id) == 5
+        assert registered.title and registered.fix and len(registered.rationale) > 60
+        assert registered.function.__doc__, f"{registered.id} needs a docstring"
+    covered = {slug for c in checks for slug in c.prevents}
+    assert covered == set(FAILURES)
+    assert {c.defect_class for c in checks} == set(range(1, 10))  # the issue's seven, 8: webhooks' reach, 9: acquirers

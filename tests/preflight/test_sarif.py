@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from preflight.failures import FAILURES
 from preflight.loader import load
 from preflight.model import CheckCrash, Configuration, Finding, Resource, Severity
 from preflight.output.sarif import render
@@ -214,6 +215,15 @@ def test_the_tool_version_is_the_installed_one(tmp_path: Path) -> None:
 def test_a_baselined_count_is_a_run_property() -> None:
     assert _run(Report((), (), 0.0), baselined=3)["properties"] == {"baselined": 3}
     assert "properties" not in _run(Report((), (), 0.0))
+
+
+def test_each_rule_names_the_deploy_failures_its_check_prevents() -> None:
+    rules = {rule["id"]: rule for rule in _run(Report((), (), 0.0))["tool"]["driver"]["rules"]}
+    for check in all_checks():
+        assert rules[check.id]["properties"]["prevents"] == list(check.prevents)
+        assert set(check.prevents) <= set(FAILURES)
+    assert rules["PF201"]["properties"]["prevents"] == ["log-bucket-access-denied"]
+    assert rules["PF202"]["properties"]["prevents"] == []
 
 
 def test_only_registered_checks_carry_a_rule_index(tmp_path: Path) -> None:

@@ -77,10 +77,11 @@ def _list_checks() -> int:
 
     color = use_color(sys.stdout)
     for check in all_checks():
-        seed = f" (seed defects {', '.join(map(str, check.seed_defects))})" if check.seed_defects else ""
         severity = paint(f"{check.severity:7}", SEVERITY_STYLES[check.severity], color=color)
-        print(f"{check.id}  {severity}  {check.title}{seed}")
+        print(f"{check.id}  {severity}  {check.title}")
         print(f"        class {check.defect_class}: {DEFECT_CLASSES[check.defect_class]}")
+        if check.prevents:
+            print(f"        prevents: {', '.join(check.prevents)}")
         print(f"        why: {check.rationale}")
         print(f"        fix: {check.fix}\n")
     return EXIT_OK

@@ -1,5 +1,7 @@
 """Class 6: an API deployment must be redeployed when what it serves changes, replaced without a
-gap, and a stage must point at a deployment (seed defect 10)."""
+gap, and a stage must point at a deployment. A deployment with neither triggers nor dependencies on its
+methods and integrations is created before them ("BadRequestException: No integration defined for
+method") and never redeployed after: the stage serves a stale API."""
 
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ def _trigger_addresses(deployment: Resource) -> set[str]:
     title="API deployment not redeployed when a method or integration changes",
     severity=Severity.ERROR,
     defect_class=6,
-    seed_defects=(10,),
+    prevents=("api-deployment-stale",),
     rationale=(
         "A REST API deployment is a snapshot: Terraform only replaces it when an argument changes. Without triggers "
         "derived from every method and integration, changes are applied to the API but never deployed, and the "
@@ -69,7 +71,7 @@ def deployment_without_triggers(config: Configuration) -> Iterator[Issue]:
     title="API deployment may be created before its integrations",
     severity=Severity.ERROR,
     defect_class=6,
-    seed_defects=(10,),
+    prevents=("api-deployment-stale",),
     rationale=(
         "Terraform creates independent resources in parallel; a deployment created before a method has its "
         "integration fails with 'BadRequestException: No integration defined for method'."
@@ -94,7 +96,7 @@ def deployment_before_integrations(config: Configuration) -> Iterator[Issue]:
     title="API deployment replaced without create_before_destroy",
     severity=Severity.ERROR,
     defect_class=6,
-    seed_defects=(10,),
+    prevents=("api-deployment-stale",),
     rationale=(
         "When triggers change, Terraform must create the new deployment before deleting the old one that a stage "
         "still uses; otherwise the delete fails: 'BadRequestException: Active stages pointing to this deployment "
@@ -145,7 +147,7 @@ def stage_points_at_nothing(config: Configuration) -> Iterator[Issue]:
     title="API redeployed on every apply",
     severity=Severity.WARNING,
     defect_class=6,
-    seed_defects=(10,),
+    prevents=("api-deployment-stale",),
     rationale=(
         "A trigger from timestamp() or uuid() changes on every plan, so every apply replaces the deployment: "
         "a perpetual diff that hides real changes."

@@ -1,6 +1,7 @@
 """Class 5: API Gateway may invoke the function behind every proxy integration, no invoke
-permission is open to the whole service (seed defect 9: "Execution failed due to configuration
-error: Invalid permissions on Lambda function"), and no method is callable without credentials."""
+permission is open to the whole service, and no method is callable without credentials. Without the
+permission every request fails before reaching the function: "Execution failed due to configuration
+error: Invalid permissions on Lambda function"."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def _invoke_permissions(config: Configuration, function: Resource) -> list[Resou
     title="Proxy integration without an invoke permission for its method",
     severity=Severity.ERROR,
     defect_class=5,
-    seed_defects=(9,),
+    prevents=("api-invoke-permission-missing",),
     rationale=(
         "API Gateway calls the function with the function's resource policy, not with IAM; without an "
         "aws_lambda_permission for apigateway.amazonaws.com whose source_arn covers the method, every request "

@@ -1,9 +1,10 @@
 """Class 1 across deployments: physical names that two of the checked stacks would both create.
 
-Two deployments built from one code base collide where a name misses the deployment suffix in both
-(seed defects 1, 2, 3, 5 and 7). Each stack passes alone; the second to deploy fails ("BucketAlreadyOwnedByYou",
-"DBInstanceAlreadyExists", "ResourceConflictException: Function already exists", "EntityAlreadyExists:
-Role with name … already exists"), or, for the state, both deployments read and overwrite one state.
+Two deployments built from one code base collide where a name misses the deployment suffix in both (a
+bucket, a DB identifier, a function, a secret, the state backend). Each stack passes alone; the second to
+deploy fails ("BucketAlreadyOwnedByYou", "DBInstanceAlreadyExists", "ResourceConflictException: Function
+already exists", "EntityAlreadyExists: Role with name … already exists"), or, for the state, both
+deployments read and overwrite one state.
 Only names known before apply are compared: literals, plan-known values, and references that resolve
 to a literal argument of the same configuration.
 """
@@ -16,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from preflight.checks.naming import UNIQUE_NAMES
 from preflight.model import Configuration, Resource, Severity, is_literal
 from preflight.plan import planned_address
-from preflight.registry import CrossIssue, Issue, cross_check
+from preflight.registry import CrossIssue, Issue, check
+from preflight.unique_names import UNIQUE_NAMES
 
 #: Names AWS does not require to be unique in a region (API names), or scopes below it (security groups
 #: per VPC): two stacks may both use them.
@@ -162,12 +163,12 @@ def _same_place(a: _Name, b: _Name) -> bool:
     return a.region is None or b.region is None or a.region == b.region
 
 
-@cross_check(
+@check(
     "PF110",
     title="Physical name that another checked deployment creates too",
     severity=Severity.ERROR,
     defect_class=1,
-    seed_defects=(1, 2, 3, 5, 7),
+    prevents=("state-backend-shared", "secret-not-found", "db-instance-exists", "bucket-exists", "function-exists"),
     rationale=(
         "Buckets, roles, policies, functions, secrets, DB identifiers, subnet and parameter groups, log groups, "
         "alarms, queues, topics, tables, KMS aliases, rules and the state must differ between deployments that "
@@ -177,6 +178,7 @@ def _same_place(a: _Name, b: _Name) -> bool:
         "overwrite each other's resources."
     ),
     fix="build the name (and the state key) from the deployment suffix, so every deployment gets its own",
+    across=True,
 )
 def shared_physical_names(configs: Sequence[Configuration]) -> Iterator[CrossIssue]:
     """Names that two of the given configurations both create: one finding on each side, naming the others."""

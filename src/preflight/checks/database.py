@@ -1,5 +1,6 @@
 """Class 3: RDS instances must say, explicitly and safely, that they are private, encrypted and
-multi-AZ or not (seed defect 4), and keep their password out of the configuration."""
+multi-AZ or not (left to the defaults, AWS accepts a single-AZ production database, or a public one, without
+a word), and keep their password out of the configuration."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ DATABASES = ("aws_db_instance", "aws_rds_cluster")
     title="Database publicly accessible, or not explicitly private",
     severity=Severity.ERROR,
     defect_class=3,
-    seed_defects=(4,),
+    prevents=("rds-defaults-implicit",),
     rationale=(
         "publicly_accessible=true gives the instance a public DNS name resolving to a public IP; left unset, the "
         "effective value depends on the subnet group and provider defaults, which is how a payment database ends up "
@@ -39,7 +40,7 @@ def publicly_accessible(config: Configuration) -> Iterator[Issue]:
     title="Database multi-AZ not explicit",
     severity=Severity.ERROR,
     defect_class=3,
-    seed_defects=(4,),
+    prevents=("rds-defaults-implicit",),
     rationale=(
         "Left unset, multi_az is false: production silently runs on one AZ, and switching later reboots the "
         "instance; the post-mortem's fix was to write it explicitly per environment."
@@ -58,7 +59,7 @@ def multi_az_implicit(config: Configuration) -> Iterator[Issue]:
     title="Database storage not encrypted",
     severity=Severity.ERROR,
     defect_class=3,
-    seed_defects=(4,),
+    prevents=("rds-defaults-implicit",),
     rationale=(
         "storage_encrypted defaults to false for aws_db_instance and cannot be turned on later without a snapshot "
         "restore into a new instance; card-adjacent data at rest must be encrypted."

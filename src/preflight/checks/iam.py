@@ -1,8 +1,8 @@
 """Class 2: a function must hold a grant for every resource its configuration points it at, and no
 grant may be wider than needed.
 
-Seed defect 6: the function wrote to its transaction-log bucket with no S3 grant, and every payment
-failed at run time with "AccessDenied: ... is not authorized to perform: s3:PutObject on resource:
+A function writing to its transaction-log bucket with no S3 grant deploys fine, and every payment then
+fails at run time with "AccessDenied: ... is not authorized to perform: s3:PutObject on resource:
 arn:aws:s3:::payment-transaction-logs-dev/*".
 """
 
@@ -205,7 +205,7 @@ def _describe(sources: list[PolicySource]) -> str:
     title="Function touches a resource it has no IAM grant for",
     severity=Severity.ERROR,
     defect_class=2,
-    seed_defects=(6,),
+    prevents=("log-bucket-access-denied",),
     rationale=(
         "A function whose environment names a bucket, secret, table, queue or topic calls it at run time; without a "
         "grant every call fails: 'AccessDenied: User: arn:aws:sts::…:assumed-role/payment-lambda-role-dev/"

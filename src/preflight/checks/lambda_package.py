@@ -1,6 +1,6 @@
-"""Class 4: a function's package must exist, be a real zip, carry its hash and contain its handler
-(seed defect 8: ``filename = "lambda-placeholder.zip"``, ``source_code_hash = "placeholder-hash"``,
-"InvalidParameterValueException: Could not find file: lambda-placeholder.zip")."""
+"""Class 4: a function's package must exist, be a real zip, carry its hash and contain its handler.
+A placeholder (``filename = "lambda-placeholder.zip"``, ``source_code_hash = "placeholder-hash"``) fails
+the whole deployment: "InvalidParameterValueException: Could not find file: lambda-placeholder.zip"."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def _sha256(path: Path) -> bytes | None:
     title="Lambda package missing or a placeholder",
     severity=Severity.ERROR,
     defect_class=4,
-    seed_defects=(8,),
+    prevents=("placeholder-package",),
     rationale=(
         "Terraform reads the zip when it plans; a missing file fails the deploy ('InvalidParameterValueException: "
         "Could not find file: lambda-placeholder.zip'), and a placeholder deploys a function that cannot run."
@@ -120,7 +120,7 @@ def _decoded(value: str) -> bytes | None:
     title="Lambda package without a true source_code_hash",
     severity=Severity.ERROR,
     defect_class=4,
-    seed_defects=(8,),
+    prevents=("placeholder-package",),
     rationale=(
         "Without source_code_hash Terraform cannot see that the code changed and never redeploys it; a hash that is "
         "not the zip's base64 SHA-256 ('placeholder-hash') redeploys on every apply or hides a stale package."
@@ -158,7 +158,7 @@ def handler_file_candidates(handler: str, runtime: str) -> list[str]:
     title="Lambda handler module not inside the package",
     severity=Severity.ERROR,
     defect_class=4,
-    seed_defects=(8,),
+    prevents=("placeholder-package",),
     rationale=(
         "Lambda accepts the upload and fails every invocation: 'Runtime.ImportModuleError: Unable to import "
         "module 'payment_processor.handler': No module named 'payment_processor''."

@@ -152,7 +152,7 @@ def log_group_unencrypted(config: Configuration) -> Iterator[Issue]:
     title="Terraform state not encrypted or not locked",
     severity=Severity.ERROR,
     defect_class=7,
-    seed_defects=(1,),
+    prevents=("state-backend-shared",),
     rationale=(
         "State holds every resource's attributes; the S3 backend stores it unencrypted unless encrypt = true. "
         "Without a lock two applies write the same state and corrupt it ('Error acquiring the state lock' is the "

@@ -86,7 +86,7 @@ def _rules() -> list[dict[str, Any]]:
             "properties": {
                 "defect_class": check.defect_class,
                 "defect_class_title": DEFECT_CLASSES[check.defect_class],
-                "seed_defects": list(check.seed_defects),
+                "prevents": list(check.prevents),
                 "tags": ["terraform", "aws", "security" if check.defect_class in (2, 3, 5, 7) else "correctness"],
             },
         }

@@ -1,5 +1,5 @@
-"""Planning the HCL fixture projects with the real terraform against a moto server, and the seed's defects
-as edits of the corrected project.
+"""Planning the HCL fixture projects with the real terraform against a moto server, and the catalogued deploy
+failures (``preflight.failures``) as edits of the corrected project.
 
 ``plan_project`` copies a project into a scratch folder, builds its Lambda zip from ``src/`` (the project
 names it ``build/processor.zip``), creates its S3 state bucket (and DynamoDB lock table, when it names one)
@@ -25,18 +25,19 @@ from pathlib import Path
 
 from payments_cli.local.emulator import EMULATOR_CREDENTIALS, EMULATOR_REGION, emulator_client
 from payments_infra.terraform import PLUGIN_MIRROR, find_terraform, terraform_env
+from preflight.failures import FAILURES
 
 HERE = Path(__file__).resolve().parent
 FIXED = HERE / "fixed"
-SEED_DEFECTS = HERE / "seed_defects"
+DEPLOY_FAILURES = HERE / "deploy_failures"
 #: The deployment suffix every plan is made for.
 SUFFIX = "pr7"
 #: The state bucket of a deployment whose backend block names none (partial configuration).
 STATE_BUCKET = "terraform-state-payment-processing-{suffix}"
-#: The seed defects preflight finds from a plan JSON: 2-10 in the JSON itself; defect 1 (the state bucket and
-#: lock table without the suffix) is in no plan JSON, and preflight reads it from the backend `terraform init`
-#: recorded in .terraform/ beside the plan (preflight/plan_backend.py).
-VISIBLE_IN_PLAN_JSON = frozenset(range(1, 11))
+#: The failures preflight finds from a plan JSON: all but one in the JSON itself; the shared state bucket and
+#: lock table are in no plan JSON, and preflight reads them from the backend `terraform init` recorded in
+#: .terraform/ beside the plan (preflight/plan_backend.py).
+VISIBLE_IN_PLAN_JSON = frozenset(FAILURES)
 
 
 class PlanFailed(RuntimeError):
@@ -94,7 +95,7 @@ _FIXED_BACKEND = (
     "    use_lockfile = true\n"
     "  }"
 )
-_SEED_BACKEND = """  # seed defect 1: one state bucket and one lock table for every deployment.
+_SHARED_BACKEND = """  # deploy failure state-backend-shared: one state bucket and one lock table for every deployment.
   backend "s3" {
     bucket         = "terraform-state-payment-processing"
     key            = "payment-processing/dev/terraform.tfstate"
@@ -103,102 +104,109 @@ _SEED_BACKEND = """  # seed defect 1: one state bucket and one lock table for ev
     encrypt        = true
   }"""
 
-#: Each seed defect as the earlier attempt had it, written into ``fixed/main.tf`` (the edits of one defect
-#: leave the project valid on their own, so the benchmark can plan them one at a time).
-DEFECTS: dict[int, tuple[Edit, ...]] = {
-    1: (_once(_FIXED_BACKEND, _SEED_BACKEND),),
-    2: (
+#: Each catalogued failure as it happened, written into ``fixed/main.tf`` (the edits of one failure leave the
+#: project valid on their own, so the benchmark can plan them one at a time), in the catalog's order, which is
+#: the order they are written in together.
+DEFECTS: dict[str, tuple[Edit, ...]] = {
+    "state-backend-shared": (_once(_FIXED_BACKEND, _SHARED_BACKEND),),
+    "secret-not-found": (
         _once(
             '  name                    = "payment-db-password-${local.name}"',
-            '  name                    = "payment-db-password-${var.environment}" # seed defect 2: no suffix',
+            '  name                    = "payment-db-password-${var.environment}" # deploy failure secret-not-found',
         ),
     ),
-    3: (
+    "db-instance-exists": (
         _once(
             '  identifier                  = "payment-db-${local.name}"',
-            '  identifier                  = "payment-db-${var.environment}" # seed defect 3: no suffix',
+            '  identifier                  = "payment-db-${var.environment}" # deploy failure db-instance-exists',
         ),
         _once('"payment-db-${local.name}-final"', '"payment-db-${var.environment}-final"'),
     ),
-    4: (
+    "rds-defaults-implicit": (
         _once(
             "  multi_az                    = local.production\n  publicly_accessible         = false\n}",
-            "  # seed defect 4: multi_az and publicly_accessible left to the defaults.\n}",
+            "  # deploy failure rds-defaults-implicit: multi_az and publicly_accessible left to the defaults.\n}",
         ),
     ),
-    5: (
+    "bucket-exists": (
         _once(
             '  bucket        = "payment-transaction-logs-${local.name}"',
-            '  bucket        = "payment-transaction-logs-${var.environment}" # seed defect 5: no suffix',
+            '  bucket        = "payment-transaction-logs-${var.environment}" # deploy failure bucket-exists',
         ),
     ),
-    6: (
+    "log-bucket-access-denied": (
         _drop(r"\n  statement \{\n    sid       = \"WriteTransactionEvents\".*?\n  \}"),
         _once(
             'data "aws_iam_policy_document" "processor" {\n',
             'data "aws_iam_policy_document" "processor" {\n'
-            "  # seed defect 6: no statement for the transaction-log bucket the function writes to.\n",
+            "  # deploy failure log-bucket-access-denied: no statement for the transaction-log bucket the function\n"
+            "  # writes to.\n",
         ),
     ),
-    7: (
+    "function-exists": (
         _once(
             '  function   = "payment-processor-${local.name}"',
-            '  function   = "payment-processor-${var.environment}" # seed defect 7: no suffix',
+            '  function   = "payment-processor-${var.environment}" # deploy failure function-exists',
         ),
     ),
-    8: (
+    "placeholder-package": (
         _once(
             "  filename                       = var.lambda_package\n"
             "  source_code_hash               = filebase64sha256(var.lambda_package)",
-            '  filename                       = "lambda-placeholder.zip" # seed defect 8: a placeholder package\n'
+            '  filename                       = "lambda-placeholder.zip" # deploy failure placeholder-package\n'
             '  source_code_hash               = "placeholder-hash"',
         ),
     ),
-    9: (
+    "api-invoke-permission-missing": (
         _drop(r"# API Gateway invokes the function with the function's resource policy.*?\n}\n\n"),
         _once(
             '\nresource "aws_api_gateway_deployment"',
-            "\n# seed defect 9: no aws_lambda_permission lets API Gateway invoke the function.\n\n"
+            "\n# deploy failure api-invoke-permission-missing: no aws_lambda_permission lets API Gateway invoke\n"
+            "# the function.\n\n"
             'resource "aws_api_gateway_deployment"',
         ),
         _drop(r"\n      aws_lambda_permission\.api_create_payment\.id,"),
         _drop(r", aws_lambda_permission\.api_create_payment(?=\])"),
     ),
-    10: (
+    "api-deployment-stale": (
         _drop(r"\n  triggers = \{\n    redeployment = .*?\n  \}"),
         _drop(r"\n  depends_on = \[aws_api_gateway_integration\.create_payment[^\]]*\]"),
         _once(
             'resource "aws_api_gateway_deployment"',
-            "# seed defect 10: no triggers and no depends_on: created before its integration, never redeployed.\n"
+            "# deploy failure api-deployment-stale: no triggers and no depends_on: created before its integration,\n"
+            "# never redeployed.\n"
             'resource "aws_api_gateway_deployment"',
         ),
     ),
 }
 
 _HEADER = _drop(r"\A.*?\n\n(?=terraform \{)")
-SEED_HEADER = (
-    "# The seed post-mortem's ten defects, written into a small hand-written HCL payment service: the\n"
-    "# project of ../fixed/main.tf, which corrects each one, through tests/preflight/hcl/planning.py's\n"
-    '# DEFECTS (a test keeps this file equal to that). Every defect is marked "seed defect N".\n'
+FAILURES_HEADER = (
+    "# The ten catalogued deploy failures (src/preflight/failures.py), written into a small hand-written HCL\n"
+    "# payment service: the project of ../fixed/main.tf, which corrects each one, through\n"
+    "# tests/preflight/hcl/planning.py's DEFECTS (a test keeps this file equal to that). Every one is marked\n"
+    '# "deploy failure <slug>".\n'
     "#\n"
     "# tests/preflight/test_hcl_plan.py plans it with the real terraform against a moto server and checks\n"
-    "# the plan JSON with `payments check`. `terraform show -json` writes no backend block: defect 1 is read\n"
-    "# from the backend `terraform init` recorded in .terraform/ beside the plan.\n"
+    "# the plan JSON with `payments check`. `terraform show -json` writes no backend block: the shared state\n"
+    "# backend is read from the backend `terraform init` recorded in .terraform/ beside the plan.\n"
     "\n"
 )
 
 
-def with_defects(text: str, defects: Iterable[int]) -> str:
-    """``fixed/main.tf``'s text with the given seed defects written in (in order)."""
-    for defect in sorted(defects):
-        for edit in DEFECTS[defect]:
-            text = edit(text)
+def with_defects(text: str, failures: Iterable[str]) -> str:
+    """``fixed/main.tf``'s text with the given failures written in (in the catalog's order)."""
+    chosen = set(failures)
+    for failure, edits in DEFECTS.items():
+        if failure in chosen:
+            for edit in edits:
+                text = edit(text)
     return text
 
 
-def seed_defects_text() -> str:
-    """What ``seed_defects/main.tf`` must hold: every defect, and its own header."""
-    return SEED_HEADER + _HEADER(with_defects((FIXED / "main.tf").read_text(), DEFECTS))
+def deploy_failures_text() -> str:
+    """What ``deploy_failures/main.tf`` must hold: every failure, and its own header."""
+    return FAILURES_HEADER + _HEADER(with_defects((FIXED / "main.tf").read_text(), DEFECTS))
 
 
 def terraform_or_reason() -> tuple[str | None, str]:
@@ -233,7 +241,7 @@ def _emulator_backend(endpoint: str) -> str:
     )
 
 
-#: Plans made side by side may share a state bucket and lock table (seed defect 1 is exactly that).
+#: Plans made side by side may share a state bucket and lock table (state-backend-shared is exactly that).
 _STORAGE_LOCK = threading.Lock()
 
 

@@ -1,7 +1,7 @@
 # A small payment service written by hand in HCL, the way a team that does not use this repository's CDK
 # app would write it: a transaction-log bucket, the application's database login secret, a PostgreSQL
 # instance, a Python function and a REST API in front of it. This is the corrected version of
-# ../seed_defects/main.tf: every name AWS requires to be unique carries the deployment suffix, the
+# ../deploy_failures/main.tf: every name AWS requires to be unique carries the deployment suffix, the
 # database says it is private and single- or multi-AZ, the function holds a grant for everything its
 # environment names, its package is a real zip, API Gateway may invoke it, and the deployment is
 # redeployed when what it serves changes.

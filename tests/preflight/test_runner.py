@@ -1,5 +1,5 @@
-"""A check that raises is reported as a crash and the other checks still run; findings a resource
-silences are kept with their reason instead of disappearing."""
+"""The runner: a check that raises is reported as a crash and the other checks still run; findings a resource
+silences are kept with their reason instead of disappearing, and a silence without one is itself reported."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import pytest
 
 from payments_infra.synth import SynthResult
 from preflight.model import CheckCrash, Configuration, Severity
-from preflight.registry import REGISTRY, Check, CrossCheck, CrossIssue, Issue, run
-from preflight.runner import check_files
+from preflight.registry import REGISTRY, Check, CrossIssue, Issue
+from preflight.runner import check_files, run
+from tests.deployments import DEPLOYMENTS
+from tests.preflight.conftest import Fixture
+from tests.preflight.mutations import address, failing, findings, load_document, named
 
 
 def _statement_count(config: Configuration) -> Iterable[Issue]:
@@ -30,7 +33,7 @@ def _register(monkeypatch: pytest.MonkeyPatch) -> None:
     """Both broken checks, for this test only."""
     metadata = ("t", Severity.ERROR, 7, (), "a check that fails on valid input", "f")
     monkeypatch.setitem(REGISTRY, "PF998", Check("PF998", *metadata, function=_statement_count))
-    monkeypatch.setitem(REGISTRY, "PF999", CrossCheck("PF999", *metadata, function=_across))
+    monkeypatch.setitem(REGISTRY, "PF999", Check("PF999", *metadata, function=_across, across=True))
 
 
 def _file(folder: Path, document: Mapping[str, object]) -> Path:
@@ -51,9 +54,9 @@ def test_a_crashing_check_is_recorded_and_the_others_still_run(monkeypatch: pyte
     raised = _statement_count.__code__.co_firstlineno + 3
     across = _across.__code__.co_firstlineno + 2
     assert report.crashes == (
-        CheckCrash("PF998", str(first), f"KeyError at test_crashes.py:{raised}"),
-        CheckCrash("PF998", str(second), f"KeyError at test_crashes.py:{raised}"),
-        CheckCrash("PF999", f"{first}, {second}", f"ValueError at test_crashes.py:{across}"),
+        CheckCrash("PF998", str(first), f"KeyError at test_runner.py:{raised}"),
+        CheckCrash("PF998", str(second), f"KeyError at test_runner.py:{raised}"),
+        CheckCrash("PF999", f"{first}, {second}", f"ValueError at test_runner.py:{across}"),
     )
     # Every other check ran: the bucket's own defects, and the name both files create.
     assert {f.check_id for f in report.findings} >= {"PF110", "PF701", "PF702", "PF711"}
@@ -86,44 +89,34 @@ def test_a_silence_without_a_reason_keeps_the_finding_active(tmp_path: Path) -> 
     assert [f for f in report.suppressed if f.check_id == "PF101"] == []
 
 
-@pytest.mark.parametrize("expression", ["${var.environment}", "${merge(var.common, {BUCKET = aws_s3_bucket.b.id})}"])
-def test_a_map_written_as_one_expression_is_read_not_crashed_on(tmp_path: Path, expression: str) -> None:
-    """Terraform JSON allows an expression for a whole map: the checks read it as one entry."""
-    function = {
-        "function_name": "svc-f-pr1",
-        "role": "${aws_iam_role.r.arn}",
-        "image_uri": "registry/svc:1",
-        "environment": {"variables": expression},
-    }
-    deployment = {"rest_api_id": "x", "triggers": expression}
-    document = {
-        "resource": {
-            "aws_iam_role": {"r": {"name": "svc-r-pr1"}},
-            "aws_s3_bucket": {"b": {"bucket": "svc-b-pr1"}},
-            "aws_lambda_function": {"f": function},
-            "aws_api_gateway_deployment": {"d": deployment},
-        }
-    }
-    report = check_files([_file(tmp_path / "a", document)], suffix="pr1")
-    assert report.crashes == ()
-    needs_bucket = "aws_s3_bucket.b" in expression
-    assert (
-        ("PF201", "environment.variables.*") in {(f.check_id, f.attribute) for f in report.findings}
-    ) is needs_bucket
+def test_a_silence_without_a_reason_on_a_project_stack_is_reported(stacks: dict[str, Fixture]) -> None:
+    fixture = stacks["dev"]
+    document = fixture.document()
+    assert failing(document, fixture.path, "PF000") == set(), "the unmutated stack must pass"
+    name, body = named(document, "aws_s3_bucket", "transaction-log/bucket")
+    body["//"]["preflight_skip"] = {"PF711": "no"}
+    assert failing(document, fixture.path, "PF000") == {address("aws_s3_bucket", name)}
 
 
-def test_a_ttl_of_unicode_digits_is_not_judged_and_does_not_crash(tmp_path: Path) -> None:
-    """ "3²".isdigit() is True, and int() refuses it: PF505 must look at decimal strings only."""
-    authorizer = {"rest_api_id": "x", "authorizer_uri": "y", "type": "REQUEST"}
-    for ttl, expected in (("3²", set()), ("301", {"PF505"}), ("300", set())):
-        path = _file(
-            tmp_path / f"ttl-{ttl}",
-            {
-                "resource": {
-                    "aws_api_gateway_authorizer": {"a": {**authorizer, "authorizer_result_ttl_in_seconds": ttl}}
-                }
-            },
-        )
-        report = check_files([path], suffix="pr1")
-        assert report.crashes == ()
-        assert {f.check_id for f in report.findings if f.check_id == "PF505"} == expected, ttl
+def test_the_project_stacks_have_zero_findings(synthesized: SynthResult) -> None:
+    for deployment in DEPLOYMENTS:
+        for kind in ("bootstrap", "platform"):
+            stack = synthesized.stack(deployment.environment, deployment.suffix, kind)
+            assert findings(load_document(stack.path), stack.path) == [], stack.name
+
+
+def test_a_reasoned_silence_silences_only_that_check_on_that_resource(stacks: dict[str, Fixture]) -> None:
+    fixture = stacks["dev"]
+    document = fixture.document()
+    name, bucket = named(document, "aws_s3_bucket", "transaction-log/bucket")
+    bucket["bucket"] = "payment-legacy-transaction-logs"
+    bucket["acl"] = "public-read"
+    assert failing(document, fixture.path, "PF101") == {address("aws_s3_bucket", name)}
+    bucket["//"]["preflight_skip"] = {"PF101": "imported from the old account; renaming would lose its history"}
+    assert failing(document, fixture.path, "PF101") == set()
+    assert failing(document, fixture.path, "PF702") == {address("aws_s3_bucket", name)}, "other checks still apply"
+    bucket["//"]["preflight_skip"] = {"PF999": "no such check exists anywhere"}
+    assert {f.check_id for f in findings(document, fixture.path) if f.resource == address("aws_s3_bucket", name)} >= {
+        "PF000",
+        "PF101",
+    }

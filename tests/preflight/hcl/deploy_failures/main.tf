@@ -1,10 +1,11 @@
-# The seed post-mortem's ten defects, written into a small hand-written HCL payment service: the
-# project of ../fixed/main.tf, which corrects each one, through tests/preflight/hcl/planning.py's
-# DEFECTS (a test keeps this file equal to that). Every defect is marked "seed defect N".
+# The ten catalogued deploy failures (src/preflight/failures.py), written into a small hand-written HCL
+# payment service: the project of ../fixed/main.tf, which corrects each one, through
+# tests/preflight/hcl/planning.py's DEFECTS (a test keeps this file equal to that). Every one is marked
+# "deploy failure <slug>".
 #
 # tests/preflight/test_hcl_plan.py plans it with the real terraform against a moto server and checks
-# the plan JSON with `payments check`. `terraform show -json` writes no backend block: defect 1 is read
-# from the backend `terraform init` recorded in .terraform/ beside the plan.
+# the plan JSON with `payments check`. `terraform show -json` writes no backend block: the shared state
+# backend is read from the backend `terraform init` recorded in .terraform/ beside the plan.
 
 terraform {
   required_version = ">= 1.10.0"
@@ -14,7 +15,7 @@ terraform {
       version = "5.100.0"
     }
   }
-  # seed defect 1: one state bucket and one lock table for every deployment.
+  # deploy failure state-backend-shared: one state bucket and one lock table for every deployment.
   backend "s3" {
     bucket         = "terraform-state-payment-processing"
     key            = "payment-processing/dev/terraform.tfstate"
@@ -62,7 +63,7 @@ locals {
   name       = "${var.environment}-${var.environment_suffix}"
   emulated   = var.aws_endpoint != null
   production = var.environment == "prod"
-  function   = "payment-processor-${var.environment}" # seed defect 7: no suffix
+  function   = "payment-processor-${var.environment}" # deploy failure function-exists
   account    = data.aws_caller_identity.current.account_id
 }
 
@@ -131,7 +132,7 @@ resource "aws_kms_key" "main" {
 # --- transaction log ----------------------------------------------------------------------------------
 
 resource "aws_s3_bucket" "transaction_logs" {
-  bucket        = "payment-transaction-logs-${var.environment}" # seed defect 5: no suffix
+  bucket        = "payment-transaction-logs-${var.environment}" # deploy failure bucket-exists
   force_destroy = !local.production
 }
 
@@ -166,7 +167,7 @@ resource "aws_s3_bucket_public_access_block" "transaction_logs" {
 # The application's login (a least-privileged role, not the master user); its value is set by the
 # migration job, never by Terraform, so no password is in the state.
 resource "aws_secretsmanager_secret" "db_password" {
-  name                    = "payment-db-password-${var.environment}" # seed defect 2: no suffix
+  name                    = "payment-db-password-${var.environment}" # deploy failure secret-not-found
   kms_key_id              = aws_kms_key.main.arn
   recovery_window_in_days = local.production ? 30 : 0
 }
@@ -183,7 +184,7 @@ resource "aws_db_parameter_group" "main" {
 }
 
 resource "aws_db_instance" "main" {
-  identifier                  = "payment-db-${var.environment}" # seed defect 3: no suffix
+  identifier                  = "payment-db-${var.environment}" # deploy failure db-instance-exists
   engine                      = "postgres"
   engine_version              = "15"
   instance_class              = "db.t3.micro"
@@ -197,7 +198,7 @@ resource "aws_db_instance" "main" {
   deletion_protection         = local.production
   skip_final_snapshot         = !local.production
   final_snapshot_identifier   = "payment-db-${var.environment}-final"
-  # seed defect 4: multi_az and publicly_accessible left to the defaults.
+  # deploy failure rds-defaults-implicit: multi_az and publicly_accessible left to the defaults.
 }
 
 # --- function -----------------------------------------------------------------------------------------
@@ -239,7 +240,8 @@ resource "aws_iam_role_policy" "logs" {
 # over them would be unknown as a whole, and `terraform show -json` would hold no statement of it, only the
 # resources it refers to; an aws_iam_policy_document keeps each statement's actions and references.
 data "aws_iam_policy_document" "processor" {
-  # seed defect 6: no statement for the transaction-log bucket the function writes to.
+  # deploy failure log-bucket-access-denied: no statement for the transaction-log bucket the function
+  # writes to.
   statement {
     sid       = "ReadLogin"
     actions   = ["secretsmanager:GetSecretValue"]
@@ -264,7 +266,7 @@ resource "aws_lambda_function" "processor" {
   role                           = aws_iam_role.processor.arn
   runtime                        = "python3.11"
   handler                        = "app.handler"
-  filename                       = "lambda-placeholder.zip" # seed defect 8: a placeholder package
+  filename                       = "lambda-placeholder.zip" # deploy failure placeholder-package
   source_code_hash               = "placeholder-hash"
   timeout                        = 10
   reserved_concurrent_executions = 20
@@ -306,9 +308,11 @@ resource "aws_api_gateway_integration" "create_payment" {
   uri                     = aws_lambda_function.processor.invoke_arn
 }
 
-# seed defect 9: no aws_lambda_permission lets API Gateway invoke the function.
+# deploy failure api-invoke-permission-missing: no aws_lambda_permission lets API Gateway invoke
+# the function.
 
-# seed defect 10: no triggers and no depends_on: created before its integration, never redeployed.
+# deploy failure api-deployment-stale: no triggers and no depends_on: created before its integration,
+# never redeployed.
 resource "aws_api_gateway_deployment" "payments" {
   rest_api_id = aws_api_gateway_rest_api.payments.id
   lifecycle {

@@ -1,5 +1,6 @@
-"""PF110: physical names two of the checked deployments would both create, on the project's own stacks
-synthesized for two suffixes, and on small hand-written configurations for the rules' edges."""
+"""PF110 (``preflight.checks.collisions``): physical names two of the checked deployments would both
+create, on the project's own stacks synthesized for two suffixes, and on small hand-written configurations
+for the rules' edges."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 
 from payments_infra.synth import SynthResult
 from preflight.runner import check_files
+from tests.preflight.deploy_failures import REPRODUCTIONS
 from tests.preflight.mutations import Document, address, load_document, named
-from tests.preflight.seed_defects import SEED
 
 SUFFIXES = ("pr42", "alice-dev")
 
@@ -84,7 +85,7 @@ def test_one_state_for_two_deployments_collides(synthesized: SynthResult, tmp_pa
     for suffix in SUFFIXES:
         original = _stack(synthesized, suffix)
         document = load_document(original)
-        SEED[1](document)  # the seed's fixed backend bucket, and (as synthesized) one key per environment
+        REPRODUCTIONS["state-backend-shared"](document)  # one fixed state bucket; as synthesized, a key per environment
         paths.append(_beside_assets(document, original, tmp_path / suffix))
     assert _pf110(paths) == {(suffix, "terraform.backend.s3") for suffix in SUFFIXES}
 

@@ -1,5 +1,6 @@
-"""Class 4 on the dev stack with the package swapped: code from elsewhere, computed file names and
-hashes, files that are not zips, runtimes whose handler preflight cannot map to a file."""
+"""PF401-PF403 (``preflight.checks.lambda_package``): the package on the dev stack swapped for code from
+elsewhere, computed file names and hashes, files that are not zips, runtimes whose handler preflight
+cannot map to a file."""
 
 from __future__ import annotations
 
@@ -15,16 +16,68 @@ from typing import Any
 import pytest
 
 from preflight.checks.lambda_package import handler_file_candidates
+from tests.preflight.checks.cases import DELETE, Case, reports_exactly, set_attributes
 from tests.preflight.conftest import Fixture
-from tests.preflight.mutations import Document, address, failing, findings, named
+from tests.preflight.mutations import Document, address, failing, findings, named, resources
+
+
+def _every_function(doc: Document) -> set[str]:
+    return {address("aws_lambda_function", n) for n in resources(doc, "aws_lambda_function")}
+
+
+def _bad_handler(doc: Document) -> set[str]:
+    return set_attributes(
+        doc, "aws_lambda_function", "reconcile/function", handler="index.handler", runtime="nodejs20.x"
+    )
+
+
+def _placeholder_package(doc: Document) -> set[str]:
+    for function in doc["resource"]["aws_lambda_function"].values():
+        function["filename"] = "lambda-placeholder.zip"
+    return _every_function(doc)
+
+
+CASES = [
+    Case("PF401", "placeholder (placeholder-package)", "dev", _placeholder_package),
+    Case(
+        "PF401",
+        "missing zip",
+        "dev",
+        lambda d: set_attributes(d, "aws_lambda_function", "reconcile/function", filename="assets/nowhere/code.zip"),
+    ),
+    Case(
+        "PF402",
+        "placeholder hash (placeholder-package)",
+        "dev",
+        lambda d: set_attributes(d, "aws_lambda_function", "processor/function", source_code_hash="placeholder-hash"),
+    ),
+    Case(
+        "PF402",
+        "no hash",
+        "dev",
+        lambda d: set_attributes(d, "aws_lambda_function", "processor/function", source_code_hash=DELETE),
+    ),
+    Case(
+        "PF402",
+        "stale hash",
+        "dev",
+        lambda d: set_attributes(
+            d,
+            "aws_lambda_function",
+            "reconcile/function",
+            source_code_hash="47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+        ),
+    ),
+    Case("PF403", "handler not in zip", "dev", _bad_handler),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_the_check_reports_exactly_the_mutated_resources(stacks: dict[str, Fixture], case: Case) -> None:
+    reports_exactly(stacks, case)
+
 
 PACKAGE_CHECKS = ("PF401", "PF402", "PF403")
-
-
-@pytest.fixture
-def dev(stacks: dict[str, Fixture]) -> Fixture:
-    """The dev platform stack, whose two functions share the real package."""
-    return stacks["dev"]
 
 
 def _reconcile(doc: Document) -> tuple[str, dict[str, Any]]:
@@ -182,7 +235,7 @@ def test_an_unreadable_package_is_reported_not_a_crash(dev: Fixture, tmp_path: P
         "import json, sys\n"
         "from pathlib import Path\n"
         "from preflight.loader import load\n"
-        "from preflight.registry import run\n"
+        "from preflight.runner import run\n"
         "print(json.dumps([[f.check_id, f.resource, f.message] for f in run(load(Path(sys.argv[1])))]))\n"
     )
     result = subprocess.run(

@@ -1,13 +1,83 @@
-"""PF305 on the project's own stacks: the functions' reserved concurrency against the database's
-max_connections (dev connects directly), or against the pool of the RDS Proxy they connect through
-(staging, prod). Each case shows the stack passing, then exactly what one change makes fail."""
+"""PF301-PF305 (``preflight.checks.database``): RDS flags and passwords, and the functions' reserved
+concurrency against the database's max_connections (dev connects directly) or the pool of the RDS Proxy
+they connect through (staging, prod)."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.preflight.checks.cases import DELETE, Case, reports_exactly, set_attributes
 from tests.preflight.conftest import Fixture
-from tests.preflight.mutations import address, failing, findings, named
+from tests.preflight.mutations import Document, add_resource, address, failing, findings, named
+
+
+def _over_the_proxys_pool(doc: Document) -> set[str]:
+    """Staging's pool is 150 * 90 % = 135 connections; the functions' 124 become 136."""
+    set_attributes(doc, "aws_lambda_function", "processor/function", reserved_concurrent_executions=92)
+    group, _ = named(doc, "aws_db_proxy_default_target_group", "database-proxy/target-group")
+    return {address("aws_db_proxy_default_target_group", group)}
+
+
+CASES = [
+    Case(
+        "PF301",
+        "publicly_accessible unset (rds-defaults-implicit)",
+        "dev",
+        lambda d: set_attributes(d, "aws_db_instance", "database/instance", publicly_accessible=DELETE),
+    ),
+    Case(
+        "PF301",
+        "publicly_accessible true",
+        "prod",
+        lambda d: set_attributes(d, "aws_db_instance", "database/instance", publicly_accessible=True),
+    ),
+    Case(
+        "PF302",
+        "multi_az unset (rds-defaults-implicit)",
+        "prod",
+        lambda d: set_attributes(d, "aws_db_instance", "database/instance", multi_az=DELETE),
+    ),
+    Case(
+        "PF303",
+        "storage not encrypted",
+        "dev",
+        lambda d: set_attributes(d, "aws_db_instance", "database/instance", storage_encrypted=False),
+    ),
+    Case(
+        "PF304",
+        "password in config",
+        "dev",
+        lambda d: set_attributes(d, "aws_db_instance", "database/instance", password="hunter2hunter2"),
+    ),
+    Case(
+        "PF305",
+        "unbounded function on the database",
+        "dev",
+        lambda d: set_attributes(d, "aws_lambda_function", "authorizer/function", reserved_concurrent_executions=-1),
+    ),
+    Case("PF305", "concurrency over the proxy's pool", "staging", _over_the_proxys_pool),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_the_check_reports_exactly_the_mutated_resources(stacks: dict[str, Fixture], case: Case) -> None:
+    reports_exactly(stacks, case)
+
+
+def test_serverless_v1_clusters_are_always_encrypted(dev: Fixture) -> None:
+    doc = dev.document()
+    cluster = add_resource(
+        doc,
+        "aws_rds_cluster",
+        "aurora",
+        {"cluster_identifier": "payment-aurora-dev-pr42", "engine": "aurora-postgresql", "engine_mode": "serverless"},
+    )
+    assert failing(doc, dev.path, "PF303") == set()
+    doc["resource"]["aws_rds_cluster"]["aurora"]["engine_mode"] = "provisioned"
+    assert failing(doc, dev.path, "PF303") == {cluster}
+
+
+# PF305, the connection budget: each case shows the stack passing, then exactly what one change makes fail.
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
@@ -44,9 +114,6 @@ def test_a_database_without_an_explicit_max_connections_cannot_be_checked(stacks
     _, group = named(doc, "aws_db_parameter_group", "database/parameters")
     group["parameter"] = [p for p in group["parameter"] if p["name"] != "max_connections"]
     assert failing(doc, fixture.path, "PF305") == {address("aws_db_instance", db)}
-
-
-# Through the proxy: staging's pool is 150 * 90 % = 135 for 80 + 40 + 2 + 2 = 124; prod's 1,000 * 40 % = 400 for 306.
 
 
 def test_too_much_concurrency_through_the_proxy_is_reported_on_its_target_group(stacks: dict[str, Fixture]) -> None:
