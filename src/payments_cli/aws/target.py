@@ -1,8 +1,11 @@
 """The aws target: the same synthesized stacks, applied to a real AWS account with the user's own
 credentials and profile, no emulator endpoints, and the real S3 state backend.
 
-Nothing here rewrites the stacks: terraform runs in the synthesized folders as they are. The bootstrap
-stack's local state is kept in ``.payments/aws/<env>-<suffix>/``.
+Nothing here rewrites the stacks: terraform runs in the synthesized folders as they are. The bootstrap stack's state
+lives in the state bucket it creates (``deploy.self_hosted_state``: its first apply writes a local file, which then
+moves into the bucket), so nothing of a deployment is kept on the machine that deployed it; a destroy removes the
+platform, then brings the bootstrap's state back out and removes the state bucket too, where the environment lets
+buckets be force-destroyed (dev: a pull request's environment leaves nothing behind).
 """
 
 from __future__ import annotations
@@ -18,9 +21,20 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from payments_cli.deploy.prepare import Prepared, prepare
+from payments_cli.deploy.self_hosted_state import (
+    StateHome,
+    local_state_file,
+    move_into_bucket,
+    move_out_of_bucket,
+    state_in_bucket,
+    use_bucket,
+)
 from payments_cli.deploy.state import StateFolder
 from payments_cli.deploy.terraform import Progress, Summary, Terraform, stderr_progress
 from payments_cli.errors import PaymentsError
+
+#: Where the bootstrap stack's state is kept in the deployment's state bucket (the platform's is Naming.state_key()).
+BOOTSTRAP_STATE_KEY = "bootstrap/terraform.tfstate"
 
 
 class CredentialsMissing(PaymentsError):
@@ -68,16 +82,63 @@ def _stacks(prepared: Prepared, profile: str | None, lock_timeout: str) -> tuple
     )
 
 
+def _s3(profile: str | None) -> Any:
+    session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+    return session.client("s3", config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3}))
+
+
+def _state_home(prepared: Prepared) -> StateHome:
+    from payments_infra.environments import get_environment
+
+    region = get_environment(prepared.naming.environment).region
+    return StateHome(prepared.naming.state_bucket(), BOOTSTRAP_STATE_KEY, region)
+
+
+def _converge_bootstrap(stack: Terraform, prepared: Prepared, profile: str | None, progress: Progress) -> Summary:
+    """Create or update the state bucket; its state ends up in that bucket, none on this machine."""
+    home = _state_home(prepared)
+    if state_in_bucket(_s3(profile), home):
+        use_bucket(stack, home)
+        local_state_file(stack.workdir).unlink(missing_ok=True)  # a copy an interrupted first run left behind
+        return stack.converge(progress=progress)
+    stack.init()
+    summary = stack.converge(progress=progress)
+    move_into_bucket(stack, home)
+    progress(f"    the bootstrap's own state moved into s3://{home.bucket}/{home.key}")
+    return summary
+
+
+def _destroy_bootstrap(stack: Terraform, prepared: Prepared, profile: str | None, progress: Progress) -> None:
+    """Remove the state bucket, its state brought back out of it first; kept where buckets are not force-destroyed."""
+    from payments_infra.environments import get_environment
+
+    home = _state_home(prepared)
+    if not get_environment(prepared.naming.environment).bucket_force_destroy:
+        progress(
+            f"==> keeping the state bucket {home.bucket}: {prepared.naming.environment} never force-destroys a "
+            "bucket (its versions are the deployment's history); empty and delete it by hand if it must go"
+        )
+        return
+    progress(f"==> destroying the state bucket {home.bucket}")
+    if state_in_bucket(_s3(profile), home):
+        use_bucket(stack, home)
+        move_out_of_bucket(stack)
+    else:
+        stack.init()
+    summary = stack.apply(progress=progress, destroy=True)
+    local_state_file(stack.workdir).unlink(missing_ok=True)
+    progress(f"    bootstrap {summary}; nothing of {prepared.naming.tag} is left on this machine's state either")
+
+
 def bootstrap(
     state: StateFolder, environment: str, suffix: str, *, profile: str | None, progress: Progress = stderr_progress
 ) -> Summary:
-    """Create the deployment's state bucket in the account."""
+    """Create the deployment's state bucket in the account, and keep the bootstrap's own state in it."""
     account = check_credentials(profile)
     prepared = _prepared(state, environment, suffix, progress)
     progress(f"==> bootstrapping {prepared.naming.state_bucket()} in account {account}")
     stack, _ = _stacks(prepared, profile, "0s")
-    stack.init()
-    return stack.apply(progress=progress)
+    return _converge_bootstrap(stack, prepared, profile, progress)
 
 
 def run(
@@ -100,8 +161,7 @@ def run(
     # account, unlike the emulator, is changed by other hands.
     if action == "deploy":
         progress(f"==> bootstrapping {prepared.naming.state_bucket()} in account {account}")
-        bootstrap_stack.init()
-        progress(f"    bootstrap {bootstrap_stack.converge(progress=progress)}")
+        progress(f"    bootstrap {_converge_bootstrap(bootstrap_stack, prepared, profile, progress)}")
     started = time.monotonic()
     progress(f"==> terraform init ({prepared.naming.state_bucket()}/{prepared.naming.state_key()})")
     platform.init()
@@ -115,6 +175,8 @@ def run(
         _forget_connectors(environment, suffix, profile, progress)
         summary = platform.apply(progress=progress, destroy=True)
     progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
+    if action == "destroy":
+        _destroy_bootstrap(bootstrap_stack, prepared, profile, progress)
     if action == "deploy":
         progress("==> setting up the database (the admin function: migrations, role logins, API-key pepper)")
         setup = invoke_admin(environment, suffix, {"action": "setup"}, profile=profile)

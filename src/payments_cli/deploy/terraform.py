@@ -223,6 +223,16 @@ class Terraform:
         if code != 0:
             raise self._fail("terraform init", messages, stderr)
 
+    def migrate_state(self, *, backend_config: Path | None = None) -> None:
+        """``terraform init -migrate-state -force-copy``: the state moves from the backend the folder was last
+        initialized with to the one its configuration names now (see ``deploy.self_hosted_state``)."""
+        args = ["init", "-input=false", "-no-color", "-migrate-state", "-force-copy"]
+        if backend_config is not None:
+            args.append(f"-backend-config={backend_config.name}")
+        code, messages, stderr = self._run(args)
+        if code != 0:
+            raise self._fail("terraform init -migrate-state", messages, stderr)
+
     def plan(self, *, out: Path | None = None, destroy: bool = False) -> Summary:
         """``terraform plan`` (``-destroy`` for a destroy): what an apply would change. ``out`` saves the plan
         (a path inside the working directory) for :meth:`apply` to carry out exactly."""
