@@ -33,9 +33,8 @@ from cdktn_aws import iam, rds
 from constructs import Construct
 
 from payments_infra.constructs.database import Database
-from payments_infra.constructs.encryption import EncryptionKey
 from payments_infra.constructs.network import DB_PORT, HTTPS, Network, security_group, tcp_path
-from payments_infra.constructs.policy import Statement, policy_document, trust_policy
+from payments_infra.constructs.policy import Grant, grant_statements, policy_document, trust_policy
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
@@ -50,7 +49,7 @@ class ProxyLogin:
 
     description: str
     secret_arn: str
-    read: Statement
+    read: Grant
 
 
 class DatabaseProxy(Construct):
@@ -65,7 +64,6 @@ class DatabaseProxy(Construct):
         naming: Naming,
         network: Network,
         database: Database,
-        key: EncryptionKey,
         logins: Sequence[ProxyLogin],
     ) -> None:
         super().__init__(scope, id_)
@@ -82,12 +80,7 @@ class DatabaseProxy(Construct):
         )
         # The secrets are encrypted with the deployment's key: Secrets Manager decrypts them for the proxy.
         document = policy_document(
-            self,
-            "grants",
-            [
-                *(login.read for login in logins),
-                key.grant_use_via("DecryptLoginSecrets", services=["secretsmanager"], actions=["kms:Decrypt"]),
-            ],
+            self, "grants", grant_statements([login.read for login in logins], key_sid="DecryptLoginSecrets")
         )
         self.policy = iam.AwsPolicy(
             self,

@@ -43,7 +43,7 @@ class StateStore(SecureBucket):
             name=naming.state_bucket(),
             force_destroy=config.bucket_force_destroy,
             # SSE-S3: the state must stay readable even if the deployment's own KMS key is being replaced.
-            kms_key_arn=None,
+            key=None,
             lifecycle=[
                 s3.AwsBucketLifecycleConfiguration.RuleProperty(
                     id="expire-old-state-versions",

@@ -8,7 +8,7 @@ from cdktn_aws import s3
 from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
-from payments_infra.constructs.policy import Statement
+from payments_infra.constructs.policy import Grant, Statement
 from payments_infra.constructs.secure_bucket import SecureBucket
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
@@ -31,7 +31,7 @@ class TransactionLogBucket(SecureBucket):
             id_,
             name=naming.bucket("txlog"),
             force_destroy=config.bucket_force_destroy,
-            kms_key_arn=key.arn,
+            key=key,
             object_lock=config.transaction_log_object_lock,
             lifecycle=[
                 s3.AwsBucketLifecycleConfiguration.RuleProperty(
@@ -69,20 +69,21 @@ class TransactionLogBucket(SecureBucket):
                 ),
             )
 
-    def grant_put_events(self, sid: str) -> Statement:
-        """Write events: ``s3:PutObject`` under the event prefix only."""
+    def grant_put_events(self, sid: str) -> Grant:
+        """Write events: ``s3:PutObject`` under the event prefix only, with the key's data keys."""
         return self.grant_put(sid, prefix=EVENT_PREFIX)
 
-    def grant_list_events(self, sid: str) -> Statement:
+    def grant_list_events(self, sid: str) -> Grant:
         """List the event objects (``s3:ListBucket`` with ``s3:prefix`` under the event prefix): which of a
-        payment's events are in the bucket, for the console's timeline. Not their content."""
-        return Statement(
+        payment's events are in the bucket, for the console's timeline. Not their content, so nothing of the key."""
+        statement = Statement(
             sid=sid,
             actions=["s3:ListBucket"],
             resources=[self.arn],
             conditions=[("StringLike", "s3:prefix", [f"{EVENT_PREFIX}*"])],
         )
+        return Grant((statement,), self._key_use())
 
-    def grant_put_audit(self, sid: str) -> Statement:
-        """Write audit-log entries: ``s3:PutObject`` under the audit prefix only."""
+    def grant_put_audit(self, sid: str) -> Grant:
+        """Write audit-log entries: ``s3:PutObject`` under the audit prefix only, with the key's data keys."""
         return self.grant_put(sid, prefix=AUDIT_PREFIX)

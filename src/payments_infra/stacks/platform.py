@@ -104,7 +104,6 @@ class PlatformStack(TerraformStack):
         }
         queues = WebhookQueues(self, "webhook-queues", config=config, naming=naming)
         connector_secrets = ConnectorSecrets(self, "connector-secrets", naming=naming, key=key)
-        read_secrets = key.grant_use_via("DecryptSecrets", services=["secretsmanager"], actions=["kms:Decrypt"])
         # The processor and the reconcile job run the same code on the same data: one role.
         processor_role = FunctionRole(
             self,
@@ -119,11 +118,6 @@ class PlatformStack(TerraformStack):
                 app_login.grant_read("ReadDatabaseLogin"),
                 # Merchants' acquirer credentials, this deployment's only.
                 connector_secrets.grant_read("ReadConnectorSecrets"),
-                key.grant_use_via(
-                    "UseDataKeyThroughS3AndSecretsManager",
-                    services=["s3", "secretsmanager"],
-                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                ),
                 # Seals a webhook endpoint's signing secret when it is made or rolled, and opens it again for
                 # the idempotent replay of that answer (payment_processor.webhooks.secrets).
                 key.grant_use_for(
@@ -133,6 +127,7 @@ class PlatformStack(TerraformStack):
                 queues.attempts.grant_send("QueueWebhookAttempts"),
                 queues.results.grant_consume("ReadWebhookResults"),
             ],
+            key_sid="UseDataKeyThroughS3AndSecretsManager",
         )
         # The courier: outside the VPC, no database login; it opens the secrets the processor sealed (decrypt
         # only, that purpose only), takes attempts and sends back results.
@@ -159,7 +154,8 @@ class PlatformStack(TerraformStack):
             description="Runs the API-key authorizer",
             key=key,
             log_groups=[logs["authorizer"]],
-            grants=[auth_login.grant_read("ReadDatabaseLogin"), pepper.grant_read("ReadPepper"), read_secrets],
+            grants=[auth_login.grant_read("ReadDatabaseLogin"), pepper.grant_read("ReadPepper")],
+            key_sid="DecryptSecrets",
         )
         admin_role = FunctionRole(
             self,
@@ -178,12 +174,8 @@ class PlatformStack(TerraformStack):
                 transaction_log.grant_put_audit("WriteAuditEntries"),
                 # The console's payment timeline lists which of the payment's events are in the bucket.
                 transaction_log.grant_list_events("ListPaymentEvents"),
-                key.grant_use_via(
-                    "EncryptSecretsAndAuditEntries",
-                    services=["s3", "secretsmanager"],
-                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                ),
             ],
+            key_sid="EncryptSecretsAndAuditEntries",
         )
         # Where the environment has one, every function reaches the database through its proxy, which logs in
         # with the same three logins they use (the admin's, the processor's, the authorizer's).
@@ -195,7 +187,6 @@ class PlatformStack(TerraformStack):
                 naming=naming,
                 network=network,
                 database=database,
-                key=key,
                 logins=[
                     ProxyLogin(
                         "Admin: RDS master user", database.secret_arn, database.grant_admin_login("ReadAdminLogin")
