@@ -26,7 +26,6 @@ def test_every_unique_name_carries_environment_and_suffix(env: str, suffix: str)
         naming.secret("db"),
         naming.log_group("/aws/lambda", "processor"),
         naming.kms_alias("key"),
-        naming.table("x"),
         naming.security_group("db"),
         naming.api("api"),
         naming.alarm("errors"),

@@ -188,7 +188,7 @@ class PaymentsApi(Construct):
         )
 
         self.access_logs = log_group(
-            self, "access-logs", name=naming.log_group("/aws/apigateway", "api"), config=config, key=key
+            self, "access-logs", config=config, naming=naming, key=key, service_path="/aws/apigateway", purpose="api"
         )
         account = self._logging_role(naming, key)
         self.stage = api_gateway.AwsStage(

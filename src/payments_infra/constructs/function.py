@@ -16,6 +16,7 @@ from payments_infra.constructs.function_role import FunctionRole
 from payments_infra.constructs.network import Network
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.lambda_build import BuildError, LambdaPackage, check_package
+from payments_infra.naming import Naming
 
 RUNTIME = "python3.12"
 
@@ -42,7 +43,8 @@ class HandlerInPackage:
 
 
 class Function(Construct):
-    """One Lambda function of the processor."""
+    """One Lambda function of the processor, named for its construct id (``processor`` ->
+    ``payment-processor-<env>-<suffix>``), its description ending with the deployment."""
 
     def __init__(
         self,
@@ -50,7 +52,7 @@ class Function(Construct):
         id_: str,
         *,
         config: EnvironmentConfig,
-        name: str,
+        naming: Naming,
         handler: str,
         description: str,
         package: LambdaPackage,
@@ -69,8 +71,8 @@ class Function(Construct):
         self.function = lambda_.AwsFunction(
             self,
             "function",
-            function_name=name,
-            description=description,
+            function_name=naming.function(id_),
+            description=f"{description} ({naming.tag})",
             role=role.arn,
             runtime=RUNTIME,
             architectures=["x86_64"],  # the zip holds manylinux x86_64 wheels

@@ -98,7 +98,13 @@ class PlatformStack(TerraformStack):
         )
         logs = {
             purpose: log_group(
-                self, f"{purpose}-logs", name=naming.log_group("/aws/lambda", purpose), config=config, key=key
+                self,
+                f"{purpose}-logs",
+                config=config,
+                naming=naming,
+                key=key,
+                service_path="/aws/lambda",
+                purpose=purpose,
             )
             for purpose in ("processor", "reconcile", "authorizer", "admin", "webhooks")
         }
@@ -243,9 +249,9 @@ class PlatformStack(TerraformStack):
         processor = Function(
             self,
             "processor",
-            name=naming.function("processor"),
+            naming=naming,
             handler=HANDLER,
-            description=f"Payments API: POST /payments, GET /payments/{{id}} ({naming.tag})",
+            description="Payments API: POST /payments, GET /payments/{id}",
             role=processor_role,
             log_group=logs["processor"],
             environment={**processor_environment, **webhook_environment},
@@ -256,9 +262,9 @@ class PlatformStack(TerraformStack):
         reconcile = Function(
             self,
             "reconcile",
-            name=naming.function("reconcile"),
+            naming=naming,
             handler=RECONCILE_HANDLER,
-            description=f"Finishes what requests left unanswered, delivers the log and webhooks ({naming.tag})",
+            description="Finishes what requests left unanswered, delivers the log and webhooks",
             role=processor_role,
             log_group=logs["reconcile"],
             environment={
@@ -274,9 +280,9 @@ class PlatformStack(TerraformStack):
         courier = Function(
             self,
             "webhooks",
-            name=naming.function("webhooks"),
+            naming=naming,
             handler=COURIER_HANDLER,
-            description=f"Delivers webhooks from outside the VPC, fed by SQS ({naming.tag})",
+            description="Delivers webhooks from outside the VPC, fed by SQS",
             role=courier_role,
             log_group=logs["webhooks"],
             environment={
@@ -310,9 +316,9 @@ class PlatformStack(TerraformStack):
         authorizer = Function(
             self,
             "authorizer",
-            name=naming.function("authorizer"),
+            naming=naming,
             handler=AUTHORIZER_HANDLER,
-            description=f"Checks API keys for the payments API ({naming.tag})",
+            description="Checks API keys for the payments API",
             role=authorizer_role,
             log_group=logs["authorizer"],
             environment={
@@ -329,9 +335,9 @@ class PlatformStack(TerraformStack):
         admin = Function(
             self,
             "admin",
-            name=naming.function("admin"),
+            naming=naming,
             handler=ADMIN_HANDLER,
-            description=f"Operator-only: migrations and API keys; no route, no service may invoke it ({naming.tag})",
+            description="Operator-only: migrations and API keys; no route, no service may invoke it",
             role=admin_role,
             log_group=logs["admin"],
             environment={
