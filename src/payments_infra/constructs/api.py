@@ -85,7 +85,8 @@ def configuration_hash(served: Sequence[Mapping[str, object]]) -> str:
     created with, their references (ids, the integration's function URI) resolved by Terraform.
 
     Any change to what the API serves therefore creates a new deployment, and the stage never keeps
-    serving an old configuration (seed defect 10). The arguments are hashed rather than the whole
+    serving an old configuration (a stage keeps the snapshot it was deployed with: a route added without a new
+    deployment is not served until someone redeploys by hand). The arguments are hashed rather than the whole
     objects: a resource read back from AWS can differ from its creation (an unset map becomes ``{}``),
     which would change a whole-object hash on every plan and redeploy forever.
     """
@@ -258,8 +259,8 @@ class PaymentsApi(Construct):
             integration_http_method="POST",
             uri=function.invoke_arn,
         )
-        # Seed defect 9: without it every call fails ("Execution failed due to configuration error:
-        # Invalid permissions on Lambda function"). Scoped to this API, any stage, this method and path.
+        # Without it every call fails ("Execution failed due to configuration error: Invalid permissions on
+        # Lambda function"). Scoped to this API, any stage, this method and path.
         permission = lambda_.AwsPermission(
             self,
             f"{id_}-permission",

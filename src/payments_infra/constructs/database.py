@@ -76,7 +76,8 @@ class Database(Construct):
             db_subnet_group_name=self.subnet_group.name,
             vpc_security_group_ids=[network.database_sg.id],
             parameter_group_name=self.parameters.name,
-            # Seed defect 4: each of these three is always written, never left to a provider default.
+            # Each of these three is written out, never left to the provider's default: storage_encrypted defaults
+            # to false, and an unencrypted instance can be encrypted only by restoring an encrypted snapshot copy.
             publicly_accessible=False,
             multi_az=config.db_multi_az,
             storage_encrypted=True,

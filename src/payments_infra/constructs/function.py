@@ -25,8 +25,8 @@ RUNTIME = "python3.12"
 class HandlerInPackage:
     """Construct validation: the zip exists, is a zip, and holds the handler's module.
 
-    Run by CDK when the app is synthesized, so no stack is written that names code it does not ship
-    (seed defect 8: "Could not find file: lambda-placeholder.zip").
+    Run by CDK when the app is synthesized, so no stack is written that names code it does not ship (a
+    placeholder package fails the apply: "Could not find file: lambda-placeholder.zip").
     """
 
     def __init__(self, path: Path, handler: str) -> None:
@@ -78,7 +78,7 @@ class Function(Construct):
             architectures=["x86_64"],  # the zip holds manylinux x86_64 wheels
             handler=handler,
             # The zip is a stack asset uploaded to the code bucket; the hash is of those exact bytes, computed
-            # at build time (seed defect 8 was "lambda-placeholder.zip" / "placeholder-hash").
+            # at build time (a hash not computed from the bytes cannot tell terraform when the code changed).
             s3_bucket=code.name,
             s3_key=code.key,
             source_code_hash=package.source_code_hash,

@@ -4,10 +4,10 @@ key, as AWS CDK's constructs do), plus what every function of the platform needs
 and attaching to the VPC.
 
 Each function (processor and delivery, authorizer, admin) gets its own role with only what its code
-uses, so the role never has to know every resource of the stack. Seed defect 6 was a function
-writing to a bucket it had no grant on ("AccessDenied ... is not authorized to perform:
-s3:PutObject"): the grants come from the resources the function is configured with, so the two
-cannot drift apart.
+uses, so the role never has to know every resource of the stack. A function configured with a bucket
+its role holds no grant on deploys fine and fails on its first write ("AccessDenied ... is not
+authorized to perform: s3:PutObject"): the grants come from the resources the function is configured
+with, so the two cannot drift apart.
 """
 
 from __future__ import annotations
