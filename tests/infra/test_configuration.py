@@ -257,7 +257,7 @@ def test_the_key_lets_logs_and_alarms_of_this_deployment_only_use_it(
     # Anchored at the end: "*-dev-pr4" must not also match the log groups of dev-pr42.
     assert logs_condition["test"] == "ArnLike" and logs_condition["values"][0].endswith(f":log-group:*{suffix}")
     alarms = statements.get("CloudWatchAlarmsPublishForThisDeployment")
-    if get_environment(environment).alarms_enabled:
+    if get_environment(environment).alarms:
         # The alarm topic is encrypted with this key; without the grant, notifications are dropped.
         assert alarms is not None and alarms["principals"] == [
             {"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}
@@ -321,7 +321,7 @@ def test_database_is_reachable_only_from_the_function(env_stack: Stack) -> None:
         assert "cidr_blocks" not in rule and "ipv6_cidr_blocks" not in rule, "no rule opens to an address range"
     groups = {body["name"].split("-")[1] for body in env_stack.resources("aws_security_group").values()}
     groups.remove("egress")
-    if config_of(env_stack).db_proxy:
+    if config_of(env_stack).proxy:
         assert groups == {"processor", "db", "endpoints", "proxy"}
         assert _linked(env_stack, "ingress", "db", 5432) == ["proxy"]
         assert _linked(env_stack, "ingress", "proxy", 5432) == ["processor"]
@@ -408,7 +408,7 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
     # Through the proxy where the environment has one (staging, prod), else to the instance (dev).
     host = (
         f"${{aws_db_proxy.{env_stack.only('aws_db_proxy')[0]}.endpoint}}"
-        if config.db_proxy
+        if config.proxy
         else f"${{aws_db_instance.{db}.address}}"
     )
     database = {

@@ -47,7 +47,7 @@ class EncryptionKey(Construct):
                 conditions=[("ArnLike", "kms:EncryptionContext:aws:logs:arn", [log_groups])],
             ),
         ]
-        if config.alarms_enabled:
+        if config.alarms:
             # The alarm topic is encrypted with this key: without this statement CloudWatch cannot publish
             # to it and every alarm's notification is silently dropped (the alarm state still changes).
             statements.append(

@@ -32,7 +32,7 @@ class TransactionLogBucket(SecureBucket):
             name=naming.bucket("txlog"),
             force_destroy=config.bucket_force_destroy,
             key=key,
-            object_lock=config.transaction_log_object_lock,
+            object_lock=config.transaction_log_lock is not None,
             lifecycle=[
                 s3.AwsBucketLifecycleConfiguration.RuleProperty(
                     id="archive-transaction-events",
@@ -56,7 +56,8 @@ class TransactionLogBucket(SecureBucket):
                 )
             ],
         )
-        if config.transaction_log_object_lock:
+        lock = config.transaction_log_lock
+        if lock:
             # COMPLIANCE: nobody, root included, can delete or overwrite an event before it expires.
             s3.AwsBucketObjectLockConfiguration(
                 self,
@@ -64,7 +65,7 @@ class TransactionLogBucket(SecureBucket):
                 bucket=self.bucket.id,
                 rule=s3.AwsBucketObjectLockConfiguration.RuleProperty(
                     default_retention=s3.AwsBucketObjectLockConfiguration.DefaultRetentionProperty(
-                        mode="COMPLIANCE", days=config.transaction_log_lock_days
+                        mode="COMPLIANCE", days=lock.retention_days
                     )
                 ),
             )

@@ -189,7 +189,7 @@ class PlatformStack(TerraformStack):
             DatabaseProxy(
                 self,
                 "database-proxy",
-                config=config,
+                proxy=config.proxy,
                 naming=naming,
                 network=network,
                 database=database,
@@ -203,7 +203,7 @@ class PlatformStack(TerraformStack):
                     ),
                 ],
             )
-            if config.db_proxy
+            if config.proxy
             else None
         )
         code = FunctionCode(
