@@ -20,9 +20,9 @@ from payments_infra.constructs.api import (
     _literal_digest,
     configuration_hash,
 )
+from payments_infra.constructs.functions import RECONCILE_TIMEOUT_S
 from payments_infra.constructs.webhook_queues import COURIER_TIMEOUT_S
 from payments_infra.environments import get_environment
-from payments_infra.stacks.platform import RECONCILE_TIMEOUT_S
 from payments_infra.synth import SynthResult
 from tests.deployments import ENVIRONMENTS
 from tests.infra.conftest import config_of, platform, stacks_of
