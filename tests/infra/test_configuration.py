@@ -139,6 +139,13 @@ def test_every_proxy_integration_has_a_permission_scoped_to_its_method(env_stack
         assert permission.get("source_arn"), "a permission without source_arn lets any account's resource invoke"
 
 
+def test_the_processors_description_names_every_part_of_the_api_it_serves(env_stack: Stack) -> None:
+    _, processor = env_stack.named("aws_lambda_function", "processor/function")
+    served = {resource_path(env_stack, m["resource_id"]).split("/")[1] for m in _api(env_stack)["method"].values()}
+    assert served == {"payments", "events", "webhook_endpoints"}
+    assert all(f"/{part}" in processor["description"] for part in served), processor["description"]
+
+
 def test_deployment_triggers_hash_everything_it_serves_and_waits_for_it(env_stack: Stack) -> None:
     """Seed defect 10: deployment without triggers/dependencies on methods and integrations."""
     api = _api(env_stack)

@@ -23,6 +23,7 @@ from cdktn import TerraformAsset
 from cdktn_aws import eventbridge, lambda_
 from constructs import Construct
 
+from payment_processor import routes
 from payment_processor.webhooks.secrets import PURPOSE as WEBHOOK_SECRET_PURPOSE
 from payments_infra.constructs.data_stores import DataStores
 from payments_infra.constructs.database import DATABASE_NAME
@@ -59,6 +60,12 @@ ADMIN_LOGIN_CHECK = "PF206"
 RECONCILE_SCHEDULE = "rate(1 minute)"
 #: Every function writes to its own log group, ``/aws/lambda/<its name>``.
 PURPOSES = ("processor", "reconcile", "authorizer", "admin", "webhooks")
+
+
+def processor_description() -> str:
+    """What the processor serves, from the routes themselves (a list written by hand fell behind them)."""
+    prefixes = list(dict.fromkeys("/" + route.path.split("/")[1] for route in routes.ROUTES))
+    return f"Payments API: {', '.join(prefixes[:-1])} and {prefixes[-1]}"
 
 
 class Functions:
@@ -228,7 +235,7 @@ class Functions:
         self.processor = self._function(
             "processor",
             HANDLER,
-            "Payments API: POST /payments, GET /payments/{id}",
+            processor_description(),
             roles["processor"],
             # The webhook endpoints API (the processor's alone): the key their secrets are sealed with.
             {**processing, "WEBHOOK_SECRETS_KEY_ID": key.arn, **webhook_addresses},
