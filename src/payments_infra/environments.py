@@ -2,7 +2,9 @@
 
 Every difference between environments lives here, visible in one table; constructs take a config
 and never branch on an environment's name. Secure settings that do not vary (encryption, private
-database, TLS-only buckets) are not options at all: they live in the constructs.
+database, TLS-only buckets) are not options at all: they live in the constructs. A part an environment
+may go without (the database proxy, the alarms, the transaction log's object lock) is a sub-config that is
+there or None, so its settings cannot be written for an environment that does not have it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,54 @@ from dataclasses import dataclass
 
 class UnknownEnvironment(ValueError):
     """The name is not one of the configured environments."""
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """RDS Proxy in front of the instance (payments_infra.constructs.database_proxy): the functions connect to the
+    proxy, and only the proxy to the instance. Its pool to the instance holds at most db_max_connections *
+    max_connections_percent / 100 connections (RDS Proxy's MaxConnectionsPercent is a percentage of the instance's
+    max_connections), of which it keeps up to db_max_connections * max_idle_connections_percent / 100 open while
+    idle. A client waits at most borrow_timeout_s for a pooled connection before the proxy refuses it."""
+
+    max_connections_percent: int
+    max_idle_connections_percent: int
+    borrow_timeout_s: int
+
+    def __post_init__(self) -> None:
+        # RDS Proxy's ranges: MaxConnectionsPercent 1..100, MaxIdleConnectionsPercent 0..MaxConnectionsPercent.
+        if not 1 <= self.max_connections_percent <= 100:
+            raise ValueError("the proxy's max_connections_percent is 1..100")
+        if not 0 <= self.max_idle_connections_percent <= self.max_connections_percent:
+            raise ValueError("the proxy's max_idle_connections_percent is 0..max_connections_percent")
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    """The deployment's alarms (payments_infra.constructs.monitoring) and their thresholds."""
+
+    lambda_errors_threshold: int
+    api_5xx_threshold: int
+    db_cpu_percent: int
+    db_free_storage_bytes: int
+    # The oldest transaction-log event still waiting for S3, in seconds, before it alarms (an S3 outage,
+    # or delivery not running). Dead-lettered events alarm from the first one.
+    outbox_oldest_age_s: int
+    # An alarm while an active API key expires within 7 days (payment_processor.service.KEY_EXPIRY_WARNING_S): a
+    # merchant's integration stops at that time unless the key is rolled first.
+    api_keys_expiring: bool = False
+
+
+@dataclass(frozen=True)
+class ObjectLock:
+    """The transaction log written once: S3 Object Lock in COMPLIANCE mode, nobody (root included) can delete or
+    overwrite an event for ``retention_days``."""
+
+    retention_days: int
+
+    def __post_init__(self) -> None:
+        if self.retention_days < 1:
+            raise ValueError("object lock keeps each object for retention_days >= 1")
 
 
 @dataclass(frozen=True)
@@ -32,17 +82,8 @@ class EnvironmentConfig:
     # connection budget below is checkable.
     db_max_connections: int
     db_skip_final_snapshot: bool
-    # RDS Proxy in front of the instance (payments_infra.constructs.database_proxy): the functions connect
-    # to the proxy, and only the proxy to the instance. Its pool to the instance holds at most
-    # db_max_connections * db_proxy_max_connections_percent / 100 connections (RDS Proxy's
-    # MaxConnectionsPercent is a percentage of the instance's max_connections), of which it keeps up to
-    # db_max_connections * db_proxy_max_idle_connections_percent / 100 open while idle. A client waits at
-    # most db_proxy_borrow_timeout_s for a pooled connection before the proxy refuses it. Without a proxy
-    # (db_proxy False) the three numbers are not used and are 0.
-    db_proxy: bool
-    db_proxy_max_connections_percent: int
-    db_proxy_max_idle_connections_percent: int
-    db_proxy_borrow_timeout_s: int
+    # RDS Proxy in front of the instance (ProxyConfig), or None: the functions connect to the instance directly.
+    proxy: ProxyConfig | None
     # Function
     lambda_memory_mb: int
     lambda_timeout_s: int
@@ -75,24 +116,16 @@ class EnvironmentConfig:
     # CloudTrail data events for every invocation of the admin function (constructs.admin_trail): AWS's own
     # record of which identity ran each operator action, beside the audit log's.
     admin_invoke_trail: bool
-    # Logs and the transaction log
+    # Logs and the transaction log (write-once where transaction_log_lock is set)
     log_retention_days: int
-    transaction_log_object_lock: bool
-    transaction_log_lock_days: int
+    transaction_log_lock: ObjectLock | None
     transaction_log_archive_after_days: int
     bucket_force_destroy: bool
     kms_deletion_window_days: int
     # Days a deleted secret can be restored; 0 deletes at once (so a dev suffix can be recreated).
     secret_recovery_window_days: int
-    # Monitoring
-    alarms_enabled: bool
-    alarm_lambda_errors_threshold: int
-    alarm_api_5xx_threshold: int
-    alarm_db_cpu_percent: int
-    alarm_db_free_storage_bytes: int
-    # The oldest transaction-log event still waiting for S3, in seconds, before it alarms (an S3 outage,
-    # or delivery not running). Dead-lettered events alarm from the first one.
-    alarm_outbox_oldest_age_s: int
+    # Monitoring (None: no alarms, no topic)
+    alarms: AlarmConfig | None
     # Webhooks: what a merchant's endpoint URL may reach beyond public HTTPS addresses. Plain http and this
     # machine's receivers (loopback) are for dev and the local target only; staging and prod deliver to public
     # HTTPS addresses alone.
@@ -112,9 +145,6 @@ class EnvironmentConfig:
     # Webhook courier executions at once (it holds no database connection: outside the connection budget).
     # A dead receiver holds at most two of them (webhooks.dispatcher.PER_FAILING_ENDPOINT).
     webhook_courier_concurrency: int = 10
-    # An alarm while an active API key expires within 7 days (payment_processor.service.KEY_EXPIRY_WARNING_S): a
-    # merchant's integration stops at that time unless the key is rolled first.
-    alarm_api_keys_expiring: bool = False
 
     def function_connections(self) -> int:
         """Database connections the functions can hold at once: one per execution environment."""
@@ -130,7 +160,7 @@ class EnvironmentConfig:
     def proxy_pool_connections(self) -> int:
         """The most connections the proxy opens to the instance (0 without a proxy). Rounded down, as a
         budget must be: RDS Proxy never opens more than the percentage allows."""
-        return self.db_max_connections * self.db_proxy_max_connections_percent // 100 if self.db_proxy else 0
+        return self.db_max_connections * self.proxy.max_connections_percent // 100 if self.proxy else 0
 
     def connection_budget(self) -> int:
         """The connections the functions may hold together: through a proxy, its pool to the instance; directly,
@@ -142,13 +172,11 @@ class EnvironmentConfig:
         set_config() in every payment transaction and the admin function takes an advisory lock, both of which
         RDS Proxy pins on. Counting every environment as pinned is the case in which the pool still suffices.
         """
-        if self.db_proxy:
+        if self.proxy:
             return self.proxy_pool_connections()
         return self.db_max_connections - DB_RESERVED_CONNECTIONS
 
     def __post_init__(self) -> None:
-        if self.transaction_log_object_lock and self.transaction_log_lock_days < 1:
-            raise ValueError(f"{self.name}: object lock needs transaction_log_lock_days >= 1")
         if not 7 <= self.kms_deletion_window_days <= 30:
             raise ValueError(f"{self.name}: KMS deletion window must be 7..30 days")
         if self.db_max_allocated_storage_gb < self.db_allocated_storage_gb:
@@ -176,31 +204,18 @@ class EnvironmentConfig:
     def _check_connection_budget(self) -> None:
         """The functions' connections fit what the database, or its proxy, admits; the proxy's settings are ones
         RDS Proxy accepts and leave the instance's reserved connections free."""
-        if not self.db_proxy:
-            if (
-                self.db_proxy_max_connections_percent,
-                self.db_proxy_max_idle_connections_percent,
-                self.db_proxy_borrow_timeout_s,
-            ) != (0, 0, 0):
-                raise ValueError(f"{self.name}: the db_proxy_* settings are 0 where there is no proxy (db_proxy)")
+        if self.proxy is None:
             if self.function_connections() > self.connection_budget():
                 raise ValueError(
                     f"{self.name}: the functions' reserved concurrency ({self.function_connections()} connections) "
                     f"does not fit max_connections {self.db_max_connections} less {DB_RESERVED_CONNECTIONS} reserved"
                 )
             return
-        # RDS Proxy's ranges: MaxConnectionsPercent 1..100, MaxIdleConnectionsPercent 0..MaxConnectionsPercent,
-        # ConnectionBorrowTimeout 0..3600 seconds.
-        if not 1 <= self.db_proxy_max_connections_percent <= 100:
-            raise ValueError(f"{self.name}: db_proxy_max_connections_percent is 1..100")
-        if not 0 <= self.db_proxy_max_idle_connections_percent <= self.db_proxy_max_connections_percent:
-            raise ValueError(
-                f"{self.name}: db_proxy_max_idle_connections_percent is 0..db_proxy_max_connections_percent"
-            )
         # A client that waits longer than its function may run is killed mid-wait; shorter, the function gets
-        # the proxy's refusal in time to answer it (503) itself.
-        if not 0 < self.db_proxy_borrow_timeout_s < self.lambda_timeout_s:
-            raise ValueError(f"{self.name}: db_proxy_borrow_timeout_s is 1 second to less than lambda_timeout_s")
+        # the proxy's refusal in time to answer it (503) itself (and within RDS Proxy's ConnectionBorrowTimeout
+        # range, 0..3600 seconds).
+        if not 0 < self.proxy.borrow_timeout_s < self.lambda_timeout_s:
+            raise ValueError(f"{self.name}: the proxy's borrow_timeout_s is 1 second to less than lambda_timeout_s")
         if self.proxy_pool_connections() > self.db_max_connections - DB_RESERVED_CONNECTIONS:
             raise ValueError(
                 f"{self.name}: the proxy's pool ({self.proxy_pool_connections()} connections) would take the "
@@ -210,7 +225,7 @@ class EnvironmentConfig:
             raise ValueError(
                 f"{self.name}: the functions' reserved concurrency ({self.function_connections()} connections) "
                 f"does not fit the proxy's pool: max_connections {self.db_max_connections} * "
-                f"{self.db_proxy_max_connections_percent} % = {self.proxy_pool_connections()} connections"
+                f"{self.proxy.max_connections_percent} % = {self.proxy_pool_connections()} connections"
             )
 
 
@@ -231,10 +246,7 @@ DEV = EnvironmentConfig(
     db_max_connections=80,
     db_skip_final_snapshot=True,
     # No proxy: the functions connect to the instance directly (what the local target emulates, too).
-    db_proxy=False,
-    db_proxy_max_connections_percent=0,
-    db_proxy_max_idle_connections_percent=0,
-    db_proxy_borrow_timeout_s=0,
+    proxy=None,
     lambda_memory_mb=512,
     lambda_timeout_s=15,
     # db.t4g.micro (1 GiB): RDS would allow ~80; 80 - 10 reserved = 70 >= 40 + 20 + 2 + 2 = 64.
@@ -252,18 +264,12 @@ DEV = EnvironmentConfig(
     auth_failure_window_s=60,
     admin_invoke_trail=False,
     log_retention_days=14,
-    transaction_log_object_lock=False,
-    transaction_log_lock_days=0,
+    transaction_log_lock=None,
     transaction_log_archive_after_days=30,
     bucket_force_destroy=True,
     kms_deletion_window_days=7,
     secret_recovery_window_days=0,
-    alarms_enabled=False,
-    alarm_lambda_errors_threshold=5,
-    alarm_api_5xx_threshold=5,
-    alarm_db_cpu_percent=90,
-    alarm_db_free_storage_bytes=2 * 1024**3,
-    alarm_outbox_oldest_age_s=900,
+    alarms=None,
     webhooks_allow_http=True,
     simulated_acquirer_allowed=True,
     connectors_allow_http=True,
@@ -289,10 +295,7 @@ STAGING = EnvironmentConfig(
     # environments, each one proxy client connection, and each counted as holding one pooled connection
     # (pinned sessions: see connection_budget), so 124 <= 135, with 11 to spare. Idle: 150 * 45 % = 67
     # connections kept open between bursts. A client waits at most 5 s of its 15 s for one.
-    db_proxy=True,
-    db_proxy_max_connections_percent=90,
-    db_proxy_max_idle_connections_percent=45,
-    db_proxy_borrow_timeout_s=5,
+    proxy=ProxyConfig(max_connections_percent=90, max_idle_connections_percent=45, borrow_timeout_s=5),
     lambda_memory_mb=1024,
     lambda_timeout_s=15,
     # db.t4g.small (2 GiB): RDS would allow ~170; the proxy's 135 (above) >= 80 + 40 + 2 + 2 = 124.
@@ -310,18 +313,18 @@ STAGING = EnvironmentConfig(
     auth_failure_window_s=60,
     admin_invoke_trail=True,
     log_retention_days=90,
-    transaction_log_object_lock=False,
-    transaction_log_lock_days=0,
+    transaction_log_lock=None,
     transaction_log_archive_after_days=90,
     bucket_force_destroy=False,
     kms_deletion_window_days=14,
     secret_recovery_window_days=7,
-    alarms_enabled=True,
-    alarm_lambda_errors_threshold=5,
-    alarm_api_5xx_threshold=10,
-    alarm_db_cpu_percent=80,
-    alarm_db_free_storage_bytes=5 * 1024**3,
-    alarm_outbox_oldest_age_s=900,
+    alarms=AlarmConfig(
+        lambda_errors_threshold=5,
+        api_5xx_threshold=10,
+        db_cpu_percent=80,
+        db_free_storage_bytes=5 * 1024**3,
+        outbox_oldest_age_s=900,
+    ),
     webhooks_allow_http=False,
     simulated_acquirer_allowed=True,
     connectors_allow_http=False,
@@ -348,10 +351,7 @@ PROD = EnvironmentConfig(
     # connection_budget), so 306 <= 400; the 94 to spare let concurrency grow by 30 % before the pool must.
     # The pool is not larger because every connection is a backend process on the instance. Idle:
     # 1,000 * 20 % = 200 kept open between bursts. A client waits at most 5 s of its 15 s for a connection.
-    db_proxy=True,
-    db_proxy_max_connections_percent=40,
-    db_proxy_max_idle_connections_percent=20,
-    db_proxy_borrow_timeout_s=5,
+    proxy=ProxyConfig(max_connections_percent=40, max_idle_connections_percent=20, borrow_timeout_s=5),
     lambda_memory_mb=1769,  # one full vCPU
     lambda_timeout_s=15,
     # db.r6g.large (16 GiB): RDS would allow ~1,700; the proxy's 400 (above) >= 200 + 100 + 4 + 2 = 306.
@@ -369,25 +369,25 @@ PROD = EnvironmentConfig(
     auth_failure_window_s=300,
     admin_invoke_trail=True,
     log_retention_days=365,
-    transaction_log_object_lock=True,
-    transaction_log_lock_days=2555,  # seven years of immutable transaction records
+    transaction_log_lock=ObjectLock(retention_days=2555),  # seven years of immutable transaction records
     transaction_log_archive_after_days=90,
     bucket_force_destroy=False,
     kms_deletion_window_days=30,
     secret_recovery_window_days=30,
-    alarms_enabled=True,
-    alarm_lambda_errors_threshold=1,
-    alarm_api_5xx_threshold=5,
-    alarm_db_cpu_percent=75,
-    alarm_db_free_storage_bytes=20 * 1024**3,
-    alarm_outbox_oldest_age_s=600,
+    alarms=AlarmConfig(
+        lambda_errors_threshold=1,
+        api_5xx_threshold=5,
+        db_cpu_percent=75,
+        db_free_storage_bytes=20 * 1024**3,
+        outbox_oldest_age_s=600,
+        api_keys_expiring=True,
+    ),
     webhooks_allow_http=False,
     simulated_acquirer_allowed=False,
     connectors_allow_http=False,
     payment_connectors=("stripe",),
     nat_gateways=2,
     webhooks_allow_loopback=False,
-    alarm_api_keys_expiring=True,
 )
 
 ENVIRONMENTS: dict[str, EnvironmentConfig] = {env.name: env for env in (DEV, STAGING, PROD)}

@@ -223,7 +223,8 @@ def write_zip(staging: Path, out: Path) -> None:
 
 
 def check_package(path: Path, handler: str = HANDLER) -> None:
-    """Refuse a missing zip, a placeholder, or one without the handler's module (defect 8 of the seed)."""
+    """Refuse a missing zip, a placeholder, or one without the handler's module (Lambda would take it and fail
+    every invocation: "Runtime.ImportModuleError: Unable to import module")."""
     if not path.is_file():
         raise BuildError(f"Lambda package {path} does not exist; build it with `payments build`")
     if not zipfile.is_zipfile(path):

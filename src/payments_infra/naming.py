@@ -1,16 +1,25 @@
 """The one naming helper: every AWS name that must be unique carries environment and suffix.
 
-``Naming("dev", "pr42").function("processor")`` -> ``payment-processor-dev-pr42``. Each kind of name is
-checked against its service's length and character rules when it is made, so a suffix that would
-produce an invalid or too-long name is refused before synthesis, with the limit in the message
-(seed defects 1, 2, 3, 5 and 7 were names without the suffix; the fix is that no other way to make
-a name exists).
+``Naming("dev", "pr42").function("processor")`` -> ``payment-processor-dev-pr42``. Names without the
+deployment's suffix made two deployments collide: the second one's apply failed on the first's resources
+("BucketAlreadyOwnedByYou", "EntityAlreadyExists: Role with name ... already exists",
+"ResourceConflictException: Function already exist") or, worse, shared them (one state bucket and lock
+table for every deployment). So the construct that creates a resource makes its name here, and each kind
+of name is checked against its service's length and character rules when it is made, with the limit in
+the message. A bad suffix is refused before anything is built (``Naming`` itself).
+
+The stacks are then checked as written (``Naming.check_stack``): every name-bearing attribute of every
+synthesized resource, by ``NAME_ATTRIBUTES``, obeys its service's rule and carries this deployment's suffix,
+so a name made any other way, or a resource type whose name no rule covers, is refused before terraform
+runs.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 #: Prefix of every name: short, because S3 and RDS names are at most 63 characters.
 PROJECT = "payment"
@@ -91,7 +100,6 @@ RULES = {
         re.compile(r"^alias/(?!aws/)[\w/-]{1,250}$"),
         "alias/ then letters, digits, '/', '_' and '-' (not alias/aws/)",
     ),
-    "dynamodb_table": NameRule("DynamoDB table", 255, re.compile(r"^[\w.-]{3,255}$"), "letters, digits and _.-"),
     "security_group": NameRule(
         "security group",
         255,
@@ -142,7 +150,6 @@ class Naming:
         validate_suffix(self.suffix)
         if not re.match(r"^[a-z][a-z0-9]{1,9}$", self.environment):
             raise InvalidName(f"invalid environment name {self.environment!r}")
-        self.validate_all()
 
     def _base(self, purpose: str) -> str:
         return f"{PROJECT}-{purpose}-{self.environment}-{self.suffix}"
@@ -204,10 +211,6 @@ class Naming:
         """A KMS alias."""
         return check("kms_alias", f"alias/{self._base(purpose)}")
 
-    def table(self, purpose: str) -> str:
-        """A DynamoDB table name."""
-        return check("dynamodb_table", self._base(purpose))
-
     def security_group(self, purpose: str) -> str:
         """A security group name (unique per VPC)."""
         return check("security_group", self._base(purpose))
@@ -241,34 +244,96 @@ class Naming:
         """The state object key: one per environment within the deployment's bucket."""
         return f"payments/{self.environment}/terraform.tfstate"
 
-    def validate_all(self) -> None:
-        """Make every name the stacks use now, so a too-long suffix fails here, before synthesis."""
-        for purpose in ("txlog", "tfstate", "access-logs", "code"):
-            self.bucket(purpose)
-        self.rds_identifier("db")
-        self.db_subnet_group("db")
-        self.db_parameter_group("db")
-        self.rds_identifier("db-final")
-        self.db_proxy("db")
-        self.role("db-proxy")
-        self.policy("db-proxy")
-        self.security_group("proxy")
-        self.function("processor")
-        self.function("reconcile")
-        self.role("processor")
-        self.policy("processor")
-        self.log_group("/aws/lambda", "processor")
-        self.log_group("/aws/apigateway", "api")
-        self.kms_alias("key")
-        self.security_group("processor")
-        self.security_group("db")
-        self.security_group("endpoints")
-        self.role("apigw-logs")
-        self.topic("alarms")
-        for purpose in ("processor", "reconcile"):
-            for alarm in ("errors", "throttles"):
-                self.alarm(f"{purpose}-{alarm}")
-        for alarm in ("api-5xx", "db-cpu", "db-free-storage"):
-            self.alarm(alarm)
-        self.api("api")
-        self.event_rule("reconcile")
+    def check_stack(self, doc: Mapping[str, Any]) -> int:
+        """Check a synthesized stack (its ``cdk.tf.json``): every name it gives a resource obeys the name's rule
+        and carries this deployment's suffix. The number of names checked; InvalidName listing every name that
+        breaks a rule otherwise."""
+        problems = []
+        names = synthesized_names(doc)
+        for name in names:
+            if not name.rule:
+                problems.append(f"{name.where}: no naming rule covers this attribute (add it to NAME_ATTRIBUTES)")
+                continue
+            try:
+                check(name.rule, name.value)
+            except InvalidName as error:
+                problems.append(f"{name.where}: {error}")
+                continue
+            if not self._carries_suffix(name.rule, name.value):
+                problems.append(
+                    f"{name.where}: {name.value!r} does not end with this deployment's -{self.tag} "
+                    "(make it with payments_infra.naming.Naming)"
+                )
+        if problems:
+            raise InvalidName("; ".join(problems))
+        return len(names)
+
+    def _carries_suffix(self, rule: str, name: str) -> bool:
+        # At the end: "dev" and "pr4" merely somewhere in a name would let dev-pr4 and dev-pr42 collide. Secrets are
+        # path style (payment/<env>/<suffix>/<purpose>): there the "/" delimits the suffix.
+        if rule == "secret":
+            return name.startswith(f"{PROJECT}/{self.environment}/{self.suffix}/")
+        return name.endswith(f"-{self.tag}")
+
+
+#: Attributes that hold a name AWS requires to be unique (in the account and region, or within their API), and
+#: the rule each is held to.
+NAME_ATTRIBUTES = {
+    ("aws_s3_bucket", "bucket"): "s3_bucket",
+    ("aws_db_instance", "identifier"): "rds_identifier",
+    ("aws_db_instance", "final_snapshot_identifier"): "rds_identifier",
+    ("aws_db_subnet_group", "name"): "db_subnet_group",
+    ("aws_db_parameter_group", "name"): "db_parameter_group",
+    ("aws_db_proxy", "name"): "db_proxy",
+    ("aws_lambda_function", "function_name"): "lambda_function",
+    ("aws_iam_role", "name"): "iam_role",
+    ("aws_iam_policy", "name"): "iam_policy",
+    ("aws_cloudwatch_log_group", "name"): "log_group",
+    ("aws_kms_alias", "name"): "kms_alias",
+    ("aws_security_group", "name"): "security_group",
+    ("aws_api_gateway_rest_api", "name"): "api_name",
+    ("aws_cloudwatch_metric_alarm", "alarm_name"): "alarm",
+    ("aws_sns_topic", "name"): "sns_topic",
+    ("aws_cloudwatch_event_rule", "name"): "event_rule",
+    ("aws_secretsmanager_secret", "name"): "secret",
+    # Unique per REST API / per region and scope: made by Naming.resource, held to its rule.
+    ("aws_api_gateway_authorizer", "name"): "tag",
+    ("aws_wafv2_web_acl", "name"): "tag",
+    ("aws_sqs_queue", "name"): "sqs_queue",
+    ("aws_cloudtrail", "name"): "cloudtrail",
+}
+#: Any top-level attribute of these names is taken for a name, so a new resource type cannot slip by unchecked.
+NAME_LIKE = frozenset(
+    {"name", "bucket", "identifier", "function_name", "alarm_name", "name_prefix", "final_snapshot_identifier"}
+)
+
+
+@dataclass(frozen=True)
+class SynthesizedName:
+    """A name a synthesized stack gives: where (``aws_s3_bucket.<logical id>.bucket``), the name, and the rule
+    it is held to ("" when none covers it)."""
+
+    where: str
+    value: str
+    rule: str
+
+
+def synthesized_names(doc: Mapping[str, Any]) -> list[SynthesizedName]:
+    """Every literal name in a synthesized stack: name-like attributes of its resources (references to another
+    resource's name are that resource's), their Name tags, and its S3 backend's bucket."""
+    found = []
+    for kind, resources in doc.get("resource", {}).items():
+        for logical, body in resources.items():
+            for attribute in sorted(NAME_LIKE & body.keys()):
+                value = body[attribute]
+                if isinstance(value, str) and "${" not in value:
+                    rule = NAME_ATTRIBUTES.get((kind, attribute), "")
+                    found.append(SynthesizedName(f"{kind}.{logical}.{attribute}", value, rule))
+            tags = body.get("tags")
+            tag = tags.get("Name") if isinstance(tags, dict) else None
+            if tag:
+                found.append(SynthesizedName(f"{kind}.{logical}.tags.Name", tag, "tag"))
+    backend = doc.get("terraform", {}).get("backend", {}).get("s3")
+    if backend:
+        found.append(SynthesizedName("terraform.backend.s3.bucket", backend["bucket"], "s3_bucket"))
+    return found

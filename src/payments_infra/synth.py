@@ -3,11 +3,14 @@
 ``synthesize("dev", "pr42", out=Path("cdktf.out"))`` writes
 ``cdktf.out/stacks/payments-bootstrap-dev-pr42/cdk.tf.json`` and
 ``cdktf.out/stacks/payments-dev-pr42/cdk.tf.json`` (with the zip beside it as an asset).
-Names are checked before anything is built, so a bad suffix fails in milliseconds.
+A bad suffix is refused before anything is built, in milliseconds. Every name the written stacks give is
+then checked against its service's rule and the deployment's suffix (``Naming.check_stack``): a stack with a
+name that breaks one is removed and InvalidName raised, before any terraform can run on it.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +18,7 @@ from pathlib import Path
 
 from payments_infra.environments import get_environment
 from payments_infra.lambda_build import LambdaPackage, build_lambda_package, check_package, repo_root
-from payments_infra.naming import Naming
+from payments_infra.naming import InvalidName, Naming
 
 #: Where ``payments build`` and ``payments synth`` put the zip by default.
 DEFAULT_PACKAGE = Path("build") / "lambda" / "payment_processor.zip"
@@ -92,7 +95,7 @@ def synthesize(
 
     out.mkdir(parents=True, exist_ok=True)
     app = App(outdir=str(out), stack_traces=False, context={"targetVersions": TARGET_VERSIONS})
-    written: list[SynthesizedStack] = []
+    written: list[tuple[SynthesizedStack, Naming]] = []
     for config, naming, deployment in namings:
         state_path = None
         if bootstrap_state_dir is not None:
@@ -101,6 +104,12 @@ def synthesize(
         platform = PlatformStack(app, config=config, naming=naming, package=package)
         for stack, kind in ((bootstrap, "bootstrap"), (platform, "platform")):
             name = stack.node.id
-            written.append(SynthesizedStack(name, deployment, kind, out / "stacks" / name / "cdk.tf.json"))
+            written.append((SynthesizedStack(name, deployment, kind, out / "stacks" / name / "cdk.tf.json"), naming))
     app.synth()
-    return SynthResult(out, tuple(written), package, time.perf_counter() - started)
+    for synthesized, naming in written:
+        try:
+            naming.check_stack(json.loads(synthesized.path.read_text()))
+        except InvalidName as error:
+            synthesized.path.unlink()
+            raise InvalidName(f"stack {synthesized.name}: {error}") from None
+    return SynthResult(out, tuple(s for s, _ in written), package, time.perf_counter() - started)

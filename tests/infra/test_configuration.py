@@ -20,9 +20,9 @@ from payments_infra.constructs.api import (
     _literal_digest,
     configuration_hash,
 )
+from payments_infra.constructs.functions import RECONCILE_TIMEOUT_S
 from payments_infra.constructs.webhook_queues import COURIER_TIMEOUT_S
 from payments_infra.environments import get_environment
-from payments_infra.stacks.platform import RECONCILE_TIMEOUT_S
 from payments_infra.synth import SynthResult
 from tests.deployments import ENVIRONMENTS
 from tests.infra.conftest import config_of, platform, stacks_of
@@ -137,6 +137,13 @@ def test_every_proxy_integration_has_a_permission_scoped_to_its_method(env_stack
     assert scopes == expected and len(permissions) == len(ROUTES) + 1
     for permission in env_stack.resources("aws_lambda_permission").values():
         assert permission.get("source_arn"), "a permission without source_arn lets any account's resource invoke"
+
+
+def test_the_processors_description_names_every_part_of_the_api_it_serves(env_stack: Stack) -> None:
+    _, processor = env_stack.named("aws_lambda_function", "processor/function")
+    served = {resource_path(env_stack, m["resource_id"]).split("/")[1] for m in _api(env_stack)["method"].values()}
+    assert served == {"payments", "events", "webhook_endpoints"}
+    assert all(f"/{part}" in processor["description"] for part in served), processor["description"]
 
 
 def test_deployment_triggers_hash_everything_it_serves_and_waits_for_it(env_stack: Stack) -> None:
@@ -257,7 +264,7 @@ def test_the_key_lets_logs_and_alarms_of_this_deployment_only_use_it(
     # Anchored at the end: "*-dev-pr4" must not also match the log groups of dev-pr42.
     assert logs_condition["test"] == "ArnLike" and logs_condition["values"][0].endswith(f":log-group:*{suffix}")
     alarms = statements.get("CloudWatchAlarmsPublishForThisDeployment")
-    if get_environment(environment).alarms_enabled:
+    if get_environment(environment).alarms:
         # The alarm topic is encrypted with this key; without the grant, notifications are dropped.
         assert alarms is not None and alarms["principals"] == [
             {"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}
@@ -321,7 +328,7 @@ def test_database_is_reachable_only_from_the_function(env_stack: Stack) -> None:
         assert "cidr_blocks" not in rule and "ipv6_cidr_blocks" not in rule, "no rule opens to an address range"
     groups = {body["name"].split("-")[1] for body in env_stack.resources("aws_security_group").values()}
     groups.remove("egress")
-    if config_of(env_stack).db_proxy:
+    if config_of(env_stack).proxy:
         assert groups == {"processor", "db", "endpoints", "proxy"}
         assert _linked(env_stack, "ingress", "db", 5432) == ["proxy"]
         assert _linked(env_stack, "ingress", "proxy", 5432) == ["processor"]
@@ -408,7 +415,7 @@ def test_functions_get_exactly_the_environment_their_entry_point_reads(env_stack
     # Through the proxy where the environment has one (staging, prod), else to the instance (dev).
     host = (
         f"${{aws_db_proxy.{env_stack.only('aws_db_proxy')[0]}.endpoint}}"
-        if config.db_proxy
+        if config.proxy
         else f"${{aws_db_instance.{db}.address}}"
     )
     database = {

@@ -27,12 +27,13 @@ def _secret(stack: Stack, construct: str) -> str:
 def test_only_staging_and_prod_have_a_proxy(env_stack: Stack) -> None:
     config = config_of(env_stack)
     kinds = ("aws_db_proxy", "aws_db_proxy_default_target_group", "aws_db_proxy_target")
-    assert [len(env_stack.resources(kind)) for kind in kinds] == [1 if config.db_proxy else 0] * 3
+    has_proxy = config.proxy is not None
+    assert [len(env_stack.resources(kind)) for kind in kinds] == [1 if has_proxy else 0] * 3
     roles = [r["name"] for r in env_stack.resources("aws_iam_role").values()]
-    assert any("-db-proxy-" in r for r in roles) is config.db_proxy
-    assert config.db_proxy is (config.name in ("staging", "prod"))
+    assert any("-db-proxy-" in r for r in roles) is has_proxy
+    assert has_proxy is (config.name in ("staging", "prod"))
     outputs = env_stack.doc.get("output", {})
-    assert ("database_proxy_endpoint" in outputs) is config.db_proxy
+    assert ("database_proxy_endpoint" in outputs) is has_proxy
 
 
 def test_the_proxy_requires_tls_and_logs_in_with_the_functions_three_logins(stack: Stack) -> None:
@@ -58,15 +59,16 @@ def test_the_proxy_requires_tls_and_logs_in_with_the_functions_three_logins(stac
 
 
 def test_the_pool_is_the_environments_and_the_target_is_the_instance(stack: Stack) -> None:
-    config = config_of(stack)
+    pool = config_of(stack).proxy
+    assert pool is not None
     proxy, _ = stack.only("aws_db_proxy")
     db, _ = stack.only("aws_db_instance")
     group_name, group = stack.only("aws_db_proxy_default_target_group")
     assert group["db_proxy_name"] == f"${{aws_db_proxy.{proxy}.name}}"
     assert group["connection_pool_config"] == {
-        "max_connections_percent": config.db_proxy_max_connections_percent,
-        "max_idle_connections_percent": config.db_proxy_max_idle_connections_percent,
-        "connection_borrow_timeout": config.db_proxy_borrow_timeout_s,
+        "max_connections_percent": pool.max_connections_percent,
+        "max_idle_connections_percent": pool.max_idle_connections_percent,
+        "connection_borrow_timeout": pool.borrow_timeout_s,
     }
     _, target = stack.only("aws_db_proxy_target")
     assert target == {
@@ -85,8 +87,8 @@ def test_every_function_connects_through_the_proxy_where_there_is_one(env_stack:
             continue
         host = function["environment"]["variables"]["DB_HOST"]
         (target,) = refs(host)
-        assert target.split(".")[0] == ("aws_db_proxy" if config.db_proxy else "aws_db_instance"), name
-        assert host.endswith(".endpoint}" if config.db_proxy else ".address}"), name
+        assert target.split(".")[0] == ("aws_db_proxy" if config.proxy else "aws_db_instance"), name
+        assert host.endswith(".endpoint}" if config.proxy else ".address}"), name
         assert function["environment"]["variables"]["DB_SSLMODE"] == "verify-full"
 
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from payments_infra.environments import ENVIRONMENTS, UnknownEnvironment, get_environment
+from payments_infra.environments import ENVIRONMENTS, ObjectLock, UnknownEnvironment, get_environment
 from payments_infra.naming import RULES, InvalidName, Naming, check
 
 SUFFIXES = ["pr42", "a", "alice-dev", "x" * 20, "0"]
@@ -26,7 +26,6 @@ def test_every_unique_name_carries_environment_and_suffix(env: str, suffix: str)
         naming.secret("db"),
         naming.log_group("/aws/lambda", "processor"),
         naming.kms_alias("key"),
-        naming.table("x"),
         naming.security_group("db"),
         naming.api("api"),
         naming.alarm("errors"),
@@ -97,7 +96,10 @@ def test_environments_are_data_and_differ_where_expected() -> None:
     dev, staging, prod = (get_environment(n) for n in ("dev", "staging", "prod"))
     assert not dev.db_multi_az and prod.db_multi_az
     assert not dev.db_deletion_protection and prod.db_deletion_protection
-    assert prod.transaction_log_object_lock and not dev.transaction_log_object_lock
+    assert prod.transaction_log_lock and not dev.transaction_log_lock and not staging.transaction_log_lock
+    # No alarms in dev (no thresholds either: nothing to set for alarms that do not exist); key expiry in prod.
+    assert dev.alarms is None and staging.alarms and prod.alarms
+    assert prod.alarms.api_keys_expiring and not staging.alarms.api_keys_expiring
     assert dev.log_retention_days < staging.log_retention_days < prod.log_retention_days
     assert dev.bucket_force_destroy and not prod.bucket_force_destroy
     # Only prod takes live API keys; a revoked key works at most the authorizer's cache time there.
@@ -118,7 +120,7 @@ def test_unknown_environment_lists_the_choices() -> None:
 
 def test_inconsistent_config_is_refused() -> None:
     with pytest.raises(ValueError, match="object lock"):
-        dataclasses.replace(get_environment("dev"), transaction_log_object_lock=True, transaction_log_lock_days=0)
+        ObjectLock(retention_days=0)
     with pytest.raises(ValueError, match="KMS"):
         dataclasses.replace(get_environment("dev"), kms_deletion_window_days=3)
     with pytest.raises(ValueError, match="allocated"):
@@ -137,7 +139,7 @@ def test_the_functions_connections_fit_the_database_with_room_to_spare(environme
     )
     # One more processor environment than fits is refused before anything is synthesized.
     spare = config.connection_budget() - config.function_connections()
-    with pytest.raises(ValueError, match="does not fit the proxy's pool" if config.db_proxy else "max_connections"):
+    with pytest.raises(ValueError, match="does not fit the proxy's pool" if config.proxy else "max_connections"):
         dataclasses.replace(config, processor_concurrency=config.processor_concurrency + spare + 1)
     dataclasses.replace(config, processor_concurrency=config.processor_concurrency + spare)
 
@@ -145,40 +147,49 @@ def test_the_functions_connections_fit_the_database_with_room_to_spare(environme
 def test_staging_and_prod_connect_through_a_proxy_whose_pool_the_arithmetic_gives() -> None:
     """The figures in environments.py's comments: max_connections * percent / 100, against the functions' sum."""
     dev, staging, prod = (get_environment(n) for n in ("dev", "staging", "prod"))
-    assert not dev.db_proxy and dev.connection_budget() == 80 - 10 and dev.function_connections() == 64
-    assert staging.db_proxy and staging.connection_budget() == 150 * 90 // 100 == 135
+    assert dev.proxy is None and dev.connection_budget() == 80 - 10 and dev.function_connections() == 64
+    assert staging.proxy and staging.connection_budget() == 150 * 90 // 100 == 135
     assert staging.function_connections() == 80 + 40 + 2 + 2 == 124
-    assert prod.db_proxy and prod.connection_budget() == 1000 * 40 // 100 == 400
+    assert prod.proxy and prod.connection_budget() == 1000 * 40 // 100 == 400
     assert prod.function_connections() == 200 + 100 + 4 + 2 == 306
     for config in (staging, prod):
-        assert 0 < config.db_proxy_borrow_timeout_s < config.lambda_timeout_s
-        assert config.db_proxy_max_idle_connections_percent <= config.db_proxy_max_connections_percent
+        assert config.proxy
+        assert 0 < config.proxy.borrow_timeout_s < config.lambda_timeout_s
+        assert config.proxy.max_idle_connections_percent <= config.proxy.max_connections_percent
 
 
 @pytest.mark.parametrize(
     ("environment", "changes", "message"),
     [
         # A pool that would take the connections kept for RDS and an operator: 150 * 95 % = 142 > 140.
-        ("staging", {"db_proxy_max_connections_percent": 95}, "kept for RDS and an operator"),
+        ("staging", {"max_connections_percent": 95}, "kept for RDS and an operator"),
         # A pool too small for the functions: 150 * 80 % = 120 < 124.
-        ("staging", {"db_proxy_max_connections_percent": 80}, "does not fit the proxy's pool"),
-        ("prod", {"db_proxy_max_connections_percent": 0}, "1..100"),
-        ("prod", {"db_proxy_max_connections_percent": 101}, "1..100"),
-        ("prod", {"db_proxy_max_idle_connections_percent": 41}, "0..db_proxy_max_connections_percent"),
-        ("prod", {"db_proxy_borrow_timeout_s": 15}, "less than lambda_timeout_s"),
-        ("prod", {"db_proxy_borrow_timeout_s": 0}, "less than lambda_timeout_s"),
-        # Without a proxy its settings are 0, so no one reads a pool that does not exist.
-        ("dev", {"db_proxy_max_connections_percent": 90}, "no proxy"),
-        # Dropping the proxy puts the functions on the instance directly: prod's 306 fit 1,000 - 10, staging's
-        # 124 fit 150 - 10, but a proxy's settings must go with it.
-        ("staging", {"db_proxy": False}, "no proxy"),
+        ("staging", {"max_connections_percent": 80}, "does not fit the proxy's pool"),
+        ("prod", {"max_connections_percent": 0}, "1..100"),
+        ("prod", {"max_connections_percent": 101}, "1..100"),
+        ("prod", {"max_idle_connections_percent": 41}, "0..max_connections_percent"),
+        ("prod", {"borrow_timeout_s": 15}, "less than lambda_timeout_s"),
+        ("prod", {"borrow_timeout_s": 0}, "less than lambda_timeout_s"),
     ],
 )
 def test_proxy_settings_outside_what_rds_proxy_or_the_budget_admit_are_refused(
-    environment: str, changes: dict[str, object], message: str
+    environment: str, changes: dict[str, int], message: str
 ) -> None:
+    config = get_environment(environment)
+    assert config.proxy
     with pytest.raises(ValueError, match=message):
-        dataclasses.replace(get_environment(environment), **changes)  # type: ignore[arg-type]
+        dataclasses.replace(config, proxy=dataclasses.replace(config.proxy, **changes))
+
+
+def test_without_a_proxy_the_functions_fit_the_instance_itself() -> None:
+    """Dropping the proxy puts the functions on the instance directly: prod's 306 fit 1,000 - 10, staging's 124 fit
+    150 - 10. No proxy setting is left behind to be read: there is no proxy config to hold one."""
+    for environment in ("staging", "prod"):
+        direct = dataclasses.replace(get_environment(environment), proxy=None)
+        assert direct.proxy_pool_connections() == 0
+        assert direct.connection_budget() == direct.db_max_connections - 10 >= direct.function_connections()
+    with pytest.raises(ValueError, match="does not fit max_connections"):
+        dataclasses.replace(get_environment("staging"), proxy=None, db_max_connections=100)
 
 
 @pytest.mark.parametrize(

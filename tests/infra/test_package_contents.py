@@ -9,8 +9,8 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from payments_infra.constructs.functions import ADMIN_HANDLER, AUTHORIZER_HANDLER, RECONCILE_HANDLER
 from payments_infra.lambda_build import HANDLER, PRUNED, LambdaPackage
-from payments_infra.stacks.platform import ADMIN_HANDLER, AUTHORIZER_HANDLER, RECONCILE_HANDLER
 
 PACKAGE = "payment_processor"
 #: The modules a deployed function or an operator starts in: the four handlers, and the package's

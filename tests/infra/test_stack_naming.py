@@ -1,95 +1,89 @@
 """Naming in the synthesized stacks: every unique name carries environment and suffix, within its
-service's limits (seed defects 1, 2, 3, 5 and 7 were names without the suffix)."""
+service's limits (names without the suffix made two deployments collide), and a stack giving any other
+name is refused."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import pytest
 
-from payments_infra.naming import RULES, InvalidName, Naming, check
+from payments_infra.lambda_build import LambdaPackage
+from payments_infra.naming import RULES, InvalidName, Naming, SynthesizedName, synthesized_names
 from payments_infra.synth import Deployment, SynthResult, synthesize
 from tests.deployments import DEPLOYMENTS
 from tests.infra.conftest import stacks_of
-
-# Attributes that hold a name AWS requires to be unique, and the rule each is held to.
-NAME_ATTRIBUTES = {
-    ("aws_s3_bucket", "bucket"): "s3_bucket",
-    ("aws_db_instance", "identifier"): "rds_identifier",
-    ("aws_db_instance", "final_snapshot_identifier"): "rds_identifier",
-    ("aws_db_subnet_group", "name"): "db_subnet_group",
-    ("aws_db_parameter_group", "name"): "db_parameter_group",
-    ("aws_db_proxy", "name"): "db_proxy",
-    ("aws_lambda_function", "function_name"): "lambda_function",
-    ("aws_iam_role", "name"): "iam_role",
-    ("aws_iam_policy", "name"): "iam_policy",
-    ("aws_cloudwatch_log_group", "name"): "log_group",
-    ("aws_kms_alias", "name"): "kms_alias",
-    ("aws_security_group", "name"): "security_group",
-    ("aws_api_gateway_rest_api", "name"): "api_name",
-    ("aws_cloudwatch_metric_alarm", "alarm_name"): "alarm",
-    ("aws_sns_topic", "name"): "sns_topic",
-    ("aws_cloudwatch_event_rule", "name"): "event_rule",
-    ("aws_secretsmanager_secret", "name"): "secret",
-    # Unique per REST API / per region and scope: built by naming.resource, held to its rule.
-    ("aws_api_gateway_authorizer", "name"): "tag",
-    ("aws_wafv2_web_acl", "name"): "tag",
-    ("aws_dynamodb_table", "name"): "dynamodb_table",
-    ("aws_sqs_queue", "name"): "sqs_queue",
-    ("aws_cloudtrail", "name"): "cloudtrail",
-}
-# Any attribute with one of these names is treated as a name, so a new resource type cannot slip by.
-NAME_LIKE = {"name", "bucket", "identifier", "function_name", "alarm_name", "name_prefix", "final_snapshot_identifier"}
+from tests.infra.tfjson import Stack
 
 
-def _names(stack_doc_resources: list[tuple[str, str, dict[str, object]]]) -> list[tuple[str, str, str]]:
-    found = []
-    for kind, logical, body in stack_doc_resources:
-        for attribute in NAME_LIKE & body.keys():
-            value = body[attribute]
-            if isinstance(value, str) and "${" not in value:
-                found.append((f"{kind}.{logical}.{attribute}", value, NAME_ATTRIBUTES.get((kind, attribute), "")))
-        tags = body.get("tags")
-        tag = tags.get("Name") if isinstance(tags, dict) else None
-        if tag:
-            found.append((f"{kind}.{logical}.tags.Name", tag, "tag"))
-    return found
+def _names(bootstrap: Stack, platform: Stack) -> list[SynthesizedName]:
+    return synthesized_names(bootstrap.doc) + synthesized_names(platform.doc)
 
 
 def test_every_name_in_every_stack_carries_environment_and_suffix(synthesized: SynthResult) -> None:
-    checked = 0
+    """What synthesize checked before it returned (Naming.check_stack), checked again here on the files."""
     for deployment, bootstrap, platform in stacks_of(synthesized):
-        for where, name, rule in _names(bootstrap.all_resources() + platform.all_resources()):
-            # Ends with it: "dev" and "pr4" merely somewhere in a name would let dev-pr4 and dev-pr42 collide.
-            # Secrets are path style (payment/<env>/<suffix>/<purpose>): there the "/" delimits the suffix.
-            if rule == "secret":
-                assert name.startswith(f"payment/{deployment.environment}/{deployment.suffix}/"), f"{where} = {name!r}"
-            else:
-                assert name.endswith(f"-{deployment.environment}-{deployment.suffix}"), f"{where} = {name!r}"
-            assert rule, f"{where}: no naming rule is known for this attribute; add it to NAME_ATTRIBUTES"
-            check(rule, name)  # length and characters
-            checked += 1
-    assert checked >= 5 * 20
+        naming = Naming(deployment.environment, deployment.suffix)
+        assert naming.check_stack(bootstrap.doc) == 1  # the state bucket
+        assert naming.check_stack(platform.doc) >= 50
+        for name in _names(bootstrap, platform):
+            assert deployment.environment in name.value and deployment.suffix in name.value, name
 
 
 def test_the_longest_suffix_fits_every_limit(synthesized: SynthResult) -> None:
-    longest = max(
-        _names(stacks_of(synthesized)[-1][2].all_resources()), key=lambda n: len(n[1]) / RULES[n[2]].max_length
-    )
-    where, name, rule = longest
-    assert len(name) <= RULES[rule].max_length, where
+    _, bootstrap, platform = stacks_of(synthesized)[-1]
+    longest = max(_names(bootstrap, platform), key=lambda n: len(n.value) / RULES[n.rule].max_length)
+    assert len(longest.value) <= RULES[longest.rule].max_length, longest
+
+
+def _stack(resources: Mapping[str, Mapping[str, Mapping[str, object]]]) -> dict[str, object]:
+    return {"resource": resources, "terraform": {"backend": {"s3": {"bucket": "payment-tfstate-dev-pr42"}}}}
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        # Made without the helper: two deployments would both create it ("BucketAlreadyOwnedByYou").
+        ({"aws_s3_bucket": {"b": {"bucket": "payment-transactions"}}}, "does not end with this deployment's -dev-pr42"),
+        # Another deployment's name.
+        ({"aws_iam_role": {"r": {"name": "payment-processor-dev-pr4"}}}, "does not end with"),
+        ({"aws_secretsmanager_secret": {"s": {"name": "payment/dev/pr4/db-app"}}}, "does not end with"),
+        # Over the service's limit: the limit is in the message.
+        ({"aws_lambda_function": {"f": {"function_name": f"payment-{'x' * 60}-dev-pr42"}}}, "allows 64"),
+        ({"aws_s3_bucket": {"b": {"bucket": "Payment-Upper-dev-pr42"}}}, "not allowed"),
+        # A name no rule covers (a new resource type): refused until NAME_ATTRIBUTES says what holds it.
+        ({"aws_dynamodb_table": {"t": {"name": "payment-locks-dev-pr42"}}}, "no naming rule covers"),
+        ({"aws_vpc": {"v": {"tags": {"Name": "shared-vpc"}}}}, "aws_vpc.v.tags.Name"),
+    ],
+)
+def test_a_stack_giving_a_name_that_breaks_a_rule_is_refused(
+    resources: dict[str, dict[str, dict[str, object]]], message: str
+) -> None:
+    with pytest.raises(InvalidName, match=message):
+        Naming("dev", "pr42").check_stack(_stack(resources))
+
+
+def test_references_to_names_are_not_names_and_every_problem_is_listed() -> None:
+    naming = Naming("dev", "pr42")
+    fine = {"aws_s3_bucket_versioning": {"v": {"bucket": "${aws_s3_bucket.b.id}"}}}
+    assert naming.check_stack(_stack(fine)) == 1  # the backend's bucket
+    bad = {"aws_sns_topic": {"t": {"name": "alarms"}}, "aws_sqs_queue": {"q": {"name": "q" * 81}}}
+    with pytest.raises(InvalidName, match=r"aws_sns_topic\.t\.name.*; aws_sqs_queue\.q\.name.*allows 80"):
+        naming.check_stack(_stack(bad))
+    with pytest.raises(InvalidName, match=r"terraform\.backend\.s3\.bucket"):
+        naming.check_stack({"terraform": {"backend": {"s3": {"bucket": "terraform-state-payment-processing"}}}})
 
 
 def test_two_deployments_share_no_name(synthesized: SynthResult) -> None:
     seen: dict[str, Deployment] = {}
     for deployment, bootstrap, platform in stacks_of(synthesized):
-        backend = platform.doc["terraform"]["backend"]["s3"]
-        for where, name, _ in [
-            *_names(bootstrap.all_resources() + platform.all_resources()),
-            ("backend", backend["bucket"], ""),
-        ]:
-            if "tags.Name" in where:
+        for name in _names(bootstrap, platform):
+            if name.where.endswith("tags.Name"):
                 continue
-            assert name not in seen or seen[name] == deployment, f"{name} used by {seen.get(name)} and {deployment}"
-            seen[name] = deployment
+            value = name.value
+            assert value not in seen or seen[value] == deployment, f"{value} used by {seen.get(value)} and {deployment}"
+            seen[value] = deployment
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=str)
@@ -105,12 +99,21 @@ def test_state_backend_is_the_bootstrapped_bucket_with_a_key_per_environment(
     assert "local" in bootstrap.doc["terraform"]["backend"]
 
 
-def test_a_suffix_that_breaks_a_limit_is_refused_before_synthesis(tmp_path: object) -> None:
-    from pathlib import Path
-
-    out = Path(str(tmp_path)) / "out"
+def test_a_suffix_that_breaks_a_limit_is_refused_before_synthesis(tmp_path: Path) -> None:
+    out = tmp_path / "out"
     with pytest.raises(InvalidName, match="deployment suffix"):
         synthesize([Deployment("dev", "x" * 21)], out=out, package=Path("/nonexistent.zip"))
     with pytest.raises(InvalidName, match="deployment suffix"):
         synthesize([Deployment("dev", "Has_Upper")], out=out, package=Path("/nonexistent.zip"))
     assert not out.exists()
+
+
+def test_synthesis_refuses_and_removes_a_stack_giving_a_name_without_the_suffix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lambda_zip: LambdaPackage
+) -> None:
+    """Bucket names made as they once were, without the deployment: refused before terraform could run on them."""
+    monkeypatch.setattr(Naming, "bucket", lambda self, purpose: f"payment-{purpose}")
+    out = tmp_path / "out"
+    with pytest.raises(InvalidName, match=r"stack payments-bootstrap-dev-pr42: aws_s3_bucket\..*'payment-tfstate'"):
+        synthesize([Deployment("dev", "pr42")], out=out, package=lambda_zip)
+    assert not (out / "stacks" / "payments-bootstrap-dev-pr42" / "cdk.tf.json").exists()

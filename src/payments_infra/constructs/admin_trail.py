@@ -54,7 +54,7 @@ class AdminInvokeTrail(Construct):
             "bucket",
             name=naming.bucket("admin-trail"),
             force_destroy=config.bucket_force_destroy,
-            kms_key_arn=key.arn,
+            key=key,
             lifecycle=[
                 s3.AwsBucketLifecycleConfiguration.RuleProperty(
                     id="keep-a-year-then-expire",

@@ -1,8 +1,8 @@
-"""API: the REST API in front of the processor. Its routes (``ROUTES``) are the processor's
-(``payment_processor.routes``), each an AWS_PROXY integration to the processor with its
-own scoped invoke permission and the API-key authorizer in front. Gateway responses that answer in the
-API's JSON error shape; one deployment whose trigger hashes everything it serves; and a stage with access
-logs and throttling."""
+"""API: the REST API in front of the processor, and everything it owns. Its routes (``ROUTES``) are the
+processor's (``payment_processor.routes``), each an AWS_PROXY integration to the processor with its own scoped
+invoke permission and the API-key authorizer in front (the authorizer, and its own invoke permission). Gateway
+responses that answer in the API's JSON error shape; one deployment whose trigger hashes everything it serves; a
+stage with access logs and throttling; and the WAF web ACL in front of the stage (constructs.rate_limit)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from payments_infra.constructs.encryption import EncryptionKey
 from payments_infra.constructs.function import Function
 from payments_infra.constructs.logs import log_group
 from payments_infra.constructs.policy import trust_policy
+from payments_infra.constructs.rate_limit import CredentialRateLimit
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
@@ -85,7 +86,8 @@ def configuration_hash(served: Sequence[Mapping[str, object]]) -> str:
     created with, their references (ids, the integration's function URI) resolved by Terraform.
 
     Any change to what the API serves therefore creates a new deployment, and the stage never keeps
-    serving an old configuration (seed defect 10). The arguments are hashed rather than the whole
+    serving an old configuration (a stage keeps the snapshot it was deployed with: a route added without a new
+    deployment is not served until someone redeploys by hand). The arguments are hashed rather than the whole
     objects: a resource read back from AWS can differ from its creation (an unset map becomes ``{}``),
     which would change a whole-object hash on every plan and redeploy forever.
     """
@@ -116,9 +118,10 @@ class PaymentsApi(Construct):
         config: EnvironmentConfig,
         naming: Naming,
         key: EncryptionKey,
-        function: Function,
+        processor: Function,
         authorizer: Function,
     ) -> None:
+        """``processor``: the function every route invokes; ``authorizer``: the one that checks API keys."""
         super().__init__(scope, id_)
         self.api = api_gateway.AwsRestApi(
             self,
@@ -173,7 +176,7 @@ class PaymentsApi(Construct):
                 response_templates={"application/json": gateway_response_template(code, message)},
                 response_parameters={f"gatewayresponse.header.{k}": f"'{v}'" for k, v in headers.items()} or None,
             )
-        self.routes = [self._route(id_, resources[path], method, path, function) for id_, method, path in ROUTES]
+        self.routes = [self._route(id_, resources[path], method, path, processor) for id_, method, path in ROUTES]
         self.deployment = api_gateway.AwsDeployment(
             self,
             "deployment",
@@ -188,7 +191,7 @@ class PaymentsApi(Construct):
         )
 
         self.access_logs = log_group(
-            self, "access-logs", name=naming.log_group("/aws/apigateway", "api"), config=config, key=key
+            self, "access-logs", config=config, naming=naming, key=key, service_path="/aws/apigateway", purpose="api"
         )
         account = self._logging_role(naming, key)
         self.stage = api_gateway.AwsStage(
@@ -224,6 +227,9 @@ class PaymentsApi(Construct):
                 data_trace_enabled=False,
             ),
         )
+        # Made beside the API rather than in it: the web ACL was first deployed at the stack's "rate-limit", and a
+        # construct's path names its resources (under "api/" terraform would replace the web ACL).
+        self.rate_limit = CredentialRateLimit(scope, "rate-limit", config=config, naming=naming, stage=self.stage)
 
     def _route(
         self,
@@ -258,8 +264,8 @@ class PaymentsApi(Construct):
             integration_http_method="POST",
             uri=function.invoke_arn,
         )
-        # Seed defect 9: without it every call fails ("Execution failed due to configuration error:
-        # Invalid permissions on Lambda function"). Scoped to this API, any stage, this method and path.
+        # Without it every call fails ("Execution failed due to configuration error: Invalid permissions on
+        # Lambda function"). Scoped to this API, any stage, this method and path.
         permission = lambda_.AwsPermission(
             self,
             f"{id_}-permission",

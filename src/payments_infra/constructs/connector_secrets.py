@@ -11,7 +11,7 @@ from __future__ import annotations
 from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
-from payments_infra.constructs.policy import Statement
+from payments_infra.constructs.policy import Grant, Statement
 from payments_infra.naming import Naming
 
 
@@ -25,15 +25,16 @@ class ConnectorSecrets(Construct):
         # Secrets Manager appends "-" and six characters to a secret's ARN: the trailing * matches them too.
         self.arns = f"arn:{key.partition}:secretsmanager:{key.region}:{key.account_id}:secret:{self.prefix}/*"
 
-    def grant_read(self, sid: str) -> Statement:
+    def grant_read(self, sid: str) -> Grant:
         """Read the secret keys (the processor and its reconcile job: they call the acquirers)."""
-        return Statement(sid=sid, actions=["secretsmanager:GetSecretValue"], resources=[self.arns])
+        statement = Statement(sid=sid, actions=["secretsmanager:GetSecretValue"], resources=[self.arns])
+        return Grant((statement,), self.key.use_via("secretsmanager", "kms:Decrypt"))
 
-    def grant_manage(self, sid: str) -> Statement:
-        """Create, set and delete them (the admin function; the key's use through Secrets Manager is granted
-        with its other secrets)."""
-        return Statement(
+    def grant_manage(self, sid: str) -> Grant:
+        """Create, set and delete them (the admin function): each value is encrypted under a new data key."""
+        statement = Statement(
             sid=sid,
             actions=["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DeleteSecret"],
             resources=[self.arns],
         )
+        return Grant((statement,), self.key.use_via("secretsmanager", "kms:GenerateDataKey"))

@@ -8,7 +8,7 @@ from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
 from payments_infra.constructs.network import DB_PORT, Network
-from payments_infra.constructs.policy import Statement
+from payments_infra.constructs.policy import Grant, Statement
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
@@ -31,6 +31,7 @@ class Database(Construct):
         key: EncryptionKey,
     ) -> None:
         super().__init__(scope, id_)
+        self.key = key
         self.subnet_group = rds.AwsDbSubnetGroup(
             self,
             "subnets",
@@ -75,7 +76,8 @@ class Database(Construct):
             db_subnet_group_name=self.subnet_group.name,
             vpc_security_group_ids=[network.database_sg.id],
             parameter_group_name=self.parameters.name,
-            # Seed defect 4: each of these three is always written, never left to a provider default.
+            # Each of these three is written out, never left to the provider's default: storage_encrypted defaults
+            # to false, and an unencrypted instance can be encrypted only by restoring an encrypted snapshot copy.
             publicly_accessible=False,
             multi_az=config.db_multi_az,
             storage_encrypted=True,
@@ -97,9 +99,11 @@ class Database(Construct):
         """
         return self.instance.master_user_secret.get(0).secret_arn
 
-    def grant_admin_login(self, sid: str) -> Statement:
-        """Read the master secret: the admin function's grant, and nobody else's."""
-        return Statement(sid=sid, actions=["secretsmanager:GetSecretValue"], resources=[self.secret_arn])
+    def grant_admin_login(self, sid: str) -> Grant:
+        """Read the master secret (encrypted with the deployment's key): the admin function's grant, and the
+        database proxy's, nobody else's."""
+        statement = Statement(sid=sid, actions=["secretsmanager:GetSecretValue"], resources=[self.secret_arn])
+        return Grant((statement,), self.key.use_via("secretsmanager", "kms:Decrypt"))
 
     @property
     def address(self) -> str:

@@ -1,5 +1,5 @@
 """Database proxy: RDS Proxy between the functions and the PostgreSQL instance, where the environment has
-one (``config.db_proxy``; staging and prod). The functions connect to the proxy's endpoint; the proxy
+one (``config.proxy``; staging and prod). The functions connect to the proxy's endpoint; the proxy
 pools connections to the instance, whose security group then admits the proxy and nothing else.
 
 How large the pool may grow, and why the functions' reserved concurrency fits it, is environment data
@@ -33,10 +33,9 @@ from cdktn_aws import iam, rds
 from constructs import Construct
 
 from payments_infra.constructs.database import Database
-from payments_infra.constructs.encryption import EncryptionKey
 from payments_infra.constructs.network import DB_PORT, HTTPS, Network, security_group, tcp_path
-from payments_infra.constructs.policy import Statement, policy_document, trust_policy
-from payments_infra.environments import EnvironmentConfig
+from payments_infra.constructs.policy import Grant, grant_statements, policy_document, trust_policy
+from payments_infra.environments import ProxyConfig
 from payments_infra.naming import Naming
 
 ENGINE_FAMILY = "POSTGRESQL"
@@ -50,7 +49,7 @@ class ProxyLogin:
 
     description: str
     secret_arn: str
-    read: Statement
+    read: Grant
 
 
 class DatabaseProxy(Construct):
@@ -61,11 +60,10 @@ class DatabaseProxy(Construct):
         scope: Construct,
         id_: str,
         *,
-        config: EnvironmentConfig,
+        proxy: ProxyConfig,
         naming: Naming,
         network: Network,
         database: Database,
-        key: EncryptionKey,
         logins: Sequence[ProxyLogin],
     ) -> None:
         super().__init__(scope, id_)
@@ -82,12 +80,7 @@ class DatabaseProxy(Construct):
         )
         # The secrets are encrypted with the deployment's key: Secrets Manager decrypts them for the proxy.
         document = policy_document(
-            self,
-            "grants",
-            [
-                *(login.read for login in logins),
-                key.grant_use_via("DecryptLoginSecrets", services=["secretsmanager"], actions=["kms:Decrypt"]),
-            ],
+            self, "grants", grant_statements([login.read for login in logins], key_sid="DecryptLoginSecrets")
         )
         self.policy = iam.AwsPolicy(
             self,
@@ -142,9 +135,9 @@ class DatabaseProxy(Construct):
             "target-group",
             db_proxy_name=self.proxy.name,
             connection_pool_config=rds.AwsDbProxyDefaultTargetGroup.ConnectionPoolConfigProperty(
-                max_connections_percent=config.db_proxy_max_connections_percent,
-                max_idle_connections_percent=config.db_proxy_max_idle_connections_percent,
-                connection_borrow_timeout=config.db_proxy_borrow_timeout_s,
+                max_connections_percent=proxy.max_connections_percent,
+                max_idle_connections_percent=proxy.max_idle_connections_percent,
+                connection_borrow_timeout=proxy.borrow_timeout_s,
             ),
         )
         self.target = rds.AwsDbProxyTarget(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from cdktn_aws import kms, meta_data_sources, sts
 from constructs import Construct
 
-from payments_infra.constructs.policy import Statement, policy_document
+from payments_infra.constructs.policy import Grant, KeyUse, Statement, policy_document
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
@@ -47,7 +47,7 @@ class EncryptionKey(Construct):
                 conditions=[("ArnLike", "kms:EncryptionContext:aws:logs:arn", [log_groups])],
             ),
         ]
-        if config.alarms_enabled:
+        if config.alarms:
             # The alarm topic is encrypted with this key: without this statement CloudWatch cannot publish
             # to it and every alarm's notification is silently dropped (the alarm state still changes).
             statements.append(
@@ -93,31 +93,22 @@ class EncryptionKey(Construct):
             policy=document.json,
         )
         self.alias = kms.AwsAlias(self, "alias", name=naming.kms_alias("key"), target_key_id=self.key.key_id)
+        #: The key's ARN: one token, read once, so grants can tell it is the same key (each read is a new token).
+        self.arn: str = self.key.arn
 
-    @property
-    def arn(self) -> str:
-        """The key's ARN."""
-        return self.key.arn
+    def use_via(self, service: str, *actions: str) -> KeyUse:
+        """What a resource encrypted with this key asks of it for one access: ``actions`` when ``service`` (``s3``,
+        ``secretsmanager``) calls KMS on the caller's behalf. The resource's grant carries it (policy.Grant)."""
+        return KeyUse(self.arn, f"{service}.{self.region}.amazonaws.com", tuple(actions))
 
-    def grant_use_via(self, sid: str, *, services: Sequence[str], actions: Sequence[str]) -> Statement:
-        """Use the key only when one of ``services`` calls KMS on the caller's behalf (``kms:ViaService``):
-        S3 for SSE-KMS objects, Secrets Manager for the secrets it encrypts with this key."""
-        return Statement(
-            sid=sid,
-            actions=list(actions),
-            resources=[self.arn],
-            conditions=[
-                ("StringEquals", "kms:ViaService", [f"{service}.{self.region}.amazonaws.com" for service in services])
-            ],
-        )
-
-    def grant_use_for(self, sid: str, *, purpose: str, actions: Sequence[str]) -> Statement:
+    def grant_use_for(self, sid: str, *, purpose: str, actions: Sequence[str]) -> Grant:
         """Use the key directly (``kms:Encrypt``, ``kms:Decrypt``), only with the encryption context
         ``purpose`` (``kms:EncryptionContext:purpose``): the role can seal and open what it sealed for that
         purpose, and nothing sealed for another (the database's, the bucket's or the secrets' data keys)."""
-        return Statement(
+        statement = Statement(
             sid=sid,
             actions=list(actions),
             resources=[self.arn],
             conditions=[("StringEquals", "kms:EncryptionContext:purpose", [purpose])],
         )
+        return Grant((statement,))

@@ -16,6 +16,7 @@ from payments_infra.constructs.function_role import FunctionRole
 from payments_infra.constructs.network import Network
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.lambda_build import BuildError, LambdaPackage, check_package
+from payments_infra.naming import Naming
 
 RUNTIME = "python3.12"
 
@@ -24,8 +25,8 @@ RUNTIME = "python3.12"
 class HandlerInPackage:
     """Construct validation: the zip exists, is a zip, and holds the handler's module.
 
-    Run by CDK when the app is synthesized, so no stack is written that names code it does not ship
-    (seed defect 8: "Could not find file: lambda-placeholder.zip").
+    Run by CDK when the app is synthesized, so no stack is written that names code it does not ship (a
+    placeholder package fails the apply: "Could not find file: lambda-placeholder.zip").
     """
 
     def __init__(self, path: Path, handler: str) -> None:
@@ -42,7 +43,8 @@ class HandlerInPackage:
 
 
 class Function(Construct):
-    """One Lambda function of the processor."""
+    """One Lambda function of the processor, named for its construct id (``processor`` ->
+    ``payment-processor-<env>-<suffix>``), its description ending with the deployment."""
 
     def __init__(
         self,
@@ -50,7 +52,7 @@ class Function(Construct):
         id_: str,
         *,
         config: EnvironmentConfig,
-        name: str,
+        naming: Naming,
         handler: str,
         description: str,
         package: LambdaPackage,
@@ -69,14 +71,14 @@ class Function(Construct):
         self.function = lambda_.AwsFunction(
             self,
             "function",
-            function_name=name,
-            description=description,
+            function_name=naming.function(id_),
+            description=f"{description} ({naming.tag})",
             role=role.arn,
             runtime=RUNTIME,
             architectures=["x86_64"],  # the zip holds manylinux x86_64 wheels
             handler=handler,
             # The zip is a stack asset uploaded to the code bucket; the hash is of those exact bytes, computed
-            # at build time (seed defect 8 was "lambda-placeholder.zip" / "placeholder-hash").
+            # at build time (a hash not computed from the bytes cannot tell terraform when the code changed).
             s3_bucket=code.name,
             s3_key=code.key,
             source_code_hash=package.source_code_hash,

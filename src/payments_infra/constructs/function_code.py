@@ -45,7 +45,7 @@ class FunctionCode(SecureBucket):
             id_,
             name=naming.bucket("code"),
             force_destroy=config.bucket_force_destroy,
-            kms_key_arn=key.arn,
+            key=key,
             lifecycle=[
                 s3.AwsBucketLifecycleConfiguration.RuleProperty(
                     id="expire-replaced-packages",

@@ -1,12 +1,13 @@
-"""IAM: the role a function runs as. It holds the statements the function's resources grant it
-(``bucket.grant_put``, ``secret.grant_read``, ``key.grant_use``, as AWS CDK's constructs do), plus
-what every function of the platform needs: writing its own log groups and attaching to the VPC.
+"""IAM: the role a function runs as. It holds the grants the function's resources give it
+(``bucket.grant_put``, ``secret.grant_read``, ``queue.grant_send``, each with what it takes of the deployment's
+key, as AWS CDK's constructs do), plus what every function of the platform needs: writing its own log groups
+and attaching to the VPC.
 
 Each function (processor and delivery, authorizer, admin) gets its own role with only what its code
-uses, so the role never has to know every resource of the stack. Seed defect 6 was a function
-writing to a bucket it had no grant on ("AccessDenied ... is not authorized to perform:
-s3:PutObject"): the grants come from the resources the function is configured with, so the two
-cannot drift apart.
+uses, so the role never has to know every resource of the stack. A function configured with a bucket
+its role holds no grant on deploys fine and fails on its first write ("AccessDenied ... is not
+authorized to perform: s3:PutObject"): the grants come from the resources the function is configured
+with, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from cdktn_aws import cloudwatch_logs, iam
 from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
-from payments_infra.constructs.policy import Statement, policy_document, trust_policy
+from payments_infra.constructs.policy import Grant, Statement, grant_statements, policy_document, trust_policy
 from payments_infra.naming import Naming
 
 #: What Lambda needs to attach a function to private subnets (the actions of AWS's
@@ -46,9 +47,12 @@ class FunctionRole(Construct):
         description: str,
         key: EncryptionKey,
         log_groups: Sequence[cloudwatch_logs.AwsGroup],
-        grants: Sequence[Statement],
+        grants: Sequence[Grant],
+        key_sid: str | None = None,
         in_vpc: bool = True,
     ) -> None:
+        """``key_sid``: the id of the statement that lets the role use the key for the encrypted data its grants
+        reach (policy.grant_statements)."""
         super().__init__(scope, id_)
         trust = trust_policy(
             self,
@@ -69,7 +73,7 @@ class FunctionRole(Construct):
             self,
             "grants",
             [
-                *grants,
+                *grant_statements(grants, key_sid=key_sid),
                 Statement(
                     sid="WriteOwnLogs",
                     actions=["logs:CreateLogStream", "logs:PutLogEvents"],

@@ -47,7 +47,8 @@ class Monitoring(Construct):
     ) -> None:
         super().__init__(scope, id_)
         self.alarms: list[cloudwatch.AwsMetricAlarm] = []
-        if not config.alarms_enabled:
+        alarms = config.alarms
+        if alarms is None:
             return
         self.topic = sns.AwsTopic(self, "alarms-topic", name=naming.topic("alarms"), kms_master_key_id=key.arn)
         self._naming = naming
@@ -59,7 +60,7 @@ class Monitoring(Construct):
                 "Errors",
                 {"FunctionName": function.function_name},
                 "Sum",
-                config.alarm_lambda_errors_threshold,
+                alarms.lambda_errors_threshold,
                 "GreaterThanOrEqualToThreshold",
             )
             self._alarm(
@@ -79,7 +80,7 @@ class Monitoring(Construct):
             "OutboxOldestPendingAge",
             outbox,
             "Maximum",
-            config.alarm_outbox_oldest_age_s,
+            alarms.outbox_oldest_age_s,
             "GreaterThanOrEqualToThreshold",
             missing="breaching",
         )
@@ -101,7 +102,7 @@ class Monitoring(Construct):
             PROCESSING_AGE_ALARM_S,
             "GreaterThanOrEqualToThreshold",
         )
-        if config.alarm_api_keys_expiring:
+        if alarms.api_keys_expiring:
             # Missing data is not breaching here: the outbox alarm already calls when the job stops reporting.
             self._alarm(
                 "api-keys-expiring",
@@ -118,7 +119,7 @@ class Monitoring(Construct):
             "5XXError",
             {"ApiName": api.api.name, "Stage": api.stage.stage_name},
             "Sum",
-            config.alarm_api_5xx_threshold,
+            alarms.api_5xx_threshold,
             "GreaterThanOrEqualToThreshold",
         )
         self._alarm(
@@ -127,7 +128,7 @@ class Monitoring(Construct):
             "CPUUtilization",
             {"DBInstanceIdentifier": database.instance.identifier},
             "Average",
-            config.alarm_db_cpu_percent,
+            alarms.db_cpu_percent,
             "GreaterThanOrEqualToThreshold",
             periods=3,
         )
@@ -137,7 +138,7 @@ class Monitoring(Construct):
             "FreeStorageSpace",
             {"DBInstanceIdentifier": database.instance.identifier},
             "Minimum",
-            config.alarm_db_free_storage_bytes,
+            alarms.db_free_storage_bytes,
             "LessThanOrEqualToThreshold",
         )
 

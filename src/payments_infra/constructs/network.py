@@ -183,7 +183,7 @@ class Network(Construct):
         self.sqs_endpoint = self._interface_endpoint("sqs", config=config, naming=naming)
 
         # Separate rule resources (not inline blocks) so each rule is one reviewable, diffable resource.
-        if not config.db_proxy:
+        if config.proxy is None:
             # Direct connections. With a proxy the database admits the proxy alone, and the functions reach
             # the proxy: DatabaseProxy makes those rules.
             tcp_path(

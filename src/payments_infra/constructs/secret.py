@@ -3,7 +3,8 @@
 Terraform creates the secret empty (no ``aws_secretsmanager_secret_version``), so no password or
 pepper ever passes through a plan, a state file or the synthesized JSON. The admin function fills it
 at setup (``payment_processor.admin``): the application roles' generated passwords, the API-key pepper.
-Access is granted from here, as statements the reading or writing function's role collects.
+Access is granted from here, with what it takes of the key, as grants the reading or writing function's role
+collects.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from cdktn_aws import secrets_manager
 from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
-from payments_infra.constructs.policy import Statement
+from payments_infra.constructs.policy import Grant, Statement
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
@@ -32,6 +33,7 @@ class Secret(Construct):
         description: str,
     ) -> None:
         super().__init__(scope, id_)
+        self.key = key
         self.secret = secrets_manager.AwsSecret(
             self,
             "secret",
@@ -49,12 +51,15 @@ class Secret(Construct):
         """The secret's ARN."""
         return self.secret.arn
 
-    def grant_read(self, sid: str) -> Statement:
-        """Read the value (the functions that log in with it)."""
-        return Statement(sid=sid, actions=["secretsmanager:GetSecretValue"], resources=[self.arn])
+    def grant_read(self, sid: str) -> Grant:
+        """Read the value (the functions that log in with it): Secrets Manager decrypts it with the key."""
+        statement = Statement(sid=sid, actions=["secretsmanager:GetSecretValue"], resources=[self.arn])
+        return Grant((statement,), self.key.use_via("secretsmanager", "kms:Decrypt"))
 
-    def grant_write(self, sid: str) -> Statement:
-        """Read and set the value (the admin function, which generates it)."""
-        return Statement(
+    def grant_write(self, sid: str) -> Grant:
+        """Read and set the value (the admin function, which generates it): a new value is encrypted under a
+        new data key."""
+        statement = Statement(
             sid=sid, actions=["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"], resources=[self.arn]
         )
+        return Grant((statement,), self.key.use_via("secretsmanager", "kms:GenerateDataKey", "kms:Decrypt"))

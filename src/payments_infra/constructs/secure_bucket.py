@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from cdktn_aws import iam, s3
 from constructs import Construct
 
-from payments_infra.constructs.policy import Statement, policy_document
+from payments_infra.constructs.encryption import EncryptionKey
+from payments_infra.constructs.policy import Grant, KeyUse, Statement, policy_document
 
 
 def version(scope: Construct, bucket: s3.AwsBucket) -> s3.AwsBucketVersioning:
@@ -102,8 +103,8 @@ def tls_only(scope: Construct, bucket: s3.AwsBucket, grants: Sequence[Statement]
 class SecureBucket(Construct):
     """A bucket with every protection, created in the order S3 accepts them.
 
-    ``kms_key_arn`` None means SSE-S3 (the state bucket: it must stay readable while the deployment's
-    own key is replaced). ``grants`` are bucket-policy statements for a service that writes to the bucket from
+    ``key`` None means SSE-S3 (the state bucket: it must stay readable while the deployment's own key is
+    replaced). ``grants`` are bucket-policy statements for a service that writes to the bucket from
     outside the account's IAM (CloudTrail). ``lifecycle`` is required: a versioned bucket without one keeps every
     noncurrent version forever.
     """
@@ -115,7 +116,7 @@ class SecureBucket(Construct):
         *,
         name: str,
         force_destroy: bool,
-        kms_key_arn: str | None,
+        key: EncryptionKey | None,
         lifecycle: Sequence[s3.AwsBucketLifecycleConfiguration.RuleProperty],
         object_lock: bool = False,
         grants: Sequence[Statement] = (),
@@ -128,7 +129,8 @@ class SecureBucket(Construct):
             self, "bucket", bucket=name, force_destroy=force_destroy, object_lock_enabled=object_lock
         )
         versioning = version(self, self.bucket)
-        encrypt(self, self.bucket, kms_key_arn=kms_key_arn)
+        self.kms_key = key
+        encrypt(self, self.bucket, kms_key_arn=key.arn if key else None)
         public_access = block_public_access(self, self.bucket)
         own_objects(self, self.bucket)
         self.policy = require_tls(self, self.bucket, after=public_access, grants=grants)
@@ -151,6 +153,12 @@ class SecureBucket(Construct):
         """The bucket's ARN."""
         return self.bucket.arn
 
-    def grant_put(self, sid: str, *, prefix: str) -> Statement:
-        """Write objects under ``prefix`` only (``s3:PutObject``; the key's grant comes from the key)."""
-        return Statement(sid=sid, actions=["s3:PutObject"], resources=[f"{self.arn}/{prefix}*"])
+    def grant_put(self, sid: str, *, prefix: str) -> Grant:
+        """Write objects under ``prefix`` only (``s3:PutObject``), and the bucket key's data keys through S3: a new
+        data key for each object, and decrypting it again to finish a multipart upload."""
+        statement = Statement(sid=sid, actions=["s3:PutObject"], resources=[f"{self.arn}/{prefix}*"])
+        return Grant((statement,), self._key_use("kms:GenerateDataKey", "kms:Decrypt"))
+
+    def _key_use(self, *actions: str) -> KeyUse | None:
+        """What an access through S3 takes of the bucket's key (None under SSE-S3: S3's own key)."""
+        return self.kms_key.use_via("s3", *actions) if self.kms_key else None

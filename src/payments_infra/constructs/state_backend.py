@@ -1,8 +1,8 @@
 """State backend: where Terraform keeps each deployment's state, and the bootstrap that creates it.
 
-The state bucket carries the environment and suffix (seed defect 1 was a shared
-"terraform-state-payment-processing" bucket and "terraform-state-lock" table: parallel deployments
-overwrote each other's state). Locking is S3-native (``use_lockfile``): a ``<key>.tflock`` object in
+The state bucket carries the environment and suffix: with one state bucket and lock table for every
+deployment ("terraform-state-payment-processing", "terraform-state-lock"), parallel deployments
+overwrote each other's state. Locking is S3-native (``use_lockfile``): a ``<key>.tflock`` object in
 the same bucket, so the lock is as unique as the bucket. DynamoDB locking is deprecated by Terraform
 1.11 ('The parameter "dynamodb_table" is deprecated. Use parameter "use_lockfile" instead.').
 """
@@ -43,7 +43,7 @@ class StateStore(SecureBucket):
             name=naming.state_bucket(),
             force_destroy=config.bucket_force_destroy,
             # SSE-S3: the state must stay readable even if the deployment's own KMS key is being replaced.
-            kms_key_arn=None,
+            key=None,
             lifecycle=[
                 s3.AwsBucketLifecycleConfiguration.RuleProperty(
                     id="expire-old-state-versions",

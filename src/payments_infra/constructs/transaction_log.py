@@ -8,7 +8,7 @@ from cdktn_aws import s3
 from constructs import Construct
 
 from payments_infra.constructs.encryption import EncryptionKey
-from payments_infra.constructs.policy import Statement
+from payments_infra.constructs.policy import Grant, Statement
 from payments_infra.constructs.secure_bucket import SecureBucket
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
@@ -31,8 +31,8 @@ class TransactionLogBucket(SecureBucket):
             id_,
             name=naming.bucket("txlog"),
             force_destroy=config.bucket_force_destroy,
-            kms_key_arn=key.arn,
-            object_lock=config.transaction_log_object_lock,
+            key=key,
+            object_lock=config.transaction_log_lock is not None,
             lifecycle=[
                 s3.AwsBucketLifecycleConfiguration.RuleProperty(
                     id="archive-transaction-events",
@@ -56,7 +56,8 @@ class TransactionLogBucket(SecureBucket):
                 )
             ],
         )
-        if config.transaction_log_object_lock:
+        lock = config.transaction_log_lock
+        if lock:
             # COMPLIANCE: nobody, root included, can delete or overwrite an event before it expires.
             s3.AwsBucketObjectLockConfiguration(
                 self,
@@ -64,25 +65,26 @@ class TransactionLogBucket(SecureBucket):
                 bucket=self.bucket.id,
                 rule=s3.AwsBucketObjectLockConfiguration.RuleProperty(
                     default_retention=s3.AwsBucketObjectLockConfiguration.DefaultRetentionProperty(
-                        mode="COMPLIANCE", days=config.transaction_log_lock_days
+                        mode="COMPLIANCE", days=lock.retention_days
                     )
                 ),
             )
 
-    def grant_put_events(self, sid: str) -> Statement:
-        """Write events: ``s3:PutObject`` under the event prefix only."""
+    def grant_put_events(self, sid: str) -> Grant:
+        """Write events: ``s3:PutObject`` under the event prefix only, with the key's data keys."""
         return self.grant_put(sid, prefix=EVENT_PREFIX)
 
-    def grant_list_events(self, sid: str) -> Statement:
+    def grant_list_events(self, sid: str) -> Grant:
         """List the event objects (``s3:ListBucket`` with ``s3:prefix`` under the event prefix): which of a
-        payment's events are in the bucket, for the console's timeline. Not their content."""
-        return Statement(
+        payment's events are in the bucket, for the console's timeline. Not their content, so nothing of the key."""
+        statement = Statement(
             sid=sid,
             actions=["s3:ListBucket"],
             resources=[self.arn],
             conditions=[("StringLike", "s3:prefix", [f"{EVENT_PREFIX}*"])],
         )
+        return Grant((statement,), self._key_use())
 
-    def grant_put_audit(self, sid: str) -> Statement:
-        """Write audit-log entries: ``s3:PutObject`` under the audit prefix only."""
+    def grant_put_audit(self, sid: str) -> Grant:
+        """Write audit-log entries: ``s3:PutObject`` under the audit prefix only, with the key's data keys."""
         return self.grant_put(sid, prefix=AUDIT_PREFIX)

@@ -15,7 +15,7 @@ import json
 from cdktn_aws import sqs
 from constructs import Construct
 
-from payments_infra.constructs.policy import Statement
+from payments_infra.constructs.policy import Grant, Statement
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
@@ -66,11 +66,13 @@ class Queue(Construct):
     def url(self) -> str:
         return self.queue.url
 
-    def grant_send(self, sid: str) -> Statement:
-        return Statement(sid=sid, actions=["sqs:SendMessage"], resources=[self.arn])
+    def grant_send(self, sid: str) -> Grant:
+        """Send messages. SQS encrypts them with its own key (SSE-SQS): nothing of a KMS key to grant."""
+        return Grant((Statement(sid=sid, actions=["sqs:SendMessage"], resources=[self.arn]),))
 
-    def grant_consume(self, sid: str) -> Statement:
-        return Statement(sid=sid, actions=list(CONSUME_ACTIONS), resources=[self.arn])
+    def grant_consume(self, sid: str) -> Grant:
+        """Receive and delete messages, hide one longer, read the queue's attributes: what its consumer calls."""
+        return Grant((Statement(sid=sid, actions=list(CONSUME_ACTIONS), resources=[self.arn]),))
 
 
 class WebhookQueues(Construct):
