@@ -31,7 +31,7 @@ from tests.infra.tfjson import Stack, refs, resource_path
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_database_flags_are_explicit_and_safe(synthesized: SynthResult, environment: str) -> None:
-    """Seed defect 4: publicly_accessible / multi_az left to defaults."""
+    """rds-defaults-implicit: publicly_accessible / multi_az left to defaults."""
     stack = platform(synthesized, environment)
     config = get_environment(environment)
     _, db = stack.only("aws_db_instance")
@@ -113,7 +113,7 @@ def _api(stack: Stack) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def test_every_proxy_integration_has_a_permission_scoped_to_its_method(env_stack: Stack) -> None:
-    """Seed defect 9: no aws_lambda_permission for API Gateway."""
+    """api-invoke-permission-missing: no aws_lambda_permission for API Gateway."""
     api = _api(env_stack)
     rest_api, _ = env_stack.only("aws_api_gateway_rest_api")
     permissions = [
@@ -147,7 +147,7 @@ def test_the_processors_description_names_every_part_of_the_api_it_serves(env_st
 
 
 def test_deployment_triggers_hash_everything_it_serves_and_waits_for_it(env_stack: Stack) -> None:
-    """Seed defect 10: deployment without triggers/dependencies on methods and integrations."""
+    """api-deployment-stale: deployment without triggers/dependencies on methods and integrations."""
     api = _api(env_stack)
     (deployment,) = api["deployment"].values()
     trigger = deployment["triggers"]["redeployment"]

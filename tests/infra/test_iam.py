@@ -1,5 +1,5 @@
 """IAM: each function runs as a role holding exactly the grants its code uses, on exactly their
-resources, and nothing broader (seed defect 6 was a function writing to a bucket it had no grant on).
+resources, and nothing broader (log-bucket-access-denied was a function writing to a bucket it had no grant on).
 
 Three roles: the processor and its delivery job share one (same code, same data), the authorizer and
 the admin function each have their own. Only the admin's may read the database master secret or set

@@ -1,4 +1,4 @@
-"""The Lambda package: real, reproducible, refused when missing or a placeholder (seed defect 8)."""
+"""The Lambda package: real, reproducible, refused when missing or a placeholder (placeholder-package)."""
 
 from __future__ import annotations
 

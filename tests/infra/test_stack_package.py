@@ -1,4 +1,4 @@
-"""The functions' code in the synthesized stacks is the real zip (seed defect 8: a placeholder)."""
+"""The functions' code in the synthesized stacks is the real zip (placeholder-package)."""
 
 from __future__ import annotations
 

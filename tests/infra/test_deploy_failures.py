@@ -1,4 +1,5 @@
-"""The ten defects of the seed post-mortem, one test each, against the stacks this project synthesizes.
+"""The ten deploy failures of an earlier attempt at this platform (preflight.failures, by slug), one test each, against
+the stacks this project synthesizes.
 
 (The preflight checker proves each is *caught* when present; here each is shown absent by construction.)
 """
@@ -14,7 +15,7 @@ from tests.infra.conftest import platform, stacks_of
 from tests.infra.tfjson import refs
 
 
-def test_defect_1_state_backend_names_carry_the_suffix(synthesized: SynthResult) -> None:
+def test_state_backend_shared_state_backend_names_carry_the_suffix(synthesized: SynthResult) -> None:
     for deployment, bootstrap, stack in stacks_of(synthesized):
         backend = stack.doc["terraform"]["backend"]["s3"]
         assert deployment.suffix in backend["bucket"] and deployment.environment in backend["bucket"]
@@ -23,8 +24,8 @@ def test_defect_1_state_backend_names_carry_the_suffix(synthesized: SynthResult)
         assert bootstrap.only("aws_s3_bucket")[1]["bucket"] == backend["bucket"]
 
 
-def test_defect_2_the_database_secret_is_found_by_reference_not_by_name(synthesized: SynthResult) -> None:
-    """The seed looked its secret up by a name without the suffix, which did not exist. Every secret a
+def test_secret_not_found_the_database_secret_is_found_by_reference_not_by_name(synthesized: SynthResult) -> None:
+    """The earlier attempt looked its secret up by a name without the suffix, which did not exist. Every secret a
     function is given is created by the same stack, referenced by ARN, and named for the deployment."""
     for deployment, _, stack in stacks_of(synthesized):
         assert not stack.data("aws_secretsmanager_secret"), "no lookup of a secret by a name that may not exist"
@@ -48,14 +49,14 @@ def test_defect_2_the_database_secret_is_found_by_reference_not_by_name(synthesi
         assert used == by_reference, "every secret the stack creates is one a function uses"
 
 
-def test_defect_3_rds_identifier_carries_the_suffix(synthesized: SynthResult) -> None:
+def test_db_instance_exists_rds_identifier_carries_the_suffix(synthesized: SynthResult) -> None:
     identifiers = {stack.only("aws_db_instance")[1]["identifier"] for _, _, stack in stacks_of(synthesized)}
     assert len(identifiers) == len(DEPLOYMENTS)
     for deployment, _, stack in stacks_of(synthesized):
         assert stack.only("aws_db_instance")[1]["identifier"].endswith(f"-{deployment.environment}-{deployment.suffix}")
 
 
-def test_defect_4_rds_multi_az_and_public_access_are_explicit(synthesized: SynthResult) -> None:
+def test_rds_defaults_implicit_rds_multi_az_and_public_access_are_explicit(synthesized: SynthResult) -> None:
     for _, _, stack in stacks_of(synthesized):
         db = stack.only("aws_db_instance")[1]
         assert (
@@ -63,14 +64,14 @@ def test_defect_4_rds_multi_az_and_public_access_are_explicit(synthesized: Synth
         )
 
 
-def test_defect_5_bucket_names_carry_the_suffix(synthesized: SynthResult) -> None:
+def test_bucket_exists_bucket_names_carry_the_suffix(synthesized: SynthResult) -> None:
     for deployment, bootstrap, stack in stacks_of(synthesized):
         for s in (bootstrap, stack):
             for bucket in s.resources("aws_s3_bucket").values():
                 assert bucket["bucket"].endswith(f"-{deployment.environment}-{deployment.suffix}")
 
 
-def test_defect_6_the_function_may_write_to_its_log_bucket(synthesized: SynthResult) -> None:
+def test_log_bucket_access_denied_the_function_may_write_to_its_log_bucket(synthesized: SynthResult) -> None:
     stack = platform(synthesized, "dev")
     writers = 0
     for function in stack.resources("aws_lambda_function").values():
@@ -85,20 +86,20 @@ def test_defect_6_the_function_may_write_to_its_log_bucket(synthesized: SynthRes
     assert writers == 3, "the processor, its delivery job, and the admin function (the audit log's copies)"
 
 
-def test_defect_7_function_names_carry_the_suffix(synthesized: SynthResult) -> None:
+def test_function_exists_function_names_carry_the_suffix(synthesized: SynthResult) -> None:
     for deployment, _, stack in stacks_of(synthesized):
         for function in stack.resources("aws_lambda_function").values():
             assert function["function_name"].endswith(f"-{deployment.environment}-{deployment.suffix}")
 
 
-def test_defect_8_the_package_is_the_real_zip(synthesized: SynthResult, lambda_zip: LambdaPackage) -> None:
+def test_placeholder_package_the_package_is_the_real_zip(synthesized: SynthResult, lambda_zip: LambdaPackage) -> None:
     stack = platform(synthesized, "dev")
     for function in stack.resources("aws_lambda_function").values():
         assert "placeholder" not in json.dumps(function)
         assert source_code_hash(stack.package(function)) == function["source_code_hash"]
 
 
-def test_defect_9_api_gateway_may_invoke_the_function(synthesized: SynthResult) -> None:
+def test_api_invoke_permission_missing_api_gateway_may_invoke_the_function(synthesized: SynthResult) -> None:
     stack = platform(synthesized, "dev")
     function_names = {f"aws_lambda_function.{n}" for n in stack.resources("aws_lambda_function")}
     api_permissions = [
@@ -113,7 +114,7 @@ def test_defect_9_api_gateway_may_invoke_the_function(synthesized: SynthResult) 
     assert {next(iter(refs(p["function_name"]))) for p in api_permissions} == targets | {authorizer}
 
 
-def test_defect_10_the_deployment_depends_on_and_hashes_methods_and_integrations(synthesized: SynthResult) -> None:
+def test_api_deployment_stale_the_deployment_hashes_methods_and_integrations(synthesized: SynthResult) -> None:
     stack = platform(synthesized, "dev")
     (deployment,) = stack.resources("aws_api_gateway_deployment").values()
     for kind in ("aws_api_gateway_method", "aws_api_gateway_integration"):
