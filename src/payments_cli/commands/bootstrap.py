@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from payments_cli.commands import EXIT_OK
-from payments_cli.commands._lifecycle import register_lifecycle
-from payments_cli.commands.common import guarded
+from payments_cli.commands._lifecycle import register_lifecycle, run_on_target
 
 SUMMARY = "create only the deployment's Terraform state bucket"
 
@@ -18,18 +16,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     """``payments bootstrap``."""
-    from payments_cli.aws import target as aws_target
     from payments_cli.deploy.state import StateFolder
     from payments_cli.local import target
 
-    def body() -> int:
-        state = StateFolder()
-        if args.target == "aws":
-            summary = aws_target.bootstrap(state, args.env, args.suffix, profile=args.profile)
-            print(f"bootstrap {args.env}/{args.suffix} on aws: {summary}")
-            return EXIT_OK
-        summary = target.bootstrap_only(state, args.env, args.suffix)
-        print(f"bootstrapped {args.env}/{args.suffix}: {summary}")
-        return EXIT_OK
+    def local(state: StateFolder) -> str:
+        return f"bootstrapped {args.env}/{args.suffix}: {target.bootstrap_only(state, args.env, args.suffix)}"
 
-    return guarded("bootstrap", body)
+    return run_on_target("bootstrap", args, local)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from payments_cli.commands import EXIT_OK
-from payments_cli.commands._lifecycle import register_lifecycle
-from payments_cli.commands.common import guarded
+from payments_cli.commands._lifecycle import register_lifecycle, run_on_target
 
 SUMMARY = "apply the deployment (bootstrap first if needed), without serving it"
 
@@ -18,24 +16,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     """``payments deploy``."""
-    from payments_cli.aws import target as aws_target
     from payments_cli.deploy.state import StateFolder
     from payments_cli.local import target
 
-    def body() -> int:
-        state = StateFolder()
-        if args.target == "aws":
-            summary = aws_target.run(
-                state, args.env, args.suffix, "deploy", profile=args.profile, lock_timeout=args.lock_timeout
-            )
-            print(f"deploy {args.env}/{args.suffix} on aws: {summary}")
-            return EXIT_OK
-        record = target.deploy(state, args.env, args.suffix, lock_timeout=args.lock_timeout)
-        applied = record["last_apply"]
-        print(
+    def local(state: StateFolder) -> str:
+        applied = target.deploy(state, args.env, args.suffix, lock_timeout=args.lock_timeout)["last_apply"]
+        return (
             f"deployed {args.env}/{args.suffix}: {applied['add']} added, {applied['change']} changed, "
             f"{applied['destroy']} destroyed (serve it with `payments up` or `payments serve`)"
         )
-        return EXIT_OK
 
-    return guarded("deploy", body)
+    return run_on_target("deploy", args, local)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from payments_cli.commands import EXIT_OK
-from payments_cli.commands._lifecycle import register_lifecycle
-from payments_cli.commands.common import guarded
+from payments_cli.commands._lifecycle import register_lifecycle, run_on_target
 
 SUMMARY = "show what a deploy would change (nothing is created)"
 
@@ -18,20 +16,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     """``payments plan``."""
-    from payments_cli.aws import target as aws_target
     from payments_cli.deploy.state import StateFolder
     from payments_cli.local import target
 
-    def body() -> int:
-        state = StateFolder()
-        if args.target == "aws":
-            summary = aws_target.run(
-                state, args.env, args.suffix, "plan", profile=args.profile, lock_timeout=args.lock_timeout
-            )
-            print(f"plan {args.env}/{args.suffix} on aws: {summary}")
-            return EXIT_OK
+    def local(state: StateFolder) -> str:
         summary = target.plan(state, args.env, args.suffix, lock_timeout=args.lock_timeout)
-        print(f"plan {args.env}/{args.suffix}: {summary}")
-        return EXIT_OK
+        return f"plan {args.env}/{args.suffix}: {summary}"
 
-    return guarded("plan", body)
+    return run_on_target("plan", args, local)
