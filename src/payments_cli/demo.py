@@ -102,10 +102,13 @@ def _steps(postgres: LocalPostgres, moto: MotoServer, say: Any) -> int:
     ]
     ok = True
     payment_id = None
+    ids: list[str] = []
     for title, event, expected in steps:
         response = send(event)
         answer = json.loads(response["body"])
         payment_id = payment_id or answer.get("id")
+        if answer.get("id") and answer["id"] not in ids:
+            ids.append(answer["id"])
         ok &= response["statusCode"] == expected
         replayed = " (replayed)" if response["headers"].get("Idempotent-Replayed") else ""
         detail = answer.get("error", {}).get("code") if response["statusCode"] == 401 else answer.get("id")
@@ -117,7 +120,16 @@ def _steps(postgres: LocalPostgres, moto: MotoServer, say: Any) -> int:
     ok &= got["statusCode"] == 200
     say(f"GET /payments/{payment_id}: {got['statusCode']}")
     objects = emulator_client(moto.endpoint, "s3").list_objects_v2(Bucket=BUCKET).get("Contents", [])
-    ok &= len(objects) == 2
+    # Each payment's two events (the succeeded one's and the declined one's), and the operator's key creation.
+    expected_events = {
+        f"{paid}/{event}"
+        for paid, outcome in zip(ids, ("succeeded", "declined"), strict=False)
+        for event in ("0001-payment.processing.json", f"0002-payment.{outcome}.json")
+    }
+    keys = [str(item["Key"]) for item in objects]
+    written = {"/".join(k.split("/")[-2:]) for k in keys if k.startswith("transactions/")}
+    ok &= len(ids) == 2 and written == expected_events
+    ok &= sum(1 for k in keys if k.startswith("audit/") and k.endswith("-create_key.json")) == 1
     say(f"transaction log objects in s3://{BUCKET}: {len(objects)}")
     for item in objects:
         say(f"  {item['Key']}")
