@@ -126,10 +126,10 @@ def _steps(postgres: LocalPostgres, moto: MotoServer, say: Any) -> int:
         for paid, outcome in zip(ids, ("succeeded", "declined"), strict=False)
         for event in ("0001-payment.processing.json", f"0002-payment.{outcome}.json")
     }
-    keys = [str(item["Key"]) for item in objects]
-    written = {"/".join(k.split("/")[-2:]) for k in keys if k.startswith("transactions/")}
+    names = [str(item["Key"]) for item in objects]
+    written = {"/".join(name.split("/")[-2:]) for name in names if name.startswith("transactions/")}
     ok &= len(ids) == 2 and written == expected_events
-    ok &= sum(1 for k in keys if k.startswith("audit/") and k.endswith("-create_key.json")) == 1
+    ok &= sum(name.startswith("audit/") and name.endswith("-create_key.json") for name in names) == 1
     say(f"transaction log objects in s3://{BUCKET}: {len(objects)}")
     for item in objects:
         say(f"  {item['Key']}")

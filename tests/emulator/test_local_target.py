@@ -116,6 +116,14 @@ def test_two_suffixes_run_side_by_side(cli: Cli) -> None:
     for suffix in ("alpha", "beta"):
         outbox = served[suffix]["outbox"]
         assert outbox is not None and outbox["dead_lettered"] == 0, "status shows each deployment's outbox"
+    text = cli.run("status")
+    assert text.returncode == 0, text.stderr
+    shown = text.stdout.splitlines()
+    assert shown[0] == f"state      {port['state_dir']}" and shown[1].startswith("emulator   http://127.0.0.1:")
+    assert shown[2] == f"postgres   127.0.0.1:{port['postgres']['port']} (running)"
+    for suffix in ("alpha", "beta"):
+        assert f"dev/{suffix:<12} {served[suffix]['url']}" in shown, "each deployment with where it is served"
+    assert sum(line.startswith("  transaction log: ") for line in shown) == 2, "and its outbox"
     with psycopg.connect(
         f"host=127.0.0.1 port={port['postgres']['port']} user=postgres dbname={alpha['database']}"
     ) as conn:
