@@ -47,7 +47,7 @@ def test_no_credentials_is_a_refusal_that_says_how_to_give_them(
 def test_the_bootstraps_state_is_looked_for_in_the_account(account: Services) -> None:
     bucket = f"payment-tfstate-dev-{uuid.uuid4().hex[:8]}"
     home = StateHome(bucket, aws_target.BOOTSTRAP_STATE_KEY, EMULATOR_REGION)
-    s3 = aws_target._s3(None)
+    s3 = aws_target._s3(None, EMULATOR_REGION)
     assert not state_in_bucket(s3, home)
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key=aws_target.BOOTSTRAP_STATE_KEY, Body=b"{}")

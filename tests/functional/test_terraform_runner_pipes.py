@@ -93,6 +93,15 @@ if scenario == "plan-lock-unwritable-once":
         sys.exit(1)
     emit({{"type": "change_summary", "changes": {{"add": 0, "change": 0, "remove": 0}}}})
     sys.exit(0)
+if scenario == "apply-unlock-fails":
+    # The apply did its work; releasing the lock afterwards failed (the backend busy): the lock is this run's own.
+    emit({{"type": "apply_start", "hook": hook}})
+    emit({{"type": "apply_complete", "hook": hook}})
+    detail = ("Error message: operation error S3: DeleteObject, StatusCode: 503\\n"
+              "Lock Info:\\n  ID:        abc-123\\n  Who:       ci@runner-7\\n  Operation: OperationTypeApply")
+    emit({{"type": "diagnostic", "@level": "error",
+          "diagnostic": {{"severity": "error", "summary": "Error releasing the state lock", "detail": detail}}}})
+    sys.exit(1)
 if scenario == "plan-lock-unwritable":
     detail = "Error message: operation error S3: PutObject, https response error StatusCode: 500"
     emit({{"type": "diagnostic", "@level": "error",
@@ -243,3 +252,19 @@ def test_changing_is_called_at_the_first_resource_change_not_at_a_data_source_re
 
     assert events[0] == "changing" and len(events) == 2
     assert events[1].startswith("  [  1/1] created   aws_s3_bucket.receipts")
+
+
+def test_a_lock_that_could_not_be_released_after_the_work_is_neither_retried_nor_called_unchanged(
+    fake_terraform: Callable[[str], Terraform],
+) -> None:
+    terraform = fake_terraform("apply-unlock-fails")
+    waits: list[float] = []
+    terraform.sleep = waits.append
+    lines: list[str] = []
+
+    with pytest.raises(TerraformError, match="did its work but could not release the state lock") as raised:
+        within_deadline(lambda: terraform.apply(progress=lines.append))
+
+    assert not isinstance(raised.value, StateLocked | LockUnavailable)
+    assert "nothing was changed" not in str(raised.value) and "terraform force-unlock abc-123" in str(raised.value)
+    assert waits == [] and len(lines) == 1, "the apply ran once: its work is done, never repeated"

@@ -56,17 +56,22 @@ class Bucket:
     """The account's S3, as far as the bootstrap's state goes: whether its object is there."""
 
     def __init__(self) -> None:
+        self.exists = False
         self.holds_state = False
 
     def head_object(self, **_: Any) -> None:
         if not self.holds_state:
             raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")
 
+    def head_bucket(self, **_: Any) -> None:
+        if not (self.exists or self.holds_state):
+            raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadBucket")
+
 
 @pytest.fixture
 def bucket(monkeypatch: pytest.MonkeyPatch) -> Bucket:
     s3 = Bucket()
-    monkeypatch.setattr(aws_target, "_s3", lambda _profile: s3)
+    monkeypatch.setattr(aws_target, "_s3", lambda _profile, _region: s3)
     return s3
 
 
@@ -169,10 +174,49 @@ def test_a_destroy_without_an_admin_function_goes_on(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(aws_target, "invoke_admin", admin)
     lines: list[str] = []
     aws_target.run(None, "dev", "x", "destroy", profile=None, progress=lines.append)  # type: ignore[arg-type]
-    assert calls == ["platform init", "platform destroy", "bootstrap init", "bootstrap destroy"]
-    assert "    no admin function: nothing to delete" in lines
+    assert calls == ["platform init", "platform destroy"]
+    assert "    no admin function: nothing to delete" in lines and "    no state bucket: nothing to destroy" in lines
 
 
 def test_payments_bootstrap_alone_leaves_the_bootstraps_state_in_its_bucket(calls: list[str]) -> None:
     aws_target.bootstrap(None, "dev", "x", profile=None, progress=lambda _line: None)  # type: ignore[arg-type]
     assert calls == ["bootstrap init", "bootstrap converge", "bootstrap state into the bucket"]
+
+
+def test_a_bucket_whose_bootstrap_state_nobody_holds_is_refused_before_anything_is_applied(
+    calls: list[str], bucket: Bucket
+) -> None:
+    """A first run stopped before its state moved, on another machine: applying again would create the bucket."""
+    bucket.exists = True
+    with pytest.raises(aws_target.BootstrapStateMissing, match=r"neither it .* nor this machine"):
+        _run("deploy")
+    with pytest.raises(aws_target.BootstrapStateMissing):
+        _run("destroy")
+    assert "bootstrap converge" not in calls and "bootstrap destroy" not in calls
+
+
+def test_a_local_copy_is_the_newest_and_goes_into_the_bucket_over_its_copy(
+    calls: list[str], bucket: Bucket, tmp_path: Path
+) -> None:
+    """A destroy that failed after bringing the state out left the newest copy here: it is used, then moved in."""
+    bucket.holds_state = True
+    (tmp_path / "b" / "local.tfstate").write_text("{}")
+    _run("deploy")
+    assert calls[:3] == ["bootstrap init", "bootstrap converge", "bootstrap state into the bucket"]
+    calls.clear()
+    (tmp_path / "b" / "local.tfstate").write_text("{}")
+    (tmp_path / "b" / OVERRIDE_FILE).unlink()
+    _run("destroy")
+    assert calls[-2:] == ["bootstrap init", "bootstrap destroy"]
+
+
+def test_a_state_bucket_these_credentials_may_not_read_is_an_error_not_a_crash(bucket: Bucket) -> None:
+    from payments_cli.deploy.self_hosted_state import StateBucketUnreadable, StateHome, state_in_bucket
+
+    def denied(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject")
+
+    bucket.head_object = denied  # type: ignore[method-assign]
+    with pytest.raises(StateBucketUnreadable, match="s3:ListBucket") as refused:
+        state_in_bucket(bucket, StateHome("payment-tfstate-dev-x", "bootstrap/terraform.tfstate", "us-east-1"))
+    assert refused.value.exit_code == 1

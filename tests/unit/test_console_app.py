@@ -641,3 +641,12 @@ def test_a_connection_that_stops_sending_gives_its_thread_back() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_deployment_page_lists_an_optional_part_setting_by_setting_or_says_it_is_off() -> None:
+    from payments_cli.console.deployment import describe
+
+    staging, dev = describe("staging", "x", None)["config"], describe("dev", "x", None)["config"]
+    assert staging["proxy.max_connections_percent"] == "90" and "proxy" not in staging
+    assert dev["proxy"] == "off" and dev["alarms"] == "off" and not any(key.startswith("proxy.") for key in dev)
+    assert not any(value.startswith(("{", "None")) for value in [*staging.values(), *dev.values()])

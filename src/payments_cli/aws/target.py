@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from payments_cli.deploy.prepare import Prepared, prepare
 from payments_cli.deploy.self_hosted_state import (
     StateHome,
+    bucket_exists,
     local_state_file,
     move_into_bucket,
     move_out_of_bucket,
@@ -39,6 +40,10 @@ BOOTSTRAP_STATE_KEY = "bootstrap/terraform.tfstate"
 
 class CredentialsMissing(PaymentsError):
     """No usable AWS credentials."""
+
+
+class BootstrapStateMissing(PaymentsError):
+    """The state bucket exists but nobody holds the bootstrap stack's state: applying would try to create it again."""
 
 
 class AdminFunctionMissing(CredentialsMissing):
@@ -82,9 +87,10 @@ def _stacks(prepared: Prepared, profile: str | None, lock_timeout: str) -> tuple
     )
 
 
-def _s3(profile: str | None) -> Any:
+def _s3(profile: str | None, region: str) -> Any:
     session = boto3.Session(profile_name=profile) if profile else boto3.Session()
-    return session.client("s3", config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3}))
+    config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3})
+    return session.client("s3", region_name=region, config=config)
 
 
 def _state_home(prepared: Prepared) -> StateHome:
@@ -97,10 +103,14 @@ def _state_home(prepared: Prepared) -> StateHome:
 def _converge_bootstrap(stack: Terraform, prepared: Prepared, profile: str | None, progress: Progress) -> Summary:
     """Create or update the state bucket; its state ends up in that bucket, none on this machine."""
     home = _state_home(prepared)
-    if state_in_bucket(_s3(profile), home):
+    s3 = _s3(profile, home.region)
+    # A local copy is the newest there is: a first run stopped before its state moved, or a destroy that failed after
+    # bringing it back out. It is applied from and moved in (over the bucket's copy), as a first run's is.
+    if not local_state_file(stack.workdir).exists() and state_in_bucket(s3, home):
         use_bucket(stack, home)
-        local_state_file(stack.workdir).unlink(missing_ok=True)  # a copy an interrupted first run left behind
         return stack.converge(progress=progress)
+    if not local_state_file(stack.workdir).exists() and bucket_exists(s3, home):
+        raise BootstrapStateMissing(_missing(home))
     stack.init()
     summary = stack.converge(progress=progress)
     move_into_bucket(stack, home)
@@ -120,14 +130,29 @@ def _destroy_bootstrap(stack: Terraform, prepared: Prepared, profile: str | None
         )
         return
     progress(f"==> destroying the state bucket {home.bucket}")
-    if state_in_bucket(_s3(profile), home):
+    s3 = _s3(profile, home.region)
+    if local_state_file(stack.workdir).exists():
+        stack.init()  # the newest copy is here (a destroy that failed after bringing it out)
+    elif state_in_bucket(s3, home):
         use_bucket(stack, home)
         move_out_of_bucket(stack)
+    elif bucket_exists(s3, home):
+        raise BootstrapStateMissing(_missing(home))
     else:
-        stack.init()
+        progress("    no state bucket: nothing to destroy")
+        return
     summary = stack.apply(progress=progress, destroy=True)
     local_state_file(stack.workdir).unlink(missing_ok=True)
     progress(f"    bootstrap {summary}; nothing of {prepared.naming.tag} is left on this machine's state either")
+
+
+def _missing(home: StateHome) -> str:
+    return (
+        f"the state bucket {home.bucket} exists, but neither it ({home.key}) nor this machine holds the bootstrap "
+        "stack's state (a first run stopped before its state moved, on another machine): run the command again "
+        "where that run was made, or import the bucket's resources into a new state, or, when nothing else is in "
+        "the bucket, delete it and run again"
+    )
 
 
 def bootstrap(

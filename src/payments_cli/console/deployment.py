@@ -21,7 +21,7 @@ from payments_infra.environments import get_environment
 def describe(environment: str, suffix: str, record: Mapping[str, Any] | None) -> dict[str, Any]:
     """The page's data. ``record``: the deployment's record on this machine (None: deployed from elsewhere, or
     not at all)."""
-    config = {name: _shown(value) for name, value in asdict(get_environment(environment)).items()}
+    config = _flattened(asdict(get_environment(environment)))
     described: dict[str, Any] = {"environment": environment, "suffix": suffix, "config": config, "record": None}
     if record is None:
         return described
@@ -61,6 +61,18 @@ def _preflight(stacks: list[Path]) -> dict[str, Any]:
             for f in report.findings
         ],
     }
+
+
+def _flattened(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """The environment's settings as the page lists them: an optional part (proxy, alarms, object lock) as its own
+    ``part.setting`` rows, or ``off`` when the environment has none."""
+    rows: dict[str, str] = {}
+    for name, value in values.items():
+        if isinstance(value, Mapping):
+            rows.update(_flattened(value, f"{prefix}{name}."))
+        else:
+            rows[f"{prefix}{name}"] = "off" if value is None else _shown(value)
+    return rows
 
 
 def _shown(value: Any) -> str:

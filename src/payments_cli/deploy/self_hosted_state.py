@@ -14,11 +14,13 @@ override file is Terraform's own mechanism (an override's backend block replaces
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from payments_cli.deploy.terraform import Terraform
+from payments_cli.errors import PaymentsError
 
 #: The override file that points a stack at its state in the bucket; absent, the stack uses its local backend.
 OVERRIDE_FILE = "payments_backend_override.tf.json"
@@ -48,17 +50,35 @@ def local_state_file(stack_dir: Path) -> Path:
     return path if path.is_absolute() else stack_dir / path
 
 
+class StateBucketUnreadable(PaymentsError):
+    """The state bucket could not be asked whether it holds the state (denied, or S3 unreachable)."""
+
+
 def state_in_bucket(s3: Any, home: StateHome) -> bool:
     """Whether the state object is in the bucket (False also when the bucket does not exist yet)."""
-    from botocore.exceptions import ClientError
+    return _exists(lambda: s3.head_object(Bucket=home.bucket, Key=home.key), f"s3://{home.bucket}/{home.key}")
+
+
+def bucket_exists(s3: Any, home: StateHome) -> bool:
+    """Whether the bucket exists (and these credentials may use it)."""
+    return _exists(lambda: s3.head_bucket(Bucket=home.bucket), f"s3://{home.bucket}")
+
+
+def _exists(head: Callable[[], object], what: str) -> bool:
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        s3.head_object(Bucket=home.bucket, Key=home.key)
+        head()
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code", ""))
         if code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
             return False
-        raise
+        raise StateBucketUnreadable(
+            f"cannot read {what} ({code or 'error'}): these credentials need s3:ListBucket and s3:GetObject on the "
+            "deployment's state bucket, and the bucket name must be this account's"
+        ) from None
+    except BotoCoreError as error:
+        raise StateBucketUnreadable(f"cannot reach S3 to read {what}: {type(error).__name__}") from None
     return True
 
 

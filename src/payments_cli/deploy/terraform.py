@@ -179,7 +179,9 @@ class Terraform:
             if code in ok:
                 return code
             error = self._fail(what, messages, stderr)
-            if not isinstance(error, LockUnavailable) or delay is None:
+            # An attempt that got as far as planning or changing anything had the lock: it is never run again.
+            began = any(m.get("type") in _WORK_STARTED for m in messages)
+            if not isinstance(error, LockUnavailable) or began or delay is None:
                 raise error
             with open(self.log, "a", encoding="utf-8") as file:
                 file.write(f"# {what}: the state lock could not be written and nobody holds it: again in {delay}s\n")
@@ -197,7 +199,15 @@ class Terraform:
                 f"{what}: another deploy of this deployment took the state lock and changed the state after this "
                 f"run planned, so nothing was changed.\n  {text}\nRun the command again: it plans afresh."
             )
-        if any("state lock" in s.lower() for s in summaries) or stderr.state_locked:
+        if any(s.startswith(_STATE_UNLOCK_ERROR) for s in summaries):
+            # Terraform releases the lock after the command's work: what it did is done, only the lock may remain.
+            holder = lock_holder(text)
+            unlock = f"`terraform force-unlock {holder.id}` in {self.workdir}" if holder else "`terraform force-unlock`"
+            return TerraformError(
+                f"{what} did its work but could not release the state lock, so the lock may still be held.\n  {text}\n"
+                f"Check that the state backend answers; if the next run finds the lock held by this one, {unlock}."
+            )
+        if any(s.startswith(_STATE_LOCK_ERROR) for s in summaries) or stderr.state_locked:
             holder = lock_holder(text) or lock_holder("".join(stderr.lock_error))
             if holder is None:
                 return LockUnavailable(
@@ -363,6 +373,9 @@ class Terraform:
 
 
 _STATE_LOCK_ERROR = "Error acquiring the state lock"
+_STATE_UNLOCK_ERROR = "Error releasing the state lock"
+#: The -json messages of a command that holds the lock and has begun its work (planning or changing resources).
+_WORK_STARTED = frozenset({"planned_change", "change_summary", "apply_start", "apply_progress", "apply_complete"})
 #: How many stderr lines from the state-lock error on are kept for its Lock Info (a dozen in terraform 1.11).
 _LOCK_ERROR_LINES = 40
 #: The waits before a command whose lock could not be written (though nobody holds it) is run again.
