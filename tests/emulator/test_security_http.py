@@ -280,7 +280,8 @@ def test_card_numbers_and_unstorable_text_are_refused_and_nothing_lands(
     assert stored == (0,)
 
 
-#: The local target's warm workers of one function (payments_cli.local.functions): each learns a lockout on its own.
+#: The local target's warm workers of one function (payments_cli.local.lambda_runtime.workers): each learns a
+#: lockout on its own.
 LOCAL_WORKERS = 4
 
 
