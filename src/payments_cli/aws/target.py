@@ -106,11 +106,12 @@ def _converge_bootstrap(stack: Terraform, prepared: Prepared, profile: str | Non
     s3 = _s3(profile, home.region)
     # A local copy is the newest there is: a first run stopped before its state moved, or a destroy that failed after
     # bringing it back out. It is applied from and moved in (over the bucket's copy), as a first run's is.
-    if not local_state_file(stack.workdir).exists() and state_in_bucket(s3, home):
-        use_bucket(stack, home)
-        return stack.converge(progress=progress)
-    if not local_state_file(stack.workdir).exists() and bucket_exists(s3, home):
-        raise BootstrapStateMissing(_missing(home))
+    if not local_state_file(stack.workdir).exists():
+        if state_in_bucket(s3, home):
+            use_bucket(stack, home)
+            return stack.converge(progress=progress)
+        if bucket_exists(s3, home):
+            raise BootstrapStateMissing(_missing(home))
     stack.init()
     summary = stack.converge(progress=progress)
     move_into_bucket(stack, home)

@@ -226,22 +226,20 @@ class Terraform:
 
     def init(self, *, backend_config: Path | None = None) -> None:
         """``terraform init`` (``-reconfigure`` so a moved emulator endpoint is taken)."""
-        args = ["init", "-input=false", "-no-color", "-reconfigure"]
-        if backend_config is not None:
-            args.append(f"-backend-config={backend_config.name}")
-        code, messages, stderr = self._run(args)
-        if code != 0:
-            raise self._fail("terraform init", messages, stderr)
+        self._init("terraform init", ["-reconfigure"], backend_config)
 
     def migrate_state(self, *, backend_config: Path | None = None) -> None:
         """``terraform init -migrate-state -force-copy``: the state moves from the backend the folder was last
         initialized with to the one its configuration names now (see ``deploy.self_hosted_state``)."""
-        args = ["init", "-input=false", "-no-color", "-migrate-state", "-force-copy"]
+        self._init("terraform init -migrate-state", ["-migrate-state", "-force-copy"], backend_config)
+
+    def _init(self, what: str, flags: list[str], backend_config: Path | None) -> None:
+        args = ["init", "-input=false", "-no-color", *flags]
         if backend_config is not None:
             args.append(f"-backend-config={backend_config.name}")
         code, messages, stderr = self._run(args)
         if code != 0:
-            raise self._fail("terraform init -migrate-state", messages, stderr)
+            raise self._fail(what, messages, stderr)
 
     def plan(self, *, out: Path | None = None, destroy: bool = False) -> Summary:
         """``terraform plan`` (``-destroy`` for a destroy): what an apply would change. ``out`` saves the plan
