@@ -86,7 +86,7 @@ def resources() -> Resources:
     return Resources(
         key=key,
         bucket=TransactionLogBucket(stack, "transaction-log", config=config, naming=naming, key=key),
-        state=StateStore(stack, "state", config=config, naming=naming),
+        state=StateStore(stack, "state", name=naming.state_bucket(), force_destroy=config.bucket_force_destroy),
         secret=Secret(stack, "secret", config=config, naming=naming, key=key, purpose="p", description="d"),
         connectors=ConnectorSecrets(stack, "connectors", naming=naming, key=key),
         queues=WebhookQueues(stack, "queues", config=config, naming=naming),

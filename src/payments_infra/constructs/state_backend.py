@@ -34,14 +34,15 @@ def use_state_backend(stack: TerraformStack, *, config: EnvironmentConfig, namin
 
 
 class StateStore(SecureBucket):
-    """The state bucket of one deployment: a SecureBucket with SSE-S3 and old state versions expiring."""
+    """A state bucket (a deployment's, or the account stack's): a SecureBucket with SSE-S3 and old state versions
+    expiring."""
 
-    def __init__(self, scope: Construct, id_: str, *, config: EnvironmentConfig, naming: Naming) -> None:
+    def __init__(self, scope: Construct, id_: str, *, name: str, force_destroy: bool) -> None:
         super().__init__(
             scope,
             id_,
-            name=naming.state_bucket(),
-            force_destroy=config.bucket_force_destroy,
+            name=name,
+            force_destroy=force_destroy,
             # SSE-S3: the state must stay readable even if the deployment's own KMS key is being replaced.
             key=None,
             lifecycle=[

@@ -24,8 +24,8 @@ class BootstrapStack(TerraformStack):
         self, scope: Construct, *, config: EnvironmentConfig, naming: Naming, state_path: str | None = None
     ) -> None:
         super().__init__(scope, bootstrap_stack_name(naming))
-        aws_provider(self, config=config, naming=naming)
+        aws_provider(self, region=config.region, environment=naming.environment, deployment=naming.suffix)
         # Relative to the stack's folder unless the caller (the local target) keeps state elsewhere.
         LocalBackend(self, path=state_path or "terraform.tfstate")
-        store = StateStore(self, "state", config=config, naming=naming)
+        store = StateStore(self, "state", name=naming.state_bucket(), force_destroy=config.bucket_force_destroy)
         TerraformOutput(self, "state_bucket", value=store.bucket.bucket)

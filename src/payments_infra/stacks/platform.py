@@ -34,7 +34,7 @@ class PlatformStack(TerraformStack):
 
     def __init__(self, scope: Construct, *, config: EnvironmentConfig, naming: Naming, package: LambdaPackage) -> None:
         super().__init__(scope, platform_stack_name(naming))
-        aws_provider(self, config=config, naming=naming)
+        aws_provider(self, region=config.region, environment=naming.environment, deployment=naming.suffix)
         use_state_backend(self, config=config, naming=naming)
 
         network = Network(self, "network", config=config, naming=naming)

@@ -5,23 +5,23 @@ from __future__ import annotations
 from cdktn import TerraformStack
 from cdktn_aws.provider import AwsProvider
 
-from payments_infra.environments import EnvironmentConfig
-from payments_infra.naming import Naming
 from payments_infra.terraform import AWS_PROVIDER_CONSTRAINT, TERRAFORM_REQUIRED_VERSION
 
 
-def aws_provider(stack: TerraformStack, *, config: EnvironmentConfig, naming: Naming) -> AwsProvider:
-    """Configure the aws provider for ``stack``: region, default tags, versions."""
+def aws_provider(stack: TerraformStack, *, region: str, environment: str, deployment: str) -> AwsProvider:
+    """Configure the aws provider for ``stack``: region, default tags, versions. ``environment`` and ``deployment``
+    are the tags that say whose a resource is (a deployment's environment and suffix; "account" and
+    ``account-<region>`` for the account stack). Preflight reads the ``Deployment`` tag as the suffix names carry."""
     provider = AwsProvider(
         stack,
         "aws",
-        region=config.region,
+        region=region,
         default_tags=[
             AwsProvider.DefaultTagsProperty(
                 tags={
                     "Project": "payment-platform",
-                    "Environment": naming.environment,
-                    "Deployment": naming.suffix,
+                    "Environment": environment,
+                    "Deployment": deployment,
                     "ManagedBy": "cdktn",
                 }
             )
