@@ -16,11 +16,11 @@ import psycopg
 import pytest
 
 from payment_processor.config import Settings
-from payments_cli.local.emulator import EMULATOR_CREDENTIALS, MotoServer
+from payments_cli.local.emulator import EMULATOR_ACCOUNT, EMULATOR_CREDENTIALS, MotoServer
 from payments_cli.local.postgres import LocalPostgres
 from payments_cli.local.standalone import Standalone, provision
 from payments_infra.lambda_build import LambdaPackage, build_lambda_package
-from payments_infra.synth import SynthResult, synthesize
+from payments_infra.synth import AccountScope, SynthResult, synthesize
 from tests.deployments import DEPLOYMENTS
 from tests.tier_times import TierTimes
 
@@ -140,8 +140,10 @@ def clean(services: Services) -> Services:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory, lambda_zip: LambdaPackage) -> SynthResult:
-    """Every deployment of tests.deployments.DEPLOYMENTS, synthesized once from the session's real Lambda zip."""
-    return synthesize(DEPLOYMENTS, out=tmp_path_factory.mktemp("cdktf") / "cdktf.out", package=lambda_zip)
+    """Every deployment of tests.deployments.DEPLOYMENTS and their account stack, synthesized once from the session's
+    real Lambda zip."""
+    out = tmp_path_factory.mktemp("cdktf") / "cdktf.out"
+    return synthesize(DEPLOYMENTS, out=out, package=lambda_zip, account=AccountScope(EMULATOR_ACCOUNT))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -21,6 +21,7 @@ from payments_cli.commands import (
     EXIT_CLOSED_PIPE,
     EXIT_CRASH,
     EXIT_INTERRUPTED,
+    account,
     audit,
     bootstrap,
     build,
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.register(commands)
     destroy.register(commands)
     bootstrap.register(commands)
+    account.register(commands)
     serve.register(commands)
     build.register(commands)
     synth.register(commands)

@@ -11,13 +11,13 @@ the message. A bad suffix is refused before anything is built (``Naming`` itself
 The stacks are then checked as written (``Naming.check_stack``): every name-bearing attribute of every
 synthesized resource, by ``NAME_ATTRIBUTES``, obeys its service's rule and carries this deployment's suffix,
 so a name made any other way, or a resource type whose name no rule covers, is refused before terraform
-runs.
+runs. The once-per-account stack (settings every deployment shares) has names of its own: ``AccountNaming``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,25 +248,7 @@ class Naming:
         """Check a synthesized stack (its ``cdk.tf.json``): every name it gives a resource obeys the name's rule
         and carries this deployment's suffix. The number of names checked; InvalidName listing every name that
         breaks a rule otherwise."""
-        problems = []
-        names = synthesized_names(doc)
-        for name in names:
-            if not name.rule:
-                problems.append(f"{name.where}: no naming rule covers this attribute (add it to NAME_ATTRIBUTES)")
-                continue
-            try:
-                check(name.rule, name.value)
-            except InvalidName as error:
-                problems.append(f"{name.where}: {error}")
-                continue
-            if not self._carries_suffix(name.rule, name.value):
-                problems.append(
-                    f"{name.where}: {name.value!r} does not end with this deployment's -{self.tag} "
-                    "(make it with payments_infra.naming.Naming)"
-                )
-        if problems:
-            raise InvalidName("; ".join(problems))
-        return len(names)
+        return check_names(doc, f"this deployment's -{self.tag}", self._carries_suffix)
 
     def _carries_suffix(self, rule: str, name: str) -> bool:
         # At the end: "dev" and "pr4" merely somewhere in a name would let dev-pr4 and dev-pr42 collide. Secrets are
@@ -274,6 +256,71 @@ class Naming:
         if rule == "secret":
             return name.startswith(f"{PROJECT}/{self.environment}/{self.suffix}/")
         return name.endswith(f"-{self.tag}")
+
+
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+@dataclass(frozen=True)
+class AccountNaming:
+    """Names for the once-per-account stack of one region: settings every deployment in the account shares.
+
+    They end in ``-account-<region>`` (``payment-apigw-logs-account-us-east-1``) where a deployment's end in
+    ``-<environment>-<suffix>``: IAM names are global to the account, so the region keeps two regions' account
+    stacks apart, and "account" keeps them apart from any deployment's. The state bucket also carries the account
+    id: S3 names are global to every account, and this stack is the same in each of them.
+    """
+
+    account_id: str
+    region: str
+
+    def __post_init__(self) -> None:
+        if not _ACCOUNT_ID.match(self.account_id):
+            raise InvalidName(f"invalid AWS account id {self.account_id!r}: an account id is 12 digits")
+        if not _REGION.match(self.region):
+            raise InvalidName(f"invalid AWS region {self.region!r} (for example us-east-1)")
+
+    @property
+    def tag(self) -> str:
+        """``account-<region>``: the stack's identity in tags (``Deployment``), names and its stack's name."""
+        return f"account-{self.region}"
+
+    def role(self, purpose: str) -> str:
+        """An IAM role name."""
+        return check("iam_role", f"{PROJECT}-{purpose}-{self.tag}")
+
+    def state_bucket(self) -> str:
+        """The bucket that holds this stack's own state (it creates it: ``payments_cli.deploy.self_hosted_state``)."""
+        return check("s3_bucket", f"{PROJECT}-tfstate-{self.account_id}-{self.tag}")
+
+    def check_stack(self, doc: Mapping[str, Any]) -> int:
+        """As ``Naming.check_stack``, with this stack's ``-account-<region>`` in place of a deployment's suffix."""
+        return check_names(doc, f"the account stack's -{self.tag}", lambda _rule, name: name.endswith(f"-{self.tag}"))
+
+
+def check_names(doc: Mapping[str, Any], ending: str, carries: Callable[[str, str], bool]) -> int:
+    """Every name a synthesized stack gives obeys its rule and, by ``carries(rule, name)``, ends as the stack's names
+    must (``ending`` says how, in the message); the number of names checked, or InvalidName listing every name that
+    does not."""
+    problems = []
+    names = synthesized_names(doc)
+    for name in names:
+        if not name.rule:
+            problems.append(f"{name.where}: no naming rule covers this attribute (add it to NAME_ATTRIBUTES)")
+            continue
+        try:
+            check(name.rule, name.value)
+        except InvalidName as error:
+            problems.append(f"{name.where}: {error}")
+            continue
+        if not carries(name.rule, name.value):
+            problems.append(
+                f"{name.where}: {name.value!r} does not end with {ending} (make it with payments_infra.naming.Naming)"
+            )
+    if problems:
+        raise InvalidName("; ".join(problems))
+    return len(names)
 
 
 #: Attributes that hold a name AWS requires to be unique (in the account and region, or within their API), and

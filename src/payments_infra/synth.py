@@ -1,8 +1,10 @@
 """Synthesis: build the Lambda package, then write each deployment's stacks as Terraform JSON.
 
-``synthesize("dev", "pr42", out=Path("cdktf.out"))`` writes
+``synthesize([Deployment("dev", "pr42")], out=Path("cdktf.out"))`` writes
 ``cdktf.out/stacks/payments-bootstrap-dev-pr42/cdk.tf.json`` and
-``cdktf.out/stacks/payments-dev-pr42/cdk.tf.json`` (with the zip beside it as an asset).
+``cdktf.out/stacks/payments-dev-pr42/cdk.tf.json`` (with the zip beside it as an asset); given the account's id
+(``account=AccountScope("123456789012")``), also ``cdktf.out/stacks/payments-account-us-east-1/cdk.tf.json``, the
+account stack of each region the deployments use (stacks.account).
 A bad suffix is refused before anything is built, in milliseconds. Every name the written stacks give is
 then checked against its service's rule and the deployment's suffix (``Naming.check_stack``): a stack with a
 name that breaks one is removed and InvalidName raised, before any terraform can run on it.
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from payments_infra.environments import get_environment
 from payments_infra.lambda_build import LambdaPackage, build_lambda_package, check_package, repo_root
-from payments_infra.naming import InvalidName, Naming
+from payments_infra.naming import AccountNaming, InvalidName, Naming
 
 #: Where ``payments build`` and ``payments synth`` put the zip by default.
 DEFAULT_PACKAGE = Path("build") / "lambda" / "payment_processor.zip"
@@ -35,13 +37,24 @@ class Deployment:
 
 
 @dataclass(frozen=True)
+class AccountScope:
+    """The account the deployments go to, for its account stack: the account's id (its state bucket's name carries
+    it), regions besides the deployments' own, and where the stack keeps its local state (default: its folder)."""
+
+    account_id: str
+    regions: tuple[str, ...] = ()
+    state_dir: Path | None = None
+
+
+@dataclass(frozen=True)
 class SynthesizedStack:
     """A stack written to disk."""
 
     name: str
-    deployment: Deployment
-    kind: str  # "bootstrap" or "platform"
+    deployment: Deployment | None  # None for an account stack
+    kind: str  # "bootstrap", "platform" or "account"
     path: Path  # its cdk.tf.json
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,13 @@ class SynthResult:
                 return stack
         raise KeyError(f"no {kind} stack for {environment}/{suffix} in {self.out}")
 
+    def account_stack(self, region: str) -> SynthesizedStack:
+        """The account stack of ``region``."""
+        for stack in self.stacks:
+            if stack.kind == "account" and stack.region == region:
+                return stack
+        raise KeyError(f"no account stack for {region} in {self.out}")
+
 
 def default_package_path() -> Path:
     """``build/lambda/payment_processor.zip`` in the checkout."""
@@ -72,14 +92,22 @@ def synthesize(
     out: Path,
     package: LambdaPackage | Path | None = None,
     bootstrap_state_dir: Path | None = None,
+    account: AccountScope | None = None,
 ) -> SynthResult:
-    """Synthesize every deployment into ``out``; build the Lambda package unless one is given.
+    """Synthesize every deployment into ``out``, and the account stacks when ``account`` is given; build the Lambda
+    package unless one is given (or no deployment needs it).
 
     ``bootstrap_state_dir``: where the bootstrap stacks keep their local state (default: their own folder).
     """
     started = time.perf_counter()
     namings = [(get_environment(d.environment), Naming(d.environment, d.suffix), d) for d in deployments]
-    if isinstance(package, Path):
+    accounts = []
+    if account is not None:
+        regions = dict.fromkeys([config.region for config, _, _ in namings] + list(account.regions))
+        accounts = [AccountNaming(account.account_id, region) for region in regions]
+    if not namings:
+        package = LambdaPackage(Path(), "", 0)  # nothing to package: the account stacks alone
+    elif isinstance(package, Path):
         check_package(package)
         from payments_infra.lambda_build import source_code_hash
 
@@ -90,12 +118,20 @@ def synthesize(
     # CDK is imported here, not at module level: `payments --help` and naming errors stay instant.
     from cdktn import App
 
+    from payments_infra.stacks.account import AccountStack
     from payments_infra.stacks.bootstrap import BootstrapStack
     from payments_infra.stacks.platform import PlatformStack
 
     out.mkdir(parents=True, exist_ok=True)
     app = App(outdir=str(out), stack_traces=False, context={"targetVersions": TARGET_VERSIONS})
-    written: list[tuple[SynthesizedStack, Naming]] = []
+    written: list[tuple[SynthesizedStack, Naming | AccountNaming]] = []
+    for names in accounts:
+        state_path = None
+        if account is not None and account.state_dir is not None:
+            state_path = str((account.state_dir / f"{names.tag}.tfstate").resolve())
+        name = AccountStack(app, naming=names, state_path=state_path).node.id
+        account_stack = SynthesizedStack(name, None, "account", out / "stacks" / name / "cdk.tf.json", names.region)
+        written.append((account_stack, names))
     for config, naming, deployment in namings:
         state_path = None
         if bootstrap_state_dir is not None:
@@ -104,11 +140,12 @@ def synthesize(
         platform = PlatformStack(app, config=config, naming=naming, package=package)
         for stack, kind in ((bootstrap, "bootstrap"), (platform, "platform")):
             name = stack.node.id
-            written.append((SynthesizedStack(name, deployment, kind, out / "stacks" / name / "cdk.tf.json"), naming))
+            path = out / "stacks" / name / "cdk.tf.json"
+            written.append((SynthesizedStack(name, deployment, kind, path, config.region), naming))
     app.synth()
-    for synthesized, naming in written:
+    for synthesized, names_of in written:
         try:
-            naming.check_stack(json.loads(synthesized.path.read_text()))
+            names_of.check_stack(json.loads(synthesized.path.read_text()))
         except InvalidName as error:
             synthesized.path.unlink()
             raise InvalidName(f"stack {synthesized.name}: {error}") from None

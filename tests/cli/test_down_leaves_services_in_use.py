@@ -66,7 +66,7 @@ def test_down_leaves_services_another_command_is_using_and_stops_them_once_it_is
 
 def test_every_command_that_deploys_plans_or_destroys_holds_the_services_in_use() -> None:
     """The local target's entry points run under ``using_services``; `up` holds them until its API server runs."""
-    for command in (target.deploy, target.plan, target.bootstrap_only, target.destroy):
+    for command in (target.deploy, target.plan, target.bootstrap_only, target.destroy, target.account_stack):
         assert command.__code__ is target.using_services(lambda state: None).__code__, command.__name__
     source = Path(up.__file__).read_text()
     held = source.index("with state.using_services():")

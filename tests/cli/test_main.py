@@ -248,3 +248,13 @@ def test_guarded_reports_known_failures_and_lets_bugs_through(capsys: pytest.Cap
     ]
     with pytest.raises(ZeroDivisionError):
         guarded("up", lambda: 1 // 0)
+
+
+def test_payments_account_teaches_and_refuses_a_malformed_region_before_anything_runs(tmp_path: Path) -> None:
+    shown = payments("account", "--help")
+    assert shown.returncode == 0
+    for taught in ("payments-account-REGION", "CloudWatch role", "--destroy", "--target aws", "every deployment"):
+        assert taught in shown.stdout, taught
+    refused = payments("account", "--region", "US East", PAYMENTS_STATE_DIR=str(tmp_path / "state"))
+    assert refused.returncode == 2 and "invalid AWS region 'US East'" in refused.stderr, refused.stderr
+    assert not (tmp_path / "state").exists(), "nothing started, nothing written"

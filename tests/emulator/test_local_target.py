@@ -20,6 +20,13 @@ from tests.emulator.conftest import Cli
 # A deploy is minutes of real terraform against the emulator: well past the suite-wide 300 s per test.
 pytestmark = [pytest.mark.emulator, pytest.mark.timeout(900)]
 ZERO = "0 to add, 0 to change, 0 to destroy"
+ACCOUNT_ROLE = "payment-apigw-logs-account-us-east-1"
+UNCHANGED_ACCOUNT = "account stack payments-account-us-east-1: unchanged on this emulator"
+
+
+def _account_setting(cli: Cli) -> str:
+    """The role API Gateway writes logs with, as the emulator's account settings name it."""
+    return str(_client(cli, "apigateway").get_account().get("cloudwatchRoleArn", ""))
 
 
 def _client(cli: Cli, service: str) -> Any:
@@ -33,6 +40,9 @@ def test_up_deploys_serves_and_a_payment_goes_through(cli: Cli) -> None:
     totals = re.findall(r"\[\s*(\d+)/(\d+)\] created", result.stderr)
     assert totals and totals[-1][0] == totals[-1][1], "progress is shown as done/total and reaches the total"
     assert "roles payments_dev_alpha_app, payments_dev_alpha_auth" in result.stderr, "the admin setup ran"
+    # The account stack (API Gateway's CloudWatch role) came with the first deployment on this emulator.
+    assert re.search(r"account stack payments-account-us-east-1: (\d+ to add|unchanged)", result.stderr)
+    assert _account_setting(cli).endswith(f":role/{ACCOUNT_ROLE}")
     smoke = cli.run("smoke", "--suffix", "alpha")
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
     assert smoke.stdout.count("  ok  ") == 16
@@ -52,6 +62,7 @@ def test_up_again_changes_nothing(cli: Cli) -> None:
     result = cli.run("up", "--suffix", "alpha")
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stderr.count(ZERO) == 2, "bootstrap and platform both plan no change"
+    assert UNCHANGED_ACCOUNT in result.stderr, "the account stack, applied to this emulator as it is, is not run"
     assert "==> terraform plan and apply" in result.stderr and "  [" not in result.stderr, "nothing applied"
     kept = cli.record("alpha")["api"]
     assert f"kept the running API server (pid {served['pid']})" in result.stderr
@@ -103,6 +114,7 @@ def test_two_deploys_of_one_suffix_at_once_one_waits_for_the_lock(cli: Cli) -> N
 def test_two_suffixes_run_side_by_side(cli: Cli) -> None:
     up = cli.run("up", "--suffix", "beta")
     assert up.returncode == 0, up.stderr[-3000:]
+    assert UNCHANGED_ACCOUNT in up.stderr, "a second suffix shares the account stack the first one applied"
     for suffix in ("alpha", "beta"):
         smoke = cli.run("smoke", "--suffix", suffix)
         assert smoke.returncode == 0, smoke.stdout
@@ -178,6 +190,12 @@ def test_down_destroy_leaves_nothing_of_the_suffix(cli: Cli) -> None:
     leftovers = [n for n in names if "-beta" in n] + [v["VpcId"] for v in tagged]
     assert leftovers == []
     assert any("-alpha" in n for n in names), "the other deployment is untouched"
+    assert ACCOUNT_ROLE in names and _account_setting(cli).endswith(f":role/{ACCOUNT_ROLE}"), (
+        "the account stack, which every deployment shares, stays"
+    )
+    account = cli.run("account")
+    assert account.returncode == 0, account.stderr[-3000:]
+    assert account.stdout.strip() == "account stack payments-account-us-east-1 on local: nothing to change"
     assert not (cli.state_dir / "deployments" / "dev-beta").exists()
     port = json.loads(cli.run("status", "--format", "json").stdout)["postgres"]["port"]
     with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres") as conn:

@@ -33,13 +33,22 @@ def test_synth_writes_both_stacks_and_says_where(tmp_path: Path, lambda_zip: Lam
     assert "Node 20 is end-of-life" not in result.stderr
 
 
-def test_synth_out_flag(tmp_path: Path, lambda_zip: LambdaPackage) -> None:
+def test_synth_out_flag_and_the_account_stack_for_an_account_id(tmp_path: Path, lambda_zip: LambdaPackage) -> None:
     out = tmp_path / "elsewhere"
-    result = _payments(
-        "synth", "--env", "dev", "--suffix", "pr7", "--out", str(out), "--package", str(lambda_zip.path), cwd=tmp_path
-    )
+    package = str(lambda_zip.path)
+    account = ("--account-id", "210987654321")
+    result = _payments("synth", "--suffix", "pr7", "--out", str(out), "--package", package, *account, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (out / "stacks" / "payments-dev-pr7" / "cdk.tf.json").is_file()
+    written = out / "stacks" / "payments-account-us-east-1" / "cdk.tf.json"
+    assert result.stdout.startswith(f"account    {written}\n")
+    assert '"payment-tfstate-210987654321-account-us-east-1"' in written.read_text()
+
+
+def test_a_malformed_account_id_exits_2_before_anything_is_built(tmp_path: Path) -> None:
+    result = _payments("synth", "--suffix", "pr7", "--account-id", "12345678901O", cwd=tmp_path)
+    assert result.returncode == 2 and "an account id is 12 digits" in result.stderr
+    assert not (tmp_path / "cdktf.out").exists()
 
 
 def test_a_bad_suffix_exits_2_with_the_rule_and_writes_nothing(tmp_path: Path) -> None:

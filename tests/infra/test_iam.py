@@ -227,10 +227,11 @@ def test_functions_run_as_the_role_their_policy_is_attached_to(env_stack: Stack)
     assert sorted(map(sorted, runs_as.values())) == sorted(map(sorted, ROLES.values())), "no other role, no sharing"
 
 
-def test_only_the_api_logging_role_uses_a_managed_policy(env_stack: Stack) -> None:
+def test_no_role_of_a_deployment_uses_a_managed_policy(env_stack: Stack) -> None:
+    """The one managed policy, API Gateway's CloudWatch role's, is the account stack's (test_account_stack.py)."""
     managed = [
         a
         for a in env_stack.resources("aws_iam_role_policy_attachment").values()
         if "iam::aws:policy" in a["policy_arn"]
     ]
-    assert [a["policy_arn"].rsplit("/", 1)[1] for a in managed] == ["AmazonAPIGatewayPushToCloudWatchLogs"]
+    assert managed == []

@@ -54,7 +54,7 @@ def test_every_stack_of_every_environment_validates_offline(terraform: str, synt
         synthesized.stack(d.environment, d.suffix, kind).path.parent
         for d in DEPLOYMENTS
         for kind in ("bootstrap", "platform")
-    ]
+    ] + [stack.path.parent for stack in synthesized.stacks if stack.kind == "account"]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(_validate, folders))
     failures = [

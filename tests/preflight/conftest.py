@@ -24,7 +24,8 @@ class Fixture:
 
 @pytest.fixture(scope="session")
 def stacks(synthesized: SynthResult) -> dict[str, Fixture]:
-    """dev, staging, prod platform stacks and the dev bootstrap stack (suffix pr42)."""
+    """dev, staging, prod platform stacks, the dev bootstrap stack (suffix pr42) and the account stack."""
     found = {env: Fixture(synthesized.stack(env, "pr42").path) for env in ("dev", "staging", "prod")}
     found["bootstrap"] = Fixture(synthesized.stack("dev", "pr42", "bootstrap").path)
+    found["account"] = Fixture(synthesized.account_stack("us-east-1").path)
     return found

@@ -55,7 +55,7 @@ def test_clean_stacks_exit_0_with_a_summary(stacks: dict[str, Fixture]) -> None:
     result = _payments("check", *(str(f.path) for f in stacks.values()))
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(
-        r"^preflight passed: 0 error\(s\), 0 warning\(s\), \d+ suppressed in 4 file\(s\)", result.stdout, re.M
+        r"^preflight passed: 0 error\(s\), 0 warning\(s\), \d+ suppressed in 5 file\(s\)", result.stdout, re.M
     )
 
 

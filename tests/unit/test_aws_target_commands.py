@@ -1,9 +1,10 @@
-"""Which terraform commands `payments deploy|plan|destroy|bootstrap --target aws` runs, in order: a deploy converges
-each stack (plans, and applies that saved plan only when it changes something), the bootstrap's state moving into
-the bucket it made on the first run and found there on the next; a destroy reads everything back and destroys the
-platform, then the state bucket (its state brought back out first) where buckets may be force-destroyed; a plan only
-plans. The account is a fake here (no real AWS on this machine); the converge itself runs against the real terraform
-in tests/functional/test_terraform_converge.py, the state's moves in tests/functional/test_self_hosted_state.py."""
+"""Which terraform commands `payments deploy|plan|destroy|bootstrap|account --target aws` runs, in order: a deploy
+converges each stack (plans, and applies that saved plan only when it changes something), the account stack first,
+then the bootstrap, whose states move into the buckets they made on the first run and are found there on the next; a
+destroy reads everything back and destroys the platform, then the state bucket (its state brought back out first)
+where buckets may be force-destroyed, and leaves the account stack, which every deployment shares; a plan only plans.
+The account is a fake here (no real AWS on this machine); the converge itself runs against the real terraform in
+tests/functional/test_terraform_converge.py, the state's moves in tests/functional/test_self_hosted_state.py."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ class Recording:
 
 
 class Bucket:
-    """The account's S3, as far as the bootstrap's state goes: whether its object is there."""
+    """One state bucket in the account's S3, as far as a stack's state goes: whether its object is there."""
 
     def __init__(self) -> None:
         self.exists = False
@@ -68,20 +69,55 @@ class Bucket:
             raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadBucket")
 
 
+ACCOUNT_BUCKET = "payment-tfstate-123456789012-account-us-east-1"
+
+
+class S3:
+    """The account's S3: the deployment's state bucket and the account stack's, each a Bucket."""
+
+    def __init__(self, deployment: Bucket, account: Bucket) -> None:
+        self.buckets = {
+            "payment-tfstate-dev-x": deployment,
+            "payment-tfstate-prod-x": deployment,
+            ACCOUNT_BUCKET: account,
+        }
+
+    def head_object(self, *, Bucket: str, **kwargs: Any) -> None:
+        self.buckets[Bucket].head_object(**kwargs)
+
+    def head_bucket(self, *, Bucket: str, **kwargs: Any) -> None:
+        self.buckets[Bucket].head_bucket(**kwargs)
+
+
 @pytest.fixture
-def bucket(monkeypatch: pytest.MonkeyPatch) -> Bucket:
-    s3 = Bucket()
+def account_bucket() -> Bucket:
+    """The account stack's bucket: applied already, by an earlier deployment, unless a test says otherwise."""
+    applied = Bucket()
+    applied.holds_state = True
+    return applied
+
+
+@pytest.fixture
+def bucket(monkeypatch: pytest.MonkeyPatch, account_bucket: Bucket) -> Bucket:
+    deployment = Bucket()
+    s3 = S3(deployment, account_bucket)
     monkeypatch.setattr(aws_target, "_s3", lambda _profile, _region: s3)
-    return s3
+    return deployment
 
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bucket: Bucket) -> list[str]:
     recorded: list[str] = []
-    stacks = (Recording("bootstrap", recorded, tmp_path / "b"), Recording("platform", recorded, tmp_path / "p"))
+    stacks = (
+        Recording("account", recorded, tmp_path / "a"),
+        Recording("bootstrap", recorded, tmp_path / "b"),
+        Recording("platform", recorded, tmp_path / "p"),
+    )
     monkeypatch.setattr(aws_target, "check_credentials", lambda _profile: "123456789012")
     monkeypatch.setattr(
-        aws_target, "_prepared", lambda _state, env, suffix, _progress: SimpleNamespace(naming=Naming(env, suffix))
+        aws_target,
+        "_prepared",
+        lambda _state, env, suffix, _account, _progress: SimpleNamespace(naming=Naming(env, suffix)),
     )
     monkeypatch.setattr(aws_target, "_stacks", lambda *_args: stacks)
 
@@ -105,6 +141,8 @@ def test_a_first_deploy_converges_the_bootstrap_moves_its_state_into_its_bucket_
     (tmp_path / "b" / "local.tfstate").write_text("{}")  # what the first apply leaves
     _run("deploy")
     assert calls == [
+        "account init (bucket)",
+        "account converge",
         "bootstrap init",
         "bootstrap converge",
         "bootstrap state into the bucket",
@@ -127,6 +165,8 @@ def test_a_later_deploy_finds_the_bootstraps_state_in_its_bucket(calls: list[str
     bucket.holds_state = True
     _run("deploy")
     assert calls == [
+        "account init (bucket)",
+        "account converge",
         "bootstrap init (bucket)",
         "bootstrap converge",
         "platform init",
@@ -175,7 +215,8 @@ def test_a_destroy_without_an_admin_function_goes_on(monkeypatch: pytest.MonkeyP
     lines: list[str] = []
     aws_target.run(None, "dev", "x", "destroy", profile=None, progress=lines.append)  # type: ignore[arg-type]
     assert calls == ["platform init", "platform destroy"]
-    assert "    no admin function: nothing to delete" in lines and "    no state bucket: nothing to destroy" in lines
+    assert "    no admin function: nothing to delete" in lines
+    assert "    no state bucket: nothing of the bootstrap stack to destroy" in lines
 
 
 def test_payments_bootstrap_alone_leaves_the_bootstraps_state_in_its_bucket(calls: list[str]) -> None:
@@ -202,7 +243,7 @@ def test_a_local_copy_is_the_newest_and_goes_into_the_bucket_over_its_copy(
     bucket.holds_state = True
     (tmp_path / "b" / "local.tfstate").write_text("{}")
     _run("deploy")
-    assert calls[:3] == ["bootstrap init", "bootstrap converge", "bootstrap state into the bucket"]
+    assert calls[2:5] == ["bootstrap init", "bootstrap converge", "bootstrap state into the bucket"]
     calls.clear()
     (tmp_path / "b" / "local.tfstate").write_text("{}")
     (tmp_path / "b" / OVERRIDE_FILE).unlink()
@@ -220,3 +261,54 @@ def test_a_state_bucket_these_credentials_may_not_read_is_an_error_not_a_crash(b
     with pytest.raises(StateBucketUnreadable, match="s3:ListBucket") as refused:
         state_in_bucket(bucket, StateHome("payment-tfstate-dev-x", "bootstrap/terraform.tfstate", "us-east-1"))
     assert refused.value.exit_code == 1
+
+
+def test_the_first_deploy_in_an_account_applies_the_account_stack_first_its_state_into_its_own_bucket(
+    calls: list[str], account_bucket: Bucket, tmp_path: Path
+) -> None:
+    account_bucket.holds_state = False
+    (tmp_path / "a" / "local.tfstate").write_text("{}")
+    (tmp_path / "b" / "local.tfstate").write_text("{}")
+    _run("deploy")
+    assert calls[:3] == ["account init", "account converge", "account state into the bucket"]
+    assert calls[3:6] == ["bootstrap init", "bootstrap converge", "bootstrap state into the bucket"]
+    override = json.loads((tmp_path / "a" / OVERRIDE_FILE).read_text())["terraform"]["backend"]["s3"]
+    assert (override["bucket"], override["key"]) == (ACCOUNT_BUCKET, "account/terraform.tfstate")
+
+
+def test_a_destroy_leaves_the_account_stack_and_says_how_to_remove_it(calls: list[str], bucket: Bucket) -> None:
+    bucket.holds_state = True
+    lines: list[str] = []
+    aws_target.run(None, "dev", "x", "destroy", profile=None, progress=lines.append)  # type: ignore[arg-type]
+    assert not [call for call in calls if call.startswith("account")]
+    assert any("keeping the account stack payments-account-us-east-1" in line for line in lines)
+    assert any("payments account --target aws --destroy" in line for line in lines)
+
+
+def test_an_account_bucket_whose_state_nobody_holds_is_refused_before_any_deployment_is_touched(
+    calls: list[str], account_bucket: Bucket
+) -> None:
+    account_bucket.holds_state, account_bucket.exists = False, True
+    with pytest.raises(aws_target.BootstrapStateMissing, match="account stack's state"):
+        _run("deploy")
+    assert calls == []
+
+
+def test_payments_account_applies_and_destroys_the_account_stack_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, account_bucket: Bucket, bucket: Bucket
+) -> None:
+    from payments_cli.deploy.state import StateFolder
+
+    recorded: list[str] = []
+    stack = Recording("account", recorded, tmp_path / "a")
+    monkeypatch.setattr(aws_target, "check_credentials", lambda _profile: "123456789012")
+    synthesized = SimpleNamespace(account_stack=lambda region: SimpleNamespace(path=stack.workdir / "cdk.tf.json"))
+    monkeypatch.setattr(aws_target, "prepare_account", lambda *_args, **_kwargs: synthesized)
+    monkeypatch.setattr(aws_target, "Terraform", lambda *_args, **_kwargs: stack)
+    quiet = {"progress": lambda _line: None, "profile": None, "region": "us-east-1"}
+    aws_target.account_stack(StateFolder(tmp_path / "state"), destroy=False, **quiet)  # type: ignore[arg-type]
+    assert recorded == ["account init (bucket)", "account converge"]
+    recorded.clear()
+    assert aws_target.account_stack(StateFolder(tmp_path / "state"), destroy=True, **quiet).remove == 105  # type: ignore[arg-type,union-attr]
+    assert recorded == ["account init (bucket)", "account state out of the bucket", "account destroy"]
+    assert bucket.holds_state is False, "no deployment's bucket was touched"

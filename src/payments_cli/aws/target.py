@@ -1,11 +1,13 @@
 """The aws target: the same synthesized stacks, applied to a real AWS account with the user's own
 credentials and profile, no emulator endpoints, and the real S3 state backend.
 
-Nothing here rewrites the stacks: terraform runs in the synthesized folders as they are. The bootstrap stack's state
-lives in the state bucket it creates (``deploy.self_hosted_state``: its first apply writes a local file, which then
-moves into the bucket), so nothing of a deployment is kept on the machine that deployed it; a destroy removes the
-platform, then brings the bootstrap's state back out and removes the state bucket too, where the environment lets
-buckets be force-destroyed (dev: a pull request's environment leaves nothing behind).
+Nothing here rewrites the stacks: terraform runs in the synthesized folders as they are. A deploy applies the
+account's stack first (stacks.account: the settings every deployment in the account shares), then the deployment's
+bootstrap, then its platform. The account stack's and the bootstrap stack's states live in the state buckets they
+create (``deploy.self_hosted_state``: the first apply writes a local file, which then moves into the bucket), so
+nothing is kept on the machine that deployed; a destroy removes the platform, then brings the bootstrap's state back
+out and removes the state bucket too, where the environment lets buckets be force-destroyed (dev: a pull request's
+environment leaves nothing behind but the account stack, which ``payments account --destroy`` removes).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from payments_cli.deploy.prepare import Prepared, prepare
+from payments_cli.deploy.prepare import Prepared, prepare, prepare_account
 from payments_cli.deploy.self_hosted_state import (
     StateHome,
     bucket_exists,
@@ -33,6 +35,9 @@ from payments_cli.deploy.self_hosted_state import (
 from payments_cli.deploy.state import StateFolder
 from payments_cli.deploy.terraform import Progress, Summary, Terraform, stderr_progress
 from payments_cli.errors import PaymentsError
+from payments_infra.naming import AccountNaming
+from payments_infra.stacks.account import ACCOUNT_STATE_KEY, account_stack_name
+from payments_infra.synth import AccountScope
 
 #: Where the bootstrap stack's state is kept in the deployment's state bucket (the platform's is Naming.state_key()).
 BOOTSTRAP_STATE_KEY = "bootstrap/terraform.tfstate"
@@ -43,7 +48,8 @@ class CredentialsMissing(PaymentsError):
 
 
 class BootstrapStateMissing(PaymentsError):
-    """The state bucket exists but nobody holds the bootstrap stack's state: applying would try to create it again."""
+    """A state bucket exists but nobody holds the state of the stack that made it (the bootstrap's, the account
+    stack's): applying would try to create it again."""
 
 
 class AdminFunctionMissing(CredentialsMissing):
@@ -74,14 +80,17 @@ def _env(profile: str | None) -> dict[str, str]:
     return env
 
 
-def _prepared(state: StateFolder, environment: str, suffix: str, progress: Progress) -> Prepared:
-    return prepare(state, environment, suffix, progress=progress, folder=_folder(state, environment, suffix))
+def _prepared(state: StateFolder, environment: str, suffix: str, account: str, progress: Progress) -> Prepared:
+    folder = _folder(state, environment, suffix)
+    return prepare(state, environment, suffix, progress=progress, folder=folder, account=AccountScope(account))
 
 
-def _stacks(prepared: Prepared, profile: str | None, lock_timeout: str) -> tuple[Terraform, Terraform]:
+def _stacks(prepared: Prepared, profile: str | None, lock_timeout: str) -> tuple[Terraform, Terraform, Terraform]:
+    """The account stack, the bootstrap and the platform."""
     log = prepared.folder / "logs" / "terraform.log"
     env = _env(profile)
     return (
+        Terraform(prepared.account_dir, log=log, env=env, lock_timeout=lock_timeout),
         Terraform(prepared.bootstrap_dir, log=log, env=env, lock_timeout=lock_timeout),
         Terraform(prepared.platform_dir, log=log, env=env, lock_timeout=lock_timeout),
     )
@@ -100,9 +109,21 @@ def _state_home(prepared: Prepared) -> StateHome:
     return StateHome(prepared.naming.state_bucket(), BOOTSTRAP_STATE_KEY, region)
 
 
-def _converge_bootstrap(stack: Terraform, prepared: Prepared, profile: str | None, progress: Progress) -> Summary:
-    """Create or update the state bucket; its state ends up in that bucket, none on this machine."""
-    home = _state_home(prepared)
+def _account_home(naming: AccountNaming) -> StateHome:
+    return StateHome(naming.state_bucket(), ACCOUNT_STATE_KEY, naming.region)
+
+
+def _account_naming(prepared: Prepared, account: str) -> AccountNaming:
+    from payments_infra.environments import get_environment
+
+    return AccountNaming(account, get_environment(prepared.naming.environment).region)
+
+
+def _converge_self_hosted(
+    stack: Terraform, home: StateHome, profile: str | None, progress: Progress, what: str
+) -> Summary:
+    """Create or update a stack that makes its own state bucket; its state ends up in that bucket, none on this
+    machine."""
     s3 = _s3(profile, home.region)
     # A local copy is the newest there is: a first run stopped before its state moved, or a destroy that failed after
     # bringing it back out. It is applied from and moved in (over the bucket's copy), as a first run's is.
@@ -111,11 +132,11 @@ def _converge_bootstrap(stack: Terraform, prepared: Prepared, profile: str | Non
             use_bucket(stack, home)
             return stack.converge(progress=progress)
         if bucket_exists(s3, home):
-            raise BootstrapStateMissing(_missing(home))
+            raise BootstrapStateMissing(_missing(home, what))
     stack.init()
     summary = stack.converge(progress=progress)
     move_into_bucket(stack, home)
-    progress(f"    the bootstrap's own state moved into s3://{home.bucket}/{home.key}")
+    progress(f"    the {what}'s own state moved into s3://{home.bucket}/{home.key}")
     return summary
 
 
@@ -131,6 +152,15 @@ def _destroy_bootstrap(stack: Terraform, prepared: Prepared, profile: str | None
         )
         return
     progress(f"==> destroying the state bucket {home.bucket}")
+    _destroy_self_hosted(stack, home, profile, progress, "bootstrap stack")
+    progress(f"    nothing of {prepared.naming.tag} is left on this machine's state either")
+
+
+def _destroy_self_hosted(
+    stack: Terraform, home: StateHome, profile: str | None, progress: Progress, what: str
+) -> Summary | None:
+    """Destroy a stack that keeps its state in the bucket it made, the state brought back out first; the summary, or
+    None when there was no bucket."""
     s3 = _s3(profile, home.region)
     if local_state_file(stack.workdir).exists():
         stack.init()  # the newest copy is here (a destroy that failed after bringing it out)
@@ -138,19 +168,20 @@ def _destroy_bootstrap(stack: Terraform, prepared: Prepared, profile: str | None
         use_bucket(stack, home)
         move_out_of_bucket(stack)
     elif bucket_exists(s3, home):
-        raise BootstrapStateMissing(_missing(home))
+        raise BootstrapStateMissing(_missing(home, what))
     else:
-        progress("    no state bucket: nothing to destroy")
-        return
+        progress(f"    no state bucket: nothing of the {what} to destroy")
+        return None
     summary = stack.apply(progress=progress, destroy=True)
     local_state_file(stack.workdir).unlink(missing_ok=True)
-    progress(f"    bootstrap {summary}; nothing of {prepared.naming.tag} is left on this machine's state either")
+    progress(f"    {what} {summary}")
+    return summary
 
 
-def _missing(home: StateHome) -> str:
+def _missing(home: StateHome, what: str) -> str:
     return (
-        f"the state bucket {home.bucket} exists, but neither it ({home.key}) nor this machine holds the bootstrap "
-        "stack's state (a first run stopped before its state moved, on another machine): run the command again "
+        f"the state bucket {home.bucket} exists, but neither it ({home.key}) nor this machine holds the {what}'s "
+        "state (a first run stopped before its state moved, on another machine): run the command again "
         "where that run was made, or import the bucket's resources into a new state, or, when nothing else is in "
         "the bucket, delete it and run again"
     )
@@ -161,10 +192,10 @@ def bootstrap(
 ) -> Summary:
     """Create the deployment's state bucket in the account, and keep the bootstrap's own state in it."""
     account = check_credentials(profile)
-    prepared = _prepared(state, environment, suffix, progress)
+    prepared = _prepared(state, environment, suffix, account, progress)
     progress(f"==> bootstrapping {prepared.naming.state_bucket()} in account {account}")
-    stack, _ = _stacks(prepared, profile, "0s")
-    return _converge_bootstrap(stack, prepared, profile, progress)
+    _, stack, _ = _stacks(prepared, profile, "0s")
+    return _converge_self_hosted(stack, _state_home(prepared), profile, progress, "bootstrap stack")
 
 
 def run(
@@ -179,15 +210,22 @@ def run(
 ) -> Summary:
     """``plan``, ``deploy`` or ``destroy`` one deployment in the account."""
     account = check_credentials(profile)
-    prepared = _prepared(state, environment, suffix, progress)
-    bootstrap_stack, platform = _stacks(prepared, profile, lock_timeout)
+    prepared = _prepared(state, environment, suffix, account, progress)
+    account_stack, bootstrap_stack, platform = _stacks(prepared, profile, lock_timeout)
     # A deploy plans each stack and applies that saved plan only if it changes something: what is applied
     # is exactly what was planned (a plan made stale by another run is refused, changing nothing), and a
     # re-run with nothing to change skips the apply phase. A destroy reads every resource back first: an
     # account, unlike the emulator, is changed by other hands.
     if action == "deploy":
+        # First: a stage's access logs need the account's CloudWatch role ("CloudWatch Logs role ARN must be set in
+        # account settings to enable logging").
+        names = _account_naming(prepared, account)
+        progress(f"==> the account stack {account_stack_name(names)} in account {account}")
+        summary = _converge_self_hosted(account_stack, _account_home(names), profile, progress, "account stack")
+        progress(f"    account stack {summary}")
         progress(f"==> bootstrapping {prepared.naming.state_bucket()} in account {account}")
-        progress(f"    bootstrap {_converge_bootstrap(bootstrap_stack, prepared, profile, progress)}")
+        summary = _converge_self_hosted(bootstrap_stack, _state_home(prepared), profile, progress, "bootstrap stack")
+        progress(f"    bootstrap {summary}")
     started = time.monotonic()
     progress(f"==> terraform init ({prepared.naming.state_bucket()}/{prepared.naming.state_key()})")
     platform.init()
@@ -203,11 +241,45 @@ def run(
     progress(f"    {summary} ({time.monotonic() - started:.1f}s)")
     if action == "destroy":
         _destroy_bootstrap(bootstrap_stack, prepared, profile, progress)
+        progress(
+            f"==> keeping the account stack {account_stack_name(_account_naming(prepared, account))}: every "
+            "deployment in the account shares it (`payments account --target aws --destroy` removes it)"
+        )
     if action == "deploy":
         progress("==> setting up the database (the admin function: migrations, role logins, API-key pepper)")
         setup = invoke_admin(environment, suffix, {"action": "setup"}, profile=profile)
         progress(f"    migrations applied now: {', '.join(setup['migrations_applied']) or 'none'}")
     return summary
+
+
+def account_stack(
+    state: StateFolder,
+    *,
+    region: str,
+    destroy: bool,
+    profile: str | None,
+    lock_timeout: str = "0s",
+    progress: Progress = stderr_progress,
+) -> Summary | None:
+    """``payments account --target aws``: apply (or destroy) the account stack of ``region`` alone; the summary, None
+    when a destroy found nothing to destroy."""
+    account = check_credentials(profile)
+    names = AccountNaming(account, region)
+    folder = state.ensure().root / "aws" / names.tag
+    synthesized = prepare_account(state, AccountScope(account, (region,)), folder=folder, progress=progress)
+    stack = Terraform(
+        synthesized.account_stack(region).path.parent,
+        log=folder / "logs" / "terraform.log",
+        env=_env(profile),
+        lock_timeout=lock_timeout,
+    )
+    home = _account_home(names)
+    progress(
+        f"==> {'destroying' if destroy else 'applying'} the account stack {account_stack_name(names)} in {account}"
+    )
+    if destroy:
+        return _destroy_self_hosted(stack, home, profile, progress, "account stack")
+    return _converge_self_hosted(stack, home, profile, progress, "account stack")
 
 
 def _forget_connectors(environment: str, suffix: str, profile: str | None, progress: Progress) -> None:

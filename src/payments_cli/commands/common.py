@@ -98,18 +98,29 @@ def add_lock_timeout(parser: argparse.ArgumentParser) -> None:
 
 
 def synthesize_deployment(
-    environment: str, suffix: str, *, out: Path, package: Path | None, rebuild: bool = False
+    environment: str,
+    suffix: str,
+    *,
+    out: Path,
+    package: Path | None,
+    rebuild: bool = False,
+    account_id: str | None = None,
 ) -> SynthResult:
     """Check the deployment's names (``InvalidName``, exit 2, before anything is built), build the Lambda
     package unless one is given, and synthesize both stacks into ``out``, each step said on stderr.
 
     The package is rebuilt only when its inputs changed since the last build (the build is deterministic,
-    so equal inputs give an equal zip) or ``rebuild`` says so."""
+    so equal inputs give an equal zip) or ``rebuild`` says so. With ``account_id``, the account stack of the
+    deployment's region too."""
     from payments_infra.lambda_build import build_lambda_package
-    from payments_infra.naming import Naming
-    from payments_infra.synth import Deployment, default_package_path, synthesize
+    from payments_infra.naming import AccountNaming, Naming
+    from payments_infra.synth import AccountScope, Deployment, default_package_path, synthesize
 
     Naming(environment, suffix)
+    account = None
+    if account_id is not None:
+        AccountNaming(account_id, "us-east-1")  # a malformed id is refused before anything is built
+        account = AccountScope(account_id)
     if package is None:
         path = default_package_path()
         before = path.stat().st_mtime_ns if path.exists() else None
@@ -119,10 +130,10 @@ def synthesize_deployment(
         how = "reused: its inputs are unchanged (--rebuild forces a build)" if reused else "built"
         step_done(f"{built.size / 1e6:.1f} MB, source_code_hash {built.source_code_hash}, {how}", started)
         started = step(f"synthesizing {environment}/{suffix} into {out}")
-        result = synthesize([Deployment(environment, suffix)], out=out, package=built)
+        result = synthesize([Deployment(environment, suffix)], out=out, package=built, account=account)
     else:
         started = step(f"synthesizing {environment}/{suffix} into {out} with {package}")
-        result = synthesize([Deployment(environment, suffix)], out=out, package=package)
+        result = synthesize([Deployment(environment, suffix)], out=out, package=package, account=account)
     step_done(f"{len(result.stacks)} stacks", started)
     _index_bindings()
     return result

@@ -38,6 +38,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             "stacks for the deployment ENV/SUFFIX:\n"
             "  OUT/stacks/payments-bootstrap-ENV-SUFFIX/cdk.tf.json  the state bucket (apply first)\n"
             "  OUT/stacks/payments-ENV-SUFFIX/cdk.tf.json            the platform, with the zip as an asset\n"
+            "and, with --account-id, the account stack every deployment in that account shares:\n"
+            "  OUT/stacks/payments-account-REGION/cdk.tf.json        API Gateway's CloudWatch role (apply before all)\n"
             "Names are checked against AWS limits before anything is built."
         ),
         epilog="example: payments synth --env staging --suffix pr42 --out /tmp/out",
@@ -47,6 +49,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--out", type=Path, default=Path("cdktf.out"), help="output folder (default: cdktf.out)")
     parser.add_argument(
         "--package", type=Path, default=None, help="use this already-built Lambda zip instead of building one"
+    )
+    parser.add_argument(
+        "--account-id",
+        default=None,
+        metavar="ACCOUNT",
+        help="also write the account stack for this 12-digit AWS account id (its state bucket's name carries it; "
+        "`payments deploy --target aws` finds the id from your credentials)",
     )
     parser.add_argument(
         "--rebuild",
@@ -61,7 +70,14 @@ def run(args: argparse.Namespace) -> int:
     from payments_cli.commands.common import guarded, synthesize_deployment
 
     def body() -> int:
-        result = synthesize_deployment(args.env, args.suffix, out=args.out, package=args.package, rebuild=args.rebuild)
+        result = synthesize_deployment(
+            args.env,
+            args.suffix,
+            out=args.out,
+            package=args.package,
+            rebuild=args.rebuild,
+            account_id=args.account_id,
+        )
         for stack in result.stacks:
             print(f"{stack.kind:9}  {stack.path}")
         return EXIT_OK

@@ -6,16 +6,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from payments_cli.deploy.terraform import Summary, Terraform
 
+T = TypeVar("T")
 
-class BackgroundStep:
-    """One terraform step of a stack, run in a thread; ``wait`` returns its summary or raises its error."""
 
-    def __init__(self, what: str, step: Callable[[], Summary]) -> None:
+class BackgroundStep(Generic[T]):
+    """One terraform step of a stack, run in a thread; ``wait`` returns its result (a summary) or raises its error."""
+
+    def __init__(self, what: str, step: Callable[[], T]) -> None:
         self._step = step
-        self._summary: Summary | None = None
+        self._result: list[T] = []  # a list, not an Optional: a step's result may itself be None
         self._error: BaseException | None = None
         self._started = time.monotonic()
         self.seconds = 0.0
@@ -24,7 +27,7 @@ class BackgroundStep:
 
     def _run(self) -> None:
         try:
-            self._summary = self._step()
+            self._result.append(self._step())
         except BaseException as error:  # noqa: BLE001 - handed to whoever waits
             self._error = error
         finally:
@@ -39,20 +42,19 @@ class BackgroundStep:
         """Wait for terraform to exit, whatever it did."""
         self._thread.join()
 
-    def wait(self) -> Summary:
+    def wait(self) -> T:
         """Wait for terraform to exit: its summary, or its error raised here."""
         self._thread.join()
         if self._error is not None:
             raise self._error
-        assert self._summary is not None
-        return self._summary
+        return self._result[0]
 
 
 def quiet(_line: str) -> None:
     """A background stack's progress: its lines would interleave with the platform's."""
 
 
-class BackgroundApply(BackgroundStep):
+class BackgroundApply(BackgroundStep[Summary]):
     """``terraform apply`` of one stack in a thread; with ``plan_first``, a plan applied only if it changes
     something (:meth:`Terraform.converge`)."""
 

@@ -1,5 +1,6 @@
 """Preparing a deployment for terraform, the same for both targets: build the Lambda package, synthesize the
-deployment into a run folder of its own, and run preflight, which must find no error before anything is applied."""
+deployment (and its account's stack) into a run folder of its own, and run preflight, which must find no error before
+anything is applied. ``prepare_account`` does the same for the account stack alone (``payments account``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from payments_cli.deploy.terraform import Progress, stderr_progress
 from payments_cli.errors import PaymentsError
 from payments_infra.lambda_build import LambdaPackage, build_lambda_package
 from payments_infra.naming import Naming
-from payments_infra.synth import Deployment, SynthResult, default_package_path, synthesize
+from payments_infra.synth import AccountScope, Deployment, SynthResult, default_package_path, synthesize
 from preflight.runner import Report, check_files
 
 
@@ -45,6 +46,12 @@ class Prepared:
         """The platform stack's folder."""
         return self.synth.stack(self.naming.environment, self.naming.suffix).path.parent
 
+    @property
+    def account_dir(self) -> Path:
+        """The folder of the account stack of the deployment's region (KeyError when synthesized without one)."""
+        platform = self.synth.stack(self.naming.environment, self.naming.suffix)
+        return self.synth.account_stack(platform.region).path.parent
+
 
 def step(progress: Progress, text: str) -> float:
     progress(f"==> {text}")
@@ -58,26 +65,49 @@ def prepare(
     *,
     progress: Progress = stderr_progress,
     folder: Path | None = None,
+    account: AccountScope | None = None,
 ) -> Prepared:
-    """Build the package, synthesize the deployment into a fresh run folder, and run preflight."""
+    """Build the package, synthesize the deployment (with ``account``, its account stack too) into a fresh run
+    folder, and run preflight."""
     naming = Naming(environment, suffix)  # refuses a bad suffix before anything is built
     folder = folder or state.ensure().deployment_dir(environment, suffix)
     started = step(progress, "building the Lambda package")
     package: LambdaPackage = build_lambda_package(default_package_path(), reuse=True)
     progress(f"    {package.path} ({package.size / 1e6:.1f} MB, {time.monotonic() - started:.1f}s)")
+    run_dir = _run_dir(folder)
     started = step(progress, f"synthesizing {environment}/{suffix}")
+    result = synthesize(
+        [Deployment(environment, suffix)], out=run_dir, package=package, bootstrap_state_dir=folder, account=account
+    )
+    return Prepared(naming, folder, run_dir, result, _checked(result, started, progress))
+
+
+def prepare_account(state: StateFolder, account: AccountScope, *, folder: Path, progress: Progress) -> SynthResult:
+    """Synthesize the account stacks alone (``account.regions``) into a fresh run folder of ``folder``, and run
+    preflight on them."""
+    state.ensure()
+    run_dir = _run_dir(folder)
+    started = step(progress, f"synthesizing the account stack of account {account.account_id}")
+    result = synthesize([], out=run_dir, account=account)
+    _checked(result, started, progress)
+    return result
+
+
+def _run_dir(folder: Path) -> Path:
     # Each run synthesizes into its own folder: two concurrent deploys never share a working directory,
     # so the only thing they contend for is Terraform's state lock.
-    run_dir = folder / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    result = synthesize([Deployment(environment, suffix)], out=run_dir, package=package, bootstrap_state_dir=folder)
-    progress(f"    {len(result.stacks)} stacks in {run_dir} ({time.monotonic() - started:.1f}s)")
-    started = step(progress, "preflight")
+    return folder / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def _checked(result: SynthResult, started: float, progress: Progress) -> Report:
+    """Preflight over what was synthesized; PreflightFailed when it finds an error."""
+    progress(f"    {len(result.stacks)} stacks in {result.out} ({time.monotonic() - started:.1f}s)")
+    step(progress, "preflight")
     report = check_files([stack.path for stack in result.stacks])
     progress(
         f"    {report.errors} error(s), {report.warnings} warning(s) over {report.resources} resources "
         f"({report.seconds * 1000:.0f} ms)"
     )
-    prepared = Prepared(naming, folder, run_dir, result, report)
     if report.errors:
         raise PreflightFailed(report)
-    return prepared
+    return report

@@ -15,10 +15,10 @@ import psycopg
 from psycopg import sql
 
 from payments_cli.deploy.background import BackgroundApply, BackgroundStep
-from payments_cli.deploy.prepare import Prepared, prepare, step
+from payments_cli.deploy.prepare import Prepared, prepare, prepare_account, step
 from payments_cli.deploy.state import StateFolder
 from payments_cli.deploy.terraform import Progress, Summary, Terraform, TerraformError, stderr_progress
-from payments_cli.local import deviations
+from payments_cli.local import account, deviations
 from payments_cli.local.api_process import stop_api
 from payments_cli.local.lambda_runtime.functions import invoke_admin
 from payments_cli.local.provision import prepare_database
@@ -61,7 +61,7 @@ def deploy(
     lock_timeout: str = "0s",
 ) -> DeploymentRecord:
     """Deploy (or update) one deployment into the emulator and prepare its database; the record."""
-    prepared = prepare(state, environment, suffix, progress=progress)
+    prepared = prepare(state, environment, suffix, progress=progress, account=account.scope(state))
     started = step(progress, "starting the local AWS emulator and PostgreSQL")
     emulator, fresh = ensure_emulator(state)
     postgres, _ = ensure_postgres(state)
@@ -89,6 +89,18 @@ def deploy(
     # Its init is in the background too: on a re-run the bucket is usable already and the platform's init
     # starts at once.
     background = BackgroundApply(bootstrap, plan_first=not first, init=True)
+    # The account stack converges alongside (local.account): once per emulator, skipped while it is unchanged.
+    account_step = BackgroundStep(
+        "the account stack",
+        partial(
+            account.converge,
+            state,
+            prepared.account_dir,
+            endpoint=emulator.endpoint,
+            generation=emulator.generation,
+            log=prepared.folder / "logs" / "terraform-account.log",
+        ),
+    )
     try:
         _wait_for_state_bucket(emulator, bucket, background)
         progress(
@@ -107,9 +119,22 @@ def deploy(
     except BaseException:
         # Never leave terraform running behind a failed deploy; the platform's error is the one to report.
         background.join()
+        account_step.join()
         raise
-    bootstrap_summary = background.wait()
+    try:
+        bootstrap_summary = background.wait()
+    finally:
+        account_step.join()
     progress(f"    bootstrap {bootstrap_summary} ({background.seconds:.1f}s, alongside the platform)")
+    account_summary = account_step.wait()
+    progress(
+        f"    account stack {prepared.account_dir.name}: "
+        + (
+            f"{account_summary} ({account_step.seconds:.1f}s, alongside)"
+            if account_summary is not None
+            else "unchanged on this emulator"
+        )
+    )
     outputs = summary.outputs if summary.outputs is not None else platform.output()
     started = step(progress, "preparing the database the deployment describes")
     database = deviations.local_database_name(environment, suffix)
@@ -146,7 +171,7 @@ def deploy(
     return record
 
 
-def _planned(planning: BackgroundStep, progress: Progress) -> Summary | None:
+def _planned(planning: BackgroundStep[Summary], progress: Progress) -> Summary | None:
     """The bootstrap's destroy plan made alongside the platform's destroy; None if making it failed."""
     try:
         planned = planning.wait()
@@ -203,6 +228,33 @@ def bootstrap_only(
 
 
 @using_services
+def account_stack(
+    state: StateFolder, *, region: str, destroy: bool, progress: Progress = stderr_progress
+) -> Summary | None:
+    """``payments account``: apply (or destroy) the emulator's account stack of ``region`` alone; the summary, None
+    when there was nothing to do (applied and unchanged, or nothing to destroy)."""
+    folder = account.account_folder(state)
+    synthesized = prepare_account(state, account.scope(state, region), folder=folder, progress=progress)
+    stack_dir = synthesized.account_stack(region).path.parent
+    log = folder / "logs" / "terraform.log"
+    if destroy:
+        emulator = running_emulator(state)
+        step(progress, f"terraform destroy ({stack_dir.name})")
+        endpoint, generation = (emulator.endpoint, emulator.generation) if emulator else (None, None)
+        summary = account.destroy(
+            state, stack_dir, endpoint=endpoint, generation=generation, log=log, progress=progress
+        )
+    else:
+        emulator, _ = ensure_emulator(state)
+        step(progress, f"terraform apply ({stack_dir.name}), unless this emulator has it as it is")
+        summary = account.converge(
+            state, stack_dir, endpoint=emulator.endpoint, generation=emulator.generation, log=log
+        )
+    _prune_runs(folder, keep=synthesized.out)
+    return summary
+
+
+@using_services
 def destroy(
     state: StateFolder, environment: str, suffix: str, *, progress: Progress = stderr_progress, lock_timeout: str = "0s"
 ) -> None:
@@ -247,7 +299,7 @@ def _destroy_stacks(
     platform = stack(Path(record["stack_dir"]), backend=True, log="terraform.log")
     bootstrap = stack(Path(record["bootstrap_dir"]), backend=False, log="terraform-bootstrap.log")
     plan_file = Path(record["bootstrap_dir"]) / "payments-destroy.tfplan"
-    planning: BackgroundStep | None = None
+    planning: BackgroundStep[Summary] | None = None
 
     def plan_bootstrap() -> None:
         # Started once the platform's resources start to go, not before: the platform's own refresh and plan

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cdktn import Fn, TerraformResource, TerraformResourceLifecycle
-from cdktn_aws import api_gateway, iam, lambda_
+from cdktn_aws import api_gateway, lambda_
 from constructs import Construct
 
 from payment_processor import routes as processor_routes
@@ -22,7 +22,6 @@ from payments_infra.api_responses import GATEWAY_RESPONSES, gateway_response_tem
 from payments_infra.constructs.encryption import EncryptionKey
 from payments_infra.constructs.function import Function
 from payments_infra.constructs.logs import log_group
-from payments_infra.constructs.policy import trust_policy
 from payments_infra.constructs.rate_limit import CredentialRateLimit
 from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
@@ -193,7 +192,6 @@ class PaymentsApi(Construct):
         self.access_logs = log_group(
             self, "access-logs", config=config, naming=naming, key=key, service_path="/aws/apigateway", purpose="api"
         )
-        account = self._logging_role(naming, key)
         self.stage = api_gateway.AwsStage(
             self,
             "stage",
@@ -205,9 +203,9 @@ class PaymentsApi(Construct):
                 destination_arn=self.access_logs.arn, format=ACCESS_LOG_FORMAT
             ),
             xray_tracing_enabled=False,
-            # Access logging needs the account's CloudWatch role first ("BadRequestException: CloudWatch
-            # Logs role ARN must be set in account settings to enable logging").
-            depends_on=[account],
+            # Access logging needs the account's CloudWatch role first ("BadRequestException: CloudWatch Logs role ARN
+            # must be set in account settings to enable logging"): the account stack (stacks.account) sets it, and
+            # both targets apply that stack before any deployment.
         )
         api_gateway.AwsMethodSettings(
             self,
@@ -293,30 +291,6 @@ class PaymentsApi(Construct):
             }
         )
         return resource
-
-    def _logging_role(self, naming: Naming, key: EncryptionKey) -> api_gateway.AwsAccount:
-        """The account-level role API Gateway writes logs with.
-
-        This is a per-account, per-region setting: every deployment sets it to its own role, and the
-        last one applied wins. All such roles carry the same AWS-managed policy, so any of them works;
-        destroying the deployment whose role is current leaves API Gateway logging without a role until
-        another deployment is applied.
-        """
-        trust = trust_policy(self, "logging-trust", sid="ApiGatewayAssumesRole", service="apigateway.amazonaws.com")
-        role = iam.AwsRole(
-            self,
-            "logging-role",
-            name=naming.role("apigw-logs"),
-            description=f"API Gateway writes access and execution logs ({naming.tag})",
-            assume_role_policy=trust.json,
-        )
-        attachment = iam.AwsRolePolicyAttachment(
-            self,
-            "logging-policy",
-            role=role.name,
-            policy_arn=f"arn:{key.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
-        )
-        return api_gateway.AwsAccount(self, "account", cloudwatch_role_arn=role.arn, depends_on=[attachment])
 
     @property
     def url(self) -> str:

@@ -24,6 +24,15 @@ def _strip_suffix(kind: str, path_end: str, attribute: str) -> Callable[[Documen
     return mutate
 
 
+def _strip_account(kind: str, path_end: str, attribute: str) -> Callable[[Document], set[str]]:
+    def mutate(doc: Document) -> set[str]:
+        name, body = named(doc, kind, path_end)
+        body[attribute] = body[attribute].replace("-account-us-east-1", "")
+        return {address(kind, name)}
+
+    return mutate
+
+
 CASES = [
     Case(
         "PF101",
@@ -32,6 +41,20 @@ CASES = [
         _strip_suffix("aws_s3_bucket", "transaction-log/bucket", "bucket"),
     ),
     Case("PF101", "state bucket in bootstrap", "bootstrap", _strip_suffix("aws_s3_bucket", "state/bucket", "bucket")),
+    # The account stack's names carry -account-<region> where a deployment's carry its suffix: preflight learns it
+    # from the stack's Deployment tag, as it learns a deployment's.
+    Case(
+        "PF101",
+        "account stack's CloudWatch role without -account-<region>",
+        "account",
+        _strip_account("aws_iam_role", "api-gateway-logging/role", "name"),
+    ),
+    Case(
+        "PF101",
+        "account stack's state bucket without -account-<region>",
+        "account",
+        _strip_account("aws_s3_bucket", "state/bucket", "bucket"),
+    ),
     Case(
         "PF101",
         "RDS identifier (db-instance-exists)",
