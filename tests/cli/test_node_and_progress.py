@@ -92,7 +92,10 @@ def test_synth_without_a_package_builds_it_first_each_step_timed(
         reuses.append(reuse)
         return lambda_zip
 
-    def synthesize(deployments: object, *, out: Path, package: LambdaPackage) -> payments_infra.synth.SynthResult:
+    def synthesize(
+        deployments: object, *, out: Path, package: LambdaPackage, account: object = None
+    ) -> payments_infra.synth.SynthResult:
+        assert account is None, "no account stack unless --account-id asks for one"
         synthesized.append(package)
         return payments_infra.synth.SynthResult(out, (), package, 0.0)
 
