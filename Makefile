@@ -36,11 +36,16 @@ down: $(VENV)/.installed  ## Stop what `make up` started (data and deployments a
 demo: $(VENV)/.installed  ## Take one payment through the processor alone (no deploy).
 	$(BIN)/payments demo
 
+# Tiers that need no shared deployment run on every core (pytest-xdist: each worker synthesizes and builds its own);
+# the others share one deployment per session and run in one process after them, the coverage of both combined.
+PARALLEL_TIERS := tests/unit tests/preflight tests/cli tests/pipeline tests/infra
+
 test: $(VENV)/.installed  ## Lint, check the formatting, type-check, then every test with coverage (>= 95%; payments_cli >= 90%).
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=95
+	$(BIN)/pytest -n auto --cov --cov-report= $(PARALLEL_TIERS)
+	$(BIN)/pytest --cov --cov-append --cov-report=term --cov-fail-under=95 --durations=15 tests $(PARALLEL_TIERS:%=--ignore=%)
 	@printf 'payments_cli coverage (its own gate: 90%%): '
 	@$(BIN)/coverage report --include='*/payments_cli/*' --fail-under=90 --format=total
 
