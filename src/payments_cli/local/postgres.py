@@ -106,15 +106,17 @@ class LocalPostgres:
         # the tooling uses to create roles and databases, is trusted (and only over loopback).
         (self.data_dir / "pg_hba.conf").write_text(
             "# written by payments_cli.local.postgres\n"
-            "local all postgres trust\n"
             "host  all postgres 127.0.0.1/32 trust\n"
             "host  all all      127.0.0.1/32 scram-sha-256\n"
         )
 
     def start(self, *, timeout_s: float = 30) -> None:
         """Start the server (fsync off: this is a stand-in, not a durable store)."""
+        # TCP on loopback only, no Unix-domain socket (-k ''): everything connects to 127.0.0.1, and a socket in the
+        # data folder failed to start the server once its path passed 107 bytes ("Unix-domain socket path ... is too
+        # long"), as under a deep TMPDIR.
         options = (
-            f"-p {self.port} -h 127.0.0.1 -k {self.data_dir} -c fsync=off "
+            f"-p {self.port} -h 127.0.0.1 -k '' -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         result = self._run(
