@@ -83,3 +83,22 @@ def test_a_missing_bucket_and_a_missing_key_are_both_no_state(services: Services
     assert not state_in_bucket(s3, StateHome(bucket, "bootstrap/terraform.tfstate", EMULATOR_REGION))
     s3.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
     assert not state_in_bucket(s3, StateHome(bucket, "bootstrap/terraform.tfstate", EMULATOR_REGION))
+
+
+def test_a_lock_object_that_names_no_holder_is_reported_with_what_to_delete(services: Services, tmp_path: Path) -> None:
+    """A `.tflock` left unreadable (a run killed mid-write, a hand edit): terraform cannot take the lock and names no
+    holder. The refusal says nothing was changed, and which object to delete once no run uses the deployment."""
+    from payments_cli.deploy.terraform import LockUnavailable
+
+    s3 = services.s3()
+    bucket = f"payment-tfstate-lock-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    home = StateHome(bucket, "bootstrap/terraform.tfstate", EMULATOR_REGION, Path(deviations.BACKEND_FILE))
+    stack = synthesized(tmp_path / "run", bucket, tmp_path / "local.tfstate", services.moto.endpoint)
+    use_bucket(stack, home)
+    stack.lock_retry_delays_s = ()  # the object stays unreadable: trying again would only wait
+    s3.put_object(Bucket=bucket, Key=f"{home.key}.tflock", Body=b"\x00 not a lock")  # type: ignore[attr-defined]
+    with pytest.raises(LockUnavailable, match="names no holder") as refused:
+        stack.apply(progress=lambda _line: None)
+    assert "nothing was changed" in str(refused.value) and ".tflock" in str(refused.value)
+    assert not state_in_bucket(s3, home), "no state was written"

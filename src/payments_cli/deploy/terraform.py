@@ -212,9 +212,11 @@ class Terraform:
             if holder is None:
                 return LockUnavailable(
                     f"{what}: terraform could not take this deployment's state lock, though no other run holds it "
-                    f"(the state backend failed to write the lock), so nothing was changed.\n  {text}\n"
+                    "as far as terraform can tell (the state backend failed to write the lock, or a lock object is "
+                    f"there that names no holder), so nothing was changed.\n  {text}\n"
                     "Run the command again; if it keeps failing, check that the state backend (S3, or the local "
-                    "emulator: `payments status`) answers."
+                    "emulator: `payments status`) answers, and whether the state bucket holds a lock object "
+                    "(`<state key>.tflock`) that names no holder: once no run uses the deployment, delete that object."
                 )
             return StateLocked(
                 f"{what}: this deployment's state lock is held by {holder}, so nothing was changed.\n  {text}\n"
