@@ -34,6 +34,9 @@ TOP_LEVEL_KEYS = {
 }
 # Tags that carry a deployment suffix when the caller does not give one.
 SUFFIX_TAGS = ("Deployment", "DeploymentSuffix", "EnvironmentSuffix", "environment_suffix", "Suffix")
+#: What a stack shared by every deployment of an account declares in place of a deployment suffix
+#: (``Deployment = "account-us-east-1"``): checked against it even when ``--suffix`` names one deployment.
+ACCOUNT_SCOPE = re.compile(r"account-[a-z]{2}(?:-[a-z]+)+-\d")
 # Variables that carry it (their default in Terraform JSON; the value planned with, in a plan).
 SUFFIX_VARIABLES = ("environment_suffix", "deployment_suffix", "suffix", "deployment")
 _SUFFIX = re.compile(r"[A-Za-z0-9][\w-]{0,39}")
@@ -191,8 +194,13 @@ def _configuration(
         for k, n, b, at in _blocks(document.get("data", {}), "data", path)
     ]
     source = "--suffix"
-    if suffix is None:
-        suffix, source = infer_suffix(document)
+    declared, where = infer_suffix(document)
+    if declared is not None and ACCOUNT_SCOPE.fullmatch(declared):
+        # A stack for the whole account (payments_infra.stacks.account) in a run checking one deployment: its names
+        # carry account-<region>, not that deployment's suffix.
+        suffix, source = declared, f"{where}, a stack the account's deployments share"
+    elif suffix is None:
+        suffix, source = declared, where
     if suffix is None:
         suffix, source = suffix_from_names(resources)
     return Configuration(path, document, resources, data_sources, suffix=suffix, suffix_source=source if suffix else "")

@@ -202,6 +202,15 @@ def test_state_lock_error_is_recognised_before_1_mib_of_more_stderr(
     with pytest.raises(StateLocked, match="state lock is held by ci@runner-7") as raised:
         within_deadline(terraform.init)
     assert raised.value.holder is not None and raised.value.holder.id == "1234", "named though 1 MiB followed it"
+    assert "this deployment's state lock is held by ci@runner-7" in str(raised.value)
+
+
+def test_the_account_stacks_lock_is_named_as_the_account_stacks(fake_terraform: Callable[[str], Terraform]) -> None:
+    """Every deployment in the account shares that stack: its lock is not "this deployment's"."""
+    terraform = fake_terraform("init-locked")
+    terraform.owner = "the account stack"
+    with pytest.raises(StateLocked, match="the account stack's state lock is held by ci@runner-7"):
+        within_deadline(terraform.init)
 
 
 def test_a_lock_nobody_holds_that_could_not_be_written_is_tried_again(

@@ -312,3 +312,120 @@ def test_payments_account_applies_and_destroys_the_account_stack_alone(
     assert aws_target.account_stack(StateFolder(tmp_path / "state"), destroy=True, **quiet).remove == 105  # type: ignore[arg-type,union-attr]
     assert recorded == ["account init (bucket)", "account state out of the bucket", "account destroy"]
     assert bucket.holds_state is False, "no deployment's bucket was touched"
+
+
+def test_the_account_stack_waits_for_its_shared_lock_at_least_five_minutes() -> None:
+    assert aws_target._account_lock_timeout("0s") == "300s"
+    assert aws_target._account_lock_timeout("90s") == "300s"
+    assert aws_target._account_lock_timeout("10m") == "10m"
+    assert aws_target._account_lock_timeout("1h30m") == "1h30m"
+
+
+def _own_account_stack(monkeypatch: pytest.MonkeyPatch, calls: list[str], tmp_path: Path) -> Recording:
+    """The account stack's terraform, for a test to change; the other two recorded as before."""
+    stacks = (
+        Recording("account", calls, tmp_path / "a"),
+        *(Recording(n, calls, tmp_path / n[0]) for n in ("bootstrap", "platform")),
+    )
+    monkeypatch.setattr(aws_target, "_stacks", lambda *_args: stacks)
+    return stacks[0]
+
+
+def test_a_first_apply_lost_to_another_run_goes_on_from_the_winners_state(
+    calls: list[str], account_bucket: Bucket, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two first deploys in one account at once: this one applied from nothing and failed on a name the other made;
+    the other moved its state in meanwhile. This run drops its partial state and converges from the bucket's."""
+    from payments_cli.deploy.terraform import TerraformError
+
+    account_bucket.holds_state = False
+    recording = _own_account_stack(monkeypatch, calls, tmp_path)
+    converge = recording.converge
+
+    def lost(**kwargs: Any) -> Summary:
+        if not (tmp_path / "a" / OVERRIDE_FILE).exists():
+            (tmp_path / "a" / "local.tfstate").write_text("{}")  # what the failed apply left
+            account_bucket.holds_state = True  # the other run's state, moved in meanwhile
+            calls.append("account converge fails: EntityAlreadyExists")
+            raise TerraformError("EntityAlreadyExists: Role with name payment-apigw-logs-account-us-east-1 exists")
+        return converge(**kwargs)
+
+    monkeypatch.setattr(recording, "converge", lost)
+    _run("deploy")
+    assert calls[:4] == [
+        "account init",
+        "account converge fails: EntityAlreadyExists",
+        "account init (bucket)",
+        "account converge",
+    ]
+    assert not (tmp_path / "a" / "local.tfstate").exists(), "the partial state is not kept, nor moved over the other's"
+
+
+def test_a_first_apply_that_fails_on_its_own_is_reported_and_its_state_kept(
+    calls: list[str], account_bucket: Bucket, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from payments_cli.deploy.terraform import TerraformError
+
+    account_bucket.holds_state = False
+    recording = _own_account_stack(monkeypatch, calls, tmp_path)
+
+    def failed(**_: Any) -> Summary:
+        (tmp_path / "a" / "local.tfstate").write_text("{}")
+        raise TerraformError("AccessDenied: iam:CreateRole")
+
+    monkeypatch.setattr(recording, "converge", failed)
+    with pytest.raises(TerraformError, match="AccessDenied"):
+        _run("deploy")
+    assert (tmp_path / "a" / "local.tfstate").exists(), "the next run goes on from it"
+
+
+def test_a_plan_shows_the_account_stack_a_deploy_would_apply_first(calls: list[str], bucket: Bucket) -> None:
+    bucket.holds_state = True
+    lines: list[str] = []
+    aws_target.run(None, "dev", "x", "plan", profile=None, progress=lines.append)  # type: ignore[arg-type]
+    assert calls == ["account init (bucket)", "account plan", "platform init", "platform plan"]
+    assert "==> the account stack payments-account-us-east-1 (a deploy applies it first)" in lines
+
+
+def test_an_interrupted_first_run_of_the_account_stack_is_picked_up_by_the_next_on_this_machine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, account_bucket: Bucket, bucket: Bucket
+) -> None:
+    """The stack's local state is kept in one folder of the state root, not in the run's folder: the next run (a new
+    run folder) finds it, applies from it and moves it in, where a lost copy would leave the bucket orphaned."""
+    from payments_cli.deploy.self_hosted_state import local_state_file
+    from payments_cli.deploy.state import StateFolder
+
+    account_bucket.holds_state = False
+    state = StateFolder(tmp_path / "state")
+    monkeypatch.setattr(aws_target, "check_credentials", lambda _profile: "123456789012")
+    seen: list[Path] = []
+
+    class Interrupted:
+        """terraform whose first apply makes the bucket and writes the local state, then the run is stopped."""
+
+        def __init__(self, workdir: Path, **_: Any) -> None:
+            self.workdir = workdir
+
+        def init(self, **_: Any) -> None:
+            pass
+
+        def converge(self, **_: Any) -> Summary:
+            state_file = local_state_file(self.workdir)
+            seen.append(state_file)
+            if not state_file.exists():
+                state_file.parent.mkdir(parents=True, exist_ok=True)
+                state_file.write_text("{}")
+                account_bucket.exists = True
+                raise KeyboardInterrupt
+            return Summary()
+
+        def migrate_state(self, **_: Any) -> None:
+            account_bucket.holds_state = True
+
+    monkeypatch.setattr(aws_target, "Terraform", Interrupted)
+    quiet = {"progress": lambda _line: None, "profile": None, "region": "us-east-1", "destroy": False}
+    with pytest.raises(KeyboardInterrupt):
+        aws_target.account_stack(state, **quiet)  # type: ignore[arg-type]
+    aws_target.account_stack(state, **quiet)  # type: ignore[arg-type]
+    assert seen[0] == seen[1] == state.root / "aws" / "account" / "account-us-east-1.tfstate"
+    assert account_bucket.holds_state and not seen[0].exists(), "moved into its bucket, nothing left here"

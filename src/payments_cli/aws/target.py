@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from payments_cli.deploy.self_hosted_state import (
     use_bucket,
 )
 from payments_cli.deploy.state import StateFolder
-from payments_cli.deploy.terraform import Progress, Summary, Terraform, stderr_progress
+from payments_cli.deploy.terraform import Progress, Summary, Terraform, TerraformError, stderr_progress
 from payments_cli.errors import PaymentsError
 from payments_infra.naming import AccountNaming
 from payments_infra.stacks.account import ACCOUNT_STATE_KEY, account_stack_name
@@ -41,6 +42,9 @@ from payments_infra.synth import AccountScope
 
 #: Where the bootstrap stack's state is kept in the deployment's state bucket (the platform's is Naming.state_key()).
 BOOTSTRAP_STATE_KEY = "bootstrap/terraform.tfstate"
+#: The least a run waits for the account stack's lock: every deployment in the account shares that stack, so another
+#: deployment's deploy holding it for a minute is no reason to fail (a longer --lock-timeout is kept).
+ACCOUNT_LOCK_TIMEOUT_S = 300
 
 
 class CredentialsMissing(PaymentsError):
@@ -80,17 +84,34 @@ def _env(profile: str | None) -> dict[str, str]:
     return env
 
 
+def _account_scope(state: StateFolder, account: str, regions: tuple[str, ...] = ()) -> AccountScope:
+    """The account stack's local state (before it moves into its bucket, or after it comes out for a destroy) in one
+    folder on this machine, not in a run's: a run stopped in between is picked up by the next (``_converge``)."""
+    return AccountScope(account, regions, state.ensure().root / "aws" / "account")
+
+
 def _prepared(state: StateFolder, environment: str, suffix: str, account: str, progress: Progress) -> Prepared:
     folder = _folder(state, environment, suffix)
-    return prepare(state, environment, suffix, progress=progress, folder=folder, account=AccountScope(account))
+    return prepare(state, environment, suffix, progress=progress, folder=folder, account=_account_scope(state, account))
+
+
+def _seconds(duration: str) -> float:
+    """A terraform duration ("0s", "10m", "1h30m") in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    return sum(float(n) * units[unit] for n, unit in re.findall(r"(\d+(?:\.\d+)?)([hms])", duration))
+
+
+def _account_lock_timeout(lock_timeout: str) -> str:
+    return lock_timeout if _seconds(lock_timeout) >= ACCOUNT_LOCK_TIMEOUT_S else f"{ACCOUNT_LOCK_TIMEOUT_S}s"
 
 
 def _stacks(prepared: Prepared, profile: str | None, lock_timeout: str) -> tuple[Terraform, Terraform, Terraform]:
     """The account stack, the bootstrap and the platform."""
     log = prepared.folder / "logs" / "terraform.log"
     env = _env(profile)
+    account_lock = _account_lock_timeout(lock_timeout)
     return (
-        Terraform(prepared.account_dir, log=log, env=env, lock_timeout=lock_timeout),
+        Terraform(prepared.account_dir, log=log, env=env, lock_timeout=account_lock, owner="the account stack"),
         Terraform(prepared.bootstrap_dir, log=log, env=env, lock_timeout=lock_timeout),
         Terraform(prepared.platform_dir, log=log, env=env, lock_timeout=lock_timeout),
     )
@@ -127,17 +148,35 @@ def _converge_self_hosted(
     s3 = _s3(profile, home.region)
     # A local copy is the newest there is: a first run stopped before its state moved, or a destroy that failed after
     # bringing it back out. It is applied from and moved in (over the bucket's copy), as a first run's is.
-    if not local_state_file(stack.workdir).exists():
+    had_local = local_state_file(stack.workdir).exists()
+    if not had_local:
         if state_in_bucket(s3, home):
             use_bucket(stack, home)
             return stack.converge(progress=progress)
         if bucket_exists(s3, home):
             raise BootstrapStateMissing(_missing(home, what))
     stack.init()
-    summary = stack.converge(progress=progress)
+    try:
+        summary = stack.converge(progress=progress)
+    except TerraformError:
+        if had_local or not state_in_bucket(s3, home):
+            raise
+        # Another run made the stack first and moved its state in while this one applied from nothing (two first
+        # deploys in one account at once): that state describes the same resources, by the same names; this run's
+        # partial one is dropped and the stack converged from the bucket's.
+        progress(f"    another run made the {what} first; going on from its state in s3://{home.bucket}/{home.key}")
+        _forget_local_state(stack)
+        use_bucket(stack, home)
+        return stack.converge(progress=progress)
     move_into_bucket(stack, home)
     progress(f"    the {what}'s own state moved into s3://{home.bucket}/{home.key}")
     return summary
+
+
+def _forget_local_state(stack: Terraform) -> None:
+    local = local_state_file(stack.workdir)
+    for leftover in (local, local.with_name(local.name + ".backup")):
+        leftover.unlink(missing_ok=True)
 
 
 def _destroy_bootstrap(stack: Terraform, prepared: Prepared, profile: str | None, progress: Progress) -> None:
@@ -179,11 +218,12 @@ def _destroy_self_hosted(
 
 
 def _missing(home: StateHome, what: str) -> str:
+    others = " (and the account stack's IAM role payment-apigw-logs-account-<region>)" if "account" in what else ""
     return (
         f"the state bucket {home.bucket} exists, but neither it ({home.key}) nor this machine holds the {what}'s "
         "state (a first run stopped before its state moved, on another machine): run the command again "
         "where that run was made, or import the bucket's resources into a new state, or, when nothing else is in "
-        "the bucket, delete it and run again"
+        f"the bucket, delete it{others} and run again"
     )
 
 
@@ -226,6 +266,8 @@ def run(
         progress(f"==> bootstrapping {prepared.naming.state_bucket()} in account {account}")
         summary = _converge_self_hosted(bootstrap_stack, _state_home(prepared), profile, progress, "bootstrap stack")
         progress(f"    bootstrap {summary}")
+    elif action == "plan":
+        _plan_account(account_stack, _account_naming(prepared, account), profile, progress)
     started = time.monotonic()
     progress(f"==> terraform init ({prepared.naming.state_bucket()}/{prepared.naming.state_key()})")
     platform.init()
@@ -252,6 +294,23 @@ def run(
     return summary
 
 
+def _plan_account(stack: Terraform, names: AccountNaming, profile: str | None, progress: Progress) -> None:
+    """What a deploy would change in the account stack first (it converges that stack before the deployment)."""
+    home = _account_home(names)
+    progress(f"==> the account stack {account_stack_name(names)} (a deploy applies it first)")
+    if local_state_file(stack.workdir).exists():
+        stack.init()
+    elif state_in_bucket(_s3(profile, home.region), home):
+        use_bucket(stack, home)
+    else:
+        progress("    not in the account yet: the deploy creates it")
+        return
+    planned = stack.plan()
+    progress(f"    {planned}")
+    for address, change in planned.changes:
+        progress(f"    {change:8} {address}")
+
+
 def account_stack(
     state: StateFolder,
     *,
@@ -266,12 +325,13 @@ def account_stack(
     account = check_credentials(profile)
     names = AccountNaming(account, region)
     folder = state.ensure().root / "aws" / names.tag
-    synthesized = prepare_account(state, AccountScope(account, (region,)), folder=folder, progress=progress)
+    synthesized = prepare_account(state, _account_scope(state, account, (region,)), folder=folder, progress=progress)
     stack = Terraform(
         synthesized.account_stack(region).path.parent,
         log=folder / "logs" / "terraform.log",
         env=_env(profile),
-        lock_timeout=lock_timeout,
+        lock_timeout=_account_lock_timeout(lock_timeout),
+        owner="the account stack",
     )
     home = _account_home(names)
     progress(

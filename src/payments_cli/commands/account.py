@@ -23,11 +23,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             "stack's own state. `payments up` and `payments deploy` apply it before a deployment when it is\n"
             "missing or changed; this command does it alone.\n\n"
             "--destroy removes it. Destroying a deployment never does: every deployment in the account shares it,\n"
-            "and without it their stages cannot turn access logging on. (API Gateway keeps the account setting\n"
-            "itself, naming the deleted role, until the account stack is applied again: aws provider 5.x leaves\n"
-            "account settings in place when the resource is destroyed.)\n\n"
+            "and without it their stages cannot turn access logging on. (With aws provider 5.x API Gateway keeps\n"
+            "the account setting itself, naming the deleted role, until the stack is applied again; 6.x resets it.)\n\n"
             "--target local (default): the moto emulator on this machine (its account 123456789012).\n"
-            "--target aws: the account your credentials (--profile or the default chain) belong to."
+            "--target aws: the account your credentials (--profile or the default chain) belong to; every\n"
+            "deployment's deploy converges this stack too, so its lock is waited for at least 5 minutes\n"
+            "(--lock-timeout, when longer; the local target takes turns on a lock of its own)."
         ),
         epilog="example: payments account --target aws --profile ops --region us-east-1",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -106,7 +106,13 @@ class Terraform:
     """terraform in one working directory (a synthesized stack's folder)."""
 
     def __init__(
-        self, workdir: Path, *, log: Path, env: dict[str, str] | None = None, lock_timeout: str = "0s"
+        self,
+        workdir: Path,
+        *,
+        log: Path,
+        env: dict[str, str] | None = None,
+        lock_timeout: str = "0s",
+        owner: str = "this deployment",
     ) -> None:
         binary = find_terraform()
         if binary is None:
@@ -119,6 +125,8 @@ class Terraform:
         self.log = log
         self.env = terraform_env(env)
         self.lock_timeout = lock_timeout
+        #: Whose state this is, as the lock errors name it ("the account stack" is shared by every deployment).
+        self.owner = owner
         #: How long to wait before each further attempt when the lock could not be written (LockUnavailable).
         self.lock_retry_delays_s: tuple[float, ...] = LOCK_RETRY_DELAYS_S
         self.sleep: Callable[[float], None] = time.sleep
@@ -196,7 +204,7 @@ class Terraform:
         text = "\n  ".join(summaries) or stderr.tail.strip()[-2000:]
         if any(s.startswith(_STALE_PLAN_ERROR) for s in summaries):
             return StateLocked(
-                f"{what}: another deploy of this deployment took the state lock and changed the state after this "
+                f"{what}: another deploy of {self.owner} took the state lock and changed the state after this "
                 f"run planned, so nothing was changed.\n  {text}\nRun the command again: it plans afresh."
             )
         if any(s.startswith(_STATE_UNLOCK_ERROR) for s in summaries):
@@ -211,7 +219,7 @@ class Terraform:
             holder = lock_holder(text) or lock_holder("".join(stderr.lock_error))
             if holder is None:
                 return LockUnavailable(
-                    f"{what}: terraform could not take this deployment's state lock, though no other run holds it "
+                    f"{what}: terraform could not take {self.owner}'s state lock, though no other run holds it "
                     "as far as terraform can tell (the state backend failed to write the lock, or a lock object is "
                     f"there that names no holder), so nothing was changed.\n  {text}\n"
                     "Run the command again; if it keeps failing, check that the state backend (S3, or the local "
@@ -219,7 +227,7 @@ class Terraform:
                     "(`<state key>.tflock`) that names no holder: once no run uses the deployment, delete that object."
                 )
             return StateLocked(
-                f"{what}: this deployment's state lock is held by {holder}, so nothing was changed.\n  {text}\n"
+                f"{what}: {self.owner}'s state lock is held by {holder}, so nothing was changed.\n  {text}\n"
                 "Wait for that run to finish and run the command again (if it is no longer alive, the lock is "
                 f"stale: `terraform force-unlock {holder.id}` in {self.workdir}).",
                 holder,

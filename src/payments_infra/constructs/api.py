@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from cdktn import Fn, TerraformResource, TerraformResourceLifecycle
+from cdktn import Fn, TerraformResource, TerraformResourceLifecycle, TerraformStack
 from cdktn_aws import api_gateway, lambda_
 from constructs import Construct
 
@@ -27,6 +27,8 @@ from payments_infra.environments import EnvironmentConfig
 from payments_infra.naming import Naming
 
 STAGE = "v1"
+#: Where deployments made before the account stack (stacks.account) kept API Gateway's account setting.
+PREVIOUS_ACCOUNT_SETTING = "aws_api_gateway_account.api_account_3AA7F073"
 #: Every route: (construct id, HTTP method, resource path), from the processor's one table
 #: (payment_processor.routes). The ids name Terraform resources: renaming one replaces its method, integration
 #: and permission.
@@ -206,6 +208,12 @@ class PaymentsApi(Construct):
             # Access logging needs the account's CloudWatch role first ("BadRequestException: CloudWatch Logs role ARN
             # must be set in account settings to enable logging"): the account stack (stacks.account) sets it, and
             # both targets apply that stack before any deployment.
+        )
+        # Deployments made before the account stack set the account's role themselves, in this resource. Destroying it
+        # would reset the account's setting under aws provider 6.x ("The destroy operation will now always reset the
+        # API Gateway account settings"), undoing what the account stack set seconds before: it is forgotten instead.
+        TerraformStack.of(self).add_override(
+            "removed", [{"from": PREVIOUS_ACCOUNT_SETTING, "lifecycle": {"destroy": False}}]
         )
         api_gateway.AwsMethodSettings(
             self,

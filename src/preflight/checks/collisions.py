@@ -11,12 +11,14 @@ to a literal argument of the same configuration.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from preflight.loader import ACCOUNT_SCOPE
 from preflight.model import Configuration, Resource, Severity, is_literal
 from preflight.plan import planned_address
 from preflight.registry import CrossIssue, Issue, check
@@ -183,13 +185,16 @@ def _same_place(a: _Name, b: _Name) -> bool:
 def shared_physical_names(configs: Sequence[Configuration]) -> Iterator[CrossIssue]:
     """Names that two of the given configurations both create: one finding on each side, naming the others."""
     by_name: dict[tuple[str, str, str], list[_Name]] = {}
+    identity = {id(config): _identity(config) for config in configs}
     for config in configs:
         for found in names(config):
             key = (found.service, found.attribute, found.name)
             by_name.setdefault(key, []).append(found)
     for group in by_name.values():
         for found in group:
-            others = [o for o in group if _file(o.config) != _file(found.config) and _same_place(found, o)]
+            others = [
+                o for o in group if identity[id(o.config)] != identity[id(found.config)] and _same_place(found, o)
+            ]
             if others:
                 where = ", ".join(f"{o.shown} in {o.config.path}" for o in others)
                 yield CrossIssue(
@@ -203,6 +208,12 @@ def shared_physical_names(configs: Sequence[Configuration]) -> Iterator[CrossIss
                 )
 
 
-def _file(config: Configuration) -> Path:
-    """One file given twice is one deployment, not two."""
-    return config.path.resolve()
+def _identity(config: Configuration) -> str:
+    """One stack given twice is one deployment, not two: the same file, or, for a stack the whole account shares
+    (``ACCOUNT_SCOPE``: the account stack every deployment's synthesis writes alike, payments_infra.stacks.account),
+    two files that say the same. Two identical files of anything else are two deployments of one configuration, whose
+    backends the command line may set apart, and they collide."""
+    if config.suffix is not None and ACCOUNT_SCOPE.fullmatch(config.suffix):
+        text = json.dumps(config.document, sort_keys=True, default=str)
+        return "account:" + hashlib.sha256(text.encode()).hexdigest()
+    return str(config.path.resolve())

@@ -171,3 +171,24 @@ def test_a_deployment_may_silence_a_collision_it_means_with_a_reason(tmp_path: P
     assert (
         Path(kept.file).parent.name == "b" and kept.suppression == "imports the organisation's audit bucket on purpose"
     )
+
+
+def test_the_account_stack_written_by_two_deployments_synthesis_is_one_stack(
+    synthesized: SynthResult, tmp_path: Path
+) -> None:
+    """Each deployment's synthesis writes the account's stack alike: two copies are one stack, not a collision; a copy
+    that differs (another account's, say) and still shares a name is one."""
+    account = synthesized.account_stack("us-east-1").path
+    copies = []
+    for run in ("o1", "o2"):
+        folder = tmp_path / run / "payments-account-us-east-1"
+        folder.mkdir(parents=True)
+        copies.append(folder / "cdk.tf.json")
+        copies[-1].write_text(account.read_text())
+    assert _pf110([*copies, _stack(synthesized, "pr42")]) == set()
+    changed = load_document(account)
+    changed["output"]["state_bucket"]["description"] = "another synthesis"
+    copies[1].write_text(json.dumps(changed))
+    assert {resource for _, resource in _pf110(copies)} >= {
+        address("aws_iam_role", n) for n in changed["resource"]["aws_iam_role"]
+    }

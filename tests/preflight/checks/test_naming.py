@@ -134,3 +134,18 @@ def test_the_suffix_must_be_a_whole_part_of_the_name() -> None:
     document = {"resource": {"aws_sqs_queue": {"q": {"name": "payment-dlq-dev-pr42"}}}}
     assert [f.check_id for f in run(from_document(document, Path("x"), suffix="pr4")) if f.check_id == "PF101"]
     assert not [f for f in run(from_document(document, Path("x"), suffix="pr42")) if f.check_id == "PF101"]
+
+
+def test_the_account_stack_is_held_to_account_and_region_even_when_a_deployment_suffix_is_given(
+    stacks: dict[str, Fixture],
+) -> None:
+    """`payments check --suffix pr42 cdktf.out/stacks/*/cdk.tf.json` after `synth --account-id`: the account stack's
+    names carry account-us-east-1, declared by its Deployment tag, not pr42; one without it is still reported."""
+    fixture = stacks["account"]
+    document = fixture.document()
+    config = from_document(document, fixture.path, suffix="pr42")
+    assert config.suffix == "account-us-east-1" and "account's deployments share" in config.suffix_source
+    assert not [f for f in run(config) if f.check_id == "PF101"]
+    expected = _strip_account("aws_iam_role", "api-gateway-logging/role", "name")(document)
+    found = {f.resource for f in run(from_document(document, fixture.path, suffix="pr42")) if f.check_id == "PF101"}
+    assert found == expected
