@@ -86,7 +86,8 @@ def _env(profile: str | None) -> dict[str, str]:
 
 def _account_scope(state: StateFolder, account: str, regions: tuple[str, ...] = ()) -> AccountScope:
     """The account stack's local state (before it moves into its bucket, or after it comes out for a destroy) in one
-    folder on this machine, not in a run's: a run stopped in between is picked up by the next (``_converge``)."""
+    folder on this machine, not in a run's: a run stopped in between is picked up by the next
+    (``_converge_self_hosted``)."""
     return AccountScope(account, regions, state.ensure().root / "aws" / "account")
 
 
@@ -158,9 +159,9 @@ def _converge_self_hosted(
     stack.init()
     try:
         summary = stack.converge(progress=progress)
-    except TerraformError:
-        if had_local or not state_in_bucket(s3, home):
-            raise
+    except TerraformError as failed:
+        if had_local or not _holds_state(s3, home):
+            raise failed from None
         # Another run made the stack first and moved its state in while this one applied from nothing (two first
         # deploys in one account at once): that state describes the same resources, by the same names; this run's
         # partial one is dropped and the stack converged from the bucket's.
@@ -171,6 +172,14 @@ def _converge_self_hosted(
     move_into_bucket(stack, home)
     progress(f"    the {what}'s own state moved into s3://{home.bucket}/{home.key}")
     return summary
+
+
+def _holds_state(s3: Any, home: StateHome) -> bool:
+    """Whether the bucket holds the state now; False when that cannot be read (the caller's own error then stands)."""
+    try:
+        return state_in_bucket(s3, home)
+    except PaymentsError:
+        return False
 
 
 def _forget_local_state(stack: Terraform) -> None:
