@@ -262,6 +262,20 @@ _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 
+def validate_account_id(account_id: str) -> str:
+    """Return ``account_id`` if it is an AWS account id (12 digits); InvalidName otherwise."""
+    if not _ACCOUNT_ID.match(account_id):
+        raise InvalidName(f"invalid AWS account id {account_id!r}: an account id is 12 digits")
+    return account_id
+
+
+def validate_region(region: str) -> str:
+    """Return ``region`` if it has an AWS region's shape (us-east-1, ap-southeast-2); InvalidName otherwise."""
+    if not _REGION.match(region):
+        raise InvalidName(f"invalid AWS region {region!r} (for example us-east-1)")
+    return region
+
+
 @dataclass(frozen=True)
 class AccountNaming:
     """Names for the once-per-account stack of one region: settings every deployment in the account shares.
@@ -276,10 +290,8 @@ class AccountNaming:
     region: str
 
     def __post_init__(self) -> None:
-        if not _ACCOUNT_ID.match(self.account_id):
-            raise InvalidName(f"invalid AWS account id {self.account_id!r}: an account id is 12 digits")
-        if not _REGION.match(self.region):
-            raise InvalidName(f"invalid AWS region {self.region!r} (for example us-east-1)")
+        validate_account_id(self.account_id)
+        validate_region(self.region)
 
     @property
     def tag(self) -> str:

@@ -27,6 +27,7 @@ from payments_cli.deploy.prepare import Prepared, prepare, prepare_account
 from payments_cli.deploy.self_hosted_state import (
     StateHome,
     bucket_exists,
+    forget_local_state,
     local_state_file,
     move_into_bucket,
     move_out_of_bucket,
@@ -166,7 +167,7 @@ def _converge_self_hosted(
         # deploys in one account at once): that state describes the same resources, by the same names; this run's
         # partial one is dropped and the stack converged from the bucket's.
         progress(f"    another run made the {what} first; going on from its state in s3://{home.bucket}/{home.key}")
-        _forget_local_state(stack)
+        forget_local_state(stack.workdir)
         use_bucket(stack, home)
         return stack.converge(progress=progress)
     move_into_bucket(stack, home)
@@ -180,12 +181,6 @@ def _holds_state(s3: Any, home: StateHome) -> bool:
         return state_in_bucket(s3, home)
     except PaymentsError:
         return False
-
-
-def _forget_local_state(stack: Terraform) -> None:
-    local = local_state_file(stack.workdir)
-    for leftover in (local, local.with_name(local.name + ".backup")):
-        leftover.unlink(missing_ok=True)
 
 
 def _destroy_bootstrap(stack: Terraform, prepared: Prepared, profile: str | None, progress: Progress) -> None:

@@ -45,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
 
     def body() -> int:
         from payments_cli.deploy.state import StateFolder
-        from payments_infra.naming import AccountNaming
+        from payments_infra.naming import validate_region
 
-        AccountNaming("0" * 12, args.region)  # a malformed region is refused before anything runs (exit 2)
+        validate_region(args.region)  # a malformed region is refused before anything runs (exit 2)
         state = StateFolder()
         if args.target == "aws":
             from payments_cli.aws import target as aws_target

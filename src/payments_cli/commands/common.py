@@ -113,14 +113,13 @@ def synthesize_deployment(
     so equal inputs give an equal zip) or ``rebuild`` says so. With ``account_id``, the account stack of the
     deployment's region too."""
     from payments_infra.lambda_build import build_lambda_package
-    from payments_infra.naming import AccountNaming, Naming
+    from payments_infra.naming import Naming, validate_account_id
     from payments_infra.synth import AccountScope, Deployment, default_package_path, synthesize
 
     Naming(environment, suffix)
     account = None
     if account_id is not None:
-        AccountNaming(account_id, "us-east-1")  # a malformed id is refused before anything is built
-        account = AccountScope(account_id)
+        account = AccountScope(validate_account_id(account_id))  # a malformed id: refused before anything is built
     if package is None:
         path = default_package_path()
         before = path.stat().st_mtime_ns if path.exists() else None

@@ -91,9 +91,14 @@ def use_bucket(terraform: Terraform, home: StateHome) -> None:
 def move_into_bucket(terraform: Terraform, home: StateHome) -> None:
     """After an apply with the local backend made the bucket: copy the state into it, then delete the local file
     (and terraform's backup of it). The folder must have been initialized with the local backend."""
-    local = local_state_file(terraform.workdir)
     _write_override(terraform.workdir, home)
     terraform.migrate_state(backend_config=home.backend_config)
+    forget_local_state(terraform.workdir)
+
+
+def forget_local_state(stack_dir: Path) -> None:
+    """Delete the stack's local state file and terraform's backup of it (missing ones are no error)."""
+    local = local_state_file(stack_dir)
     for leftover in (local, local.with_name(local.name + ".backup")):
         leftover.unlink(missing_ok=True)
 

@@ -12,12 +12,10 @@ starts from an empty state. Concurrent ``up`` runs take turns on a lock, so the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from payments_cli.deploy.background import quiet
-from payments_cli.deploy.self_hosted_state import local_state_file
+from payments_cli.deploy.self_hosted_state import forget_local_state
 from payments_cli.deploy.state import StateFolder, read_json, write_json
 from payments_cli.deploy.terraform import Progress, Summary, Terraform
 from payments_cli.local import deviations
@@ -46,18 +44,6 @@ def _digest(stack_dir: Path) -> str:
     return hashlib.sha256((stack_dir / "cdk.tf.json").read_bytes()).hexdigest()
 
 
-def _forget_state(stack_dir: Path) -> None:
-    state_file = local_state_file(stack_dir)
-    for leftover in (state_file, state_file.with_name(state_file.name + ".backup")):
-        leftover.unlink(missing_ok=True)
-
-
-@contextmanager
-def _turn(state: StateFolder, stack_dir: Path) -> Iterator[None]:
-    with state.lock(stack_dir.name):
-        yield
-
-
 def _terraform(stack_dir: Path, endpoint: str, log: Path) -> Terraform:
     deviations.write_local_files(stack_dir, endpoint, with_backend=False)
     return Terraform(stack_dir, log=log, lock_timeout=LOCK_TIMEOUT)
@@ -68,11 +54,11 @@ def converge(state: StateFolder, stack_dir: Path, *, endpoint: str, generation: 
     exactly this stack; the apply's summary, or None when there was nothing to do."""
     record_path = _record_path(state, stack_dir)
     digest = _digest(stack_dir)
-    with _turn(state, stack_dir):
+    with state.lock(stack_dir.name):
         recorded = read_json(record_path) or {}
         if recorded.get("emulator_generation") != generation:
             # Another emulator's state describes resources this one never had: start from nothing.
-            _forget_state(stack_dir)
+            forget_local_state(stack_dir)
         elif recorded.get("stack") == digest:
             return None
         # Said before the apply: a run stopped half-way leaves a state for this emulator, which the next one uses.
@@ -90,13 +76,13 @@ def destroy(
     """Destroy the account stack in the emulator, if the running one (``generation``) holds it; then forget it.
     The destroy's summary, or None when there was nothing in the emulator to destroy."""
     record_path = _record_path(state, stack_dir)
-    with _turn(state, stack_dir):
+    with state.lock(stack_dir.name):
         recorded = read_json(record_path) or {}
         summary = None
         if endpoint is not None and recorded.get("emulator_generation") == generation:
             terraform = _terraform(stack_dir, endpoint, log)
             terraform.init()
             summary = terraform.apply(progress=progress, destroy=True)
-        _forget_state(stack_dir)
+        forget_local_state(stack_dir)
         record_path.unlink(missing_ok=True)
         return summary
