@@ -159,8 +159,8 @@ class S3Sink:
         return True
 
 
-#: Events claimed per batch: each is put, then marked in a transaction of its own, so a run killed
-#: mid-batch redoes at most the one put it was making (it finds its object there, 412, and is marked).
+#: Events claimed per batch: each is put, and the batch's deliveries are marked in one statement when it ends,
+#: so a run killed mid-batch redoes at most this many puts (each finds its object there, 412, and is marked).
 BATCH_SIZE = 10
 #: How long a batch's events are held for the deliverer that claimed them (a queue's visibility timeout):
 #: long enough for a whole batch of puts at CALL_BUDGET_S each. The events of a deliverer that died are due

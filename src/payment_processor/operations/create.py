@@ -249,12 +249,14 @@ class CreatePayment(Operation["PaymentRequest", Payment, Settlement]):
         tx.record_acquirer_failure(record.id, retry_after_s)
 
     def apply(self, tx: Transaction, record: Payment, answer: Settlement) -> Applied:
-        if answer.attempt is not None:
-            answer.attempt.write(tx)
         # A concurrent settlement waits on the row lock, then finds the payment final and answers what it recorded.
         current = tx.lock_payment(record.id)
         if current is None:  # pragma: no cover - payments are never deleted
             raise RuntimeError(f"payment {record.id} vanished")
+        # The attempt's outcome is kept either way; written after the lock (as confirm does), it goes in one
+        # statement with the settlement.
+        if answer.attempt is not None:
+            answer.attempt.write(tx)
         if current.is_final:
             return Applied(_final_response(tx, current), now=False)
         if answer is SETTLED_MEANWHILE:  # pragma: no cover - next_attempt found it final, and payments stay final

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -47,6 +48,8 @@ from payment_processor.store.interfaces import (
 
 #: The app role's own lock_timeout (migration 0011), in milliseconds.
 ROLE_LOCK_TIMEOUT_MS = 10_000
+#: The most writes (and events) a transaction queues before it sends them as one statement.
+MAX_QUEUED_WRITES = 16
 
 _PAYMENT_COLUMNS = (
     "id, merchant_id, amount, currency, status, payment_method, created_at, decline_code, "
@@ -70,17 +73,61 @@ _AS_ATTEMPT = args_row(PaymentAttempt)
 R = TypeVar("R")
 
 
-#: The start of the statement writing an event (parameters: event id, merchant, event type): a pending webhook
-#: delivery of it for each of the merchant's enabled endpoints subscribed to its type (webhooks.deliveries.subscribed).
-FAN_OUT = (
-    "WITH fan_out AS (INSERT INTO webhook_deliveries (event_id, endpoint_id, merchant_id) "
-    "SELECT %s, id, merchant_id FROM webhook_endpoints "
-    "WHERE merchant_id = %s AND status = 'enabled' AND enabled_events && ARRAY['*', %s]::text[])"
-)
+@dataclass(frozen=True)
+class EventNumber:
+    """A parameter of a queued write that sets a payment's ``event_sequence``: the last number this transaction
+    took for it when the write is sent, or NULL (keep the column) when it has none unwritten."""
+
+    payment_id: str
+
+
+@dataclass(frozen=True)
+class Write:
+    """A write queued to be sent with the others next to it as one statement (see ``PostgresTransaction``).
+    ``stale``: it must change exactly one row, else the transaction aborts with this message."""
+
+    sql: str
+    params: tuple[Any, ...]
+    stale: str | None = None
+
+
+def event_writes(events: list[OutboxEvent]) -> list[Write]:
+    """Events as two writes for one statement: the events, and the webhook deliveries they owe, one pending delivery
+    for each of the merchant's enabled endpoints subscribed to the event's type (webhooks.deliveries.subscribed):
+    never one without the other. Each is one INSERT of all the rows, in the events' order: the CTEs of a statement
+    run in no set order, and the outbox's ids must follow the events'."""
+    if not events:
+        return []
+    owed = ", ".join(["(%s::int, %s::text, %s::text, %s::text)"] * len(events))
+    fan_out = Write(
+        "INSERT INTO webhook_deliveries (event_id, endpoint_id, merchant_id) "
+        f"SELECT e.event_id, w.id, w.merchant_id FROM (VALUES {owed}) AS e(n, event_id, merchant_id, event_type) "
+        "JOIN webhook_endpoints w ON w.merchant_id = e.merchant_id AND w.status = 'enabled' "
+        "AND w.enabled_events && ARRAY['*', e.event_type]::text[] ORDER BY e.n, w.id",
+        tuple(value for n, e in enumerate(events) for value in (n, e.event_id, e.merchant_id, e.event_type)),
+    )
+    record = Write(
+        "INSERT INTO transaction_log_outbox (payment_id, event_type, object_key, body, merchant_id, event_id) "
+        f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(events))}",
+        tuple(
+            value
+            for e in events
+            for value in (e.payment_id, e.event_type, e.object_key, e.body, e.merchant_id, e.event_id)
+        ),
+    )
+    return [fan_out, record]
 
 
 class PostgresTransaction:
-    """Statements run inside one open transaction on ``conn``."""
+    """Statements run inside one open transaction on ``conn``.
+
+    Writes whose result nobody reads (a record, its event and fan-out, a state change, the key's answer) are
+    queued and sent together as one statement, each a data-modifying CTE of it, when the transaction next reads
+    or ends (``flush``): the server parses, plans and runs one statement instead of several, and a payment
+    whose row is written in it gets its event number in the same row write. The statements of one combination
+    see one snapshot, so a write never depends on another queued with it: every read, and every write that is
+    not queued, sends the queue first (``_execute``, ``_cursor``), which keeps the order they were asked in.
+    """
 
     def __init__(self, db: Database, conn: psycopg.Connection[Any], lock_timeout_ms: int) -> None:
         self._db = db
@@ -96,20 +143,83 @@ class PostgresTransaction:
         self._unwritten: set[str] = set()
         #: The connector whose attempt authorized each payment this transaction locked, read with the lock.
         self._approved: dict[str, str | None] = {}
+        #: The merchant of each payment this transaction inserted (its first attempt is written with it).
+        self._inserted: dict[str, str] = {}
+        self._writes: list[Write] = []
+        self._events: list[OutboxEvent] = []
+
+    def _execute(self, sql: str, params: Any = None) -> psycopg.Cursor[Any]:
+        """A statement sent after the queued writes (in the pipeline: no wait of its own)."""
+        self._send_writes()
+        return self._conn.execute(sql, params)
+
+    def _cursor(self, row_factory: BaseRowFactory[R]) -> psycopg.Cursor[R]:
+        """A cursor for a read sent after the queued writes."""
+        self._send_writes()
+        return self._conn.cursor(row_factory=row_factory)
+
+    def _write(self, sql: str, params: tuple[Any, ...], *, stale: str | None = None) -> None:
+        """Queue a data-modifying statement (no WITH of its own) to go with the next combination."""
+        self._writes.append(Write(sql, params, stale))
+        self._send_when_full()
+
+    def _send_when_full(self) -> None:
+        # A transaction that writes many records (a seed, a batch) sends them in statements of a bounded size:
+        # one statement's parameters are limited (65,535), and its planning grows with its parts.
+        if len(self._writes) + len(self._events) >= MAX_QUEUED_WRITES:
+            self._send_writes()
+
+    def _send_writes(self) -> None:
+        """Send the queued writes as one statement; each payment's event number taken since the last send goes
+        with its row's write in it, or as a write of its own."""
+        writes, self._writes = self._writes, []
+        writes.extend(event_writes(self._events))
+        self._events = []
+        if not writes and not self._unwritten:
+            return
+        numbered = {p.payment_id for w in writes for p in w.params if isinstance(p, EventNumber)}
+        for payment_id in sorted(self._unwritten - numbered):
+            # A row changed twice by one statement keeps only one change: so an event number has its own write
+            # only when no queued write of the payment's row carries it.
+            writes.append(
+                Write("UPDATE payments SET event_sequence = %s WHERE id = %s", (EventNumber(payment_id), payment_id))
+            )
+        params: list[Any] = []
+        parts: list[str] = []
+        checks: list[str] = []
+        for i, write in enumerate(writes):
+            params.extend(self._resolved(p) for p in write.params)
+            if write.stale is None:
+                parts.append(f"w{i} AS ({write.sql})")
+            else:
+                parts.append(f"w{i} AS ({write.sql} RETURNING 1)")
+                checks.append(f"expect_one_row((SELECT count(*) FROM w{i}), %s)")
+        self._unwritten.clear()
+        stale = [w.stale for w in writes if w.stale is not None]
+        if len(writes) == 1 and not stale:
+            self._conn.execute(writes[0].sql, params)
+            return
+        # Data-modifying CTEs run to completion whether or not the query reads them; the checks read their counts.
+        self._conn.execute(f"WITH {', '.join(parts)} SELECT {', '.join(checks) or '1'}", (*params, *stale))
+
+    def _resolved(self, param: Any) -> Any:
+        if isinstance(param, EventNumber):
+            return self._sequences[param.payment_id] if param.payment_id in self._unwritten else None
+        return param
 
     def claim_idempotency_key(self, merchant_id: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
         """Insert the key, or wait for its holder and return what it recorded."""
         # Two attempts: the row we conflicted with can vanish between INSERT and SELECT only if it
         # was purged in between; then the key is free and the second insert takes it.
         for _ in range(2):
-            inserted = self._conn.execute(
+            inserted = self._execute(
                 "INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_fingerprint) "
                 "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
                 (merchant_id, key, fingerprint),
             ).fetchone()
             if inserted is not None:
                 return None
-            row = self._conn.execute(
+            row = self._execute(
                 "SELECT request_fingerprint, response_status, response_body, payment_id, refund_id "
                 "FROM idempotency_keys WHERE merchant_id = %s AND idempotency_key = %s",
                 (merchant_id, key),
@@ -122,8 +232,10 @@ class PostgresTransaction:
     def insert_payment(self, payment: Payment) -> None:
         """Insert the payment row (its events are numbered from 1), binding the key it was asked with."""
         self._sequences[payment.id] = 0
+        self._inserted[payment.id] = payment.merchant_id
         self._insert_binding_key(
-            f"INSERT INTO payments ({_PAYMENT_COLUMNS}, next_resolution_at) VALUES ({', '.join(['%s'] * 22)})",
+            f"INSERT INTO payments ({_PAYMENT_COLUMNS}, next_resolution_at, event_sequence) "
+            f"VALUES ({', '.join(['%s'] * 22)}, coalesce(%s, 0))",
             (
                 payment.id,
                 payment.merchant_id,
@@ -147,6 +259,7 @@ class PostgresTransaction:
                 payment.cancellation_reason,
                 None if payment.next_action is None else Jsonb(payment.next_action),
                 payment.created_at,
+                EventNumber(payment.id),
             ),
             (payment.merchant_id, payment.idempotency_key, payment.id, None),
         )
@@ -154,19 +267,18 @@ class PostgresTransaction:
     def _insert_binding_key(
         self, insert: str, params: tuple[Any, ...], key: tuple[str, str | None, str, str | None]
     ) -> None:
-        """Send ``insert`` of an operation's record; in the same statement, point the key it was asked with
+        """Queue ``insert`` of an operation's record and, with it, point the key it was asked with
         (``merchant, key, payment, refund``; none when the job records) at what it recorded."""
         merchant_id, idempotency_key, payment_id, refund_id = key
-        if idempotency_key is None:
-            self._conn.execute(insert, params)
-            return
-        # A statement, not a round trip, saved per operation: the key's foreign keys are checked at the end of
-        # the whole statement, so the payment or refund inserted by it is there to be referenced.
-        self._conn.execute(
-            "WITH bound AS (UPDATE idempotency_keys SET payment_id = %s, refund_id = %s "
-            f"WHERE merchant_id = %s AND idempotency_key = %s) {insert}",
-            (payment_id, refund_id, merchant_id, idempotency_key, *params),
-        )
+        self._write(insert, params)
+        if idempotency_key is not None:
+            # In the same statement as the insert: the key's foreign keys are checked at the end of the whole
+            # statement, so the payment or refund inserted by it is there to be referenced.
+            self._write(
+                "UPDATE idempotency_keys SET payment_id = %s, refund_id = %s "
+                "WHERE merchant_id = %s AND idempotency_key = %s",
+                (payment_id, refund_id, merchant_id, idempotency_key),
+            )
 
     def lock_payment(self, payment_id: str, merchant_id: str | None = None) -> Payment | None:
         """SELECT .. FOR UPDATE, bounded by the lock timeout like the idempotency claim."""
@@ -181,7 +293,7 @@ class PostgresTransaction:
         scope, params = (
             ("AND p.merchant_id = %s", (payment_id, merchant_id)) if merchant_id is not None else ("", (payment_id,))
         )
-        action = self._conn.cursor(row_factory=dict_row).execute(
+        action = self._cursor(dict_row).execute(
             f"SELECT {', '.join('a.' + c for c in _ACTION_COLUMNS.split(', '))} FROM payment_actions a "
             f"JOIN payments p ON p.id = a.payment_id WHERE a.payment_id = %s {scope} FOR UPDATE OF a",
             params,
@@ -197,7 +309,7 @@ class PostgresTransaction:
         # NO KEY UPDATE: it excludes every other locker of the payment as FOR UPDATE would, without blocking
         # the foreign-key checks of rows that reference it (outbox events, refunds, keys).
         # The approving connector comes with the lock: a follow-up asks it, and would otherwise read it on its own.
-        return self._conn.cursor(row_factory=dict_row).execute(
+        return self._cursor(dict_row).execute(
             f"SELECT {_PAYMENT_COLUMNS}, event_sequence, (SELECT connector FROM payment_attempts a "
             "WHERE a.payment_id = payments.id AND a.outcome = 'approved' LIMIT 1) AS approved_connector "
             f"FROM payments WHERE id = %s {mine} FOR NO KEY UPDATE",
@@ -217,14 +329,14 @@ class PostgresTransaction:
         return self._approved[payment_id]
 
     def update_payment(self, payment: Payment, *, from_status: PaymentStatus) -> None:
-        """Every column a state change writes; only a row still in ``from_status`` is changed. A payment that
-        left ``processing`` is no longer due for the job."""
+        """Every column a state change writes, and the event number its event took; only a row still in
+        ``from_status`` is changed. A payment that left ``processing`` is no longer due for the job."""
         payment_transition(from_status, payment.status)
-        self._update_one_row(
+        self._write(
             "UPDATE payments SET status = %s, decline_code = %s, authorization_code = %s, failure_code = %s, "
             "amount_captured = %s, amount_refunded = %s, cancellation_reason = %s, updated_at = %s, "
-            "next_action = %s, next_resolution_at = CASE WHEN %s = 'processing' THEN next_resolution_at END "
-            "WHERE id = %s AND status = %s",
+            "next_action = %s, next_resolution_at = CASE WHEN %s = 'processing' THEN next_resolution_at END, "
+            "event_sequence = coalesce(%s, event_sequence) WHERE id = %s AND status = %s",
             (
                 payment.status,
                 payment.decline_code,
@@ -236,22 +348,18 @@ class PostgresTransaction:
                 payment.changed_at,
                 None if payment.next_action is None else Jsonb(payment.next_action),
                 payment.status,
+                EventNumber(payment.id),
                 payment.id,
                 from_status,
             ),
-            f"payment {payment.id} is no longer {from_status}",
-        )
-
-    def _update_one_row(self, update: str, params: tuple[Any, ...], stale: str) -> None:
-        """Send ``update`` without waiting; the server aborts the transaction with ``stale`` unless it changed
-        exactly one row (``expect_one_row``, migration 0010)."""
-        self._conn.execute(
-            f"WITH changed AS ({update} RETURNING 1) SELECT expect_one_row(count(*), %s) FROM changed", (*params, stale)
+            # The server aborts the transaction with this unless it changed exactly one row (expect_one_row,
+            # migration 0010): no wait for a row count.
+            stale=f"payment {payment.id} is no longer {from_status}",
         )
 
     def increment_amount(self, payment_id: str, *, from_amount: int, to_amount: int) -> None:
         """Through the one function that may change an amount (migration 0009): the role has no UPDATE on it."""
-        self._conn.execute(
+        self._execute(
             "SELECT expect_one_row(count(*), %s) FROM increment_authorized_amount(%s, %s, %s) AS raised WHERE raised",
             (f"payment {payment_id} is no longer authorized for {from_amount}", payment_id, from_amount, to_amount),
         )
@@ -263,7 +371,7 @@ class PostgresTransaction:
             self._sequences[payment_id] += 1
             self._unwritten.add(payment_id)
             return self._sequences[payment_id]
-        row = self._conn.execute(
+        row = self._execute(
             "UPDATE payments SET event_sequence = event_sequence + 1 WHERE id = %s RETURNING event_sequence",
             (payment_id,),
         ).fetchone()
@@ -273,13 +381,8 @@ class PostgresTransaction:
         return int(row[0])
 
     def flush(self) -> None:
-        """Write each payment's last event number taken in this transaction and not yet written with its event
-        (before COMMIT, without a wait)."""
-        for payment_id in self._unwritten:
-            self._conn.execute(
-                "UPDATE payments SET event_sequence = %s WHERE id = %s", (self._sequences[payment_id], payment_id)
-            )
-        self._unwritten.clear()
+        """Send the queued writes and the event numbers not yet written (before COMMIT, without a wait)."""
+        self._send_writes()
 
     def insert_action(self, action: PaymentAction) -> None:
         """Record the capture or cancel (the primary key refuses a second one for the payment), binding its key."""
@@ -303,11 +406,11 @@ class PostgresTransaction:
 
     def delete_action(self, payment_id: str) -> None:
         """Done: the outcome is on the payment and in the log."""
-        self._conn.execute("DELETE FROM payment_actions WHERE payment_id = %s", (payment_id,))
+        self._write("DELETE FROM payment_actions WHERE payment_id = %s", (payment_id,))
 
     def record_action_failure(self, payment_id: str, retry_after_s: float) -> None:
         """One more attempt without an answer; due again after the backoff."""
-        self._conn.execute(
+        self._execute(
             "UPDATE payment_actions SET acquirer_attempts = acquirer_attempts + 1, "
             "next_resolution_at = clock_timestamp() + make_interval(secs => %s) WHERE payment_id = %s",
             (retry_after_s, payment_id),
@@ -340,7 +443,7 @@ class PostgresTransaction:
     def lock_refund(self, refund_id: str) -> Refund | None:
         """The refund, locked."""
         row = (
-            self._conn.cursor(row_factory=dict_row)
+            self._cursor(dict_row)
             .execute(f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE id = %s FOR UPDATE", (refund_id,))
             .fetchone()
         )
@@ -349,16 +452,16 @@ class PostgresTransaction:
     def update_refund(self, refund: Refund, *, from_status: RefundStatus) -> None:
         """The refund's new status; only a row still in ``from_status`` is changed (a final one is not due)."""
         refund_transition(from_status, refund.status)
-        self._update_one_row(
+        self._write(
             "UPDATE refunds SET status = %s, failure_code = %s, updated_at = %s, "
             "next_resolution_at = CASE WHEN %s = 'pending' THEN next_resolution_at END WHERE id = %s AND status = %s",
             (refund.status, refund.failure_code, refund.updated_at, refund.status, refund.id, from_status),
-            f"refund {refund.id} is no longer {from_status}",
+            stale=f"refund {refund.id} is no longer {from_status}",
         )
 
     def record_refund_failure(self, refund_id: str, retry_after_s: float) -> None:
         """One more attempt without an answer; due again after the backoff."""
-        self._conn.execute(
+        self._execute(
             "UPDATE refunds SET acquirer_attempts = acquirer_attempts + 1, "
             "next_resolution_at = clock_timestamp() + make_interval(secs => %s) WHERE id = %s AND status = 'pending'",
             (retry_after_s, refund_id),
@@ -366,14 +469,14 @@ class PostgresTransaction:
 
     def pending_refund_total(self, payment_id: str) -> int:
         """Sum of the payment's pending refunds."""
-        row = self._conn.execute(
+        row = self._execute(
             "SELECT coalesce(sum(amount), 0) FROM refunds WHERE payment_id = %s AND status = 'pending'", (payment_id,)
         ).fetchone()
         return int(row[0]) if row else 0
 
     def record_acquirer_failure(self, payment_id: str, retry_after_s: float) -> None:
         """One more attempt without an answer; due again after the backoff."""
-        self._conn.execute(
+        self._execute(
             "UPDATE payments SET acquirer_attempts = acquirer_attempts + 1, "
             "next_resolution_at = clock_timestamp() + make_interval(secs => %s) "
             "WHERE id = %s AND status = 'processing'",
@@ -382,7 +485,7 @@ class PostgresTransaction:
 
     def due_again(self, payment_id: str, after_s: float) -> None:
         """The payment's next look by the job (it waits for its cardholder), in the pipeline."""
-        self._conn.execute(
+        self._execute(
             "UPDATE payments SET next_resolution_at = clock_timestamp() + make_interval(secs => %s) "
             "WHERE id = %s AND status = 'requires_action'",
             (after_s, payment_id),
@@ -390,22 +493,30 @@ class PostgresTransaction:
 
     def bind_idempotency_key(self, merchant_id: str, key: str, payment_id: str) -> None:
         """The claimed key's payment, in the pipeline."""
-        self._conn.execute(
+        self._execute(
             "UPDATE idempotency_keys SET payment_id = %s WHERE merchant_id = %s AND idempotency_key = %s",
             (payment_id, merchant_id, key),
         )
 
     def insert_attempt(self, attempt: PaymentAttempt) -> None:
-        """Record the payment's first attempt in the transaction that records the payment (no wait)."""
-        self._conn.execute(
+        """Record the payment's first attempt in the transaction that records the payment (queued)."""
+        merchant_id = self._inserted.get(attempt.payment_id)
+        if merchant_id is not None:  # the payment's insert may be in the same statement, unseen: its merchant is known
+            self._write(
+                "INSERT INTO payment_attempts (id, payment_id, merchant_id, connector, created_at) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (attempt.id, attempt.payment_id, merchant_id, attempt.connector, attempt.created_at),
+            )
+            return
+        self._write(
             "INSERT INTO payment_attempts (id, payment_id, merchant_id, connector, created_at) "
             "SELECT %s, id, merchant_id, %s, %s FROM payments WHERE id = %s",
             (attempt.id, attempt.connector, attempt.created_at, attempt.payment_id),
         )
 
     def finish_attempt(self, attempt_id: str, outcome: str, decline_code: str | None, latency_ms: int) -> None:
-        """The acquirer's outcome, on an attempt not finished before (no wait)."""
-        self._conn.execute(
+        """The acquirer's outcome, on an attempt not finished before (queued)."""
+        self._write(
             "UPDATE payment_attempts SET outcome = %s, decline_code = %s, latency_ms = %s, answered_at = now() "
             "WHERE id = %s AND outcome IS NULL",
             (outcome, decline_code, latency_ms, attempt_id),
@@ -413,7 +524,7 @@ class PostgresTransaction:
 
     def settle_attempt(self, attempt_id: str, outcome: str, decline_code: str | None) -> None:
         """The cardholder's answer on an attempt left in requires_action (its latency stays the acquirer's)."""
-        self._conn.execute(
+        self._write(
             "UPDATE payment_attempts SET outcome = %s, decline_code = %s, answered_at = now() "
             "WHERE id = %s AND outcome = 'requires_action'",
             (outcome, decline_code, attempt_id),
@@ -421,7 +532,7 @@ class PostgresTransaction:
 
     def stored_response(self, merchant_id: str, key: str) -> StoredResponse | None:
         """The response under the key, if it has one."""
-        row = self._conn.execute(
+        row = self._execute(
             "SELECT response_status, response_body FROM idempotency_keys "
             "WHERE merchant_id = %s AND idempotency_key = %s",
             (merchant_id, key),
@@ -433,36 +544,15 @@ class PostgresTransaction:
         payment's event number taken for it is written by the same statement."""
         if event.merchant_id is None or event.event_id is None:
             raise ValueError("an event is written with its merchant and event id")
-        # The event and the webhook deliveries it owes are one statement: never one without the other.
-        insert = (
-            f"{FAN_OUT} INSERT INTO transaction_log_outbox "
-            "(payment_id, event_type, object_key, body, merchant_id, event_id) VALUES (%s, %s, %s, %s, %s, %s)"
-        )
-        params = (
-            event.event_id,
-            event.merchant_id,
-            event.event_type,
-            event.payment_id,
-            event.event_type,
-            event.object_key,
-            event.body,
-            event.merchant_id,
-            event.event_id,
-        )
-        if event.payment_id in self._unwritten:
-            self._unwritten.discard(event.payment_id)
-            self._conn.execute(
-                f"WITH numbered AS (UPDATE payments SET event_sequence = %s WHERE id = %s), {insert[5:]}",
-                (self._sequences[event.payment_id], event.payment_id, *params),
-            )
-        else:
-            self._conn.execute(insert, params)
+        # Written when the queue is sent (``event_writes``), with its payment's event number.
+        self._events.append(event)
+        self._send_when_full()
 
     def complete_idempotency_key(
         self, merchant_id: str, key: str, response: StoredResponse, payment_id: str | None
     ) -> None:
         """Store the response under the claimed key (and the payment it is about; None for a webhook endpoint)."""
-        self._conn.execute(
+        self._write(
             "UPDATE idempotency_keys SET response_status = %s, response_body = %s, payment_id = %s "
             "WHERE merchant_id = %s AND idempotency_key = %s",
             (response.status, response.body, payment_id, merchant_id, key),
@@ -472,16 +562,18 @@ class PostgresTransaction:
         """Sent in the pipeline ahead of COMMIT, without a wait: the request that wrote the events needs no
         statement, and no transaction, of its own to claim them."""
         return PostgresLeasedOutbox(
-            self._db, self._conn.execute(*_lease_outbox(limit=limit, lease_s=lease_s, payment_id=payment_id))
+            self._db, self._execute(*_lease_outbox(limit=limit, lease_s=lease_s, payment_id=payment_id))
         )
 
 
 class PostgresOutboxBatch:
     """Outbox rows leased to this deliverer (their ``next_attempt_at`` pushed to the lease's end, committed).
 
-    Every mark is its own short transaction, so no transaction is open while an event is put. A mark never
-    undoes a delivery: a deliverer whose lease ran out may put an event another one has since delivered
-    (S3's conditional put refuses the second write), and whichever marks it delivered first stands.
+    Marks are short statements of their own, so no transaction is open while an event is put; the deliveries
+    are marked together, once the batch ends (or before a failure is), in one statement. A deliverer that dies
+    before marking leaves its batch's events to be put again: each finds its object (412) and is marked then.
+    A mark never undoes a delivery: a deliverer whose lease ran out may put an event another one has since
+    delivered (S3's conditional put refuses the second write), and whichever marks it delivered first stands.
     """
 
     def __init__(
@@ -492,19 +584,27 @@ class PostgresOutboxBatch:
         self._due = due  # each event's due time before the lease, to give unmarked ones back as they were
         self._leased_until = leased_until
         self._marked: set[int] = set()
+        self._delivered: list[int] = []  # put, not yet marked
 
     def mark_delivered(self, event_id: int) -> None:
-        """Record delivery."""
+        """Record delivery (written with the batch's other deliveries: see the class)."""
+        self._delivered.append(event_id)
+        self._marked.add(event_id)
+
+    def _write_delivered(self) -> None:
+        if not self._delivered:
+            return
+        delivered, self._delivered = self._delivered, []
         with in_statement(self._db) as conn:
             conn.execute(
                 "UPDATE transaction_log_outbox SET delivered_at = now(), attempts = attempts + 1, "
-                "last_error = NULL WHERE id = %s AND delivered_at IS NULL",
-                (event_id,),
+                "last_error = NULL WHERE id = ANY(%s::bigint[]) AND delivered_at IS NULL",
+                (delivered,),
             )
-        self._marked.add(event_id)
 
     def mark_failed(self, event_id: int, error: str, *, retry_after_s: float | None) -> None:
         """Record a failed attempt: due again after the backoff, or dead-lettered."""
+        self._write_delivered()
         params: tuple[Any, ...]
         if retry_after_s is None:
             sql, params = "dead_lettered_at = now()", (error[:1000], event_id)
@@ -519,8 +619,10 @@ class PostgresOutboxBatch:
         self._marked.add(event_id)
 
     def release(self) -> None:
-        """Give back the events this batch did not mark (a deadline or a failing sink stopped it first): due
-        again as they were, unless the lease already ran out and another deliverer holds them now."""
+        """Mark the batch's deliveries, and give back the events it did not mark (a deadline or a failing sink
+        stopped it first): due again as they were, unless the lease already ran out and another deliverer holds
+        them now."""
+        self._write_delivered()
         unmarked = [event.id for event in self.events if event.id is not None and event.id not in self._marked]
         if not unmarked:
             return
@@ -614,7 +716,8 @@ def _lease_outbox(*, limit: int, lease_s: float, payment_id: str | None) -> tupl
 
 @contextmanager
 def _leased_batch(db: Database, rows: list[tuple[Any, ...]]) -> Iterator[PostgresOutboxBatch]:
-    """The rows ``_lease_outbox`` returned as a batch; its unmarked rows are given back when the block ends."""
+    """The rows ``_lease_outbox`` returned as a batch; when the block ends its deliveries are marked and its
+    unmarked rows given back."""
     rows = sorted(rows, key=lambda r: (r[6], r[0]))  # RETURNING keeps no order: oldest due first, as claimed
     events = [
         OutboxEvent(id=r[0], payment_id=r[1], event_type=r[2], object_key=r[3], body=r[4], attempts=r[5]) for r in rows
@@ -622,11 +725,15 @@ def _leased_batch(db: Database, rows: list[tuple[Any, ...]]) -> Iterator[Postgre
     batch = PostgresOutboxBatch(db, events, {r[0]: r[6] for r in rows}, rows[0][7] if rows else None)
     try:
         yield batch
-    finally:
+    except BaseException:
         if rows:
-            # Best effort: if the database is gone now, the lease's end gives them back instead.
+            # Best effort: if the database is gone now, the lease's end gives them back instead (and the puts
+            # not marked are made again, each finding its object).
             with suppress(StoreUnavailable):
                 batch.release()
+        raise
+    if rows:
+        batch.release()  # a database gone now is the run's error (StoreUnavailable), as for any mark
 
 
 class PostgresLeasedOutbox:

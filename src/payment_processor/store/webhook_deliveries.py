@@ -17,7 +17,7 @@ from psycopg.rows import args_row
 
 from payment_processor.store.database import Database
 from payment_processor.store.interfaces import Page, PageRequest
-from payment_processor.store.postgres import FAN_OUT, in_statement, in_transaction, keyset_page
+from payment_processor.store.postgres import event_writes, in_statement, in_transaction, keyset_page
 from payment_processor.webhooks.deliveries import (
     AttemptRecord,
     Delivery,
@@ -258,19 +258,7 @@ def _disable(conn: psycopg.Connection[Any], merchant_id: str, endpoint_id: str, 
     conn.execute(ABANDON_OWED, (endpoint_id,))
     event = endpoint_disabled_event(merchant_id, endpoint_id, reason, at, suffix=secrets.token_hex(6))
     # The disabled endpoint is not among those it fans out to: its status changed in the statement before.
-    conn.execute(
-        f"{FAN_OUT} INSERT INTO transaction_log_outbox (payment_id, event_type, object_key, body, merchant_id, "
-        "event_id) VALUES (NULL, %s, %s, %s, %s, %s)",
-        (
-            event.event_id,
-            merchant_id,
-            event.event_type,
-            event.event_type,
-            event.object_key,
-            event.body,
-            merchant_id,
-            event.event_id,
-        ),
-    )
+    fan_out, record = event_writes([event])
+    conn.execute(f"WITH fan_out AS ({fan_out.sql}) {record.sql}", (*fan_out.params, *record.params))
     assert event.event_id is not None
     return event.event_id

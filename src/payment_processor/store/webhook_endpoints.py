@@ -140,7 +140,9 @@ class PostgresWebhookEndpoints:
     def transaction(self) -> Iterator[EndpointTransaction]:
         """One transaction; rolled back if the block raises."""
         with in_transaction(self._db) as conn:
-            yield EndpointTransaction(PostgresTransaction(self._db, conn, self._lock_timeout_ms), conn)
+            keys = PostgresTransaction(self._db, conn, self._lock_timeout_ms)
+            yield EndpointTransaction(keys, conn)
+            keys.flush()  # the key's answer is queued (see PostgresTransaction)
 
     def get(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
         """The merchant's endpoint (another merchant's is None, as an unknown one)."""
