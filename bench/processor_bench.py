@@ -40,6 +40,14 @@ process), conditional puts and marking outbox rows delivered. Its outbox rows ar
 marked delivered (it puts them itself right away), so the handler's backlog drain never delivers them.
 The payments that list, capture and refund need are made through the handler before the timed blocks.
 
+The protocol's floor, a third side: what no correct handler can skip, by hand. The baseline does less than the
+protocol allows (no Idempotency-Key; its outbox rows are written already marked delivered, before their puts), so the
+floor adds back exactly that and nothing else: the key inserted in the transaction that records the operation and
+its answer stored in the one that settles it, the events written pending, put conditionally and marked in one
+statement after the puts, each transaction one pipeline (it waits only to read a row and to commit). No validation,
+no state or transition checks, no attempts, no webhook fan-out, no lease. handler/floor is the cost of the handler
+itself; floor/baseline the cost of the protocol. (list: the floor is the baseline's read.)
+
 Round trips: each operation is also run once on each side with libpq's protocol trace on the connection it
 uses (the processor's own, reached through its store), and the times the client waited for the server
 counted (each Sync, or Flush in pipeline mode, that ends what was sent), whatever the statements were.
@@ -96,7 +104,11 @@ WARMUP = 10
 OPERATIONS = ("create", "capture", "refund", "list")
 #: What the handler answers each operation of the bench with.
 HANDLER_STATUS = {"create": 201, "capture": 200, "refund": 201, "list": 200, "get": 200}
-SIDES = ("handler", "baseline")
+SIDES = ("handler", "baseline", "floor")
+#: A statement sent in a pipeline, its row read after COMMIT.
+Sent = psycopg.Cursor[Any]
+#: The floor's fingerprint for every key (it never replays).
+FLOOR_FINGERPRINT = "0" * 64
 #: The columns the processor reads for a payment (store/postgres.py).
 PAYMENT_COLUMNS = (
     "id, merchant_id, amount, currency, status, payment_method, created_at, decline_code, "
@@ -363,12 +375,155 @@ class Bench:
         )
         assert row is not None and json.dumps(row, default=str)
 
+    # The protocol's floor: the baseline plus the key and pending events (see the module's docstring).
+
+    def floor_event(self, payment_id: str, sequence: int, event_type: str, body: str) -> tuple[Sent, str]:
+        """One pending outbox row (sent in the pipeline: its id is read after COMMIT); its object key."""
+        key = f"floor/{payment_id}/{sequence:04d}-{event_type}.json"
+        sent = self.raw.execute(
+            "INSERT INTO transaction_log_outbox (payment_id, event_type, object_key, body, merchant_id, event_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+            (payment_id, event_type, key, body, MERCHANT, f"{payment_id}:{sequence:04d}"),
+        )
+        return sent, key
+
+    def floor_claim(self) -> str:
+        """The Idempotency-Key inserted in the pipeline (a new key: the floor never replays)."""
+        key = str(uuid.uuid4())
+        self.raw.execute(
+            "INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_fingerprint) VALUES (%s, %s, %s)",
+            (MERCHANT, key, FLOOR_FINGERPRINT),
+        )
+        return key
+
+    def floor_answer(self, key: str, payment_id: str, status: int, body: str) -> None:
+        self.raw.execute(
+            "UPDATE idempotency_keys SET payment_id = %s, response_status = %s, response_body = %s "
+            "WHERE merchant_id = %s AND idempotency_key = %s",
+            (payment_id, status, body, MERCHANT, key),
+        )
+
+    def floor_deliver(self, events: list[tuple[Sent, str, str]]) -> None:
+        """Each event put conditionally, then all marked delivered in one statement."""
+        ids = []
+        for sent, key, body in events:
+            row = sent.fetchone()
+            assert row is not None
+            self.s3.put_object(
+                Bucket=BUCKET, Key=key, Body=body.encode(), ContentType="application/json", IfNoneMatch="*"
+            )
+            ids.append(row[0])
+        self.raw.execute(
+            "UPDATE transaction_log_outbox SET delivered_at = now(), attempts = attempts + 1 "
+            "WHERE id = ANY(%s::bigint[]) AND delivered_at IS NULL",
+            (ids,),
+        )
+
+    def floor_create(self) -> None:
+        payment_id, now, raw = new_payment_id(), utc_now(), self.raw
+        with raw.pipeline():
+            raw.execute("BEGIN")
+            key = self.floor_claim()
+            raw.execute(
+                "INSERT INTO payments (id, merchant_id, amount, currency, status, payment_method, created_at,"
+                " updated_at, event_sequence, idempotency_key) "
+                "VALUES (%s, %s, %s, 'USD', 'processing', 'tok_visa', %s, %s, 1, %s)",
+                (payment_id, MERCHANT, AMOUNT, now, now, key),
+            )
+            first = log_body(payment_id, 1, "payment.processing")
+            recorded = (*self.floor_event(payment_id, 1, "payment.processing", first), first)
+            raw.execute("COMMIT")
+        with raw.pipeline():
+            raw.execute("BEGIN")
+            raw.execute("SELECT status FROM payments WHERE id = %s FOR UPDATE", (payment_id,)).fetchone()
+            raw.execute(
+                "UPDATE payments SET status = 'succeeded', authorization_code = 'A1B2C3', amount_captured = %s, "
+                "updated_at = %s, event_sequence = 2 WHERE id = %s",
+                (AMOUNT, utc_now(), payment_id),
+            )
+            second = log_body(payment_id, 2, "payment.succeeded", status="succeeded")
+            settled = (*self.floor_event(payment_id, 2, "payment.succeeded", second), second)
+            self.floor_answer(key, payment_id, 201, second)
+            raw.execute("COMMIT")
+        self.floor_deliver([recorded, settled])
+
+    def floor_capture(self) -> None:
+        payment_id, now, raw = self.ready["capture", "floor"].pop(), utc_now(), self.raw
+        with raw.pipeline():
+            raw.execute("BEGIN")
+            key = self.floor_claim()
+            raw.execute("SELECT status FROM payments WHERE id = %s FOR UPDATE", (payment_id,)).fetchone()
+            raw.execute(
+                "INSERT INTO payment_actions (id, payment_id, action, amount, merchant_id, requested_at, "
+                "next_resolution_at, idempotency_key) VALUES (%s, %s, 'capture', %s, %s, %s, %s, %s)",
+                (new_id("act"), payment_id, AMOUNT, MERCHANT, now, now, key),
+            )
+            raw.execute("COMMIT")
+        with raw.pipeline():
+            raw.execute("BEGIN")
+            row = raw.execute("SELECT event_sequence FROM payments WHERE id = %s FOR UPDATE", (payment_id,)).fetchone()
+            assert row is not None
+            sequence = int(row[0]) + 1
+            raw.execute(
+                "UPDATE payments SET status = 'succeeded', amount_captured = %s, updated_at = %s, "
+                "event_sequence = %s WHERE id = %s",
+                (AMOUNT, utc_now(), sequence, payment_id),
+            )
+            body = log_body(payment_id, sequence, "payment.succeeded", status="succeeded", amount_captured=AMOUNT)
+            event = (*self.floor_event(payment_id, sequence, "payment.succeeded", body), body)
+            raw.execute("DELETE FROM payment_actions WHERE payment_id = %s", (payment_id,))
+            self.floor_answer(key, payment_id, 200, body)
+            raw.execute("COMMIT")
+        self.floor_deliver([event])
+
+    def floor_refund(self) -> None:
+        payment_id, refund_id, now, raw = self.ready["refund", "floor"].pop(), new_refund_id(), utc_now(), self.raw
+        with raw.pipeline():
+            raw.execute("BEGIN")
+            key = self.floor_claim()
+            row = raw.execute("SELECT event_sequence FROM payments WHERE id = %s FOR UPDATE", (payment_id,)).fetchone()
+            assert row is not None
+            sequence = int(row[0]) + 1
+            raw.execute(
+                "INSERT INTO refunds (id, payment_id, merchant_id, amount, currency, status, created_at, "
+                "updated_at, next_resolution_at, idempotency_key) "
+                "VALUES (%s, %s, %s, %s, 'USD', 'pending', %s, %s, %s, %s)",
+                (refund_id, payment_id, MERCHANT, REFUND_AMOUNT, now, now, now, key),
+            )
+            raw.execute("UPDATE payments SET event_sequence = %s WHERE id = %s", (sequence, payment_id))
+            body = log_body(payment_id, sequence, "refund.pending", refund_id=refund_id, amount=REFUND_AMOUNT)
+            pending = (*self.floor_event(payment_id, sequence, "refund.pending", body), body)
+            raw.execute("COMMIT")
+        with raw.pipeline():
+            raw.execute("BEGIN")
+            raw.execute("SELECT amount_refunded FROM payments WHERE id = %s FOR UPDATE", (payment_id,)).fetchone()
+            raw.execute(
+                "UPDATE refunds SET status = 'succeeded', updated_at = %s, next_resolution_at = NULL WHERE id = %s",
+                (utc_now(), refund_id),
+            )
+            raw.execute(
+                "UPDATE payments SET amount_refunded = amount_refunded + %s, event_sequence = %s WHERE id = %s",
+                (REFUND_AMOUNT, sequence + 1, payment_id),
+            )
+            body = log_body(payment_id, sequence + 1, "refund.succeeded", refund_id=refund_id)
+            settled = (*self.floor_event(payment_id, sequence + 1, "refund.succeeded", body), body)
+            self.floor_answer(key, payment_id, 201, body)
+            raw.execute("COMMIT")
+        self.floor_deliver([pending, settled])
+
+    def floor_list(self) -> None:
+        self.baseline_list()
+
+    def floor_get(self) -> None:
+        self.baseline_get()
+
     def sides(self, operation: str) -> dict[str, tuple[Callable[[], Any], Callable[[Any], None]]]:
         """Per side: what makes one request's input (not timed), and what runs it (timed)."""
-        baseline = getattr(self, f"baseline_{operation}")
+        baseline, floor = getattr(self, f"baseline_{operation}"), getattr(self, f"floor_{operation}")
         return {
             "handler": (getattr(self, f"handler_{operation}"), partial(self.handle, operation)),
             "baseline": (lambda: None, lambda _: baseline()),
+            "floor": (lambda: None, lambda _: floor()),
         }
 
     def once(self, operation: str, side: str) -> Callable[[], None]:
@@ -435,7 +590,8 @@ def main() -> int:
             done = rounds = 0
             while done < args.requests:
                 n = min(args.block, args.requests - done)
-                order = ("handler", "baseline") if rounds % 2 == 0 else ("baseline", "handler")
+                # Each side first in turn, so drift on the machine hits all alike.
+                order = SIDES[rounds % len(SIDES) :] + SIDES[: rounds % len(SIDES)]
                 for op in OPERATIONS:
                     sides = bench.sides(op)
                     for side in order:
@@ -465,7 +621,7 @@ def main() -> int:
     print(
         f"\nPayment processor (handler) vs raw baseline: {args.requests} requests per side per operation, "
         f"alternating blocks of {args.block} (setup {setup_s:.0f} s: {LIST_PAYMENTS} payments to list, "
-        f"{2 * (args.requests + WARMUP)} to capture and {2 * (args.requests + WARMUP)} to refund)"
+        f"{len(SIDES) * (args.requests + WARMUP)} to capture and {len(SIDES) * (args.requests + WARMUP)} to refund)"
     )
     print("ratio = handler / baseline (ops/s: under 1 is slower; latency: over 1 is slower)\n")
     groups = ("ops/s", "p50 ms", "p99 ms")
@@ -479,9 +635,18 @@ def main() -> int:
             (percentile(h, 99), percentile(b, 99)),
         )
         print(f"{op:10}" + "".join(f"   {x:9.2f}{y:10.2f}{x / y:8.2f}" for x, y in figures))
+    print(
+        "\nthe protocol's floor (the baseline plus the Idempotency-Key and pending events marked after their puts: "
+        "see the docstring)"
+    )
+    print(f"{'operation':10}   {'floor ops/s':>11}{'floor/baseline':>16}{'handler/floor':>15}")
+    for op in OPERATIONS:
+        rates = {side: len(timings[op, side]) / walls[op, side] for side in SIDES}
+        floor = rates["floor"]
+        print(f"{op:10}   {floor:11.2f}{floor / rates['baseline']:16.2f}{rates['handler'] / floor:15.2f}")
     print("\ndatabase round trips per request (libpq trace; goal: create, capture <= 10, refund <= 12, list and get 1)")
     for op in (*OPERATIONS, "get"):
-        print(f"{op:10}   handler {trips[op, 'handler']:3d}   baseline {trips[op, 'baseline']:3d}")
+        print(f"{op:10}" + "".join(f"   {side} {trips[op, side]:3d}" for side in SIDES))
     if undelivered:
         print(f"\nwarning: {undelivered} transaction-log events left undelivered in the outbox (S3 puts failed?)")
     print(
