@@ -28,6 +28,7 @@ from payment_processor.states import PaymentStatus, RefundStatus, payment_transi
 from payment_processor.store.interfaces import (
     CursorNotFound,
     FeedEvent,
+    IdempotencyKeyTaken,
     IdempotencyRecord,
     OutboxEvent,
     OutboxHealth,
@@ -109,6 +110,11 @@ class _MemoryTransaction:
             self._state.keys[(merchant_id, key)] = _Key(fingerprint, utc_now())
             return None
         return IdempotencyRecord(existing.fingerprint, existing.response, existing.payment_id, existing.refund_id)
+
+    def claim_new_idempotency_key(self, merchant_id: str, key: str, fingerprint: str) -> None:
+        if (merchant_id, key) in self._state.keys:
+            raise IdempotencyKeyTaken()
+        self._state.keys[(merchant_id, key)] = _Key(fingerprint, utc_now())
 
     def insert_payment(self, payment: Payment) -> None:
         if payment.id in self._state.payments:

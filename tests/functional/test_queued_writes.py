@@ -42,9 +42,10 @@ def _payment(status: PaymentStatus = PaymentStatus.SUCCEEDED) -> Payment:
 
 
 @contextmanager
-def statements(conn: psycopg.Connection[Any]) -> Iterator[list[str]]:
-    """The statements sent on ``conn`` in the block, from libpq's protocol trace (each Parse, or simple Query)."""
-    sent: list[str] = []
+def traced(conn: psycopg.Connection[Any]) -> Iterator[list[tuple[str, str]]]:
+    """What the client sent on ``conn`` in the block, from libpq's protocol trace: each message's type and, for a
+    Parse or a simple Query, its statement."""
+    sent: list[tuple[str, str]] = []
     with tempfile.TemporaryFile("w+") as trace:
         conn.pgconn.trace(trace.fileno())
         conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
@@ -55,10 +56,27 @@ def statements(conn: psycopg.Connection[Any]) -> Iterator[list[str]]:
             trace.seek(0)
             for line in trace:
                 fields = line.rstrip("\n").split("\t")
-                if fields[0] == "F" and fields[2] in ("Parse", "Query"):
-                    # Parse: name, then the query text in double quotes; Query: the text.
-                    text = fields[3].split('"')[3] if fields[2] == "Parse" else fields[3]
-                    sent.append(text)
+                if fields[0] == "F":
+                    # Parse: its name, then the query text in double quotes; Query: the text.
+                    text = fields[3].split('"')[3] if fields[2] == "Parse" else " ".join(fields[3:])
+                    sent.append((fields[2], text))
+
+
+@contextmanager
+def statements(conn: psycopg.Connection[Any]) -> Iterator[list[str]]:
+    """The statements sent on ``conn`` in the block."""
+    listed: list[str] = []
+    with traced(conn) as sent:
+        yield listed
+    listed.extend(text for kind, text in sent if kind in ("Parse", "Query"))
+
+
+def waits(sent: list[tuple[str, str]]) -> int:
+    """The times the client waited for the server (a simple Query, or a Sync or Flush ending what it sent; a Sync
+    right after a Flush is the same wait), as bench/processor_bench.py counts round trips."""
+    kinds = [kind for kind, _ in sent]
+    wait = [kind in ("Query", "Sync", "Flush") for kind in kinds]
+    return sum(1 for i, w in enumerate(wait) if w and not (i and wait[i - 1] and kinds[i] != "Query"))
 
 
 def test_a_state_change_its_event_and_the_fan_out_are_one_statement_with_the_event_number_in_the_row(
@@ -161,6 +179,32 @@ def _delivering(clean: Services, count: int) -> Callable[[], Any]:
         return report, sent
 
     return deliver
+
+
+def test_a_new_keys_claim_goes_with_the_record_and_costs_no_wait_of_its_own(clean: Services) -> None:
+    from payment_processor.validation import parse_payment_request
+    from tests.support import payment_body
+
+    service, database = build_service(clean.settings())
+    try:
+        with traced(database.connection()) as sent:
+            first = service.create_payment(MERCHANT, parse_payment_request(payment_body()), "with-the-record")
+        with traced(database.connection()) as again:
+            replayed = service.create_payment(MERCHANT, parse_payment_request(payment_body()), "with-the-record")
+    finally:
+        database.close()
+    assert first.response.status == 201 and not first.replayed
+    assert replayed.replayed and replayed.response == first.response
+    commit = [text for _, text in sent].index("COMMIT")
+    recording = sent[: [kind for kind, _ in sent].index("Sync", commit) + 1]  # up to its COMMIT's Sync
+    claims = [text for kind, text in recording if "INSERT INTO idempotency_keys" in text]
+    assert len(claims) == 1 and "ON CONFLICT" not in claims[0], "claimed as new, in the pipeline"
+    assert waits(recording) == 1, f"claim and record sent and committed at once: {recording}"
+    # A retry's new-key claim fails (its transaction keeps nothing), and the key is read as before: one wait more.
+    assert any("ON CONFLICT DO NOTHING" in text for _, text in again)
+    with clean.admin() as conn:
+        counted = conn.execute("SELECT count(*) FROM payments").fetchone()
+    assert counted == (1,)
 
 
 def test_a_batch_of_deliveries_is_marked_in_one_statement(clean: Services) -> None:

@@ -24,7 +24,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -48,6 +48,7 @@ from payment_processor.payment import Payment, utc_now
 from payment_processor.store.interfaces import (
     CursorNotFound,
     IdempotencyKeyBusy,
+    IdempotencyKeyTaken,
     IdempotencyRecord,
     LeasedOutbox,
     PaymentStore,
@@ -336,14 +337,26 @@ class Driver:
             # Before the transaction: a refusal may ask the acquirer's side (a merchant's connectors, a token
             # check), and must not hold the key's row lock while it does.
             refusal = operation.refusal(merchant_id, request)
-            with store.transaction() as tx:
-                previous = claim(tx, merchant_id, key, request_fingerprint)
-                if previous is not None and previous.response is not None:
-                    return Outcome(previous.response, True, previous.payment_id, refund_id=previous.refund_id)
-                if previous is None:
-                    if refusal is not None:
-                        raise refusal
-                    pending: Pending[Record] | None = operation.record(tx, merchant_id, key, request)
+            pending: Pending[Record] | None = None
+            previous: IdempotencyRecord | None = None
+            if refusal is None:
+                # A new key, the common case: claimed by the first of the statements that record the operation,
+                # with no wait of its own. A key that was another request's fails that transaction (perhaps only
+                # at its COMMIT), which keeps nothing; it is then read as below.
+                with suppress(IdempotencyKeyTaken):
+                    with store.transaction() as tx:
+                        tx.claim_new_idempotency_key(merchant_id, key, request_fingerprint)
+                        recorded = operation.record(tx, merchant_id, key, request)
+                    pending = recorded
+            if pending is None:
+                with store.transaction() as tx:
+                    previous = claim(tx, merchant_id, key, request_fingerprint)
+                    if previous is not None and previous.response is not None:
+                        return Outcome(previous.response, True, previous.payment_id, refund_id=previous.refund_id)
+                    if previous is None:
+                        if refusal is not None:
+                            raise refusal
+                        pending = operation.record(tx, merchant_id, key, request)
             # Committed: from here on a crash leaves a record that the same key or the job finishes.
             if previous is not None:
                 pending = operation.resume(merchant_id, key, previous)

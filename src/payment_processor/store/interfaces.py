@@ -27,6 +27,11 @@ class IdempotencyKeyBusy(Exception):
     """Another transaction holds this idempotency key and did not finish within the lock timeout."""
 
 
+class IdempotencyKeyTaken(Exception):
+    """A key claimed as new (``Transaction.claim_new_idempotency_key``) was another request's: the transaction
+    that claimed it is rolled back."""
+
+
 class CursorNotFound(Exception):
     """A list's cursor names no object of the merchant's (unknown, or another merchant's)."""
 
@@ -123,6 +128,12 @@ class Transaction(Protocol):
         Returns None when the claim is new. When another transaction holds the key this waits for it
         to finish (then returns its record) and raises IdempotencyKeyBusy after the lock timeout.
         """
+        ...
+
+    def claim_new_idempotency_key(self, merchant_id: str, key: str, fingerprint: str) -> None:
+        """Claim ``key`` expecting it to be new, without waiting to hear so: the statements after it go with it.
+        If it was another request's, the transaction fails with IdempotencyKeyTaken (after waiting for a holder
+        to finish, as ``claim_idempotency_key`` does) and nothing of it is kept: ask ``claim_idempotency_key``."""
         ...
 
     def insert_payment(self, payment: Payment) -> None:

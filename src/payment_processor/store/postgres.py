@@ -36,6 +36,7 @@ from payment_processor.store.interfaces import (
     CursorNotFound,
     FeedEvent,
     IdempotencyKeyBusy,
+    IdempotencyKeyTaken,
     IdempotencyRecord,
     OutboxEvent,
     OutboxHealth,
@@ -228,6 +229,14 @@ class PostgresTransaction:
                 response = None if row[1] is None else StoredResponse(row[1], row[2])
                 return IdempotencyRecord(row[0], response, row[3], row[4])
         raise IdempotencyKeyBusy(key)  # pragma: no cover - needs a purge racing this very key twice
+
+    def claim_new_idempotency_key(self, merchant_id: str, key: str, fingerprint: str) -> None:
+        """Sent ahead of the record's statements, not read: the primary key refuses a key that exists (after
+        waiting for an open transaction holding it), and the refusal aborts the whole transaction."""
+        self._execute(
+            "INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_fingerprint) VALUES (%s, %s, %s)",
+            (merchant_id, key, fingerprint),
+        )
 
     def insert_payment(self, payment: Payment) -> None:
         """Insert the payment row (its events are numbered from 1), binding the key it was asked with."""
@@ -782,6 +791,10 @@ def _store_errors(db: Database, conn: psycopg.Connection[Any]) -> Iterator[None]
         yield
     except pg_errors.LockNotAvailable:
         raise IdempotencyKeyBusy("lock timeout") from None
+    except pg_errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == "idempotency_keys_pkey":
+            raise IdempotencyKeyTaken() from None
+        raise
     except psycopg.OperationalError as exc:
         if conn.closed or conn.broken:
             db.discard()
