@@ -2,19 +2,19 @@
 
 Both sides run against the same real PostgreSQL server and the same moto S3 on 127.0.0.1, and both log
 in as the processor's app role (the one the admin setup made), so the baseline may do exactly what the
-processor may. Each operation is measured on both sides:
+processor may. Each operation is measured on both sides (and on the protocol's floor, below):
 
 - create  handler:  POST /payments through payment_processor (validation, the idempotency claim; the payment
                     recorded as processing with its first event and the key bound to it, commit; the acquirer;
                     the row locked and settled with its second event, the stored answer and the events leased
-                    to this request, commit; two conditional S3 puts and their outbox updates).
+                    to this request, commit; two conditional S3 puts, then one outbox update marking both).
           baseline: the row inserted as processing, commit; updated to succeeded, commit; two S3 puts
                     (no outbox rows: this baseline predates them and is kept comparable with earlier runs).
 - capture handler:  POST /payments/{id}/capture of a manual payment (requires_capture) made beforehand
                     (claim the key, lock the payment and any waiting action, record the action and bind the
                     key, commit; the acquirer; lock payment and action, succeeded with its event, delete the
                     action, store the answer, lease the event, commit; one conditional S3 put and its outbox
-                    update).
+                    update). Each transaction's writes go as one statement, the key's claim with the first.
           baseline: the action row inserted, commit; the payment locked, updated to succeeded with
                     amount_captured and its event number bumped, one outbox row, the action deleted,
                     commit; one S3 put.
@@ -22,7 +22,7 @@ processor may. Each operation is measured on both sides:
                     key, lock the payment, sum its pending refunds, insert the refund as pending with its
                     event and bind the key, commit; the acquirer; lock payment and refund, settle it,
                     amount_refunded, its event, store the answer, lease both events, commit; two conditional
-                    S3 puts and their outbox updates).
+                    S3 puts, then one outbox update marking both).
           baseline: the payment's event number bumped (which also locks it), the refund inserted as
                     pending with one outbox row, commit; the payment locked, the refund settled,
                     amount_refunded and the event number bumped, one outbox row, commit; two S3 puts.

@@ -1,16 +1,19 @@
 """The PostgreSQL implementation of PaymentStore (data access).
 
-Idempotency relies on PostgreSQL's unique-index behaviour: ``INSERT .. ON CONFLICT DO NOTHING`` on
-a key another open transaction has inserted *waits* for that transaction. If it commits, we see its
-finished record and replay it; if it rolls back, our insert goes through and we own the key. The
-wait is bounded by ``lock_timeout``; past it the client gets 409 idempotency_key_in_use.
+Idempotency relies on PostgreSQL's unique-index behaviour: an insert of a key another open transaction has
+inserted *waits* for that transaction. If it commits, we see its finished record and replay it; if it rolls back,
+our insert goes through and we own the key. The wait is bounded by ``lock_timeout``; past it the client gets 409
+idempotency_key_in_use. A key expected to be new is claimed by a plain INSERT sent with the statements that
+record the operation (``claim_new_idempotency_key``): one that exists aborts that transaction, and only then is
+the key read (``claim_idempotency_key``: ``ON CONFLICT DO NOTHING``, then its record).
 
 Round trips are what a request's time is mostly made of, so a transaction is one pipeline (psycopg's pipeline
 mode): BEGIN, the lock timeout and every statement whose result is not needed yet are sent without waiting,
-and the client waits only where it reads a row (the key's claim, a lock) and once at the end, for COMMIT.
-A write that must change exactly one row says so to the server (``expect_one_row``, migration 0010), so a
-stale precondition aborts the transaction there instead of needing a wait to check a row count. A statement
-on its own runs without BEGIN and COMMIT (autocommit): one round trip.
+and the client waits only where it reads a row (a lock) and once at the end, for COMMIT. The writes nobody
+reads are combined into one statement (``PostgresTransaction``). A write that must change exactly one row says
+so to the server (``expect_one_row``, migration 0010), so a stale precondition aborts the transaction there
+instead of needing a wait to check a row count. A statement on its own runs without BEGIN and COMMIT
+(autocommit): one round trip.
 """
 
 from __future__ import annotations
