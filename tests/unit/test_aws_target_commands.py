@@ -50,6 +50,9 @@ class Recording:
 
     def apply(self, *, destroy: bool = False, **_: Any) -> Summary:
         self.calls.append(f"{self.name} {'destroy' if destroy else 'apply'}")
+        # As terraform's local backend leaves them: the (now empty) state and its backup of the one before.
+        for name in ("local.tfstate", "local.tfstate.backup"):
+            (self.workdir / name).write_text("{}")
         return Summary(remove=105 if destroy else 0)
 
 
@@ -312,6 +315,7 @@ def test_payments_account_applies_and_destroys_the_account_stack_alone(
     assert aws_target.account_stack(StateFolder(tmp_path / "state"), destroy=True, **quiet).remove == 105  # type: ignore[arg-type,union-attr]
     assert recorded == ["account init (bucket)", "account state out of the bucket", "account destroy"]
     assert bucket.holds_state is False, "no deployment's bucket was touched"
+    assert not list(stack.workdir.glob("local.tfstate*")), "neither the state nor terraform's backup of it is left"
 
 
 def test_the_account_stack_waits_for_its_shared_lock_at_least_five_minutes() -> None:

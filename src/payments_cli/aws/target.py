@@ -216,7 +216,7 @@ def _destroy_self_hosted(
         progress(f"    no state bucket: nothing of the {what} to destroy")
         return None
     summary = stack.apply(progress=progress, destroy=True)
-    local_state_file(stack.workdir).unlink(missing_ok=True)
+    forget_local_state(stack.workdir)  # and terraform's backup: the destroyed stack's last state, on the runner
     progress(f"    {what} {summary}")
     return summary
 
