@@ -6,7 +6,7 @@ statement (store/postgres.py)."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -22,6 +22,7 @@ from payment_processor.store.postgres import MAX_QUEUED_WRITES
 from payment_processor.txlog import OutboxDelivery, payment_event
 from tests.conftest import MERCHANT, Services
 from tests.fakes.memory_sink import MemorySink
+from tests.functional.test_outbox_delivery import queue
 from tests.functional.test_postgres_flow import build_service
 
 pytestmark = pytest.mark.functional
@@ -160,25 +161,16 @@ def test_the_events_of_one_statement_keep_their_order_in_the_outbox_and_the_webh
     assert sequence == (8,)
 
 
-def _delivering(clean: Services, count: int) -> Callable[[], Any]:
+def _deliver(clean: Services, count: int) -> tuple[Any, list[str]]:
+    """``count`` events queued, then delivered by one run; its report and the statements it sent."""
+    queue(clean, count)
     service, database = build_service(clean.settings())
-    payments = [_payment() for _ in range(count)]
-    with service._store.transaction() as tx:
-        for payment in payments:
-            tx.insert_payment(payment)
-            tx.add_event(payment_event(payment, tx.next_event_sequence(payment.id)))
-    sink = MemorySink()
-    delivery = OutboxDelivery(service._store, sink)
-
-    def deliver() -> Any:
-        try:
-            with statements(database.connection()) as sent:
-                report = delivery.deliver()
-        finally:
-            database.close()
-        return report, sent
-
-    return deliver
+    try:
+        with statements(database.connection()) as sent:
+            report = OutboxDelivery(service._store, MemorySink()).deliver()
+    finally:
+        database.close()
+    return report, sent
 
 
 def test_a_new_keys_claim_goes_with_the_record_and_costs_no_wait_of_its_own(clean: Services) -> None:
@@ -208,7 +200,7 @@ def test_a_new_keys_claim_goes_with_the_record_and_costs_no_wait_of_its_own(clea
 
 
 def test_a_batch_of_deliveries_is_marked_in_one_statement(clean: Services) -> None:
-    report, sent = _delivering(clean, 7)()
+    report, sent = _deliver(clean, 7)
     assert report.delivered == 7 and report.error is None
     marks = [s for s in sent if "SET delivered_at" in s]
     assert len(marks) == 1, sent
@@ -225,12 +217,8 @@ def test_a_database_lost_before_the_marks_is_the_runs_error_and_the_events_are_p
     # is lost and nothing is written twice.
     from payment_processor.store import postgres
 
+    queue(clean, 3)
     service, database = build_service(clean.settings())
-    payments = [_payment() for _ in range(3)]
-    with service._store.transaction() as tx:
-        for payment in payments:
-            tx.insert_payment(payment)
-            tx.add_event(payment_event(payment, tx.next_event_sequence(payment.id)))
     role = database.connection().info.user
     sink = MemorySink()
     delivery = OutboxDelivery(service._store, sink, lease_s=0)

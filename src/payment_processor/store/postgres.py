@@ -511,19 +511,12 @@ class PostgresTransaction:
         )
 
     def insert_attempt(self, attempt: PaymentAttempt) -> None:
-        """Record the payment's first attempt in the transaction that records the payment (queued)."""
-        merchant_id = self._inserted.get(attempt.payment_id)
-        if merchant_id is not None:  # the payment's insert may be in the same statement, unseen: its merchant is known
-            self._write(
-                "INSERT INTO payment_attempts (id, payment_id, merchant_id, connector, created_at) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                (attempt.id, attempt.payment_id, merchant_id, attempt.connector, attempt.created_at),
-            )
-            return
+        """Record the payment's first attempt in the transaction that inserted the payment (queued). Its merchant is
+        the one that insert was given: the insert may go in the same statement, where it cannot be read."""
         self._write(
             "INSERT INTO payment_attempts (id, payment_id, merchant_id, connector, created_at) "
-            "SELECT %s, id, merchant_id, %s, %s FROM payments WHERE id = %s",
-            (attempt.id, attempt.connector, attempt.created_at, attempt.payment_id),
+            "VALUES (%s, %s, %s, %s, %s)",
+            (attempt.id, attempt.payment_id, self._inserted[attempt.payment_id], attempt.connector, attempt.created_at),
         )
 
     def finish_attempt(self, attempt_id: str, outcome: str, decline_code: str | None, latency_ms: int) -> None:
