@@ -52,6 +52,10 @@ Round trips: each operation is also run once on each side with libpq's protocol 
 uses (the processor's own, reached through its store), and the times the client waited for the server
 counted (each Sync, or Flush in pipeline mode, that ends what was sent), whatever the statements were.
 
+Where each side's time goes: the CPU time per request of the three processes a request runs in (this client, the
+PostgreSQL backend serving the side's connection, the S3 emulator), read from /proc around each timed block. On
+this machine the three share two cores, so the client's and the servers' CPU add up to most of the wall time.
+
 Each handler request's API Gateway event is made before its block is timed, as the baseline's inputs are (the
 payments it acts on): on Lambda the runtime hands the handler a parsed event. Each round runs, for every
 operation, one block of the handler and one of the baseline, which one first alternating round by round, so
@@ -180,6 +184,20 @@ def round_trips(conn: psycopg.Connection[Any], fn: Callable[[], None]) -> int:
     # A simple Query waits for its answer; in the extended protocol a Sync does, or a Flush to read a row early.
     waits = [name in ("Query", "Sync", "Flush") for name in sent]
     return sum(1 for i, wait in enumerate(waits) if wait and not (i and waits[i - 1] and sent[i] != "Query"))
+
+
+#: The processes a request's CPU time is counted in, in the order printed.
+PROCESSES = ("client", "database", "s3")
+
+
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used so far, in ms (Linux /proc; 0.0 where it cannot be read)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    # After the command's closing parenthesis: state is field 3, utime and stime fields 14 and 15 (proc(5)).
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def import_time_ms(runs: int = 5) -> tuple[float, float]:
@@ -541,6 +559,7 @@ def main() -> int:
     os.environ.update(EMULATOR_CREDENTIALS)
     timings: dict[tuple[str, str], list[float]] = {(op, side): [] for op in OPERATIONS for side in SIDES}
     walls = dict.fromkeys(timings, 0.0)
+    cpu = {key: dict.fromkeys(PROCESSES, 0.0) for key in timings}
     with tempfile.TemporaryDirectory(prefix="payments-bench-") as folder:
         postgres = LocalPostgres(Path(folder) / "pg")
         moto = MotoServer()
@@ -597,12 +616,17 @@ def main() -> int:
                     for side in order:
                         (make, run), times = sides[side], timings[op, side]
                         inputs = [make() for _ in range(n)]
+                        connection = bench.processor_connection() if side == "handler" else raw
+                        pids = {"client": os.getpid(), "database": connection.info.backend_pid, "s3": moto.pid or 0}
+                        used = {name: cpu_ms(pid) for name, pid in pids.items()}
                         start_block = time.perf_counter()
                         for given in inputs:
                             start = time.perf_counter()
                             run(given)
                             times.append((time.perf_counter() - start) * 1000)
                         walls[op, side] += time.perf_counter() - start_block
+                        for name, pid in pids.items():
+                            cpu[op, side][name] += cpu_ms(pid) - used[name]
                 done += n
                 rounds += 1
             # Every event of both sides is in S3: the handler delivered its own, the baseline put its own.
@@ -644,6 +668,18 @@ def main() -> int:
         rates = {side: len(timings[op, side]) / walls[op, side] for side in SIDES}
         floor = rates["floor"]
         print(f"{op:10}   {floor:11.2f}{floor / rates['baseline']:16.2f}{rates['handler'] / floor:15.2f}")
+    print(
+        "\nCPU ms per request by process (client: this process, handler or hand-written; database: the PostgreSQL "
+        "backend of the side's connection; s3: the emulator) and wall ms per request"
+    )
+    print(f"{'operation':10}" + "".join(f"   {side + ' client/db/s3 (wall)':>33}" for side in SIDES))
+    for op in OPERATIONS:
+        cells = []
+        for side in SIDES:
+            count, used = len(timings[op, side]), cpu[op, side]
+            split = "/".join(f"{used[name] / count:.2f}" for name in PROCESSES)
+            cells.append(f"{split} ({walls[op, side] / count * 1000:.2f})")
+        print(f"{op:10}" + "".join(f"   {cell:>33}" for cell in cells))
     print("\ndatabase round trips per request (libpq trace; goal: create, capture <= 10, refund <= 12, list and get 1)")
     for op in (*OPERATIONS, "get"):
         print(f"{op:10}" + "".join(f"   {side} {trips[op, side]:3d}" for side in SIDES))

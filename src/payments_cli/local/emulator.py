@@ -51,6 +51,11 @@ class MotoServer:
             self.port = free_port()
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (the bench reads its CPU time)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def endpoint(self) -> str:
         """The URL to give the AWS SDK and terraform as their endpoint."""
         return f"http://127.0.0.1:{self.port}"
