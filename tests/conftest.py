@@ -21,6 +21,7 @@ from payments_cli.local.postgres import LocalPostgres
 from payments_cli.local.standalone import Standalone, provision
 from payments_infra.lambda_build import LambdaPackage, build_lambda_package
 from payments_infra.synth import AccountScope, SynthResult, synthesize
+from tests.coverage_leftovers import UnreadableCoverageData
 from tests.deployments import DEPLOYMENTS
 from tests.tier_times import TierTimes
 
@@ -147,5 +148,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory, lambda_zip: LambdaPack
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Each tier's wall time at the end of the run (tests/tier_times.py)."""
+    """Each tier's wall time at the end of the run (tests/tier_times.py); coverage data files killed children left
+    unreadable dropped before they are combined (tests/coverage_leftovers.py)."""
     config.pluginmanager.register(TierTimes(), "tier-times")
+    config.pluginmanager.register(UnreadableCoverageData(), "unreadable-coverage-data")
