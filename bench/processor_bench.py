@@ -190,12 +190,13 @@ def round_trips(conn: psycopg.Connection[Any], fn: Callable[[], None]) -> int:
 PROCESSES = ("client", "database", "s3")
 
 
-def cpu_ms(pid: int) -> float:
-    """CPU time (user + system) process ``pid`` has used so far, in ms (Linux /proc; 0.0 where it cannot be read)."""
+def cpu_ms(pid: int) -> float | None:
+    """CPU time (user + system) process ``pid`` has used so far, in ms; None where it cannot be read (no Linux /proc,
+    or a process that has gone: a connection the processor opened anew)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return 0.0
+        return None
     # After the command's closing parenthesis: state is field 3, utime and stime fields 14 and 15 (proc(5)).
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
@@ -560,6 +561,8 @@ def main() -> int:
     timings: dict[tuple[str, str], list[float]] = {(op, side): [] for op in OPERATIONS for side in SIDES}
     walls = dict.fromkeys(timings, 0.0)
     cpu = {key: dict.fromkeys(PROCESSES, 0.0) for key in timings}
+    #: The processes whose CPU time could not be read around some block: their figures are left out.
+    unmeasured: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="payments-bench-") as folder:
         postgres = LocalPostgres(Path(folder) / "pg")
         moto = MotoServer()
@@ -626,7 +629,11 @@ def main() -> int:
                             times.append((time.perf_counter() - start) * 1000)
                         walls[op, side] += time.perf_counter() - start_block
                         for name, pid in pids.items():
-                            cpu[op, side][name] += cpu_ms(pid) - used[name]
+                            before, after = used[name], cpu_ms(pid)
+                            if before is None or after is None:
+                                unmeasured.add(name)
+                            else:
+                                cpu[op, side][name] += after - before
                 done += n
                 rounds += 1
             # Every event of both sides is in S3: the handler delivered its own, the baseline put its own.
@@ -676,8 +683,8 @@ def main() -> int:
     for op in OPERATIONS:
         cells = []
         for side in SIDES:
-            count, used = len(timings[op, side]), cpu[op, side]
-            split = "/".join(f"{used[name] / count:.2f}" for name in PROCESSES)
+            count, spent = len(timings[op, side]), cpu[op, side]
+            split = "/".join("n/a" if name in unmeasured else f"{spent[name] / count:.2f}" for name in PROCESSES)
             cells.append(f"{split} ({walls[op, side] / count * 1000:.2f})")
         print(f"{op:10}" + "".join(f"   {cell:>33}" for cell in cells))
     print("\ndatabase round trips per request (libpq trace; goal: create, capture <= 10, refund <= 12, list and get 1)")
