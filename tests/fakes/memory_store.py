@@ -185,8 +185,9 @@ class _MemoryTransaction:
         self._state.refund_due[refund.id] = refund.created_at
         self._bind(refund.merchant_id, refund.idempotency_key, refund.payment_id, refund.id)
 
-    def lock_refund(self, refund_id: str) -> Refund | None:
-        return self._state.refunds.get(refund_id)
+    def lock_payment_and_refund(self, payment_id: str, refund_id: str) -> tuple[Payment | None, Refund | None]:
+        payment, refund = self.lock_payment(payment_id), self._state.refunds.get(refund_id)
+        return payment, (None if payment is None or refund is None or refund.payment_id != payment_id else refund)
 
     def update_refund(self, refund: Refund, *, from_status: RefundStatus) -> None:
         refund_transition(from_status, refund.status)
@@ -202,8 +203,13 @@ class _MemoryTransaction:
             self._state.refunds[refund_id] = replace(refund, acquirer_attempts=refund.acquirer_attempts + 1)
             self._state.refund_due[refund_id] = utc_now() + timedelta(seconds=retry_after_s)
 
-    def pending_refund_total(self, payment_id: str) -> int:
-        return sum(
+    def lock_payment_and_pending_refunds(
+        self, payment_id: str, merchant_id: str | None = None
+    ) -> tuple[Payment | None, int]:
+        payment = self.lock_payment(payment_id, merchant_id)
+        if payment is None:
+            return None, 0
+        return payment, sum(
             r.amount for r in self._state.refunds.values() if r.payment_id == payment_id and r.status == REFUND_PENDING
         )
 

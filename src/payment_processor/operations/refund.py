@@ -45,7 +45,8 @@ class CreateRefund(OnPayment[RefundRequest, Refund]):
         return {"amount": request.amount, "reason": request.reason}
 
     def record(self, tx: Transaction, merchant_id: str, key: str, request: RefundRequest) -> Pending[Refund]:
-        payment = tx.lock_payment(request.payment_id, merchant_id)
+        # Summed under the payment's lock: no other refund of it can be recorded until this transaction ends.
+        payment, pending = tx.lock_payment_and_pending_refunds(request.payment_id, merchant_id)
         if payment is None:
             raise NotFound(NO_SUCH_PAYMENT)
         if payment.status not in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED):
@@ -53,8 +54,7 @@ class CreateRefund(OnPayment[RefundRequest, Refund]):
                 f"the payment is {payment.status}: only a succeeded (captured) payment can be refunded",
                 payment_status=payment.status,
             )
-        # Under the payment's lock: no other refund of it can be recorded until this transaction ends.
-        left = payment.refundable - tx.pending_refund_total(payment.id)
+        left = payment.refundable - pending
         wanted = left if request.amount is None else request.amount
         if wanted <= 0 or wanted > left:
             raise ValidationFailed(
@@ -104,8 +104,7 @@ class CreateRefund(OnPayment[RefundRequest, Refund]):
         tx.record_refund_failure(record.id, retry_after_s)
 
     def apply(self, tx: Transaction, record: Refund, answer: str | None) -> Applied:
-        payment = tx.lock_payment(record.payment_id)  # the payment first: the order every refund locks in
-        current = tx.lock_refund(record.id)
+        payment, current = tx.lock_payment_and_refund(record.payment_id, record.id)  # the payment first, always
         if payment is None or current is None:  # pragma: no cover - neither is ever deleted
             raise RuntimeError(f"refund {record.id} or its payment vanished")
         if current.is_final:

@@ -189,8 +189,9 @@ class Transaction(Protocol):
         (claimed in this transaction) is bound to it and its payment."""
         ...
 
-    def lock_refund(self, refund_id: str) -> Refund | None:
-        """The refund, locked until this transaction ends (lock its payment first)."""
+    def lock_payment_and_refund(self, payment_id: str, refund_id: str) -> tuple[Payment | None, Refund | None]:
+        """``lock_payment``, and the payment's refund ``refund_id`` locked after it (None when either is not
+        found), both until this transaction ends."""
         ...
 
     def update_refund(self, refund: Refund, *, from_status: RefundStatus) -> None:
@@ -201,8 +202,11 @@ class Transaction(Protocol):
         """Count an attempt at the refund that got no answer; the job tries again after the backoff."""
         ...
 
-    def pending_refund_total(self, payment_id: str) -> int:
-        """Minor units of the payment's refunds still pending (reserved against what is left to refund)."""
+    def lock_payment_and_pending_refunds(
+        self, payment_id: str, merchant_id: str | None = None
+    ) -> tuple[Payment | None, int]:
+        """``lock_payment``, and the minor units of the payment's refunds still pending (reserved against what is
+        left to refund), summed under that lock (0 when the payment is not found)."""
         ...
 
     def record_acquirer_failure(self, payment_id: str, retry_after_s: float) -> None:

@@ -452,14 +452,16 @@ class PostgresTransaction:
             (refund.merchant_id, refund.idempotency_key, refund.payment_id, refund.id),
         )
 
-    def lock_refund(self, refund_id: str) -> Refund | None:
-        """The refund, locked."""
-        row = (
-            self._cursor(dict_row)
-            .execute(f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE id = %s FOR UPDATE", (refund_id,))
-            .fetchone()
+    def lock_payment_and_refund(self, payment_id: str, refund_id: str) -> tuple[Payment | None, Refund | None]:
+        """Both locks sent together (one wait), the payment's first as every refund locks them."""
+        payment = self._send_lock_payment(payment_id, None)
+        refund = self._cursor(dict_row).execute(
+            f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE id = %s AND payment_id = %s FOR UPDATE",
+            (refund_id, payment_id),
         )
-        return None if row is None else Refund(**row)
+        locked = self._locked_payment(payment, payment_id)
+        row = refund.fetchone()
+        return locked, (None if row is None or locked is None else Refund(**row))
 
     def update_refund(self, refund: Refund, *, from_status: RefundStatus) -> None:
         """The refund's new status; only a row still in ``from_status`` is changed (a final one is not due)."""
@@ -479,12 +481,23 @@ class PostgresTransaction:
             (retry_after_s, refund_id),
         )
 
-    def pending_refund_total(self, payment_id: str) -> int:
-        """Sum of the payment's pending refunds."""
-        row = self._execute(
-            "SELECT coalesce(sum(amount), 0) FROM refunds WHERE payment_id = %s AND status = 'pending'", (payment_id,)
-        ).fetchone()
-        return int(row[0]) if row else 0
+    def lock_payment_and_pending_refunds(
+        self, payment_id: str, merchant_id: str | None = None
+    ) -> tuple[Payment | None, int]:
+        """The lock and the sum sent together (one wait). The server runs them in order, and the sum takes its
+        snapshot when it starts (READ COMMITTED), after the lock is held: it counts every refund recorded by
+        whoever held the lock before, as a sum read after the lock came back would."""
+        payment = self._send_lock_payment(payment_id, merchant_id)
+        scope, params = (
+            ("AND merchant_id = %s", (payment_id, merchant_id)) if merchant_id is not None else ("", (payment_id,))
+        )
+        pending = self._execute(
+            f"SELECT coalesce(sum(amount), 0) FROM refunds WHERE payment_id = %s AND status = 'pending' {scope}",
+            params,
+        )
+        locked = self._locked_payment(payment, payment_id)
+        row = pending.fetchone()
+        return locked, (int(row[0]) if row is not None and locked is not None else 0)
 
     def record_acquirer_failure(self, payment_id: str, retry_after_s: float) -> None:
         """One more attempt without an answer; due again after the backoff."""
