@@ -19,10 +19,10 @@ processor may. Each operation is measured on both sides (and on the protocol's f
                     amount_captured and its event number bumped, one outbox row, the action deleted,
                     commit; one S3 put.
 - refund  handler:  POST /payments/{id}/refunds for part of a captured payment made beforehand (claim the
-                    key, lock the payment, sum its pending refunds, insert the refund as pending with its
-                    event and bind the key, commit; the acquirer; lock payment and refund, settle it,
-                    amount_refunded, its event, store the answer, lease both events, commit; two conditional
-                    S3 puts, then one outbox update marking both).
+                    key, lock the payment and sum its pending refunds in one wait, insert the refund as pending
+                    with its event and bind the key, commit; the acquirer; lock payment and refund in one wait,
+                    settle it, amount_refunded, its event, store the answer, lease both events, commit; two
+                    conditional S3 puts, then one outbox update marking both).
           baseline: the payment's event number bumped (which also locks it), the refund inserted as
                     pending with one outbox row, commit; the payment locked, the refund settled,
                     amount_refunded and the event number bumped, one outbox row, commit; two S3 puts.
