@@ -122,6 +122,16 @@ def event_writes(events: list[OutboxEvent]) -> list[Write]:
     return [fan_out, record]
 
 
+def _merchant_scope(
+    payment_id: str, merchant_id: str | None, column: str = "merchant_id"
+) -> tuple[str, tuple[str, ...]]:
+    """The filter that keeps a statement on one payment to ``merchant_id``'s rows (none when it is None), and the
+    parameters of ``WHERE <payment> = %s`` followed by it."""
+    if merchant_id is None:
+        return "", (payment_id,)
+    return f"AND {column} = %s", (payment_id, merchant_id)
+
+
 class PostgresTransaction:
     """Statements run inside one open transaction on ``conn``.
 
@@ -302,9 +312,7 @@ class PostgresTransaction:
         """Both locks sent together (one wait), the payment's first as always; the action is looked for only
         among the merchant's payments, so another merchant's id locks nothing of theirs but a missing row."""
         payment = self._send_lock_payment(payment_id, merchant_id)
-        scope, params = (
-            ("AND p.merchant_id = %s", (payment_id, merchant_id)) if merchant_id is not None else ("", (payment_id,))
-        )
+        scope, params = _merchant_scope(payment_id, merchant_id, "p.merchant_id")
         action = self._cursor(dict_row).execute(
             f"SELECT {', '.join('a.' + c for c in _ACTION_COLUMNS.split(', '))} FROM payment_actions a "
             f"JOIN payments p ON p.id = a.payment_id WHERE a.payment_id = %s {scope} FOR UPDATE OF a",
@@ -315,9 +323,7 @@ class PostgresTransaction:
         return locked, (None if row is None or locked is None else PaymentAction(**row))
 
     def _send_lock_payment(self, payment_id: str, merchant_id: str | None) -> psycopg.Cursor[dict[str, Any]]:
-        mine, params = (
-            ("AND merchant_id = %s", (payment_id, merchant_id)) if merchant_id is not None else ("", (payment_id,))
-        )
+        mine, params = _merchant_scope(payment_id, merchant_id)
         # NO KEY UPDATE: it excludes every other locker of the payment as FOR UPDATE would, without blocking
         # the foreign-key checks of rows that reference it (outbox events, refunds, keys).
         # The approving connector comes with the lock: a follow-up asks it, and would otherwise read it on its own.
@@ -488,9 +494,7 @@ class PostgresTransaction:
         snapshot when it starts (READ COMMITTED), after the lock is held: it counts every refund recorded by
         whoever held the lock before, as a sum read after the lock came back would."""
         payment = self._send_lock_payment(payment_id, merchant_id)
-        scope, params = (
-            ("AND merchant_id = %s", (payment_id, merchant_id)) if merchant_id is not None else ("", (payment_id,))
-        )
+        scope, params = _merchant_scope(payment_id, merchant_id)
         pending = self._execute(
             f"SELECT coalesce(sum(amount), 0) FROM refunds WHERE payment_id = %s AND status = 'pending' {scope}",
             params,
