@@ -225,9 +225,11 @@ def test_a_database_lost_before_the_marks_is_the_runs_error_and_the_events_are_p
     real = postgres.PostgresOutboxBatch._write_delivered
 
     def database_gone(self: Any) -> None:
+        # Only the deliverer's own backend: other sessions of the role (another test's cached processor) live on.
+        deliverer = database.connection().info.backend_pid
         with clean.admin() as conn:
             conn.execute(f'ALTER ROLE "{role}" NOLOGIN')
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
+            conn.execute("SELECT pg_terminate_backend(%s)", (deliverer,))
         real(self)
 
     monkeypatch.setattr(postgres.PostgresOutboxBatch, "_write_delivered", database_gone)
